@@ -1,0 +1,1 @@
+"""Agents that drive the augmentation environment (installed as ``policy_search.agents``)."""
