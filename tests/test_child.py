@@ -1,0 +1,122 @@
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from policy_search.child import FEATURE_NAMES, ChildDivergedError, ChildRun, run_child
+from policy_search.metrics import classification_report, confusion_matrix
+from policy_search.models import MODELS, build_model
+from policy_search.presets import PRESETS, get_preset
+
+TINY = dict(train_size=512, epochs=1, eval_samples=256, batch_size=64)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("shape", [(1, 28), (3, 32)])
+def test_models_build_and_run(name, shape):
+    c, s = shape
+    model = build_model(name, c, 10, s)
+    assert model(torch.zeros(2, c, s, s)).shape == (2, 10)
+
+
+def test_unknown_model_and_preset_are_named():
+    with pytest.raises(ValueError, match="unknown model 'vgg'"):
+        build_model("vgg", 3, 10, 32)
+    with pytest.raises(ValueError, match="unknown task preset 'nope'.*mnist-proxy"):
+        get_preset("nope")
+    with pytest.raises(ValueError, match="unknown preset field"):
+        get_preset("mnist-proxy", epoch=3)
+
+
+def test_seed_experiment_presets_match_the_designs():
+    assert PRESETS["cifar10-resnet18"].optimizer == "adam" and PRESETS["cifar10-resnet18"].epochs == 50
+    assert PRESETS["mnist-lenet5"].batch_size == 32 and PRESETS["mnist-lenet5"].lr == 0.01
+    assert PRESETS["cifar10-cnn-sgd"].momentum == 0.9 and PRESETS["cifar10-cnn-sgd"].batch_size == 128
+    assert {"mnist-proxy", "cifar10-proxy"} <= set(PRESETS)
+
+
+def test_childrun_steps_features_and_accounting(shared_data_dir):
+    run = ChildRun("mnist-proxy", seed=0, device="cpu", data_dir=str(shared_data_dir), **TINY)
+    assert run.total_batches == 8 and run.progress == 0.0
+    seen = []
+    stats = run.train(3, augment=lambda x: (seen.append(x.dtype), torch.flip(x, dims=[3]))[1])
+    assert stats["batches"] == 3 and seen == [torch.uint8] * 3
+    val = run.evaluate("val")
+    assert val["samples"] == 256 and 0.0 <= val["accuracy"] <= 1.0
+    feats = run.features()
+    assert feats.dtype == np.float32 and feats.shape == (len(FEATURE_NAMES),)
+    assert feats[0] == pytest.approx(3 / 8)
+    run.train(100)
+    assert run.done and run.batches_done == 8
+    acct = run.accounting()
+    assert acct["samples_seen"] == 8 * 64 and acct["aug_time_s"] > 0 and acct["peak_rss_mb"] > 0
+
+
+def test_childrun_is_deterministic_on_cpu(shared_data_dir):
+    def final_loss(seed):
+        run = ChildRun("mnist-proxy", seed=seed, device="cpu", data_dir=str(shared_data_dir), **TINY)
+        run.train(8)
+        return run.evaluate("val")["loss"]
+
+    assert final_loss(1) == final_loss(1)
+    assert final_loss(1) != final_loss(2)
+
+
+def test_test_split_is_locked_during_search(shared_data_dir):
+    run = ChildRun("mnist-proxy", device="cpu", data_dir=str(shared_data_dir), allow_test=False, **TINY)
+    with pytest.raises(PermissionError, match="test split"):
+        run.evaluate("test")
+
+
+def test_divergence_raises_clear_error(shared_data_dir):
+    run = ChildRun("mnist-proxy", device="cpu", data_dir=str(shared_data_dir), **TINY)
+    with pytest.raises(ChildDivergedError, match="lower the learning rate"):
+        run.train(2, augment=lambda x: x, batch_transform=lambda x, y: (x, y))  # fine
+        run.model.features[0].weight.data.fill_(float("nan"))
+        run.train(1)
+
+
+def test_checkpoint_round_trip_continues_identically(shared_data_dir):
+    a = ChildRun("mnist-proxy", seed=3, device="cpu", data_dir=str(shared_data_dir), **TINY)
+    a.train(4)
+    state = a.state_dict()
+    b = ChildRun("mnist-proxy", seed=99, device="cpu", data_dir=str(shared_data_dir), **TINY)
+    b.load_state_dict(state)
+    a.train(4)
+    b.train(4)
+    assert a.evaluate("val")["loss"] == b.evaluate("val")["loss"]
+
+
+def test_metrics_report_matches_hand_computation():
+    preds = torch.tensor([0, 1, 1, 2, 2, 2])
+    labels = torch.tensor([0, 1, 2, 2, 2, 0])
+    cm = confusion_matrix(preds, labels, 3)
+    assert cm.tolist() == [[1, 0, 1], [0, 1, 0], [0, 1, 2]]
+    rep = classification_report(preds, labels, 3)
+    assert rep["accuracy"] == pytest.approx(4 / 6)
+    # precision: 1/1, 1/2, 2/3; recall: 1/2, 1/1, 2/3
+    assert rep["macro_precision"] == pytest.approx((1 + 0.5 + 2 / 3) / 3)
+    assert rep["macro_recall"] == pytest.approx((0.5 + 1 + 2 / 3) / 3)
+    f1 = [2 * p * r / (p + r) for p, r in ((1, 0.5), (0.5, 1), (2 / 3, 2 / 3))]
+    assert rep["macro_f1"] == pytest.approx(sum(f1) / 3)
+
+
+def test_child_cli_writes_metrics(tmp_path, shared_data_dir):
+    from policy_search.child_cli import main
+
+    rc = main(["--preset", "mnist-proxy", "--epochs", "0.3", "--data-dir", str(shared_data_dir),
+               "--device", "cpu", "--out", str(tmp_path)])
+    assert rc == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"] > 0.5 and 0 < metrics["test"]["macro_f1"] <= 1
+    assert metrics["train_time_s"] > 0 and len(metrics["test"]["confusion_matrix"]) == 10
+    assert main(["--preset", "nope", "--out", str(tmp_path)]) == 2
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_childrun_on_cuda(shared_data_dir):
+    run = ChildRun("mnist-proxy", device="cuda", data_dir=str(shared_data_dir), **TINY)
+    run.train(2)
+    assert run.evaluate("val")["samples"] == 256 and "cuda_max_allocated_mb" in run.accounting()

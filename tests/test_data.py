@@ -1,0 +1,95 @@
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from policy_search.data import DatasetError, load_image_dataset, stratified_indices
+
+
+@pytest.fixture(scope="module")
+def cifar(shared_data_dir):
+    return load_image_dataset("cifar10", shared_data_dir)
+
+
+def test_cifar10_splits_shapes_and_balance(cifar):
+    assert cifar.train.images.shape == (45000, 3, 32, 32)
+    assert cifar.val.images.shape == (5000, 3, 32, 32)
+    assert cifar.test.images.shape == (10000, 3, 32, 32)
+    assert cifar.train.images.dtype == torch.uint8 and cifar.train.labels.dtype == torch.int64
+    assert cifar.val.class_counts(10).tolist() == [500] * 10
+    assert cifar.train.class_counts(10).tolist() == [4500] * 10
+    assert cifar.class_names[0] == "airplane" and cifar.num_classes == 10
+
+
+def test_val_split_is_deterministic_and_disjoint_from_train(shared_data_dir, cifar):
+    again = load_image_dataset("cifar10", shared_data_dir)
+    assert torch.equal(again.val.images, cifar.val.images)
+    other = load_image_dataset("cifar10", shared_data_dir, seed=1)
+    assert not torch.equal(other.val.labels, cifar.val.labels)
+    # no validation image appears in train: compare hashes of the raw bytes
+    train_keys = {bytes(x.numpy().tobytes()) for x in cifar.train.images[:45000:9]}
+    assert not any(bytes(x.numpy().tobytes()) in train_keys for x in cifar.val.images)
+
+
+def test_proxy_subset_is_stratified_and_seeded(cifar):
+    reduced = cifar.train.subset(4000, seed=0)
+    assert len(reduced) == 4000
+    assert reduced.class_counts(10).tolist() == [400] * 10
+    assert torch.equal(reduced.labels, cifar.train.subset(4000, seed=0).labels)
+    with pytest.raises(ValueError, match="at most"):
+        cifar.train.subset(10**6)
+
+
+def test_mnist_loads_single_channel(shared_data_dir):
+    mnist = load_image_dataset("mnist", shared_data_dir, val_size=1000)
+    assert mnist.train.images.shape[1:] == (1, 28, 28)
+    assert len(mnist.train) + len(mnist.val) == 60000 and len(mnist.test) == 10000
+
+
+def test_stratified_indices_exact_size():
+    labels = torch.tensor([0] * 7 + [1] * 3 + [2] * 5)
+    idx = stratified_indices(labels, 6, seed=3)
+    assert len(idx) == 6 and len(set(idx.tolist())) == 6
+
+
+def test_missing_dataset_names_the_setting(tmp_path):
+    with pytest.raises(DatasetError, match="POLICY_SEARCH_DATA_DIR"):
+        load_image_dataset("cifar10", tmp_path)
+    with pytest.raises(DatasetError, match="unknown dataset"):
+        load_image_dataset("no-such-dataset", tmp_path)
+
+
+def test_environment_variable_is_the_default(monkeypatch, shared_data_dir):
+    monkeypatch.setenv("POLICY_SEARCH_DATA_DIR", str(shared_data_dir))
+    assert load_image_dataset("mnist", val_size=100).name == "mnist"
+
+
+def _write_imagefolder(root: Path, corrupt: bool = False) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls in ("cat", "dog", "eel"):
+        (root / cls).mkdir(parents=True)
+        for i in range(8):
+            Image.fromarray(rng.integers(0, 255, (12, 12, 3), dtype=np.uint8)).save(root / cls / f"{i}.png")
+    if corrupt:
+        (root / "cat" / "0.png").write_bytes(b"not a png")
+
+
+def test_imagefolder_dataset_with_carved_test_split(tmp_path, monkeypatch):
+    monkeypatch.setenv("POLICY_SEARCH_CACHE", str(tmp_path / "cache"))
+    _write_imagefolder(tmp_path / "pets")
+    ds = load_image_dataset(str(tmp_path / "pets"), val_size=3, test_fraction=0.25)
+    assert ds.class_names == ["cat", "dog", "eel"]
+    assert ds.train.images.shape[1:] == (3, 12, 12)
+    assert len(ds.train) + len(ds.val) + len(ds.test) == 24 and len(ds.test) == 6
+
+
+def test_corrupt_image_fails_clearly(tmp_path, monkeypatch):
+    monkeypatch.setenv("POLICY_SEARCH_CACHE", str(tmp_path / "cache"))
+    _write_imagefolder(tmp_path / "bad", corrupt=True)
+    with pytest.raises(DatasetError, match="(?i)corrupt|unreadable|could not load"):
+        load_image_dataset(str(tmp_path / "bad"), val_size=3)
