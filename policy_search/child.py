@@ -277,6 +277,10 @@ class ChildRun:
         ]
         return np.clip(np.nan_to_num(np.asarray(vec, dtype=np.float32), nan=0.0, posinf=5.0, neginf=-5.0), -5, 5)
 
+    def feature_dict(self) -> dict[str, float]:
+        """``features()`` by name (what controller-type policies receive through ``policy.observe``)."""
+        return {name: float(v) for name, v in zip(FEATURE_NAMES, self.features())}
+
     def accounting(self) -> dict:
         wall = self.train_time_s + self.aug_time_s
         out = {"samples_seen": self.samples_seen, "batches_done": self.batches_done,
@@ -330,9 +334,13 @@ def run_child(preset: str | TaskPreset, *, seed: int = 0, device: str = "auto", 
         from tqdm.auto import tqdm
 
         bar = tqdm(total=run.total_batches, desc=run.preset.name, unit="batch")
+    if policy is not None and hasattr(policy, "reset"):
+        policy.reset()
     while not run.done:
         stats = run.train(eval_every, augment=augment)
         val = run.evaluate("val")
+        if policy is not None and getattr(policy, "observes_training", False):
+            policy.observe(run.feature_dict())  # controllers and heuristics adapt to the training state
         if bar is not None:
             bar.update(stats["batches"])
             bar.set_postfix(loss=f"{stats['loss']:.3f}", val_acc=f"{val['accuracy']:.3f}")
