@@ -30,10 +30,16 @@ OP_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 PARAMETER_FREE = frozenset({"Identity", "AutoContrast", "Equalize", "Invert", "HorizontalFlip"})
 
-# Relative cost per image: kernel time relative to Brightness (= 1.0), Identity = 0. Measured on CPU with
-# `.venv/bin/python benchmarks/op_costs.py` (uint8[256,3,32,32], median of repeats), 2026-05-?? ; see
-# benchmarks/results/op_costs.json for the raw timings and the machine.
-OP_COST: dict[str, float] = {name: 1.0 for name in OP_NAMES} | {"Identity": 0.0}
+# Relative cost per image: kernel time relative to Brightness (= 1.0), Identity = 0; a deterministic cost model
+# for the reward, not a speed promise. Measured 2026-11-21 with `.venv/bin/python benchmarks/op_costs.py`
+# (CPU, 1 thread, uint8[256,3,32,32], median over 25 interleaved rounds of the ratio to Brightness) on a shared
+# 2-core machine under other jobs' load: cheap ops repeat within ~20%, Color/Contrast/Sharpness/Equalize vary up
+# to ~2x between runs. Raw timings: benchmarks/results/op_costs.json.
+OP_COST: dict[str, float] = {
+    "Identity": 0.0, "ShearX": 2.7, "ShearY": 1.9, "TranslateX": 1.89, "TranslateY": 1.94, "Rotate": 1.97,
+    "Brightness": 1.0, "Color": 6.37, "Contrast": 3.85, "Sharpness": 19.02, "Posterize": 0.19, "Solarize": 1.41,
+    "AutoContrast": 1.38, "Equalize": 7.8, "Invert": 0.06, "HorizontalFlip": 0.09, "PadCrop": 1.52, "Cutout": 1.32,
+}
 
 
 # ----------------------------------------------------------------------------------------------- validation
@@ -220,18 +226,25 @@ def sharpness(images: Tensor, params: Tensor, aux: Optional[Tensor] = None) -> T
     """uint8[B,C,H,W] sharpened (factor > 1) or smoothed (< 1) by params[B]; borders kept (F.adjust_sharpness)."""
     _check_images(images)
     factor = _check_params(images, params, "Sharpness")
-    channels, height, width = images.shape[1:]
+    height, width = images.shape[2:]
     if height <= 2 or width <= 2:
         return images.clone()
-    a, b = 1.0 / 13.0, 5.0 / 13.0
-    kernel = torch.tensor([[a, a, a], [a, b, a], [a, a, a]], dtype=torch.float32, device=images.device)
-    output = images.float()
-    blurred = nnf.conv2d(output, kernel.expand(channels, 1, 3, 3), groups=channels).round_()
-    view = output[..., 1:-1, 1:-1]
+    # torchvision blurs with the float32 kernel [[1,1,1],[1,5,1],[1,1,1]] / 13 and rounds. The exact blur k / 13
+    # (k an integer) is never a half, and the float error is far below 1/26, so integer arithmetic gives the same
+    # rounded values without conv2d: round(k / 13) = floor((2k + 13) / 26).
+    x = images.to(torch.int32)
+    inner = x[..., 1:-1, 1:-1]
+    total = 4 * inner
+    for dy in range(3):  # nine shifted views, not a loop over images
+        for dx in range(3):
+            total = total + x[..., dy : height - 2 + dy, dx : width - 2 + dx]
+    blurred = torch.div(2 * total + 13, 26, rounding_mode="floor")
+    # inner + (1-f) * (blurred - inner): a fused multiply-add in torchvision, exact here in float64.
     alpha = _bshape(1.0 - factor.double())
-    # view + (1-f) * (blurred - view): fused in torchvision, exact here in float64 (all terms are integers * alpha)
-    view.copy_(view.double().add_(blurred.sub_(view).double().mul_(alpha)).float())
-    return output.clamp_(0, 255).to(torch.uint8)
+    mixed = inner.double().add_((blurred - inner).double().mul_(alpha)).float().clamp_(0, 255).to(torch.uint8)
+    output = images.clone()
+    output[..., 1:-1, 1:-1] = mixed
+    return output
 
 
 def posterize(images: Tensor, params: Tensor, aux: Optional[Tensor] = None) -> Tensor:
@@ -246,7 +259,10 @@ def solarize(images: Tensor, params: Tensor, aux: Optional[Tensor] = None) -> Te
     """uint8[B,C,H,W] with pixels >= threshold params[B] (0..255) inverted (F.solarize)."""
     _check_images(images)
     threshold = _bshape(_check_params(images, params, "Solarize"))
-    return torch.where(images.float() >= threshold, images.bitwise_not(), images)
+    # For integer pixels, x >= t  <=>  x >= ceil(t): compare in uint8 (t > 255 inverts nothing, like torchvision).
+    bound = torch.ceil(threshold).clamp_(0, 255).to(torch.uint8)
+    flip = (images >= bound) & (threshold <= 255)
+    return images ^ flip.to(torch.uint8).mul_(255)  # x ^ 255 = 255 - x; torch.where is ~5x slower on CPU
 
 
 def autocontrast(images: Tensor, params: Optional[Tensor] = None, aux: Optional[Tensor] = None) -> Tensor:
@@ -323,9 +339,9 @@ def pad_crop(images: Tensor, params: Tensor, aux: Optional[Tensor] = None) -> Te
     ys = torch.arange(height, device=images.device) + shift[:, :1]  # [B,H]
     xs = torch.arange(width, device=images.device) + shift[:, 1:]  # [B,W]
     inside = ((ys >= 0) & (ys < height)).unsqueeze(2) & ((xs >= 0) & (xs < width)).unsqueeze(1)
-    index = (ys.clamp(0, height - 1).unsqueeze(2) * width + xs.clamp(0, width - 1).unsqueeze(1)).view(batch, 1, height * width)
+    index = ys.clamp(0, height - 1).unsqueeze(2) * width + xs.clamp(0, width - 1).unsqueeze(1)  # [B,H,W]
     flat = images.reshape(batch, channels, height * width)
-    out = flat.gather(2, index.expand(batch, channels, height * width))
+    out = flat.gather(2, index.view(batch, 1, height * width).expand(batch, channels, height * width))
     return out.view_as(images) * inside.unsqueeze(1)
 
 
@@ -370,8 +386,8 @@ def apply_ops(images: Tensor, op_index: Tensor, params: Tensor, aux: Optional[Te
     _check_images(images)
     batch = images.shape[0]
     if not isinstance(op_index, Tensor) or op_index.shape != (batch,) or op_index.is_floating_point():
-        raise ValueError(f"op_index must be an integer tensor of shape [{batch}] indexing OP_NAMES, got "
-                         f"{getattr(op_index, 'dtype', type(op_index).__name__)} {tuple(getattr(op_index, 'shape', ()))}")
+        got = f"{op_index.dtype} {tuple(op_index.shape)}" if isinstance(op_index, Tensor) else type(op_index).__name__
+        raise ValueError(f"op_index must be an integer tensor of shape [{batch}] indexing OP_NAMES, got {got}")
     params = _check_params(images, params, "apply_ops")
     aux = _check_aux(images, aux, "apply_ops")
     op_index = op_index.to(device=images.device, dtype=torch.long)

@@ -288,3 +288,11 @@ def test_gpu_kernels_match_torchvision_on_gpu(op, cifar_batch):
     expected = reference_batch(op, images, params)
     tolerance = GPU_GEOMETRIC_TOLERANCE if op in GEOMETRIC else 0.0
     assert fraction_differing(out, expected) <= tolerance
+
+
+def test_solarize_threshold_edges_match_float_comparison():
+    """The uint8 fast path (x >= ceil(t)) equals torchvision's float comparison, including t <= 0 and t > 255."""
+    images = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16).expand(9, 1, 16, 16)
+    thresholds = torch.tensor([-1.0, 0.0, 0.5, 17.0, 17.000002, 254.9, 255.0, 255.5, 300.0])
+    expected = torch.where(images.float() >= thresholds.view(-1, 1, 1, 1), 255 - images, images)
+    assert torch.equal(OPS["Solarize"](images, thresholds), expected)
