@@ -27,7 +27,8 @@ import os
 from pathlib import Path
 
 from policy_search.policy_base import (
-    KINDS, AugmentParams, ImageSpec, OpEntry, Policy, SubPolicy, check_images, policy_from_dict, register_kind)
+    KINDS, AugmentParams, ImageSpec, OpEntry, Policy, SubPolicy, check_images, make_slot, policy_from_dict,
+    register_kind)
 from policy_search.policy_file import PolicyConfigError, PolicyFileError, read_document
 from policy_search.policy_kinds import (
     MAGNITUDE_SAMPLING, RANDAUGMENT_OPS, TRIVIALAUGMENT_OPS, RandAugment, Schedule, Sequence, SubPolicies,
@@ -36,7 +37,8 @@ from policy_search.policy_kinds import (
 __all__ = [
     "KINDS", "MAGNITUDE_SAMPLING", "RANDAUGMENT_OPS", "TRIVIALAUGMENT_OPS", "AugmentParams", "ImageSpec", "OpEntry",
     "Policy", "PolicyConfigError", "PolicyFileError", "RandAugment", "Schedule", "Sequence", "SubPolicies",
-    "SubPolicy", "TrivialAugmentWide", "check_images", "load_policy", "policy_from_dict", "register_kind"]
+    "SubPolicy", "TrivialAugmentWide", "check_images", "load_policy", "make_slot", "policy_from_dict",
+    "register_kind"]
 
 
 def load_policy(path_or_preset: str | os.PathLike[str]) -> Policy:

@@ -12,6 +12,7 @@ inside DataLoader workers). The global torch RNG is never read or advanced.
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 from collections.abc import Mapping
@@ -86,13 +87,15 @@ class AugmentParams:
         return int(self.op_index.shape[1])
 
     def to(self, device: torch.device | str) -> AugmentParams:
-        return AugmentParams(*(t.to(device, non_blocking=True) for t in (self.op_index, self.param, self.aux, self.mask)))
+        # Blocking copies: a non_blocking device-to-host copy could be read before it lands.
+        return AugmentParams(*(t.to(device) for t in (self.op_index, self.param, self.aux, self.mask)))
 
     @staticmethod
     def cat(parts: list[AugmentParams], batch_size: int, device: torch.device | str = "cpu") -> AugmentParams:
         if not parts:
             return AugmentParams(torch.zeros(0, batch_size, dtype=torch.long, device=device),
-                                 torch.zeros(0, batch_size, device=device), torch.zeros(0, batch_size, 2, device=device),
+                                 torch.zeros(0, batch_size, device=device),
+                                 torch.zeros(0, batch_size, 2, device=device),
                                  torch.zeros(0, batch_size, dtype=torch.bool, device=device))
         return AugmentParams(*(torch.cat(ts) for ts in zip(*((p.op_index, p.param, p.aux, p.mask) for p in parts))))
 
@@ -104,13 +107,14 @@ def check_images(images: Any) -> tuple[Tensor, bool]:
                         "convert PIL images with torchvision.transforms.v2.PILToTensor() first")
     if images.dtype != torch.uint8:
         raise ValueError(f"images have dtype {images.dtype}; policies work on uint8 pixels in [0, 255]. Convert with "
-                         "torchvision.transforms.v2.ToDtype(torch.uint8, scale=True) (or (x * 255).round().to(torch.uint8)) "
+                         "torchvision.transforms.v2.ToDtype(torch.uint8, scale=True) "
+                         "(or (x * 255).round().to(torch.uint8)) "
                          "before the policy and normalize after it")
     if images.ndim not in (3, 4):
         raise ValueError(f"images have shape {tuple(images.shape)}; expected [C,H,W] (one image) or [B,C,H,W]")
     if images.shape[-3] not in (1, 3):
-        raise ValueError(f"images have shape {tuple(images.shape)} with {images.shape[-3]} channels at dim -3; expected "
-                         "1 or 3 channels first (a channels-last [H,W,C] image needs .permute(2, 0, 1))")
+        raise ValueError(f"images have shape {tuple(images.shape)} with {images.shape[-3]} channels at dim -3; "
+                         "expected 1 or 3 channels first (a channels-last [H,W,C] image needs .permute(2, 0, 1))")
     return (images.unsqueeze(0), True) if images.ndim == 3 else (images, False)
 
 
@@ -118,20 +122,39 @@ def _signs(n: int, g: torch.Generator) -> Tensor:
     return torch.randint(0, 2, (n,), generator=g, device=g.device).float().mul_(2).sub_(1)
 
 
+@functools.lru_cache(maxsize=64)
+def param_table(space: str, image_size: tuple[int, int], num_bins: int) -> Tensor:
+    """float32[len(OP_NAMES), num_bins, 2]: the physical parameter of every (op, bin, sign), sign -1 at index 0.
+
+    Binned policies look parameters up here (one gather) instead of calling ``ops.magnitude_to_param`` per op
+    and batch; the entries come from that function, so the values are the same bit for bit.
+    """
+    magnitude = torch.arange(num_bins, dtype=torch.float64) / (num_bins - 1)
+    rows = [torch.stack([ops.magnitude_to_param(op, magnitude, torch.full((num_bins,), float(sign)), space=space,
+                                                image_size=image_size, num_bins=num_bins).to(torch.float32)
+                         for sign in (-1, 1)], dim=-1) for op in ops.OP_NAMES]
+    return torch.stack(rows)
+
+
 def make_slot(op_index: Tensor, magnitude: Tensor, sign: Tensor, mask: Tensor, space: str,
               image_size: tuple[int, int], g: torch.Generator, num_bins: int | None = None) -> AugmentParams:
-    """One slot from per-sample op indices [B], normalized magnitudes [B], signs [B] and masks [B].
+    """One slot from per-sample op indices [B], normalized magnitudes [B], signs (+1/-1) [B] and masks [B].
 
-    Draws the position randoms from ``g`` (always, so the stream does not depend on which ops were picked) and
-    maps magnitudes to physical parameters op by op (a loop over the ops present, not over samples). With
-    ``num_bins`` the magnitudes are bins and the parameter is torchvision's table entry bit for bit.
+    Draws the position randoms from ``g`` (always, so the stream does not depend on which ops were picked).
+    With ``num_bins`` the magnitudes are bins and the parameter is torchvision's table entry bit for bit (one
+    lookup); without, magnitudes are continuous and mapped op by op (a loop over the ops present, not samples).
     """
     aux = torch.rand(op_index.shape[0], 2, generator=g, device=g.device)
-    param = torch.zeros(op_index.shape[0], dtype=torch.float32, device=op_index.device)
-    for i in torch.unique(op_index).tolist():
-        sel = op_index == i
-        param[sel] = ops.magnitude_to_param(ops.OP_NAMES[i], magnitude[sel], sign[sel], space=space,
-                                            image_size=image_size, num_bins=num_bins).to(torch.float32)
+    if num_bins is not None:
+        table = param_table(space, tuple(image_size), num_bins).to(op_index.device)
+        bins = (magnitude.double() * (num_bins - 1)).round_().long().clamp_(0, num_bins - 1)
+        param = table[op_index, bins, (sign > 0).long()]
+    else:
+        param = torch.zeros(op_index.shape[0], dtype=torch.float32, device=op_index.device)
+        for i in torch.unique(op_index).tolist():
+            sel = op_index == i
+            param[sel] = ops.magnitude_to_param(ops.OP_NAMES[i], magnitude[sel], sign[sel], space=space,
+                                                image_size=image_size).to(torch.float32)
     # Identity does no work; masking it lets apply_ops skip those samples.
     mask = mask & (op_index != ops.OP_NAMES.index("Identity"))
     return AugmentParams(op_index[None], param[None], aux[None], mask[None])

@@ -130,7 +130,8 @@ def check_semantics(value: Any, where: str, spaces: Iterable[str]) -> dict[str, 
     as_choice(get(obj, "space", where), join(where, "space"), spaces, "magnitude space")
     reference = get(obj, "reference", where)
     if reference != REFERENCE:
-        raise PolicyConfigError(join(where, "reference"), f"{_show(reference)} is not supported; expected {REFERENCE!r}")
+        raise PolicyConfigError(join(where, "reference"),
+                                f"{_show(reference)} is not supported; expected {REFERENCE!r}")
     num_bins = obj.get("num_bins")
     if num_bins is not None:
         as_int(num_bins, join(where, "num_bins"), low=2)
@@ -180,7 +181,8 @@ def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise PolicyFileError("", f"line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})", source) from None
+        reason = f"line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})"
+        raise PolicyFileError("", reason, source) from None
     try:
         check_envelope(doc)
     except PolicyFileError:

@@ -71,7 +71,8 @@ class SubPolicies(Policy):
         super().__init__(space=space, image_spec=image_spec)
         rows = as_list(list(subpolicies) if not isinstance(subpolicies, (list, tuple)) else subpolicies, "subpolicies")
         if not rows:
-            raise PolicyConfigError("subpolicies", "needs at least one sub-policy (use Sequence([]) for no augmentation)")
+            raise PolicyConfigError("subpolicies",
+                                    "needs at least one sub-policy (use Sequence([]) for no augmentation)")
         self.subpolicies: list[SubPolicy] = [
             [_entry(e, join(join("subpolicies", i), j)) for j, e in enumerate(as_list(row, join("subpolicies", i)))]
             for i, row in enumerate(rows)]
@@ -372,7 +373,8 @@ class Schedule(Policy):
             raise PolicyConfigError(join(where, exc.field), exc.reason) from None
 
     def describe(self, indent: str = "") -> str:
-        inner = ",\n".join(f"{indent}    ({e!r},\n{p.describe(indent + '     ')})" for e, p in zip(self.ends, self.policies))
+        inner = ",\n".join(f"{indent}    ({e!r},\n{p.describe(indent + '     ')})"
+                           for e, p in zip(self.ends, self.policies))
         return f"{indent}Schedule([\n{inner}])"
 
 

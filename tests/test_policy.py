@@ -1,0 +1,279 @@
+"""Policies: seeded sampling and replay, file round trips, presets, validation messages, pipeline use."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import policy_search
+from policy_search.baselines import AUTOAUGMENT_CIFAR10, PRESETS, get_preset
+from policy_search.policy import (
+    AugmentParams, ImageSpec, Policy, PolicyFileError, RandAugment, Schedule, Sequence, SubPolicies,
+    TrivialAugmentWide, load_policy, make_slot, register_kind)
+
+
+def seeded(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def kinds() -> dict[str, Policy]:
+    """One instance of every built-in kind, with non-default settings where a kind has them."""
+    return {
+        "subpolicies": SubPolicies([[("Rotate", 0.7, 0.4), ("Equalize", 0.5, None)], [("Cutout", 0.9, 0.5)]],
+                                   image_spec=ImageSpec(1, 28, 28)),
+        "subpolicies-uniform": SubPolicies([[("ShearX", 1.0, 0.8), ("Solarize", 0.5, 0.3)]],
+                                           magnitude_sampling="uniform", space="wide"),
+        "randaugment": RandAugment(3, 12, 21, ops=["Rotate", "Posterize", "Identity", "Color"]),
+        "trivialaugment": TrivialAugmentWide(11),
+        "sequence": Sequence([SubPolicies([[("HorizontalFlip", 0.5, None)]]), TrivialAugmentWide()]),
+        "schedule": Schedule([(0.5, RandAugment(1, 5)), (1.0, Sequence([TrivialAugmentWide(), RandAugment(2, 9)]))]),
+    }
+
+
+ROUND_TRIP_CASES = [(f"kind:{k}", None) for k in kinds()] + [(f"preset:{p}", None) for p in PRESETS]
+
+
+@pytest.mark.parametrize("case", [c for c, _ in ROUND_TRIP_CASES])
+def test_save_load_round_trip_gives_identical_seeded_outputs(case: str, tmp_path: Path,
+                                                             cifar_batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+    source, name = case.split(":")
+    policy = kinds()[name] if source == "kind" else get_preset(name)
+    path = policy.save(tmp_path / "policy.json", provenance={"task": "cifar10", "seed": 3})
+    loaded = load_policy(str(path))
+    assert loaded.to_dict() == policy.to_dict()
+    assert loaded.image_spec == policy.image_spec
+    assert repr(loaded) == repr(policy)
+    assert loaded.provenance["task"] == "cifar10" and loaded.provenance["library_version"] == policy_search.__version__
+    images = cifar_batch[0][:32]
+    for progress in (0.2, 0.9):
+        expected = policy(images, generator=seeded(7), progress=progress)
+        assert torch.equal(loaded(images, generator=seeded(7), progress=progress), expected)
+    assert loaded.expected_cost() == pytest.approx(policy.expected_cost())
+
+
+def test_file_layout_matches_the_documented_envelope(tmp_path: Path) -> None:
+    doc = json.loads(get_preset("randaugment").save(tmp_path / "p.json").read_text())
+    assert set(doc) == {"format", "version", "kind", "magnitude_semantics", "body", "image_spec", "provenance"}
+    assert doc["format"] == "policy-search/policy" and doc["version"] == 1 and doc["kind"] == "sequence"
+    assert doc["body"]["policies"][1]["magnitude_semantics"] == {
+        "space": "standard", "reference": "torchvision.transforms.v2", "num_bins": 31}
+    assert set(doc["provenance"]) >= {"task", "agent", "search_budget", "compute_spent", "library_version", "seed"}
+
+
+@pytest.mark.parametrize("name", ["autoaugment-cifar10", "trivialaugment", "seed-recipe", "progress-ramp"])
+def test_replaying_sampled_params_is_exact(name: str, cifar_batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+    policy, images = get_preset(name), cifar_batch[0]
+    params = policy.sample(images, seeded(1), progress=0.5)
+    first = policy.apply(images, params)
+    assert torch.equal(policy(images, params=params), first)
+    assert torch.equal(policy(images, generator=seeded(1), progress=0.5), first)
+    assert not torch.equal(policy(images, generator=seeded(2), progress=0.5), first)
+
+
+def test_params_structure_and_per_sample_op_choice(cifar_batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+    images = cifar_batch[0][:1].expand(64, -1, -1, -1).contiguous()  # one image, 64 times
+    params = RandAugment(2, 9).sample(images, seeded(0))
+    assert isinstance(params, AugmentParams)
+    assert params.op_index.shape == (2, 64) and params.op_index.dtype == torch.long
+    assert params.param.shape == (2, 64) and params.param.dtype == torch.float32
+    assert params.aux.shape == (2, 64, 2) and params.mask.shape == (2, 64) and params.mask.dtype == torch.bool
+    assert len(torch.unique(params.op_index[0])) > 5  # ops differ between samples of one batch
+    out = TrivialAugmentWide()(images, generator=seeded(0))
+    assert len({bytes(o.numpy()) for o in out}) > 20  # copies of one image come out different
+
+
+def test_single_image_and_mnist_batches(mnist_batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+    images = mnist_batch[0]
+    for name in PRESETS:
+        policy = get_preset(name)
+        batch = policy(images, generator=seeded(0))
+        assert batch.shape == images.shape and batch.dtype == torch.uint8
+        one = policy(images[0], generator=seeded(0))
+        assert one.shape == images[0].shape
+        assert torch.equal(one, policy(images[:1], generator=seeded(0))[0])
+
+
+def test_default_generator_never_touches_the_global_rng(cifar_batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+    images, state = cifar_batch[0], torch.get_rng_state()
+    policy = get_preset("randaugment")
+    policy(images)
+    assert torch.equal(torch.get_rng_state(), state)
+    a = get_preset("randaugment").manual_seed(5)(images)
+    assert torch.equal(a, get_preset("randaugment").manual_seed(5)(images))
+
+
+def test_inside_torchvision_compose_and_dataloader(cifar_batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+    from torch.utils.data import DataLoader, Dataset
+    from torchvision.transforms import v2
+
+    images, labels = cifar_batch[0][:16], cifar_batch[1][:16]
+    transform = v2.Compose([load_policy("trivialaugment").manual_seed(0), v2.ToDtype(torch.float32, scale=True)])
+
+    class Images(Dataset):
+        def __len__(self) -> int:
+            return len(images)
+
+        def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+            return transform(images[i]), labels[i]
+
+    xs, ys = next(iter(DataLoader(Images(), batch_size=8, num_workers=0)))
+    assert xs.shape == (8, 3, 32, 32) and xs.dtype == torch.float32 and torch.equal(ys, labels[:8])
+    # A TensorDataset plus a batch-level transform is the same policy on [B,C,H,W].
+    loader = DataLoader(torch.utils.data.TensorDataset(images, labels), batch_size=8, num_workers=0)
+    batch = next(iter(loader))[0]
+    assert get_preset("flip-crop")(batch, generator=seeded(0)).shape == batch.shape
+    from torchvision import tv_tensors
+
+    wrapped = v2.Compose([get_preset("flip-crop")])(tv_tensors.Image(images[0]))
+    assert isinstance(wrapped, tv_tensors.Image)
+
+
+def test_autoaugment_table_matches_torchvision() -> None:
+    from torchvision.transforms import v2
+
+    reference = v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10)._policies
+    assert [[tuple(e) for e in row] for row in AUTOAUGMENT_CIFAR10] == [[tuple(e) for e in row] for row in reference]
+    policy = get_preset("autoaugment-cifar10-only")
+    assert isinstance(policy, SubPolicies) and policy.num_bins() == 10
+    assert [[(op, p, round(m * 9)) for op, p, m in row] for row in policy.subpolicies] == \
+        [[(op, p, 0 if b is None else b) for op, p, b in row] for row in reference]
+
+
+def test_schedule_phases_progress_and_table() -> None:
+    schedule = get_preset("progress-ramp")
+    assert isinstance(schedule, Schedule)
+    assert [schedule.phase_at(p) for p in (0.0, 0.3, 0.34, 0.99, 1.0)] == [0, 0, 1, 2, 2]
+    rows = schedule.table()
+    assert [r["end"] for r in rows] == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert rows[0]["ops"]["HorizontalFlip"] == 0.5 and rows[0]["ops"]["Rotate"] == pytest.approx(2 / 14)
+    images = torch.zeros(4, 3, 8, 8, dtype=torch.uint8)
+    low = schedule.sample(images, seeded(0), progress=0.1).param
+    high = schedule.sample(images, seeded(0), progress=0.9).param
+    assert not torch.equal(low, high)  # same draws, larger magnitude bin
+
+
+def test_expected_cost_from_op_costs() -> None:
+    from policy_search import ops
+
+    flip = SubPolicies([[("HorizontalFlip", 0.5, None), ("Rotate", 0.2, 0.5)]])
+    assert flip.expected_cost() == pytest.approx(0.5 * ops.OP_COST["HorizontalFlip"] + 0.2 * ops.OP_COST["Rotate"])
+    assert get_preset("none").expected_cost() == 0.0
+
+
+def _doc(tmp_path: Path, mutate: Any) -> Path:
+    doc = json.loads(get_preset("autoaugment-cifar10").save(tmp_path / "good.json").read_text())
+    mutate(doc)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def _set(keys: list[Any], value: Any) -> Any:
+    def mutate(doc: dict[str, Any]) -> None:
+        node = doc
+        for key in keys[:-1]:
+            node = node[key]
+        if value is KeyError:
+            del node[keys[-1]]
+        else:
+            node[keys[-1]] = value
+    return mutate
+
+
+SUB = ["body", "policies", 1, "body", "subpolicies", 3]
+BAD_FILES = [
+    (_set(SUB + [1, "probability"], 1.7),
+     r"body\.policies\[1\]\.body\.subpolicies\[3\]\[1\]\.probability: 1\.7 is outside \[0, 1\]"),
+    (_set(SUB + [0, "magnitude"], -0.5), r"subpolicies\[3\]\[0\]\.magnitude: -0\.5 is outside \[0, 1\]"),
+    (_set(SUB + [0, "op"], "Rotat"),
+     r"subpolicies\[3\]\[0\]\.op: \"Rotat\" is not a valid op; valid: Identity, ShearX"),
+    (_set(["version"], 2), r"version: 2 is not supported; this library reads policy-search/policy version 1"),
+    (_set(["format"], "other"), r"format: \"other\" is not a policy file"),
+    (_set(["kind"], KeyError), r"kind: missing field"),
+    (_set(["provenance", "seed"], KeyError), r"provenance\.seed: missing field"),
+    (_set(["image_spec", "channels"], 4), r"image_spec\.channels: 4 is not supported"),
+    (_set(["kind"], "mystery"), r"kind: \"mystery\" is not a valid policy kind; valid: subpolicies"),
+    (_set(["body", "policies", 0, "body", "extra"], 1), r"body\.policies\[0\]\.body\.extra: unknown field"),
+    (_set(["magnitude_semantics", "space"], "wide"), r"magnitude_semantics\.space: 'wide' does not match"),
+]
+
+
+@pytest.mark.parametrize("mutate,message", BAD_FILES, ids=[m for _, m in BAD_FILES])
+def test_bad_files_name_the_offending_field(tmp_path: Path, mutate: Any, message: str) -> None:
+    path = _doc(tmp_path, mutate)
+    with pytest.raises(PolicyFileError, match=message) as info:
+        load_policy(str(path))
+    assert str(path) in str(info.value)
+
+
+def test_malformed_json_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text('{\n  "format": "policy-search/policy",\n  "version": 1,,\n}')
+    with pytest.raises(PolicyFileError, match=r"broken\.json: line 3, column \d+: not valid JSON"):
+        load_policy(str(path))
+
+
+def test_unknown_name_lists_presets_and_kinds_validate_at_construction() -> None:
+    with pytest.raises(ValueError, match=r"neither an existing policy file nor a preset name; presets: none, flip"):
+        load_policy("no-such-policy.json")
+    with pytest.raises(ValueError, match=r"unknown preset 'x'; valid presets: none"):
+        get_preset("x")
+    with pytest.raises(ValueError, match=r"subpolicies\[0\]\[0\]\.probability: 1\.5 is outside \[0, 1\]"):
+        SubPolicies([[("Rotate", 1.5, 0.2)]])
+    with pytest.raises(ValueError, match=r"magnitude: 40 is not in \[0, 30\]"):
+        RandAugment(2, 40)
+    with pytest.raises(ValueError, match=r"phases\[1\]\.end_progress: the last phase must end at 1\.0"):
+        Schedule([(0.5, RandAugment()), (0.8, RandAugment())])
+
+
+@pytest.mark.parametrize("images,message", [
+    (torch.zeros(2, 3, 8, 8), r"dtype torch\.float32.*ToDtype\(torch\.uint8, scale=True\)"),
+    (torch.zeros(8, 8, dtype=torch.uint8), r"shape \(8, 8\); expected \[C,H,W\]"),
+    (torch.zeros(2, 4, 8, 8, dtype=torch.uint8), r"4 channels at dim -3; expected 1 or 3"),
+    (torch.zeros(8, 8, 3, dtype=torch.uint8), r"permute\(2, 0, 1\)"),
+])
+def test_bad_images_name_the_value_and_the_fix(images: torch.Tensor, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        get_preset("flip-crop")(images)
+
+
+def test_a_new_kind_registers_and_round_trips(tmp_path: Path) -> None:
+    class AlwaysInvert(Policy):
+        def sample_batch(self, batch_size: int, image_size: tuple[int, int], g: torch.Generator,
+                         progress: float | None) -> AugmentParams:
+            from policy_search import ops
+
+            index = torch.full((batch_size,), ops.OP_NAMES.index("Invert"))
+            ones = torch.ones(batch_size)
+            return make_slot(index, ones, ones, ones.bool(), self.space, image_size, g)
+
+        def op_distribution(self, progress: float | None = None) -> dict[str, float]:
+            return {"Invert": 1.0}
+
+        def body(self) -> dict[str, Any]:
+            return {}
+
+        @classmethod
+        def from_body(cls, body: dict[str, Any], semantics: dict[str, Any], image_spec: ImageSpec,
+                      where: str) -> Policy:
+            return cls(space=semantics["space"], image_spec=image_spec)
+
+    register_kind("test-always-invert", AlwaysInvert)
+    path = Sequence([AlwaysInvert()]).save(tmp_path / "inv.json")
+    images = torch.arange(48, dtype=torch.uint8).view(1, 3, 4, 4)
+    assert torch.equal(load_policy(path)(images), 255 - images)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_batches_match_cpu(cifar_batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+    images = cifar_batch[0]
+    for name in ("autoaugment-cifar10-cutout", "trivialaugment"):
+        policy = get_preset(name)
+        out = policy(images.cuda(), generator=seeded(3))
+        assert out.device.type == "cuda"
+        params = policy.sample(images, seeded(3))
+        assert torch.equal(out.cpu(), policy.apply(images, params))
