@@ -35,6 +35,21 @@ OpEntry = tuple[str, float, float]  # (op name, probability in [0, 1], normalize
 SubPolicy = list[OpEntry]
 
 KINDS: dict[str, type[Policy]] = {}
+# Kinds defined in modules that sit above this one (they need the env's action spec, generators, ...): imported
+# on first use so `load_policy` finds them without this module importing them eagerly.
+LAZY_KINDS: dict[str, str] = {
+    "controller": "policy_search.controller",
+    "progress-heuristic": "policy_search.heuristic",
+    "synthetic": "policy_search.generative",
+}
+
+
+def ensure_kind(name: str) -> None:
+    """Import the module that registers kind ``name`` if it is a known lazily-registered kind."""
+    if name not in KINDS and name in LAZY_KINDS:
+        import importlib
+
+        importlib.import_module(LAZY_KINDS[name])
 
 
 def register_kind(name: str, cls: type[Policy]) -> type[Policy]:
@@ -166,6 +181,10 @@ class Policy(nn.Module):
     kind: ClassVar[str] = ""
     container: ClassVar[bool] = False  # holds other policies (its magnitude space is that of its children)
     needs_num_bins: ClassVar[bool] = False  # magnitude_semantics.num_bins must be an integer in its files
+    # docs/ARCHITECTURE.md "Policies that watch training": kinds that adapt to training state set this and
+    # implement observe()/reset(); kinds that change labels set needs_labels and override forward().
+    observes_training: ClassVar[bool] = False
+    needs_labels: ClassVar[bool] = False
 
     def __init__(self, *, space: str = "standard", image_spec: ImageSpec | None = None) -> None:
         super().__init__()
@@ -252,9 +271,18 @@ class Policy(nn.Module):
         out = out[0] if single else out
         return _rewrap(out, images)
 
+    def observe(self, features: Mapping[str, float]) -> None:
+        """Training-state features (keys: ``policy_search.child.FEATURE_NAMES``) after each evaluation."""
+
+    def reset(self) -> None:
+        """Forget observed training state (start of a new training run)."""
+
     def forward(self, images: Tensor, generator: torch.Generator | None = None, progress: float | None = None,
-                params: AugmentParams | None = None) -> Tensor:
-        """Augment uint8 [C,H,W] or [B,C,H,W]: apply(sample(...)), or replay ``params`` when given."""
+                params: AugmentParams | None = None, *, labels: Tensor | None = None) -> Tensor:
+        """Augment uint8 [C,H,W] or [B,C,H,W]: apply(sample(...)), or replay ``params`` when given.
+
+        ``labels`` is accepted for a uniform call site and ignored here; kinds with ``needs_labels`` override this.
+        """
         if params is None:
             params = self.sample(images, generator, progress)
         return self.apply(images, params)
@@ -307,7 +335,10 @@ def _rewrap(out: Tensor, like: Tensor) -> Tensor:
 def policy_from_dict(value: Any, image_spec: ImageSpec | None = None, where: str = "") -> Policy:
     """Build a policy from ``{"kind", "magnitude_semantics", "body"}``; errors name the field under ``where``."""
     obj = as_object(value, where)
-    kind = as_choice(get(obj, "kind", where), join(where, "kind"), KINDS, "policy kind")
+    kind_name = get(obj, "kind", where)
+    if isinstance(kind_name, str):
+        ensure_kind(kind_name)
+    kind = as_choice(kind_name, join(where, "kind"), KINDS, "policy kind")
     cls = KINDS[kind]
     semantics = check_semantics(get(obj, "magnitude_semantics", where), join(where, "magnitude_semantics"),
                                 cls.allowed_spaces())

@@ -248,16 +248,37 @@ def _children_space(policies: Iterable[Policy]) -> str:
     return spaces.pop() if len(spaces) == 1 else ("standard" if not spaces else "mixed")
 
 
+class _Container(Policy):
+    """Shared by Sequence and Schedule: training-state hooks reach every child policy."""
+
+    container = True
+    policies: torch.nn.ModuleList
+
+    @property
+    def observes_training(self) -> bool:  # type: ignore[override]
+        return any(p.observes_training for p in self.policies)
+
+    @property
+    def needs_labels(self) -> bool:  # type: ignore[override]
+        return any(p.needs_labels for p in self.policies)
+
+    def observe(self, features: Mapping[str, float]) -> None:
+        for p in self.policies:
+            p.observe(features)
+
+    def reset(self) -> None:
+        for p in self.policies:
+            p.reset()
+
+
 def _check_policy(value: Any, where: str) -> Policy:
     if not isinstance(value, Policy):
         raise PolicyConfigError(where, f"expected a Policy, got {type(value).__name__}")
     return value
 
 
-class Sequence(Policy):
+class Sequence(_Container):
     """Apply ``policies`` in order (e.g. flip-crop, then AutoAugment, then Cutout). ``Sequence([])`` is a no-op."""
-
-    container = True
 
     def __init__(self, policies: Iterable[Policy], *, image_spec: ImageSpec | None = None) -> None:
         policies = [_check_policy(p, join("policies", i)) for i, p in enumerate(policies)]
@@ -293,15 +314,13 @@ class Sequence(Policy):
         return f"{indent}Sequence([\n{inner}])"
 
 
-class Schedule(Policy):
+class Schedule(_Container):
     """Piecewise policy over training: ``phases`` = [(end_progress, policy), ...], ends increasing, last 1.0.
 
     Phase i covers progress in [end_{i-1}, end_i) (the last one includes 1.0). ``progress`` comes from the call;
     when it is None, from ``schedule.progress`` (set it from the training loop, e.g. inside a DataLoader
     pipeline; it defaults to 0). ``table()`` lists each phase's op distribution and expected cost.
     """
-
-    container = True
 
     def __init__(self, phases: Iterable[tuple[float, Policy]], *, image_spec: ImageSpec | None = None) -> None:
         rows = as_list(list(phases), "phases")

@@ -262,7 +262,18 @@ def test_a_new_kind_registers_and_round_trips(tmp_path: Path) -> None:
                       where: str) -> Policy:
             return cls(space=semantics["space"], image_spec=image_spec)
 
+    class Watcher(AlwaysInvert):
+        observes_training = True
+        seen: list[dict[str, float]] = []
+
+        def observe(self, features: Any) -> None:
+            self.seen.append(dict(features))
+
     register_kind("test-always-invert", AlwaysInvert)
+    schedule = Schedule([(1.0, Sequence([SubPolicies([[("Identity", 1.0, None)]]), Watcher()]))])
+    assert schedule.observes_training and not get_preset("randaugment").observes_training
+    schedule.observe({"val_accuracy": 0.5})
+    assert Watcher.seen == [{"val_accuracy": 0.5}]
     path = Sequence([AlwaysInvert()]).save(tmp_path / "inv.json")
     images = torch.arange(48, dtype=torch.uint8).view(1, 3, 4, 4)
     assert torch.equal(load_policy(path)(images), 255 - images)
