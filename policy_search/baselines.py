@@ -15,6 +15,8 @@ Provenance:
   instead of ColorJitter's random order).
 - ``progress-ramp``: a hand-made schedule (the "progress heuristic"): flip-crop throughout, plus RandAugment
   N=2 whose magnitude bin rises 3 -> 6 -> 9 over thirds of training.
+- ``progress-heuristic``: the learning-progress baseline (policy_search/heuristic.py): flip-crop, plus rotation
+  and colour jitter levels raised while validation loss falls and lowered when it stagnates or rises.
 
 Every preset is generic: it runs on 1-channel images (MNIST) too, where Color is a no-op. Horizontal flips
 change the meaning of some digits and letters; for such data prefer ``none`` or compose your own without flips.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from policy_search.heuristic import ProgressHeuristic
 from policy_search.policy import RandAugment, Schedule, Sequence, SubPolicies, TrivialAugmentWide
 from policy_search.policy_base import Policy
 
@@ -95,6 +98,7 @@ _BUILDERS: dict[str, Callable[[], Policy]] = {
     "trivialaugment": lambda: Sequence([_flip_crop(), TrivialAugmentWide(num_bins=31)]),
     "seed-recipe": lambda: Sequence([_flip_crop(), SubPolicies(SEED_RECIPE_JITTER, magnitude_sampling="uniform")]),
     "progress-ramp": _ramp,
+    "progress-heuristic": ProgressHeuristic,
 }
 PRESETS: tuple[str, ...] = tuple(_BUILDERS)
 
