@@ -1,0 +1,97 @@
+"""What an agent chooses each step, and how that choice becomes a policy.
+
+An action picks, for each of ``slots`` slots, an op, a magnitude bin and an application probability level
+(optionally also a synthetic-data ratio). The same ``ActionSpec`` decodes actions in the environment and in the
+frozen controller, so a controller exported from training replays exactly what the agent chose.
+
+- ``MultiDiscrete`` form: ``[op, magnitude_bin, probability_level] * slots`` (+ ``[ratio_level]``), each from 0.
+- ``Box`` form: the same entries as floats in [-1, 1], each mapped to its bin by equal-width intervals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from policy_search import ops
+from policy_search.policy_base import Policy
+from policy_search.policy_kinds import Sequence, SubPolicies
+
+DEFAULT_OPS: tuple[str, ...] = ops.OP_NAMES
+DEFAULT_PROBABILITIES: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
+DEFAULT_RATIOS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5)
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """How actions map to augmentation: ``slots`` x (op, magnitude bin of ``num_bins``, probability level)."""
+
+    ops: tuple[str, ...] = DEFAULT_OPS
+    """Ops the agent may choose (Identity means "nothing" for that slot)."""
+    slots: int = 2
+    """Ops applied in sequence per sample, each with its own probability."""
+    num_bins: int = 10
+    """Magnitude grid: bin b is magnitude b / (num_bins - 1) in the ``space`` ranges (AutoAugment uses 10)."""
+    probabilities: tuple[float, ...] = DEFAULT_PROBABILITIES
+    """Per-sample application probability levels."""
+    space: str = "standard"
+    """Magnitude space: ``standard`` (AutoAugment/RandAugment ranges) or ``wide`` (TrivialAugmentWide)."""
+    ratios: tuple[float, ...] = field(default_factory=tuple)
+    """Synthetic-data ratio levels; empty means the synthetic op is not part of the action."""
+
+    def __post_init__(self) -> None:
+        unknown = [o for o in self.ops if o not in ops.OPS]
+        if unknown:
+            raise ValueError(f"unknown op(s) {unknown} in the action spec; valid ops are {list(ops.OP_NAMES)}")
+        if self.slots < 1 or self.num_bins < 2 or not self.probabilities:
+            raise ValueError("an action spec needs slots >= 1, num_bins >= 2 and at least one probability level")
+        if any(not 0.0 <= p <= 1.0 for p in self.probabilities) or any(not 0.0 <= r < 1.0 for r in self.ratios):
+            raise ValueError("probability levels must lie in [0, 1] and synthetic ratios in [0, 1)")
+
+    @property
+    def nvec(self) -> np.ndarray:
+        """Sizes of the MultiDiscrete action, slot by slot (then the ratio level, if any)."""
+        per_slot = [len(self.ops), self.num_bins, len(self.probabilities)]
+        return np.asarray(per_slot * self.slots + ([len(self.ratios)] if self.ratios else []), dtype=np.int64)
+
+    def to_discrete(self, action: np.ndarray, box: bool = False) -> np.ndarray:
+        """A MultiDiscrete action (ints) from either form; Box entries in [-1, 1] map to equal-width bins."""
+        a = np.asarray(action)
+        if a.shape != (len(self.nvec),):
+            raise ValueError(f"action has shape {a.shape}, expected ({len(self.nvec)},) for nvec {self.nvec.tolist()}")
+        if box:
+            unit = (np.clip(a.astype(np.float64), -1.0, 1.0) + 1.0) / 2.0
+            return np.minimum((unit * self.nvec).astype(np.int64), self.nvec - 1)
+        a = a.astype(np.int64)
+        if (a < 0).any() or (a >= self.nvec).any():
+            raise ValueError(f"action {a.tolist()} out of range for nvec {self.nvec.tolist()}")
+        return a
+
+    def slots_of(self, action: np.ndarray) -> list[tuple[str, float, float]]:
+        """``[(op, probability, magnitude), ...]`` chosen by a MultiDiscrete action."""
+        out = []
+        for s in range(self.slots):
+            op_i, mag_b, prob_l = (int(v) for v in action[3 * s:3 * s + 3])
+            out.append((self.ops[op_i], self.probabilities[prob_l], mag_b / (self.num_bins - 1)))
+        return out
+
+    def ratio_of(self, action: np.ndarray) -> float:
+        return float(self.ratios[int(action[-1])]) if self.ratios else 0.0
+
+    def to_policy(self, action: np.ndarray, base: Policy | None = None) -> Policy:
+        """The image policy a MultiDiscrete action stands for (``base`` applied first, e.g. flip-crop)."""
+        chosen = SubPolicies([self.slots_of(action)], space=self.space, num_bins=self.num_bins)
+        return chosen if base is None else Sequence([base, chosen])
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ActionSpec:
+        known = {"ops", "slots", "num_bins", "probabilities", "space", "ratios"}
+        extra = sorted(set(d) - known)
+        if extra:
+            raise ValueError(f"unknown action_spec field(s) {extra}; known fields are {sorted(known)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
