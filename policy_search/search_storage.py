@@ -68,14 +68,26 @@ def make_storage(spec: str) -> optuna.storages.BaseStorage:
     if spec.startswith("sqlite"):
         warnings.warn("SQLite storage is not safe for several workers at once (Optuna docs); use a .log journal "
                       "file on one machine or PostgreSQL across machines", stacklevel=2)
+    url = _with_installed_driver(spec)
     try:
-        return optuna.storages.RDBStorage(spec)
+        return optuna.storages.RDBStorage(url)
     except ImportError as exc:
         raise StorageError(f"storage {spec!r} needs a database driver that is not installed ({exc}); for "
-                           "PostgreSQL: pip install psycopg2-binary") from None
+                           "PostgreSQL: pip install 'psycopg[binary]' (or psycopg2-binary)") from None
     except Exception as exc:  # sqlalchemy's errors name the host/port; keep them, add what to check
         raise StorageError(f"cannot open storage {spec!r}: {exc.__class__.__name__}: {exc}. Check the URL, that "
                            "the server is running and that the database exists") from None
+
+
+def _with_installed_driver(url: str) -> str:
+    """``postgresql://`` means psycopg 3 to SQLAlchemy >= 2.1 and psycopg2 before it: use whichever is installed."""
+    if not url.startswith("postgresql://"):
+        return url
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + url[len("postgresql://"):]
+    return url
 
 
 def _trial_id(storage: optuna.storages.BaseStorage, study: optuna.Study, number: int) -> int:

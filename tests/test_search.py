@@ -1,0 +1,239 @@
+"""Optuna search: samplers, pruners, spaces, resume after a kill, shared studies, bad arguments, comparison.
+
+Every search here trains a tiny child (256 MNIST images, batch 32, 1 epoch: 8 steps), so a trial is about a
+second of compute; the subprocess tests pay Python + torch start-up on top.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from policy_search import load_policy
+from policy_search.policy import ImageSpec, Policy
+from policy_search.search import SearchConfig, main, run_search
+from policy_search.search_space import SPACES, build_policy
+from policy_search.search_storage import make_storage
+
+REPO = Path(__file__).resolve().parent.parent
+TINY = {"train_size": 256, "eval_samples": 128, "batch_size": 32, "val_size": 500}
+TINY_ARGS = [a for k, v in TINY.items() for a in ("--set", f"{k}={v}")]
+
+
+def _config(tmp_path: Path, **kwargs) -> SearchConfig:
+    base = dict(task="mnist-episode", epochs=1, trials=2, out=str(tmp_path / "out"), overrides=dict(TINY),
+                device="cpu", quiet=True)
+    return SearchConfig(**{**base, **kwargs})
+
+
+def _rows(out: Path) -> list[dict]:
+    with open(out / "trials.csv", newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _study(config: SearchConfig) -> optuna.Study:
+    return optuna.load_study(study_name=config.name(), storage=make_storage(config.storage_spec()))
+
+
+def _env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+
+def _cli(out: Path, *extra: str, trials: int = 3) -> list[str]:
+    return [sys.executable, "-m", "policy_search.search", "--task", "mnist-episode", "--epochs", "1", "--device",
+            "cpu", "--trials", str(trials), "--out", str(out), *TINY_ARGS, *extra]
+
+
+@pytest.mark.parametrize("space", sorted(SPACES))
+def test_each_space_rebuilds_its_policy_and_records_real_parameters(space):
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = study.ask()
+    image = ImageSpec(1, 28, 28)
+    policy = SPACES[space](trial, image)
+    assert isinstance(policy, Policy)
+    again = build_policy(space, trial.params, image)
+    assert again.to_dict() == policy.to_dict()
+    real = trial.user_attrs
+    if space == "subpolicies":
+        op, mag = trial.params["sp0_op0"], trial.params["sp0_mag0"]
+        if op == "Rotate":
+            assert real["sp0_op0_param"] == pytest.approx(30.0 * mag / 10, abs=1e-4)
+        assert "sp4_op1_param" in real
+    elif space == "randaugment":
+        assert real["rotate_degrees"] == pytest.approx(30.0 * trial.params["magnitude"] / 30, abs=1e-4)
+    else:
+        assert real["phase2_end_progress"] == 1.0 and "phase1_magnitude_normalized" in real
+
+
+@pytest.mark.parametrize("sampler,pruner,space", [("tpe", "none", "randaugment"), ("random", "median", "schedule"),
+                                                  ("tpe", "hyperband", "subpolicies")])
+def test_small_search_writes_what_it_promises(tmp_path, shared_data_dir, sampler, pruner, space):
+    config = _config(tmp_path, sampler=sampler, pruner=pruner, space=space, trials=3, evals_per_epoch=2,
+                     n_startup_trials=2, data_dir=str(shared_data_dir))
+    summary = run_search(config)
+    out = Path(config.out)
+    rows = _rows(out)
+    assert summary["finished"] == 3 and len(rows) == 3
+    assert sorted(int(r["number"]) for r in rows) == [0, 1, 2]
+    assert all(r["state"] in ("COMPLETE", "PRUNED") and int(r["samples"]) > 0 for r in rows)
+    assert int(rows[-1]["cumulative_samples"]) == sum(int(r["samples"]) for r in rows)
+    policy = load_policy(out / "best_policy.json")
+    assert policy.kind == {"randaugment": "randaugment", "schedule": "schedule", "subpolicies": "subpolicies"}[space]
+    assert policy.provenance["agent"] == f"optuna-{sampler}"
+    assert policy.provenance["search"]["val_accuracy"] == pytest.approx(summary["best_value"])
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["sampler"] == sampler and saved["pruner"] == pruner and saved["storage"].endswith("study.log")
+    assert "policy_search.search" in (out / "command.txt").read_text()
+
+
+def test_resume_after_a_kill_keeps_finished_trials_and_frees_the_killed_slot(tmp_path, shared_data_dir):
+    out = tmp_path / "out"
+    args = _cli(out, "--data-dir", str(shared_data_dir), "--heartbeat", "0.5", "--grace", "3", trials=3)
+    proc = subprocess.Popen(args, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 240
+    # Kill once the first trial has finished and the second is running (its trial line is printed on finish).
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if line.startswith("[trial 0]") or proc.poll() is not None:
+            break
+    assert proc.poll() is None, "the search ended before it could be killed"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    config = _config(tmp_path, trials=3, data_dir=str(shared_data_dir), heartbeat_s=0.5, grace_s=3.0)
+    first = {t.number: t.value for t in _study(config).get_trials(states=(optuna.trial.TrialState.COMPLETE,))}
+    assert 0 in first
+    with pytest.raises(RuntimeError, match="--resume"):
+        run_search(config)  # an existing study is never silently reused
+    config.resume = True
+    run_search(config)
+    trials = _study(config).get_trials()
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 3 and len({t.number for t in complete}) == 3
+    assert all(next(t.value for t in complete if t.number == n) == v for n, v in first.items())
+    killed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    assert all(t.user_attrs.get("stale") for t in killed)
+
+
+def test_two_workers_share_one_journal_study_exactly(tmp_path, shared_data_dir):
+    out = tmp_path / "shared"
+    args = _cli(out, "--data-dir", str(shared_data_dir), "--resume", "--sampler", "random", "--quiet", trials=6)
+    procs = [subprocess.Popen(args, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for _ in range(2)]
+    logs = [p.communicate(timeout=400)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs
+    config = _config(tmp_path, out=str(out), sampler="random", data_dir=str(shared_data_dir))
+    trials = _study(config).get_trials()
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 6
+    assert len({t.number for t in complete}) == 6
+    # Anything beyond the 6 is a claimed-then-returned slot, never a run trial.
+    assert all(t.user_attrs.get("over_cap") for t in trials if t.state != optuna.trial.TrialState.COMPLETE)
+    assert len({t.user_attrs["worker"] for t in complete}) == 2, "both workers should have run trials"
+    assert len({json.dumps(t.params, sort_keys=True) for t in complete}) == 6, "workers replayed each other's draws"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--sampler", "cmaes"], "unknown sampler 'cmaes'"),
+    (["--pruner", "asha"], "unknown pruner 'asha'"),
+    (["--task", "imagenet"], "unknown task preset 'imagenet'"),
+    (["--space", "gan"], "unknown search space 'gan'"),
+    (["--trials", "0"], "--trials must be a positive"),
+    (["--storage", "/nonexistent-dir/x/study.log"], "does not exist"),
+    (["--storage", "study.db"], "neither a journal file"),
+])
+def test_bad_arguments_fail_with_clear_messages(tmp_path, capsys, args, message):
+    assert main(["--out", str(tmp_path / "o"), *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_compare_runs_optuna_methods_at_equal_budget(tmp_path, shared_data_dir):
+    from policy_search.search_compare import CompareConfig, run_compare
+
+    config = CompareConfig(task="mnist-episode", budget_samples=2 * 256, seeds=1, out=str(tmp_path / "cmp"),
+                           methods=("tpe", "random"), test_seeds=1, baselines=("none",), device="cpu",
+                           data_dir=str(shared_data_dir), overrides={**TINY, "epochs": 1})
+    summary = run_compare(config)
+    assert summary["runs"] == 2 and set(summary["methods"]) == {"tpe", "random"}
+    for method in ("tpe", "random"):
+        assert summary["methods"][method]["samples_spent"] == [512]
+        assert 0.0 <= summary["methods"][method]["test_mean"] <= 1.0
+    out = Path(config.out)
+    assert (out / "curves.png").stat().st_size > 0 and (out / "curves.csv").is_file()
+    assert "baseline-none" in summary["test"]
+
+
+def test_compare_drives_the_rl_trainer_through_its_api(tmp_path):
+    pytest.importorskip("policy_search.train_agent", reason="the RL trainer (policy_search.train_agent) is not here yet")
+    from policy_search.search_compare import CompareConfig, run_compare
+
+    config = CompareConfig(task="mnist-episode", budget_samples=2 * 3968, seeds=1, out=str(tmp_path / "cmp"),
+                           methods=("ppo",), test_seeds=0, device="cpu")
+    summary = run_compare(config)
+    assert summary["methods"]["ppo"]["samples_spent"][0] <= config.budget_samples
+
+
+def _postgres_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    return str(candidates[-1]) if candidates else None
+
+
+@pytest.fixture
+def postgres_url():
+    """A throwaway PostgreSQL server in a temp dir (skips when the binaries or psycopg2 are missing)."""
+    pytest.importorskip("psycopg2", reason="pip install psycopg2-binary to test PostgreSQL storage")
+    initdb, pg_ctl = _postgres_bin("initdb"), _postgres_bin("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not installed: apt-get install -y postgresql")
+    # Not pytest's tmp dir: that sits under a 0700 directory the postgres user cannot enter.
+    root = Path(tempfile.mkdtemp(prefix="policy-search-pg-"))
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses root: run the server as the postgres user
+        runuser = shutil.which("runuser")
+        if not runuser:
+            pytest.skip("running as root without runuser: cannot start a PostgreSQL server")
+        try:
+            shutil.chown(root, user="postgres")
+        except (LookupError, PermissionError):
+            shutil.rmtree(root)
+            pytest.skip("running as root and no 'postgres' user to own the server")
+        prefix = [runuser, "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = root / "data"
+    options = f"-p {port} -c listen_addresses=127.0.0.1 -k {root}"
+    for command in ([initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+                    [pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"]):
+        done = subprocess.run([*prefix, *command], capture_output=True, text=True)
+        if done.returncode != 0:
+            shutil.rmtree(root, ignore_errors=True)
+            pytest.fail(f"{command[0]} failed: {done.stdout}{done.stderr}")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_postgresql_storage_runs_a_search(tmp_path, shared_data_dir, postgres_url):
+    config = _config(tmp_path, storage=postgres_url, trials=2, sampler="tpe", data_dir=str(shared_data_dir))
+    summary = run_search(config)
+    assert summary["finished"] == 2
+    assert len(_study(config).get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 2
+    load_policy(Path(config.out) / "best_policy.json")
