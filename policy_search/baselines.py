@@ -29,6 +29,7 @@ from collections.abc import Callable
 from policy_search.heuristic import ProgressHeuristic
 from policy_search.policy import RandAugment, Schedule, Sequence, SubPolicies, TrivialAugmentWide
 from policy_search.policy_base import Policy
+from policy_search.synthetic import SYNTHETIC_PRESETS
 
 __all__ = ["AUTOAUGMENT_CIFAR10", "CUTOUT_16", "FLIP_CROP", "PRESETS", "SEED_RECIPE_JITTER", "get_preset"]
 
@@ -99,6 +100,7 @@ _BUILDERS: dict[str, Callable[[], Policy]] = {
     "seed-recipe": lambda: Sequence([_flip_crop(), SubPolicies(SEED_RECIPE_JITTER, magnitude_sampling="uniform")]),
     "progress-ramp": _ramp,
     "progress-heuristic": ProgressHeuristic,
+    **SYNTHETIC_PRESETS,  # synthetic-vae-0.2, synthetic-dcgan-0.2 (policy_search/synthetic.py)
 }
 PRESETS: tuple[str, ...] = tuple(_BUILDERS)
 

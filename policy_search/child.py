@@ -321,12 +321,17 @@ def run_child(preset: str | TaskPreset, *, seed: int = 0, device: str = "auto", 
     evaluating on val every ``eval_every`` batches (default: once per epoch) and on test once at the end.
     Returns the run and a JSON-ready metrics dict."""
     run = ChildRun(preset, seed=seed, device=device, data_dir=data_dir, **overrides)
-    augment = None
+    augment = batch_transform = None
     if policy is not None:
         generator = torch.Generator().manual_seed(seed + 1_000_003 if augment_seed is None else augment_seed)
 
         def augment(images: torch.Tensor) -> torch.Tensor:
             return policy(images, generator=generator, progress=run.progress)
+
+        if getattr(policy, "needs_labels", False):  # label-aware kinds (synthetic data) return (images, labels)
+            def batch_transform(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                return policy(images, generator=generator, progress=run.progress, labels=labels)
+            augment = None
     eval_every = eval_every or run.batches_per_epoch
     meter = ResourceMeter(run.device).start()
     bar = None
@@ -337,7 +342,7 @@ def run_child(preset: str | TaskPreset, *, seed: int = 0, device: str = "auto", 
     if policy is not None and hasattr(policy, "reset"):
         policy.reset()
     while not run.done:
-        stats = run.train(eval_every, augment=augment)
+        stats = run.train(eval_every, augment=augment, batch_transform=batch_transform)
         val = run.evaluate("val")
         if policy is not None and getattr(policy, "observes_training", False):
             policy.observe(run.feature_dict())  # controllers and heuristics adapt to the training state

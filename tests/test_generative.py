@@ -1,0 +1,139 @@
+"""Conditional generators (tiny recipe: 256 MNIST training images, 1 epoch) and the synthetic policy kind."""
+
+import pytest
+import torch
+
+import policy_search
+from policy_search import generative
+from policy_search.child import ChildRun, run_child
+from policy_search.data import load_image_dataset
+from policy_search.generative import GeneratorCheckpointError, get_generator, train_generator
+from policy_search.generative_quality import ReferenceClassifier, generator_quality, save_grid
+from policy_search.models import build_model
+from policy_search.policy import PolicyConfigError
+from policy_search.synthetic import Synthetic, synthetic_batch_transform
+
+TINY_CHILD = dict(train_size=256, epochs=1, eval_samples=128, batch_size=64)
+
+
+@pytest.fixture(scope="module")
+def gen_root(tmp_path_factory, shared_data_dir):
+    """A private generator cache holding tiny MNIST VAE and DCGAN generators, trained once for the module."""
+    root = tmp_path_factory.mktemp("generators")
+    patch = pytest.MonkeyPatch()
+    patch.setenv(generative.GENERATORS_ENV, str(root))
+    patch.setenv("POLICY_SEARCH_DATA_DIR", str(shared_data_dir))
+    generative._LOADED.clear()
+    for model in ("vae", "dcgan"):
+        get_generator("mnist", model, "tiny", progress=False)
+    yield root
+    generative._LOADED.clear()
+    patch.undo()
+
+
+@pytest.mark.parametrize("model", ["vae", "dcgan"])
+def test_sample_shapes_conditioning_and_determinism(gen_root, model):
+    gen = get_generator("mnist", model, "tiny", train_if_missing=False)
+    labels = torch.tensor([0, 1, 2, 3, 9, 9], dtype=torch.int64)
+    a = gen.sample(labels, torch.Generator().manual_seed(5))
+    assert a.shape == (6, 1, 28, 28) and a.dtype == torch.uint8
+    assert torch.equal(a, gen.sample(labels, torch.Generator().manual_seed(5)))
+    assert not torch.equal(a, gen.sample(labels, torch.Generator().manual_seed(6)))
+    # Same noise, different class: the condition changes the image.
+    zeros, ones = (gen.sample(torch.full((4,), c, dtype=torch.int64), torch.Generator().manual_seed(1)) for c in (0, 1))
+    assert not torch.equal(zeros, ones)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\)"):
+        gen.sample(torch.tensor([10]), torch.Generator())
+
+
+def test_cache_reuse_does_not_retrain(gen_root, monkeypatch):
+    path = generative.generator_dir("mnist", "vae", "tiny") / "checkpoint.pt"
+    mtime = path.stat().st_mtime_ns
+    generative._LOADED.clear()
+
+    def fail(*args, **kwargs):
+        raise AssertionError("get_generator retrained a cached generator")
+
+    monkeypatch.setattr(generative, "train_generator", fail)
+    gen = get_generator("mnist", "vae", "tiny")
+    assert gen.meta["epoch"] == 1 and path.stat().st_mtime_ns == mtime
+    assert get_generator("mnist", "vae", "tiny") is gen  # in-memory reuse too
+
+
+def test_missing_and_incompatible_checkpoints_name_the_command(gen_root):
+    with pytest.raises(GeneratorCheckpointError,
+                       match="python -m policy_search.generative train --dataset mnist --model vae --size tiny --seed 7"):
+        get_generator("mnist", "vae", "tiny", seed=7, train_if_missing=False)
+    other = generative.generator_dir("mnist", "dcgan", "tiny", seed=8)
+    other.mkdir(parents=True)
+    good = torch.load(generative.generator_dir("mnist", "vae", "tiny") / "checkpoint.pt", weights_only=True)
+    torch.save(good, other / "checkpoint.pt")  # a VAE where a DCGAN is expected
+    with pytest.raises(GeneratorCheckpointError, match="incompatible.*--model dcgan --size tiny --seed 8"):
+        get_generator("mnist", "dcgan", "tiny", seed=8, train_if_missing=False)
+    (other / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(GeneratorCheckpointError, match="cannot be read"):
+        get_generator("mnist", "dcgan", "tiny", seed=8, train_if_missing=False)
+    with pytest.raises(GeneratorCheckpointError, match="--model vae --size proxy"):
+        Synthetic("vae", 0.5, seed=9)(torch.zeros(4, 1, 28, 28, dtype=torch.uint8), labels=torch.zeros(4).long())
+
+
+def test_resume_continues_exactly(gen_root, tmp_path):
+    once = train_generator("mnist", "vae", tmp_path / "a", size="tiny", epochs=2, progress=False)
+    train_generator("mnist", "vae", tmp_path / "b", size="tiny", epochs=1, progress=False)
+    resumed = train_generator("mnist", "vae", tmp_path / "b", size="tiny", epochs=2, resume=True, progress=False)
+    assert [h["epoch"] for h in resumed.meta["history"]] == [1, 2]
+    for key, value in once.net.state_dict().items():
+        assert torch.equal(value, resumed.net.state_dict()[key]), key
+
+
+def test_synthetic_policy_replaces_a_fraction_with_labels_kept(gen_root, tmp_path):
+    policy = Synthetic("dcgan", 0.5, size="tiny")
+    images = torch.zeros(64, 1, 28, 28, dtype=torch.uint8)
+    labels = torch.arange(64) % 10
+    out, out_labels = policy(images, generator=torch.Generator().manual_seed(0), labels=labels)
+    replaced = out.flatten(1).any(1)
+    assert 10 < int(replaced.sum()) < 54 and torch.equal(out_labels, labels) and out.dtype == torch.uint8
+    again, _ = policy(images, generator=torch.Generator().manual_seed(0), labels=labels)
+    assert torch.equal(out, again)
+    assert policy.expected_cost() == pytest.approx(0.5 * generative.relative_cost("mnist", "dcgan", "tiny"))
+    with pytest.raises(ValueError, match="needs the batch labels"):
+        policy(images)
+    loaded = policy_search.load_policy(policy.save(tmp_path / "p.json"))
+    assert isinstance(loaded, Synthetic) and loaded.body() == policy.body() and loaded.needs_labels
+
+
+def test_presets_and_file_validation():
+    for model in ("vae", "dcgan"):
+        preset = policy_search.load_policy(f"synthetic-{model}-0.2")
+        assert isinstance(preset, Synthetic) and preset.ratio == 0.2 and preset.model == model
+    with pytest.raises(PolicyConfigError, match="ratio"):
+        Synthetic("vae", 1.5)
+    with pytest.raises(PolicyConfigError, match="model"):
+        Synthetic("flow", 0.2)
+
+
+def test_op_inside_childrun_and_run_child(gen_root):
+    run = ChildRun("mnist-proxy", device="cpu", **TINY_CHILD)
+    seen = []
+    inner = synthetic_batch_transform("vae", "mnist", 0.3, torch.Generator().manual_seed(0), size="tiny")
+
+    def transform(images, labels):
+        out, out_labels = inner(images, labels)
+        seen.append(float((out != images).flatten(1).any(1).float().mean()))
+        return out, out_labels
+
+    stats = run.train(2, batch_transform=transform)
+    assert stats["batches"] == 2 and len(seen) == 2 and 0.0 < sum(seen) / 2 < 0.7
+    _, metrics = run_child("mnist-proxy", device="cpu", policy=Synthetic("vae", 0.3, size="tiny"), **TINY_CHILD)
+    assert metrics["aug_time_s"] > 0 and 0.0 <= metrics["test"]["accuracy"] <= 1.0
+
+
+def test_quality_measures_and_grid(gen_root, tmp_path):
+    gen = get_generator("mnist", "vae", "tiny", train_if_missing=False)
+    classifier = ReferenceClassifier(build_model("lenet5", 1, 10, 28), torch.zeros(1, 1, 1, 1),
+                                     torch.full((1, 1, 1, 1), 255.0), "untrained", 0.1)
+    real = load_image_dataset("mnist").train.subset(200, seed=0)
+    quality = generator_quality(gen, classifier, real, samples_per_class=8)
+    assert len(quality["classifier_accuracy_per_class"]) == 10 and 0 <= quality["classifier_accuracy_mean"] <= 1
+    assert all(d >= 0 for d in quality["diversity_ratio_per_class"])
+    assert save_grid(gen, tmp_path / "grid.png", per_class=4).stat().st_size > 0
