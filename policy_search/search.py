@@ -272,8 +272,11 @@ def write_outputs(study: optuna.Study, config: SearchConfig, image: Any) -> dict
         tmp_policy = out / f".best_policy.{os.getpid()}.json"
         policy.save(tmp_policy, provenance={
             "task": config.task, "agent": f"optuna-{config.sampler}", "seed": config.seed,
-            "search_budget": {"trials": config.trials, "budget_samples": config.budget_samples},
-            "compute_spent": {"samples": summary["samples"], "trials": len(rows)},
+            # Numbers, not objects: the benchmark harness reads compute_spent as one number (child samples).
+            "search_budget": config.budget_samples if config.budget_samples is not None else config.trials,
+            "compute_spent": summary["samples"],
+            "compute_detail": {"child_samples": summary["samples"], "trials": len(rows),
+                               "budget_trials": config.trials, "budget_samples": config.budget_samples},
             "search": {"space": config.space, "pruner": config.pruner, "study": config.name(),
                        "best_trial": best.number, "val_accuracy": best.value, "params": best.params}})
         os.replace(tmp_policy, out / "best_policy.json")

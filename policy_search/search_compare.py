@@ -97,7 +97,7 @@ def _run_rl(config: CompareConfig, method: str, seed: int, out: Path, runs: int)
     names = {f.name for f in dataclasses.fields(train_agent.TrainConfig)}
     kwargs: dict[str, Any] = {"task": config.task, "agent": method, "episodes": runs, "seed": seed, "out": str(out)}
     for key, value in (("overrides", dict(config.overrides)), ("data_dir", config.data_dir),
-                       ("device", config.device)):
+                       ("device", config.device if config.device != "auto" else "cpu"), ("progress_bar", False)):
         if key in names:
             kwargs[key] = value
         elif key == "overrides" and value:
@@ -130,10 +130,14 @@ def _test_accuracy(config: CompareConfig, policies: dict[str, str], out: Path) -
         benchmark = importlib.import_module("policy_search.benchmark")
     except ModuleNotFoundError:
         benchmark = None
+    harness_error = None
     if benchmark is not None and hasattr(benchmark, "run_benchmark"):
-        benchmark.run_benchmark(config.task, policies, seeds, str(out / "benchmark"))
-        results = json.loads((out / "benchmark" / "results.json").read_text(encoding="utf-8"))
-        return _accuracies_from_results(results, policies), "policy_search.benchmark.run_benchmark"
+        try:
+            return _via_harness(benchmark, config, policies, seeds, out), "policy_search.benchmark.run_benchmark"
+        except Exception as exc:  # the harness is young; report its failure loudly and still score the policies
+            harness_error = f"{exc.__class__.__name__}: {exc}"
+            print(f"[compare] WARNING: benchmark harness failed ({harness_error}); scoring with run_child instead",
+                  file=sys.stderr, flush=True)
     from policy_search import load_policy
     from policy_search.child import run_child
 
@@ -143,21 +147,21 @@ def _test_accuracy(config: CompareConfig, policies: dict[str, str], out: Path) -
             _, metrics = run_child(config.task, seed=seed, device=config.device, data_dir=config.data_dir,
                                    policy=load_policy(path), **config.overrides)
             scores.setdefault(name, []).append(float(metrics["test"]["accuracy"]))
-            print(f"[compare] test {name} seed {seed}: {scores[name][-1]:.4f}", flush=True)
-    return scores, "policy_search.child.run_child (benchmark harness not installed)"
+    why = f"harness failed: {harness_error}" if harness_error else "benchmark harness not installed"
+    return scores, f"policy_search.child.run_child ({why})"
 
 
-def _accuracies_from_results(results: Any, policies: dict[str, str]) -> dict[str, list[float]]:
-    """Per-policy test accuracies from results.json; accepts {name: [{test_accuracy|accuracy}...]} or rows."""
-    rows = results.get("runs", results.get("results", results)) if isinstance(results, dict) else results
+def _via_harness(benchmark: Any, config: CompareConfig, policies: dict[str, str], seeds: list[int],
+                 out: Path) -> dict[str, list[float]]:
+    # The harness names each policy by the string it was given (a path or a preset name).
+    results = benchmark.run_benchmark(config.task, list(policies.values()), seeds, str(out / "benchmark"),
+                                      device=config.device, data_dir=config.data_dir,
+                                      overrides=dict(config.overrides), robustness_samples=0, progress=False)
+    by_source = {source: name for name, source in policies.items()}
     scores: dict[str, list[float]] = {}
-    items = rows.items() if isinstance(rows, dict) else ((r.get("policy"), r) for r in rows)
-    for name, value in items:
-        for run in value if isinstance(value, list) else [value]:
-            acc = run.get("test_accuracy", run.get("test", {}).get("accuracy") if isinstance(run.get("test"), dict)
-                          else run.get("accuracy"))
-            if name in policies and isinstance(acc, (int, float)):
-                scores.setdefault(name, []).append(float(acc))
+    for row in results["runs"]:
+        if row["policy"] in by_source and row.get("test_accuracy") is not None:
+            scores.setdefault(by_source[row["policy"]], []).append(float(row["test_accuracy"]))
     return scores
 
 
@@ -218,6 +222,14 @@ def run_compare(config: CompareConfig, argv: list[str] | None = None) -> dict[st
                     raise
                 skipped[method] = "policy_search.train_agent is not installed yet"
                 print(f"[compare] skipping {method}: {skipped[method]}", flush=True)
+                break
+            except Exception as exc:
+                if method in OPTUNA_METHODS:
+                    raise
+                # The RL trainer is another module in progress: its failure is a result to report, not a crash
+                # that throws away the other methods' runs.
+                skipped[method] = f"train_agent failed: {exc.__class__.__name__}: {exc}"
+                print(f"[compare] skipping {method}: {skipped[method]}", file=sys.stderr, flush=True)
                 break
             curves.setdefault(method, []).append(_best_so_far(curve, config.budget_samples))
             exported[f"{method}-s{seed}"] = str(policy)
