@@ -341,6 +341,9 @@ def run_child(preset: str | TaskPreset, *, seed: int = 0, device: str = "auto", 
         bar = tqdm(total=run.total_batches, desc=run.preset.name, unit="batch")
     if policy is not None and hasattr(policy, "reset"):
         policy.reset()
+    if policy is not None and getattr(policy, "observes_training", False):
+        run.evaluate("val")  # as in the env: the first decision sees the untrained model's validation state
+        policy.observe(run.feature_dict())
     while not run.done:
         stats = run.train(eval_every, augment=augment, batch_transform=batch_transform)
         val = run.evaluate("val")

@@ -1,0 +1,101 @@
+"""AugNet: a small MLP controller (features -> 64 -> 32 -> action logits) trained by REINFORCE.
+
+REINFORCE (Williams 1992) with a per-step baseline (exponential moving average of the return-to-go at each
+step index, across episodes) and an entropy bonus, one update per episode, pure PyTorch, plain Gymnasium: the
+agent only sees observations, rewards and a ``MultiDiscrete`` action space.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from policy_search.controller import build_mlp
+
+
+@dataclass
+class AugNetConfig:
+    """REINFORCE settings; every default runs."""
+
+    hidden: tuple[int, ...] = (64, 32)
+    """Hidden layer sizes (the seed design's 64 and 32)."""
+    lr: float = 3e-3
+    """Adam learning rate."""
+    entropy_coef: float = 0.01
+    """Weight of the entropy bonus (keeps exploring early)."""
+    baseline_decay: float = 0.8
+    """EMA decay of the per-step return baseline."""
+    gamma: float = 1.0
+    """Discount; 1.0 because an episode is short and its return telescopes to the final accuracy."""
+
+
+class AugNetAgent:
+    """Policy-gradient controller over a ``MultiDiscrete(nvec)`` action space."""
+
+    def __init__(self, obs_dim: int, nvec: np.ndarray, config: AugNetConfig | None = None, seed: int = 0) -> None:
+        self.config = config or AugNetConfig()
+        self.nvec = np.asarray(nvec, dtype=np.int64)
+        torch.manual_seed(seed)
+        self.net = build_mlp([obs_dim, *self.config.hidden, int(self.nvec.sum())], "tanh")
+        with torch.no_grad():  # start near uniform: small final layer, as PPO's orthogonal init does (gain 0.01)
+            self.net[-1].weight.mul_(0.01)
+            self.net[-1].bias.zero_()
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.config.lr)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.baseline: np.ndarray | None = None
+        self.updates = 0
+
+    def _dists(self, obs: torch.Tensor) -> list[torch.distributions.Categorical]:
+        logits = self.net(obs)
+        return [torch.distributions.Categorical(logits=part) for part in torch.split(logits, self.nvec.tolist(), -1)]
+
+    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        with torch.no_grad():
+            dists = self._dists(torch.as_tensor(obs, dtype=torch.float32))
+        if deterministic:
+            return np.asarray([int(d.probs.argmax()) for d in dists], dtype=np.int64)
+        return np.asarray([int(torch.multinomial(d.probs, 1, generator=self.generator)) for d in dists],
+                          dtype=np.int64)
+
+    def update(self, observations: list[np.ndarray], actions: list[np.ndarray], rewards: list[float]) -> dict:
+        """One REINFORCE step on a finished episode. Returns loss statistics for logging."""
+        cfg = self.config
+        returns = np.zeros(len(rewards))
+        running = 0.0
+        for t in reversed(range(len(rewards))):
+            running = rewards[t] + cfg.gamma * running
+            returns[t] = running
+        if self.baseline is None or len(self.baseline) != len(returns):
+            baseline = returns.copy() if self.baseline is None else np.resize(self.baseline, len(returns))
+        else:
+            baseline = self.baseline
+        advantage = returns - baseline
+        self.baseline = cfg.baseline_decay * baseline + (1 - cfg.baseline_decay) * returns
+        scale = max(float(np.std(returns)), float(np.abs(advantage).mean()), 1.0)  # keeps steps O(1)
+        obs = torch.as_tensor(np.stack(observations), dtype=torch.float32)
+        act = torch.as_tensor(np.stack(actions), dtype=torch.long)
+        dists = self._dists(obs)
+        logp = torch.stack([d.log_prob(act[:, i]) for i, d in enumerate(dists)], -1).sum(-1)
+        entropy = torch.stack([d.entropy() for d in dists], -1).sum(-1)
+        adv = torch.as_tensor(advantage / scale, dtype=torch.float32)
+        loss = -(adv * logp).mean() - cfg.entropy_coef * entropy.mean()
+        self.optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
+        self.optimizer.step()
+        self.updates += 1
+        return {"losses/policy_loss": float(loss.detach()), "losses/entropy": float(entropy.detach().mean()),
+                "losses/mean_advantage": float(advantage.mean())}
+
+    def state_dict(self) -> dict:
+        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state(), "baseline": self.baseline, "updates": self.updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.baseline, self.updates = state["baseline"], state["updates"]

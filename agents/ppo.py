@@ -1,0 +1,50 @@
+"""PPO from stable-baselines3, sized for expensive episodes, and its export as a frozen controller.
+
+One episode is a whole child training run (seconds to hours), so SB3's default of 2,048 steps before the first
+update would mean hundreds of child runs before PPO learns anything. Here a rollout is ``episodes_per_update``
+episodes (default 1: 8 steps), minibatches are one episode long, and the actor and critic are the seed design's
+64-32 MLPs with tanh, so the actor exports to the same controller format as AugNet.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import torch
+from torch import nn
+
+from policy_search.action_space import ActionSpec
+from policy_search.controller import Controller, build_mlp
+
+
+def build_ppo(env: gym.Env, episode_length: int, *, seed: int = 0, episodes_per_update: int = 1,
+              learning_rate: float = 1e-3, ent_coef: float = 0.01, n_epochs: int = 10, gamma: float = 0.99):
+    """A PPO agent over ``env`` (plain Gymnasium; wrapped in SB3's DummyVecEnv here)."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    if episode_length < 1 or episodes_per_update < 1:
+        raise ValueError("episode_length and episodes_per_update must be >= 1")
+    n_steps = episode_length * episodes_per_update
+    return PPO(
+        "MlpPolicy", DummyVecEnv([lambda: env]), n_steps=n_steps, batch_size=min(n_steps, max(episode_length, 4)),
+        n_epochs=n_epochs, learning_rate=learning_rate, gamma=gamma, gae_lambda=0.95, ent_coef=ent_coef,
+        clip_range=0.2, normalize_advantage=True,
+        policy_kwargs={"net_arch": {"pi": [64, 32], "vf": [64, 32]}, "activation_fn": nn.Tanh},
+        seed=seed, device="cpu", verbose=0,
+    )
+
+
+def ppo_controller(model, spec: ActionSpec, feature_names: list[str], observe_every: int, box: bool,
+                   base=None, image_spec=None) -> Controller:
+    """The PPO actor (policy MLP + action head) as a frozen ``Controller``: argmax of the logits (MultiDiscrete)
+    or the Gaussian mean mapped to bins (Box)."""
+    policy = model.policy
+    linears = [m for m in policy.mlp_extractor.policy_net if isinstance(m, nn.Linear)] + [policy.action_net]
+    sizes = [linears[0].in_features] + [m.out_features for m in linears]
+    network = build_mlp(sizes, "tanh")
+    with torch.no_grad():
+        for dst, src in zip([m for m in network if isinstance(m, nn.Linear)], linears):
+            dst.weight.copy_(src.weight.detach().cpu())
+            dst.bias.copy_(src.bias.detach().cpu())
+    return Controller(spec, network, feature_names, observe_every=observe_every, box=box, base=base,
+                      image_spec=image_spec)

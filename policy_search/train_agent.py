@@ -1,0 +1,331 @@
+"""``python -m policy_search.train_agent``: learn an augmentation controller while child networks train.
+
+Runs episodes of ``policy_search/Augment-v0`` (one episode = one child run on ``--task``) with PPO, AugNet,
+random actions or a fixed policy; logs every episode to CSV, TensorBoard and a progress bar; checkpoints after
+every episode (``--resume`` continues without losing finished episodes); exports the frozen controller
+(``policy.json``) and the distilled schedule (``schedule.json`` + heatmap) at the end.
+
+    python -m policy_search.train_agent --task mnist-episode --agent ppo --episodes 30 --seed 0 --out runs/ppo
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+AGENTS = ("ppo", "augnet", "random", "fixed")
+CSV_FIELDS = ("episode", "return", "final_val_acc", "samples", "cumulative_samples", "wall_s", "cost", "diverged",
+              "child_seed")
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs; every default runs offline on the default proxy."""
+
+    task: str = "mnist-episode"
+    """ChildRun preset of each episode (policy_search.presets.PRESETS)."""
+    agent: str = "ppo"
+    """ppo, augnet, random, or fixed (with --fixed-policy)."""
+    episodes: int = 30
+    """Episodes (child runs) to train for."""
+    budget_seconds: float | None = None
+    """Optional cap on child-run wall time (seconds, summed over episodes); stops after the episode crossing it."""
+    seed: int = 0
+    """Seed of the agent and of the episodes' child seeds."""
+    out: str = "runs/train_agent"
+    """Output folder."""
+    resume: bool = False
+    """Continue the run in --out from its last checkpoint."""
+    epochs: float | None = None
+    """Override the task preset's epochs per episode (None keeps the preset's)."""
+    steps_per_episode: int = 8
+    """Decisions per episode (each covers 1/steps of the child's batches)."""
+    cost_weight: float = 0.02
+    """lambda: reward penalty per unit of augmentation cost (Brightness-equivalents per image, see ops.OP_COST)."""
+    reward_metric: str = "accuracy"
+    """accuracy (validation accuracy gain) or loss (validation loss decrease)."""
+    action_mode: str = "discrete"
+    """discrete (MultiDiscrete) or box ([-1, 1] floats); AugNet needs discrete."""
+    fixed_policy: str | None = None
+    """Preset name or policy file for --agent fixed."""
+    distill_fraction: float = 0.3
+    """Share of the last episodes whose actions make the distilled schedule."""
+    device: str = "cpu"
+    """Device of the child runs: auto, cpu or cuda."""
+    data_dir: str | None = None
+    """Folder with datasets in the Hub layout (default: $POLICY_SEARCH_DATA_DIR, else the Hub)."""
+    progress_bar: bool = True
+    """Show a progress bar."""
+
+    def validate(self) -> None:
+        from policy_search.presets import PRESETS
+
+        if self.task not in PRESETS:
+            raise ValueError(f"unknown task {self.task!r}; choose one of {sorted(PRESETS)}")
+        if self.agent not in AGENTS:
+            raise ValueError(f"unknown agent {self.agent!r}; choose one of {list(AGENTS)}")
+        if self.episodes < 1:
+            raise ValueError(f"--episodes must be at least 1, got {self.episodes}")
+        if self.budget_seconds is not None and self.budget_seconds <= 0:
+            raise ValueError(f"--budget-seconds must be positive, got {self.budget_seconds}")
+        if self.epochs is not None and self.epochs <= 0:
+            raise ValueError(f"--epochs must be positive, got {self.epochs}")
+        if self.steps_per_episode < 1:
+            raise ValueError(f"--steps-per-episode must be at least 1, got {self.steps_per_episode}")
+        if self.agent == "fixed" and not self.fixed_policy:
+            raise ValueError("--agent fixed needs --fixed-policy (a preset name or a policy file)")
+        if self.agent == "augnet" and self.action_mode != "discrete":
+            raise ValueError("AugNet needs --action-mode discrete")
+        if not 0 < self.distill_fraction <= 1:
+            raise ValueError(f"--distill-fraction must be in (0, 1], got {self.distill_fraction}")
+
+
+def _make_env(cfg: TrainConfig):
+    from policy_search.agents.recorder import EpisodeRecorder
+    from policy_search.envs.augment_env import AugmentEnv
+
+    env = AugmentEnv(cfg.task, steps_per_episode=cfg.steps_per_episode, action_mode=cfg.action_mode,
+                     reward_metric=cfg.reward_metric, cost_weight=cfg.cost_weight,
+                     fixed_policy=cfg.fixed_policy if cfg.agent == "fixed" else None, device=cfg.device,
+                     data_dir=cfg.data_dir, task_overrides={"epochs": cfg.epochs} if cfg.epochs else None)
+    return EpisodeRecorder(env, base_seed=cfg.seed)
+
+
+class _Trainer:
+    """One agent behind a uniform interface: ``play_episode()``, ``state()``, ``controller()``."""
+
+    def __init__(self, cfg: TrainConfig, env, episode_length: int) -> None:
+        self.cfg, self.env, self.stats = cfg, env, {}
+        spec = env.unwrapped.action_spec
+        if cfg.agent == "ppo":
+            from policy_search.agents.ppo import build_ppo
+
+            self.model = build_ppo(env, episode_length, seed=cfg.seed)
+        elif cfg.agent == "augnet":
+            from policy_search.agents.augnet import AugNetAgent
+
+            self.model = AugNetAgent(env.observation_space.shape[0], spec.nvec, seed=cfg.seed)
+        elif cfg.agent == "random":
+            from policy_search.agents.simple import RandomAgent
+
+            self.model = RandomAgent(env.action_space, seed=cfg.seed)
+        else:
+            from policy_search.agents.simple import FixedAgent
+
+            self.model = FixedAgent(env.action_space)
+        self.episode_length = episode_length
+
+    def play_episode(self) -> None:
+        if self.cfg.agent == "ppo":
+            # One rollout = one episode; reset_num_timesteps=False continues the same run across calls.
+            self.model.learn(total_timesteps=self.episode_length, reset_num_timesteps=False, progress_bar=False)
+            return
+        from policy_search.agents.simple import run_episode
+
+        obs, actions, rewards = run_episode(self.env, self.model.act)
+        if self.cfg.agent == "augnet":
+            self.stats = self.model.update(obs, actions, rewards)
+
+    def save(self, path: Path) -> None:
+        if self.cfg.agent == "ppo":
+            self.model.save(path.with_suffix(".ppo.zip"))
+            agent_state = None
+        else:
+            agent_state = self.model.state_dict()
+        torch.save({"agent": agent_state, "recorder": self.env.state()}, path)
+
+    def load(self, path: Path) -> None:
+        state = torch.load(path, weights_only=False)
+        self.env.load_state(state["recorder"])
+        if self.cfg.agent == "ppo":
+            from stable_baselines3 import PPO
+
+            self.model = PPO.load(path.with_suffix(".ppo.zip"), env=self.model.get_env(), device="cpu")
+        else:
+            self.model.load_state_dict(state["agent"])
+
+    def controller(self, feature_names: list[str], image_spec):
+        """The frozen policy: the learned controller, a uniform-random one, or the fixed policy itself."""
+        from policy_search.controller import Controller, build_mlp
+
+        env = self.env.unwrapped
+        spec, every = env.action_spec, env.batches_per_step
+        if self.cfg.agent == "ppo":
+            from policy_search.agents.ppo import ppo_controller
+
+            return ppo_controller(self.model, spec, feature_names, every, self.cfg.action_mode == "box",
+                                  image_spec=image_spec)
+        if self.cfg.agent == "augnet":
+            net = build_mlp([len(feature_names), 64, 32, int(spec.nvec.sum())])
+            net.load_state_dict(self.model.net.state_dict())
+            return Controller(spec, net, feature_names, observe_every=every, image_spec=image_spec)
+        if self.cfg.agent == "random":
+            net = build_mlp([len(feature_names), int(spec.nvec.sum())])
+            torch.nn.init.zeros_(net[0].weight)
+            torch.nn.init.zeros_(net[0].bias)  # equal logits + sampling = uniformly random actions
+            return Controller(spec, net, feature_names, observe_every=every, decision="sample", image_spec=image_spec)
+        return env.fixed_policy
+
+
+def _write_csv_row(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
+    """Run (or resume) a training run; returns a summary with the exported files' paths."""
+    cfg.validate()
+    out = Path(cfg.out)
+    ckpt = out / "checkpoint.pt"
+    if ckpt.exists() and not cfg.resume:
+        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    if cfg.resume and not ckpt.exists():
+        raise FileNotFoundError(f"--resume: no checkpoint in {out}; start without --resume")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+    command = "python -m policy_search.train_agent " + shlex.join(argv if argv is not None else sys.argv[1:])
+    with (out / "command.txt").open("a") as f:
+        f.write(command + "\n")
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    from policy_search.child import FEATURE_NAMES
+
+    env = _make_env(cfg)
+    env.reset()  # learn the episode length (it depends on the task's data size)
+    inner = env.unwrapped
+    episode_length = math.ceil(inner.run.total_batches / inner.batches_per_step)
+    trainer = _Trainer(cfg, env, episode_length)
+    if cfg.resume:
+        trainer.load(ckpt)
+    env.episode_index = len(env.episodes)  # the probing reset above does not count as an episode
+    writer = SummaryWriter(str(out / "tb"))
+    child_seconds = sum(e.get("wall_s", 0.0) for e in env.episodes)
+    cumulative = sum(e["samples"] for e in env.episodes)
+    bar = None
+    if cfg.progress_bar:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.episodes, initial=len(env.episodes), desc=f"{cfg.agent} on {cfg.task}", unit="ep")
+    while len(env.episodes) < cfg.episodes:
+        if cfg.budget_seconds is not None and child_seconds >= cfg.budget_seconds:
+            break
+        t0 = time.perf_counter()
+        done_before = len(env.episodes)
+        trainer.play_episode()
+        wall = time.perf_counter() - t0
+        for ep in env.episodes[done_before:]:
+            ep["wall_s"] = wall / max(1, len(env.episodes) - done_before)
+            child_seconds += ep["wall_s"]
+            cumulative += ep["samples"]
+            row = {**ep, "cumulative_samples": cumulative}
+            _write_csv_row(out / "episodes.csv", row)
+            step = ep["episode"]
+            writer.add_scalar("charts/episodic_return", ep["return"], step)
+            writer.add_scalar("charts/final_val_acc", ep["final_val_acc"], step)
+            writer.add_scalar("charts/augmentation_cost", ep["cost"], step)
+            for key, value in trainer.stats.items():
+                writer.add_scalar(key, value, step)
+            if ep["diverged"]:
+                print(f"episode {step}: child diverged ({ep['diverged']}); penalised and continued", file=sys.stderr)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(ret=f"{ep['return']:.2f}", val_acc=f"{ep['final_val_acc']:.3f}")
+        trainer.save(ckpt)  # after every episode: an interrupt loses at most the episode in progress
+    if bar is not None:
+        bar.close()
+    writer.close()
+    if cfg.budget_seconds is not None and not env.episodes:
+        raise ValueError(f"--budget-seconds {cfg.budget_seconds} ended before the first episode; raise it")
+    return _export(cfg, trainer, env, out, command, child_seconds, cumulative, FEATURE_NAMES)
+
+
+def _export(cfg, trainer, env, out: Path, command: str, child_seconds: float, cumulative: int,
+            feature_names) -> dict:
+    from policy_search.export import distill_schedule, markdown_table, plot_schedule
+
+    inner = env.unwrapped
+    image_spec = _image_spec(inner)
+    provenance = {"task": cfg.task, "agent": cfg.agent, "seed": cfg.seed,
+                  "search_budget": {"episodes": len(env.episodes), "steps_per_episode": cfg.steps_per_episode},
+                  "compute_spent": {"child_seconds": round(child_seconds, 2), "child_samples": cumulative},
+                  "command": command}
+    policy = trainer.controller(list(feature_names), image_spec)
+    policy.save(out / "policy.json", provenance=provenance)
+    n_last = max(1, int(round(cfg.distill_fraction * len(env.episodes))))
+    schedule = distill_schedule(env.episodes[-n_last:], inner.action_spec, inner.base)
+    schedule.image_spec = image_spec
+    schedule.save(out / "schedule.json", provenance={**provenance, "distilled_from_episodes": n_last})
+    ops = inner.action_spec.ops
+    plot_schedule(schedule, ops, out / "schedule.png",
+                  title=f"{cfg.agent} on {cfg.task}: op use per phase (last {n_last} episodes)")
+    (out / "schedule.md").write_text(markdown_table(schedule, ops) + "\n")
+    returns = [e["return"] for e in env.episodes]
+    tail = returns[-n_last:]
+    summary = {"episodes": len(env.episodes), "mean_return_last": float(np.mean(tail)),
+               "std_return_last": float(np.std(tail)), "last_episodes": n_last,
+               "final_val_acc_last": float(np.nanmean([e["final_val_acc"] for e in env.episodes[-n_last:]])),
+               "child_seconds": child_seconds, "child_samples": cumulative,
+               "policy": str(out / "policy.json"), "schedule": str(out / "schedule.json")}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def _image_spec(env):
+    from policy_search.policy_base import ImageSpec
+
+    c, h, w = env.run.image_shape
+    return ImageSpec(channels=c, height=h, width=w)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m policy_search.train_agent", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=f"{flag}")
+            continue
+        kind = {"int": int, "float": float}.get(type(default).__name__, str)
+        if f.name in ("budget_seconds", "epochs"):
+            kind = float
+        parser.add_argument(flag, type=kind, default=default, help=f"(default: {default})")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    cfg = TrainConfig(**vars(args))
+    from policy_search.data import DatasetError
+
+    try:
+        summary = train(cfg, argv)
+    except (ValueError, FileExistsError, FileNotFoundError, DatasetError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{summary['episodes']} episodes; mean return over the last {summary['last_episodes']}: "
+          f"{summary['mean_return_last']:.2f} ± {summary['std_return_last']:.2f}; "
+          f"final val acc {summary['final_val_acc_last']:.3f}")
+    print(f"frozen controller: {summary['policy']}")
+    print(f"distilled schedule: {summary['schedule']} (heatmap: {Path(summary['schedule']).with_suffix('.png')})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
