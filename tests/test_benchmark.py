@@ -1,0 +1,88 @@
+"""Benchmark harness end to end at a tiny budget: caching, resume after interruption, adding policies, CLI."""
+
+import json
+
+import pytest
+
+from policy_search import benchmark
+from policy_search.benchmark import main, resolve_policy, run_benchmark
+from policy_search.policy import SubPolicies
+
+# ~1-2 s per run on mnist-proxy: 10 batches of 64, small validation split, 50 robustness images.
+TINY = dict(train_size=640, epochs=1, eval_samples=128, val_size=500)
+KW = dict(device="cpu", overrides=TINY, robustness_samples=50, progress=False)
+
+
+def test_interrupt_resume_add_policy_and_cli(tmp_path, shared_data_dir, monkeypatch, capsys):
+    out = tmp_path / "bench"
+    kw = dict(KW, data_dir=str(shared_data_dir))
+    real_run_one, calls = benchmark._run_one, []
+
+    def interrupted(*args, **kwargs):
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # as if the user pressed Ctrl-C during the second run
+        calls.append(args)
+        return real_run_one(*args, **kwargs)
+
+    monkeypatch.setattr(benchmark, "_run_one", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark("mnist-proxy", ["none", "progress-heuristic"], 2, out, **kw)
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["none-seed0.json"]  # no partial files
+    monkeypatch.setattr(benchmark, "_run_one", real_run_one)
+
+    resumed = run_benchmark("mnist-proxy", ["none", "progress-heuristic"], 2, out, **kw)
+    assert resumed["counts"] == {"computed": 3, "cached": 1, "total": 4}
+    again = run_benchmark("mnist-proxy", ["none", "progress-heuristic"], 2, out, **kw)
+    assert again["counts"] == {"computed": 0, "cached": 4, "total": 4}
+    assert json.dumps(again["runs"]) == json.dumps(resumed["runs"])  # read back, not retrained
+
+    # a learned policy arrives later as a file: only its pairs run, and its search cost is reported
+    agent = tmp_path / "agent"
+    SubPolicies([[("HorizontalFlip", 0.5, 0.0)]]).save(agent / "policy.json", provenance={"compute_spent": 123.0})
+    added = run_benchmark("mnist-proxy", ["none", "progress-heuristic", str(agent)], 2, out, **kw)
+    assert added["counts"] == {"computed": 2, "cached": 4, "total": 6}
+    assert added["summary"][str(agent)]["search_cost"]["mean"] == 123.0
+    assert added["best_baseline"] in ("none", "progress-heuristic")
+    assert set(added["comparisons"]) == {"none", "progress-heuristic", str(agent)} - {added["best_baseline"]}
+    for name in ("results.json", "results.csv", "report.md", "learning_curves.png", "accuracy_vs_cost.png",
+                 "op_usage.png", "confusion_best.png"):
+        assert (out / name).is_file(), name
+    report = (out / "report.md").read_text()
+    assert "Significant at 0.05" in report and "torch" in report and "seeds" in report.lower()
+    record = json.loads(next((out / "runs").glob("progress-heuristic-seed0.json")).read_text())
+    assert record["observes_training"] and record["op_usage"][0]["progress"] == 0.0
+    assert 0.0 <= record["robustness"]["fgsm"]["8/255"] <= 1.0 and record["robustness"]["samples"] == 50
+
+    # the CLI reads the same settings from a config file and finds everything cached
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"task": "mnist-proxy", "policies": ["none", "progress-heuristic"], "seeds": 2,
+                                  "out": str(out), "device": "cpu", "data_dir": str(shared_data_dir),
+                                  "overrides": TINY, "robustness_samples": 50,
+                                  "optional_policies": [str(tmp_path / "missing-augnet" / "policy.json")]}))
+    assert main(["--config", str(config), "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert "0 run(s) trained, 4 read from cache" in captured.out
+    assert "skipping optional policy" in captured.err
+
+
+def test_cached_run_from_another_protocol_is_refused(tmp_path, shared_data_dir):
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "none-seed0.json").write_text(json.dumps({"protocol": {"task": "other"}}))
+    with pytest.raises(ValueError, match="different task, budget"):
+        run_benchmark("mnist-proxy", ["none"], 1, tmp_path, data_dir=str(shared_data_dir), **KW)
+
+
+def test_bad_arguments_fail_with_clear_messages(tmp_path, capsys):
+    with pytest.raises(ValueError, match="unknown policy 'nope'.*flip-crop"):
+        resolve_policy("nope")
+    with pytest.raises(ValueError, match="unknown task preset 'mnist-tiny'"):
+        run_benchmark("mnist-tiny", ["none"], 1, tmp_path, **KW)
+    with pytest.raises(ValueError, match="seeds must be at least 1"):
+        run_benchmark("mnist-proxy", ["none"], 0, tmp_path, **KW)
+    with pytest.raises(ValueError, match="listed twice"):
+        run_benchmark("mnist-proxy", ["none", "none"], 1, tmp_path, **KW)
+    assert main(["--task", "mnist-proxy", "--policies", "nope", "--out", str(tmp_path)]) == 2
+    assert "unknown policy 'nope'" in capsys.readouterr().err
+    assert main(["--policies", "none", "--out", str(tmp_path)]) == 2
+    assert "missing --task" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # nothing ran

@@ -1,0 +1,45 @@
+"""policy_search.stats against scipy on known numbers."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from policy_search.stats import paired_comparison, summarize
+
+
+def test_summarize_matches_scipy_t_interval():
+    values = [0.91, 0.93, 0.90, 0.94, 0.92]
+    s = summarize(values)
+    low, high = sps.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=sps.sem(values))
+    assert s["n"] == 5 and s["mean"] == pytest.approx(0.92)
+    assert s["std"] == pytest.approx(np.std(values, ddof=1))
+    assert (s["ci_low"], s["ci_high"]) == (pytest.approx(low), pytest.approx(high))
+
+
+def test_summarize_edge_cases():
+    assert summarize([])["n"] == 0 and math.isnan(summarize([])["mean"])
+    one = summarize([0.5])
+    assert one["mean"] == 0.5 and math.isnan(one["ci_low"])
+    assert summarize([1.0, float("nan"), 3.0])["n"] == 2  # NaNs are dropped
+
+
+def test_paired_comparison_matches_ttest_rel_and_bootstrap_brackets_mean():
+    a = [0.90, 0.91, 0.92, 0.95, 0.93]
+    b = [0.89, 0.90, 0.90, 0.91, 0.92]
+    c = paired_comparison(a, b)
+    ref = sps.ttest_rel(a, b)
+    assert c["t"] == pytest.approx(ref.statistic) and c["p_value"] == pytest.approx(ref.pvalue)
+    assert c["mean_diff"] == pytest.approx(0.018)
+    assert c["boot_low"] <= c["mean_diff"] <= c["boot_high"]
+    assert c["significant"] is bool(ref.pvalue < 0.05)
+    assert paired_comparison(a, b) == c  # the bootstrap is seeded
+
+
+def test_paired_comparison_degenerate_and_bad_input():
+    same = paired_comparison([0.5, 0.6], [0.5, 0.6])
+    assert same["p_value"] == 1.0 and same["significant"] is False
+    assert paired_comparison([0.5], [0.4])["significant"] is False
+    with pytest.raises(ValueError, match="equal lengths"):
+        paired_comparison([1.0, 2.0], [1.0])
