@@ -46,12 +46,12 @@ SIZES: tuple[str, ...] = ("tiny", "proxy", "full")
 # Time to generate one image relative to one Brightness op on a 32x32 uint8 image (ops.OP_COST units), batch 256,
 # one CPU thread, inference only. Measured by benchmarks/generator_costs.py (results/generator_costs.json).
 GENERATION_COST: dict[tuple[str, str, str], float] = {
-    ("mnist", "vae", "tiny"): 0.9, ("mnist", "dcgan", "tiny"): 0.9,
-    ("mnist", "vae", "proxy"): 7.0, ("mnist", "dcgan", "proxy"): 7.0,
-    ("mnist", "vae", "full"): 25.0, ("mnist", "dcgan", "full"): 25.0,
-    ("cifar10", "vae", "tiny"): 1.0, ("cifar10", "dcgan", "tiny"): 1.0,
-    ("cifar10", "vae", "proxy"): 9.0, ("cifar10", "dcgan", "proxy"): 9.0,
-    ("cifar10", "vae", "full"): 30.0, ("cifar10", "dcgan", "full"): 30.0,
+    ("mnist", "vae", "tiny"): 8.2, ("mnist", "dcgan", "tiny"): 8.5,
+    ("mnist", "vae", "proxy"): 21.4, ("mnist", "dcgan", "proxy"): 22.4,
+    ("mnist", "vae", "full"): 71.9, ("mnist", "dcgan", "full"): 59.7,
+    ("cifar10", "vae", "tiny"): 10.4, ("cifar10", "dcgan", "tiny"): 12.6,
+    ("cifar10", "vae", "proxy"): 26.7, ("cifar10", "dcgan", "proxy"): 30.4,
+    ("cifar10", "vae", "full"): 80.3, ("cifar10", "dcgan", "full"): 94.6,
 }
 
 
