@@ -172,11 +172,18 @@ def _run_one(spec: PolicySpec, seed: int, preset: Any, protocol: dict, device: s
             "provenance": provenance}
 
 
+def _comparable(protocol: Any) -> Any:
+    # A preset's description is documentation: rewording it must not invalidate finished runs.
+    if isinstance(protocol, dict) and isinstance(protocol.get("task"), dict):
+        return {**protocol, "task": {k: v for k, v in protocol["task"].items() if k != "description"}}
+    return protocol
+
+
 def _load_cached(path: Path, protocol: dict) -> dict | None:
     if not path.is_file():
         return None
     record = json.loads(path.read_text(encoding="utf-8"))
-    if record.get("protocol") != protocol:
+    if _comparable(record.get("protocol")) != _comparable(protocol):
         raise ValueError(f"{path} was computed under a different task, budget or robustness protocol than this "
                          "benchmark; use a new --out directory (or delete that run file to recompute it)")
     return record
