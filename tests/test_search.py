@@ -7,6 +7,7 @@ second of compute; the subprocess tests pay Python + torch start-up on top.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import shutil
@@ -173,6 +174,8 @@ def test_compare_runs_optuna_methods_at_equal_budget(tmp_path, shared_data_dir):
     out = Path(config.out)
     assert (out / "curves.png").stat().st_size > 0 and (out / "curves.csv").is_file()
     assert "baseline-none" in summary["test"]
+    if importlib.util.find_spec("policy_search.benchmark") is not None:
+        assert summary["test_harness"] == "policy_search.benchmark.run_benchmark"
 
 
 def test_compare_drives_the_rl_trainer_through_its_api(tmp_path):
