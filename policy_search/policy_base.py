@@ -40,7 +40,7 @@ KINDS: dict[str, type[Policy]] = {}
 LAZY_KINDS: dict[str, str] = {
     "controller": "policy_search.controller",
     "progress-heuristic": "policy_search.heuristic",
-    "synthetic": "policy_search.generative",
+    "synthetic": "policy_search.synthetic",
 }
 
 
