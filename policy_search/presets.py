@@ -84,9 +84,9 @@ _PRESET_LIST = [
                epochs=2, lr_schedule="cosine", train_size=2000, eval_samples=1000,
                description="RL episode: MNIST 2k, LeNet-5, 2 epochs"),
     TaskPreset("cifar10-episode", "cifar10", "fastnet-s", "sgd", 0.05, momentum=0.9, nesterov=True,
-               weight_decay=5e-4, batch_size=128, epochs=8, lr_schedule="cosine", label_smoothing=0.1,
+               weight_decay=5e-4, batch_size=64, epochs=2, lr_schedule="cosine", label_smoothing=0.1,
                train_size=2000, eval_samples=1000,
-               description="RL episode: reduced CIFAR-10 (2,000 images), FastNet-S (width 16), 8 epochs"),
+               description="RL episode: reduced CIFAR-10 (2,000 images), FastNet-S (width 16), 2 epochs"),
 ]
 PRESETS: dict[str, TaskPreset] = {p.name: p for p in _PRESET_LIST}
 
