@@ -35,7 +35,7 @@ def build_ppo(env: gym.Env, episode_length: int, *, seed: int = 0, episodes_per_
 
 
 def ppo_controller(model, spec: ActionSpec, feature_names: list[str], observe_every: int, box: bool,
-                   base=None, image_spec=None) -> Controller:
+                   base=None, synthetic: str | None = None, image_spec=None) -> Controller:
     """The PPO actor (policy MLP + action head) as a frozen ``Controller``: argmax of the logits (MultiDiscrete)
     or the Gaussian mean mapped to bins (Box)."""
     policy = model.policy
@@ -47,4 +47,4 @@ def ppo_controller(model, spec: ActionSpec, feature_names: list[str], observe_ev
             dst.weight.copy_(src.weight.detach().cpu())
             dst.bias.copy_(src.bias.detach().cpu())
     return Controller(spec, network, feature_names, observe_every=observe_every, box=box, base=base,
-                      image_spec=image_spec)
+                      synthetic=synthetic, image_spec=image_spec)

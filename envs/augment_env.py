@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from policy_search.action_space import ActionSpec
+from policy_search.action_space import DEFAULT_RATIOS, ActionSpec, parse_synthetic
 from policy_search.child import FEATURE_NAMES, ChildDivergedError, ChildRun
 from policy_search.policy_base import Policy
 
@@ -44,6 +44,7 @@ class AugmentEnv(gym.Env):
                  action_spec: ActionSpec | None = None, base: str | Policy | None = None,
                  reward_metric: str = "accuracy", reward_scale: float = 100.0, cost_weight: float = 0.02,
                  divergence_penalty: float = 10.0, fixed_policy: str | Policy | None = None,
+                 synthetic: str | None = None,
                  device: str = "cpu", data_dir: str | None = None, task_overrides: dict | None = None) -> None:
         from policy_search.presets import get_preset
 
@@ -56,7 +57,13 @@ class AugmentEnv(gym.Env):
             raise ValueError(f"steps_per_episode must be >= 1, got {steps_per_episode}")
         self.task = task
         self.steps_per_episode = int(steps_per_episode)
-        self.action_spec = action_spec or ActionSpec()
+        if synthetic is not None:
+            parse_synthetic(synthetic)  # fails early on a bad name
+        self.synthetic = synthetic
+        # With a generator, the action also picks the synthetic-data ratio r for the next K batches.
+        self.action_spec = action_spec or ActionSpec(ratios=DEFAULT_RATIOS if synthetic else ())
+        if self.action_spec.ratios and synthetic is None:
+            raise ValueError("the action spec has synthetic ratios but no generator: pass synthetic='vae'|'dcgan'")
         self.action_mode = action_mode
         self.reward_metric = reward_metric
         self.reward_scale = float(reward_scale)
@@ -109,9 +116,13 @@ class AugmentEnv(gym.Env):
         def augment(images: torch.Tensor) -> torch.Tensor:
             return policy(images, generator=self._aug_generator, progress=min(run.progress, 1.0))
 
-        info: dict[str, Any] = {"action": discrete.tolist(), "ops": self.action_spec.slots_of(discrete)}
+        ratio = self.action_spec.ratio_of(discrete) if self.fixed_policy is None else 0.0
+        synthetic = self._synthetic(ratio)
+        info: dict[str, Any] = {"action": discrete.tolist(), "ops": self.action_spec.slots_of(discrete),
+                                "synthetic_ratio": ratio}
         try:
-            run.train(self.batches_per_step, augment=augment)
+            run.train(self.batches_per_step, augment=augment,
+                      batch_transform=None if synthetic is None else synthetic[0])
             val = run.evaluate("val")
             if not math.isfinite(val["loss"]):
                 raise ChildDivergedError(f"validation loss became {val['loss']} at batch {run.batches_done}")
@@ -120,7 +131,8 @@ class AugmentEnv(gym.Env):
             info.update(diverged=str(err), val_acc=float("nan"), cost=0.0, samples=run.samples_seen)
             return run.features(), -self.divergence_penalty, True, False, info
         fraction = (run.batches_done - before) / run.total_batches
-        cost = policy.expected_cost(run.progress) * fraction
+        per_image = policy.expected_cost(run.progress) + (0.0 if synthetic is None else synthetic[1])
+        cost = per_image * fraction
         metric = self._measure(val)
         reward = self.reward_scale * (metric - self._metric) - self.cost_weight * cost
         self._metric = metric
@@ -130,6 +142,17 @@ class AugmentEnv(gym.Env):
         return run.features(), float(reward), bool(run.done), False, info
 
     # -- helpers -------------------------------------------------------------------------------------------------
+    def _synthetic(self, ratio: float):
+        """(batch_transform, cost per image) for the synthetic op at ``ratio``, or None when it is off."""
+        if ratio <= 0 or self.synthetic is None:
+            return None
+        from policy_search.synthetic import Synthetic, as_batch_transform
+
+        model, size = parse_synthetic(self.synthetic)
+        op = Synthetic(model, ratio, size=size)
+        op.generator_for(self.run.splits["train"].images[:1])  # fails now, naming the training command, if missing
+        return as_batch_transform(op, self._aug_generator), op.expected_cost()
+
     def _measure(self, val: dict) -> float:
         return float(val["accuracy"]) if self.reward_metric == "accuracy" else -float(val["loss"])
 

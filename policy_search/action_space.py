@@ -95,3 +95,11 @@ class ActionSpec:
         if extra:
             raise ValueError(f"unknown action_spec field(s) {extra}; known fields are {sorted(known)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def parse_synthetic(value: str) -> tuple[str, str]:
+    """``"vae"`` or ``"dcgan:tiny"`` -> (generator model, generator size; default ``proxy``)."""
+    model, _, size = value.partition(":")
+    if model not in ("vae", "dcgan"):
+        raise ValueError(f"synthetic={value!r}: use 'vae' or 'dcgan', optionally with a size ('vae:proxy')")
+    return model, size or "proxy"

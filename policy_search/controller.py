@@ -51,7 +51,8 @@ class Controller(Policy):
 
     def __init__(self, spec: ActionSpec, network: nn.Sequential, feature_names: list[str], *,
                  activation: str = "tanh", decision: str = "argmax", observe_every: int = 1,
-                 box: bool = False, base: Policy | None = None, image_spec: ImageSpec | None = None) -> None:
+                 box: bool = False, base: Policy | None = None, synthetic: str | None = None,
+                 image_spec: ImageSpec | None = None) -> None:
         super().__init__(space="mixed", image_spec=image_spec)
         if decision not in DECISIONS:
             raise PolicyConfigError("decision", f"{decision!r} is not one of {DECISIONS}")
@@ -63,6 +64,12 @@ class Controller(Policy):
         self.observe_every = int(observe_every)
         self.box = box
         self.base = base
+        if bool(spec.ratios) != (synthetic is not None):
+            raise PolicyConfigError("synthetic", "a controller whose actions include a synthetic ratio needs the "
+                                                 "generator model ('vae' or 'dcgan'), and only then")
+        self.synthetic = synthetic
+        # Label-aware when it controls the synthetic op: then it returns (images, labels) like that op.
+        self.needs_labels = synthetic is not None
         self._decision_rng = np.random.default_rng(0)
         self.reset()
 
@@ -103,6 +110,21 @@ class Controller(Policy):
         self.action = self.act(features)
         self.current = self.spec.to_policy(self.action, self.base)
 
+    def forward(self, images, generator=None, progress=None, params=None, *, labels=None):  # type: ignore[override]
+        """Augment with the current choice; with a synthetic ratio in the action, also replace that fraction of
+        the batch with generated images of the same labels and return ``(images, labels)``."""
+        out = super().forward(images, generator, progress, params)
+        if not self.needs_labels:
+            return out
+        ratio = self.spec.ratio_of(self.action)
+        if ratio <= 0:
+            return out, labels
+        from policy_search.action_space import parse_synthetic
+        from policy_search.synthetic import Synthetic
+
+        model, size = parse_synthetic(self.synthetic)
+        return Synthetic(model, ratio, size=size)(out, generator=generator, labels=labels)
+
     # -- Policy interface: delegate to the current choice ------------------------------------------------------
     def sample_batch(self, batch_size: int, image_size: tuple[int, int], g: torch.Generator,
                      progress: float | None) -> AugmentParams:
@@ -122,6 +144,7 @@ class Controller(Policy):
             "network": {"activation": self.activation,
                         "layers": [{"weight": m.weight.tolist(), "bias": m.bias.tolist()} for m in linears]},
             "base": None if self.base is None else self.base.to_dict(),
+            "synthetic": self.synthetic,
         }
 
     @classmethod
@@ -168,7 +191,7 @@ class Controller(Policy):
         return cls(spec, network, names, activation=net.get("activation", "tanh"),
                    decision=body.get("decision", "argmax"), observe_every=int(body.get("observe_every_batches", 1)),
                    box=box, base=None if base is None else policy_from_dict(base, image_spec, f"{where}.base"),
-                   image_spec=image_spec)
+                   synthetic=body.get("synthetic"), image_spec=image_spec)
 
     def describe(self, indent: str = "") -> str:
         sizes = [m.out_features for m in self.network if isinstance(m, nn.Linear)]

@@ -58,6 +58,8 @@ class TrainConfig:
     """discrete (MultiDiscrete) or box ([-1, 1] floats); AugNet needs discrete."""
     fixed_policy: str | None = None
     """Preset name or policy file for --agent fixed."""
+    synthetic: str | None = None
+    """vae or dcgan: add the synthetic-data ratio to the action (train the generator first; see docs)."""
     distill_fraction: float = 0.3
     """Share of the last episodes whose actions make the distilled schedule."""
     device: str = "cpu"
@@ -97,7 +99,7 @@ def _make_env(cfg: TrainConfig):
     env = AugmentEnv(cfg.task, steps_per_episode=cfg.steps_per_episode, action_mode=cfg.action_mode,
                      reward_metric=cfg.reward_metric, cost_weight=cfg.cost_weight,
                      fixed_policy=cfg.fixed_policy if cfg.agent == "fixed" else None, device=cfg.device,
-                     data_dir=cfg.data_dir, task_overrides={"epochs": cfg.epochs} if cfg.epochs else None)
+                     data_dir=cfg.data_dir, synthetic=cfg.synthetic, task_overrides={"epochs": cfg.epochs} if cfg.epochs else None)
     return EpisodeRecorder(env, base_seed=cfg.seed)
 
 
@@ -164,16 +166,18 @@ class _Trainer:
             from policy_search.agents.ppo import ppo_controller
 
             return ppo_controller(self.model, spec, feature_names, every, self.cfg.action_mode == "box",
-                                  image_spec=image_spec)
+                                  synthetic=env.synthetic, image_spec=image_spec)
         if self.cfg.agent == "augnet":
             net = build_mlp([len(feature_names), 64, 32, int(spec.nvec.sum())])
             net.load_state_dict(self.model.net.state_dict())
-            return Controller(spec, net, feature_names, observe_every=every, image_spec=image_spec)
+            return Controller(spec, net, feature_names, observe_every=every, synthetic=env.synthetic,
+                              image_spec=image_spec)
         if self.cfg.agent == "random":
             net = build_mlp([len(feature_names), int(spec.nvec.sum())])
             torch.nn.init.zeros_(net[0].weight)
             torch.nn.init.zeros_(net[0].bias)  # equal logits + sampling = uniformly random actions
-            return Controller(spec, net, feature_names, observe_every=every, decision="sample", image_spec=image_spec)
+            return Controller(spec, net, feature_names, observe_every=every, decision="sample",
+                              synthetic=env.synthetic, image_spec=image_spec)
         return env.fixed_policy
 
 
@@ -302,9 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
         if isinstance(default, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=f"{flag}")
             continue
-        kind = {"int": int, "float": float}.get(type(default).__name__, str)
-        if f.name in ("budget_seconds", "epochs"):
-            kind = float
+        # Optional fields default to None, so their type is named here rather than read off the default.
+        kind = {"budget_seconds": float, "epochs": float}.get(f.name) or \
+            {"int": int, "float": float}.get(type(default).__name__, str)
         parser.add_argument(flag, type=kind, default=default, help=f"(default: {default})")
     return parser
 

@@ -93,3 +93,49 @@ def test_bad_arguments_fail_clearly():
     env.reset(seed=0)
     with pytest.raises(ValueError, match="out of range"):
         env.step(np.array([99, 0, 0, 0, 0, 0]))
+
+
+@pytest.fixture(scope="module")
+def tiny_vae(tmp_path_factory, shared_data_dir):
+    """A private generator cache with a tiny MNIST VAE (256 images, 1 epoch)."""
+    from policy_search import generative
+
+    patch = pytest.MonkeyPatch()
+    patch.setenv(generative.GENERATORS_ENV, str(tmp_path_factory.mktemp("generators")))
+    generative._LOADED.clear()
+    generative.get_generator("mnist", "vae", "tiny", progress=False)
+    yield
+    generative._LOADED.clear()
+    patch.undo()
+
+
+def test_synthetic_ratio_is_an_action_and_is_charged(tiny_vae):
+    env = make(synthetic="vae:tiny", cost_weight=1.0)
+    assert len(env.action_space.nvec) == 7  # 2 slots x (op, magnitude, probability) + ratio level
+    env.reset(seed=0)
+    identity = env.action_spec.ops.index("Identity")
+    _, _, _, _, off = env.step(np.array([identity, 0, 0, identity, 0, 0, 0]))
+    _, _, _, _, on = env.step(np.array([identity, 0, 0, identity, 0, 0, 4]))
+    assert off["synthetic_ratio"] == 0.0 and off["cost"] == 0.0
+    assert on["synthetic_ratio"] == 0.5 and on["cost"] > 0.0
+
+
+def test_controller_with_synthetic_ratio_round_trips(tiny_vae, tmp_path):
+    import torch
+
+    from policy_search import load_policy
+    from policy_search.train_agent import TrainConfig, train
+
+    out = tmp_path / "syn"
+    train(TrainConfig(agent="augnet", episodes=1, out=str(out), synthetic="vae:tiny", epochs=0.3,
+                      steps_per_episode=2, progress_bar=False))
+    controller = load_policy(str(out / "policy.json"))
+    assert controller.needs_labels and controller.synthetic == "vae:tiny"
+    controller.action[-1] = 4  # ratio 0.5
+    images = torch.randint(0, 256, (8, 1, 28, 28), dtype=torch.uint8)
+    labels = torch.arange(8) % 10
+    out_images, out_labels = controller(images, generator=torch.Generator().manual_seed(0), labels=labels)
+    assert out_images.shape == images.shape and torch.equal(out_labels, labels)
+    assert not torch.equal(out_images, images)
+    with pytest.raises(ValueError, match="'vae' or 'dcgan'"):
+        make(synthetic="gan")
