@@ -296,3 +296,33 @@ def test_solarize_threshold_edges_match_float_comparison():
     thresholds = torch.tensor([-1.0, 0.0, 0.5, 17.0, 17.000002, 254.9, 255.0, 255.5, 300.0])
     expected = torch.where(images.float() >= thresholds.view(-1, 1, 1, 1), 255 - images, images)
     assert torch.equal(OPS["Solarize"](images, thresholds), expected)
+
+
+def test_sharpness_division_by_multiply_and_shift_is_exact():
+    """The blur's floor((2k + 13) / 26) is computed as a multiply and shift: exact on the whole range of k."""
+    k = torch.arange(0, 13 * 255 + 1, dtype=torch.int32)
+    numerator = 2 * k + 13
+    assert int(numerator.max()) * ops._DIV26_MUL < 2**31  # no int32 overflow
+    assert torch.equal((numerator * ops._DIV26_MUL) >> ops._DIV26_SHIFT, torch.div(numerator, 26, rounding_mode="floor"))
+
+
+def test_geometric_index_cache_gives_the_fresh_result(cifar_batch, monkeypatch):
+    """Warps reuse cached index maps per (op, parameter); a full cache starts afresh. Results never change."""
+    from policy_search import ops_geometry
+
+    images = cifar_batch[0][:48]
+    generator = torch.Generator().manual_seed(7)
+    kind = torch.randint(0, 5, (48,), generator=generator)
+    params = torch.randint(-8, 9, (48,), generator=generator).float() * torch.tensor([0.1, 0.1, 3.0, 3.0, 15.0])[kind]
+    fresh = ops_geometry.warp_by_index(
+        images, ops_geometry.source_index(ops_geometry.op_matrices(kind, params, 32, 32), 32, 32))
+    monkeypatch.setattr(ops_geometry, "_CACHES", {})
+    assert torch.equal(ops_geometry.warp_ops(images, kind, params), fresh)  # fills the cache
+    assert torch.equal(ops_geometry.warp_ops(images, kind, params), fresh)  # served from it
+    tiny = ops_geometry._IndexCache(32, 32, images.device, max_bytes=0)  # capacity 64 < distinct maps here
+    monkeypatch.setattr(ops_geometry, "_CACHES", {(32, 32, images.device): tiny})
+    for start in (0, 16, 8):  # the third call overflows the cache, which starts afresh; results stay the same
+        many = params[start:start + 32] + torch.arange(32).float() * 0.001 * (kind[start:start + 32] < 2)
+        expected = ops_geometry.warp_by_index(images[start:start + 32], ops_geometry.source_index(
+            ops_geometry.op_matrices(kind[start:start + 32], many, 32, 32), 32, 32))
+        assert torch.equal(ops_geometry.warp_ops(images[start:start + 32], kind[start:start + 32], many), expected)
