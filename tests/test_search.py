@@ -178,6 +178,7 @@ def test_compare_runs_optuna_methods_at_equal_budget(tmp_path, shared_data_dir):
         assert summary["test_harness"] == "policy_search.benchmark.run_benchmark"
 
 
+@pytest.mark.slow
 def test_compare_drives_the_rl_trainer_through_its_api(tmp_path):
     pytest.importorskip("policy_search.train_agent", reason="the RL trainer (policy_search.train_agent) is not here yet")
     from policy_search.search_compare import CompareConfig, run_compare
