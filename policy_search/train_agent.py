@@ -56,6 +56,10 @@ class TrainConfig:
     """accuracy (validation accuracy gain) or loss (validation loss decrease)."""
     action_mode: str = "discrete"
     """discrete (MultiDiscrete) or box ([-1, 1] floats); AugNet needs discrete."""
+    gamma: float | None = None
+    """Discount of the learning agents (None: the agent's default, 0.5 for both PPO and AugNet)."""
+    lr: float | None = None
+    """Learning rate of the learning agents (None: the agent's default)."""
     fixed_policy: str | None = None
     """Preset name or policy file for --agent fixed."""
     synthetic: str | None = None
@@ -88,6 +92,10 @@ class TrainConfig:
             raise ValueError("--agent fixed needs --fixed-policy (a preset name or a policy file)")
         if self.agent == "augnet" and self.action_mode != "discrete":
             raise ValueError("AugNet needs --action-mode discrete")
+        if self.gamma is not None and not 0 <= self.gamma <= 1:
+            raise ValueError(f"--gamma must be in [0, 1], got {self.gamma}")
+        if self.lr is not None and self.lr <= 0:
+            raise ValueError(f"--lr must be positive, got {self.lr}")
         if not 0 < self.distill_fraction <= 1:
             raise ValueError(f"--distill-fraction must be in (0, 1], got {self.distill_fraction}")
 
@@ -112,11 +120,12 @@ class _Trainer:
         if cfg.agent == "ppo":
             from policy_search.agents.ppo import build_ppo
 
-            self.model = build_ppo(env, episode_length, seed=cfg.seed)
+            self.model = build_ppo(env, episode_length, seed=cfg.seed, **_overrides(cfg, "learning_rate"))
         elif cfg.agent == "augnet":
-            from policy_search.agents.augnet import AugNetAgent
+            from policy_search.agents.augnet import AugNetAgent, AugNetConfig
 
-            self.model = AugNetAgent(env.observation_space.shape[0], spec.nvec, seed=cfg.seed)
+            self.model = AugNetAgent(env.observation_space.shape[0], spec.nvec,
+                                     AugNetConfig(**_overrides(cfg, "lr")), seed=cfg.seed)
         elif cfg.agent == "random":
             from policy_search.agents.simple import RandomAgent
 
@@ -179,6 +188,11 @@ class _Trainer:
             return Controller(spec, net, feature_names, observe_every=every, decision="sample",
                               synthetic=env.synthetic, image_spec=image_spec)
         return env.fixed_policy
+
+
+def _overrides(cfg: TrainConfig, lr_name: str) -> dict:
+    out = {} if cfg.gamma is None else {"gamma": cfg.gamma}
+    return out if cfg.lr is None else {**out, lr_name: cfg.lr}
 
 
 def _write_csv_row(path: Path, row: dict) -> None:
@@ -307,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=f"{flag}")
             continue
         # Optional fields default to None, so their type is named here rather than read off the default.
-        kind = {"budget_seconds": float, "epochs": float}.get(f.name) or \
+        kind = {"budget_seconds": float, "epochs": float, "gamma": float, "lr": float}.get(f.name) or \
             {"int": int, "float": float}.get(type(default).__name__, str)
         parser.add_argument(flag, type=kind, default=default, help=f"(default: {default})")
     return parser
