@@ -200,7 +200,8 @@ def _postgres_bin(name: str) -> str | None:
 @pytest.fixture
 def postgres_url():
     """A throwaway PostgreSQL server in a temp dir (skips when the binaries or psycopg2 are missing)."""
-    pytest.importorskip("psycopg2", reason="pip install psycopg2-binary to test PostgreSQL storage")
+    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is None:
+        pytest.skip("no PostgreSQL driver: pip install 'psycopg[binary]' or psycopg2-binary")
     initdb, pg_ctl = _postgres_bin("initdb"), _postgres_bin("pg_ctl")
     if not (initdb and pg_ctl):
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not installed: apt-get install -y postgresql")
