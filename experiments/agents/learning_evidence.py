@@ -86,8 +86,10 @@ def write_report(args, curves: dict[str, list[list[float]]]) -> None:
                 continue
             diff = np.asarray(summary[agent]["last_mean_per_seed"]) - np.asarray(summary["random"]["last_mean_per_seed"])
             mean, half = ci95(list(diff))
-            verdict = "higher" if mean > 0 else "not higher"
-            lines.append(f"- {agent} vs random (paired by seed): {mean:+.2f} ± {half:.2f} -> {verdict} than random")
+            wins = int((diff > 0).sum())
+            excludes = "excludes 0" if abs(mean) > half else "includes 0"
+            lines.append(f"- {agent} vs random (paired by seed): {mean:+.2f} ± {half:.2f} (95% CI {excludes}); "
+                         f"higher on {wins} of {len(diff)} seeds")
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     for agent, runs in curves.items():
         arr = np.asarray(runs)
