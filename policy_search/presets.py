@@ -76,9 +76,9 @@ _PRESET_LIST = [
                epochs=4, lr_schedule="cosine", train_size=10_000, eval_samples=2000,
                description="CPU proxy: MNIST 10k, LeNet-5, SGD-Nesterov 0.05 cosine, batch 64, 4 epochs"),
     TaskPreset("cifar10-proxy", "cifar10", "fastnet", "sgd", 0.05, momentum=0.9, nesterov=True, weight_decay=5e-4,
-               batch_size=128, epochs=10, lr_schedule="cosine", label_smoothing=0.1, train_size=4000,
+               batch_size=128, epochs=8, lr_schedule="cosine", label_smoothing=0.1, train_size=4000,
                eval_samples=2000,
-               description="CPU proxy: reduced CIFAR-10 (4,000 images), FastNet, SGD-Nesterov cosine, 10 epochs"),
+               description="CPU proxy: reduced CIFAR-10 (4,000 images), FastNet, SGD-Nesterov cosine, 8 epochs"),
     # One RL episode: seconds, not minutes.
     TaskPreset("mnist-episode", "mnist", "lenet5", "sgd", 0.05, momentum=0.9, nesterov=True, batch_size=64,
                epochs=2, lr_schedule="cosine", train_size=2000, eval_samples=1000,

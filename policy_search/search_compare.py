@@ -103,7 +103,11 @@ def _run_rl(config: CompareConfig, method: str, seed: int, out: Path, runs: int)
         elif key == "overrides" and value:
             raise ValueError(f"TrainConfig has no 'overrides' field, so {method} cannot run the overridden task "
                              f"{config.overrides}; compare on a plain preset")
-    train_agent.train(train_agent.TrainConfig(**kwargs))
+    finished = (out / "summary.json").exists() and (out / "episodes.csv").exists() and \
+        sum(1 for _ in open(out / "episodes.csv", encoding="utf-8")) - 1 >= runs
+    if not finished:  # like the Optuna methods, a rerun continues an interrupted run and skips a finished one
+        kwargs["resume"] = (out / "checkpoint.pt").exists()
+        train_agent.train(train_agent.TrainConfig(**kwargs))
     curve, wall = [], 0.0
     with open(out / "episodes.csv", newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
