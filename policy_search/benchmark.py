@@ -116,10 +116,14 @@ class _UsageRecorder(torch.nn.Module):
         super().__init__()
         self.policy = policy
         self.observes_training = bool(getattr(policy, "observes_training", False))
+        # label-aware policies (synthetic data) are routed by run_child through batch_transform with labels
+        self.needs_labels = bool(getattr(policy, "needs_labels", False))
         self.usage: list[dict] = []
 
     def forward(self, images: torch.Tensor, generator: torch.Generator | None = None,
-                progress: float | None = None) -> torch.Tensor:
+                progress: float | None = None, labels: torch.Tensor | None = None):
+        if self.needs_labels:
+            return self.policy(images, generator=generator, progress=progress, labels=labels)
         return self.policy(images, generator=generator, progress=progress)
 
     def reset(self) -> None:

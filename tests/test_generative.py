@@ -1,5 +1,6 @@
 """Conditional generators (tiny recipe: 256 MNIST training images, 1 epoch) and the synthetic policy kind."""
 
+import json
 import pytest
 import torch
 
@@ -137,3 +138,14 @@ def test_quality_measures_and_grid(gen_root, tmp_path):
     assert len(quality["classifier_accuracy_per_class"]) == 10 and 0 <= quality["classifier_accuracy_mean"] <= 1
     assert all(d >= 0 for d in quality["diversity_ratio_per_class"])
     assert save_grid(gen, tmp_path / "grid.png", per_class=4).stat().st_size > 0
+
+
+def test_synthetic_policy_file_runs_through_the_benchmark_harness(gen_root, tmp_path):
+    from policy_search.benchmark import run_benchmark
+
+    path = Synthetic("vae", 0.3, dataset="mnist", size="tiny").save(tmp_path / "syn.json")
+    result = run_benchmark("mnist-proxy", [str(path)], 1, tmp_path / "bench", device="cpu",
+                           overrides=TINY_CHILD, robustness_samples=0, progress=False, report=False)
+    assert result["counts"]["computed"] == 1
+    record = json.loads(next((tmp_path / "bench" / "runs").glob("*-seed0.json")).read_text())
+    assert 0.0 <= record["test"]["accuracy"] <= 1.0 and record["policy_repr"].startswith("Synthetic")
