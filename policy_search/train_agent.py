@@ -42,8 +42,8 @@ class TrainConfig:
     """Optional cap on child-run wall time (seconds, summed over episodes); stops after the episode crossing it."""
     seed: int = 0
     """Seed of the agent and of the episodes' child seeds."""
-    out: str = "runs/train_agent"
-    """Output folder."""
+    out: str | None = None
+    """Output folder (default: runs/<task>-<agent>-seed<seed>-<timestamp>, new for every run)."""
     resume: bool = False
     """Continue the run in --out from its last checkpoint."""
     epochs: float | None = None
@@ -207,6 +207,8 @@ def _write_csv_row(path: Path, row: dict) -> None:
 def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
     """Run (or resume) a training run; returns a summary with the exported files' paths."""
     cfg.validate()
+    if cfg.out is None:
+        cfg.out = f"runs/{cfg.task}-{cfg.agent}-seed{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     out = Path(cfg.out)
     ckpt = out / "checkpoint.pt"
     if ckpt.exists() and not cfg.resume:
@@ -323,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=f"{flag}")
             continue
         # Optional fields default to None, so their type is named here rather than read off the default.
-        kind = {"budget_seconds": float, "epochs": float, "gamma": float, "lr": float}.get(f.name) or \
+        kind = {"budget_seconds": float, "epochs": float, "gamma": float, "lr": float, "out": str}.get(f.name) or \
             {"int": int, "float": float}.get(type(default).__name__, str)
         parser.add_argument(flag, type=kind, default=default, help=f"(default: {default})")
     return parser

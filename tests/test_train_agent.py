@@ -79,3 +79,15 @@ def test_fixed_policy_agent_exports_that_policy(tmp_path):
     out = tmp_path / "fixed"
     train(TrainConfig(agent="fixed", fixed_policy="flip-crop", episodes=1, out=str(out), **FAST))
     assert load_policy(str(out / "policy.json")).kind == "subpolicies"
+
+
+def test_default_output_folder_is_new_for_every_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["--agent", "random", "--episodes", "1", "--epochs", "0.3", "--steps-per-episode", "2",
+            "--no-progress-bar"]
+    assert main(args) == 0
+    import time
+
+    time.sleep(1.1)  # folders are stamped to the second
+    assert main(args) == 0  # a second run of the same command does not collide with the first
+    assert len(list((tmp_path / "runs").glob("mnist-episode-random-seed0-*"))) == 2
