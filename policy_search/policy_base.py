@@ -12,6 +12,7 @@ inside DataLoader workers). The global torch RNG is never read or advanced.
 
 from __future__ import annotations
 
+import abc
 import functools
 import os
 import secrets
@@ -175,7 +176,7 @@ def make_slot(op_index: Tensor, magnitude: Tensor, sign: Tensor, mask: Tensor, s
     return AugmentParams(op_index[None], param[None], aux[None], mask[None])
 
 
-class Policy(nn.Module):
+class Policy(nn.Module, abc.ABC):
     """Base of every policy kind. Subclasses implement sample_batch, op_distribution, body and from_body."""
 
     kind: ClassVar[str] = ""
@@ -194,22 +195,24 @@ class Policy(nn.Module):
         self._generator: torch.Generator | None = None
         self._generator_pid: int | None = None
 
-    # --- to implement per kind -------------------------------------------------------------------------------
+    # --- to implement per kind (abstract: a kind missing one fails at construction, not at first use) ---------
+    @abc.abstractmethod
     def sample_batch(self, batch_size: int, image_size: tuple[int, int], g: torch.Generator,
                      progress: float | None) -> AugmentParams:
         """Per-sample draws for ``batch_size`` images of ``image_size`` (H, W), on ``g.device``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def op_distribution(self, progress: float | None = None) -> dict[str, float]:
         """Expected number of applications per image of each op (masked-out draws excluded)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def body(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The kind's own fields, as plain JSON data (the file's ``body``)."""
 
     @classmethod
+    @abc.abstractmethod
     def from_body(cls, body: dict[str, Any], semantics: dict[str, Any], image_spec: ImageSpec, where: str) -> Policy:
-        raise NotImplementedError
+        """Build from a validated file ``body``; errors name the field under ``where``."""
 
     def num_bins(self) -> int | None:
         return None
