@@ -21,6 +21,7 @@ from typing import Callable, Optional
 import torch
 
 from policy_search import ops_geometry as geometry
+from policy_search import ops_lut as tables
 
 Tensor = torch.Tensor
 Kernel = Callable[..., Tensor]
@@ -88,26 +89,6 @@ def _bshape(values: Tensor) -> Tensor:
     return values.view(-1, 1, 1, 1)
 
 
-@functools.lru_cache(maxsize=8)
-def _levels(device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
-    """The 256 pixel values as uint8, float32 and inverted uint8 [256]: the domain of the lookup tables."""
-    levels = torch.arange(256, device=device)
-    return levels.to(torch.uint8), levels.to(torch.float32), (255 - levels).to(torch.uint8)
-
-
-def _pixel_index(images: Tensor) -> Tensor:
-    """long[B,C,H*W]: the pixels as gather indices into a [B,C,256] table."""
-    batch, channels, height, width = images.shape
-    return images.reshape(batch, channels, height * width).long()
-
-
-def _apply_lut(images: Tensor, lut: Tensor, index: Optional[Tensor] = None) -> Tensor:
-    """uint8[B,C,H,W] with pixel v of image b, channel c replaced by lut[b, c, v] (lut uint8[B, 1 or C, 256])."""
-    batch, channels = images.shape[:2]
-    index = _pixel_index(images) if index is None else index
-    return lut.expand(batch, channels, 256).gather(2, index).view_as(images)
-
-
 # ----------------------------------------------------------------------------------------------- geometry
 def shear_x(images: Tensor, params: Tensor, aux: Optional[Tensor] = None) -> Tensor:
     """uint8[B,C,H,W] sheared along x by factor params[B] (torchvision AutoAugment ShearX)."""
@@ -145,89 +126,18 @@ def _geometric(images: Tensor, params: Tensor, kind: int) -> Tensor:
 
 
 # ----------------------------------------------------------------------------------------------- colour
-def _grayscale_floor(images: Tensor) -> Tensor:
-    """float32[B,1,H,W] floor of torchvision's rgb_to_grayscale (0.2989 R + 0.587 G + 0.114 B) of [B,3,H,W]."""
-    r, g, b = images.unbind(dim=1)
-    return r.mul(0.2989).add_(g, alpha=0.587).add_(b, alpha=0.114).unsqueeze(1).floor_()
-
-
-def _blend(scaled: Tensor, image2: Tensor, factor: Tensor) -> Tensor:
-    """torchvision `_blend` (image1 * ratio + image2 * (1 - ratio), clamp, truncate to uint8), per-sample ratio.
-
-    ``scaled`` is float32 image1 * ratio (torchvision's first step, rounded to float32), ``image2`` broadcasts
-    against it, ``factor`` is the ratio float32[B]. torchvision's `add_(image2, alpha=1-ratio)` is a fused
-    multiply-add on float32; doing that addition in float64 and rounding once gives the same float32 (the
-    products are exact in float64) on every device.
-    """
-    alpha = (1.0 - factor.double()).view(-1, *([1] * (scaled.ndim - 1)))
-    return scaled.double().add_(image2 * alpha).float().clamp_(0, 255).to(torch.uint8)
-
-
-def _brightness_lut(images: Tensor, factor: Tensor, index: Optional[Tensor] = None) -> Tensor:
-    # F.adjust_brightness: x * factor in float32, clamped, truncated; a function of the pixel value alone.
-    levels = _levels(images.device)[1]
-    return levels.mul(factor.unsqueeze(1)).clamp_(0, 255).to(torch.uint8).unsqueeze(1)
-
-
-def _contrast_lut(images: Tensor, factor: Tensor, index: Optional[Tensor] = None) -> Tensor:
-    # F.adjust_contrast blends with the image's mean grey level, one number per image: a per-image table.
-    gray = _grayscale_floor(images.float()) if images.shape[1] == 3 else images.float()
-    # Sums of integers below 2**24 are exact in float32, so the per-image mean matches torchvision's bit for bit.
-    mean = gray.mean(dim=(1, 2, 3)).view(-1, 1, 1)
-    levels = _levels(images.device)[1]
-    return _blend(levels * factor.view(-1, 1, 1), mean, factor)
-
-
-def _solarize_lut(images: Tensor, threshold: Tensor, index: Optional[Tensor] = None) -> Tensor:
-    # F.solarize: pixels x >= t (float comparison, so t > 255 inverts nothing) become 255 - x.
-    levels, float_levels, inverted = _levels(images.device)
-    return torch.where(float_levels >= threshold.view(-1, 1, 1), inverted, levels)
-
-
-def _autocontrast_lut(images: Tensor, params: Optional[Tensor] = None, index: Optional[Tensor] = None) -> Tensor:
-    # F.autocontrast: each channel stretched from [min, max] to [0, 255] in float32, as a per-channel table.
-    batch, channels, height, width = images.shape
-    low, high = torch.aminmax(images.view(batch, channels, height * width), dim=-1)
-    minimum, maximum = low.float().unsqueeze(2), high.float().unsqueeze(2)
-    flat = maximum == minimum
-    inv_scale = (maximum - minimum).mul_(1.0 / 255)
-    minimum = minimum.masked_fill(flat, 0.0)
-    inv_scale = inv_scale.masked_fill(flat, 1.0)
-    return _levels(images.device)[1].sub(minimum).div_(inv_scale).clamp_(0, 255).to(torch.uint8)
-
-
-def _equalize_lut(images: Tensor, params: Optional[Tensor] = None, index: Optional[Tensor] = None) -> Tensor:
-    # F.equalize: PIL's histogram-equalization table per image and channel.
-    batch, channels, height, width = images.shape
-    rows = batch * channels
-    index = (_pixel_index(images) if index is None else index).view(rows, height * width)
-    ones = torch.ones(1, 1, dtype=torch.int32, device=images.device).expand(rows, height * width)
-    hist = torch.zeros(rows, 256, dtype=torch.int32, device=images.device).scatter_add_(1, index, ones)
-    cum_hist = hist.cumsum(dim=-1, dtype=torch.int32)
-    last = cum_hist.argmax(dim=-1, keepdim=True)  # first bin reaching the total = the largest pixel value
-    step = (height * width - hist.gather(-1, last)).div_(255, rounding_mode="floor")
-    # PIL's table: lut[0] = 0, lut[v] = (cum_hist[v - 1] + step // 2) // step; cum_hist[v] - hist[v] is
-    # cum_hist[v - 1] (and 0 at v = 0, where (step // 2) // step = 0 too).
-    # (floor division in float64: exact for these integers, and vectorized where integer division is not)
-    lut = (cum_hist - hist).add_(step // 2).double().div_(step.clamp(min=1)).floor_().clamp_(0, 255)
-    lut = lut.to(torch.uint8)
-    # PIL (and torchvision) leave a channel unchanged when all but its brightest pixels number fewer than 255.
-    lut = torch.where(step != 0, lut, _levels(images.device)[0])
-    return lut.view(batch, channels, 256)
-
-
 def brightness(images: Tensor, params: Tensor, aux: Optional[Tensor] = None) -> Tensor:
     """uint8[B,C,H,W] times enhancement factor params[B] (F.adjust_brightness; 1.0 = unchanged)."""
     _check_images(images)
-    return _apply_lut(images, _brightness_lut(images, _check_params(images, params, "Brightness")))
+    return tables.apply_tables(images, tables.brightness(images, _check_params(images, params, "Brightness")))
 
 
 def _color(images: Tensor, factor: Tensor, aux: Optional[Tensor] = None) -> Tensor:
     if images.shape[1] == 1:  # torchvision (and PIL) leave grayscale images as they are
         return images.clone()
     x = images.float()
-    gray = _grayscale_floor(x)
-    return _blend(x.mul_(_bshape(factor)), gray, factor)
+    gray = tables.grayscale_floor(x)
+    return tables.blend(x.mul_(_bshape(factor)), gray, factor)
 
 
 def color(images: Tensor, params: Tensor, aux: Optional[Tensor] = None) -> Tensor:
@@ -239,7 +149,7 @@ def color(images: Tensor, params: Tensor, aux: Optional[Tensor] = None) -> Tenso
 def contrast(images: Tensor, params: Tensor, aux: Optional[Tensor] = None) -> Tensor:
     """uint8[B,C,H,W] contrast scaled by factor params[B] about the mean grey level (F.adjust_contrast)."""
     _check_images(images)
-    return _apply_lut(images, _contrast_lut(images, _check_params(images, params, "Contrast")))
+    return tables.apply_tables(images, tables.contrast(images, _check_params(images, params, "Contrast")))
 
 
 # Exact integer division for the sharpness blur: floor(n / 26) == (n * _DIV26_MUL) >> _DIV26_SHIFT for every
@@ -277,48 +187,39 @@ def sharpness(images: Tensor, params: Tensor, aux: Optional[Tensor] = None) -> T
     return _sharpness(images, _check_params(images, params, "Sharpness"))
 
 
-def _posterize(images: Tensor, params: Tensor, aux: Optional[Tensor] = None) -> Tensor:
-    bits = torch.trunc(params).clamp_(0, 8).to(torch.int32)
-    mask = ((255 << (8 - bits)) & 255).to(torch.uint8)
-    return images & _bshape(mask)
-
-
 def posterize(images: Tensor, params: Tensor, aux: Optional[Tensor] = None) -> Tensor:
     """uint8[B,C,H,W] keeping the top int(params[B]) bits per channel, bits clamped to [0, 8] (F.posterize)."""
     _check_images(images)
-    return _posterize(images, _check_params(images, params, "Posterize"))
+    bits = torch.trunc(_check_params(images, params, "Posterize")).clamp_(0, 8).to(torch.int32)
+    return images & _bshape(((255 << (8 - bits)) & 255).to(torch.uint8))
 
 
 def solarize(images: Tensor, params: Tensor, aux: Optional[Tensor] = None) -> Tensor:
     """uint8[B,C,H,W] with pixels >= threshold params[B] (0..255) inverted (F.solarize)."""
     _check_images(images)
-    return _apply_lut(images, _solarize_lut(images, _check_params(images, params, "Solarize")))
+    return tables.apply_tables(images, tables.solarize(images, _check_params(images, params, "Solarize")))
 
 
 def autocontrast(images: Tensor, params: Optional[Tensor] = None, aux: Optional[Tensor] = None) -> Tensor:
     """uint8[B,C,H,W] with each channel stretched to 0..255 (F.autocontrast)."""
     _check_images(images)
     _check_params(images, params, "AutoContrast")
-    return _apply_lut(images, _autocontrast_lut(images))
+    return tables.apply_tables(images, tables.autocontrast(images))
 
 
 def equalize(images: Tensor, params: Optional[Tensor] = None, aux: Optional[Tensor] = None) -> Tensor:
     """uint8[B,C,H,W] histogram-equalized per image and channel with PIL's LUT rule (F.equalize)."""
     _check_images(images)
     _check_params(images, params, "Equalize")
-    index = _pixel_index(images)
-    return _apply_lut(images, _equalize_lut(images, None, index), index)
-
-
-def _invert(images: Tensor, params: Optional[Tensor] = None, aux: Optional[Tensor] = None) -> Tensor:
-    return images.bitwise_not()
+    index = tables.flat_index(images)
+    return tables.apply_tables(images, tables.equalize(images, None, index), index)
 
 
 def invert(images: Tensor, params: Optional[Tensor] = None, aux: Optional[Tensor] = None) -> Tensor:
     """uint8[B,C,H,W] as 255 - x (F.invert)."""
     _check_images(images)
     _check_params(images, params, "Invert")
-    return _invert(images)
+    return images.bitwise_not()
 
 
 def identity(images: Tensor, params: Optional[Tensor] = None, aux: Optional[Tensor] = None) -> Tensor:
@@ -403,34 +304,18 @@ OPS: dict[str, Kernel] = {
 
 # ----------------------------------------------------------------------------------------------- apply_ops
 # apply_ops sorts the samples of a batch into contiguous runs by op, in this order, and runs one code path per
-# group: the five geometric ops share one warp (ops_geometry.warp_ops); the point-wise ops whose result is a
-# per-image (per-channel) table of the 256 pixel values share one table gather; the rest run their own kernel
-# on their run. Each entry computes exactly what the op's public kernel computes.
+# group: the five geometric ops share one warp (ops_geometry.warp_ops); the seven point-wise ops whose result is
+# a per-image (per-channel) table of the 256 pixel values share one table lookup (ops_lut.apply_table_run); the
+# rest run their own kernel on their run. Each entry computes exactly what the op's public kernel computes.
 _GEOMETRIC_OPS = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
-_LUT_OPS: dict[str, Callable[[Tensor, Tensor, Optional[Tensor]], Tensor]] = {
-    "Brightness": _brightness_lut, "Contrast": _contrast_lut, "Solarize": _solarize_lut,
-    "AutoContrast": _autocontrast_lut, "Equalize": _equalize_lut,
-}  # fmt: skip
+_TABLE_OPS = tuple(tables.BUILDERS)
 _OWN_KERNEL_OPS: dict[str, Callable[[Tensor, Tensor, Optional[Tensor]], Tensor]] = {
-    "Color": _color, "Sharpness": _sharpness, "Posterize": _posterize, "Invert": _invert,
-    "HorizontalFlip": _horizontal_flip, "PadCrop": _pad_crop, "Cutout": _cutout,
+    "Color": _color, "Sharpness": _sharpness, "HorizontalFlip": _horizontal_flip, "PadCrop": _pad_crop,
+    "Cutout": _cutout,
 }  # fmt: skip
-_RUN_ORDER = ("Identity", *_GEOMETRIC_OPS, *_LUT_OPS, *_OWN_KERNEL_OPS)
+_RUN_ORDER = ("Identity", *_GEOMETRIC_OPS, *_TABLE_OPS, *_OWN_KERNEL_OPS)
 assert sorted(_RUN_ORDER) == sorted(OP_NAMES)
 _RANK = tuple(_RUN_ORDER.index(name) for name in OP_NAMES)  # OP_NAMES index -> position in _RUN_ORDER
-
-
-def _apply_lut_run(images: Tensor, params: Tensor, counts: list[int]) -> Tensor:
-    """The table ops on a run sorted by op in _LUT_OPS order (counts[i] samples of the i-th): one gather."""
-    index = _pixel_index(images)
-    luts, start = [], 0
-    for (name, build), count in zip(_LUT_OPS.items(), counts):
-        if count:
-            end = start + count
-            sub_index = index[start:end] if name == "Equalize" else None
-            luts.append(build(images[start:end], params[start:end], sub_index).expand(-1, images.shape[1], 256))
-            start = end
-    return _apply_lut(images, luts[0] if len(luts) == 1 else torch.cat(luts), index)
 
 
 def apply_ops(images: Tensor, op_index: Tensor, params: Tensor, aux: Optional[Tensor] = None,
@@ -439,8 +324,8 @@ def apply_ops(images: Tensor, op_index: Tensor, params: Tensor, aux: Optional[Te
 
     images uint8[B,C,H,W], op_index long[B], params float32[B], aux float32[B,2] or None, mask bool[B] or None.
     The samples are sorted by op (one gather in, one out); the five geometric ops then share one warp, the
-    table ops (Brightness, Contrast, Solarize, AutoContrast, Equalize) one table lookup, and every other op
-    present runs its kernel once on its samples. The result equals OPS[name] applied sample by sample.
+    table ops (Brightness, Contrast, Solarize, Posterize, AutoContrast, Equalize, Invert) one table lookup, and
+    every other op present runs its kernel once on its samples. The result equals OPS[name] applied sample by sample.
     """
     _check_images(images)
     batch = images.shape[0]
@@ -476,10 +361,10 @@ def apply_ops(images: Tensor, op_index: Tensor, params: Tensor, aux: Optional[Te
         kind = op_index.index_select(0, order[start:end]) - OP_NAMES.index(_GEOMETRIC_OPS[0])
         runs[start:end] = geometry.warp_ops(runs[start:end], kind, run_params[start:end])
         start = end
-    table = [counts[name] for name in _LUT_OPS]
+    table = [counts[name] for name in _TABLE_OPS]
     if sum(table):
         end = start + sum(table)
-        runs[start:end] = _apply_lut_run(runs[start:end], run_params[start:end], table)
+        runs[start:end] = tables.apply_table_run(runs[start:end], run_params[start:end], table)
         start = end
     for name, kernel in _OWN_KERNEL_OPS.items():
         if counts[name]:

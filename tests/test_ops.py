@@ -238,6 +238,30 @@ def test_apply_ops_groups_by_op_and_respects_mask(cifar_batch):
     assert torch.equal(all_on[mask], out[mask])
 
 
+@pytest.mark.parametrize("only_tables", [False, True])
+def test_apply_ops_random_mix_equals_each_kernel_alone(images, only_tables):
+    """All table ops of a slot share one lookup, all geometric ops one warp: the mix must equal each op's kernel
+    run alone on its samples, for RGB and 1-channel images, binned (wide) and continuous parameters."""
+    batch = images.shape[0]
+    generator = torch.Generator().manual_seed(11)
+    table_ops = ("Brightness", "Contrast", "Solarize", "Posterize", "AutoContrast", "Equalize", "Invert")
+    choices = torch.tensor([OP_NAMES.index(name) for name in (table_ops if only_tables else OP_NAMES)])
+    op_index = choices[torch.randint(0, len(choices), (batch,), generator=generator)]
+    magnitude = torch.rand(batch, generator=generator)
+    sign = torch.where(torch.rand(batch, generator=generator) < 0.5, -1.0, 1.0)
+    params = torch.stack([
+        magnitude_to_param(OP_NAMES[k], magnitude[i : i + 1], sign[i : i + 1], "wide", tuple(images.shape[-2:]),
+                           num_bins=31 if i % 2 else None)[0]
+        for i, k in enumerate(op_index.tolist())])  # fmt: skip
+    aux = torch.rand(batch, 2, generator=generator)
+    out = apply_ops(images, op_index, params, aux)
+    expected = torch.empty_like(images)
+    for k in op_index.unique().tolist():
+        rows = torch.nonzero(op_index == k).squeeze(1)
+        expected[rows] = OPS[OP_NAMES[k]](images[rows], params[rows], aux[rows])
+    assert torch.equal(out, expected)
+
+
 def test_input_validation_names_the_problem(cifar_batch):
     images = cifar_batch[0][:4]
     params = torch.ones(4)
