@@ -190,7 +190,11 @@ def sharpness(images: Tensor, params: Tensor, aux: Optional[Tensor] = None) -> T
 def posterize(images: Tensor, params: Tensor, aux: Optional[Tensor] = None) -> Tensor:
     """uint8[B,C,H,W] keeping the top int(params[B]) bits per channel, bits clamped to [0, 8] (F.posterize)."""
     _check_images(images)
-    bits = torch.trunc(_check_params(images, params, "Posterize")).clamp_(0, 8).to(torch.int32)
+    return _posterize(images, _check_params(images, params, "Posterize"))
+
+
+def _posterize(images: Tensor, params: Tensor, aux: Optional[Tensor] = None) -> Tensor:
+    bits = torch.trunc(params).clamp_(0, 8).to(torch.int32)
     return images & _bshape(((255 << (8 - bits)) & 255).to(torch.uint8))
 
 
@@ -219,6 +223,10 @@ def invert(images: Tensor, params: Optional[Tensor] = None, aux: Optional[Tensor
     """uint8[B,C,H,W] as 255 - x (F.invert)."""
     _check_images(images)
     _check_params(images, params, "Invert")
+    return _invert(images)
+
+
+def _invert(images: Tensor, params: Optional[Tensor] = None, aux: Optional[Tensor] = None) -> Tensor:
     return images.bitwise_not()
 
 
@@ -304,14 +312,15 @@ OPS: dict[str, Kernel] = {
 
 # ----------------------------------------------------------------------------------------------- apply_ops
 # apply_ops sorts the samples of a batch into contiguous runs by op, in this order, and runs one code path per
-# group: the five geometric ops share one warp (ops_geometry.warp_ops); the seven point-wise ops whose result is
+# group: the five geometric ops share one warp (ops_geometry.warp_ops); the five point-wise ops whose result is
 # a per-image (per-channel) table of the 256 pixel values share one table lookup (ops_lut.apply_table_run); the
-# rest run their own kernel on their run. Each entry computes exactly what the op's public kernel computes.
+# rest run their own kernel on their run (Posterize and Invert too: one bitwise op on their samples costs less
+# than their share of the lookup). Each entry computes exactly what the op's public kernel computes.
 _GEOMETRIC_OPS = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
 _TABLE_OPS = tuple(tables.BUILDERS)
 _OWN_KERNEL_OPS: dict[str, Callable[[Tensor, Tensor, Optional[Tensor]], Tensor]] = {
-    "Color": _color, "Sharpness": _sharpness, "HorizontalFlip": _horizontal_flip, "PadCrop": _pad_crop,
-    "Cutout": _cutout,
+    "Color": _color, "Sharpness": _sharpness, "Posterize": _posterize, "Invert": _invert,
+    "HorizontalFlip": _horizontal_flip, "PadCrop": _pad_crop, "Cutout": _cutout,
 }  # fmt: skip
 _RUN_ORDER = ("Identity", *_GEOMETRIC_OPS, *_TABLE_OPS, *_OWN_KERNEL_OPS)
 assert sorted(_RUN_ORDER) == sorted(OP_NAMES)
@@ -323,9 +332,10 @@ def apply_ops(images: Tensor, op_index: Tensor, params: Tensor, aux: Optional[Te
     """Applies op OP_NAMES[op_index[i]] with params[i] (and aux[i]) to images[i]; rows with mask False pass through.
 
     images uint8[B,C,H,W], op_index long[B], params float32[B], aux float32[B,2] or None, mask bool[B] or None.
-    The samples are sorted by op (one gather in, one out); the five geometric ops then share one warp, the
-    table ops (Brightness, Contrast, Solarize, Posterize, AutoContrast, Equalize, Invert) one table lookup, and
-    every other op present runs its kernel once on its samples. The result equals OPS[name] applied sample by sample.
+    The non-Identity samples are sorted by op (one index_select in, one index_copy_ out); the five geometric ops
+    then share one warp, the table ops (Brightness, Contrast, Solarize, AutoContrast, Equalize) one table lookup,
+    and every other op present runs its kernel once on its samples. The result equals OPS[name] applied sample
+    by sample.
     """
     _check_images(images)
     batch = images.shape[0]
@@ -350,11 +360,12 @@ def apply_ops(images: Tensor, op_index: Tensor, params: Tensor, aux: Optional[Te
     counts = dict(zip(_RUN_ORDER, stats))
     if counts["Identity"] == batch:
         return images.clone()
-    order = torch.argsort(rank, stable=True)
-    runs = images.index_select(0, order)  # samples sorted by op; each op's run is then processed in place
+    # The non-Identity samples sorted by op; each op's run is then processed in place and copied back.
+    order = torch.argsort(rank, stable=True)[counts["Identity"]:]
+    runs = images.index_select(0, order)
     run_params = params.index_select(0, order)
     run_aux = None if aux is None else aux.index_select(0, order)
-    start = counts["Identity"]
+    start = 0
     geometric = sum(counts[name] for name in _GEOMETRIC_OPS)
     if geometric:
         end = start + geometric
@@ -372,19 +383,25 @@ def apply_ops(images: Tensor, op_index: Tensor, params: Tensor, aux: Optional[Te
             sub_aux = None if run_aux is None else run_aux[start:end]
             runs[start:end] = kernel(runs[start:end], run_params[start:end], sub_aux)
             start = end
-    inverse = torch.empty_like(order).scatter_(0, order, _arange(batch, device))
-    return runs.index_select(0, inverse)
+    out = images.clone()
+    _rows(out).index_copy_(0, order, _rows(runs))
+    return out
+
+
+def _rows(images: Tensor) -> Tensor:
+    """[B, row] view of a contiguous uint8[B,C,H,W] in the widest integer type that divides a row (index_copy_
+    moves whole elements, so 8-byte elements copy a row eight times faster than bytes)."""
+    flat = images.view(images.shape[0], -1)
+    for dtype, size in ((torch.int64, 8), (torch.int32, 4), (torch.int16, 2)):
+        if flat.shape[1] % size == 0 and images.storage_offset() % size == 0 and images.data_ptr() % size == 0:
+            return flat.view(dtype)
+    return flat
 
 
 @functools.lru_cache(maxsize=8)
 def _rank_table(device: torch.device) -> Tensor:
     """Run of op index k at entry k + 1; entries 0 and len(OP_NAMES) + 1 (indices out of range) a run of their own."""
     return torch.tensor([len(OP_NAMES), *_RANK, len(OP_NAMES)], dtype=torch.long, device=device)
-
-
-@functools.lru_cache(maxsize=32)
-def _arange(n: int, device: torch.device) -> Tensor:
-    return torch.arange(n, device=device)
 
 
 # ----------------------------------------------------------------------------------------------- magnitudes

@@ -1,7 +1,8 @@
 """Point-wise ops as per-image tables of the 256 pixel values, applied to many images with one lookup.
 
-Brightness, Contrast, Solarize, AutoContrast, Equalize, Posterize and Invert each map a uint8 pixel through a
-function that depends only on its value and on per-image (AutoContrast, Equalize: per-channel) numbers. Each
+Brightness, Contrast, Solarize, AutoContrast and Equalize each map a uint8 pixel through a function that depends
+only on its value and on per-image (AutoContrast, Equalize: per-channel) numbers (so do Posterize and Invert, but
+one bitwise op on their own samples is cheaper than a table lookup, measured: see benchmarks/README.md). Each
 builder below evaluates torchvision's float32 steps on the 256 possible values of each image (channel) and
 returns uint8[B, 1 or C, 256]; ``apply_tables`` then looks every pixel up in its image's table with one
 ``index_select`` on int32 indices. ``ops.apply_ops`` builds the tables of all such ops in a slot (one builder
@@ -86,18 +87,6 @@ def solarize(images: Tensor, threshold: Tensor) -> Tensor:
     return torch.where(float_values >= threshold.view(-1, 1, 1), inverted, values)
 
 
-def posterize(images: Tensor, params: Tensor) -> Tensor:
-    # F.posterize: x & mask keeping the top int(p) bits (bits clamped to [0, 8]).
-    bits = torch.trunc(params).clamp_(0, 8).to(torch.int32)
-    mask = ((255 << (8 - bits)) & 255).to(torch.uint8)
-    return levels(images.device)[0].bitwise_and(mask.view(-1, 1, 1))
-
-
-def invert(images: Tensor, params: Optional[Tensor] = None) -> Tensor:
-    # F.invert: 255 - x.
-    return levels(images.device)[2].expand(images.shape[0], 1, 256)
-
-
 def autocontrast(images: Tensor, params: Optional[Tensor] = None) -> Tensor:
     # F.autocontrast: each channel stretched from [min, max] to [0, 255] in float32, as a per-channel table.
     batch, channels, height, width = images.shape
@@ -130,8 +119,8 @@ def equalize(images: Tensor, params: Optional[Tensor] = None, index: Optional[Te
 
 
 BUILDERS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
-    "Brightness": brightness, "Contrast": contrast, "Solarize": solarize, "Posterize": posterize,
-    "AutoContrast": autocontrast, "Equalize": equalize, "Invert": invert,
+    "Brightness": brightness, "Contrast": contrast, "Solarize": solarize, "AutoContrast": autocontrast,
+    "Equalize": equalize,
 }  # fmt: skip
 
 
