@@ -118,6 +118,7 @@ class _UsageRecorder(torch.nn.Module):
         self.observes_training = bool(getattr(policy, "observes_training", False))
         # label-aware policies (synthetic data) are routed by run_child through batch_transform with labels
         self.needs_labels = bool(getattr(policy, "needs_labels", False))
+        self.observe_every = getattr(policy, "observe_every", None)  # run_child evaluates at the policy's cadence
         self.usage: list[dict] = []
 
     def forward(self, images: torch.Tensor, generator: torch.Generator | None = None,

@@ -332,7 +332,8 @@ def run_child(preset: str | TaskPreset, *, seed: int = 0, device: str = "auto", 
             def batch_transform(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
                 return policy(images, generator=generator, progress=run.progress, labels=labels)
             augment = None
-    eval_every = eval_every or run.batches_per_epoch
+    # A controller decides every `observe_every` batches, as during its search; others are evaluated per epoch.
+    eval_every = eval_every or getattr(policy, "observe_every", None) or run.batches_per_epoch
     meter = ResourceMeter(run.device).start()
     bar = None
     if progress_bar:

@@ -91,3 +91,14 @@ def test_default_output_folder_is_new_for_every_run(tmp_path, monkeypatch):
     time.sleep(1.1)  # folders are stamped to the second
     assert main(args) == 0  # a second run of the same command does not collide with the first
     assert len(list((tmp_path / "runs").glob("mnist-episode-random-seed0-*"))) == 2
+
+
+def test_run_child_drives_a_controller_at_its_own_cadence(tmp_path):
+    from policy_search.child import run_child
+
+    out = tmp_path / "c"
+    train(TrainConfig(agent="random", episodes=1, out=str(out), **FAST))
+    controller = load_policy(str(out / "policy.json"))
+    run, _ = run_child("mnist-episode", seed=0, device="cpu", policy=controller, epochs=0.5)
+    evaluated_at = [h["batches"] for h in run.history]
+    assert evaluated_at[:3] == [0, controller.observe_every, 2 * controller.observe_every]
