@@ -32,6 +32,15 @@ def _apply_thread_setting() -> None:
 
 _apply_thread_setting()
 
+
+def use_all_cores_unless_configured() -> None:
+    """For single-run CLIs (child, train_agent, benchmark): one process owns the machine, so use every core,
+    unless POLICY_SEARCH_THREADS is set (then that setting, applied at import, stands)."""
+    if THREADS_ENV not in os.environ:
+        import torch
+
+        torch.set_num_threads(os.cpu_count() or 1)
+
 __all__ = ["__version__", "load_policy"]
 
 

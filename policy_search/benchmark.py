@@ -309,6 +309,9 @@ def _load_config(path: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    from policy_search import use_all_cores_unless_configured
+
+    use_all_cores_unless_configured()
     config = _load_config(args.config) if args.config else {}
     config.pop("description", None)
     for key in ("task", "policies", "seeds", "out", "epochs", "device", "data_dir", "robustness_samples"):

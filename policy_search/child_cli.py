@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from policy_search import use_all_cores_unless_configured
+
+    use_all_cores_unless_configured()
     from policy_search.child import run_child
     from policy_search.presets import get_preset
 

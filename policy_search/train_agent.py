@@ -334,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cfg = TrainConfig(**vars(args))
+    from policy_search import use_all_cores_unless_configured
+
+    use_all_cores_unless_configured()
     from policy_search.data import DatasetError
 
     try:

@@ -7,6 +7,10 @@ import os
 from pathlib import Path
 
 import numpy as np
+
+# One torch thread for the whole session (set before policy_search is imported): CLIs called in-process would
+# otherwise switch to all cores midway, and results must not depend on test order.
+os.environ.setdefault("POLICY_SEARCH_THREADS", "1")
 import pytest
 import torch
 
