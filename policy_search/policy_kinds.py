@@ -141,33 +141,44 @@ class SubPolicies(Policy):
                 f"num_bins={self._num_bins!r}, subpolicies=[\n{rows}])")
 
 
-class RandAugment(Policy):
-    """Per sample, ``num_ops`` ops drawn uniformly (with replacement) from ``ops``, at bin ``magnitude`` of
-    ``num_bins``, each with a random sign (torchvision.transforms.v2.RandAugment)."""
+class _BinnedOpSet(Policy):
+    """Shared by RandAugment and TrivialAugmentWide: a set of ops drawn uniformly per sample, on a bin grid."""
 
     needs_num_bins = True
 
-    def __init__(self, num_ops: int = 2, magnitude: int = 9, num_bins: int = 31, *,
-                 ops: Iterable[str] = RANDAUGMENT_OPS, space: str = "standard",
-                 image_spec: ImageSpec | None = None) -> None:
+    def __init__(self, num_bins: int, ops: Iterable[str], *, space: str, image_spec: ImageSpec | None) -> None:
         super().__init__(space=space, image_spec=image_spec)
-        self.num_ops = as_int(num_ops, "num_ops", low=0)
         self._num_bins = as_int(num_bins, "num_bins", low=2)
-        self.magnitude = as_int(magnitude, "magnitude", 0, self._num_bins - 1)
         self.ops = _op_list(list(ops), "ops")
         self._index = torch.tensor([_op_index(n, "ops") for n in self.ops])
 
     def num_bins(self) -> int | None:
         return self._num_bins
 
+    def _draw_ops(self, batch_size: int, g: torch.Generator) -> torch.Tensor:
+        """long [B] op indices, uniform over the set."""
+        return self._index.to(g.device)[torch.randint(0, len(self._index), (batch_size,), generator=g,
+                                                      device=g.device)]
+
+
+class RandAugment(_BinnedOpSet):
+    """Per sample, ``num_ops`` ops drawn uniformly (with replacement) from ``ops``, at bin ``magnitude`` of
+    ``num_bins``, each with a random sign (torchvision.transforms.v2.RandAugment)."""
+
+    def __init__(self, num_ops: int = 2, magnitude: int = 9, num_bins: int = 31, *,
+                 ops: Iterable[str] = RANDAUGMENT_OPS, space: str = "standard",
+                 image_spec: ImageSpec | None = None) -> None:
+        super().__init__(num_bins, ops, space=space, image_spec=image_spec)
+        self.num_ops = as_int(num_ops, "num_ops", low=0)
+        self.magnitude = as_int(magnitude, "magnitude", 0, self._num_bins - 1)
+
     def sample_batch(self, batch_size: int, image_size: tuple[int, int], g: torch.Generator,
                      progress: float | None) -> AugmentParams:
         dev = g.device
-        index = self._index.to(dev)
         mag = torch.full((batch_size,), float(ops.bin_to_magnitude(self.magnitude, self._num_bins)), device=dev)
         slots = []
         for _ in range(self.num_ops):
-            op_index = index[torch.randint(0, len(index), (batch_size,), generator=g, device=dev)]
+            op_index = self._draw_ops(batch_size, g)
             sign = torch.randint(0, 2, (batch_size,), generator=g, device=dev).float() * 2 - 1
             mask = torch.ones(batch_size, dtype=torch.bool, device=dev)
             slots.append(make_slot(op_index, mag, sign, mask, self.space, image_size, g, self._num_bins))
@@ -198,26 +209,18 @@ class RandAugment(Policy):
                 f"space={self.space!r}, ops={list(self.ops)!r})")
 
 
-class TrivialAugmentWide(Policy):
+class TrivialAugmentWide(_BinnedOpSet):
     """Per sample one op uniformly from ``ops`` at a uniformly random bin of ``num_bins``, random sign, in the
     ``wide`` magnitude space (torchvision.transforms.v2.TrivialAugmentWide)."""
 
-    needs_num_bins = True
-
     def __init__(self, num_bins: int = 31, *, ops: Iterable[str] = TRIVIALAUGMENT_OPS, space: str = "wide",
                  image_spec: ImageSpec | None = None) -> None:
-        super().__init__(space=space, image_spec=image_spec)
-        self._num_bins = as_int(num_bins, "num_bins", low=2)
-        self.ops = _op_list(list(ops), "ops")
-        self._index = torch.tensor([_op_index(n, "ops") for n in self.ops])
-
-    def num_bins(self) -> int | None:
-        return self._num_bins
+        super().__init__(num_bins, ops, space=space, image_spec=image_spec)
 
     def sample_batch(self, batch_size: int, image_size: tuple[int, int], g: torch.Generator,
                      progress: float | None) -> AugmentParams:
         dev = g.device
-        op_index = self._index.to(dev)[torch.randint(0, len(self._index), (batch_size,), generator=g, device=dev)]
+        op_index = self._draw_ops(batch_size, g)
         bins = torch.randint(0, self._num_bins, (batch_size,), generator=g, device=dev)
         mag = bins.float() / (self._num_bins - 1)
         sign = torch.randint(0, 2, (batch_size,), generator=g, device=dev).float() * 2 - 1
