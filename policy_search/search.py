@@ -28,6 +28,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from policy_search.action_space import DEFAULT_RATIOS, parse_synthetic
 from policy_search.search_space import SPACES, build_policy
 from policy_search import search_storage as st
 
@@ -54,6 +55,9 @@ class SearchConfig:
     """Continue (or join) an existing study; without it a study that already has trials is an error."""
     space: str = "randaugment"
     """Search space: ``subpolicies``, ``randaugment`` or ``schedule``."""
+    synthetic: str | None = None
+    """``vae`` or ``dcgan`` (optionally ``:size``): also search the synthetic-data ratio r (0, 0.1, 0.2, 0.3, 0.5),
+    applied through the cached generator; the best r is exported as ``best_synthetic.json``."""
     seed: int = 0
     """Sampler seed (reseeded per trial number) and the child seed of every trial."""
     study_name: str | None = None
@@ -87,6 +91,8 @@ class SearchConfig:
             raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
         if self.pruner not in PRUNERS:
             raise ValueError(f"unknown pruner {self.pruner!r}; choose one of {', '.join(PRUNERS)}")
+        if self.synthetic is not None:
+            parse_synthetic(self.synthetic)  # raises with the valid choices
         if self.space not in SPACES:
             raise ValueError(f"unknown search space {self.space!r}; choose one of {', '.join(SPACES)}")
         if self.trials <= 0:
@@ -113,7 +119,7 @@ class SearchConfig:
 
 
 # What must agree between workers (and between a run and its --resume) for their trials to mean the same thing.
-_STUDY_KEYS = ("task", "space", "epochs", "overrides", "evals_per_epoch", "data_dir")
+_STUDY_KEYS = ("task", "space", "synthetic", "epochs", "overrides", "evals_per_epoch", "data_dir")
 
 
 def _open_study(config: SearchConfig, storage: optuna.storages.BaseStorage, n_reports: int) -> optuna.Study:
@@ -207,9 +213,13 @@ def _run_one(config: SearchConfig, study: optuna.Study, storage: optuna.storages
     try:
         with st.heartbeat(storage, study, trial.number, config.heartbeat_s):
             policy = SPACES[config.space](trial, image)
+            extra = {}
+            if config.synthetic:
+                extra["synthetic"] = (config.synthetic,
+                                      trial.suggest_categorical("synthetic_ratio", list(DEFAULT_RATIOS)))
             result = run_trial(trial, policy, task=config.task, seed=config.seed, device=config.device,
                                data_dir=config.data_dir, evals_per_epoch=config.evals_per_epoch,
-                               overrides=config.preset_overrides())
+                               overrides=config.preset_overrides(), **extra)
     except BaseException:
         study.tell(trial, state=TrialState.FAIL)  # Ctrl-C or a bug: free the slot now rather than after grace_s
         raise
@@ -280,6 +290,15 @@ def write_outputs(study: optuna.Study, config: SearchConfig, image: Any) -> dict
             "search": {"space": config.space, "pruner": config.pruner, "study": config.name(),
                        "best_trial": best.number, "val_accuracy": best.value, "params": best.params}})
         os.replace(tmp_policy, out / "best_policy.json")
+        ratio = best.params.get("synthetic_ratio", 0.0)
+        if config.synthetic and ratio > 0:
+            # The synthetic kind cannot nest inside Sequence/Schedule, so the best ratio is a policy file of its own.
+            from policy_search.synthetic import Synthetic
+
+            model, size = parse_synthetic(config.synthetic)
+            Synthetic(model, ratio, size=size, image_spec=image).save(
+                out / "best_synthetic.json", provenance={"task": config.task, "agent": f"optuna-{config.sampler}",
+                                                         "seed": config.seed, "compute_spent": summary["samples"]})
         summary.update(best_value=best.value, best_trial=best.number)
     return summary
 
@@ -329,6 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default=defaults.out)
     parser.add_argument("--resume", action="store_true", help="continue or join an existing study")
     parser.add_argument("--space", default=defaults.space, help=f"one of {', '.join(SPACES)}")
+    parser.add_argument("--synthetic", default=None,
+                        help="vae or dcgan[:size]: also search the synthetic-data ratio (train the generator first)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--study-name", default=None)
     parser.add_argument("--epochs", type=float, default=None, help="override the preset's child epochs")

@@ -100,7 +100,8 @@ class TrialResult:
 
 
 def run_trial(trial: optuna.Trial, policy: Policy, *, task: str, seed: int, device: str, data_dir: str | None,
-              evals_per_epoch: int, overrides: dict, on_run: Callable[[ChildRun], None] | None = None) -> TrialResult:
+              evals_per_epoch: int, overrides: dict, on_run: Callable[[ChildRun], None] | None = None,
+              synthetic: tuple[str, float] | None = None) -> TrialResult:
     """Train one child with ``policy``, reporting validation accuracy every 1/``evals_per_epoch`` epoch.
 
     The child seed is the search seed for every trial (paired comparisons: trials differ only in the policy).
@@ -114,11 +115,20 @@ def run_trial(trial: optuna.Trial, policy: Policy, *, task: str, seed: int, devi
     def augment(images: torch.Tensor) -> torch.Tensor:
         return policy(images, generator=generator, progress=run.progress)
 
+    transform = None
+    if synthetic is not None and synthetic[1] > 0:  # (generator "model[:size]", ratio r)
+        from policy_search.action_space import parse_synthetic
+        from policy_search.synthetic import Synthetic, as_batch_transform
+
+        model, size = parse_synthetic(synthetic[0])
+        op = Synthetic(model, synthetic[1], size=size)
+        op.generator_for(run.splits["train"].images[:1])  # fails now, naming the training command, if missing
+        transform = as_batch_transform(op, generator)
     interval = max(1, run.batches_per_epoch // max(1, evals_per_epoch))
     step = 0
     try:
         while not run.done:
-            run.train(interval, augment=augment)
+            run.train(interval, augment=augment, batch_transform=transform)
             accuracy = run.evaluate("val")["accuracy"]
             trial.report(accuracy, step)
             step += 1

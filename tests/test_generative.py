@@ -149,3 +149,23 @@ def test_synthetic_policy_file_runs_through_the_benchmark_harness(gen_root, tmp_
     assert result["counts"]["computed"] == 1
     record = json.loads(next((tmp_path / "bench" / "runs").glob("*-seed0.json")).read_text())
     assert 0.0 <= record["test"]["accuracy"] <= 1.0 and record["policy_repr"].startswith("Synthetic")
+
+
+def test_optuna_searches_the_synthetic_ratio(gen_root, tmp_path):
+    import csv
+
+    from policy_search.search import SearchConfig, run_search
+
+    config = SearchConfig(task="mnist-episode", sampler="random", pruner="none", trials=4, out=str(tmp_path / "s"),
+                          space="randaugment", synthetic="vae:tiny", seed=1, device="cpu", epochs=1,
+                          overrides={"train_size": 256, "eval_samples": 128, "batch_size": 32, "val_size": 500})
+    run_search(config)
+    with open(tmp_path / "s" / "trials.csv") as f:
+        rows = list(csv.DictReader(f))
+    ratio_column = next(c for c in rows[0] if "synthetic_ratio" in c)
+    assert len(rows) == 4 and all(float(r[ratio_column]) in (0.0, 0.1, 0.2, 0.3, 0.5) for r in rows)
+    best = json.loads((tmp_path / "s" / "best_policy.json").read_text())["provenance"]["search"]["params"]
+    if best["synthetic_ratio"] > 0:
+        assert policy_search.load_policy(str(tmp_path / "s" / "best_synthetic.json")).ratio == best["synthetic_ratio"]
+    with pytest.raises(ValueError, match="vae"):
+        SearchConfig(task="mnist-episode", synthetic="gan", out=str(tmp_path / "t")).validate()
