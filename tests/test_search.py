@@ -130,7 +130,10 @@ def test_resume_after_a_kill_keeps_finished_trials_and_frees_the_killed_slot(tmp
 
 def test_two_workers_share_one_journal_study_exactly(tmp_path, shared_data_dir):
     out = tmp_path / "shared"
-    args = _cli(out, "--data-dir", str(shared_data_dir), "--resume", "--sampler", "random", "--quiet", trials=6)
+    # Trials of ~1 s (1,024 images), not the tiny ~0.2 s ones: otherwise the worker that finishes importing first
+    # can claim all six before the other starts, and the test would not exercise sharing at all.
+    args = _cli(out, "--data-dir", str(shared_data_dir), "--resume", "--sampler", "random", "--quiet",
+                "--set", "train_size=1024", trials=6)
     procs = [subprocess.Popen(args, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for _ in range(2)]
     logs = [p.communicate(timeout=400)[0] for p in procs]
