@@ -160,8 +160,7 @@ def _run_one(spec: PolicySpec, seed: int, preset: Any, protocol: dict, device: s
     robustness = None
     n = protocol["robustness_samples"]
     if n > 0:
-        # ChildRun has no public accessor for the test split; _split("test") respects its allow_test guard.
-        test = run._split("test")
+        test = run.split("test")
         subset = test.subset(min(n, len(test)), seed=0).to(run.device)
         robustness = evaluate_robustness(run.model, run.normalize, subset.images, subset.labels,
                                          fgsm_eps=protocol["fgsm_eps"])

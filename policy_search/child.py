@@ -57,6 +57,27 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(device)
 
 
+def channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and sample std (float32 ``[C]``, uint8 units) of uint8 ``[N,C,H,W]``, from 256-bin
+    histograms: exact, and no float copy of the data (a float64 copy of CIFAR-10's train split is 1.1 GB)."""
+    values = torch.arange(256, dtype=torch.float64)
+    means, stds = [], []
+    for c in range(images.shape[1]):
+        hist = torch.bincount(images[:, c].reshape(-1).cpu(), minlength=256).double()
+        n = hist.sum()
+        mean = (hist * values).sum() / n
+        var = (hist * (values - mean) ** 2).sum() / (n - 1)
+        means.append(mean)
+        stds.append(var.sqrt())
+    return torch.stack(means).float(), torch.stack(stds).float()
+
+
+def augment_generator(seed: int) -> torch.Generator:
+    """The augmentation stream of a child run with ``seed``: separate from model init and batch order, and the
+    same in ``run_child`` and the Optuna objective so their runs of one policy are identical."""
+    return torch.Generator().manual_seed(seed + 1_000_003)
+
+
 @lru_cache(maxsize=4)
 def _cached_dataset(name: str, data_dir: str | None, val_size: int, data_seed: int) -> ImageDataset:
     return load_image_dataset(name, data_dir, val_size=val_size, seed=data_seed)
@@ -87,10 +108,9 @@ class ChildRun:
         self._test = data.test
         c, h, w = train.images.shape[1:]
         self.image_shape = (int(c), int(h), int(w))
-        # per-channel statistics of the training images, in uint8 units, for normalization on the device
-        stats = train.images.double()
-        self._mean = stats.mean(dim=(0, 2, 3)).float().view(1, -1, 1, 1).to(self.device)
-        self._std = stats.std(dim=(0, 2, 3)).float().clamp(min=1.0).view(1, -1, 1, 1).to(self.device)
+        mean, std = channel_stats(train.images)
+        self._mean = mean.view(1, -1, 1, 1).to(self.device)
+        self._std = std.clamp(min=1.0).view(1, -1, 1, 1).to(self.device)
 
         torch.manual_seed(self.seed)  # model init and dropout draw from the global RNG
         self.model = build_model(p.model, c, self.num_classes, h).to(self.device)
@@ -229,6 +249,10 @@ class ChildRun:
         self.model.train()
         return torch.cat(preds), data.labels[:n].to(self.device), float(loss_sum) / max(n, 1)
 
+    def split(self, split: str) -> Split:
+        """The ``train``, ``val`` or ``test`` split (test only when ``allow_test``)."""
+        return self._split(split)
+
     def _split(self, split: str) -> Split:
         if split == "test":
             if not self.allow_test:
@@ -326,7 +350,7 @@ def run_child(preset: str | TaskPreset, *, seed: int = 0, device: str = "auto", 
     run = ChildRun(preset, seed=seed, device=device, data_dir=data_dir, **overrides)
     augment = batch_transform = None
     if policy is not None:
-        generator = torch.Generator().manual_seed(seed + 1_000_003 if augment_seed is None else augment_seed)
+        generator = augment_generator(seed) if augment_seed is None else torch.Generator().manual_seed(augment_seed)
 
         def augment(images: torch.Tensor) -> torch.Tensor:
             return policy(images, generator=generator, progress=run.progress)

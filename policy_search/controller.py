@@ -76,8 +76,7 @@ class Controller(Policy):
     def reset(self, seed: int = 0) -> None:
         """Back to the start of a run: the action for untrained-model features."""
         self._decision_rng = np.random.default_rng(seed)
-        self.action = np.zeros(len(self.spec.nvec), dtype=np.int64)
-        self.current = self.spec.to_policy(self.action, self.base)
+        self.set_action(np.zeros(len(self.spec.nvec), dtype=np.int64))
 
     def act(self, features: Mapping[str, float] | np.ndarray) -> np.ndarray:
         """The MultiDiscrete action for ``features`` (a dict keyed by ``feature_names`` or a vector in that order)."""
@@ -107,8 +106,20 @@ class Controller(Policy):
 
     def observe(self, features: Mapping[str, float] | np.ndarray) -> None:
         """Choose the augmentation for the next ``observe_every`` batches from the current training state."""
-        self.action = self.act(features)
-        self.current = self.spec.to_policy(self.action, self.base)
+        self.set_action(self.act(features))
+
+    def set_action(self, action: np.ndarray) -> None:
+        """Use ``action`` (MultiDiscrete, e.g. one recorded during search) until the next ``observe``."""
+        self.action = np.asarray(action, dtype=np.int64)
+        self.current = self.spec.to_policy(action, self.base)
+        self._synthetic_op = None
+        ratio = self.spec.ratio_of(action) if self.needs_labels else 0.0
+        if ratio > 0:  # built once per decision, not per batch
+            from policy_search.action_space import parse_synthetic
+            from policy_search.synthetic import Synthetic
+
+            model, size = parse_synthetic(self.synthetic)
+            self._synthetic_op = Synthetic(model, ratio, size=size)
 
     def forward(self, images, generator=None, progress=None, params=None, *, labels=None):  # type: ignore[override]
         """Augment with the current choice; with a synthetic ratio in the action, also replace that fraction of
@@ -116,14 +127,9 @@ class Controller(Policy):
         out = super().forward(images, generator, progress, params)
         if not self.needs_labels:
             return out
-        ratio = self.spec.ratio_of(self.action)
-        if ratio <= 0:
+        if self._synthetic_op is None:
             return out, labels
-        from policy_search.action_space import parse_synthetic
-        from policy_search.synthetic import Synthetic
-
-        model, size = parse_synthetic(self.synthetic)
-        return Synthetic(model, ratio, size=size)(out, generator=generator, labels=labels)
+        return self._synthetic_op(out, generator=generator, labels=labels)
 
     # -- Policy interface: delegate to the current choice ------------------------------------------------------
     def sample_batch(self, batch_size: int, image_size: tuple[int, int], g: torch.Generator,

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import optuna
 import torch
 
-from policy_search.child import ChildDivergedError, ChildRun
+from policy_search.child import ChildDivergedError, ChildRun, augment_generator
 from policy_search.policy import ImageSpec, Policy
 
 __all__ = ["PRUNERS", "SAMPLERS", "TrialResult", "TrialSeededSampler", "make_pruner", "make_sampler", "run_trial"]
@@ -110,7 +110,7 @@ def run_trial(trial: optuna.Trial, policy: Policy, *, task: str, seed: int, devi
     run = ChildRun(task, seed=seed, device=device, data_dir=data_dir, allow_test=False, **overrides)
     if on_run is not None:
         on_run(run)
-    generator = torch.Generator().manual_seed(seed + 1_000_003)  # same offset as run_child's augment stream
+    generator = augment_generator(seed)  # the stream run_child uses, so a trial replays as a benchmark run
 
     def augment(images: torch.Tensor) -> torch.Tensor:
         return policy(images, generator=generator, progress=run.progress)

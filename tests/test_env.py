@@ -131,7 +131,9 @@ def test_controller_with_synthetic_ratio_round_trips(tiny_vae, tmp_path):
                       steps_per_episode=2, progress_bar=False))
     controller = load_policy(str(out / "policy.json"))
     assert controller.needs_labels and controller.synthetic == "vae:tiny"
-    controller.action[-1] = 4  # ratio 0.5
+    action = controller.action.copy()
+    action[-1] = 4  # ratio 0.5
+    controller.set_action(action)
     images = torch.randint(0, 256, (8, 1, 28, 28), dtype=torch.uint8)
     labels = torch.arange(8) % 10
     out_images, out_labels = controller(images, generator=torch.Generator().manual_seed(0), labels=labels)

@@ -15,18 +15,17 @@ import json
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
+from policy_search.stats import summarize
 from policy_search.train_agent import TrainConfig, train
 
 HERE = Path(__file__).resolve().parent
 
 
 def ci95(values: list[float]) -> tuple[float, float]:
-    a = np.asarray(values, dtype=float)
-    if len(a) < 2:
-        return float(a.mean()), float("nan")
-    return float(a.mean()), float(stats.t.ppf(0.975, len(a) - 1) * a.std(ddof=1) / np.sqrt(len(a)))
+    """Mean and 95% Student-t half-width (policy_search.stats.summarize)."""
+    s = summarize(values)
+    return s["mean"], s["half_width"]
 
 
 def read_returns(run: Path) -> list[float]:
