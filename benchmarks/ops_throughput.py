@@ -3,26 +3,32 @@
 Claims (filled from benchmarks/results/ops_throughput.json of the last run; see benchmarks/README.md for the
 figures, the hardware, the software versions and the exact command):
 - Result: images/s for TrivialAugmentWide, RandAugment(N=2, M=9 of 31) and AutoAugment-CIFAR10 (op part only, no
-  flip-crop), each with per-sample randomness, for (ours) ``policy_search`` policies on batches of 256,
+  flip-crop), each with per-sample randomness, for (ours) ``policy_search`` policies on batches of 256 with the
+  default CPU kernels (the fused numba kernels of ``policy_search/ops_fused.py`` when numba is installed), (ours,
+  torch kernels) the same policies with ``POLICY_SEARCH_KERNELS=torch`` (the batched torch path, also the GPU path),
   (a) torchvision.transforms.v2 transforms called once per image in a Python loop (what a DataLoader worker
   does), (b) Kornia's batched ``kornia.augmentation.auto`` policies on batches of 256.
 - Hardware and software: recorded in the JSON (CPU model, torch threads, torch/torchvision/kornia versions).
 - Runs: one warm-up call, then the median of ``--repeats`` timed calls per implementation, timed round-robin
   (ours, torchvision, Kornia, ours, ...) in one process with the same thread count. With CUDA, ours is also
   timed at batches of 512 and 4096 on the GPU.
-- Also: our per-op kernel throughput at batch 256 (relative to the mean op), and for one TrivialAugmentWide
-  slot the split of ``ops.apply_ops`` time into kernels and grouping overhead, to show where the time goes. ``ops.OP_COST`` itself is calibrated by ``benchmarks/op_costs.py``.
+- Also: our per-op throughput at batch 256 for both backends (relative to the mean op), and for one
+  TrivialAugmentWide slot on the torch path the split of ``ops.apply_ops`` time into kernels and grouping
+  overhead, to show where the time goes. ``ops.OP_COST`` itself is calibrated by ``benchmarks/op_costs.py``.
 
 Run: ``POLICY_SEARCH_DATA_DIR=/work/shared/data .venv/bin/python benchmarks/ops_throughput.py`` (about 2 min on
 two CPU cores). Kornia is optional (``pip install -e ".[bench]"``); without it that column is skipped.
 
 Fairness notes: Kornia works on float images in [0, 1]; its input is converted once outside the timed region
-(favouring Kornia). Ours and torchvision take and return uint8. Sampling time is included everywhere.
+(favouring Kornia). Ours and torchvision take and return uint8. Sampling time is included everywhere. The
+warm-up call is excluded for every implementation; for ours it also hides numba's one-time compile of the fused
+kernels (about 5 s in the first process on a machine, then read from numba's on-disk cache in about 0.3 s).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -30,7 +36,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +45,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from policy_search import ops  # noqa: E402
+from policy_search import ops, ops_fused  # noqa: E402
 from policy_search.baselines import get_preset  # noqa: E402
 from policy_search.policy import Policy, RandAugment, TrivialAugmentWide  # noqa: E402
 
@@ -102,9 +108,28 @@ def time_interleaved(calls: dict[str, Callable[[], object]], repeats: int) -> di
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def ours(policy: Policy, images: torch.Tensor, seed: int = 0) -> Callable[[], object]:
+def ours(policy: Policy, images: torch.Tensor, seed: int = 0, kernels: str = "auto") -> Callable[[], object]:
+    """One call of ``policy`` with the kernel backend ``kernels`` (auto | fused | torch, see ops_fused)."""
     g = torch.Generator().manual_seed(seed)
-    return lambda: policy(images, generator=g)
+
+    def call() -> object:
+        with kernel_backend(kernels):
+            return policy(images, generator=g)
+
+    return call
+
+
+@contextlib.contextmanager
+def kernel_backend(name: str) -> Iterator[None]:
+    old = os.environ.get("POLICY_SEARCH_KERNELS")
+    os.environ["POLICY_SEARCH_KERNELS"] = name
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("POLICY_SEARCH_KERNELS", None)
+        else:
+            os.environ["POLICY_SEARCH_KERNELS"] = old
 
 
 def torchvision_per_image(transform: Callable[[torch.Tensor], torch.Tensor],
@@ -124,15 +149,22 @@ def kornia_policies() -> dict[str, Callable[[], torch.nn.Module]] | None:
             "autoaugment-cifar10": lambda: auto.AutoAugment("cifar10")}
 
 
-def per_op_kernels(images: torch.Tensor, repeats: int) -> dict[str, float]:
-    """images/s of each kernel at its mid-range parameter (standard space), all samples active."""
+def per_op_kernels(images: torch.Tensor, repeats: int, kernels: str) -> dict[str, float]:
+    """images/s of each op at its mid-range parameter (standard space), all samples active: the public torch
+    kernel ``ops.OPS[name]`` (kernels="torch") or the fused kernel with that op in one slot ("fused")."""
     result = {}
     b = images.shape[0]
     half, sign = torch.full((b,), 0.5), torch.ones(b)
     aux = torch.rand(b, 2, generator=torch.Generator().manual_seed(0))
-    for name in ops.OP_NAMES:
+    everything = torch.ones(1, b, dtype=torch.bool)
+    for k, name in enumerate(ops.OP_NAMES):
         param = ops.magnitude_to_param(name, half, sign, "standard", (32, 32))
-        result[name] = b / time_call(lambda: ops.OPS[name](images, param, aux), repeats)
+        if kernels == "torch":
+            call = lambda: ops.OPS[name](images, param, aux)  # noqa: E731
+        else:
+            index = torch.full((1, b), k)
+            call = lambda: ops_fused.apply_slots(images, index, param[None], aux[None], everything)  # noqa: E731
+        result[name] = b / time_call(call, repeats)
     return result
 
 
@@ -141,7 +173,8 @@ def apply_breakdown(policy: Policy, images: torch.Tensor, repeats: int) -> dict[
     their pre-gathered groups: the difference is the grouping overhead (gather, scatter, small-tensor calls)."""
     params = policy.sample(images, torch.Generator().manual_seed(0))
     op_index, param, aux, mask = params.op_index[0], params.param[0], params.aux[0], params.mask[0]
-    total = time_call(lambda: ops.apply_ops(images, op_index, param, aux, mask), repeats)
+    with kernel_backend("torch"):
+        total = time_call(lambda: ops.apply_ops(images, op_index, param, aux, mask), repeats)
     kernels: dict[str, float] = {}
     for k in torch.unique(op_index[mask]).tolist():
         rows = torch.nonzero(mask & (op_index == k)).squeeze(1)
@@ -176,6 +209,7 @@ def main(argv: list[str] | None = None) -> dict:
     results: dict[str, dict] = {}
     for name, (policy, tv) in policies.items():
         calls = {"ours_cpu": (cfg.batch, ours(policy, batch)),
+                 "ours_cpu_torch_kernels": (cfg.batch, ours(policy, batch, kernels="torch")),
                  "torchvision_per_image": (cfg.per_image, torchvision_per_image(tv(), loop_images))}
         if korn is not None:
             aug = korn[name]()
@@ -185,6 +219,8 @@ def main(argv: list[str] | None = None) -> dict:
         row.setdefault("kornia", None)
         row["vs_torchvision_per_image"] = row["ours_cpu"] / row["torchvision_per_image"]
         row["vs_kornia"] = None if row["kornia"] is None else row["ours_cpu"] / row["kornia"]
+        row["torch_kernels_vs_torchvision_per_image"] = row["ours_cpu_torch_kernels"] / row["torchvision_per_image"]
+        row["torch_kernels_vs_kornia"] = None if row["kornia"] is None else row["ours_cpu_torch_kernels"] / row["kornia"]
         if torch.cuda.is_available():
             sync = torch.cuda.synchronize
             for size in (512, 4096):
@@ -194,7 +230,9 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{name:22s} " + "  ".join(f"{k}={v:,.0f}" if isinstance(v, float) and k[:2] != "vs" else
                                          f"{k}={v:.2f}x" if isinstance(v, float) else f"{k}=n/a"
                                          for k, v in row.items()), flush=True)
-    kernels = per_op_kernels(batch, cfg.repeats)
+    fused_available = ops_fused.numba is not None
+    kernels = per_op_kernels(batch, cfg.repeats, "torch")
+    fused_kernels = per_op_kernels(batch, cfg.repeats, "fused") if fused_available else None
     mean_time = statistics.mean(1 / v for k, v in kernels.items() if k != "Identity")
     report = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
@@ -206,9 +244,12 @@ def main(argv: list[str] | None = None) -> dict:
                     "load_average_1_5_15": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
                     "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "torchvision": _version("torchvision"), "kornia": _version("kornia")},
+                     "torchvision": _version("torchvision"), "kornia": _version("kornia"),
+                     "numba": _version("numba")},
+        "ours_cpu_kernels": "fused (numba)" if fused_available else "torch (numba not installed)",
         "policies": results,
         "kernels_images_per_s": kernels,
+        "fused_kernels_images_per_s": fused_kernels,
         "trivialaugment_apply_breakdown": apply_breakdown(policies["trivialaugment"][0], batch, cfg.repeats),
         "kernels_relative_cost": {k: (1 / v) / mean_time if k != "Identity" else 0.0 for k, v in kernels.items()},
     }
@@ -222,22 +263,35 @@ def main(argv: list[str] | None = None) -> dict:
 def markdown(report: dict) -> str:
     lines = [f"Images/s, 32x32x3 uint8, {report['images']}, {report['machine']['processor']}, "
              f"{report['machine']['torch_threads']} torch threads, torch {report['versions']['torch']}, torchvision "
-             f"{report['versions']['torchvision']}, kornia {report['versions']['kornia']}; {report['statistic']} "
-             f"of {report['repeats']} runs. Command: `{report['command']}`", "",
-             f"| policy | ours (batch {report['batch']}) | torchvision per image | kornia (batch {report['batch']}) "
-             "| vs torchvision | vs kornia |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+             f"{report['versions']['torchvision']}, kornia {report['versions']['kornia']}, numba "
+             f"{report['versions']['numba']}; {report['statistic']} of {report['repeats']} runs. "
+             f"Command: `{report['command']}`", "",
+             f"ours = default CPU kernels: {report['ours_cpu_kernels']}; ours (torch kernels) = "
+             "`POLICY_SEARCH_KERNELS=torch`, the batched torch path that also runs on GPUs.", "",
+             f"| policy | ours (batch {report['batch']}) | ours, torch kernels | torchvision per image "
+             f"| kornia (batch {report['batch']}) | vs torchvision | vs kornia | torch kernels vs torchvision "
+             "| torch kernels vs kornia |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+
+    def ratio(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1f}x"
+
     for name, row in report["policies"].items():
         kornia = "n/a" if row["kornia"] is None else f"{row['kornia']:,.0f}"
-        vs_k = "n/a" if row["vs_kornia"] is None else f"{row['vs_kornia']:.1f}x"
-        lines.append(f"| {name} | {row['ours_cpu']:,.0f} | {row['torchvision_per_image']:,.0f} | {kornia} "
-                     f"| {row['vs_torchvision_per_image']:.1f}x | {vs_k} |")
+        lines.append(f"| {name} | {row['ours_cpu']:,.0f} | {row['ours_cpu_torch_kernels']:,.0f} "
+                     f"| {row['torchvision_per_image']:,.0f} | {kornia} | {ratio(row['vs_torchvision_per_image'])} "
+                     f"| {ratio(row['vs_kornia'])} | {ratio(row['torch_kernels_vs_torchvision_per_image'])} "
+                     f"| {ratio(row['torch_kernels_vs_kornia'])} |")
     b = report["trivialaugment_apply_breakdown"]
-    lines += ["", f"TrivialAugmentWide, one slot at batch {report['batch']}: apply_ops {b['apply_ops_ms']:.2f} ms = "
-              f"kernels {b['kernels_ms']:.2f} ms + grouping overhead {b['grouping_overhead_ms']:.2f} ms."]
-    lines += ["", "Our kernels alone (batch of all-active samples, mid-range parameter): images/s and cost relative "
-              "to the mean op.", "", "| op | images/s | relative cost |", "| --- | ---: | ---: |"]
+    lines += ["", f"Torch path, TrivialAugmentWide, one slot at batch {report['batch']}: apply_ops "
+              f"{b['apply_ops_ms']:.2f} ms = kernels {b['kernels_ms']:.2f} ms + grouping overhead "
+              f"{b['grouping_overhead_ms']:.2f} ms (the fixed cost the fused kernels remove)."]
+    fused = report.get("fused_kernels_images_per_s")
+    lines += ["", "Each op alone (batch of all-active samples, mid-range parameter), images/s: the public torch "
+              "kernel `ops.OPS[name]` (relative cost = time / mean op time) and the fused kernel.", "",
+              "| op | torch kernel | relative cost | fused |", "| --- | ---: | ---: | ---: |"]
     for name, ips in report["kernels_images_per_s"].items():
-        lines.append(f"| {name} | {ips:,.0f} | {report['kernels_relative_cost'][name]:.2f} |")
+        fused_ips = "n/a" if fused is None else f"{fused[name]:,.0f}"
+        lines.append(f"| {name} | {ips:,.0f} | {report['kernels_relative_cost'][name]:.2f} | {fused_ips} |")
     return "\n".join(lines) + "\n"
 
 

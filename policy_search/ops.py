@@ -20,6 +20,7 @@ from typing import Callable, Optional
 
 import torch
 
+from policy_search import ops_fused
 from policy_search import ops_geometry as geometry
 from policy_search import ops_lut as tables
 
@@ -325,6 +326,8 @@ _OWN_KERNEL_OPS: dict[str, Callable[[Tensor, Tensor, Optional[Tensor]], Tensor]]
 _RUN_ORDER = ("Identity", *_GEOMETRIC_OPS, *_TABLE_OPS, *_OWN_KERNEL_OPS)
 assert sorted(_RUN_ORDER) == sorted(OP_NAMES)
 _RANK = tuple(_RUN_ORDER.index(name) for name in OP_NAMES)  # OP_NAMES index -> position in _RUN_ORDER
+assert [OP_NAMES.index(name) for name in ("ShearX", "Rotate", "Cutout")] == [
+    ops_fused.SHEAR_X, ops_fused.ROTATE, ops_fused.CUTOUT], "ops_fused op codes follow OP_NAMES"
 
 
 def apply_ops(images: Tensor, op_index: Tensor, params: Tensor, aux: Optional[Tensor] = None,
@@ -334,8 +337,9 @@ def apply_ops(images: Tensor, op_index: Tensor, params: Tensor, aux: Optional[Te
     images uint8[B,C,H,W], op_index long[B], params float32[B], aux float32[B,2] or None, mask bool[B] or None.
     The non-Identity samples are sorted by op (one index_select in, one index_copy_ out); the five geometric ops
     then share one warp, the table ops (Brightness, Contrast, Solarize, AutoContrast, Equalize) one table lookup,
-    and every other op present runs its kernel once on its samples. The result equals OPS[name] applied sample
-    by sample.
+    and every other op present runs its kernel once on its samples. On CPU with numba installed the call runs
+    instead in the fused kernel of ``policy_search.ops_fused`` (one compiled pass, same pixels; the GPU and
+    ``POLICY_SEARCH_KERNELS=torch`` use the path above). The result equals OPS[name] applied sample by sample.
     """
     _check_images(images)
     batch = images.shape[0]
@@ -351,6 +355,10 @@ def apply_ops(images: Tensor, op_index: Tensor, params: Tensor, aux: Optional[Te
             raise ValueError(f"mask must be a bool tensor of shape [{batch}] (True = apply), got "
                              f"{tuple(getattr(mask, 'shape', ())) or type(mask).__name__}")
         op_index = op_index.masked_fill(~mask.to(device=device, dtype=torch.bool), 0)  # inactive = Identity
+    if ops_fused.usable(images, params):  # CPU: one compiled pass over the batch (policy_search/ops_fused.py)
+        everything = torch.ones(1, batch, dtype=torch.bool)
+        return ops_fused.apply_slots(images, op_index[None], params[None], None if aux is None else aux[None],
+                                     everything)
     rank = _rank_table(device)[op_index.clamp(-1, len(OP_NAMES)).add_(1)]
     # The only host sync: the run length of each op (the last entry counts out-of-range op indices).
     stats = torch.bincount(rank, minlength=len(OP_NAMES) + 1).tolist()

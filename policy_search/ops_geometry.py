@@ -143,16 +143,15 @@ class _IndexCache:
 _CACHES: dict[tuple[int, int, torch.device], _IndexCache] = {}
 
 
-def warp_ops(images: Tensor, kind: Tensor, params: Tensor) -> Tensor:
-    """uint8[B,C,H,W]: geometric op ``kind[i]`` (SHEAR_X..ROTATE) with ``params[i]`` applied to images[i].
+def index_rows(kind: Tensor, params: Tensor, height: int, width: int,
+               device: torch.device) -> tuple[Tensor, Tensor]:
+    """Source-index maps for geometric op ``kind[i]`` with ``params[i]``: (table long[R, H*W], rows long[B]);
+    sample i's map is ``table[rows[i]]`` (see ``source_index``).
 
-    One source-index map per distinct (op, parameter) pair (computed once and cached, see ``_IndexCache``),
-    then one gather for the whole batch.
+    One map per distinct (op, parameter) pair, computed once and kept in the cache (``_IndexCache``); the table
+    is the cache's own (valid until the next call) unless there are more distinct pairs than it holds.
     """
-    batch, _, height, width = images.shape
-    if batch == 0:
-        return images.clone()
-    device = images.device
+    batch = kind.shape[0]
     key = torch.add(params.view(torch.int32).long(), kind, alpha=1 << 33)  # (op, float32 bits), one int64
     unique, inverse = torch.unique(key, return_inverse=True)
     keys = unique.tolist()
@@ -161,8 +160,7 @@ def warp_ops(images: Tensor, kind: Tensor, params: Tensor) -> Tensor:
         cache = _CACHES.setdefault((height, width, device), _IndexCache(height, width, device))
     if len(keys) > cache.capacity:  # more distinct transforms than the cache holds: compute them all
         first = torch.empty_like(unique).scatter_(0, inverse, torch.arange(batch, device=device))
-        maps = source_index(op_matrices(kind[first], params[first], height, width), height, width)
-        return warp_by_index(images, maps.index_select(0, inverse))
+        return source_index(op_matrices(kind[first], params[first], height, width), height, width), inverse
     rows = cache.lookup(keys)
     missing = [i for i, row in enumerate(rows) if row < 0]
     if missing and not cache.fits(len(missing)):
@@ -174,5 +172,16 @@ def warp_ops(images: Tensor, kind: Tensor, params: Tensor) -> Tensor:
         maps = source_index(op_matrices(kind[sample], params[sample], height, width), height, width)
         for i, row in zip(missing, cache.insert([keys[i] for i in missing], maps)):
             rows[i] = row
-    index = cache.table.index_select(0, torch.tensor(rows, device=device)[inverse])
-    return warp_by_index(images, index)
+    return cache.table, torch.tensor(rows, device=device)[inverse]
+
+
+def warp_ops(images: Tensor, kind: Tensor, params: Tensor) -> Tensor:
+    """uint8[B,C,H,W]: geometric op ``kind[i]`` (SHEAR_X..ROTATE) with ``params[i]`` applied to images[i].
+
+    One source-index map per distinct (op, parameter) pair (``index_rows``), then one gather for the batch.
+    """
+    batch, _, height, width = images.shape
+    if batch == 0:
+        return images.clone()
+    table, rows = index_rows(kind, params, height, width, images.device)
+    return warp_by_index(images, table.index_select(0, rows))

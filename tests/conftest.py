@@ -52,3 +52,14 @@ def cifar_batch() -> tuple[torch.Tensor, torch.Tensor]:
 def mnist_batch() -> tuple[torch.Tensor, torch.Tensor]:
     """64 real MNIST training images, uint8 [64,1,28,28], and their labels."""
     return _parquet_images(data_dir() / "mnist/mnist/train-00000-of-00001.parquet", "image", 64)
+
+
+@pytest.fixture(params=["fused", "torch"])
+def kernels(request, monkeypatch) -> str:
+    """Runs a test once per CPU kernel backend (policy_search/ops_fused.py vs the batched torch kernels)."""
+    from policy_search import ops_fused
+
+    if request.param == "fused" and ops_fused.numba is None:
+        pytest.skip("numba is not installed: no fused kernels")
+    monkeypatch.setenv("POLICY_SEARCH_KERNELS", request.param)
+    return request.param

@@ -214,7 +214,7 @@ def test_every_op_keeps_dtype_shape_device_and_is_deterministic(cifar_batch):
         assert OPS[op](images[:0], params[:0], aux[:0]).shape == (0, 3, 32, 32), op
 
 
-def test_apply_ops_groups_by_op_and_respects_mask(cifar_batch):
+def test_apply_ops_groups_by_op_and_respects_mask(cifar_batch, kernels):
     images = cifar_batch[0]
     batch = images.shape[0]
     generator = torch.Generator().manual_seed(3)
@@ -239,7 +239,7 @@ def test_apply_ops_groups_by_op_and_respects_mask(cifar_batch):
 
 
 @pytest.mark.parametrize("only_tables", [False, True])
-def test_apply_ops_random_mix_equals_each_kernel_alone(images, only_tables):
+def test_apply_ops_random_mix_equals_each_kernel_alone(images, only_tables, kernels):
     """All table ops of a slot share one lookup, all geometric ops one warp: the mix must equal each op's kernel
     run alone on its samples, for RGB and 1-channel images, binned (wide) and continuous parameters
     (only_tables: just the point-wise ops, so the shared lookup holds every kind of table)."""
@@ -263,7 +263,7 @@ def test_apply_ops_random_mix_equals_each_kernel_alone(images, only_tables):
     assert torch.equal(out, expected)
 
 
-def test_input_validation_names_the_problem(cifar_batch):
+def test_input_validation_names_the_problem(cifar_batch, kernels):
     images = cifar_batch[0][:4]
     params = torch.ones(4)
     with pytest.raises(TypeError, match="uint8"):

@@ -1,0 +1,415 @@
+"""Fused CPU path: every slot of a sampled augmentation applied image by image in one compiled loop (numba).
+
+The batched torch kernels in ``policy_search.ops`` are the reference and the GPU path. On CPU their cost at
+training batch sizes is dominated by the fixed price of each tensor call (sorting the batch by op, one call per
+op group, copies in and out): about 1.5-2 ms per slot at batch 256, more than the pixel work. Here the whole
+sample (all slots) runs in one ``numba.njit`` function that walks the batch once; each image is read once into a
+small buffer, every op of every slot is applied to it while it sits in cache, and it is written once.
+
+Exactness: each op repeats, per pixel, the floating-point steps of its torch kernel (which repeat
+torchvision's): float32 products where torch multiplies in float32, float64 where the torch kernel works in
+float64, truncation to uint8 where torch converts. torchvision's grayscale uses ``add_(x, alpha=w)``, which
+torch computes as a fused multiply-add on CPUs with FMA (AVX2 / AVX-512) and as a product then a sum elsewhere;
+``_torch_fuses_add_alpha`` asks torch which, once, and the kernel follows. The geometric ops gather through the
+same cached index maps as the torch path (``ops_geometry.index_rows``), so their results are identical by
+construction. tests/test_ops_fused.py checks every op against torchvision and against the torch path, and
+Color / Contrast / AutoContrast exhaustively over pixel values.
+
+Used automatically for CPU uint8 batches when numba is installed, unless ``POLICY_SEARCH_KERNELS=torch``;
+``POLICY_SEARCH_KERNELS=fused`` makes a missing numba an error instead of a silent fallback. Compiled code is
+cached on disk (numba ``cache=True``), so only the first process on a machine pays the ~10 s compile.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Optional
+
+import numpy as np
+import torch
+
+from policy_search import ops_geometry
+
+try:  # numba is a regular dependency; the torch path stays as the fallback and the GPU path.
+    import numba
+except ImportError:  # pragma: no cover - exercised only where numba cannot be installed
+    numba = None
+
+Tensor = torch.Tensor
+
+BACKENDS = ("auto", "fused", "torch")
+# Contrast's mean grey level is a float32 sum in torch: exact (order-independent) only while the sum of H*W
+# values up to 255 stays below 2**24. Larger images use the torch path.
+MAX_PIXELS = (1 << 24) // 255
+# Parameters are cast to integers for Posterize / PadCrop / Cutout; keep far from integer overflow.
+MAX_ABS_PARAM = float(1 << 20)
+
+# Op codes: indices into ops.OP_NAMES (checked in ops.py).
+(IDENTITY, SHEAR_X, SHEAR_Y, TRANSLATE_X, TRANSLATE_Y, ROTATE, BRIGHTNESS, COLOR, CONTRAST, SHARPNESS, POSTERIZE,
+ SOLARIZE, AUTOCONTRAST, EQUALIZE, INVERT, HORIZONTAL_FLIP, PAD_CROP, CUTOUT) = range(18)
+
+
+def backend() -> str:
+    """The kernel backend asked for by ``POLICY_SEARCH_KERNELS`` (auto | fused | torch; default auto)."""
+    value = os.environ.get("POLICY_SEARCH_KERNELS", "auto").strip().lower() or "auto"
+    if value not in BACKENDS:
+        raise ValueError(f"POLICY_SEARCH_KERNELS={value!r} is not a kernel backend; use one of {BACKENDS} "
+                         "(auto: the fused CPU kernels when numba is installed, torch otherwise)")
+    if value == "fused" and numba is None:
+        raise RuntimeError("POLICY_SEARCH_KERNELS=fused but numba is not installed: pip install numba "
+                           "(or unset POLICY_SEARCH_KERNELS to fall back to the torch kernels)")
+    return value
+
+
+def usable(images: Tensor, param: Optional[Tensor] = None) -> bool:
+    """Whether the fused path applies: numba present and allowed, CPU images of at most MAX_PIXELS pixels, and
+    finite parameters below MAX_ABS_PARAM (anything else takes the torch path, which defines the behaviour)."""
+    if numba is None or images.device.type != "cpu" or backend() == "torch":
+        return False
+    if images.shape[-2] * images.shape[-1] > MAX_PIXELS:
+        return False
+    return param is None or param.numel() == 0 or bool(param.abs().max() < MAX_ABS_PARAM)
+
+
+@functools.lru_cache(maxsize=1)
+def _torch_fuses_add_alpha() -> bool:
+    """Whether torch's CPU ``a.add_(b, alpha=w)`` on float32 rounds once (fused multiply-add) on this machine."""
+    values = torch.arange(256, dtype=torch.float32)
+    first = values.repeat_interleave(256).contiguous()
+    second = values.repeat(256).contiguous()
+    got = first.mul(0.2989).add_(second, alpha=0.587).numpy()
+    a = (first.numpy() * np.float32(0.2989)).astype(np.float32)
+    fused = (a.astype(np.float64) + second.numpy().astype(np.float64) * float(np.float32(0.587))).astype(np.float32)
+    return bool(np.array_equal(got, fused))
+
+
+def apply_slots(images: Tensor, op_index: Tensor, param: Tensor, aux: Optional[Tensor], mask: Tensor) -> Tensor:
+    """uint8[B,C,H,W] with slot s applying op ``op_index[s, i]`` (param, aux) to image i where ``mask[s, i]``.
+
+    op_index long[S,B], param float32[S,B], aux float32[S,B,2] or None (centred PadCrop / Cutout), mask bool[S,B].
+    Same result as ``ops.apply_ops`` called slot after slot. The caller has checked ``usable(images)`` and the
+    shapes; parameters must be finite (|p| < 2**20), which sampled policies guarantee.
+    """
+    batch, channels, height, width = images.shape
+    slots = op_index.shape[0]
+    source = images.detach().contiguous()
+    out = torch.empty_like(source, memory_format=torch.contiguous_format)
+    if batch == 0:
+        return out
+    op_index = op_index.to(torch.long)
+    low, high = torch.aminmax(op_index) if op_index.numel() else (torch.tensor(0), torch.tensor(0))
+    if low < 0 or high > CUTOUT:
+        raise ValueError(f"op_index values must lie in [0, {CUTOUT}] (ops.OP_NAMES), got "
+                         f"{torch.unique(op_index).tolist()}")
+    active = mask.to(torch.bool) & (op_index != IDENTITY)
+    param = param.to(torch.float32)
+    if aux is None:
+        aux = torch.full((slots, batch, 2), 0.5)  # floor(0.5 * (2p + 1)) = p and floor(0.5 * H) = H // 2: centred
+    aux = aux[..., :2].to(torch.float32).contiguous()
+    # Geometric maps of every slot, computed (or found in the cache) in one call so that they share one table.
+    geometric = active & (op_index >= SHEAR_X) & (op_index <= ROTATE)
+    where = geometric.view(-1).nonzero().view(-1)
+    row = torch.full((slots * batch,), -1, dtype=torch.long)
+    if where.numel():
+        table, rows = ops_geometry.index_rows(op_index.view(-1)[where] - SHEAR_X, param.view(-1)[where],
+                                              height, width, source.device)
+        row[where] = rows
+    else:
+        table = torch.zeros(1, height * width, dtype=torch.long)  # never read: keeps the compiled types fixed
+    _kernel(source.view(batch, channels, height * width).numpy(), out.view(batch, channels, height * width).numpy(),
+              op_index.contiguous().numpy(), param.contiguous().numpy(), aux.numpy(), active.contiguous().numpy(),
+              table.numpy(), row.view(slots, batch).numpy(), height, width, _torch_fuses_add_alpha())
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- kernels
+# Module-level functions and constants (not closures), so that numba's on-disk cache recognises them across
+# processes. Decorating compiles nothing: each is compiled on its first call.
+if numba is not None:
+    njit = functools.partial(numba.njit, cache=True, nogil=True)
+else:  # pragma: no cover
+    def njit(function):
+        return function
+
+f32, f64 = np.float32, np.float64
+GRAY_R, GRAY_G, GRAY_B = f32(0.2989), f32(0.587), f32(0.114)
+INV_255 = f32(1.0 / 255)
+DIV26_MUL, DIV26_SHIFT = 40330, 20  # ops._DIV26_MUL, ops._DIV26_SHIFT (tested exhaustively there)
+
+
+@njit
+def _to_u8(value):
+    # torch: .clamp_(0, 255) then .to(torch.uint8), which truncates toward zero
+    if value <= 0:
+        return np.uint8(0)
+    if value >= 255:
+        return np.uint8(255)
+    return np.uint8(int(value))
+
+
+@njit
+def _madd(acc, x, weight, fused):
+    # float32 acc + weight * x: one rounding when torch fuses (exact in float64 for 8-bit x), else two
+    if fused:
+        return f32(f64(acc) + f64(x) * f64(weight))
+    return f32(acc + f32(x * weight))
+
+
+@njit
+def _gray_floor(r, g, b, fused):
+    # ops_lut.grayscale_floor / torchvision _rgb_to_grayscale_image: r*0.2989, add_(g, 0.587), add_(b, 0.114)
+    value = f32(f32(r) * GRAY_R)
+    value = _madd(value, f32(g), GRAY_G, fused)
+    value = _madd(value, f32(b), GRAY_B, fused)
+    return np.floor(value)
+
+
+@njit
+def _blend_value(scaled, other, alpha):
+    # ops_lut.blend: float64(scaled) + float64(other) * alpha, rounded to float32, clamped, truncated
+    return _to_u8(f32(f64(scaled) + f64(other) * alpha))
+
+
+@njit
+def _copy(src, dst):
+    # explicit loops: numba's slice assignment (dst[:] = src) is ~8x slower on these small arrays
+    for c in range(src.shape[0]):
+        for p in range(src.shape[1]):
+            dst[c, p] = src[c, p]
+
+
+@njit
+def _apply_lut(src, dst, lut, c):
+    for p in range(src.shape[1]):
+        dst[c, p] = lut[src[c, p]]
+
+
+@njit
+def _op_geometric(src, dst, index):
+    n = src.shape[1]
+    for c in range(src.shape[0]):
+        for p in range(n):
+            i = index[p]
+            dst[c, p] = src[c, i] if i < n else 0
+
+
+@njit
+def _op_brightness(src, dst, factor, lut):
+    for v in range(256):
+        lut[v] = _to_u8(f32(f32(v) * factor))
+    for c in range(src.shape[0]):
+        _apply_lut(src, dst, lut, c)
+
+
+@njit
+def _op_color(src, dst, factor, fused):
+    if src.shape[0] == 1:  # grayscale images pass unchanged (torchvision and PIL)
+        _copy(src, dst)
+        return
+    alpha = 1.0 - f64(factor)
+    for p in range(src.shape[1]):
+        r, g, b = src[0, p], src[1, p], src[2, p]
+        gray = _gray_floor(r, g, b, fused)
+        dst[0, p] = _blend_value(f32(f32(r) * factor), gray, alpha)
+        dst[1, p] = _blend_value(f32(f32(g) * factor), gray, alpha)
+        dst[2, p] = _blend_value(f32(f32(b) * factor), gray, alpha)
+
+
+@njit
+def _op_contrast(src, dst, factor, fused, lut):
+    n = src.shape[1]
+    total = 0.0  # integers: exact in float64, as torch's float32 sum is below 2**24 (MAX_PIXELS)
+    if src.shape[0] == 3:
+        for p in range(n):
+            total += _gray_floor(src[0, p], src[1, p], src[2, p], fused)
+    else:
+        for p in range(n):
+            total += src[0, p]
+    mean = f32(f32(total) / f32(n))
+    alpha = 1.0 - f64(factor)
+    for v in range(256):
+        lut[v] = _blend_value(f32(f32(v) * factor), mean, alpha)
+    for c in range(src.shape[0]):
+        _apply_lut(src, dst, lut, c)
+
+
+@njit
+def _op_sharpness(src, dst, factor, height, width, rows):
+    # ops._sharpness: 3x3 blur [[1,1,1],[1,5,1],[1,1,1]] / 13 rounded in integers, mixed back in float64
+    _copy(src, dst)
+    if height <= 2 or width <= 2:
+        return
+    keep = 1.0 - f64(factor)
+    for c in range(src.shape[0]):
+        for y in range(1, height - 1):
+            above, here, below = (y - 1) * width, y * width, (y + 1) * width
+            for x in range(width):  # column sums of the three rows
+                rows[x] = np.int32(src[c, above + x]) + np.int32(src[c, here + x]) + np.int32(src[c, below + x])
+            for x in range(1, width - 1):
+                inner = np.int32(src[c, here + x])
+                total = rows[x - 1] + rows[x] + rows[x + 1] + 4 * inner
+                # floor((2 total + 13) / 26) by multiply and shift (exact on this range, ops._DIV26_MUL)
+                blurred = ((2 * total + 13) * np.int32(DIV26_MUL)) >> np.int32(DIV26_SHIFT)
+                mixed = f32(f64(blurred - inner) * keep + f64(inner))
+                dst[c, here + x] = np.uint8(min(max(mixed, f32(0.0)), f32(255.0)))
+
+
+@njit
+def _op_posterize(src, dst, bits_param):
+    bits = min(max(int(bits_param), 0), 8)
+    keep = np.uint8((255 << (8 - bits)) & 255)
+    for c in range(src.shape[0]):
+        for p in range(src.shape[1]):
+            dst[c, p] = src[c, p] & keep
+
+
+@njit
+def _op_solarize(src, dst, threshold, lut):
+    for v in range(256):
+        lut[v] = 255 - v if f32(v) >= threshold else v
+    for c in range(src.shape[0]):
+        _apply_lut(src, dst, lut, c)
+
+
+@njit
+def _op_autocontrast(src, dst, lut):
+    for c in range(src.shape[0]):
+        low, high = 255, 0
+        for p in range(src.shape[1]):
+            v = src[c, p]
+            low = min(low, v)
+            high = max(high, v)
+        if low == high:  # torch: minimum 0, scale 1, i.e. unchanged
+            for p in range(src.shape[1]):
+                dst[c, p] = src[c, p]
+            continue
+        minimum = f32(low)
+        inv_scale = f32(f32(f32(high) - minimum) * INV_255)
+        for v in range(256):
+            lut[v] = _to_u8(f32(f32(f32(v) - minimum) / inv_scale))
+        _apply_lut(src, dst, lut, c)
+
+
+@njit
+def _op_equalize(src, dst, lut, hist):
+    n = src.shape[1]
+    for c in range(src.shape[0]):
+        hist[:] = 0
+        for p in range(n):
+            hist[src[c, p]] += 1
+        top = 255
+        while hist[top] == 0:
+            top -= 1
+        step = (n - hist[top]) // 255
+        if step == 0:  # PIL: too few pixels below the brightest value, channel unchanged
+            for p in range(n):
+                dst[c, p] = src[c, p]
+            continue
+        below = 0  # cum_hist[v - 1]
+        for v in range(256):
+            lut[v] = min((below + step // 2) // step, 255)
+            below += hist[v]
+        _apply_lut(src, dst, lut, c)
+
+
+@njit
+def _op_invert(src, dst):
+    for c in range(src.shape[0]):
+        for p in range(src.shape[1]):
+            dst[c, p] = 255 - src[c, p]
+
+
+@njit
+def _op_flip(src, dst, height, width):
+    for c in range(src.shape[0]):
+        for y in range(height):
+            row = y * width
+            for x in range(width):
+                dst[c, row + x] = src[c, row + width - 1 - x]
+
+
+@njit
+def _op_pad_crop(src, dst, padding_param, draw_y, draw_x, height, width):
+    padding = max(int(padding_param), 0)
+    span = 2 * padding
+    shift_y = min(int(np.floor(f32(draw_y * f32(span + 1)))), span) - padding
+    shift_x = min(int(np.floor(f32(draw_x * f32(span + 1)))), span) - padding
+    for c in range(src.shape[0]):
+        for y in range(height):
+            sy = y + shift_y
+            for x in range(width):
+                sx = x + shift_x
+                inside = 0 <= sy < height and 0 <= sx < width
+                dst[c, y * width + x] = src[c, sy * width + sx] if inside else 0
+
+
+@njit
+def _op_cutout(src, dst, side_param, draw_y, draw_x, height, width):
+    _copy(src, dst)
+    side = max(int(side_param), 0)
+    top = int(np.floor(f32(draw_y * f32(height)))) - side // 2
+    left = int(np.floor(f32(draw_x * f32(width)))) - side // 2
+    for c in range(src.shape[0]):
+        for y in range(max(top, 0), min(top + side, height)):
+            for x in range(max(left, 0), min(left + side, width)):
+                dst[c, y * width + x] = 0
+
+
+@njit
+def _apply_one(op, src, dst, p, draw_y, draw_x, index, height, width, fused, lut, hist, rows):
+    if op <= ROTATE:
+        _op_geometric(src, dst, index)
+    elif op == BRIGHTNESS:
+        _op_brightness(src, dst, p, lut)
+    elif op == COLOR:
+        _op_color(src, dst, p, fused)
+    elif op == CONTRAST:
+        _op_contrast(src, dst, p, fused, lut)
+    elif op == SHARPNESS:
+        _op_sharpness(src, dst, p, height, width, rows)
+    elif op == POSTERIZE:
+        _op_posterize(src, dst, p)
+    elif op == SOLARIZE:
+        _op_solarize(src, dst, p, lut)
+    elif op == AUTOCONTRAST:
+        _op_autocontrast(src, dst, lut)
+    elif op == EQUALIZE:
+        _op_equalize(src, dst, lut, hist)
+    elif op == INVERT:
+        _op_invert(src, dst)
+    elif op == HORIZONTAL_FLIP:
+        _op_flip(src, dst, height, width)
+    elif op == PAD_CROP:
+        _op_pad_crop(src, dst, p, draw_y, draw_x, height, width)
+    else:
+        _op_cutout(src, dst, p, draw_y, draw_x, height, width)
+
+
+@njit
+def _kernel(images, out, op_index, param, aux, active, table, row, height, width, fused):
+    slots, batch = op_index.shape
+    channels, n = images.shape[1], images.shape[2]
+    buffers = np.empty((2, channels, n), dtype=np.uint8)
+    lut = np.empty(256, dtype=np.uint8)
+    hist = np.empty(256, dtype=np.int64)
+    rows = np.empty(width, dtype=np.int32)
+    for i in range(batch):
+        last = -1
+        for s in range(slots):
+            if active[s, i]:
+                last = s
+        if last < 0:
+            _copy(images[i], out[i])
+            continue
+        current = -1  # -1: the image itself; else the buffer holding the result so far
+        for s in range(last + 1):
+            if not active[s, i]:
+                continue
+            src = images[i] if current < 0 else buffers[current]
+            target = 0 if current != 0 else 1
+            dst = out[i] if s == last else buffers[target]  # the last op writes the output directly
+            index = table[max(row[s, i], 0)]  # read by the geometric ops only
+            _apply_one(op_index[s, i], src, dst, param[s, i], aux[s, i, 0], aux[s, i, 1], index,
+                       height, width, fused, lut, hist, rows)
+            current = target
