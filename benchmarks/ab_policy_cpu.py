@@ -4,7 +4,8 @@ Claims: for TrivialAugmentWide(31), RandAugment(2, 9, 31) and preset ``autoaugme
 [256,3,32,32] batch (CIFAR-10 if POLICY_SEARCH_DATA_DIR holds it), the median CPU time (``time.process_time``, one
 torch thread) per call of each engine, timed round-robin so that drifting load on a shared machine hits both
 alike. CPU time, not wall time: on a loaded machine wall-clock runs swing more than the differences measured
-here. Both engines share the policy code (sampling); only ``policy_base.ops`` is swapped, and their outputs are
+here. Both engines share the policy code (sampling); only ``policy_base.ops`` is swapped (with the fused kernels
+of the same commit, which it dispatches to), and their outputs are
 checked equal first.
 
 Run: ``POLICY_SEARCH_DATA_DIR=/work/shared/data .venv/bin/python benchmarks/ab_policy_cpu.py --rev 43caa62``
@@ -33,7 +34,7 @@ from policy_search import ops, policy_base  # noqa: E402
 from policy_search.baselines import get_preset  # noqa: E402
 from policy_search.policy import RandAugment, TrivialAugmentWide  # noqa: E402
 
-ENGINE_FILES = ("ops.py", "ops_geometry.py", "ops_lut.py")
+ENGINE_FILES = ("ops.py", "ops_geometry.py", "ops_lut.py", "ops_fused.py")
 
 
 def load_engine(rev: str, folder: Path):
@@ -47,7 +48,15 @@ def load_engine(rev: str, folder: Path):
         if shown.returncode == 0:
             (package / name).write_text(shown.stdout.replace("from policy_search import", "from ab_engine import"))
     sys.path.insert(0, str(folder))
-    return importlib.import_module("ab_engine.ops")
+    engine = importlib.import_module("ab_engine.ops")
+    if not hasattr(engine, "apply_slots"):  # engines before the fused kernels: apply_ops slot after slot
+        def apply_slots(images, op_index, params, aux=None, mask=None):
+            for s in range(op_index.shape[0]):
+                images = engine.apply_ops(images, op_index[s], params[s], aux[s], mask[s])
+            return images
+
+        engine.apply_slots = apply_slots
+    return engine
 
 
 def main() -> None:

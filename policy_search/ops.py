@@ -396,6 +396,31 @@ def apply_ops(images: Tensor, op_index: Tensor, params: Tensor, aux: Optional[Te
     return out
 
 
+def apply_slots(images: Tensor, op_index: Tensor, params: Tensor, aux: Optional[Tensor] = None,
+                mask: Optional[Tensor] = None) -> Tensor:
+    """Slots applied in order, each like ``apply_ops``: op_index long[S,B], params float32[S,B], aux float32[S,B,2]
+    or None, mask bool[S,B] or None. On CPU with numba, all slots run in one fused pass (``ops_fused``)."""
+    _check_images(images)
+    batch = images.shape[0]
+    if not isinstance(op_index, Tensor) or op_index.ndim != 2 or op_index.shape[1] != batch:
+        got = tuple(op_index.shape) if isinstance(op_index, Tensor) else type(op_index).__name__
+        raise ValueError(f"op_index must be [slots, {batch}] for {batch} images, got {got}")
+    slots = op_index.shape[0]
+    for name, value, shape in (("params", params, (slots, batch)), ("mask", mask, (slots, batch)),
+                               ("aux", aux, (slots, batch, 2))):
+        if value is not None and (not isinstance(value, Tensor) or tuple(value.shape[:len(shape)]) != shape):
+            got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+            raise ValueError(f"{name} must have shape {list(shape)} to match op_index, got {got}")
+    if slots and ops_fused.usable(images, params):
+        everything = torch.ones(slots, batch, dtype=torch.bool)
+        return ops_fused.apply_slots(images, op_index, params.to(torch.float32), aux,
+                                     everything if mask is None else mask.to("cpu"))
+    out = images.clone() if not slots else images
+    for s in range(slots):
+        out = apply_ops(out, op_index[s], params[s], None if aux is None else aux[s], None if mask is None else mask[s])
+    return out
+
+
 def _rows(images: Tensor) -> Tensor:
     """[B, row] view of a contiguous uint8[B,C,H,W] in the widest integer type that divides a row (index_copy_
     moves whole elements, so 8-byte elements copy a row eight times faster than bytes)."""

@@ -126,11 +126,13 @@ def apply_slots(images: Tensor, op_index: Tensor, param: Tensor, aux: Optional[T
 # ----------------------------------------------------------------------------------------------- kernels
 # Module-level functions and constants (not closures), so that numba's on-disk cache recognises them across
 # processes. Decorating compiles nothing: each is compiled on its first call.
-if numba is not None:
-    njit = functools.partial(numba.njit, cache=True, nogil=True)
-else:  # pragma: no cover
-    def njit(function):
+def njit(function):
+    if numba is None:  # pragma: no cover - never called without numba (usable() is False)
         return function
+    try:
+        return numba.njit(cache=True, nogil=True)(function)
+    except RuntimeError:  # no writable cache location (read-only install, no home): compile in each process
+        return numba.njit(nogil=True)(function)
 
 f32, f64 = np.float32, np.float64
 GRAY_R, GRAY_G, GRAY_B = f32(0.2989), f32(0.587), f32(0.114)

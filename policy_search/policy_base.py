@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from policy_search import ops, ops_fused
+from policy_search import ops
 from policy_search.policy_file import (
     PolicyConfigError, REFERENCE, as_choice, as_int, as_number, as_object, check_image_spec, check_semantics,
     default_provenance, get, join, write_document)
@@ -268,12 +268,7 @@ class Policy(nn.Module, abc.ABC):
         if params.batch_size != batch.shape[0]:
             raise ValueError(f"params were sampled for {params.batch_size} images but {batch.shape[0]} were given")
         params = params.to(batch.device)
-        if params.num_slots and ops_fused.usable(batch, params.param):
-            out = ops_fused.apply_slots(batch, params.op_index, params.param, params.aux, params.mask)
-        else:
-            out = batch
-            for s in range(params.num_slots):
-                out = ops.apply_ops(out, params.op_index[s], params.param[s], params.aux[s], params.mask[s])
+        out = ops.apply_slots(batch, params.op_index, params.param, params.aux, params.mask)
         out = out[0] if single else out
         return _rewrap(out, images)
 

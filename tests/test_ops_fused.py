@@ -159,3 +159,24 @@ def test_fused_output_is_fresh_and_input_untouched(cifar_batch, fused):
     index = torch.full((1, 32), OP_NAMES.index("Sharpness"))
     assert torch.equal(ops_fused.apply_slots(strided, index, params, None, torch.ones(1, 32, dtype=bool)),
                        ops.OPS["Sharpness"](strided.contiguous(), params[0]))
+
+
+def test_apply_slots_checks_shapes_and_matches_apply_ops_slot_by_slot(cifar_batch, kernels):
+    images = cifar_batch[0][:16]
+    generator = torch.Generator().manual_seed(5)
+    op_index = torch.randint(0, len(OP_NAMES), (3, 16), generator=generator)
+    params = torch.rand(3, 16, generator=generator) * 4  # within every op's range, meaning aside
+    aux = torch.rand(3, 16, 2, generator=generator)
+    mask = torch.rand(3, 16, generator=generator) < 0.7
+    expected = images
+    for s in range(3):
+        expected = apply_ops(expected, op_index[s], params[s], aux[s], mask[s])
+    assert torch.equal(ops.apply_slots(images, op_index, params, aux, mask), expected)
+    none = ops.apply_slots(images, op_index[:0], params[:0], aux[:0], mask[:0])
+    assert torch.equal(none, images) and none.data_ptr() != images.data_ptr()
+    with pytest.raises(ValueError, match=r"op_index must be \[slots, 16\]"):
+        ops.apply_slots(images, op_index[0], params, aux, mask)
+    with pytest.raises(ValueError, match=r"params must have shape \[3, 16\]"):
+        ops.apply_slots(images, op_index, params[:2], aux, mask)
+    with pytest.raises(ValueError, match=r"aux must have shape \[3, 16, 2\]"):
+        ops.apply_slots(images, op_index, params, aux[..., 0], mask)
