@@ -19,6 +19,7 @@ To bound CPU cost, everything is measured on a fixed stratified subset of the te
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 
 import torch
@@ -69,7 +70,12 @@ def _brightness(images: torch.Tensor, shift: float, g: torch.Generator) -> torch
 
 def _jpeg(images: torch.Tensor, quality: float, g: torch.Generator) -> torch.Tensor:
     cpu = list(images.cpu().contiguous())
-    decoded = decode_jpeg(encode_jpeg(cpu, quality=int(quality)))
+    # torchvision 0.29 deprecates its image codecs in favour of TorchCodec, but they work in the pinned pair and
+    # keep the corruption (and every stored robustness result) byte-identical; revisit when the pin moves.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision",
+                                category=DeprecationWarning)
+        decoded = decode_jpeg(encode_jpeg(cpu, quality=int(quality)))
     return torch.stack(decoded).to(images.device)
 
 
