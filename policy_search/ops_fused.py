@@ -93,10 +93,41 @@ def apply_slots(images: Tensor, op_index: Tensor, param: Tensor, aux: Optional[T
     """
     batch, channels, height, width = images.shape
     slots = op_index.shape[0]
-    source = images.detach().contiguous()
-    out = torch.empty_like(source, memory_format=torch.contiguous_format)
+    source = images.detach()
+    if not source.is_contiguous():
+        source = source.contiguous()
+    out = torch.empty(source.shape, dtype=torch.uint8)
     if batch == 0:
         return out
+    # Bookkeeping in numpy (zero-copy views of the CPU tensors): at small batches torch's per-call cost dominates.
+    op = np.ascontiguousarray(op_index.detach().cpu().numpy(), dtype=np.int64)
+    if op.size and (op.min() < 0 or op.max() > CUTOUT):
+        raise ValueError(f"op_index values must lie in [0, {CUTOUT}] (ops.OP_NAMES), got {np.unique(op).tolist()}")
+    par = np.ascontiguousarray(param.detach().cpu().numpy(), dtype=np.float32)
+    active = np.asarray(mask.detach().cpu().numpy(), dtype=np.bool_) & (op != IDENTITY)
+    if aux is None:  # floor(0.5 * (2p + 1)) = p and floor(0.5 * H) = H // 2: centred PadCrop and Cutout
+        draws = np.full((slots, batch, 2), 0.5, dtype=np.float32)
+    else:
+        draws = np.ascontiguousarray(aux.detach().cpu().numpy()[..., :2], dtype=np.float32)
+    # Geometric maps of every slot, computed (or found in the cache) in one call so that they share one table.
+    where = np.flatnonzero(active & (op >= SHEAR_X) & (op <= ROTATE))
+    row = np.full(slots * batch, -1, dtype=np.int64)
+    if where.size:
+        table, rows = ops_geometry.index_rows(torch.from_numpy(op.reshape(-1)[where] - SHEAR_X),
+                                              torch.from_numpy(par.reshape(-1)[where]), height, width, source.device)
+        row[where] = rows.numpy()
+        table = table.numpy()
+    else:
+        table = _unused_table(height * width)
+    _kernel(source.view(batch, channels, height * width).numpy(), out.view(batch, channels, height * width).numpy(),
+            op, par, draws, active, table, row.reshape(slots, batch), height, width, _torch_fuses_add_alpha())
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _unused_table(pixels: int) -> np.ndarray:
+    """A one-row index table for batches without geometric ops (never read: keeps the compiled types fixed)."""
+    return np.zeros((1, pixels), dtype=np.int64)
     op_index = op_index.to(torch.long)
     low, high = torch.aminmax(op_index) if op_index.numel() else (torch.tensor(0), torch.tensor(0))
     if low < 0 or high > CUTOUT:
