@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 
 import torch
 
@@ -116,6 +117,7 @@ class _IndexCache:
         self.rows: dict[int, int] = {}
         self.capacity = max(64, max_bytes // (8 * height * width))
         self.table = torch.empty(0, height * width, dtype=torch.long, device=device)
+        self.lock = threading.Lock()
 
     def lookup(self, keys: list[int]) -> list[int]:
         return [self.rows.get(k, -1) for k in keys]
@@ -137,10 +139,14 @@ class _IndexCache:
         return len(self.rows) + count <= self.capacity
 
     def clear(self) -> None:
+        # A fresh table rather than overwriting rows in place: a caller in another thread (the fused CPU kernels
+        # release the GIL) may still be gathering through rows of the old one.
         self.rows.clear()
+        self.table = self.table.new_empty(0, self.table.shape[1])
 
 
 _CACHES: dict[tuple[int, int, torch.device], _IndexCache] = {}
+_CACHES_LOCK = threading.Lock()
 
 
 def index_rows(kind: Tensor, params: Tensor, height: int, width: int,
@@ -155,24 +161,29 @@ def index_rows(kind: Tensor, params: Tensor, height: int, width: int,
     key = torch.add(params.view(torch.int32).long(), kind, alpha=1 << 33)  # (op, float32 bits), one int64
     unique, inverse = torch.unique(key, return_inverse=True)
     keys = unique.tolist()
-    cache = _CACHES.get((height, width, device))
-    if cache is None:
-        cache = _CACHES.setdefault((height, width, device), _IndexCache(height, width, device))
+    with _CACHES_LOCK:
+        cache = _CACHES.get((height, width, device))
+        if cache is None:
+            cache = _CACHES.setdefault((height, width, device), _IndexCache(height, width, device))
     if len(keys) > cache.capacity:  # more distinct transforms than the cache holds: compute them all
         first = torch.empty_like(unique).scatter_(0, inverse, torch.arange(batch, device=device))
         return source_index(op_matrices(kind[first], params[first], height, width), height, width), inverse
-    rows = cache.lookup(keys)
-    missing = [i for i, row in enumerate(rows) if row < 0]
-    if missing and not cache.fits(len(missing)):
-        cache.clear()
-        rows, missing = [-1] * len(keys), list(range(len(keys)))
-    if missing:
-        first = torch.empty_like(unique).scatter_(0, inverse, torch.arange(batch, device=device))
-        sample = first[torch.tensor(missing, device=device)]
-        maps = source_index(op_matrices(kind[sample], params[sample], height, width), height, width)
-        for i, row in zip(missing, cache.insert([keys[i] for i in missing], maps)):
-            rows[i] = row
-    return cache.table, torch.tensor(rows, device=device)[inverse]
+    # One thread at a time reads and fills a cache (rows are numbered by insertion order); the maps already handed
+    # out are never overwritten, so gathering through them needs no lock.
+    with cache.lock:
+        rows = cache.lookup(keys)
+        missing = [i for i, row in enumerate(rows) if row < 0]
+        if missing and not cache.fits(len(missing)):
+            cache.clear()
+            rows, missing = [-1] * len(keys), list(range(len(keys)))
+        if missing:
+            first = torch.empty_like(unique).scatter_(0, inverse, torch.arange(batch, device=device))
+            sample = first[torch.tensor(missing, device=device)]
+            maps = source_index(op_matrices(kind[sample], params[sample], height, width), height, width)
+            for i, row in zip(missing, cache.insert([keys[i] for i in missing], maps)):
+                rows[i] = row
+        table = cache.table
+    return table, torch.tensor(rows, device=device)[inverse]
 
 
 def warp_ops(images: Tensor, kind: Tensor, params: Tensor) -> Tensor:

@@ -180,3 +180,21 @@ def test_apply_slots_checks_shapes_and_matches_apply_ops_slot_by_slot(cifar_batc
         ops.apply_slots(images, op_index, params[:2], aux, mask)
     with pytest.raises(ValueError, match=r"aux must have shape \[3, 16, 2\]"):
         ops.apply_slots(images, op_index, params, aux[..., 0], mask)
+
+
+def test_threads_applying_at_once_get_the_sequential_pixels(cifar_batch, kernels, monkeypatch):
+    """Kernels release the GIL (numba nogil, torch ops); with a geometry cache small enough to be cleared mid-run
+    (continuous rotations), threads applying different samples at once must get exactly the sequential results."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from policy_search import ops_geometry
+
+    images = cifar_batch[0]
+    monkeypatch.setattr(ops_geometry, "_CACHES", {(32, 32, images.device): ops_geometry._IndexCache(
+        32, 32, images.device, max_bytes=0)})  # 64 maps: every batch of 64 continuous angles clears it
+    policy = get_preset("seed-recipe")
+    samples = [policy.sample(images, generator=torch.Generator().manual_seed(seed)) for seed in range(16)]
+    expected = [policy.apply(images, params) for params in samples]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda params: policy.apply(images, params), samples))
+    assert all(torch.equal(a, b) for a, b in zip(results, expected))
