@@ -128,30 +128,6 @@ def apply_slots(images: Tensor, op_index: Tensor, param: Tensor, aux: Optional[T
 def _unused_table(pixels: int) -> np.ndarray:
     """A one-row index table for batches without geometric ops (never read: keeps the compiled types fixed)."""
     return np.zeros((1, pixels), dtype=np.int64)
-    op_index = op_index.to(torch.long)
-    low, high = torch.aminmax(op_index) if op_index.numel() else (torch.tensor(0), torch.tensor(0))
-    if low < 0 or high > CUTOUT:
-        raise ValueError(f"op_index values must lie in [0, {CUTOUT}] (ops.OP_NAMES), got "
-                         f"{torch.unique(op_index).tolist()}")
-    active = mask.to(torch.bool) & (op_index != IDENTITY)
-    param = param.to(torch.float32)
-    if aux is None:
-        aux = torch.full((slots, batch, 2), 0.5)  # floor(0.5 * (2p + 1)) = p and floor(0.5 * H) = H // 2: centred
-    aux = aux[..., :2].to(torch.float32).contiguous()
-    # Geometric maps of every slot, computed (or found in the cache) in one call so that they share one table.
-    geometric = active & (op_index >= SHEAR_X) & (op_index <= ROTATE)
-    where = geometric.view(-1).nonzero().view(-1)
-    row = torch.full((slots * batch,), -1, dtype=torch.long)
-    if where.numel():
-        table, rows = ops_geometry.index_rows(op_index.view(-1)[where] - SHEAR_X, param.view(-1)[where],
-                                              height, width, source.device)
-        row[where] = rows
-    else:
-        table = torch.zeros(1, height * width, dtype=torch.long)  # never read: keeps the compiled types fixed
-    _kernel(source.view(batch, channels, height * width).numpy(), out.view(batch, channels, height * width).numpy(),
-              op_index.contiguous().numpy(), param.contiguous().numpy(), aux.numpy(), active.contiguous().numpy(),
-              table.numpy(), row.view(slots, batch).numpy(), height, width, _torch_fuses_add_alpha())
-    return out
 
 
 # ----------------------------------------------------------------------------------------------- kernels
