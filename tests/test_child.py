@@ -1,11 +1,10 @@
 import json
-import math
 
 import numpy as np
 import pytest
 import torch
 
-from policy_search.child import FEATURE_NAMES, ChildDivergedError, ChildRun, run_child
+from policy_search.child import FEATURE_NAMES, ChildDivergedError, ChildRun
 from policy_search.metrics import classification_report, confusion_matrix
 from policy_search.models import MODELS, build_model
 from policy_search.presets import PRESETS, get_preset
