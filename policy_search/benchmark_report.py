@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from policy_search.stats import ALPHA, paired_comparison, summarize
+from policy_search.stats import ALPHA, holm, paired_comparison, summarize
 
-__all__ = ["METRICS", "aggregate", "write_report"]
+__all__ = ["METRICS", "aggregate", "rebuild_report", "write_report"]
 
 
 def _get(*keys: str) -> Callable[[dict], float | None]:
@@ -101,6 +101,12 @@ def aggregate(records: list[dict], specs: Sequence[Any], seeds: list[int], prese
                 if any(v is None for v in a + b):
                     continue
                 comparisons[name][m] = paired_comparison(a, b)
+        # Holm's correction per metric, over every policy compared with the baseline on it.
+        for m in COMPARED:
+            family = [table[m] for table in comparisons.values() if m in table]
+            for c, adjusted in zip(family, holm([c["p_value"] for c in family])):
+                c["p_holm"] = adjusted
+                c["significant_holm"] = bool(adjusted < ALPHA)
     rows = [_flat_row(r) for r in records]
     return {"meta": {"command": command, "task": preset.name, "preset": preset.to_dict(), "seeds": seeds,
                      "policies": [{"name": s.name, "key": s.key, "source": str(s.path) if s.path else "preset"}
@@ -254,18 +260,28 @@ def _markdown(results: dict, figures: list[tuple[str, str]]) -> str:
     best = results["best_baseline"]
     lines += ["", f"## Paired comparison against the best baseline: `{best}`", "",
               f"Differences are policy − {best}, paired by seed, in percentage points; p from a two-sided paired "
-              "t-test; CI from a 10,000-resample bootstrap of the mean difference.", "",
-              "| policy | metric | mean diff (pp) | 95% bootstrap CI | p | significant at 0.05 |", "|---|---|---|---|---|---|"]
-    significant = []
+              "t-test; CI from a 10,000-resample bootstrap of the mean difference. Holm p: adjusted with Holm's "
+              f"method for the {len(results['comparisons'])} policies compared on each metric (family-wise error "
+              "rate 0.05); trust a difference only where it is significant after that adjustment.", "",
+              "| policy | metric | mean diff (pp) | 95% bootstrap CI | p | Holm p | significant at 0.05 | after Holm |",
+              "|---|---|---|---|---|---|---|---|"]
+    corrected, uncorrected = [], []
     for name, table in results["comparisons"].items():
         for metric, c in table.items():
-            sig = "yes" if c["significant"] else "no"
-            if c["significant"]:
-                significant.append(f"{name} {'>' if c['mean_diff'] > 0 else '<'} {best} on {metric}")
+            holm_p = c.get("p_holm", float("nan"))
+            after = bool(c.get("significant_holm", False))
+            finding = f"{name} {'>' if c['mean_diff'] > 0 else '<'} {best} on {metric}"
+            if after:
+                corrected.append(finding)
+            elif c["significant"]:
+                uncorrected.append(finding)
             lines.append(f"| {name} | {metric} | {c['mean_diff'] * 100:+.2f} | [{c['boot_low'] * 100:+.2f}, "
-                         f"{c['boot_high'] * 100:+.2f}] | {c['p_value']:.3g} | {sig} |")
-    lines += ["", "**Significant at 0.05:** " + ("; ".join(significant) + "." if significant else
-                                                  "none of the differences above."), ""]
+                         f"{c['boot_high'] * 100:+.2f}] | {c['p_value']:.3g} | {holm_p:.3g} | "
+                         f"{'yes' if c['significant'] else 'no'} | {'yes' if after else 'no'} |")
+    lines += ["", "**Significant at 0.05 after Holm's correction:** " + ("; ".join(corrected) + "." if corrected
+                                                                       else "none of the differences above."),
+              "", "**Significant at 0.05 only without correction (treat as leads):** "
+              + ("; ".join(uncorrected) + "." if uncorrected else "none."), ""]
     lines += ["## Figures", ""] + [f"![{f}]({f})\n\n{caption} Produced by: `{meta['command']}`\n"
                                    for f, caption in figures]
     lines += ["## Versions", "", "| library | version |", "|---|---|"]
@@ -290,3 +306,38 @@ def write_report(out: str | Path, results: dict, records: list[dict]) -> Path:
     report = out / "report.md"
     report.write_text(_markdown(results, figures), encoding="utf-8")
     return report
+
+
+def rebuild_report(out: str | Path) -> Path:
+    """Recompute results.json / results.csv / report.md / figures of a benchmark folder from its cached runs and
+    the settings recorded in its results.json (no training). For a changed report format or statistics."""
+    from policy_search.benchmark import PolicySpec
+    from policy_search.presets import TaskPreset
+
+    out = Path(out)
+    old = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    meta = old["meta"]
+    specs = [PolicySpec(p["name"], p["key"], None if p["source"] == "preset" else Path(p["source"]))
+             for p in meta["policies"]]
+    records = []
+    for spec in specs:
+        for seed in meta["seeds"]:
+            path = out / "runs" / f"{spec.key}-seed{seed}.json"
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} is missing: rerun the benchmark command ({meta['command']})")
+            records.append(json.loads(path.read_text(encoding="utf-8")))
+    results = aggregate(records, specs, meta["seeds"], TaskPreset(**meta["preset"]), meta["protocol"],
+                        meta["command"])
+    results["meta"]["versions"] = meta["versions"]  # the libraries the runs were made with, not today's
+    if "counts" in old:
+        results["counts"] = old["counts"]
+    return write_report(out, results, records)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Rebuild benchmark reports from their cached runs (no training).")
+    parser.add_argument("folders", nargs="+", help="benchmark output folders (holding results.json and runs/)")
+    for folder in parser.parse_args().folders:
+        print(rebuild_report(folder))

@@ -4,7 +4,9 @@ Runs of different policies with the same seed share the model initialisation and
 seeds both), so policies are compared *paired by seed*: the per-seed differences are tested with a paired t-test
 (``scipy.stats.ttest_rel``) and their mean gets a percentile bootstrap CI (resampling seeds with replacement).
 With the handful of seeds a CPU benchmark affords, both are reported because neither is reliable alone: the
-t-test assumes roughly normal differences, the bootstrap is coarse with five values.
+t-test assumes roughly normal differences, the bootstrap is coarse with five values. A report compares many
+policies against one baseline, so ``holm`` adjusts each metric's p-values for that family (Holm 1979; scipy
+offers only false-discovery-rate control, which answers a different question).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats as sps
 
-__all__ = ["ALPHA", "paired_comparison", "summarize"]
+__all__ = ["ALPHA", "holm", "paired_comparison", "summarize"]
 
 ALPHA = 0.05  # significance level used in reports
 
@@ -73,3 +75,17 @@ def paired_comparison(a: Sequence[float], b: Sequence[float], *, n_boot: int = 1
     out["t"], out["p_value"] = float(result.statistic), float(result.pvalue)
     out["significant"] = bool(out["p_value"] < alpha)
     return out
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the input order: the i-th smallest of m p-values becomes
+    max over j <= i of min(1, (m - j + 1) p_(j)). NaN p-values (undefined tests) stay NaN and do not count in m.
+    Rejecting where the adjusted p < alpha controls the family-wise error rate at alpha."""
+    values = [float(p) for p in p_values]
+    finite = sorted((p, i) for i, p in enumerate(values) if math.isfinite(p))
+    adjusted = [float("nan")] * len(values)
+    running = 0.0
+    for rank, (p, i) in enumerate(finite):
+        running = max(running, min(1.0, (len(finite) - rank) * p))
+        adjusted[i] = running
+    return adjusted

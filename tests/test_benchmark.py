@@ -1,11 +1,13 @@
 """Benchmark harness end to end at a tiny budget: caching, resume after interruption, adding policies, CLI."""
 
 import json
+import math
 
 import pytest
 
 from policy_search import benchmark
 from policy_search.benchmark import main, resolve_policy, run_benchmark
+from policy_search.benchmark_report import rebuild_report
 from policy_search.policy import SubPolicies
 
 # ~1-2 s per run on mnist-proxy: 10 batches of 64, small validation split, 50 robustness images.
@@ -49,9 +51,20 @@ def test_interrupt_resume_add_policy_and_cli(tmp_path, shared_data_dir, monkeypa
         assert (out / name).is_file(), name
     report = (out / "report.md").read_text()
     assert "Significant at 0.05" in report and "torch" in report and "seeds" in report.lower()
+    assert "after Holm" in report
+    for table in added["comparisons"].values():
+        if math.isfinite(table["test_accuracy"]["p_value"]):
+            assert table["test_accuracy"]["p_holm"] >= table["test_accuracy"]["p_value"]
     record = json.loads(next((out / "runs").glob("progress-heuristic-seed0.json")).read_text())
     assert record["observes_training"] and record["op_usage"][0]["progress"] == 0.0
     assert 0.0 <= record["robustness"]["fgsm"]["8/255"] <= 1.0 and record["robustness"]["samples"] == 50
+
+    # the report can be rebuilt from the cached runs alone, to the same statistics
+    (out / "report.md").unlink()
+    rebuild_report(out)
+    rebuilt = json.loads((out / "results.json").read_text())
+    assert json.dumps(rebuilt["comparisons"], sort_keys=True) == json.dumps(added["comparisons"], sort_keys=True)
+    assert (out / "report.md").read_text() == report
 
     # the CLI reads the same settings from a config file and finds everything cached
     config = tmp_path / "config.json"

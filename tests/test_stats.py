@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from policy_search.stats import paired_comparison, summarize
+from policy_search.stats import holm, paired_comparison, summarize
 
 
 def test_summarize_matches_scipy_t_interval():
@@ -43,3 +43,11 @@ def test_paired_comparison_degenerate_and_bad_input():
     assert paired_comparison([0.5], [0.4])["significant"] is False
     with pytest.raises(ValueError, match="equal lengths"):
         paired_comparison([1.0, 2.0], [1.0])
+
+
+def test_holm_adjusts_in_input_order_and_keeps_undefined_tests_out():
+    # sorted: 0.005 * 4 = 0.02, 0.01 * 3 = 0.03, 0.03 * 2 = 0.06, 0.04 * 1 -> max(0.06, 0.04) = 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    adjusted = holm([0.02, float("nan"), 0.5])
+    assert adjusted[0] == pytest.approx(0.04) and math.isnan(adjusted[1]) and adjusted[2] == pytest.approx(0.5)
+    assert holm([0.9, 0.8]) == [1.0, 1.0] and holm([]) == []  # 0.8 * 2 caps at 1
