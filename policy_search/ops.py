@@ -159,7 +159,8 @@ def contrast(images: Tensor, params: Tensor, aux: Optional[Tensor] = None) -> Te
 
 # Exact integer division for the sharpness blur: floor(n / 26) == (n * _DIV26_MUL) >> _DIV26_SHIFT for every
 # 0 <= n <= 2 * 13 * 255 + 13 (checked exhaustively in tests/test_ops.py); int32 never overflows on that range.
-_DIV26_MUL, _DIV26_SHIFT = 40330, 20
+# (one pair of constants, shared with the fused kernels)
+_DIV26_MUL, _DIV26_SHIFT = ops_fused.DIV26_MUL, ops_fused.DIV26_SHIFT
 
 
 def _sharpness(images: Tensor, factor: Tensor, aux: Optional[Tensor] = None) -> Tensor:

@@ -134,6 +134,7 @@ def _unused_table(pixels: int) -> np.ndarray:
 # Module-level functions and constants (not closures), so that numba's on-disk cache recognises them across
 # processes. Decorating compiles nothing: each is compiled on its first call.
 def njit(function):
+    """numba.njit with the on-disk cache and the GIL released; the plain function where numba is missing."""
     if numba is None:  # pragma: no cover - never called without numba (usable() is False)
         return function
     try:
@@ -144,7 +145,9 @@ def njit(function):
 f32, f64 = np.float32, np.float64
 GRAY_R, GRAY_G, GRAY_B = f32(0.2989), f32(0.587), f32(0.114)
 INV_255 = f32(1.0 / 255)
-DIV26_MUL, DIV26_SHIFT = 40330, 20  # ops._DIV26_MUL, ops._DIV26_SHIFT (tested exhaustively there)
+# floor(n / 26) == (n * DIV26_MUL) >> DIV26_SHIFT for 0 <= n <= 2 * 13 * 255 + 13 (the sharpness blur's rounding;
+# ops.py uses the same pair, tests/test_ops.py checks every n)
+DIV26_MUL, DIV26_SHIFT = 40330, 20
 
 
 @njit
