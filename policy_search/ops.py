@@ -411,6 +411,8 @@ def apply_slots(images: Tensor, op_index: Tensor, params: Tensor, aux: Optional[
         got = tuple(op_index.shape) if isinstance(op_index, Tensor) else type(op_index).__name__
         raise ValueError(f"op_index must be [slots, {batch}] for {batch} images, got {got}")
     slots = op_index.shape[0]
+    if params is None:  # parameter-free ops only (as apply_ops allows)
+        params = torch.zeros(slots, batch, device=images.device)
     for name, value, shape in (("params", params, (slots, batch)), ("mask", mask, (slots, batch)),
                                ("aux", aux, (slots, batch, 2))):
         if value is not None and (not isinstance(value, Tensor) or tuple(value.shape[:len(shape)]) != shape):
