@@ -29,8 +29,6 @@ from typing import Optional
 import numpy as np
 import torch
 
-from policy_search import ops_geometry
-
 try:  # numba is a regular dependency; the torch path stays as the fallback and the GPU path.
     import numba
 except ImportError:  # pragma: no cover - exercised only where numba cannot be installed
@@ -113,6 +111,8 @@ def apply_slots(images: Tensor, op_index: Tensor, param: Tensor, aux: Optional[T
     where = np.flatnonzero(active & (op >= SHEAR_X) & (op <= ROTATE))
     row = np.full(slots * batch, -1, dtype=np.int64)
     if where.size:
+        from policy_search import ops_geometry  # imported here: ops_geometry uses this module's grid_to_index
+
         table, rows = ops_geometry.index_rows(torch.from_numpy(op.reshape(-1)[where] - SHEAR_X),
                                               torch.from_numpy(par.reshape(-1)[where]), height, width, source.device)
         row[where] = rows.numpy()
@@ -121,6 +121,15 @@ def apply_slots(images: Tensor, op_index: Tensor, param: Tensor, aux: Optional[T
         table = _unused_table(height * width)
     _kernel(source.view(batch, channels, height * width).numpy(), out.view(batch, channels, height * width).numpy(),
             op, par, draws, active, table, row.reshape(slots, batch), height, width, _torch_fuses_add_alpha())
+    return out
+
+
+def grid_to_index(grid: Tensor, height: int, width: int) -> Tensor:
+    """long[B, H*W] source indices from a float32 sampling grid [H*W, 2B] of (x, y) pairs (ops_geometry's
+    ``source_index`` after its matmul): the same float32 steps as its torch code, in one pass."""
+    pixels, pairs = grid.shape
+    out = torch.empty(pairs // 2, pixels, dtype=torch.long)
+    _grid_to_index(grid.contiguous().numpy(), out.numpy(), height, width)
     return out
 
 
@@ -425,3 +434,20 @@ def _kernel(images, out, op_index, param, aux, active, table, row, height, width
             _apply_one(op_index[s, i], src, dst, param[s, i], aux[s, i, 0], aux[s, i, 1], index,
                        height, width, fused, lut, hist, rows)
             current = target
+
+
+
+@njit
+def _grid_to_index(grid, out, height, width):
+    # ops_geometry.source_index: coords.add_(1).mul_(size * 0.5).sub_(0.5).round_() in float32, then inside-test
+    # and y * W + x (H * W outside)
+    half_w, half_h = f32(width) * f32(0.5), f32(height) * f32(0.5)
+    pixels = grid.shape[0]
+    for p in range(pixels):
+        for b in range(out.shape[0]):
+            x = np.rint(f32(f32(f32(grid[p, 2 * b] + f32(1.0)) * half_w) - f32(0.5)))
+            y = np.rint(f32(f32(f32(grid[p, 2 * b + 1] + f32(1.0)) * half_h) - f32(0.5)))
+            if 0 <= x < width and 0 <= y < height:
+                out[b, p] = int(x) + width * int(y)
+            else:
+                out[b, p] = pixels

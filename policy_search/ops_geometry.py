@@ -18,6 +18,8 @@ import threading
 
 import torch
 
+from policy_search import ops_fused
+
 Tensor = torch.Tensor
 
 # Order of the geometric ops inside this module (``kind`` below): offsets from ShearX in ops.OP_NAMES.
@@ -88,6 +90,8 @@ def source_index(matrix: Tensor, height: int, width: int) -> Tensor:
     theta = matrix.to(dtype=torch.float32)
     rescaled = theta.transpose(1, 2).div(torch.tensor([0.5 * width, 0.5 * height], device=device))  # [B,3,2]
     grid = _base_grid(height, width, device)[0].mm(rescaled.transpose(0, 1).reshape(3, 2 * batch))
+    if device.type == "cpu" and ops_fused.numba is not None and ops_fused.backend() != "torch":
+        return ops_fused.grid_to_index(grid, height, width)  # the steps below in one compiled pass
     coords = grid.view(height * width, batch, 2)  # [H*W, B, (x, y)]
     size = torch.tensor([width, height], dtype=torch.float32, device=device)
     coords.add_(1).mul_(size * 0.5).sub_(0.5).round_()

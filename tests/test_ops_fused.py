@@ -198,3 +198,21 @@ def test_threads_applying_at_once_get_the_sequential_pixels(cifar_batch, kernels
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(lambda params: policy.apply(images, params), samples))
     assert all(torch.equal(a, b) for a, b in zip(results, expected))
+
+
+@pytest.mark.parametrize("size", [(32, 32), (28, 28), (17, 40)])
+def test_compiled_grid_rounding_equals_the_torch_steps(size, monkeypatch):
+    """ops_geometry.source_index rounds its sampling grid in one compiled pass on CPU; the torch steps it
+    replaces give the same maps for every geometric op over wide parameter ranges (past 90 degrees too)."""
+    from policy_search import ops_geometry
+
+    height, width = size
+    generator = torch.Generator().manual_seed(height)
+    kind = torch.arange(5).repeat(40)
+    scale = torch.tensor([0.99, 0.99, width, height, 400.0])[kind]
+    params = (torch.rand(200, generator=generator) * 2 - 1) * scale
+    matrices = ops_geometry.op_matrices(kind, params, height, width)
+    monkeypatch.setenv("POLICY_SEARCH_KERNELS", "torch")
+    expected = ops_geometry.source_index(matrices, height, width)
+    monkeypatch.setenv("POLICY_SEARCH_KERNELS", "auto")
+    assert torch.equal(ops_geometry.source_index(matrices, height, width), expected)
