@@ -12,12 +12,13 @@ float64, truncation to uint8 where torch converts. torchvision's grayscale uses 
 torch computes as a fused multiply-add on CPUs with FMA (AVX2 / AVX-512) and as a product then a sum elsewhere;
 ``_torch_fuses_add_alpha`` asks torch which, once, and the kernel follows. The geometric ops gather through the
 same cached index maps as the torch path (``ops_geometry.index_rows``), so their results are identical by
-construction. tests/test_ops_fused.py checks every op against torchvision and against the torch path, and
-Color / Contrast / AutoContrast exhaustively over pixel values.
+construction; new maps round their float32 sampling grid here too (``grid_to_index``, the same float32 steps as
+the torch code it replaces). tests/test_ops_fused.py checks every op against torchvision and against the torch
+path, and Color / Contrast / AutoContrast exhaustively over pixel values.
 
 Used automatically for CPU uint8 batches when numba is installed, unless ``POLICY_SEARCH_KERNELS=torch``;
 ``POLICY_SEARCH_KERNELS=fused`` makes a missing numba an error instead of a silent fallback. Compiled code is
-cached on disk (numba ``cache=True``), so only the first process on a machine pays the ~10 s compile.
+cached on disk (numba ``cache=True``), so only the first process on a machine pays the ~5 s compile.
 """
 
 from __future__ import annotations
