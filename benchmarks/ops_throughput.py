@@ -156,14 +156,13 @@ def per_op_kernels(images: torch.Tensor, repeats: int, kernels: str) -> dict[str
     b = images.shape[0]
     half, sign = torch.full((b,), 0.5), torch.ones(b)
     aux = torch.rand(b, 2, generator=torch.Generator().manual_seed(0))
-    everything = torch.ones(1, b, dtype=torch.bool)
     for k, name in enumerate(ops.OP_NAMES):
         param = ops.magnitude_to_param(name, half, sign, "standard", (32, 32))
         if kernels == "torch":
             call = lambda: ops.OPS[name](images, param, aux)  # noqa: E731
         else:
             index = torch.full((1, b), k)
-            call = lambda: ops_fused.apply_slots(images, index, param[None], aux[None], everything)  # noqa: E731
+            call = lambda: ops_fused.apply_slots(images, index, param[None], aux[None])  # noqa: E731
         result[name] = b / time_call(call, repeats)
     return result
 

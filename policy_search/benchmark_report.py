@@ -133,9 +133,15 @@ def _fmt(stat: dict, scale: float) -> str:
     return mean if not math.isfinite(stat["half_width"]) else f"{mean} ± {stat['half_width'] * scale:.{digits}f}"
 
 
-def _footer(fig: Any, command: str) -> None:
+def _save_figure(fig: Any, path: Path, command: str, bottom: float = 0.05) -> None:
+    """Lay out ``fig`` above a footer naming the command that produced it, write it to ``path`` and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     fig.text(0.01, 0.005, "\n".join(textwrap.wrap("Produced by: " + command, 160)), fontsize=6, va="bottom",
              family="monospace")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def _plots(out: Path, results: dict, records: list[dict]) -> list[tuple[str, str]]:
@@ -161,10 +167,7 @@ def _plots(out: Path, results: dict, records: list[dict]) -> list[tuple[str, str
     ax.set(xlabel="training samples seen", ylabel="validation accuracy", title="Learning curves (mean, min-max band)")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    _footer(fig, command)
-    fig.savefig(out / "learning_curves.png", dpi=120)
-    plt.close(fig)
+    _save_figure(fig, out / "learning_curves.png", command)
     figures.append(("learning_curves.png", "Validation accuracy against training samples, mean over seeds."))
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -180,10 +183,7 @@ def _plots(out: Path, results: dict, records: list[dict]) -> list[tuple[str, str
            title="Accuracy against compute (runs; mean ± std)")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    _footer(fig, command)
-    fig.savefig(out / "accuracy_vs_cost.png", dpi=120)
-    plt.close(fig)
+    _save_figure(fig, out / "accuracy_vs_cost.png", command)
     figures.append(("accuracy_vs_cost.png", "Test accuracy against training + augmentation time."))
 
     varying = [n for n, runs in by_policy.items() if runs and _usage_varies(runs)]
@@ -191,10 +191,7 @@ def _plots(out: Path, results: dict, records: list[dict]) -> list[tuple[str, str
         fig, axes = plt.subplots(len(varying), 1, figsize=(7, 2.6 * len(varying) + 0.6), squeeze=False)
         for ax, name in zip(axes[:, 0], varying):
             _plot_usage(ax, name, by_policy[name])
-        fig.tight_layout(rect=(0, 0.04, 1, 1))
-        _footer(fig, command)
-        fig.savefig(out / "op_usage.png", dpi=120)
-        plt.close(fig)
+        _save_figure(fig, out / "op_usage.png", command, bottom=0.04)
         figures.append(("op_usage.png", "Expected applications per image of each op over training (mean over "
                         "seeds), for policies whose op distribution changes during training: "
                         + ", ".join(varying) + "."))
@@ -215,10 +212,7 @@ def _plots(out: Path, results: dict, records: list[dict]) -> list[tuple[str, str
                         color="white" if rate[i, j] > 0.5 else "black")
     ax.set(xlabel="predicted", ylabel="true", title=f"Test confusion (row-normalized), best: {best}, all seeds")
     fig.colorbar(image, ax=ax, fraction=0.046)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    _footer(fig, command)
-    fig.savefig(out / "confusion_best.png", dpi=120)
-    plt.close(fig)
+    _save_figure(fig, out / "confusion_best.png", command)
     figures.append(("confusion_best.png", f"Test confusion matrix of the best policy ({best}), summed over seeds."))
     return figures
 

@@ -361,9 +361,7 @@ def apply_ops(images: Tensor, op_index: Tensor, params: Tensor, aux: Optional[Te
                              f"{tuple(getattr(mask, 'shape', ())) or type(mask).__name__}")
         op_index = op_index.masked_fill(~mask.to(device=device, dtype=torch.bool), 0)  # inactive = Identity
     if ops_fused.usable(images, params):  # CPU: one compiled pass over the batch (policy_search/ops_fused.py)
-        everything = torch.ones(1, batch, dtype=torch.bool)
-        return ops_fused.apply_slots(images, op_index[None], params[None], None if aux is None else aux[None],
-                                     everything)
+        return ops_fused.apply_slots(images, op_index[None], params[None], None if aux is None else aux[None])
     rank = _rank_table(device)[op_index.clamp(-1, len(OP_NAMES)).add_(1)]
     # The only host sync: the run length of each op (the last entry counts out-of-range op indices).
     stats = torch.bincount(rank, minlength=len(OP_NAMES) + 1).tolist()
@@ -419,9 +417,7 @@ def apply_slots(images: Tensor, op_index: Tensor, params: Tensor, aux: Optional[
             got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
             raise ValueError(f"{name} must have shape {list(shape)} to match op_index, got {got}")
     if slots and ops_fused.usable(images, params):
-        everything = torch.ones(slots, batch, dtype=torch.bool)
-        return ops_fused.apply_slots(images, op_index, params.to(torch.float32), aux,
-                                     everything if mask is None else mask.to("cpu"))
+        return ops_fused.apply_slots(images, op_index, params, aux, mask)
     out = images.clone() if not slots else images
     for s in range(slots):
         out = apply_ops(out, op_index[s], params[s], None if aux is None else aux[s], None if mask is None else mask[s])

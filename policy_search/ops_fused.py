@@ -61,12 +61,16 @@ def backend() -> str:
     return value
 
 
+def enabled(device: torch.device) -> bool:
+    """Whether compiled code may run for tensors on ``device``: numba present, a CPU device, and
+    POLICY_SEARCH_KERNELS not set to torch (the one predicate for every compiled path)."""
+    return numba is not None and device.type == "cpu" and backend() != "torch"
+
+
 def usable(images: Tensor, param: Optional[Tensor] = None) -> bool:
-    """Whether the fused path applies: numba present and allowed, CPU images of at most MAX_PIXELS pixels, and
-    finite parameters below MAX_ABS_PARAM (anything else takes the torch path, which defines the behaviour)."""
-    if numba is None or images.device.type != "cpu" or backend() == "torch":
-        return False
-    if images.shape[-2] * images.shape[-1] > MAX_PIXELS:
+    """Whether the fused path applies: ``enabled`` for the images' device, at most MAX_PIXELS pixels, and finite
+    parameters below MAX_ABS_PARAM (anything else takes the torch path, which defines the behaviour)."""
+    if not enabled(images.device) or images.shape[-2] * images.shape[-1] > MAX_PIXELS:
         return False
     return param is None or param.numel() == 0 or bool(param.abs().max() < MAX_ABS_PARAM)
 
@@ -83,10 +87,12 @@ def _torch_fuses_add_alpha() -> bool:
     return bool(np.array_equal(got, fused))
 
 
-def apply_slots(images: Tensor, op_index: Tensor, param: Tensor, aux: Optional[Tensor], mask: Tensor) -> Tensor:
+def apply_slots(images: Tensor, op_index: Tensor, param: Tensor, aux: Optional[Tensor] = None,
+                mask: Optional[Tensor] = None) -> Tensor:
     """uint8[B,C,H,W] with slot s applying op ``op_index[s, i]`` (param, aux) to image i where ``mask[s, i]``.
 
-    op_index long[S,B], param float32[S,B], aux float32[S,B,2] or None (centred PadCrop / Cutout), mask bool[S,B].
+    op_index long[S,B], param float[S,B], aux float32[S,B,2] or None (centred PadCrop / Cutout), mask bool[S,B]
+    or None (every slot applies).
     Same result as ``ops.apply_ops`` called slot after slot. The caller has checked ``usable(images)`` and the
     shapes; parameters must be finite (|p| < 2**20), which sampled policies guarantee.
     """
@@ -103,7 +109,9 @@ def apply_slots(images: Tensor, op_index: Tensor, param: Tensor, aux: Optional[T
     if op.size and (op.min() < 0 or op.max() > CUTOUT):
         raise ValueError(f"op_index values must lie in [0, {CUTOUT}] (ops.OP_NAMES), got {np.unique(op).tolist()}")
     par = np.ascontiguousarray(param.detach().cpu().numpy(), dtype=np.float32)
-    active = np.asarray(mask.detach().cpu().numpy(), dtype=np.bool_) & (op != IDENTITY)
+    active = op != IDENTITY
+    if mask is not None:
+        active &= np.asarray(mask.detach().cpu().numpy(), dtype=np.bool_)
     if aux is None:  # floor(0.5 * (2p + 1)) = p and floor(0.5 * H) = H // 2: centred PadCrop and Cutout
         draws = np.full((slots, batch, 2), 0.5, dtype=np.float32)
     else:

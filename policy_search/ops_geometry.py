@@ -90,7 +90,7 @@ def source_index(matrix: Tensor, height: int, width: int) -> Tensor:
     theta = matrix.to(dtype=torch.float32)
     rescaled = theta.transpose(1, 2).div(torch.tensor([0.5 * width, 0.5 * height], device=device))  # [B,3,2]
     grid = _base_grid(height, width, device)[0].mm(rescaled.transpose(0, 1).reshape(3, 2 * batch))
-    if device.type == "cpu" and ops_fused.numba is not None and ops_fused.backend() != "torch":
+    if ops_fused.enabled(device):
         return ops_fused.grid_to_index(grid, height, width)  # the steps below in one compiled pass
     coords = grid.view(height * width, batch, 2)  # [H*W, B, (x, y)]
     size = torch.tensor([width, height], dtype=torch.float32, device=device)
