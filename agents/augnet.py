@@ -76,6 +76,17 @@ class AugNetAgent:
         advantage = returns - baseline
         self.baseline = cfg.baseline_decay * baseline + (1 - cfg.baseline_decay) * returns
         scale = max(float(np.std(returns)), float(np.abs(advantage).mean()), 1.0)  # keeps steps O(1)
+        return self._step(observations, actions, advantage, scale)
+
+    def update_batch(self, observations, actions, advantages) -> dict:
+        """One REINFORCE step on decisions whose advantages are already relative to a baseline (a population's
+        mean, OHL-AutoAug style): ``advantages[k]`` credits ``actions[k]`` taken at ``observations[k]``."""
+        advantage = np.asarray(advantages, dtype=np.float64)
+        scale = max(float(np.std(advantage)), 1e-3)  # population rewards are centred; scale them to unit spread
+        return self._step(list(observations), list(actions), advantage, scale)
+
+    def _step(self, observations, actions, advantage: np.ndarray, scale: float) -> dict:
+        cfg = self.config
         obs = torch.as_tensor(np.stack(observations), dtype=torch.float32)
         act = torch.as_tensor(np.stack(actions), dtype=torch.long)
         dists = self._dists(obs)

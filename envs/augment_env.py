@@ -9,8 +9,13 @@ fixed subset of its validation split (held out of train; the test split is locke
              * fraction of the episode's batches this step covered
 
 The metric is validation accuracy (``reward_metric="accuracy"``) or negative validation loss (``"loss"``); the
-episode's return telescopes to the final-minus-initial metric less the total cost. Wall-clock time never enters
-reward or ``info`` (it would break determinism); it goes to the trainer's logs.
+episode's return telescopes to the final-minus-initial metric less the total cost. That is ``credit="step"``: with
+a discount below 1 it credits each action with what it did to the next evaluations, and augmentation, which costs
+accuracy now and pays at the end of training, looks harmful (the short-horizon bias, Wu et al., ICLR 2018).
+``credit="end"`` gives every step only its cost, and the last step ``reward_scale * final metric`` measured on the
+whole validation split: the return is the child's final validation accuracy less the total cost, what
+AutoAugment rewarded; agents should then use gamma 1. Wall-clock time never enters reward or ``info`` (it would
+break determinism); it goes to the trainer's logs.
 
 A child whose loss becomes NaN ends the episode with ``reward = -divergence_penalty`` and
 ``info["diverged"]`` holding the reason, instead of crashing the search.
@@ -33,6 +38,7 @@ from policy_search.policy_base import Policy
 
 log = logging.getLogger(__name__)
 REWARD_METRICS = ("accuracy", "loss")
+CREDITS = ("step", "end")
 
 
 class AugmentEnv(gym.Env):
@@ -42,7 +48,8 @@ class AugmentEnv(gym.Env):
 
     def __init__(self, task: str = "mnist-episode", *, steps_per_episode: int = 8, action_mode: str = "discrete",
                  action_spec: ActionSpec | None = None, base: str | Policy | None = None,
-                 reward_metric: str = "accuracy", reward_scale: float = 100.0, cost_weight: float = 0.02,
+                 reward_metric: str = "accuracy", credit: str = "step", reward_scale: float = 100.0,
+                 cost_weight: float = 0.02,
                  divergence_penalty: float = 10.0, fixed_policy: str | Policy | None = None,
                  synthetic: str | None = None,
                  device: str = "cpu", data_dir: str | None = None, task_overrides: dict | None = None) -> None:
@@ -53,6 +60,8 @@ class AugmentEnv(gym.Env):
             raise ValueError(f"action_mode {action_mode!r} is not 'discrete' or 'box'")
         if reward_metric not in REWARD_METRICS:
             raise ValueError(f"reward_metric {reward_metric!r} is not one of {REWARD_METRICS}")
+        if credit not in CREDITS:
+            raise ValueError(f"credit {credit!r} is not one of {CREDITS}")
         if steps_per_episode < 1:
             raise ValueError(f"steps_per_episode must be >= 1, got {steps_per_episode}")
         self.task = task
@@ -66,6 +75,7 @@ class AugmentEnv(gym.Env):
             raise ValueError("the action spec has synthetic ratios but no generator: pass synthetic='vae'|'dcgan'")
         self.action_mode = action_mode
         self.reward_metric = reward_metric
+        self.credit = credit
         self.reward_scale = float(reward_scale)
         self.cost_weight = float(cost_weight)
         self.divergence_penalty = float(divergence_penalty)
@@ -134,7 +144,14 @@ class AugmentEnv(gym.Env):
         per_image = policy.expected_cost(run.progress) + (0.0 if synthetic is None else synthetic[1])
         cost = per_image * fraction
         metric = self._measure(val)
-        reward = self.reward_scale * (metric - self._metric) - self.cost_weight * cost
+        if self.credit == "step":
+            reward = self.reward_scale * (metric - self._metric) - self.cost_weight * cost
+        elif run.done:  # end-of-run credit, on the whole validation split (less noise than the per-step subset)
+            val = run.evaluate("val", max_samples=len(run.split("val")))
+            metric = self._measure(val)
+            reward = self.reward_scale * metric - self.cost_weight * cost
+        else:
+            reward = -self.cost_weight * cost
         self._metric = metric
         self._observe_fixed()
         info.update(val_acc=val["accuracy"], val_loss=val["loss"], cost=float(cost), samples=run.samples_seen,

@@ -2,7 +2,9 @@
 
 The schedule needs no training-state features: phase k covers the k-th step of an episode, and its policy is
 the set of sub-policies the agent chose at that step over the recorded episodes (duplicates kept, so picking one
-uniformly per sample reproduces the agent's empirical action distribution for that phase).
+uniformly per sample reproduces the agent's empirical action distribution for that phase). For the compact action
+kind (flip, crop, RandAugment N and M) a phase is the policy of the most frequent choice of each head at that step:
+a RandAugment draw is not a sub-policy row, and the modal choice is what a converged controller's argmax picks.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ def distill_schedule(episodes: list[dict], spec: ActionSpec, base: Policy | None
     n_phases = max(len(e["steps"]) for e in usable)
     phases = []
     for k in range(n_phases):
+        if spec.kind == "compact":
+            actions = [e["steps"][k]["action"] for e in usable if len(e["steps"]) > k]
+            phases.append(((k + 1) / n_phases, spec.to_policy(spec.modal_action(actions), base)))
+            continue
         subs = [[tuple(slot) for slot in e["steps"][k]["ops"]] for e in usable if len(e["steps"]) > k]
         policy: Policy = SubPolicies(subs, space=spec.space, num_bins=spec.num_bins)
         if base is not None:

@@ -2,7 +2,9 @@
 
 The full-scale presets are the four seed experiments (for a GPU); the ``*-proxy`` presets are CPU proxies that
 finish in under a minute on two cores. ``*-episode`` presets are shorter still: one RL episode is one child run,
-and an agent needs tens of episodes.
+and an agent needs tens of episodes. Both stop long before the model has memorised its data, so augmentation
+cannot pay there. The ``*-small`` presets are the tasks where it does: a few hundred to a few thousand images
+trained to convergence (30 epochs), seconds per run on a CPU; search and the final benchmarks run on them.
 """
 
 from __future__ import annotations
@@ -87,6 +89,15 @@ _PRESET_LIST = [
                weight_decay=5e-4, batch_size=64, epochs=2, lr_schedule="cosine", label_smoothing=0.1,
                train_size=2000, eval_samples=1000,
                description="RL episode: reduced CIFAR-10 (2,000 images), FastNet-S (width 16), 2 epochs"),
+    # Data-limited children trained to convergence: where augmentation pays (issue 11). A run is one search
+    # episode and must stay under 30 s on two CPU cores.
+    TaskPreset("mnist-small", "mnist", "lenet5", "sgd", 0.05, momentum=0.9, nesterov=True, batch_size=64,
+               epochs=30, lr_schedule="cosine", train_size=500, eval_samples=2000,
+               description="Small data: MNIST 500 images, LeNet-5, SGD-Nesterov 0.05 cosine, batch 64, 30 epochs"),
+    TaskPreset("cifar10-small", "cifar10", "fastnet-s", "sgd", 0.05, momentum=0.9, nesterov=True,
+               weight_decay=5e-4, batch_size=64, epochs=30, lr_schedule="cosine", label_smoothing=0.1,
+               train_size=1000, eval_samples=1000,
+               description="Small data: CIFAR-10 1,000 images, FastNet-S, SGD-Nesterov 0.05 cosine, 30 epochs"),
 ]
 PRESETS: dict[str, TaskPreset] = {p.name: p for p in _PRESET_LIST}
 

@@ -13,6 +13,9 @@ Families:
 - ``randaugment``: RandAugment's N (ops per image) and M (magnitude bin of 31) (Cubuk et al., 2020).
 - ``schedule``: ``SCHEDULE_PHASES`` equal phases of training, each its own RandAugment (N, M): the static
   analogue of what an RL controller can do over an episode.
+- ``compact``: the RL agents' compact action (``ActionSpec.compact()``) as one static policy: horizontal flip on
+  or off, pad-and-crop on or off, RandAugment N in 0..3 at magnitude bin M of 10. Static search and RL then
+  explore the same policies, so their comparison at equal compute is like for like.
 """
 
 from __future__ import annotations
@@ -94,7 +97,22 @@ def sample_schedule(trial: TrialLike, image: ImageSpec) -> Policy:
     return Schedule(phases, image_spec=image)
 
 
+def sample_compact(trial: TrialLike, image: ImageSpec) -> Policy:
+    """Flip on/off, crop on/off, RandAugment (N, M of 10): one static action of ``ActionSpec.compact()``."""
+    from policy_search.action_space import ActionSpec
+
+    spec = ActionSpec.compact()
+    action = [trial.suggest_int("flip", 0, 1), trial.suggest_int("crop", 0, 1),
+              trial.suggest_int("num_ops", 0, spec.max_ops), trial.suggest_int("magnitude", 0, spec.num_bins - 1)]
+    trial.set_user_attr("rotate_degrees", _real_param("Rotate", action[3] / (spec.num_bins - 1), image,
+                                                      spec.num_bins))
+    policy = spec.to_policy(action)
+    policy.image_spec = image
+    return policy
+
+
 SPACES: dict[str, SpaceFn] = {
+    "compact": sample_compact,
     "subpolicies": sample_subpolicies,
     "randaugment": sample_randaugment,
     "schedule": sample_schedule,

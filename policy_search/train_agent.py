@@ -54,10 +54,19 @@ class TrainConfig:
     """lambda: reward penalty per unit of augmentation cost (Brightness-equivalents per image, see ops.OP_COST)."""
     reward_metric: str = "accuracy"
     """accuracy (validation accuracy gain) or loss (validation loss decrease)."""
+    credit: str = "end"
+    """end (the return is the child's final validation metric less cost; gamma 1) or step (per-step gains)."""
+    action_kind: str = "compact"
+    """compact (flip, crop, RandAugment N and M per step) or slots (op, magnitude, probability per slot)."""
+    population: int = 0
+    """Children trained side by side per run (OHL-AutoAug style, rewards relative to the population, best
+    weights copied to all after each segment); 0 trains one child per episode."""
+    workers: int = 1
+    """Processes that train a population's children in parallel."""
     action_mode: str = "discrete"
     """discrete (MultiDiscrete) or box ([-1, 1] floats); AugNet needs discrete."""
     gamma: float | None = None
-    """Discount of the learning agents (None: the agent's default, 0.5 for PPO and AugNet)."""
+    """Discount of the learning agents (None: 1 with --credit end, else the agent's default, 0.5)."""
     lr: float | None = None
     """Learning rate of the learning agents (None: the agent's default)."""
     fixed_policy: str | None = None
@@ -96,18 +105,46 @@ class TrainConfig:
             raise ValueError(f"--gamma must be in [0, 1], got {self.gamma}")
         if self.lr is not None and self.lr <= 0:
             raise ValueError(f"--lr must be positive, got {self.lr}")
+        if self.credit not in ("end", "step"):
+            raise ValueError(f"--credit must be end or step, got {self.credit!r}")
+        if self.action_kind not in ("compact", "slots"):
+            raise ValueError(f"--action-kind must be compact or slots, got {self.action_kind!r}")
+        if self.population == 1 or self.population < 0:
+            raise ValueError(f"--population must be 0 (off) or at least 2 children, got {self.population}")
+        if self.workers < 1:
+            raise ValueError(f"--workers must be at least 1, got {self.workers}")
+        if self.population and self.agent not in ("augnet", "random"):
+            raise ValueError(f"--population trains AugNet or random agents, not {self.agent!r}; use --agent augnet")
+        if self.population and self.synthetic:
+            raise ValueError("--population does not support --synthetic yet; drop one of them")
         if not 0 < self.distill_fraction <= 1:
             raise ValueError(f"--distill-fraction must be in (0, 1], got {self.distill_fraction}")
+
+
+def _action_spec(cfg: TrainConfig):
+    from policy_search.action_space import DEFAULT_RATIOS, ActionSpec
+
+    ratios = DEFAULT_RATIOS if cfg.synthetic else ()
+    return ActionSpec.compact(ratios=ratios) if cfg.action_kind == "compact" else ActionSpec(ratios=ratios)
 
 
 def _make_env(cfg: TrainConfig):
     from policy_search.agents.recorder import EpisodeRecorder
     from policy_search.envs.augment_env import AugmentEnv
 
+    overrides = {"epochs": cfg.epochs} if cfg.epochs else None
+    if cfg.population:
+        from policy_search.envs.population import Population
+        from policy_search.presets import get_preset
+
+        return Population(get_preset(cfg.task, **(overrides or {})), size=cfg.population,
+                          segments=cfg.steps_per_episode, action_spec=_action_spec(cfg),
+                          cost_weight=cfg.cost_weight, workers=cfg.workers, base_seed=cfg.seed, device=cfg.device,
+                          data_dir=cfg.data_dir)
     env = AugmentEnv(cfg.task, steps_per_episode=cfg.steps_per_episode, action_mode=cfg.action_mode,
-                     reward_metric=cfg.reward_metric, cost_weight=cfg.cost_weight,
-                     fixed_policy=cfg.fixed_policy if cfg.agent == "fixed" else None, device=cfg.device,
-                     data_dir=cfg.data_dir, synthetic=cfg.synthetic, task_overrides={"epochs": cfg.epochs} if cfg.epochs else None)
+                     action_spec=_action_spec(cfg), reward_metric=cfg.reward_metric, credit=cfg.credit,
+                     cost_weight=cfg.cost_weight, fixed_policy=cfg.fixed_policy if cfg.agent == "fixed" else None,
+                     device=cfg.device, data_dir=cfg.data_dir, synthetic=cfg.synthetic, task_overrides=overrides)
     return EpisodeRecorder(env, base_seed=cfg.seed)
 
 
@@ -115,6 +152,8 @@ class _Trainer:
     """One agent behind a uniform interface: ``play_episode()``, ``state()``, ``controller()``."""
 
     def __init__(self, cfg: TrainConfig, env, episode_length: int) -> None:
+        from policy_search.child import FEATURE_NAMES
+
         self.cfg, self.env, self.stats = cfg, env, {}
         spec = env.unwrapped.action_spec
         if cfg.agent == "ppo":
@@ -124,12 +163,15 @@ class _Trainer:
         elif cfg.agent == "augnet":
             from policy_search.agents.augnet import AugNetAgent, AugNetConfig
 
-            self.model = AugNetAgent(env.observation_space.shape[0], spec.nvec,
-                                     AugNetConfig(**_overrides(cfg, "lr")), seed=cfg.seed)
+            self.model = AugNetAgent(len(FEATURE_NAMES), spec.nvec, AugNetConfig(**_overrides(cfg, "lr")),
+                                     seed=cfg.seed)
         elif cfg.agent == "random":
+            from gymnasium import spaces
+
             from policy_search.agents.simple import RandomAgent
 
-            self.model = RandomAgent(env.action_space, seed=cfg.seed)
+            self.model = RandomAgent(spaces.MultiDiscrete(spec.nvec) if cfg.population else env.action_space,
+                                     seed=cfg.seed)
         else:
             from policy_search.agents.simple import FixedAgent
 
@@ -137,6 +179,14 @@ class _Trainer:
         self.episode_length = episode_length
 
     def play_episode(self) -> None:
+        if self.cfg.population:
+            learn = None
+            if self.cfg.agent == "augnet":
+                def learn(obs, actions, rewards):
+                    self.stats = self.model.update_batch(obs, actions, rewards)
+
+            self.env.play(lambda obs: [self.model.act(o) for o in obs], learn)
+            return
         if self.cfg.agent == "ppo":
             # One rollout = one episode; reset_num_timesteps=False continues the same run across calls.
             self.model.learn(total_timesteps=self.episode_length, reset_num_timesteps=False, progress_bar=False)
@@ -177,7 +227,7 @@ class _Trainer:
             return ppo_controller(self.model, spec, feature_names, every, self.cfg.action_mode == "box",
                                   synthetic=env.synthetic, image_spec=image_spec)
         if self.cfg.agent == "augnet":
-            net = build_mlp([len(feature_names), 64, 32, int(spec.nvec.sum())])
+            net = build_mlp([len(feature_names), *self.model.config.hidden, int(spec.nvec.sum())])
             net.load_state_dict(self.model.net.state_dict())
             return Controller(spec, net, feature_names, observe_every=every, synthetic=env.synthetic,
                               image_spec=image_spec)
@@ -191,7 +241,8 @@ class _Trainer:
 
 
 def _overrides(cfg: TrainConfig, lr_name: str) -> dict:
-    out = {} if cfg.gamma is None else {"gamma": cfg.gamma}
+    gamma = cfg.gamma if cfg.gamma is not None else (1.0 if cfg.credit == "end" else None)
+    out = {} if gamma is None else {"gamma": gamma}
     return out if cfg.lr is None else {**out, lr_name: cfg.lr}
 
 
@@ -226,7 +277,8 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
     from policy_search.child import FEATURE_NAMES
 
     env = _make_env(cfg)
-    env.reset()  # learn the episode length (it depends on the task's data size)
+    if not cfg.population:
+        env.reset()  # learn the episode length (it depends on the task's data size)
     inner = env.unwrapped
     episode_length = math.ceil(inner.run.total_batches / inner.batches_per_step)
     trainer = _Trainer(cfg, env, episode_length)
@@ -266,6 +318,7 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
                 bar.update(1)
                 bar.set_postfix(ret=f"{ep['return']:.2f}", val_acc=f"{ep['final_val_acc']:.3f}")
         trainer.save(ckpt)  # after every episode: an interrupt loses at most the episode in progress
+    env.close()
     if bar is not None:
         bar.close()
     writer.close()
@@ -292,7 +345,7 @@ def _export(cfg, trainer, env, out: Path, command: str, child_seconds: float, cu
     schedule = distill_schedule(env.episodes[-n_last:], inner.action_spec, inner.base)
     schedule.image_spec = image_spec
     schedule.save(out / "schedule.json", provenance={**provenance, "distilled_from_episodes": n_last})
-    ops = inner.action_spec.ops
+    ops = inner.action_spec.display_ops
     plot_schedule(schedule, ops, out / "schedule.png",
                   title=f"{cfg.agent} on {cfg.task}: op use per phase (last {n_last} episodes)")
     (out / "schedule.md").write_text(markdown_table(schedule, ops) + "\n")

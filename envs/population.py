@@ -1,0 +1,190 @@
+"""A population of children trained side by side over segments, with rewards relative to the population.
+
+The OHL-AutoAug design (Lin et al., ICCV 2019), close to PBA (Ho et al., ICML 2019): ``size`` copies of one child
+network start from the same weights and see the same batches; the run is cut into ``segments`` equal segments.
+At the start of each segment every member samples its own augmentation from the agent; at its end every member is
+evaluated on the validation split carved from train, and member k's reward is::
+
+    reward_k = reward_scale * (val_acc_k - mean over members of val_acc) - cost_weight * cost_k
+
+Because the members share weights, data order and learning-rate schedule, the difference between two members is
+their augmentation alone (common random numbers), so a segment's reward is far less noisy than one child's
+accuracy gain. Then the best member's weights and optimizer state are copied to all the others (exploit), so the
+population follows the augmentation path that has been best so far, and later segments are judged from the state
+that good early choices produced: credit reaches past one segment through the weights. The last segment is
+judged on the whole validation split.
+
+One population run costs ``size`` child-run equivalents of training. Members train in ``workers`` processes
+(``workers=1`` trains them one after another in this process); a member's state travels to its worker and back
+(a few hundred kB for the small presets).
+
+Every member of every run is recorded as an episode in the ``EpisodeRecorder`` format, so the trainer's logs,
+CSV and schedule distillation treat a population exactly like single episodes.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import numpy as np
+import torch
+
+from policy_search.action_space import ActionSpec
+from policy_search.child import ChildDivergedError, ChildRun
+from policy_search.policy_base import Policy
+from policy_search.presets import TaskPreset
+
+_WORKER_RUNS: dict[tuple, ChildRun] = {}
+
+
+def _worker_init(threads: int) -> None:
+    torch.set_num_threads(max(1, threads))
+
+
+def _member_run(preset: TaskPreset, data_dir: str | None, device: str) -> ChildRun:
+    """One ChildRun per process and preset; members load their state into it before each segment."""
+    key = (preset, data_dir, device)
+    if key not in _WORKER_RUNS:
+        _WORKER_RUNS[key] = ChildRun(preset, seed=0, device=device, data_dir=data_dir, allow_test=False)
+    return _WORKER_RUNS[key]
+
+
+def train_segment(job: dict) -> dict:
+    """Train one member for one segment (runs in a worker process, or in this one).
+
+    ``job``: preset, data_dir, device, state (ChildRun.state_dict), spec (ActionSpec dict), action, base (Policy
+    or None), batches, aug_state (torch.Generator state), full_val (evaluate the whole validation split).
+    """
+    run = _member_run(job["preset"], job["data_dir"], job["device"])
+    run.load_state_dict(copy.deepcopy(job["state"]))  # loading aliases optimizer buffers: never share them
+    spec = ActionSpec.from_dict(job["spec"])
+    policy = spec.to_policy(np.asarray(job["action"]), job["base"])
+    generator = torch.Generator()
+    generator.set_state(job["aug_state"])
+    before = run.batches_done
+
+    def augment(images: torch.Tensor) -> torch.Tensor:
+        return policy(images, generator=generator, progress=min(run.progress, 1.0))
+
+    try:
+        run.train(job["batches"], augment=augment)
+    except ChildDivergedError as err:  # this member loses the segment; the population goes on from the others
+        return {"state": job["state"], "aug_state": generator.get_state(), "val_acc": 0.0, "val_loss": math.inf,
+                "features": run.features(), "done": run.done, "cost": 0.0, "samples": run.samples_seen,
+                "progress": run.progress, "diverged": str(err)}
+    val = run.evaluate("val", max_samples=len(run.split("val")) if job["full_val"] else None)
+    fraction = (run.batches_done - before) / run.total_batches
+    return {"state": run.state_dict(), "aug_state": generator.get_state(), "val_acc": float(val["accuracy"]),
+            "val_loss": float(val["loss"]), "features": run.features(), "done": run.done,
+            "cost": float(policy.expected_cost(run.progress) * fraction), "samples": run.samples_seen,
+            "progress": run.progress, "diverged": ""}
+
+
+class Population:
+    """``size`` children of ``preset`` over ``segments`` segments; ``run(act)`` plays one population run.
+
+    Exposes what the trainer's export reads from a single-child env (``action_spec``, ``base``, ``synthetic``,
+    ``batches_per_step``, ``run`` for the image shape) and the recorder's ``episodes`` / ``state()``.
+    """
+
+    def __init__(self, preset: TaskPreset, *, size: int = 4, segments: int = 4, action_spec: ActionSpec,
+                 base: Policy | None = None, reward_scale: float = 100.0, cost_weight: float = 0.02,
+                 workers: int = 1, base_seed: int = 0, device: str = "cpu", data_dir: str | None = None) -> None:
+        if size < 2:
+            raise ValueError(f"a population needs at least 2 members, got {size}")
+        if segments < 1:
+            raise ValueError(f"a population run needs at least 1 segment, got {segments}")
+        if workers < 1:
+            raise ValueError(f"--workers must be at least 1, got {workers}")
+        if action_spec.ratios:
+            raise ValueError("populations do not support synthetic-data ratios yet; drop --synthetic")
+        self.preset, self.size, self.segments = preset, int(size), int(segments)
+        self.action_spec, self.base, self.synthetic = action_spec, base, None
+        self.reward_scale, self.cost_weight = float(reward_scale), float(cost_weight)
+        self.workers, self.device, self.data_dir = int(workers), device, data_dir
+        self.base_seed = int(base_seed)
+        self.run = ChildRun(preset, seed=0, device=device, data_dir=data_dir, allow_test=False)
+        self.batches_per_step = math.ceil(self.run.total_batches / self.segments)
+        self.episode_index = 0  # member episodes recorded so far
+        self.population_index = 0
+        self.episodes: list[dict[str, Any]] = []
+        self._pool: ProcessPoolExecutor | None = None
+
+    @property
+    def unwrapped(self) -> Population:
+        return self
+
+    def _map(self, jobs: list[dict]) -> list[dict]:
+        if self.workers == 1:
+            return [train_segment(job) for job in jobs]
+        if self._pool is None:
+            import multiprocessing
+
+            threads = max(1, (os.cpu_count() or 1) // self.workers)
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_worker_init, initargs=(threads,))
+        return list(self._pool.map(train_segment, jobs))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def play(self, act, learn=None) -> list[dict]:
+        """One population run. ``act(obs[K, F]) -> actions[K]``; ``learn(obs, actions, rewards)`` is called after
+        every segment with that segment's K observations, actions and population-relative rewards.
+        Returns the K member episodes just recorded."""
+        seed = self.base_seed * 100_003 + self.population_index
+        start = ChildRun(self.preset, seed=seed, device=self.device, data_dir=self.data_dir, allow_test=False)
+        start.evaluate("val")
+        state, obs = start.state_dict(), start.features()
+        aug = [torch.Generator().manual_seed(seed * 31 + k + 1).get_state() for k in range(self.size)]
+        steps: list[list[dict]] = [[] for _ in range(self.size)]
+        observations = np.repeat(obs[None], self.size, 0)
+        results: list[dict] = []
+        for segment in range(self.segments):
+            actions = [np.asarray(a, dtype=np.int64) for a in act(observations)]
+            last = segment == self.segments - 1
+            jobs = [{"preset": self.preset, "data_dir": self.data_dir, "device": self.device, "state": state,
+                     "spec": self.action_spec.to_dict(), "action": actions[k].tolist(), "base": self.base,
+                     "batches": self.batches_per_step, "aug_state": aug[k], "full_val": last}
+                    for k in range(self.size)]
+            results = self._map(jobs)
+            accs = np.asarray([r["val_acc"] for r in results])
+            costs = np.asarray([r["cost"] for r in results])
+            rewards = self.reward_scale * (accs - accs.mean()) - self.cost_weight * costs
+            if learn is not None:
+                learn(observations, actions, rewards)
+            for k, r in enumerate(results):
+                aug[k] = r["aug_state"]
+                steps[k].append({"action": actions[k].tolist(), "ops": self.action_spec.slots_of(actions[k]),
+                                 "reward": float(rewards[k]), "val_acc": r["val_acc"], "cost": r["cost"]})
+            best = int(accs.argmax())  # exploit: every member continues from the best member's state
+            state = results[best]["state"]
+            observations = np.repeat(results[best]["features"][None], self.size, 0)
+            if results[best]["done"]:
+                break
+        recorded = []
+        for k, r in enumerate(results):
+            recorded.append({"episode": self.episode_index, "population": self.population_index, "member": k,
+                             "return": float(sum(s["reward"] for s in steps[k])), "final_val_acc": r["val_acc"],
+                             "samples": int(r["samples"]), "cost": float(sum(s["cost"] for s in steps[k])),
+                             "diverged": r["diverged"], "child_seed": seed, "steps": steps[k]})
+            self.episode_index += 1
+        self.population_index += 1
+        self.episodes.extend(recorded)
+        return recorded
+
+    def state(self) -> dict[str, Any]:
+        return {"base_seed": self.base_seed, "episode_index": self.episode_index,
+                "population_index": self.population_index, "episodes": self.episodes}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.base_seed = int(state["base_seed"])
+        self.episode_index = int(state["episode_index"])
+        self.population_index = int(state.get("population_index", 0))
+        self.episodes = list(state["episodes"])

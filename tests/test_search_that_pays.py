@@ -1,0 +1,118 @@
+"""Issue 11: small tasks, the compact action space, end-of-run credit and the population of children."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from policy_search.action_space import ActionSpec
+from policy_search.envs.augment_env import AugmentEnv
+from policy_search.envs.population import Population
+from policy_search.policy import RandAugment, Sequence, SubPolicies, load_policy
+from policy_search.presets import get_preset
+
+TINY = {"train_size": 256, "epochs": 1, "eval_samples": 128, "batch_size": 32}
+
+
+def test_small_presets_are_data_limited_and_trained_to_convergence():
+    for name, images in (("mnist-small", 500), ("cifar10-small", 1000)):
+        p = get_preset(name)
+        assert p.train_size == images and p.epochs == 30 and p.lr_schedule == "cosine"
+
+
+def test_compact_spec_decodes_flip_crop_and_randaugment():
+    spec = ActionSpec.compact()
+    assert spec.nvec.tolist() == [2, 2, 4, 10] and spec.display_ops[:2] == ("HorizontalFlip", "PadCrop")
+    none = spec.to_policy(np.array([0, 0, 0, 7]))
+    assert isinstance(none, Sequence) and none.op_distribution() == {}
+    full = spec.to_policy(np.array([1, 1, 2, 3]))
+    kinds = [type(p) for p in full.policies]
+    assert kinds == [SubPolicies, RandAugment]
+    ra = full.policies[1]
+    assert ra.num_ops == 2 and ra.magnitude == 3 and "HorizontalFlip" not in ra.ops
+    dist = full.op_distribution()
+    assert dist["HorizontalFlip"] == pytest.approx(0.5) and dist["PadCrop"] == pytest.approx(1.0)
+    assert ActionSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    assert ActionSpec.from_dict({k: v for k, v in ActionSpec().to_dict().items()
+                                 if k not in ("kind", "max_ops")}).kind == "slots"  # files from before issue 11
+    with pytest.raises(ValueError, match="action kind"):
+        ActionSpec(kind="huge")
+
+
+def test_modal_action_takes_the_most_frequent_entry_per_head():
+    spec = ActionSpec.compact()
+    actions = [np.array([1, 0, 2, 5]), np.array([0, 0, 2, 5]), np.array([0, 1, 3, 5])]
+    assert spec.modal_action(actions).tolist() == [0, 0, 2, 5]
+
+
+def test_end_credit_pays_only_the_final_validation_accuracy_less_cost():
+    env = AugmentEnv("mnist-episode", steps_per_episode=3, task_overrides=TINY, credit="end",
+                     action_spec=ActionSpec.compact())
+    env.reset(seed=0)
+    rewards, infos = [], []
+    done = False
+    while not done:
+        _, reward, done, _, info = env.step(np.array([0, 1, 1, 4]))
+        rewards.append(reward)
+        infos.append(info)
+    assert all(r == pytest.approx(-env.cost_weight * i["cost"]) for r, i in zip(rewards[:-1], infos[:-1]))
+    full = env.run.evaluate("val", max_samples=len(env.run.split("val")))["accuracy"]
+    assert rewards[-1] == pytest.approx(100 * full - env.cost_weight * infos[-1]["cost"], abs=1e-6)
+    with pytest.raises(ValueError, match="credit"):
+        AugmentEnv("mnist-episode", credit="later", task_overrides=TINY)
+
+
+def test_population_rewards_are_relative_and_members_continue_from_the_best(tmp_path):
+    preset = get_preset("mnist-episode", **TINY)
+    pop = Population(preset, size=3, segments=2, action_spec=ActionSpec.compact(), base_seed=1)
+    seen = []
+
+    def act(obs):
+        assert obs.shape == (3, 9) and np.allclose(obs, obs[0])  # one shared state after each exploit
+        return [np.array([0, 0, 0, 0]), np.array([0, 1, 1, 3]), np.array([1, 1, 3, 9])]
+
+    def learn(obs, actions, rewards):
+        seen.append(np.asarray(rewards))
+
+    episodes = pop.play(act, learn)
+    assert len(episodes) == 3 and len(seen) == 2
+    for s, rewards in enumerate(seen):  # centred on the population mean before the cost term
+        costs = np.asarray([e["steps"][s]["cost"] for e in episodes])
+        assert (rewards + pop.cost_weight * costs).sum() == pytest.approx(0.0, abs=1e-6)
+        assert rewards.tolist() == [e["steps"][s]["reward"] for e in episodes]
+    assert episodes[0]["cost"] == 0.0 and episodes[2]["cost"] > episodes[1]["cost"] > 0
+    assert [e["episode"] for e in episodes] == [0, 1, 2] and pop.state()["population_index"] == 1
+    # a second run starts from a fresh child (another seed) and continues the episode numbering
+    assert [e["episode"] for e in pop.play(act)] == [3, 4, 5]
+
+
+def test_population_in_worker_processes_matches_in_process():
+    preset = get_preset("mnist-episode", **TINY)
+    actions = [np.array([0, 1, 1, 3]), np.array([1, 1, 2, 6])]
+    results = []
+    for workers in (1, 2):
+        pop = Population(preset, size=2, segments=2, action_spec=ActionSpec.compact(), workers=workers)
+        try:
+            results.append([e["final_val_acc"] for e in pop.play(lambda obs: actions)])
+        finally:
+            pop.close()
+    assert results[0] == results[1]
+
+
+def test_train_agent_population_exports_loadable_files(tmp_path):
+    from policy_search.train_agent import TrainConfig, train
+
+    out = tmp_path / "pop"
+    summary = train(TrainConfig(task="mnist-episode", agent="augnet", population=2, episodes=4, steps_per_episode=2,
+                                epochs=0.5, out=str(out), progress_bar=False))
+    assert summary["episodes"] == 4
+    controller, schedule = load_policy(str(out / "policy.json")), load_policy(str(out / "schedule.json"))
+    images = torch.randint(0, 256, (8, 1, 28, 28), dtype=torch.uint8)
+    controller.observe({n: 0.1 for n in controller.feature_names})
+    for policy in (controller, schedule):
+        assert policy(images, generator=torch.Generator().manual_seed(0), progress=0.6).shape == images.shape
+    provenance = json.loads((out / "policy.json").read_text())["provenance"]
+    assert provenance["agent"] == "augnet" and provenance["compute_spent"] > 0
+    with pytest.raises(ValueError, match="population"):
+        train(TrainConfig(agent="ppo", population=2, out=str(tmp_path / "x"), progress_bar=False))
