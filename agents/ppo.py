@@ -26,7 +26,7 @@ def build_ppo(env: gym.Env, episode_length: int, *, seed: int = 0, episodes_per_
 
     if episode_length < 1 or episodes_per_update < 1:
         raise ValueError("episode_length and episodes_per_update must be >= 1")
-    n_steps = episode_length * episodes_per_update
+    n_steps = max(2, episode_length * episodes_per_update)  # SB3 normalises advantages: needs 2+ samples
     return PPO(
         "MlpPolicy", DummyVecEnv([lambda: env]), n_steps=n_steps, batch_size=min(n_steps, max(episode_length, 4)),
         n_epochs=n_epochs, learning_rate=learning_rate, gamma=gamma, gae_lambda=0.95, ent_coef=ent_coef,

@@ -285,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=float, help="override the preset's epochs for every policy")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="training device (default auto)")
     parser.add_argument("--data-dir", dest="data_dir", help="dataset folder (default $POLICY_SEARCH_DATA_DIR)")
+    parser.add_argument("--dataset", help="run the task's recipe on this dataset (folder or Hub id; validation is "
+                                          "10%% of its training split)")
     parser.add_argument("--robustness-samples", dest="robustness_samples", type=int,
                         help=f"test images for corruption/FGSM accuracy (default {DEFAULT_SUBSET}; 0 skips)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -316,6 +318,14 @@ def main(argv: list[str] | None = None) -> int:
     for key in ("task", "policies", "seeds", "out", "epochs", "device", "data_dir", "robustness_samples"):
         if getattr(args, key) is not None:
             config[key] = getattr(args, key)
+    if args.dataset is not None:
+        from policy_search.presets import dataset_overrides
+
+        try:
+            config["overrides"] = {**config.get("overrides", {}), **dataset_overrides(args.dataset)}
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     missing = [k for k in ("task", "out") if k not in config]
     if missing or not (config.get("policies") or config.get("optional_policies")):
         names = [f"--{k}" for k in missing] + ([] if config.get("policies") or config.get("optional_policies")
@@ -323,10 +333,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: missing {', '.join(names)} (give them as flags or in --config)", file=sys.stderr)
         return 2
     command = "python -m policy_search.benchmark " + " ".join(shlex.quote(a) for a in argv)
+    from policy_search.data import DatasetError
+
     try:
         results = run_benchmark(config.pop("task"), config.pop("policies", []), config.pop("seeds", 5),
                                 config.pop("out"), progress=not args.no_progress, command=command, **config)
-    except (ValueError, FileNotFoundError, PermissionError) as exc:
+    except (ValueError, FileNotFoundError, PermissionError, DatasetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     counts = results["counts"]

@@ -95,13 +95,18 @@ class ChildRun:
     def __init__(self, preset: str | TaskPreset, *, seed: int = 0, device: str | torch.device = "auto",
                  data_dir: str | None = None, allow_test: bool = True, dataset: ImageDataset | None = None,
                  **overrides) -> None:
+        if isinstance(dataset, str):  # the preset field (a name, folder or Hub id), given as an override
+            overrides["dataset"], dataset = dataset, None
         self.preset = get_preset(preset, **overrides)
         self.seed = int(seed)
         self.device = resolve_device(device)
         self.allow_test = allow_test
         p = self.preset
         data = dataset or _cached_dataset(p.dataset, data_dir, p.val_size, p.data_seed)
-        train = data.train.subset(p.train_size, seed=p.data_seed) if p.train_size else data.train
+        if p.train_size and p.train_size < len(data.train):
+            train = data.train.subset(p.train_size, seed=p.data_seed)
+        else:  # no cap, or a dataset smaller than the cap: all of it
+            train = data.train
         self.num_classes = data.num_classes
         self.class_names = data.class_names
         self.splits: dict[str, Split] = {"train": train.to(self.device), "val": data.val.to(self.device)}

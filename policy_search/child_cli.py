@@ -24,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
     parser.add_argument("--data-dir", default=None,
                         help="folder holding datasets in the Hub layout (default: $POLICY_SEARCH_DATA_DIR, else Hub)")
+    parser.add_argument("--dataset", default=None,
+                        help="run the preset's recipe on this dataset: a folder (Hub layout or imagefolder) or a "
+                             "Hub id; validation is 10%% of its training split")
     parser.add_argument("--out", default="runs/child", help="output folder (default: %(default)s)")
     return parser
 
@@ -34,10 +37,10 @@ def main(argv: list[str] | None = None) -> int:
 
     use_all_cores_unless_configured()
     from policy_search.child import run_child
-    from policy_search.presets import get_preset
+    from policy_search.presets import dataset_overrides, get_preset
 
     try:
-        preset = get_preset(args.preset, epochs=args.epochs)
+        preset = get_preset(args.preset, epochs=args.epochs, **dataset_overrides(args.dataset))
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run, metrics = run_child(preset, seed=args.seed, device=args.device, data_dir=args.data_dir,
                                  policy=policy, progress_bar=True)
-    except DatasetError as err:
+    except (DatasetError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     metrics["policy"] = args.policy or "none"

@@ -292,7 +292,7 @@ def load_image_dataset(
     name: str,
     data_dir: str | os.PathLike | None = None,
     *,
-    val_size: int = 5000,
+    val_size: int | float = 5000,
     seed: int = 0,
     image_column: str | None = None,
     label_column: str | None = None,
@@ -302,7 +302,8 @@ def load_image_dataset(
 ) -> ImageDataset:
     """Load ``name`` as uint8 ``[N,C,H,W]`` train / val / test splits on the CPU.
 
-    ``val_size`` images are carved from the training split, stratified by class and seeded by ``seed``;
+    ``val_size`` images (or, for a value in (0, 1), that fraction of the training split) are carved from the
+    training split, stratified by class and seeded by ``seed``;
     ``test_fraction`` is used only when the source has no test split. ``refresh=True`` re-decodes.
     """
     root = default_data_dir(data_dir)
@@ -324,6 +325,9 @@ def load_image_dataset(
                            "delete that folder or pass refresh=True to rebuild it") from err
     train_x = torch.from_numpy(arrays["train_images"])
     train_y = torch.from_numpy(arrays["train_labels"])
+    if isinstance(val_size, float) and 0 < val_size < 1:  # a fraction of the training split
+        val_size = max(1, int(round(val_size * len(train_y))))
+    val_size = int(val_size)
     if not 0 <= val_size < len(train_y):
         raise ValueError(f"val_size={val_size} must be in [0, {len(train_y)}) for a training split of {len(train_y)}")
     val_index = stratified_indices(train_y, val_size, seed) if val_size else torch.empty(0, dtype=torch.long)

@@ -41,9 +41,10 @@ class TaskPreset:
     label_smoothing: float = 0.0
     """Cross-entropy label smoothing."""
     train_size: int | None = None
-    """Size of the stratified proxy subset of the training split; ``None`` uses all of it."""
-    val_size: int = 5000
-    """Validation images carved out of the training split (stratified, seeded by ``data_seed``)."""
+    """Size of the stratified proxy subset of the training split; ``None`` (or more than there is) uses all."""
+    val_size: int | float = 5000
+    """Validation images carved out of the training split (stratified, seeded by ``data_seed``); a value in
+    (0, 1) is a fraction of the training split (what ``--dataset`` uses: a user's data has no spare 5,000)."""
     eval_samples: int | None = None
     """Validation images used by the quick per-step evaluation (a fixed subset); ``None`` uses all."""
     data_seed: int = 0
@@ -100,6 +101,21 @@ _PRESET_LIST = [
                description="Small data: CIFAR-10 1,000 images, FastNet-S, SGD-Nesterov 0.05 cosine, 30 epochs"),
 ]
 PRESETS: dict[str, TaskPreset] = {p.name: p for p in _PRESET_LIST}
+
+
+USER_VAL_FRACTION = 0.1
+"""Share of a user's training split held out for validation when ``--dataset`` replaces a preset's data."""
+
+
+def dataset_overrides(dataset: str | None) -> dict:
+    """Preset overrides that run a preset's recipe (model, optimizer, budget) on ``dataset`` (a Hub-layout or
+    imagefolder directory, or a Hub id): the validation split becomes a fraction of the training split, and the
+    preset's ``train_size`` stays a cap (a smaller dataset is used whole)."""
+    if dataset is None:
+        return {}
+    if not str(dataset).strip():
+        raise ValueError("--dataset is empty; pass a folder (Hub layout or imagefolder) or a Hub id 'owner/name'")
+    return {"dataset": str(dataset), "val_size": USER_VAL_FRACTION}
 
 
 def get_preset(name: str | TaskPreset, **overrides) -> TaskPreset:

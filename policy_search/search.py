@@ -80,6 +80,8 @@ class SearchConfig:
     """A running trial silent this long belongs to a killed worker and is marked FAIL."""
     overrides: dict[str, Any] = field(default_factory=dict)
     """Preset field overrides (``--set train_size=512``), e.g. a tiny task for tests."""
+    dataset: str | None = None
+    """Run the task's recipe on this dataset (folder or Hub id; validation is 10% of its training split)."""
     quiet: bool = False
     """No per-trial progress lines."""
 
@@ -109,7 +111,10 @@ class SearchConfig:
         st.describe_storage(self.storage_spec())
 
     def preset_overrides(self) -> dict[str, Any]:
-        return {**self.overrides, **({"epochs": self.epochs} if self.epochs is not None else {})}
+        from policy_search.presets import dataset_overrides
+
+        return {**self.overrides, **dataset_overrides(self.dataset),
+                **({"epochs": self.epochs} if self.epochs is not None else {})}
 
     def storage_spec(self) -> str:
         return self.storage or str(Path(self.out) / "study.log")
@@ -119,7 +124,7 @@ class SearchConfig:
 
 
 # What must agree between workers (and between a run and its --resume) for their trials to mean the same thing.
-_STUDY_KEYS = ("task", "space", "synthetic", "epochs", "overrides", "evals_per_epoch", "data_dir")
+_STUDY_KEYS = ("task", "space", "synthetic", "epochs", "overrides", "evals_per_epoch", "data_dir", "dataset")
 
 
 def _open_study(config: SearchConfig, storage: optuna.storages.BaseStorage, n_reports: int) -> optuna.Study:
@@ -137,7 +142,8 @@ def _open_study(config: SearchConfig, storage: optuna.storages.BaseStorage, n_re
                            "another --study-name / --out")
     if stored is None:
         study.set_user_attr("search", mine)
-    elif json.loads(json.dumps(stored)) != json.loads(json.dumps(mine)):
+    elif json.loads(json.dumps({**dict.fromkeys(mine), **stored})) != json.loads(json.dumps(mine)):
+        # (a key added after the study was created reads as None: its default)
         raise RuntimeError(f"study {config.name()!r} was created with {stored}, this run has {mine}; "
                            "use the same settings to resume or join it, or another --study-name")
     return study
@@ -354,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--study-name", default=None)
     parser.add_argument("--epochs", type=float, default=None, help="override the preset's child epochs")
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--dataset", default=None, help="run the task's recipe on this dataset (folder or Hub id; "
+                                                        "validation is 10%% of its training split)")
     parser.add_argument("--device", default=defaults.device)
     parser.add_argument("--evals-per-epoch", type=int, default=defaults.evals_per_epoch)
     parser.add_argument("--n-startup-trials", type=int, default=defaults.n_startup_trials)

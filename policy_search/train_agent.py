@@ -79,6 +79,9 @@ class TrainConfig:
     """Device of the child runs: auto, cpu or cuda."""
     data_dir: str | None = None
     """Folder with datasets in the Hub layout (default: $POLICY_SEARCH_DATA_DIR, else the Hub)."""
+    dataset: str | None = None
+    """Search on your own data: a folder (Hub layout or imagefolder) or a Hub id, trained with the task's recipe
+    (model, optimizer, budget); validation is 10% of its training split."""
     progress_bar: bool = True
     """Show a progress bar."""
 
@@ -132,7 +135,9 @@ def _make_env(cfg: TrainConfig):
     from policy_search.agents.recorder import EpisodeRecorder
     from policy_search.envs.augment_env import AugmentEnv
 
-    overrides = {"epochs": cfg.epochs} if cfg.epochs else None
+    from policy_search.presets import dataset_overrides
+
+    overrides = {**({"epochs": cfg.epochs} if cfg.epochs else {}), **dataset_overrides(cfg.dataset)} or None
     if cfg.population:
         from policy_search.envs.population import Population
         from policy_search.presets import get_preset
@@ -378,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=f"{flag}")
             continue
         # Optional fields default to None, so their type is named here rather than read off the default.
-        kind = {"budget_seconds": float, "epochs": float, "gamma": float, "lr": float, "out": str}.get(f.name) or \
+        kind = {"budget_seconds": float, "epochs": float, "gamma": float, "lr": float}.get(f.name) or \
             {"int": int, "float": float}.get(type(default).__name__, str)
         parser.add_argument(flag, type=kind, default=default, help=f"(default: {default})")
     return parser

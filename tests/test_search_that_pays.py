@@ -116,3 +116,47 @@ def test_train_agent_population_exports_loadable_files(tmp_path):
     assert provenance["agent"] == "augnet" and provenance["compute_spent"] > 0
     with pytest.raises(ValueError, match="population"):
         train(TrainConfig(agent="ppo", population=2, out=str(tmp_path / "x"), progress_bar=False))
+
+
+@pytest.fixture(scope="module")
+def own_data(tmp_path_factory):
+    """A user's dataset: an imagefolder of 3 classes x 40 RGB 28x28 images (the presets' data is 1x28x28 MNIST)."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("own") / "shapes"
+    rng = np.random.default_rng(0)
+    for c, cls in enumerate(("a", "b", "c")):
+        (root / cls).mkdir(parents=True)
+        for i in range(40):
+            pixels = rng.integers(0, 80, (28, 28, 3), dtype=np.uint8) + np.uint8(60 * c)
+            Image.fromarray(pixels).save(root / cls / f"{i}.png")
+    return root
+
+
+def test_dataset_flag_runs_a_preset_recipe_on_the_users_data_in_all_four_clis(tmp_path, own_data, monkeypatch,
+                                                                             capsys):
+    from policy_search import benchmark, child_cli, search, train_agent
+
+    monkeypatch.setenv("POLICY_SEARCH_CACHE", str(tmp_path / "cache"))
+    common = ["--dataset", str(own_data), "--epochs", "1"]
+    assert child_cli.main(["--preset", "mnist-small", *common, "--out", str(tmp_path / "child")]) == 0
+    metrics = json.loads((tmp_path / "child" / "metrics.json").read_text())
+    assert metrics["preset"]["dataset"] == str(own_data) and metrics["preset"]["val_size"] == 0.1
+    assert metrics["val"]["samples"] == 11 and metrics["test"]["samples"] == 12  # 10% of 108; 10% of 120
+    out = tmp_path / "agent"
+    assert train_agent.main(["--task", "mnist-small", *common, "--episodes", "1", "--steps-per-episode", "1",
+                             "--out", str(out), "--no-progress-bar"]) == 0
+    assert (out / "policy.json").exists() and (out / "schedule.json").exists()
+    assert benchmark.main(["--task", "mnist-small", *common, "--policies", "none", "--seeds", "1",
+                           "--robustness-samples", "0", "--out", str(tmp_path / "bench"), "--no-progress"]) == 0
+    assert search.main(["--task", "mnist-small", *common, "--trials", "1", "--space", "compact", "--quiet",
+                        "--out", str(tmp_path / "search")]) == 0
+    capsys.readouterr()
+    for cli, argv in ((child_cli.main, ["--preset", "mnist-small", "--out", str(tmp_path / "x")]),
+                      (train_agent.main, ["--task", "mnist-small", "--out", str(tmp_path / "y"), "--no-progress-bar"]),
+                      (benchmark.main, ["--task", "mnist-small", "--policies", "none", "--out", str(tmp_path / "z"),
+                                        "--no-progress"]),
+                      (search.main, ["--task", "mnist-small", "--out", str(tmp_path / "w")])):
+        assert cli([*argv, "--dataset", str(tmp_path / "missing")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and "missing" in err and len(err.splitlines()) == 1, err
