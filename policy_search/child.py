@@ -348,11 +348,13 @@ class ChildRun:
 
 def run_child(preset: str | TaskPreset, *, seed: int = 0, device: str = "auto", data_dir: str | None = None,
               policy: torch.nn.Module | None = None, augment_seed: int | None = None,
-              eval_every: int | None = None, progress_bar: bool = False, **overrides) -> tuple[ChildRun, dict]:
+              eval_every: int | None = None, progress_bar: bool = False, test: bool = True,
+              **overrides) -> tuple[ChildRun, dict]:
     """Train a child to the end of its budget with ``policy`` (any policy module, called with the run's progress),
-    evaluating on val every ``eval_every`` batches (default: once per epoch) and on test once at the end.
+    evaluating on val every ``eval_every`` batches (default: once per epoch) and on test once at the end
+    (``test=False``: never, and the run's test split is locked, for choices made during search).
     Returns the run and a JSON-ready metrics dict."""
-    run = ChildRun(preset, seed=seed, device=device, data_dir=data_dir, **overrides)
+    run = ChildRun(preset, seed=seed, device=device, data_dir=data_dir, allow_test=test, **overrides)
     augment = batch_transform = None
     if policy is not None:
         generator = augment_generator(seed) if augment_seed is None else torch.Generator().manual_seed(augment_seed)
@@ -389,13 +391,13 @@ def run_child(preset: str | TaskPreset, *, seed: int = 0, device: str = "auto", 
         bar.close()
     resources = meter.read()
     train_metrics = run.evaluate_full("train")
-    test_metrics = run.evaluate_full("test")
+    test_metrics = run.evaluate_full("test") if test else None
     val_metrics = run.evaluate_full("val")
     acct = run.accounting()
     metrics = {
         "preset": run.preset.to_dict(), "seed": seed, "device": str(run.device),
         "train": train_metrics, "val": val_metrics, "test": test_metrics,
-        "generalization_gap": train_metrics["accuracy"] - test_metrics["accuracy"],
+        "generalization_gap": train_metrics["accuracy"] - (test_metrics or val_metrics)["accuracy"],
         "train_time_s": acct["train_time_s"], "aug_time_s": acct["aug_time_s"], "eval_time_s": acct["eval_time_s"],
         "wall_time_s": resources["wall_s"], "samples_seen": acct["samples_seen"],
         "samples_per_s": acct["samples_per_s"], "peak_rss_mb": resources["peak_rss_mb"],

@@ -386,6 +386,10 @@ def main(argv: list[str] | None = None) -> int:
         from policy_search.search_compare import main as compare_main
 
         return compare_main(argv[1:])
+    if argv and argv[0] == "curve":
+        from policy_search.search_curve import main as curve_main
+
+        return curve_main(argv[1:])
     config = config_from_args(build_parser().parse_args(argv))
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our per-trial line replaces Optuna's
     try:

@@ -1,6 +1,7 @@
 """Issue 11: small tasks, the compact action space, end-of-run credit and the population of children."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -160,3 +161,29 @@ def test_dataset_flag_runs_a_preset_recipe_on_the_users_data_in_all_four_clis(tm
         assert cli([*argv, "--dataset", str(tmp_path / "missing")]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error:") and "missing" in err and len(err.splitlines()) == 1, err
+
+
+def test_search_curve_scores_exports_on_validation_only_and_caches(tmp_path, monkeypatch):
+    from policy_search.search_curve import CurveConfig, run_curve
+
+    cfg = CurveConfig(task="mnist-episode", epochs=0.25, checkpoints=(2, 4), seeds=(0,), eval_seeds=(1000,),
+                      designs={"end": {"agent": "augnet", "credit": "end", "steps_per_episode": 2},
+                               "pop": {"agent": "augnet", "population": 2, "steps_per_episode": 2}},
+                      out=str(tmp_path / "ab"))
+
+    def no_test(self, split):  # the curve must never read the test split
+        assert split != "test", "search_curve touched the test split"
+        return original(self, split)
+
+    from policy_search.child import ChildRun
+
+    original = ChildRun._split
+    monkeypatch.setattr(ChildRun, "_split", no_test)
+    summary = run_curve(cfg)
+    assert len(summary["points"]) == 2 * 2 * 2
+    assert all(p["searches"] == 1 and math.isfinite(p["gain_mean"]) for p in summary["points"])
+    assert (tmp_path / "ab" / "curve.png").exists() and (tmp_path / "ab" / "exports").is_dir()
+    evals = sorted((tmp_path / "ab" / "evals").iterdir())
+    stamps = [p.stat().st_mtime_ns for p in evals]
+    run_curve(cfg)  # everything cached: nothing retrained or re-evaluated
+    assert [p.stat().st_mtime_ns for p in sorted((tmp_path / "ab" / "evals").iterdir())] == stamps
