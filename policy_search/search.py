@@ -285,12 +285,14 @@ def write_outputs(study: optuna.Study, config: SearchConfig, image: Any) -> dict
     if complete:
         best = max(complete, key=lambda t: (t.value, -t.number))
         policy = build_policy(config.space, best.params, image)
+        per_run = max(int(t.user_attrs.get("samples", 0)) for t in complete) or 1  # a complete trial = one run
         tmp_policy = out / f".best_policy.{os.getpid()}.json"
         policy.save(tmp_policy, provenance={
             "task": config.task, "agent": f"optuna-{config.sampler}", "seed": config.seed,
             # Numbers, not objects: the benchmark harness reads compute_spent as one number (child samples).
             "search_budget": config.budget_samples if config.budget_samples is not None else config.trials,
-            "compute_spent": summary["samples"],
+            "compute_spent": summary["samples"], "compute_unit": "child-training samples",
+            "child_run_equivalents": round(summary["samples"] / per_run, 3),
             "compute_detail": {"child_samples": summary["samples"], "trials": len(rows),
                                "budget_trials": config.trials, "budget_samples": config.budget_samples},
             "search": {"space": config.space, "pruner": config.pruner, "study": config.name(),

@@ -96,6 +96,8 @@ def _run_rl(config: CompareConfig, method: str, seed: int, out: Path, runs: int)
     train_agent = importlib.import_module("policy_search.train_agent")
     names = {f.name for f in dataclasses.fields(train_agent.TrainConfig)}
     kwargs: dict[str, Any] = {"task": config.task, "agent": method, "episodes": runs, "seed": seed, "out": str(out)}
+    if method == "ppo":
+        kwargs["population"] = 0  # SB3's PPO drives one child per episode; populations are AugNet's
     for key, value in (("overrides", dict(config.overrides)), ("data_dir", config.data_dir),
                        ("device", config.device if config.device != "auto" else "cpu"), ("progress_bar", False)):
         if key in names:

@@ -342,6 +342,10 @@ def _export(cfg, trainer, env, out: Path, command: str, child_seconds: float, cu
                   "search_budget": {"episodes": len(env.episodes), "steps_per_episode": cfg.steps_per_episode},
                   # a number (child-training samples), as the benchmark harness and the Optuna search record it
                   "compute_spent": cumulative, "compute_unit": "child-training samples",
+                  "child_run_equivalents": round(cumulative / (inner.run.total_batches * inner.run.preset.batch_size),
+                                                 3),
+                  "method": {"credit": cfg.credit, "action_kind": cfg.action_kind, "population": cfg.population,
+                             "steps_per_episode": cfg.steps_per_episode},
                   "child_seconds": round(child_seconds, 2),
                   "command": command}
     policy = trainer.controller(list(feature_names), image_spec)
