@@ -74,6 +74,9 @@ def test_each_space_rebuilds_its_policy_and_records_real_parameters(space):
         assert "sp4_op1_param" in real
     elif space == "randaugment":
         assert real["rotate_degrees"] == pytest.approx(30.0 * trial.params["magnitude"] / 30, abs=1e-4)
+    elif space == "compact":  # magnitude bin of 10
+        assert real["rotate_degrees"] == pytest.approx(30.0 * trial.params["magnitude"] / 9, abs=1e-4)
+        assert set(trial.params) == {"flip", "crop", "num_ops", "magnitude"}
     else:
         assert real["phase2_end_progress"] == 1.0 and "phase1_magnitude_normalized" in real
 
