@@ -90,7 +90,7 @@ def test_default_output_folder_is_new_for_every_run(tmp_path, monkeypatch):
 
     time.sleep(1.1)  # folders are stamped to the second
     assert main(args) == 0  # a second run of the same command does not collide with the first
-    assert len(list((tmp_path / "runs").glob("mnist-episode-random-seed0-*"))) == 2
+    assert len(list((tmp_path / "runs").glob("mnist-small-random-seed0-*"))) == 2
 
 
 def test_run_child_drives_a_controller_at_its_own_cadence(tmp_path):
