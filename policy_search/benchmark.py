@@ -234,7 +234,8 @@ def run_benchmark(task: str, policies: Sequence[str | os.PathLike[str]], seeds: 
     pairs = [(s, k) for s in specs for k in seed_list]
     records: list[dict] = []
     todo = []
-    for spec, seed in pairs:
+    # Seed-major: an interrupted benchmark leaves whole seeds (every policy), which pair in a partial report.
+    for seed, spec in ((k, s) for k in seed_list for s in specs):
         cached = _load_cached(out_dir / "runs" / f"{spec.key}-seed{seed}.json", protocol)
         if cached is None:
             todo.append((spec, seed))
