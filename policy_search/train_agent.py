@@ -345,7 +345,7 @@ def _export(cfg, trainer, env, out: Path, command: str, child_seconds: float, cu
 
     inner = env.unwrapped
     image_spec = _image_spec(inner)
-    provenance = {"task": cfg.task, "agent": cfg.agent, "seed": cfg.seed,
+    provenance = {"task": cfg.task, "dataset": inner.run.preset.dataset, "agent": cfg.agent, "seed": cfg.seed,
                   "search_budget": {"episodes": len(env.episodes), "steps_per_episode": cfg.steps_per_episode},
                   # a number (child-training samples), as the benchmark harness and the Optuna search record it
                   "compute_spent": cumulative, "compute_unit": "child-training samples",
