@@ -107,8 +107,19 @@ def aggregate(records: list[dict], specs: Sequence[Any], seeds: list[int], prese
             for c, adjusted in zip(family, holm([c["p_value"] for c in family])):
                 c["p_holm"] = adjusted
                 c["significant_holm"] = bool(adjusted < ALPHA)
+    # Secondary: learned policies (files) against each other on test accuracy, paired, uncorrected (e.g. the RL
+    # policy against the static search's best at the same budget).
+    learned = [s.name for s in specs if not s.is_baseline]
+    head_to_head = []
+    for i, a_name in enumerate(learned):
+        for b_name in learned[i + 1:]:
+            common = sorted(set(by_policy[a_name]) & set(by_policy[b_name]))
+            if len(common) >= 2:
+                get = dict((m, g) for m, _, _, g in METRICS)["test_accuracy"]
+                head_to_head.append({"a": a_name, "b": b_name, "seeds": common, **paired_comparison(
+                    [get(by_policy[a_name][k]) for k in common], [get(by_policy[b_name][k]) for k in common])})
     rows = [_flat_row(r) for r in records]
-    return {"meta": {"command": command, "task": preset.name, "preset": preset.to_dict(), "seeds": seeds,
+    return {"head_to_head": head_to_head, "meta": {"command": command, "task": preset.name, "preset": preset.to_dict(), "seeds": seeds,
                      "policies": [{"name": s.name, "key": s.key, "source": str(s.path) if s.path else "preset"}
                                   for s in specs],
                      "protocol": protocol, "versions": _versions(), "alpha": ALPHA, "out": None},
@@ -276,6 +287,14 @@ def _markdown(results: dict, figures: list[tuple[str, str]]) -> str:
                                                                        else "none of the differences above."),
               "", "**Significant at 0.05 only without correction (treat as leads):** "
               + ("; ".join(uncorrected) + "." if uncorrected else "none."), ""]
+    if results.get("head_to_head"):
+        lines += ["## Learned policies against each other (secondary)", "",
+                  "Test accuracy, a − b paired by seed, in percentage points; two-sided paired t-test, not adjusted.",
+                  "", "| a | b | mean diff (pp) | 95% bootstrap CI | p |", "|---|---|---|---|---|"]
+        for c in results["head_to_head"]:
+            lines.append(f"| {c['a']} | {c['b']} | {c['mean_diff'] * 100:+.2f} | [{c['boot_low'] * 100:+.2f}, "
+                         f"{c['boot_high'] * 100:+.2f}] | {c['p_value']:.3g} |")
+        lines.append("")
     lines += ["## Figures", ""] + [f"![{f}]({f})\n\n{caption} Produced by: `{meta['command']}`\n"
                                    for f, caption in figures]
     lines += ["## Versions", "", "| library | version |", "|---|---|"]
