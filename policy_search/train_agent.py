@@ -364,7 +364,11 @@ def _export(cfg, trainer, env, out: Path, command: str, child_seconds: float, cu
     ops = inner.action_spec.display_ops
     plot_schedule(schedule, ops, out / "schedule.png",
                   title=f"{cfg.agent} on {cfg.task}: op use per phase (last {n_last} episodes)")
-    (out / "schedule.md").write_text(markdown_table(schedule, ops) + "\n")
+    table = markdown_table(schedule, ops)
+    if inner.action_spec.kind == "compact":  # the table shows op use; say the magnitudes too
+        table += "\n\n" + "\n\n".join(f"Phase ending at {end:.2f}:\n\n```\n{policy!r}\n```"
+                                        for end, policy in zip(schedule.ends, schedule.policies))
+    (out / "schedule.md").write_text(table + "\n")
     returns = [e["return"] for e in env.episodes]
     tail = returns[-n_last:]
     summary = {"episodes": len(env.episodes), "mean_return_last": float(np.mean(tail)),
