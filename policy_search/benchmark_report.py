@@ -119,7 +119,8 @@ def aggregate(records: list[dict], specs: Sequence[Any], seeds: list[int], prese
                 head_to_head.append({"a": a_name, "b": b_name, "seeds": common, **paired_comparison(
                     [get(by_policy[a_name][k]) for k in common], [get(by_policy[b_name][k]) for k in common])})
     rows = [_flat_row(r) for r in records]
-    return {"head_to_head": head_to_head, "meta": {"command": command, "task": preset.name, "preset": preset.to_dict(), "seeds": seeds,
+    return {"head_to_head": head_to_head,
+            "meta": {"command": command, "task": preset.name, "preset": preset.to_dict(), "seeds": seeds,
                      "policies": [{"name": s.name, "key": s.key, "source": str(s.path) if s.path else "preset"}
                                   for s in specs],
                      "protocol": protocol, "versions": _versions(), "alpha": ALPHA, "out": None},

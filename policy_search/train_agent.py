@@ -2,8 +2,9 @@
 
 Runs episodes of ``policy_search/Augment-v0`` (one episode = one child run on ``--task``, or a population of
 children with ``--population K``) with AugNet, PPO, random actions or a fixed policy; logs every episode to CSV,
-TensorBoard and a progress bar; checkpoints after every episode (``--resume`` continues without losing finished episodes); exports the frozen controller
-(``policy.json``) and the distilled schedule (``schedule.json`` + heatmap) at the end.
+TensorBoard and a progress bar; checkpoints after every episode (``--resume`` continues without losing finished
+episodes); exports the frozen controller (``policy.json``) and the distilled schedule (``schedule.json`` +
+heatmap) at the end.
 
     python -m policy_search.train_agent --task mnist-small --out runs/mnist   # the defaults: what works best
     python -m policy_search.train_agent --task cifar10-small --dataset DIR --agent ppo --episodes 40 --out runs/ppo
