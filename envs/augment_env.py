@@ -133,7 +133,9 @@ class AugmentEnv(gym.Env):
         try:
             run.train(self.batches_per_step, augment=augment,
                       batch_transform=None if synthetic is None else synthetic[0])
-            val = run.evaluate("val")
+            # End-of-run credit judges the last step on the whole validation split (less noise than the subset)
+            whole = self.credit == "end" and run.done
+            val = run.evaluate("val", max_samples=len(run.split("val")) if whole else None)
             if not math.isfinite(val["loss"]):
                 raise ChildDivergedError(f"validation loss became {val['loss']} at batch {run.batches_done}")
         except ChildDivergedError as err:
@@ -146,9 +148,7 @@ class AugmentEnv(gym.Env):
         metric = self._measure(val)
         if self.credit == "step":
             reward = self.reward_scale * (metric - self._metric) - self.cost_weight * cost
-        elif run.done:  # end-of-run credit, on the whole validation split (less noise than the per-step subset)
-            val = run.evaluate("val", max_samples=len(run.split("val")))
-            metric = self._measure(val)
+        elif run.done:  # end-of-run credit
             reward = self.reward_scale * metric - self.cost_weight * cost
         else:
             reward = -self.cost_weight * cost

@@ -110,12 +110,12 @@ def aggregate(records: list[dict], specs: Sequence[Any], seeds: list[int], prese
     # Secondary: learned policies (files) against each other on test accuracy, paired, uncorrected (e.g. the RL
     # policy against the static search's best at the same budget).
     learned = [s.name for s in specs if not s.is_baseline]
+    get = dict((m, g) for m, _, _, g in METRICS)["test_accuracy"]
     head_to_head = []
     for i, a_name in enumerate(learned):
         for b_name in learned[i + 1:]:
             common = sorted(set(by_policy[a_name]) & set(by_policy[b_name]))
             if len(common) >= 2:
-                get = dict((m, g) for m, _, _, g in METRICS)["test_accuracy"]
                 head_to_head.append({"a": a_name, "b": b_name, "seeds": common, **paired_comparison(
                     [get(by_policy[a_name][k]) for k in common], [get(by_policy[b_name][k]) for k in common])})
     rows = [_flat_row(r) for r in records]
