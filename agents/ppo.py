@@ -37,9 +37,9 @@ def build_ppo(env: gym.Env, episode_length: int, *, seed: int = 0, episodes_per_
 
 
 def ppo_controller(model, spec: ActionSpec, feature_names: list[str], observe_every: int, box: bool,
-                   base=None, synthetic: str | None = None, image_spec=None) -> Controller:
-    """The PPO actor (policy MLP + action head) as a frozen ``Controller``: argmax of the logits (MultiDiscrete)
-    or the Gaussian mean mapped to bins (Box)."""
+                   base=None, synthetic: str | None = None, image_spec=None, decision: str = "argmax") -> Controller:
+    """The PPO actor (policy MLP + action head) as a frozen ``Controller``: argmax of (or a draw from) the logits
+    (MultiDiscrete), or the Gaussian mean mapped to bins (Box)."""
     policy = model.policy
     linears = [m for m in policy.mlp_extractor.policy_net if isinstance(m, nn.Linear)] + [policy.action_net]
     sizes = [linears[0].in_features] + [m.out_features for m in linears]
@@ -49,4 +49,4 @@ def ppo_controller(model, spec: ActionSpec, feature_names: list[str], observe_ev
             dst.weight.copy_(src.weight.detach().cpu())
             dst.bias.copy_(src.bias.detach().cpu())
     return Controller(spec, network, feature_names, observe_every=observe_every, box=box, base=base,
-                      synthetic=synthetic, image_spec=image_spec)
+                      synthetic=synthetic, image_spec=image_spec, decision=decision)

@@ -18,6 +18,18 @@ from policy_search.policy_base import Policy
 from policy_search.policy_kinds import Schedule, Sequence, SubPolicies
 
 
+def select_episodes(episodes: list[dict], n: int, how: str = "last") -> list[dict]:
+    """The ``n`` episodes a schedule is distilled from: the ``last`` n, or the ``elite`` n with the highest
+    returns (diverged episodes never count as elite; ties keep the later episode)."""
+    if how == "last":
+        return episodes[-n:]
+    if how != "elite":
+        raise ValueError(f"unknown episode selection {how!r}; use last or elite")
+    ranked = sorted(range(len(episodes)),
+                    key=lambda i: (not episodes[i].get("diverged"), float(episodes[i]["return"]), i), reverse=True)
+    return [episodes[i] for i in sorted(ranked[:n])]
+
+
 def distill_schedule(episodes: list[dict], spec: ActionSpec, base: Policy | None = None) -> Schedule:
     """A ``Schedule`` from recorded episodes (``EpisodeRecorder.episodes``): one phase per environment step."""
     usable = [e for e in episodes if not e.get("diverged")] or episodes

@@ -82,7 +82,14 @@ class TrainConfig:
     synthetic: str | None = None
     """vae or dcgan: add the synthetic-data ratio to the action (train the generator first; see docs)."""
     distill_fraction: float = 0.3
-    """Share of the last episodes whose actions make the distilled schedule."""
+    """Share of the episodes whose actions make the distilled schedule (see --distill)."""
+    distill: str = "last"
+    """Which episodes make the distilled schedule: last (the final --distill-fraction of the run, what the
+    controller converged to) or elite (the --distill-fraction with the highest returns, as the cross-entropy
+    method keeps its elite samples)."""
+    controller_decision: str = "argmax"
+    """How the exported controller turns its logits into a choice: argmax (the most likely choice) or sample
+    (draws from them, as the agent did while it learned)."""
     device: str = "cpu"
     """Device of the child runs: auto, cpu or cuda."""
     data_dir: str | None = None
@@ -130,6 +137,10 @@ class TrainConfig:
             raise ValueError("--population does not support --synthetic yet; drop one of them")
         if not 0 < self.distill_fraction <= 1:
             raise ValueError(f"--distill-fraction must be in (0, 1], got {self.distill_fraction}")
+        if self.distill not in ("last", "elite"):
+            raise ValueError(f"--distill must be last or elite, got {self.distill!r}")
+        if self.controller_decision not in ("argmax", "sample"):
+            raise ValueError(f"--controller-decision must be argmax or sample, got {self.controller_decision!r}")
 
 
 def _action_spec(cfg: TrainConfig):
@@ -238,12 +249,13 @@ class _Trainer:
             from policy_search.agents.ppo import ppo_controller
 
             return ppo_controller(self.model, spec, feature_names, every, self.cfg.action_mode == "box",
-                                  synthetic=env.synthetic, image_spec=image_spec)
+                                  synthetic=env.synthetic, image_spec=image_spec,
+                                  decision=self.cfg.controller_decision)
         if self.cfg.agent == "augnet":
             net = build_mlp([len(feature_names), *self.model.config.hidden, int(spec.nvec.sum())])
             net.load_state_dict(self.model.net.state_dict())
             return Controller(spec, net, feature_names, observe_every=every, synthetic=env.synthetic,
-                              image_spec=image_spec)
+                              image_spec=image_spec, decision=self.cfg.controller_decision)
         if self.cfg.agent == "random":
             net = build_mlp([len(feature_names), int(spec.nvec.sum())])
             torch.nn.init.zeros_(net[0].weight)
@@ -342,7 +354,7 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
 
 def _export(cfg, trainer, env, out: Path, command: str, child_seconds: float, cumulative: int,
             feature_names) -> dict:
-    from policy_search.export import distill_schedule, markdown_table, plot_schedule
+    from policy_search.export import distill_schedule, markdown_table, plot_schedule, select_episodes
 
     inner = env.unwrapped
     image_spec = _image_spec(inner)
@@ -359,12 +371,14 @@ def _export(cfg, trainer, env, out: Path, command: str, child_seconds: float, cu
     policy = trainer.controller(list(feature_names), image_spec)
     policy.save(out / "policy.json", provenance=provenance)
     n_last = max(1, int(round(cfg.distill_fraction * len(env.episodes))))
-    schedule = distill_schedule(env.episodes[-n_last:], inner.action_spec, inner.base)
+    chosen = select_episodes(env.episodes, n_last, cfg.distill)
+    schedule = distill_schedule(chosen, inner.action_spec, inner.base)
     schedule.image_spec = image_spec
-    schedule.save(out / "schedule.json", provenance={**provenance, "distilled_from_episodes": n_last})
+    schedule.save(out / "schedule.json", provenance={**provenance, "distilled_from_episodes": n_last,
+                                                     "distill": cfg.distill})
     ops = inner.action_spec.display_ops
     plot_schedule(schedule, ops, out / "schedule.png",
-                  title=f"{cfg.agent} on {cfg.task}: op use per phase (last {n_last} episodes)")
+                  title=f"{cfg.agent} on {cfg.task}: op use per phase ({cfg.distill} {n_last} episodes)")
     table = markdown_table(schedule, ops)
     if inner.action_spec.kind == "compact":  # the table shows op use; say the magnitudes too
         table += "\n\n" + "\n\n".join(f"Phase ending at {end:.2f}:\n\n```\n{policy!r}\n```"

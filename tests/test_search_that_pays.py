@@ -119,6 +119,33 @@ def test_train_agent_population_exports_loadable_files(tmp_path):
         train(TrainConfig(agent="ppo", population=2, out=str(tmp_path / "x"), progress_bar=False))
 
 
+def test_elite_distillation_keeps_the_highest_returns_in_run_order():
+    from policy_search.export import select_episodes
+
+    episodes = [{"return": r, "diverged": d} for r, d in [(5, ""), (9, ""), (1, ""), (99, "nan loss"), (7, "")]]
+    assert [e["return"] for e in select_episodes(episodes, 2, "last")] == [99, 7]
+    assert [e["return"] for e in select_episodes(episodes, 2, "elite")] == [9, 7]
+    assert [e["return"] for e in select_episodes(episodes, 3, "elite")] == [5, 9, 7]
+    with pytest.raises(ValueError, match="elite"):
+        select_episodes(episodes, 2, "best")
+
+
+def test_train_agent_elite_schedule_and_sampling_controller(tmp_path):
+    from policy_search.train_agent import TrainConfig, train
+
+    out = tmp_path / "elite"
+    train(TrainConfig(task="mnist-episode", agent="augnet", episodes=3, steps_per_episode=2, epochs=0.5,
+                      distill="elite", distill_fraction=0.34, controller_decision="sample", out=str(out),
+                      progress_bar=False))
+    body = json.loads((out / "policy.json").read_text())
+    assert body["body"]["decision"] == "sample"
+    schedule = json.loads((out / "schedule.json").read_text())["provenance"]
+    assert schedule["distill"] == "elite" and schedule["distilled_from_episodes"] == 1
+    assert len(load_policy(str(out / "schedule.json")).policies) == 2
+    with pytest.raises(ValueError, match="--distill"):
+        TrainConfig(distill="best").validate()
+
+
 @pytest.fixture(scope="module")
 def own_data(tmp_path_factory):
     """A user's dataset: an imagefolder of 3 classes x 40 RGB 28x28 images (the presets' data is 1x28x28 MNIST)."""
