@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from policy_search.controller import build_mlp
+from policy_search.policy.controller import build_mlp
 
 
 @dataclass
@@ -58,8 +58,7 @@ class AugNetAgent:
             dists = self._dists(torch.as_tensor(obs, dtype=torch.float32))
         if deterministic:
             return np.asarray([int(d.probs.argmax()) for d in dists], dtype=np.int64)
-        return np.asarray([int(torch.multinomial(d.probs, 1, generator=self.generator)) for d in dists],
-                          dtype=np.int64)
+        return np.asarray([int(torch.multinomial(d.probs, 1, generator=self.generator)) for d in dists], dtype=np.int64)
 
     def update(self, observations: list[np.ndarray], actions: list[np.ndarray], rewards: list[float]) -> dict:
         """One REINFORCE step on a finished episode. Returns loss statistics for logging."""
@@ -99,12 +98,20 @@ class AugNetAgent:
         nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
         self.optimizer.step()
         self.updates += 1
-        return {"losses/policy_loss": float(loss.detach()), "losses/entropy": float(entropy.detach().mean()),
-                "losses/mean_advantage": float(advantage.mean())}
+        return {
+            "losses/policy_loss": float(loss.detach()),
+            "losses/entropy": float(entropy.detach().mean()),
+            "losses/mean_advantage": float(advantage.mean()),
+        }
 
     def state_dict(self) -> dict:
-        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "generator": self.generator.get_state(), "baseline": self.baseline, "updates": self.updates}
+        return {
+            "net": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "baseline": self.baseline,
+            "updates": self.updates,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.net.load_state_dict(state["net"])

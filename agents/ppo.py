@@ -14,12 +14,21 @@ import gymnasium as gym
 import torch
 from torch import nn
 
-from policy_search.action_space import ActionSpec
-from policy_search.controller import Controller, build_mlp
+from policy_search.policy.action_space import ActionSpec
+from policy_search.policy.controller import Controller, build_mlp
 
 
-def build_ppo(env: gym.Env, episode_length: int, *, seed: int = 0, episodes_per_update: int = 1,
-              learning_rate: float = 1e-2, ent_coef: float = 0.01, n_epochs: int = 10, gamma: float = 0.5):
+def build_ppo(
+    env: gym.Env,
+    episode_length: int,
+    *,
+    seed: int = 0,
+    episodes_per_update: int = 1,
+    learning_rate: float = 1e-2,
+    ent_coef: float = 0.01,
+    n_epochs: int = 10,
+    gamma: float = 0.5,
+):
     """A PPO agent over ``env`` (plain Gymnasium; wrapped in SB3's DummyVecEnv here)."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.vec_env import DummyVecEnv
@@ -28,16 +37,35 @@ def build_ppo(env: gym.Env, episode_length: int, *, seed: int = 0, episodes_per_
         raise ValueError("episode_length and episodes_per_update must be >= 1")
     n_steps = max(2, episode_length * episodes_per_update)  # SB3 normalises advantages: needs 2+ samples
     return PPO(
-        "MlpPolicy", DummyVecEnv([lambda: env]), n_steps=n_steps, batch_size=min(n_steps, max(episode_length, 4)),
-        n_epochs=n_epochs, learning_rate=learning_rate, gamma=gamma, gae_lambda=0.95, ent_coef=ent_coef,
-        clip_range=0.2, normalize_advantage=True,
+        "MlpPolicy",
+        DummyVecEnv([lambda: env]),
+        n_steps=n_steps,
+        batch_size=min(n_steps, max(episode_length, 4)),
+        n_epochs=n_epochs,
+        learning_rate=learning_rate,
+        gamma=gamma,
+        gae_lambda=0.95,
+        ent_coef=ent_coef,
+        clip_range=0.2,
+        normalize_advantage=True,
         policy_kwargs={"net_arch": {"pi": [64, 32], "vf": [64, 32]}, "activation_fn": nn.Tanh},
-        seed=seed, device="cpu", verbose=0,
+        seed=seed,
+        device="cpu",
+        verbose=0,
     )
 
 
-def ppo_controller(model, spec: ActionSpec, feature_names: list[str], observe_every: int, box: bool,
-                   base=None, synthetic: str | None = None, image_spec=None, decision: str = "argmax") -> Controller:
+def ppo_controller(
+    model,
+    spec: ActionSpec,
+    feature_names: list[str],
+    observe_every: int,
+    box: bool,
+    base=None,
+    synthetic: str | None = None,
+    image_spec=None,
+    decision: str = "argmax",
+) -> Controller:
     """The PPO actor (policy MLP + action head) as a frozen ``Controller``: argmax of (or a draw from) the logits
     (MultiDiscrete), or the Gaussian mean mapped to bins (Box)."""
     policy = model.policy
@@ -48,5 +76,14 @@ def ppo_controller(model, spec: ActionSpec, feature_names: list[str], observe_ev
         for dst, src in zip([m for m in network if isinstance(m, nn.Linear)], linears):
             dst.weight.copy_(src.weight.detach().cpu())
             dst.bias.copy_(src.bias.detach().cpu())
-    return Controller(spec, network, feature_names, observe_every=observe_every, box=box, base=base,
-                      synthetic=synthetic, image_spec=image_spec, decision=decision)
+    return Controller(
+        spec,
+        network,
+        feature_names,
+        observe_every=observe_every,
+        box=box,
+        base=base,
+        synthetic=synthetic,
+        image_spec=image_spec,
+        decision=decision,
+    )

@@ -37,19 +37,28 @@ class EpisodeRecorder(gym.Wrapper):
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._return += float(reward)
-        self._steps.append({"action": info.get("action"), "ops": info.get("ops"), "reward": float(reward),
-                            "val_acc": info.get("val_acc"), "cost": info.get("cost", 0.0)})
+        self._steps.append(
+            {
+                "action": info.get("action"),
+                "ops": info.get("ops"),
+                "reward": float(reward),
+                "val_acc": info.get("val_acc"),
+                "cost": info.get("cost", 0.0),
+            }
+        )
         if terminated or truncated:
-            self.episodes.append({
-                "episode": self.episode_index,
-                "return": self._return,
-                "final_val_acc": float(info.get("val_acc", math.nan)),
-                "samples": int(info.get("samples", 0)),
-                "cost": float(np.sum([s["cost"] for s in self._steps])),
-                "diverged": info.get("diverged", ""),
-                "child_seed": self._child_seed,
-                "steps": self._steps,
-            })
+            self.episodes.append(
+                {
+                    "episode": self.episode_index,
+                    "return": self._return,
+                    "final_val_acc": float(info.get("val_acc", math.nan)),
+                    "samples": int(info.get("samples", 0)),
+                    "cost": float(np.sum([s["cost"] for s in self._steps])),
+                    "diverged": info.get("diverged", ""),
+                    "child_seed": self._child_seed,
+                    "steps": self._steps,
+                }
+            )
             self.episode_index += 1
         return obs, reward, terminated, truncated, info
 

@@ -3,7 +3,7 @@ same environment so every policy, learned or not, gets comparable returns."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np

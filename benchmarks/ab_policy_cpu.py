@@ -30,11 +30,20 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from ops_throughput import load_images  # noqa: E402
-from policy_search import ops, policy_base  # noqa: E402
-from policy_search.baselines import get_preset  # noqa: E402
+from policy_search.ops import image as ops  # noqa: E402
 from policy_search.policy import RandAugment, TrivialAugmentWide  # noqa: E402
+from policy_search.policy import base as policy_base
+from policy_search.policy.presets import get_preset  # noqa: E402
 
-ENGINE_FILES = ("ops.py", "ops_geometry.py", "ops_lut.py", "ops_fused.py")
+ENGINE_FILES = ("ops.py", "ops_geometry.py", "ops_lut.py", "ops_fused.py")  # the flat layout, before issue 12
+PACKAGE_FILES = (
+    "__init__.py",
+    "geometry.py",
+    "lut.py",
+    "fused.py",
+    "jit.py",
+    "magnitude.py",
+)  # policy_search/ops/image/
 
 
 def load_engine(rev: str, folder: Path):
@@ -42,14 +51,27 @@ def load_engine(rev: str, folder: Path):
     package = folder / "ab_engine"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    for name in ENGINE_FILES:
-        shown = subprocess.run(["git", "show", f"{rev}:policy_search/{name}"], cwd=REPO, capture_output=True,
-                               text=True)
-        if shown.returncode == 0:
-            (package / name).write_text(shown.stdout.replace("from policy_search import", "from ab_engine import"))
+
+    def show(path: str) -> str | None:
+        shown = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=REPO, capture_output=True, text=True)
+        return shown.stdout if shown.returncode == 0 else None
+
+    if show("policy_search/ops/image/__init__.py") is not None:  # the subpackage layout
+        for name in PACKAGE_FILES:
+            text = show(f"policy_search/ops/image/{name}")
+            if text is not None:
+                text = text.replace("from policy_search.ops.image import", "from ab_engine import")
+                text = text.replace("from policy_search.ops.image.", "from ab_engine.")
+                (package / ("ops.py" if name == "__init__.py" else name)).write_text(text)
+    else:
+        for name in ENGINE_FILES:
+            text = show(f"policy_search/{name}")
+            if text is not None:
+                (package / name).write_text(text.replace("from policy_search import", "from ab_engine import"))
     sys.path.insert(0, str(folder))
     engine = importlib.import_module("ab_engine.ops")
     if not hasattr(engine, "apply_slots"):  # engines before the fused kernels: apply_ops slot after slot
+
         def apply_slots(images, op_index, params, aux=None, mask=None):
             for s in range(op_index.shape[0]):
                 images = engine.apply_ops(images, op_index[s], params[s], aux[s], mask[s])
@@ -67,8 +89,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     images, source = load_images(256)
-    policies = {"trivialaugment": TrivialAugmentWide(31), "randaugment": RandAugment(2, 9, 31),
-                "autoaugment-cifar10": get_preset("autoaugment-cifar10-only")}
+    policies = {
+        "trivialaugment": TrivialAugmentWide(31),
+        "randaugment": RandAugment(2, 9, 31),
+        "autoaugment-cifar10": get_preset("autoaugment-cifar10-only"),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         engines = {args.rev: load_engine(args.rev, Path(tmp)), "this checkout": ops}
         print(f"images: {source}; CPU time per call, median of {args.rounds} rounds x {args.calls} calls")
@@ -90,8 +115,10 @@ def main() -> None:
                         policy(images, generator=generators[key])
                     times[key].append((time.process_time() - start) / args.calls)
             old, new = (statistics.median(times[k]) for k in engines)
-            print(f"{name:20s} {args.rev}: {old * 1e3:6.2f} ms  this checkout: {new * 1e3:6.2f} ms  "
-                  f"speedup {old / new:.2f}x")
+            print(
+                f"{name:20s} {args.rev}: {old * 1e3:6.2f} ms  this checkout: {new * 1e3:6.2f} ms  "
+                f"speedup {old / new:.2f}x"
+            )
         policy_base.ops = ops
 
 

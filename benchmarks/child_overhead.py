@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from policy_search.child import ChildRun
-from policy_search.models import build_model
+from policy_search.child.models import build_model
+from policy_search.child.run import ChildRun
 
 
 def plain_loop(run: ChildRun, n_batches: int, seed: int) -> float:
@@ -32,9 +32,13 @@ def plain_loop(run: ChildRun, n_batches: int, seed: int) -> float:
     torch.manual_seed(seed)
     c, h, _ = run.image_shape
     model = build_model(p.model, c, run.num_classes, h).to(run.device)
-    opt = torch.optim.SGD(model.parameters(), lr=p.lr, momentum=p.momentum, nesterov=p.nesterov,
-                          weight_decay=p.weight_decay) if p.optimizer == "sgd" else \
-        torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+    opt = (
+        torch.optim.SGD(
+            model.parameters(), lr=p.lr, momentum=p.momentum, nesterov=p.nesterov, weight_decay=p.weight_decay
+        )
+        if p.optimizer == "sgd"
+        else torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+    )
     images, labels = run.splits["train"].images, run.splits["train"].labels
     mean, std = run._mean, run._std
     g = torch.Generator().manual_seed(seed)
@@ -42,7 +46,7 @@ def plain_loop(run: ChildRun, n_batches: int, seed: int) -> float:
     bs = p.batch_size
     t0 = time.perf_counter()
     for i in range(n_batches):
-        idx = order[(i * bs) % (len(labels) - bs):][:bs]
+        idx = order[(i * bs) % (len(labels) - bs) :][:bs]
         x = (images.index_select(0, idx).float() - mean) / std
         loss = F.cross_entropy(model(x), labels.index_select(0, idx), label_smoothing=p.label_smoothing)
         opt.zero_grad(set_to_none=True)
@@ -72,18 +76,27 @@ def main() -> None:
     for k in range(args.pairs):
         child_ips, run = child_loop(args.preset, args.batches, k, args.device)
         plain_ips = plain_loop(run, args.batches, k)
-        pairs.append({"childrun_images_per_s": child_ips, "plain_images_per_s": plain_ips,
-                      "ratio": child_ips / plain_ips})
-        print(f"pair {k}: ChildRun {child_ips:8.1f} img/s   plain {plain_ips:8.1f} img/s   ratio {child_ips / plain_ips:.3f}")
+        pairs.append(
+            {"childrun_images_per_s": child_ips, "plain_images_per_s": plain_ips, "ratio": child_ips / plain_ips}
+        )
+        print(
+            f"pair {k}: ChildRun {child_ips:8.1f} img/s   plain {plain_ips:8.1f} img/s   ratio {child_ips / plain_ips:.3f}"
+        )
     result = {
         "ratio": statistics.median(p["ratio"] for p in pairs),
         "target": 0.95,
-        "preset": args.preset, "batches_per_measurement": args.batches, "device": str(run.device),
+        "preset": args.preset,
+        "batches_per_measurement": args.batches,
+        "device": str(run.device),
         "pairs": pairs,
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+        },
         "command": f"python benchmarks/child_overhead.py --preset {args.preset} --batches {args.batches} "
-                   f"--pairs {args.pairs}",
+        f"--pairs {args.pairs}",
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))

@@ -24,9 +24,9 @@ from pathlib import Path
 import torch
 import torchvision
 
-from policy_search.generative import DATASETS, SIZES, TrainedGenerator, _build, generator_config
-from policy_search.generative_models import MODEL_KINDS
-from policy_search.ops import OPS
+from policy_search.generative.models import MODEL_KINDS
+from policy_search.generative.train import DATASETS, SIZES, TrainedGenerator, _build, generator_config
+from policy_search.ops.image import OPS
 
 RESULTS = Path(__file__).resolve().parent / "results" / "generator_costs.json"
 
@@ -61,8 +61,14 @@ def main(argv: list[str] | None = None) -> dict:
         for model in MODEL_KINDS:
             for size in SIZES:
                 cfg = generator_config(dataset, model, size)
-                meta = {"dataset": dataset, "model": model, "size": size, "seed": 0, "epoch": 0,
-                        "config": {"latent_dim": cfg.latent_dim}}
+                meta = {
+                    "dataset": dataset,
+                    "model": model,
+                    "size": size,
+                    "seed": 0,
+                    "epoch": 0,
+                    "config": {"latent_dim": cfg.latent_dim},
+                }
                 gens[(dataset, model, size)] = TrainedGenerator(_build(dataset, model, cfg, 0), meta)
     for gen in gens.values():  # warm-up
         gen.sample(labels, g)
@@ -79,11 +85,19 @@ def main(argv: list[str] | None = None) -> dict:
         "claim": "generation time per image relative to Brightness on uint8 32x32; median of per-round ratios",
         "command": "python benchmarks/generator_costs.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": date.today().isoformat(),
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "torch_threads": torch.get_num_threads()},
-        "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "torchvision": torchvision.__version__},
-        "batch": args.batch, "repeats": args.repeats, "inner": args.inner,
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "torch_threads": torch.get_num_threads(),
+        },
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+        },
+        "batch": args.batch,
+        "repeats": args.repeats,
+        "inner": args.inner,
         "us_per_image": {"/".join(k): round(statistics.median(v) / args.batch * 1e6, 2) for k, v in seconds.items()},
         "generation_cost": cost,
     }

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 import torchvision
 
-from policy_search.ops import OP_NAMES, OPS, magnitude_to_param
+from policy_search.ops.image import OP_NAMES, OPS, magnitude_to_param
 
 RESULTS = Path(__file__).resolve().parent / "results" / "op_costs.json"
 
@@ -39,8 +39,9 @@ def time_call(kernel, images: torch.Tensor, params: torch.Tensor, aux: torch.Ten
     return (time.perf_counter() - start) / inner
 
 
-def measure(images: torch.Tensor, params: dict[str, torch.Tensor], aux: torch.Tensor, repeats: int,
-            inner: int) -> tuple[dict[str, float], dict[str, float]]:
+def measure(
+    images: torch.Tensor, params: dict[str, torch.Tensor], aux: torch.Tensor, repeats: int, inner: int
+) -> tuple[dict[str, float], dict[str, float]]:
     """Median seconds per call and median cost ratio to Brightness, per op.
 
     Ops are timed round-robin within each repeat and each round's times are divided by that round's Brightness
@@ -56,8 +57,10 @@ def measure(images: torch.Tensor, params: dict[str, torch.Tensor], aux: torch.Te
         for op, seconds in round_times.items():
             times[op].append(seconds)
             ratios[op].append(seconds / round_times["Brightness"])
-    return ({op: statistics.median(v) for op, v in times.items()},
-            {op: statistics.median(v) for op, v in ratios.items()})
+    return (
+        {op: statistics.median(v) for op, v in times.items()},
+        {op: statistics.median(v) for op, v in ratios.items()},
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -96,8 +99,10 @@ def main(argv: list[str] | None = None) -> dict:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
 
-    print(f"{'op':<15}{'us/image':>10}{'cost':>8}   ({args.device}, {torch.get_num_threads()} thread(s), "
-          f"batch {args.batch}, median of {args.repeats})")
+    print(
+        f"{'op':<15}{'us/image':>10}{'cost':>8}   ({args.device}, {torch.get_num_threads()} thread(s), "
+        f"batch {args.batch}, median of {args.repeats})"
+    )
     for op in OP_NAMES:
         print(f"{op:<15}{result['us_per_image'][op]:>10.3f}{cost[op]:>8.2f}")
     print(f"wrote {args.out}")

@@ -45,9 +45,10 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from policy_search import ops, ops_fused  # noqa: E402
-from policy_search.baselines import get_preset  # noqa: E402
+from policy_search.ops import image as ops  # noqa: E402
+from policy_search.ops.image import fused as ops_fused
 from policy_search.policy import Policy, RandAugment, TrivialAugmentWide  # noqa: E402
+from policy_search.policy.presets import get_preset  # noqa: E402
 
 
 @dataclass
@@ -132,8 +133,9 @@ def kernel_backend(name: str) -> Iterator[None]:
             os.environ["POLICY_SEARCH_KERNELS"] = old
 
 
-def torchvision_per_image(transform: Callable[[torch.Tensor], torch.Tensor],
-                          images: torch.Tensor) -> Callable[[], object]:
+def torchvision_per_image(
+    transform: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor
+) -> Callable[[], object]:
     # torchvision draws from the global RNG; seeding it here keeps the benchmark repeatable.
     torch.manual_seed(0)
     return lambda: [transform(img) for img in images]
@@ -144,9 +146,11 @@ def kornia_policies() -> dict[str, Callable[[], torch.nn.Module]] | None:
         from kornia.augmentation import auto
     except ImportError:
         return None
-    return {"trivialaugment": lambda: auto.TrivialAugment(),
-            "randaugment": lambda: auto.RandAugment(n=2, m=9),
-            "autoaugment-cifar10": lambda: auto.AutoAugment("cifar10")}
+    return {
+        "trivialaugment": lambda: auto.TrivialAugment(),
+        "randaugment": lambda: auto.RandAugment(n=2, m=9),
+        "autoaugment-cifar10": lambda: auto.AutoAugment("cifar10"),
+    }
 
 
 def per_op_kernels(images: torch.Tensor, repeats: int, kernels: str) -> dict[str, float]:
@@ -179,8 +183,12 @@ def apply_breakdown(policy: Policy, images: torch.Tensor, repeats: int) -> dict[
         rows = torch.nonzero(mask & (op_index == k)).squeeze(1)
         x, p, a = images.index_select(0, rows), param.index_select(0, rows), aux.index_select(0, rows)
         kernels[ops.OP_NAMES[k]] = 1000 * time_call(lambda: ops.OPS[ops.OP_NAMES[k]](x, p, a), repeats)
-    return {"apply_ops_ms": 1000 * total, "kernels_ms": sum(kernels.values()),
-            "grouping_overhead_ms": 1000 * total - sum(kernels.values()), "per_kernel_ms": kernels}
+    return {
+        "apply_ops_ms": 1000 * total,
+        "kernels_ms": sum(kernels.values()),
+        "grouping_overhead_ms": 1000 * total - sum(kernels.values()),
+        "per_kernel_ms": kernels,
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -191,15 +199,17 @@ def main(argv: list[str] | None = None) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     images, source = load_images(max(cfg.batch, cfg.per_image))
-    batch, loop_images = images[:cfg.batch].contiguous(), images[:cfg.per_image]
+    batch, loop_images = images[: cfg.batch].contiguous(), images[: cfg.per_image]
 
     from torchvision.transforms import v2
 
     policies = {
         "trivialaugment": (TrivialAugmentWide(31), lambda: v2.TrivialAugmentWide(num_magnitude_bins=31)),
         "randaugment": (RandAugment(2, 9, 31), lambda: v2.RandAugment(num_ops=2, magnitude=9, num_magnitude_bins=31)),
-        "autoaugment-cifar10": (get_preset("autoaugment-cifar10-only"),
-                                lambda: v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10)),
+        "autoaugment-cifar10": (
+            get_preset("autoaugment-cifar10-only"),
+            lambda: v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10),
+        ),
     }
     korn = kornia_policies()
     if korn is None:
@@ -207,9 +217,11 @@ def main(argv: list[str] | None = None) -> dict:
     float_batch = batch.float().div(255)
     results: dict[str, dict] = {}
     for name, (policy, tv) in policies.items():
-        calls = {"ours_cpu": (cfg.batch, ours(policy, batch)),
-                 "ours_cpu_torch_kernels": (cfg.batch, ours(policy, batch, kernels="torch")),
-                 "torchvision_per_image": (cfg.per_image, torchvision_per_image(tv(), loop_images))}
+        calls = {
+            "ours_cpu": (cfg.batch, ours(policy, batch)),
+            "ours_cpu_torch_kernels": (cfg.batch, ours(policy, batch, kernels="torch")),
+            "torchvision_per_image": (cfg.per_image, torchvision_per_image(tv(), loop_images)),
+        }
         if korn is not None:
             aug = korn[name]()
             calls["kornia"] = (cfg.batch, lambda aug=aug: aug(float_batch))
@@ -219,32 +231,55 @@ def main(argv: list[str] | None = None) -> dict:
         row["vs_torchvision_per_image"] = row["ours_cpu"] / row["torchvision_per_image"]
         row["vs_kornia"] = None if row["kornia"] is None else row["ours_cpu"] / row["kornia"]
         row["torch_kernels_vs_torchvision_per_image"] = row["ours_cpu_torch_kernels"] / row["torchvision_per_image"]
-        row["torch_kernels_vs_kornia"] = None if row["kornia"] is None else row["ours_cpu_torch_kernels"] / row["kornia"]
+        row["torch_kernels_vs_kornia"] = (
+            None if row["kornia"] is None else row["ours_cpu_torch_kernels"] / row["kornia"]
+        )
         if torch.cuda.is_available():
             sync = torch.cuda.synchronize
             for size in (512, 4096):
                 big = images.repeat((size + len(images) - 1) // len(images), 1, 1, 1)[:size].cuda()
                 row[f"ours_cuda_b{size}"] = size / time_call(ours(policy, big), cfg.repeats, sync)
         results[name] = row
-        print(f"{name:22s} " + "  ".join(f"{k}={v:,.0f}" if isinstance(v, float) and k[:2] != "vs" else
-                                         f"{k}={v:.2f}x" if isinstance(v, float) else f"{k}=n/a"
-                                         for k, v in row.items()), flush=True)
+        print(
+            f"{name:22s} "
+            + "  ".join(
+                f"{k}={v:,.0f}"
+                if isinstance(v, float) and k[:2] != "vs"
+                else f"{k}={v:.2f}x"
+                if isinstance(v, float)
+                else f"{k}=n/a"
+                for k, v in row.items()
+            ),
+            flush=True,
+        )
     fused_available = ops_fused.numba is not None
     kernels = per_op_kernels(batch, cfg.repeats, "torch")
     fused_kernels = per_op_kernels(batch, cfg.repeats, "fused") if fused_available else None
     mean_time = statistics.mean(1 / v for k, v in kernels.items() if k != "Identity")
     report = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "images": source, "image_shape": [3, 32, 32], "batch": cfg.batch, "per_image_loop": cfg.per_image,
-        "repeats": cfg.repeats, "statistic": "median images/s after one warm-up call",
-        "machine": {"platform": platform.platform(), "processor": _cpu_name(), "cpu_count": os.cpu_count(),
-                    "torch_threads": torch.get_num_threads(),
-                    # the machine may be shared: a high load average means noisy, pessimistic figures
-                    "load_average_1_5_15": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-                    "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
-        "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "torchvision": _version("torchvision"), "kornia": _version("kornia"),
-                     "numba": _version("numba")},
+        "images": source,
+        "image_shape": [3, 32, 32],
+        "batch": cfg.batch,
+        "per_image_loop": cfg.per_image,
+        "repeats": cfg.repeats,
+        "statistic": "median images/s after one warm-up call",
+        "machine": {
+            "platform": platform.platform(),
+            "processor": _cpu_name(),
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            # the machine may be shared: a high load average means noisy, pessimistic figures
+            "load_average_1_5_15": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        },
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "torchvision": _version("torchvision"),
+            "kornia": _version("kornia"),
+            "numba": _version("numba"),
+        },
         "ours_cpu_kernels": "fused (numba)" if fused_available else "torch (numba not installed)",
         "policies": results,
         "kernels_images_per_s": kernels,
@@ -260,34 +295,49 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def markdown(report: dict) -> str:
-    lines = [f"Images/s, 32x32x3 uint8, {report['images']}, {report['machine']['processor']}, "
-             f"{report['machine']['torch_threads']} torch threads, torch {report['versions']['torch']}, torchvision "
-             f"{report['versions']['torchvision']}, kornia {report['versions']['kornia']}, numba "
-             f"{report['versions']['numba']}; {report['statistic']} of {report['repeats']} runs. "
-             f"Command: `{report['command']}`", "",
-             f"ours = default CPU kernels: {report['ours_cpu_kernels']}; ours (torch kernels) = "
-             "`POLICY_SEARCH_KERNELS=torch`, the batched torch path that also runs on GPUs.", "",
-             f"| policy | ours (batch {report['batch']}) | ours, torch kernels | torchvision per image "
-             f"| kornia (batch {report['batch']}) | vs torchvision | vs kornia | torch kernels vs torchvision "
-             "| torch kernels vs kornia |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        f"Images/s, 32x32x3 uint8, {report['images']}, {report['machine']['processor']}, "
+        f"{report['machine']['torch_threads']} torch threads, torch {report['versions']['torch']}, torchvision "
+        f"{report['versions']['torchvision']}, kornia {report['versions']['kornia']}, numba "
+        f"{report['versions']['numba']}; {report['statistic']} of {report['repeats']} runs. "
+        f"Command: `{report['command']}`",
+        "",
+        f"ours = default CPU kernels: {report['ours_cpu_kernels']}; ours (torch kernels) = "
+        "`POLICY_SEARCH_KERNELS=torch`, the batched torch path that also runs on GPUs.",
+        "",
+        f"| policy | ours (batch {report['batch']}) | ours, torch kernels | torchvision per image "
+        f"| kornia (batch {report['batch']}) | vs torchvision | vs kornia | torch kernels vs torchvision "
+        "| torch kernels vs kornia |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
 
     def ratio(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.1f}x"
 
     for name, row in report["policies"].items():
         kornia = "n/a" if row["kornia"] is None else f"{row['kornia']:,.0f}"
-        lines.append(f"| {name} | {row['ours_cpu']:,.0f} | {row['ours_cpu_torch_kernels']:,.0f} "
-                     f"| {row['torchvision_per_image']:,.0f} | {kornia} | {ratio(row['vs_torchvision_per_image'])} "
-                     f"| {ratio(row['vs_kornia'])} | {ratio(row['torch_kernels_vs_torchvision_per_image'])} "
-                     f"| {ratio(row['torch_kernels_vs_kornia'])} |")
+        lines.append(
+            f"| {name} | {row['ours_cpu']:,.0f} | {row['ours_cpu_torch_kernels']:,.0f} "
+            f"| {row['torchvision_per_image']:,.0f} | {kornia} | {ratio(row['vs_torchvision_per_image'])} "
+            f"| {ratio(row['vs_kornia'])} | {ratio(row['torch_kernels_vs_torchvision_per_image'])} "
+            f"| {ratio(row['torch_kernels_vs_kornia'])} |"
+        )
     b = report["trivialaugment_apply_breakdown"]
-    lines += ["", f"Torch path, TrivialAugmentWide, one slot at batch {report['batch']}: apply_ops "
-              f"{b['apply_ops_ms']:.2f} ms = kernels {b['kernels_ms']:.2f} ms + grouping overhead "
-              f"{b['grouping_overhead_ms']:.2f} ms (the fixed cost the fused kernels remove)."]
+    lines += [
+        "",
+        f"Torch path, TrivialAugmentWide, one slot at batch {report['batch']}: apply_ops "
+        f"{b['apply_ops_ms']:.2f} ms = kernels {b['kernels_ms']:.2f} ms + grouping overhead "
+        f"{b['grouping_overhead_ms']:.2f} ms (the fixed cost the fused kernels remove).",
+    ]
     fused = report.get("fused_kernels_images_per_s")
-    lines += ["", "Each op alone (batch of all-active samples, mid-range parameter), images/s: the public torch "
-              "kernel `ops.OPS[name]` (relative cost = time / mean op time) and the fused kernel.", "",
-              "| op | torch kernel | relative cost | fused |", "| --- | ---: | ---: | ---: |"]
+    lines += [
+        "",
+        "Each op alone (batch of all-active samples, mid-range parameter), images/s: the public torch "
+        "kernel `ops.OPS[name]` (relative cost = time / mean op time) and the fused kernel.",
+        "",
+        "| op | torch kernel | relative cost | fused |",
+        "| --- | ---: | ---: | ---: |",
+    ]
     for name, ips in report["kernels_images_per_s"].items():
         fused_ips = "n/a" if fused is None else f"{fused[name]:,.0f}"
         lines.append(f"| {name} | {ips:,.0f} | {report['kernels_relative_cost'][name]:.2f} | {fused_ips} |")

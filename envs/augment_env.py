@@ -32,9 +32,9 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from policy_search.action_space import DEFAULT_RATIOS, ActionSpec, parse_synthetic
-from policy_search.child import FEATURE_NAMES, ChildDivergedError, ChildRun
-from policy_search.policy_base import Policy
+from policy_search.child.run import FEATURE_NAMES, ChildDivergedError, ChildRun
+from policy_search.policy.action_space import DEFAULT_RATIOS, ActionSpec, parse_synthetic
+from policy_search.policy.base import Policy
 
 log = logging.getLogger(__name__)
 REWARD_METRICS = ("accuracy", "loss")
@@ -42,18 +42,30 @@ CREDITS = ("step", "end")
 
 
 class AugmentEnv(gym.Env):
-    """Gymnasium env over a ``ChildRun``. ``task`` is a preset name (``policy_search.presets.PRESETS``)."""
+    """Gymnasium env over a ``ChildRun``. ``task`` is a preset name (``policy_search.child.tasks.PRESETS``)."""
 
     metadata = {"render_modes": []}
 
-    def __init__(self, task: str = "mnist-episode", *, steps_per_episode: int = 8, action_mode: str = "discrete",
-                 action_spec: ActionSpec | None = None, base: str | Policy | None = None,
-                 reward_metric: str = "accuracy", credit: str = "step", reward_scale: float = 100.0,
-                 cost_weight: float = 0.02,
-                 divergence_penalty: float = 10.0, fixed_policy: str | Policy | None = None,
-                 synthetic: str | None = None,
-                 device: str = "cpu", data_dir: str | None = None, task_overrides: dict | None = None) -> None:
-        from policy_search.presets import get_preset
+    def __init__(
+        self,
+        task: str = "mnist-episode",
+        *,
+        steps_per_episode: int = 8,
+        action_mode: str = "discrete",
+        action_spec: ActionSpec | None = None,
+        base: str | Policy | None = None,
+        reward_metric: str = "accuracy",
+        credit: str = "step",
+        reward_scale: float = 100.0,
+        cost_weight: float = 0.02,
+        divergence_penalty: float = 10.0,
+        fixed_policy: str | Policy | None = None,
+        synthetic: str | None = None,
+        device: str = "cpu",
+        data_dir: str | None = None,
+        task_overrides: dict | None = None,
+    ) -> None:
+        from policy_search.child.tasks import get_preset
 
         self.preset = get_preset(task, **(task_overrides or {}))  # fails early, naming valid presets
         if action_mode not in ("discrete", "box"):
@@ -84,8 +96,11 @@ class AugmentEnv(gym.Env):
         self.base = self._as_policy(base)
         self.fixed_policy = self._as_policy(fixed_policy)
         nvec = self.action_spec.nvec
-        self.action_space: spaces.Space = (spaces.MultiDiscrete(nvec) if action_mode == "discrete"
-                                           else spaces.Box(-1.0, 1.0, shape=(len(nvec),), dtype=np.float32))
+        self.action_space: spaces.Space = (
+            spaces.MultiDiscrete(nvec)
+            if action_mode == "discrete"
+            else spaces.Box(-1.0, 1.0, shape=(len(nvec),), dtype=np.float32)
+        )
         self.observation_space = spaces.Box(-5.0, 5.0, shape=(len(FEATURE_NAMES),), dtype=np.float32)
         self.run: ChildRun | None = None
         self._aug_generator = torch.Generator()
@@ -104,8 +119,7 @@ class AugmentEnv(gym.Env):
         super().reset(seed=seed)
         child_seed = int(self.np_random.integers(0, 2**31 - 1))
         self._aug_generator = torch.Generator().manual_seed(int(self.np_random.integers(0, 2**31 - 1)))
-        self.run = ChildRun(self.preset, seed=child_seed, device=self.device, data_dir=self.data_dir,
-                            allow_test=False)
+        self.run = ChildRun(self.preset, seed=child_seed, device=self.device, data_dir=self.data_dir, allow_test=False)
         self.batches_per_step = math.ceil(self.run.total_batches / self.steps_per_episode)
         if self.fixed_policy is not None and hasattr(self.fixed_policy, "reset"):
             self.fixed_policy.reset()
@@ -128,11 +142,15 @@ class AugmentEnv(gym.Env):
 
         ratio = self.action_spec.ratio_of(discrete) if self.fixed_policy is None else 0.0
         synthetic = self._synthetic(ratio)
-        info: dict[str, Any] = {"action": discrete.tolist(), "ops": self.action_spec.slots_of(discrete),
-                                "synthetic_ratio": ratio}
+        info: dict[str, Any] = {
+            "action": discrete.tolist(),
+            "ops": self.action_spec.slots_of(discrete),
+            "synthetic_ratio": ratio,
+        }
         try:
-            run.train(self.batches_per_step, augment=augment,
-                      batch_transform=None if synthetic is None else synthetic[0])
+            run.train(
+                self.batches_per_step, augment=augment, batch_transform=None if synthetic is None else synthetic[0]
+            )
             # End-of-run credit judges the last step on the whole validation split (less noise than the subset)
             whole = self.credit == "end" and run.done
             val = run.evaluate("val", max_samples=len(run.split("val")) if whole else None)
@@ -154,8 +172,13 @@ class AugmentEnv(gym.Env):
             reward = -self.cost_weight * cost
         self._metric = metric
         self._observe_fixed()
-        info.update(val_acc=val["accuracy"], val_loss=val["loss"], cost=float(cost), samples=run.samples_seen,
-                    progress=run.progress)
+        info.update(
+            val_acc=val["accuracy"],
+            val_loss=val["loss"],
+            cost=float(cost),
+            samples=run.samples_seen,
+            progress=run.progress,
+        )
         return run.features(), float(reward), bool(run.done), False, info
 
     # -- helpers -------------------------------------------------------------------------------------------------
@@ -163,7 +186,7 @@ class AugmentEnv(gym.Env):
         """(batch_transform, cost per image) for the synthetic op at ``ratio``, or None when it is off."""
         if ratio <= 0 or self.synthetic is None:
             return None
-        from policy_search.synthetic import Synthetic, as_batch_transform
+        from policy_search.generative.synthetic import Synthetic, as_batch_transform
 
         model, size = parse_synthetic(self.synthetic)
         op = Synthetic(model, ratio, size=size)

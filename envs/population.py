@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from policy_search.action_space import ActionSpec
-from policy_search.child import ChildDivergedError, ChildRun
-from policy_search.policy_base import Policy
-from policy_search.presets import TaskPreset
+from policy_search.child.run import ChildDivergedError, ChildRun
+from policy_search.child.tasks import TaskPreset
+from policy_search.policy.action_space import ActionSpec
+from policy_search.policy.base import Policy
 
 _WORKER_RUNS: dict[tuple, ChildRun] = {}
 
@@ -73,15 +73,32 @@ def train_segment(job: dict) -> dict:
     try:
         run.train(job["batches"], augment=augment)
     except ChildDivergedError as err:  # this member loses the segment; the population goes on from the others
-        return {"state": job["state"], "aug_state": generator.get_state(), "val_acc": 0.0, "val_loss": math.inf,
-                "features": run.features(), "done": run.done, "cost": 0.0, "samples": run.samples_seen,
-                "progress": run.progress, "diverged": str(err)}
+        return {
+            "state": job["state"],
+            "aug_state": generator.get_state(),
+            "val_acc": 0.0,
+            "val_loss": math.inf,
+            "features": run.features(),
+            "done": run.done,
+            "cost": 0.0,
+            "samples": run.samples_seen,
+            "progress": run.progress,
+            "diverged": str(err),
+        }
     val = run.evaluate("val", max_samples=len(run.split("val")) if job["full_val"] else None)
     fraction = (run.batches_done - before) / run.total_batches
-    return {"state": run.state_dict(), "aug_state": generator.get_state(), "val_acc": float(val["accuracy"]),
-            "val_loss": float(val["loss"]), "features": run.features(), "done": run.done,
-            "cost": float(policy.expected_cost(run.progress) * fraction), "samples": run.samples_seen,
-            "progress": run.progress, "diverged": ""}
+    return {
+        "state": run.state_dict(),
+        "aug_state": generator.get_state(),
+        "val_acc": float(val["accuracy"]),
+        "val_loss": float(val["loss"]),
+        "features": run.features(),
+        "done": run.done,
+        "cost": float(policy.expected_cost(run.progress) * fraction),
+        "samples": run.samples_seen,
+        "progress": run.progress,
+        "diverged": "",
+    }
 
 
 class Population:
@@ -91,9 +108,21 @@ class Population:
     ``batches_per_step``, ``run`` for the image shape) and the recorder's ``episodes`` / ``state()``.
     """
 
-    def __init__(self, preset: TaskPreset, *, size: int = 4, segments: int = 4, action_spec: ActionSpec,
-                 base: Policy | None = None, reward_scale: float = 100.0, cost_weight: float = 0.02,
-                 workers: int = 1, base_seed: int = 0, device: str = "cpu", data_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        preset: TaskPreset,
+        *,
+        size: int = 4,
+        segments: int = 4,
+        action_spec: ActionSpec,
+        base: Policy | None = None,
+        reward_scale: float = 100.0,
+        cost_weight: float = 0.02,
+        workers: int = 1,
+        base_seed: int = 0,
+        device: str = "cpu",
+        data_dir: str | None = None,
+    ) -> None:
         if size < 2:
             raise ValueError(f"a population needs at least 2 members, got {size}")
         if segments < 1:
@@ -125,8 +154,12 @@ class Population:
             import multiprocessing
 
             threads = max(1, (os.cpu_count() or 1) // self.workers)
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_worker_init, initargs=(threads,))
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_init,
+                initargs=(threads,),
+            )
         return list(self._pool.map(train_segment, jobs))
 
     def close(self) -> None:
@@ -149,10 +182,21 @@ class Population:
         for segment in range(self.segments):
             actions = [np.asarray(a, dtype=np.int64) for a in act(observations)]
             last = segment == self.segments - 1
-            jobs = [{"preset": self.preset, "data_dir": self.data_dir, "device": self.device, "state": state,
-                     "spec": self.action_spec.to_dict(), "action": actions[k].tolist(), "base": self.base,
-                     "batches": self.batches_per_step, "aug_state": aug[k], "full_val": last}
-                    for k in range(self.size)]
+            jobs = [
+                {
+                    "preset": self.preset,
+                    "data_dir": self.data_dir,
+                    "device": self.device,
+                    "state": state,
+                    "spec": self.action_spec.to_dict(),
+                    "action": actions[k].tolist(),
+                    "base": self.base,
+                    "batches": self.batches_per_step,
+                    "aug_state": aug[k],
+                    "full_val": last,
+                }
+                for k in range(self.size)
+            ]
             results = self._map(jobs)
             accs = np.asarray([r["val_acc"] for r in results])
             costs = np.asarray([r["cost"] for r in results])
@@ -161,8 +205,15 @@ class Population:
                 learn(observations, actions, rewards)
             for k, r in enumerate(results):
                 aug[k] = r["aug_state"]
-                steps[k].append({"action": actions[k].tolist(), "ops": self.action_spec.slots_of(actions[k]),
-                                 "reward": float(rewards[k]), "val_acc": r["val_acc"], "cost": r["cost"]})
+                steps[k].append(
+                    {
+                        "action": actions[k].tolist(),
+                        "ops": self.action_spec.slots_of(actions[k]),
+                        "reward": float(rewards[k]),
+                        "val_acc": r["val_acc"],
+                        "cost": r["cost"],
+                    }
+                )
             best = int(accs.argmax())  # exploit: every member continues from the best member's state
             state = results[best]["state"]
             observations = np.repeat(results[best]["features"][None], self.size, 0)
@@ -170,18 +221,32 @@ class Population:
                 break
         recorded = []
         for k, r in enumerate(results):
-            recorded.append({"episode": self.episode_index, "population": self.population_index, "member": k,
-                             "return": float(sum(s["reward"] for s in steps[k])), "final_val_acc": r["val_acc"],
-                             "samples": int(r["samples"]), "cost": float(sum(s["cost"] for s in steps[k])),
-                             "diverged": r["diverged"], "child_seed": seed, "steps": steps[k]})
+            recorded.append(
+                {
+                    "episode": self.episode_index,
+                    "population": self.population_index,
+                    "member": k,
+                    "return": float(sum(s["reward"] for s in steps[k])),
+                    "final_val_acc": r["val_acc"],
+                    "samples": int(r["samples"]),
+                    "cost": float(sum(s["cost"] for s in steps[k])),
+                    "diverged": r["diverged"],
+                    "child_seed": seed,
+                    "steps": steps[k],
+                }
+            )
             self.episode_index += 1
         self.population_index += 1
         self.episodes.extend(recorded)
         return recorded
 
     def state(self) -> dict[str, Any]:
-        return {"base_seed": self.base_seed, "episode_index": self.episode_index,
-                "population_index": self.population_index, "episodes": self.episodes}
+        return {
+            "base_seed": self.base_seed,
+            "episode_index": self.episode_index,
+            "population_index": self.population_index,
+            "episodes": self.episodes,
+        }
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.base_seed = int(state["base_seed"])

@@ -24,15 +24,24 @@ import math
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 AGENTS = ("ppo", "augnet", "random", "fixed")
-CSV_FIELDS = ("episode", "return", "final_val_acc", "samples", "cumulative_samples", "wall_s", "cost", "diverged",
-              "child_seed")
+CSV_FIELDS = (
+    "episode",
+    "return",
+    "final_val_acc",
+    "samples",
+    "cumulative_samples",
+    "wall_s",
+    "cost",
+    "diverged",
+    "child_seed",
+)
 
 
 @dataclass
@@ -40,7 +49,7 @@ class TrainConfig:
     """Everything one training run needs; every default runs offline on the default proxy."""
 
     task: str = "mnist-small"
-    """ChildRun preset of each episode (policy_search.presets.PRESETS)."""
+    """ChildRun preset of each episode (policy_search.child.tasks.PRESETS)."""
     agent: str = "augnet"
     """augnet (the default: REINFORCE, best on the A/B in experiments/ab-credit-mnist-small), ppo, random, or
     fixed (with --fixed-policy)."""
@@ -101,7 +110,7 @@ class TrainConfig:
     """Show a progress bar."""
 
     def validate(self) -> None:
-        from policy_search.presets import PRESETS
+        from policy_search.child.tasks import PRESETS
 
         if self.task not in PRESETS:
             raise ValueError(f"unknown task {self.task!r}; choose one of {sorted(PRESETS)}")
@@ -144,7 +153,7 @@ class TrainConfig:
 
 
 def _action_spec(cfg: TrainConfig):
-    from policy_search.action_space import DEFAULT_RATIOS, ActionSpec
+    from policy_search.policy.action_space import DEFAULT_RATIOS, ActionSpec
 
     ratios = DEFAULT_RATIOS if cfg.synthetic else ()
     return ActionSpec.compact(ratios=ratios) if cfg.action_kind == "compact" else ActionSpec(ratios=ratios)
@@ -152,23 +161,39 @@ def _action_spec(cfg: TrainConfig):
 
 def _make_env(cfg: TrainConfig):
     from policy_search.agents.recorder import EpisodeRecorder
+    from policy_search.child.tasks import dataset_overrides
     from policy_search.envs.augment_env import AugmentEnv
-
-    from policy_search.presets import dataset_overrides
 
     overrides = {**({"epochs": cfg.epochs} if cfg.epochs else {}), **dataset_overrides(cfg.dataset)} or None
     if cfg.population:
+        from policy_search.child.tasks import get_preset
         from policy_search.envs.population import Population
-        from policy_search.presets import get_preset
 
-        return Population(get_preset(cfg.task, **(overrides or {})), size=cfg.population,
-                          segments=cfg.steps_per_episode, action_spec=_action_spec(cfg),
-                          cost_weight=cfg.cost_weight, workers=cfg.workers, base_seed=cfg.seed, device=cfg.device,
-                          data_dir=cfg.data_dir)
-    env = AugmentEnv(cfg.task, steps_per_episode=cfg.steps_per_episode, action_mode=cfg.action_mode,
-                     action_spec=_action_spec(cfg), reward_metric=cfg.reward_metric, credit=cfg.credit,
-                     cost_weight=cfg.cost_weight, fixed_policy=cfg.fixed_policy if cfg.agent == "fixed" else None,
-                     device=cfg.device, data_dir=cfg.data_dir, synthetic=cfg.synthetic, task_overrides=overrides)
+        return Population(
+            get_preset(cfg.task, **(overrides or {})),
+            size=cfg.population,
+            segments=cfg.steps_per_episode,
+            action_spec=_action_spec(cfg),
+            cost_weight=cfg.cost_weight,
+            workers=cfg.workers,
+            base_seed=cfg.seed,
+            device=cfg.device,
+            data_dir=cfg.data_dir,
+        )
+    env = AugmentEnv(
+        cfg.task,
+        steps_per_episode=cfg.steps_per_episode,
+        action_mode=cfg.action_mode,
+        action_spec=_action_spec(cfg),
+        reward_metric=cfg.reward_metric,
+        credit=cfg.credit,
+        cost_weight=cfg.cost_weight,
+        fixed_policy=cfg.fixed_policy if cfg.agent == "fixed" else None,
+        device=cfg.device,
+        data_dir=cfg.data_dir,
+        synthetic=cfg.synthetic,
+        task_overrides=overrides,
+    )
     return EpisodeRecorder(env, base_seed=cfg.seed)
 
 
@@ -176,7 +201,7 @@ class _Trainer:
     """One agent behind a uniform interface: ``play_episode()``, ``state()``, ``controller()``."""
 
     def __init__(self, cfg: TrainConfig, env, episode_length: int) -> None:
-        from policy_search.child import FEATURE_NAMES
+        from policy_search.child.run import FEATURE_NAMES
 
         self.cfg, self.env, self.stats = cfg, env, {}
         spec = env.unwrapped.action_spec
@@ -187,15 +212,17 @@ class _Trainer:
         elif cfg.agent == "augnet":
             from policy_search.agents.augnet import AugNetAgent, AugNetConfig
 
-            self.model = AugNetAgent(len(FEATURE_NAMES), spec.nvec, AugNetConfig(**_overrides(cfg, "lr")),
-                                     seed=cfg.seed)
+            self.model = AugNetAgent(
+                len(FEATURE_NAMES), spec.nvec, AugNetConfig(**_overrides(cfg, "lr")), seed=cfg.seed
+            )
         elif cfg.agent == "random":
             from gymnasium import spaces
 
             from policy_search.agents.simple import RandomAgent
 
-            self.model = RandomAgent(spaces.MultiDiscrete(spec.nvec) if cfg.population else env.action_space,
-                                     seed=cfg.seed)
+            self.model = RandomAgent(
+                spaces.MultiDiscrete(spec.nvec) if cfg.population else env.action_space, seed=cfg.seed
+            )
         else:
             from policy_search.agents.simple import FixedAgent
 
@@ -206,6 +233,7 @@ class _Trainer:
         if self.cfg.population:
             learn = None
             if self.cfg.agent == "augnet":
+
                 def learn(obs, actions, rewards):
                     self.stats = self.model.update_batch(obs, actions, rewards)
 
@@ -241,27 +269,48 @@ class _Trainer:
 
     def controller(self, feature_names: list[str], image_spec):
         """The frozen policy: the learned controller, a uniform-random one, or the fixed policy itself."""
-        from policy_search.controller import Controller, build_mlp
+        from policy_search.policy.controller import Controller, build_mlp
 
         env = self.env.unwrapped
         spec, every = env.action_spec, env.batches_per_step
         if self.cfg.agent == "ppo":
             from policy_search.agents.ppo import ppo_controller
 
-            return ppo_controller(self.model, spec, feature_names, every, self.cfg.action_mode == "box",
-                                  synthetic=env.synthetic, image_spec=image_spec,
-                                  decision=self.cfg.controller_decision)
+            return ppo_controller(
+                self.model,
+                spec,
+                feature_names,
+                every,
+                self.cfg.action_mode == "box",
+                synthetic=env.synthetic,
+                image_spec=image_spec,
+                decision=self.cfg.controller_decision,
+            )
         if self.cfg.agent == "augnet":
             net = build_mlp([len(feature_names), *self.model.config.hidden, int(spec.nvec.sum())])
             net.load_state_dict(self.model.net.state_dict())
-            return Controller(spec, net, feature_names, observe_every=every, synthetic=env.synthetic,
-                              image_spec=image_spec, decision=self.cfg.controller_decision)
+            return Controller(
+                spec,
+                net,
+                feature_names,
+                observe_every=every,
+                synthetic=env.synthetic,
+                image_spec=image_spec,
+                decision=self.cfg.controller_decision,
+            )
         if self.cfg.agent == "random":
             net = build_mlp([len(feature_names), int(spec.nvec.sum())])
             torch.nn.init.zeros_(net[0].weight)
             torch.nn.init.zeros_(net[0].bias)  # equal logits + sampling = uniformly random actions
-            return Controller(spec, net, feature_names, observe_every=every, decision="sample",
-                              synthetic=env.synthetic, image_spec=image_spec)
+            return Controller(
+                spec,
+                net,
+                feature_names,
+                observe_every=every,
+                decision="sample",
+                synthetic=env.synthetic,
+                image_spec=image_spec,
+            )
         return env.fixed_policy
 
 
@@ -299,7 +348,7 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
 
     from torch.utils.tensorboard import SummaryWriter
 
-    from policy_search.child import FEATURE_NAMES
+    from policy_search.child.run import FEATURE_NAMES
 
     env = _make_env(cfg)
     if not cfg.population:
@@ -352,89 +401,102 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
     return _export(cfg, trainer, env, out, command, child_seconds, cumulative, FEATURE_NAMES)
 
 
-def _export(cfg, trainer, env, out: Path, command: str, child_seconds: float, cumulative: int,
-            feature_names) -> dict:
-    from policy_search.export import distill_schedule, markdown_table, plot_schedule, select_episodes
+def _export(cfg, trainer, env, out: Path, command: str, child_seconds: float, cumulative: int, feature_names) -> dict:
+    from policy_search.policy.export import distill_schedule, markdown_table, plot_schedule, select_episodes
 
     inner = env.unwrapped
     image_spec = _image_spec(inner)
-    provenance = {"task": cfg.task, "dataset": inner.run.preset.dataset, "agent": cfg.agent, "seed": cfg.seed,
-                  "search_budget": {"episodes": len(env.episodes), "steps_per_episode": cfg.steps_per_episode},
-                  # a number (child-training samples), as the benchmark harness and the Optuna search record it
-                  "compute_spent": cumulative, "compute_unit": "child-training samples",
-                  "child_run_equivalents": round(cumulative / (inner.run.total_batches * inner.run.preset.batch_size),
-                                                 3),
-                  "method": {"credit": cfg.credit, "action_kind": cfg.action_kind, "population": cfg.population,
-                             "steps_per_episode": cfg.steps_per_episode},
-                  "child_seconds": round(child_seconds, 2),
-                  "command": command}
+    provenance = {
+        "task": cfg.task,
+        "dataset": inner.run.preset.dataset,
+        "agent": cfg.agent,
+        "seed": cfg.seed,
+        "search_budget": {"episodes": len(env.episodes), "steps_per_episode": cfg.steps_per_episode},
+        # a number (child-training samples), as the benchmark harness and the Optuna search record it
+        "compute_spent": cumulative,
+        "compute_unit": "child-training samples",
+        "child_run_equivalents": round(cumulative / (inner.run.total_batches * inner.run.preset.batch_size), 3),
+        "method": {
+            "credit": cfg.credit,
+            "action_kind": cfg.action_kind,
+            "population": cfg.population,
+            "steps_per_episode": cfg.steps_per_episode,
+        },
+        "child_seconds": round(child_seconds, 2),
+        "command": command,
+    }
     policy = trainer.controller(list(feature_names), image_spec)
     policy.save(out / "policy.json", provenance=provenance)
     n_last = max(1, int(round(cfg.distill_fraction * len(env.episodes))))
     chosen = select_episodes(env.episodes, n_last, cfg.distill)
     schedule = distill_schedule(chosen, inner.action_spec, inner.base)
     schedule.image_spec = image_spec
-    schedule.save(out / "schedule.json", provenance={**provenance, "distilled_from_episodes": n_last,
-                                                     "distill": cfg.distill})
+    schedule.save(
+        out / "schedule.json", provenance={**provenance, "distilled_from_episodes": n_last, "distill": cfg.distill}
+    )
     ops = inner.action_spec.display_ops
-    plot_schedule(schedule, ops, out / "schedule.png",
-                  title=f"{cfg.agent} on {cfg.task}: op use per phase ({cfg.distill} {n_last} episodes)")
+    plot_schedule(
+        schedule,
+        ops,
+        out / "schedule.png",
+        title=f"{cfg.agent} on {cfg.task}: op use per phase ({cfg.distill} {n_last} episodes)",
+    )
     table = markdown_table(schedule, ops)
     if inner.action_spec.kind == "compact":  # the table shows op use; say the magnitudes too
-        table += "\n\n" + "\n\n".join(f"Phase ending at {end:.2f}:\n\n```\n{policy!r}\n```"
-                                        for end, policy in zip(schedule.ends, schedule.policies))
+        table += "\n\n" + "\n\n".join(
+            f"Phase ending at {end:.2f}:\n\n```\n{policy!r}\n```"
+            for end, policy in zip(schedule.ends, schedule.policies)
+        )
     (out / "schedule.md").write_text(table + "\n")
     returns = [e["return"] for e in env.episodes]
     tail = returns[-n_last:]
-    summary = {"episodes": len(env.episodes), "mean_return_last": float(np.mean(tail)),
-               "std_return_last": float(np.std(tail)), "last_episodes": n_last,
-               "final_val_acc_last": float(np.nanmean([e["final_val_acc"] for e in env.episodes[-n_last:]])),
-               "child_seconds": child_seconds, "child_samples": cumulative,
-               "policy": str(out / "policy.json"), "schedule": str(out / "schedule.json")}
+    summary = {
+        "episodes": len(env.episodes),
+        "mean_return_last": float(np.mean(tail)),
+        "std_return_last": float(np.std(tail)),
+        "last_episodes": n_last,
+        "final_val_acc_last": float(np.nanmean([e["final_val_acc"] for e in env.episodes[-n_last:]])),
+        "child_seconds": child_seconds,
+        "child_samples": cumulative,
+        "policy": str(out / "policy.json"),
+        "schedule": str(out / "schedule.json"),
+    }
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 
 
 def _image_spec(env):
-    from policy_search.policy_base import ImageSpec
+    from policy_search.policy.base import ImageSpec
 
     c, h, w = env.run.image_shape
     return ImageSpec(channels=c, height=h, width=w)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m policy_search.train_agent", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    defaults = TrainConfig()
-    for f in fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        default = getattr(defaults, f.name)
-        if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=f"{flag}")
-            continue
-        # Optional fields default to None, so their type is named here rather than read off the default.
-        kind = {"budget_seconds": float, "epochs": float, "gamma": float, "lr": float}.get(f.name) or \
-            {"int": int, "float": float}.get(type(default).__name__, str)
-        parser.add_argument(flag, type=kind, default=default, help=f"(default: {default})")
-    return parser
+    from policy_search.config import dataclass_parser
+
+    return dataclass_parser(TrainConfig, prog="python -m policy_search.train_agent", description=__doc__)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    cfg = TrainConfig(**vars(args))
-    from policy_search import use_all_cores_unless_configured
+    from policy_search.config import parse_config
+
+    cfg = parse_config(TrainConfig, build_parser(), argv)
+    from policy_search.threads import use_all_cores_unless_configured
 
     use_all_cores_unless_configured()
-    from policy_search.data import DatasetError
+    from policy_search.child.data import DatasetError
 
     try:
         summary = train(cfg, argv)
     except (ValueError, FileExistsError, FileNotFoundError, DatasetError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"{summary['episodes']} episodes; mean return over the last {summary['last_episodes']}: "
-          f"{summary['mean_return_last']:.2f} ± {summary['std_return_last']:.2f}; "
-          f"final val acc {summary['final_val_acc_last']:.3f}")
+    print(
+        f"{summary['episodes']} episodes; mean return over the last {summary['last_episodes']}: "
+        f"{summary['mean_return_last']:.2f} ± {summary['std_return_last']:.2f}; "
+        f"final val acc {summary['final_val_acc_last']:.3f}"
+    )
     print(f"frozen controller: {summary['policy']}")
     print(f"distilled schedule: {summary['schedule']} (heatmap: {Path(summary['schedule']).with_suffix('.png')})")
     return 0

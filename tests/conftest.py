@@ -8,11 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-# One torch thread for the whole session (set before policy_search is imported): CLIs called in-process would
-# otherwise switch to all cores midway, and results must not depend on test order.
+# One torch thread for the whole session: CLIs called in-process would otherwise switch to all cores midway
+# (they set threads from POLICY_SEARCH_THREADS), and results must not depend on test order.
 os.environ.setdefault("POLICY_SEARCH_THREADS", "1")
 import pytest
 import torch
+
+torch.set_num_threads(int(os.environ["POLICY_SEARCH_THREADS"]) or torch.get_num_threads())
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -57,7 +59,7 @@ def mnist_batch() -> tuple[torch.Tensor, torch.Tensor]:
 @pytest.fixture(params=["fused", "torch"])
 def kernels(request, monkeypatch) -> str:
     """Runs a test once per CPU kernel backend (policy_search/ops_fused.py vs the batched torch kernels)."""
-    from policy_search import ops_fused
+    from policy_search.ops.image import fused as ops_fused
 
     if request.param == "fused" and ops_fused.numba is None:
         pytest.skip("numba is not installed: no fused kernels")

@@ -5,9 +5,9 @@ import math
 
 import pytest
 
-from policy_search import benchmark
-from policy_search.benchmark import main, resolve_policy, run_benchmark
-from policy_search.benchmark_report import rebuild_report
+from policy_search.benchmark import harness as benchmark
+from policy_search.benchmark.harness import main, resolve_policy, run_benchmark
+from policy_search.benchmark.report import rebuild_report
 from policy_search.policy import SubPolicies
 
 # ~1-2 s per run on mnist-proxy: 10 batches of 64, small validation split, 50 robustness images.
@@ -46,8 +46,15 @@ def test_interrupt_resume_add_policy_and_cli(tmp_path, shared_data_dir, monkeypa
     assert added["summary"][str(agent)]["search_cost"]["mean"] == 123.0
     assert added["best_baseline"] in ("none", "progress-heuristic")
     assert set(added["comparisons"]) == {"none", "progress-heuristic", str(agent)} - {added["best_baseline"]}
-    for name in ("results.json", "results.csv", "report.md", "learning_curves.png", "accuracy_vs_cost.png",
-                 "op_usage.png", "confusion_best.png"):
+    for name in (
+        "results.json",
+        "results.csv",
+        "report.md",
+        "learning_curves.png",
+        "accuracy_vs_cost.png",
+        "op_usage.png",
+        "confusion_best.png",
+    ):
         assert (out / name).is_file(), name
     report = (out / "report.md").read_text()
     assert "Significant at 0.05" in report and "torch" in report and "seeds" in report.lower()
@@ -68,10 +75,21 @@ def test_interrupt_resume_add_policy_and_cli(tmp_path, shared_data_dir, monkeypa
 
     # the CLI reads the same settings from a config file and finds everything cached
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"task": "mnist-proxy", "policies": ["none", "progress-heuristic"], "seeds": 2,
-                                  "out": str(out), "device": "cpu", "data_dir": str(shared_data_dir),
-                                  "overrides": TINY, "robustness_samples": 50,
-                                  "optional_policies": [str(tmp_path / "missing-augnet" / "policy.json")]}))
+    config.write_text(
+        json.dumps(
+            {
+                "task": "mnist-proxy",
+                "policies": ["none", "progress-heuristic"],
+                "seeds": 2,
+                "out": str(out),
+                "device": "cpu",
+                "data_dir": str(shared_data_dir),
+                "overrides": TINY,
+                "robustness_samples": 50,
+                "optional_policies": [str(tmp_path / "missing-augnet" / "policy.json")],
+            }
+        )
+    )
     assert main(["--config", str(config), "--no-progress"]) == 0
     captured = capsys.readouterr()
     assert "0 run(s) trained, 4 read from cache" in captured.out

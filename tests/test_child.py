@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from policy_search.child import FEATURE_NAMES, ChildDivergedError, ChildRun
-from policy_search.metrics import classification_report, confusion_matrix
-from policy_search.models import MODELS, build_model
-from policy_search.presets import PRESETS, get_preset
+from policy_search.child.metrics import classification_report, confusion_matrix
+from policy_search.child.models import MODELS, build_model
+from policy_search.child.run import FEATURE_NAMES, ChildDivergedError, ChildRun
+from policy_search.child.tasks import PRESETS, get_preset
 
 TINY = dict(train_size=512, epochs=1, eval_samples=256, batch_size=64)
 
@@ -103,10 +103,22 @@ def test_metrics_report_matches_hand_computation():
 
 
 def test_child_cli_writes_metrics(tmp_path, shared_data_dir):
-    from policy_search.child_cli import main
+    from policy_search.child.cli import main
 
-    rc = main(["--preset", "mnist-proxy", "--epochs", "0.3", "--data-dir", str(shared_data_dir),
-               "--device", "cpu", "--out", str(tmp_path)])
+    rc = main(
+        [
+            "--preset",
+            "mnist-proxy",
+            "--epochs",
+            "0.3",
+            "--data-dir",
+            str(shared_data_dir),
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert rc == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["test"]["accuracy"] > 0.5 and 0 < metrics["test"]["macro_f1"] <= 1

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from policy_search.data import DatasetError, load_image_dataset, stratified_indices
+from policy_search.child.data import DatasetError, load_image_dataset, stratified_indices
 
 
 @pytest.fixture(scope="module")

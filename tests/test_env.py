@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 import policy_search  # noqa: F401  (registers the env)
-from policy_search.action_space import ActionSpec
 from policy_search.envs.augment_env import AugmentEnv
+from policy_search.policy.action_space import ActionSpec
 
 TINY = {"train_size": 256, "epochs": 1, "eval_samples": 128, "batch_size": 32}
 
@@ -63,8 +63,7 @@ def test_cost_penalty_is_deterministic_and_charged():
 
 
 def test_diverging_child_ends_episode_with_penalty(caplog):
-    env = AugmentEnv("mnist-episode", steps_per_episode=4, task_overrides={**TINY, "lr": 1e12},
-                     divergence_penalty=7.0)
+    env = AugmentEnv("mnist-episode", steps_per_episode=4, task_overrides={**TINY, "lr": 1e12}, divergence_penalty=7.0)
     env.reset(seed=0)
     with caplog.at_level("WARNING"):
         for _ in range(4):
@@ -98,7 +97,7 @@ def test_bad_arguments_fail_clearly():
 @pytest.fixture(scope="module")
 def tiny_vae(tmp_path_factory, shared_data_dir):
     """A private generator cache with a tiny MNIST VAE (256 images, 1 epoch)."""
-    from policy_search import generative
+    from policy_search.generative import train as generative
 
     patch = pytest.MonkeyPatch()
     patch.setenv(generative.GENERATORS_ENV, str(tmp_path_factory.mktemp("generators")))
@@ -127,8 +126,17 @@ def test_controller_with_synthetic_ratio_round_trips(tiny_vae, tmp_path):
     from policy_search.train_agent import TrainConfig, train
 
     out = tmp_path / "syn"
-    train(TrainConfig(agent="augnet", episodes=1, out=str(out), synthetic="vae:tiny", epochs=0.3,
-                      steps_per_episode=2, progress_bar=False))
+    train(
+        TrainConfig(
+            agent="augnet",
+            episodes=1,
+            out=str(out),
+            synthetic="vae:tiny",
+            epochs=0.3,
+            steps_per_episode=2,
+            progress_bar=False,
+        )
+    )
     controller = load_policy(str(out / "policy.json"))
     assert controller.needs_labels and controller.synthetic == "vae:tiny"
     action = controller.action.copy()

@@ -1,18 +1,19 @@
 """Conditional generators (tiny recipe: 256 MNIST training images, 1 epoch) and the synthetic policy kind."""
 
 import json
+
 import pytest
 import torch
 
 import policy_search
-from policy_search import generative
-from policy_search.child import ChildRun, run_child
-from policy_search.data import load_image_dataset
-from policy_search.generative import GeneratorCheckpointError, get_generator, train_generator
-from policy_search.generative_quality import ReferenceClassifier, generator_quality, save_grid
-from policy_search.models import build_model
+from policy_search.child.data import load_image_dataset
+from policy_search.child.models import build_model
+from policy_search.child.run import ChildRun, run_child
+from policy_search.generative import train as generative
+from policy_search.generative.quality import ReferenceClassifier, generator_quality, save_grid
+from policy_search.generative.synthetic import Synthetic, synthetic_batch_transform
+from policy_search.generative.train import GeneratorCheckpointError, get_generator, train_generator
 from policy_search.policy import PolicyConfigError
-from policy_search.synthetic import Synthetic, synthetic_batch_transform
 
 TINY_CHILD = dict(train_size=256, epochs=1, eval_samples=128, batch_size=64)
 
@@ -62,8 +63,10 @@ def test_cache_reuse_does_not_retrain(gen_root, monkeypatch):
 
 
 def test_missing_and_incompatible_checkpoints_name_the_command(gen_root):
-    with pytest.raises(GeneratorCheckpointError,
-                       match="python -m policy_search.generative train --dataset mnist --model vae --size tiny --seed 7"):
+    with pytest.raises(
+        GeneratorCheckpointError,
+        match="python -m policy_search.generative train --dataset mnist --model vae --size tiny --seed 7",
+    ):
         get_generator("mnist", "vae", "tiny", seed=7, train_if_missing=False)
     other = generative.generator_dir("mnist", "dcgan", "tiny", seed=8)
     other.mkdir(parents=True)
@@ -131,8 +134,9 @@ def test_op_inside_childrun_and_run_child(gen_root):
 
 def test_quality_measures_and_grid(gen_root, tmp_path):
     gen = get_generator("mnist", "vae", "tiny", train_if_missing=False)
-    classifier = ReferenceClassifier(build_model("lenet5", 1, 10, 28), torch.zeros(1, 1, 1, 1),
-                                     torch.full((1, 1, 1, 1), 255.0), "untrained", 0.1)
+    classifier = ReferenceClassifier(
+        build_model("lenet5", 1, 10, 28), torch.zeros(1, 1, 1, 1), torch.full((1, 1, 1, 1), 255.0), "untrained", 0.1
+    )
     real = load_image_dataset("mnist").train.subset(200, seed=0)
     quality = generator_quality(gen, classifier, real, samples_per_class=8)
     assert len(quality["classifier_accuracy_per_class"]) == 10 and 0 <= quality["classifier_accuracy_mean"] <= 1
@@ -141,11 +145,20 @@ def test_quality_measures_and_grid(gen_root, tmp_path):
 
 
 def test_synthetic_policy_file_runs_through_the_benchmark_harness(gen_root, tmp_path):
-    from policy_search.benchmark import run_benchmark
+    from policy_search.benchmark.harness import run_benchmark
 
     path = Synthetic("vae", 0.3, dataset="mnist", size="tiny").save(tmp_path / "syn.json")
-    result = run_benchmark("mnist-proxy", [str(path)], 1, tmp_path / "bench", device="cpu",
-                           overrides=TINY_CHILD, robustness_samples=0, progress=False, report=False)
+    result = run_benchmark(
+        "mnist-proxy",
+        [str(path)],
+        1,
+        tmp_path / "bench",
+        device="cpu",
+        overrides=TINY_CHILD,
+        robustness_samples=0,
+        progress=False,
+        report=False,
+    )
     assert result["counts"]["computed"] == 1
     record = json.loads(next((tmp_path / "bench" / "runs").glob("*-seed0.json")).read_text())
     assert 0.0 <= record["test"]["accuracy"] <= 1.0 and record["policy_repr"].startswith("Synthetic")
@@ -154,11 +167,21 @@ def test_synthetic_policy_file_runs_through_the_benchmark_harness(gen_root, tmp_
 def test_optuna_searches_the_synthetic_ratio(gen_root, tmp_path):
     import csv
 
-    from policy_search.search import SearchConfig, run_search
+    from policy_search.search.study import SearchConfig, run_search
 
-    config = SearchConfig(task="mnist-episode", sampler="random", pruner="none", trials=4, out=str(tmp_path / "s"),
-                          space="randaugment", synthetic="vae:tiny", seed=1, device="cpu", epochs=1,
-                          overrides={"train_size": 256, "eval_samples": 128, "batch_size": 32, "val_size": 500})
+    config = SearchConfig(
+        task="mnist-episode",
+        sampler="random",
+        pruner="none",
+        trials=4,
+        out=str(tmp_path / "s"),
+        space="randaugment",
+        synthetic="vae:tiny",
+        seed=1,
+        device="cpu",
+        epochs=1,
+        overrides={"train_size": 256, "eval_samples": 128, "batch_size": 32, "val_size": 500},
+    )
     run_search(config)
     with open(tmp_path / "s" / "trials.csv") as f:
         rows = list(csv.DictReader(f))

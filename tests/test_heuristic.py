@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from policy_search import load_policy
-from policy_search.heuristic import ProgressHeuristic
+from policy_search.policy.heuristic import ProgressHeuristic
 
 
 def _feed(policy, losses):
@@ -30,7 +30,8 @@ def test_levels_change_the_ops_sampled():
     assert policy.observes_training and set(policy.op_distribution()) == {"HorizontalFlip", "PadCrop"}
     _feed(policy, [0.5, 0.3])
     assert policy.op_distribution() == pytest.approx(
-        {"HorizontalFlip": 0.5, "PadCrop": 1.0, "Rotate": 1.0, "Brightness": 1.0, "Contrast": 1.0})
+        {"HorizontalFlip": 0.5, "PadCrop": 1.0, "Rotate": 1.0, "Brightness": 1.0, "Contrast": 1.0}
+    )
     images = torch.randint(0, 256, (8, 1, 28, 28), dtype=torch.uint8)
     out = policy(images, generator=torch.Generator().manual_seed(0))
     assert out.shape == images.shape and out.dtype == torch.uint8

@@ -14,8 +14,8 @@ import torch
 import torchvision.transforms.v2 as T
 import torchvision.transforms.v2.functional as F
 
-from policy_search import ops
-from policy_search.ops import MAGNITUDE_SPACES, OP_NAMES, OPS, apply_ops, bin_to_magnitude, magnitude_to_param
+from policy_search.ops import image as ops
+from policy_search.ops.image import MAGNITUDE_SPACES, OP_NAMES, OPS, apply_ops, bin_to_magnitude, magnitude_to_param
 
 NEAREST = T.InterpolationMode.NEAREST
 TORCHVISION_OPS = OP_NAMES[:16]  # every op with a torchvision reference besides PadCrop / Cutout
@@ -31,12 +31,14 @@ def reference(op: str, image: torch.Tensor, param: float) -> torch.Tensor:
     if op in ("ShearX", "ShearY"):
         degrees = math.degrees(math.atan(param))
         shear = [degrees, 0.0] if op == "ShearX" else [0.0, degrees]
-        return F.affine(image, angle=0.0, translate=[0, 0], scale=1.0, shear=shear, interpolation=NEAREST,
-                        fill=None, center=[0, 0])
+        return F.affine(
+            image, angle=0.0, translate=[0, 0], scale=1.0, shear=shear, interpolation=NEAREST, fill=None, center=[0, 0]
+        )
     if op in ("TranslateX", "TranslateY"):
         translate = [int(param), 0] if op == "TranslateX" else [0, int(param)]
-        return F.affine(image, angle=0.0, translate=translate, scale=1.0, shear=[0.0, 0.0], interpolation=NEAREST,
-                        fill=None)
+        return F.affine(
+            image, angle=0.0, translate=translate, scale=1.0, shear=[0.0, 0.0], interpolation=NEAREST, fill=None
+        )
     calls = {
         "Identity": lambda: image,
         "Rotate": lambda: F.rotate(image, angle=param, interpolation=NEAREST, fill=None),
@@ -328,26 +330,31 @@ def test_sharpness_division_by_multiply_and_shift_is_exact():
     k = torch.arange(0, 13 * 255 + 1, dtype=torch.int32)
     numerator = 2 * k + 13
     assert int(numerator.max()) * ops._DIV26_MUL < 2**31  # no int32 overflow
-    assert torch.equal((numerator * ops._DIV26_MUL) >> ops._DIV26_SHIFT, torch.div(numerator, 26, rounding_mode="floor"))
+    assert torch.equal(
+        (numerator * ops._DIV26_MUL) >> ops._DIV26_SHIFT, torch.div(numerator, 26, rounding_mode="floor")
+    )
 
 
 def test_geometric_index_cache_gives_the_fresh_result(cifar_batch, monkeypatch):
     """Warps reuse cached index maps per (op, parameter); a full cache starts afresh. Results never change."""
-    from policy_search import ops_geometry
+    from policy_search.ops.image import geometry as ops_geometry
 
     images = cifar_batch[0][:48]
     generator = torch.Generator().manual_seed(7)
     kind = torch.randint(0, 5, (48,), generator=generator)
     params = torch.randint(-8, 9, (48,), generator=generator).float() * torch.tensor([0.1, 0.1, 3.0, 3.0, 15.0])[kind]
     fresh = ops_geometry.warp_by_index(
-        images, ops_geometry.source_index(ops_geometry.op_matrices(kind, params, 32, 32), 32, 32))
+        images, ops_geometry.source_index(ops_geometry.op_matrices(kind, params, 32, 32), 32, 32)
+    )
     monkeypatch.setattr(ops_geometry, "_CACHES", {})
     assert torch.equal(ops_geometry.warp_ops(images, kind, params), fresh)  # fills the cache
     assert torch.equal(ops_geometry.warp_ops(images, kind, params), fresh)  # served from it
     tiny = ops_geometry._IndexCache(32, 32, images.device, max_bytes=0)  # capacity 64 < distinct maps here
     monkeypatch.setattr(ops_geometry, "_CACHES", {(32, 32, images.device): tiny})
     for start in (0, 16, 8):  # the third call overflows the cache, which starts afresh; results stay the same
-        many = params[start:start + 32] + torch.arange(32).float() * 0.001 * (kind[start:start + 32] < 2)
-        expected = ops_geometry.warp_by_index(images[start:start + 32], ops_geometry.source_index(
-            ops_geometry.op_matrices(kind[start:start + 32], many, 32, 32), 32, 32))
-        assert torch.equal(ops_geometry.warp_ops(images[start:start + 32], kind[start:start + 32], many), expected)
+        many = params[start : start + 32] + torch.arange(32).float() * 0.001 * (kind[start : start + 32] < 2)
+        expected = ops_geometry.warp_by_index(
+            images[start : start + 32],
+            ops_geometry.source_index(ops_geometry.op_matrices(kind[start : start + 32], many, 32, 32), 32, 32),
+        )
+        assert torch.equal(ops_geometry.warp_ops(images[start : start + 32], kind[start : start + 32], many), expected)

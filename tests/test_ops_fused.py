@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 import torchvision.transforms.v2.functional as F
-
-from policy_search import ops, ops_fused
-from policy_search.baselines import get_preset
-from policy_search.ops import OP_NAMES, OPS, apply_ops, magnitude_to_param
-
 from test_ops import TORCHVISION_OPS, reference_batch, torchvision_params
+
+from policy_search.ops import image as ops
+from policy_search.ops.image import OP_NAMES, OPS, apply_ops, magnitude_to_param
+from policy_search.ops.image import fused as ops_fused
+from policy_search.policy.presets import get_preset
 
 pytestmark = pytest.mark.skipif(ops_fused.numba is None, reason="numba is not installed: no fused kernels")
 
@@ -25,8 +25,9 @@ def fused(monkeypatch):
 def fused_op(op: str, images: torch.Tensor, params: torch.Tensor, aux: torch.Tensor | None = None) -> torch.Tensor:
     batch = images.shape[0]
     index = torch.full((1, batch), OP_NAMES.index(op))
-    return ops_fused.apply_slots(images, index, params[None], None if aux is None else aux[None],
-                                 torch.ones(1, batch, dtype=torch.bool))
+    return ops_fused.apply_slots(
+        images, index, params[None], None if aux is None else aux[None], torch.ones(1, batch, dtype=torch.bool)
+    )
 
 
 @pytest.fixture(params=["cifar", "mnist"])
@@ -53,14 +54,14 @@ def test_fused_op_equals_torch_kernel_on_continuous_parameters(op, images, fused
     assert torch.equal(fused_op(op, images, params), OPS[op](images, params)), f"{op} without aux (centred)"
 
 
-@pytest.mark.parametrize("preset", ["trivialaugment", "randaugment", "autoaugment-cifar10", "flip-crop",
-                                    "seed-recipe"])
+@pytest.mark.parametrize("preset", ["trivialaugment", "randaugment", "autoaugment-cifar10", "flip-crop", "seed-recipe"])
 def test_policies_give_the_same_pixels_on_both_backends(preset, images, monkeypatch):
     policy = get_preset(preset)
     for seed in range(3):
         params = policy.sample(images, generator=torch.Generator().manual_seed(seed))
-        params = type(params)(params.op_index, params.param, params.aux,
-                              params.mask & (torch.rand(params.mask.shape) < 0.9))  # some masked-out slots too
+        params = type(params)(
+            params.op_index, params.param, params.aux, params.mask & (torch.rand(params.mask.shape) < 0.9)
+        )  # some masked-out slots too
         monkeypatch.setenv("POLICY_SEARCH_KERNELS", "fused")
         fused_out = policy.apply(images, params)
         monkeypatch.setenv("POLICY_SEARCH_KERNELS", "torch")
@@ -94,16 +95,19 @@ def test_autocontrast_table_matches_torch_for_every_range(fused):
     values = torch.arange(256).view(1, 256)
     channel = values.clamp(low.view(-1, 1), high.view(-1, 1)).to(torch.uint8)  # [pairs, 256]
     images = channel.view(-1, 1, 16, 16)
-    assert torch.equal(fused_op("AutoContrast", images, torch.zeros(images.shape[0])),
-                       OPS["AutoContrast"](images, None))
+    assert torch.equal(
+        fused_op("AutoContrast", images, torch.zeros(images.shape[0])), OPS["AutoContrast"](images, None)
+    )
 
 
 def test_table_ops_match_torch_for_every_value_and_many_parameters(fused):
     values = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16).expand(2000, 3, 16, 16).contiguous()
     generator = torch.Generator().manual_seed(0)
-    for op, params in (("Brightness", torch.rand(2000, generator=generator) * 2),
-                       ("Solarize", torch.rand(2000, generator=generator) * 300 - 20),
-                       ("Posterize", torch.randint(0, 9, (2000,), generator=generator).float())):
+    for op, params in (
+        ("Brightness", torch.rand(2000, generator=generator) * 2),
+        ("Solarize", torch.rand(2000, generator=generator) * 300 - 20),
+        ("Posterize", torch.randint(0, 9, (2000,), generator=generator).float()),
+    ):
         assert torch.equal(fused_op(op, values, params), OPS[op](values, params)), op
 
 
@@ -137,11 +141,14 @@ def test_backend_setting_and_fallbacks(monkeypatch, cifar_batch):
     big = torch.randint(0, 256, (2, 3, 300, 300), dtype=torch.uint8)  # contrast's float32 mean is inexact there
     assert not ops_fused.usable(big)
     params = torch.full((2,), 1.5)
-    assert torch.equal(apply_ops(big, torch.full((2,), OP_NAMES.index("Contrast")), params),
-                       OPS["Contrast"](big, params))
+    assert torch.equal(
+        apply_ops(big, torch.full((2,), OP_NAMES.index("Contrast")), params), OPS["Contrast"](big, params)
+    )
     with pytest.raises(ValueError, match="op_index"):
         ops_fused.apply_slots(images, torch.full((1, 8), 18), torch.ones(1, 8), None, torch.ones(1, 8, dtype=bool))
-    monkeypatch.setattr(ops_fused, "numba", None)
+    from policy_search.ops.image import jit
+
+    monkeypatch.setattr(jit, "numba", None)
     monkeypatch.setenv("POLICY_SEARCH_KERNELS", "fused")
     with pytest.raises(RuntimeError, match="pip install numba"):
         ops_fused.backend()
@@ -150,15 +157,18 @@ def test_backend_setting_and_fallbacks(monkeypatch, cifar_batch):
 def test_fused_output_is_fresh_and_input_untouched(cifar_batch, fused):
     images = cifar_batch[0][:16]
     before = images.clone()
-    out = ops_fused.apply_slots(images, torch.zeros(2, 16, dtype=torch.long), torch.zeros(2, 16), None,
-                                torch.ones(2, 16, dtype=torch.bool))
+    out = ops_fused.apply_slots(
+        images, torch.zeros(2, 16, dtype=torch.long), torch.zeros(2, 16), None, torch.ones(2, 16, dtype=torch.bool)
+    )
     assert torch.equal(out, images) and out.data_ptr() != images.data_ptr()
     assert torch.equal(images, before)
     strided = cifar_batch[0][::2]  # a non-contiguous view
     params = torch.full((1, 32), 1.7)
     index = torch.full((1, 32), OP_NAMES.index("Sharpness"))
-    assert torch.equal(ops_fused.apply_slots(strided, index, params, None, torch.ones(1, 32, dtype=bool)),
-                       ops.OPS["Sharpness"](strided.contiguous(), params[0]))
+    assert torch.equal(
+        ops_fused.apply_slots(strided, index, params, None, torch.ones(1, 32, dtype=bool)),
+        ops.OPS["Sharpness"](strided.contiguous(), params[0]),
+    )
 
 
 def test_apply_slots_checks_shapes_and_matches_apply_ops_slot_by_slot(cifar_batch, kernels):
@@ -187,11 +197,12 @@ def test_threads_applying_at_once_get_the_sequential_pixels(cifar_batch, kernels
     (continuous rotations), threads applying different samples at once must get exactly the sequential results."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from policy_search import ops_geometry
+    from policy_search.ops.image import geometry as ops_geometry
 
     images = cifar_batch[0]
-    monkeypatch.setattr(ops_geometry, "_CACHES", {(32, 32, images.device): ops_geometry._IndexCache(
-        32, 32, images.device, max_bytes=0)})  # 64 maps: every batch of 64 continuous angles clears it
+    monkeypatch.setattr(
+        ops_geometry, "_CACHES", {(32, 32, images.device): ops_geometry._IndexCache(32, 32, images.device, max_bytes=0)}
+    )  # 64 maps: every batch of 64 continuous angles clears it
     policy = get_preset("seed-recipe")
     samples = [policy.sample(images, generator=torch.Generator().manual_seed(seed)) for seed in range(16)]
     expected = [policy.apply(images, params) for params in samples]
@@ -204,7 +215,7 @@ def test_threads_applying_at_once_get_the_sequential_pixels(cifar_batch, kernels
 def test_compiled_grid_rounding_equals_the_torch_steps(size, monkeypatch):
     """ops_geometry.source_index rounds its sampling grid in one compiled pass on CPU; the torch steps it
     replaces give the same maps for every geometric op over wide parameter ranges (past 90 degrees too)."""
-    from policy_search import ops_geometry
+    from policy_search.ops.image import geometry as ops_geometry
 
     height, width = size
     generator = torch.Generator().manual_seed(height)

@@ -10,10 +10,21 @@ import pytest
 import torch
 
 import policy_search
-from policy_search.baselines import AUTOAUGMENT_CIFAR10, PRESETS, get_preset
 from policy_search.policy import (
-    AugmentParams, ImageSpec, Policy, PolicyFileError, RandAugment, Schedule, Sequence, SubPolicies,
-    TrivialAugmentWide, load_policy, make_slot, register_kind)
+    AugmentParams,
+    ImageSpec,
+    Policy,
+    PolicyFileError,
+    RandAugment,
+    Schedule,
+    Sequence,
+    SubPolicies,
+    TrivialAugmentWide,
+    load_policy,
+    make_slot,
+    register_kind,
+)
+from policy_search.policy.presets import AUTOAUGMENT_CIFAR10, PRESETS, get_preset
 
 
 def seeded(seed: int = 0) -> torch.Generator:
@@ -23,10 +34,12 @@ def seeded(seed: int = 0) -> torch.Generator:
 def kinds() -> dict[str, Policy]:
     """One instance of every built-in kind, with non-default settings where a kind has them."""
     return {
-        "subpolicies": SubPolicies([[("Rotate", 0.7, 0.4), ("Equalize", 0.5, None)], [("Cutout", 0.9, 0.5)]],
-                                   image_spec=ImageSpec(1, 28, 28)),
-        "subpolicies-uniform": SubPolicies([[("ShearX", 1.0, 0.8), ("Solarize", 0.5, 0.3)]],
-                                           magnitude_sampling="uniform", space="wide"),
+        "subpolicies": SubPolicies(
+            [[("Rotate", 0.7, 0.4), ("Equalize", 0.5, None)], [("Cutout", 0.9, 0.5)]], image_spec=ImageSpec(1, 28, 28)
+        ),
+        "subpolicies-uniform": SubPolicies(
+            [[("ShearX", 1.0, 0.8), ("Solarize", 0.5, 0.3)]], magnitude_sampling="uniform", space="wide"
+        ),
         "randaugment": RandAugment(3, 12, 21, ops=["Rotate", "Posterize", "Identity", "Color"]),
         "trivialaugment": TrivialAugmentWide(11),
         "sequence": Sequence([SubPolicies([[("HorizontalFlip", 0.5, None)]]), TrivialAugmentWide()]),
@@ -40,8 +53,9 @@ IMAGE_PRESETS = [p for p in PRESETS if not getattr(get_preset(p), "needs_labels"
 
 
 @pytest.mark.parametrize("case", [c for c, _ in ROUND_TRIP_CASES])
-def test_save_load_round_trip_gives_identical_seeded_outputs(case: str, tmp_path: Path,
-                                                             cifar_batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+def test_save_load_round_trip_gives_identical_seeded_outputs(
+    case: str, tmp_path: Path, cifar_batch: tuple[torch.Tensor, torch.Tensor]
+) -> None:
     source, name = case.split(":")
     policy = kinds()[name] if source == "kind" else get_preset(name)
     path = policy.save(tmp_path / "policy.json", provenance={"task": "cifar10", "seed": 3})
@@ -64,7 +78,10 @@ def test_file_layout_matches_the_documented_envelope(tmp_path: Path) -> None:
     assert set(doc) == {"format", "version", "kind", "magnitude_semantics", "body", "image_spec", "provenance"}
     assert doc["format"] == "policy-search/policy" and doc["version"] == 1 and doc["kind"] == "sequence"
     assert doc["body"]["policies"][1]["magnitude_semantics"] == {
-        "space": "standard", "reference": "torchvision.transforms.v2", "num_bins": 31}
+        "space": "standard",
+        "reference": "torchvision.transforms.v2",
+        "num_bins": 31,
+    }
     assert set(doc["provenance"]) >= {"task", "agent", "search_budget", "compute_spent", "library_version", "seed"}
 
 
@@ -143,8 +160,9 @@ def test_autoaugment_table_matches_torchvision() -> None:
     assert [[tuple(e) for e in row] for row in AUTOAUGMENT_CIFAR10] == [[tuple(e) for e in row] for row in reference]
     policy = get_preset("autoaugment-cifar10-only")
     assert isinstance(policy, SubPolicies) and policy.num_bins() == 10
-    assert [[(op, p, round(m * 9)) for op, p, m in row] for row in policy.subpolicies] == \
-        [[(op, p, 0 if b is None else b) for op, p, b in row] for row in reference]
+    assert [[(op, p, round(m * 9)) for op, p, m in row] for row in policy.subpolicies] == [
+        [(op, p, 0 if b is None else b) for op, p, b in row] for row in reference
+    ]
 
 
 def test_schedule_phases_progress_and_table() -> None:
@@ -161,7 +179,7 @@ def test_schedule_phases_progress_and_table() -> None:
 
 
 def test_expected_cost_from_op_costs() -> None:
-    from policy_search import ops
+    from policy_search.ops import image as ops
 
     flip = SubPolicies([[("HorizontalFlip", 0.5, None), ("Rotate", 0.2, 0.5)]])
     assert flip.expected_cost() == pytest.approx(0.5 * ops.OP_COST["HorizontalFlip"] + 0.2 * ops.OP_COST["Rotate"])
@@ -185,16 +203,21 @@ def _set(keys: list[Any], value: Any) -> Any:
             del node[keys[-1]]
         else:
             node[keys[-1]] = value
+
     return mutate
 
 
 SUB = ["body", "policies", 1, "body", "subpolicies", 3]
 BAD_FILES = [
-    (_set(SUB + [1, "probability"], 1.7),
-     r"body\.policies\[1\]\.body\.subpolicies\[3\]\[1\]\.probability: 1\.7 is outside \[0, 1\]"),
+    (
+        _set(SUB + [1, "probability"], 1.7),
+        r"body\.policies\[1\]\.body\.subpolicies\[3\]\[1\]\.probability: 1\.7 is outside \[0, 1\]",
+    ),
     (_set(SUB + [0, "magnitude"], -0.5), r"subpolicies\[3\]\[0\]\.magnitude: -0\.5 is outside \[0, 1\]"),
-    (_set(SUB + [0, "op"], "Rotat"),
-     r"subpolicies\[3\]\[0\]\.op: \"Rotat\" is not a valid op; valid: Identity, ShearX"),
+    (
+        _set(SUB + [0, "op"], "Rotat"),
+        r"subpolicies\[3\]\[0\]\.op: \"Rotat\" is not a valid op; valid: Identity, ShearX",
+    ),
     (_set(["version"], 2), r"version: 2 is not supported; this library reads policy-search/policy version 1"),
     (_set(["format"], "other"), r"format: \"other\" is not a policy file"),
     (_set(["kind"], KeyError), r"kind: missing field"),
@@ -234,12 +257,15 @@ def test_unknown_name_lists_presets_and_kinds_validate_at_construction() -> None
         Schedule([(0.5, RandAugment()), (0.8, RandAugment())])
 
 
-@pytest.mark.parametrize("images,message", [
-    (torch.zeros(2, 3, 8, 8), r"dtype torch\.float32.*ToDtype\(torch\.uint8, scale=True\)"),
-    (torch.zeros(8, 8, dtype=torch.uint8), r"shape \(8, 8\); expected \[C,H,W\]"),
-    (torch.zeros(2, 4, 8, 8, dtype=torch.uint8), r"4 channels at dim -3; expected 1 or 3"),
-    (torch.zeros(8, 8, 3, dtype=torch.uint8), r"permute\(2, 0, 1\)"),
-])
+@pytest.mark.parametrize(
+    "images,message",
+    [
+        (torch.zeros(2, 3, 8, 8), r"dtype torch\.float32.*ToDtype\(torch\.uint8, scale=True\)"),
+        (torch.zeros(8, 8, dtype=torch.uint8), r"shape \(8, 8\); expected \[C,H,W\]"),
+        (torch.zeros(2, 4, 8, 8, dtype=torch.uint8), r"4 channels at dim -3; expected 1 or 3"),
+        (torch.zeros(8, 8, 3, dtype=torch.uint8), r"permute\(2, 0, 1\)"),
+    ],
+)
 def test_bad_images_name_the_value_and_the_fix(images: torch.Tensor, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         get_preset("flip-crop")(images)
@@ -247,9 +273,10 @@ def test_bad_images_name_the_value_and_the_fix(images: torch.Tensor, message: st
 
 def test_a_new_kind_registers_and_round_trips(tmp_path: Path) -> None:
     class AlwaysInvert(Policy):
-        def sample_batch(self, batch_size: int, image_size: tuple[int, int], g: torch.Generator,
-                         progress: float | None) -> AugmentParams:
-            from policy_search import ops
+        def sample_batch(
+            self, batch_size: int, image_size: tuple[int, int], g: torch.Generator, progress: float | None
+        ) -> AugmentParams:
+            from policy_search.ops import image as ops
 
             index = torch.full((batch_size,), ops.OP_NAMES.index("Invert"))
             ones = torch.ones(batch_size)
@@ -262,8 +289,9 @@ def test_a_new_kind_registers_and_round_trips(tmp_path: Path) -> None:
             return {}
 
         @classmethod
-        def from_body(cls, body: dict[str, Any], semantics: dict[str, Any], image_spec: ImageSpec,
-                      where: str) -> Policy:
+        def from_body(
+            cls, body: dict[str, Any], semantics: dict[str, Any], image_spec: ImageSpec, where: str
+        ) -> Policy:
             return cls(space=semantics["space"], image_spec=image_spec)
 
     class Watcher(AlwaysInvert):

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from policy_search.robustness import CORRUPTIONS, SEVERITIES, corrupt, evaluate_robustness, fgsm_accuracy
+from policy_search.benchmark.robustness import CORRUPTIONS, SEVERITIES, corrupt, evaluate_robustness, fgsm_accuracy
 
 
 @pytest.mark.parametrize("name", CORRUPTIONS)

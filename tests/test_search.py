@@ -24,9 +24,9 @@ import pytest
 
 from policy_search import load_policy
 from policy_search.policy import ImageSpec, Policy
-from policy_search.search import SearchConfig, main, run_search
-from policy_search.search_space import SPACES, build_policy
-from policy_search.search_storage import make_storage
+from policy_search.search.space import SPACES, build_policy
+from policy_search.search.storage import make_storage
+from policy_search.search.study import SearchConfig, main, run_search
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = {"train_size": 256, "eval_samples": 128, "batch_size": 32, "val_size": 500}
@@ -34,8 +34,15 @@ TINY_ARGS = [a for k, v in TINY.items() for a in ("--set", f"{k}={v}")]
 
 
 def _config(tmp_path: Path, **kwargs) -> SearchConfig:
-    base = dict(task="mnist-episode", epochs=1, trials=2, out=str(tmp_path / "out"), overrides=dict(TINY),
-                device="cpu", quiet=True)
+    base = dict(
+        task="mnist-episode",
+        epochs=1,
+        trials=2,
+        out=str(tmp_path / "out"),
+        overrides=dict(TINY),
+        device="cpu",
+        quiet=True,
+    )
     return SearchConfig(**{**base, **kwargs})
 
 
@@ -53,8 +60,23 @@ def _env() -> dict:
 
 
 def _cli(out: Path, *extra: str, trials: int = 3) -> list[str]:
-    return [sys.executable, "-m", "policy_search.search", "--task", "mnist-episode", "--epochs", "1", "--device",
-            "cpu", "--trials", str(trials), "--out", str(out), *TINY_ARGS, *extra]
+    return [
+        sys.executable,
+        "-m",
+        "policy_search.search",
+        "--task",
+        "mnist-episode",
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+        "--trials",
+        str(trials),
+        "--out",
+        str(out),
+        *TINY_ARGS,
+        *extra,
+    ]
 
 
 @pytest.mark.parametrize("space", sorted(SPACES))
@@ -81,11 +103,21 @@ def test_each_space_rebuilds_its_policy_and_records_real_parameters(space):
         assert real["phase2_end_progress"] == 1.0 and "phase1_magnitude_normalized" in real
 
 
-@pytest.mark.parametrize("sampler,pruner,space", [("tpe", "none", "randaugment"), ("random", "median", "schedule"),
-                                                  ("tpe", "hyperband", "subpolicies")])
+@pytest.mark.parametrize(
+    "sampler,pruner,space",
+    [("tpe", "none", "randaugment"), ("random", "median", "schedule"), ("tpe", "hyperband", "subpolicies")],
+)
 def test_small_search_writes_what_it_promises(tmp_path, shared_data_dir, sampler, pruner, space):
-    config = _config(tmp_path, sampler=sampler, pruner=pruner, space=space, trials=3, evals_per_epoch=2,
-                     n_startup_trials=2, data_dir=str(shared_data_dir))
+    config = _config(
+        tmp_path,
+        sampler=sampler,
+        pruner=pruner,
+        space=space,
+        trials=3,
+        evals_per_epoch=2,
+        n_startup_trials=2,
+        data_dir=str(shared_data_dir),
+    )
     summary = run_search(config)
     out = Path(config.out)
     rows = _rows(out)
@@ -99,7 +131,7 @@ def test_small_search_writes_what_it_promises(tmp_path, shared_data_dir, sampler
     assert policy.provenance["search"]["val_accuracy"] == pytest.approx(summary["best_value"])
     saved = json.loads((out / "config.json").read_text())
     assert saved["sampler"] == sampler and saved["pruner"] == pruner and saved["storage"].endswith("study.log")
-    assert "policy_search.search" in (out / "command.txt").read_text()
+    assert "python -m policy_search.search " in (out / "command.txt").read_text()
 
 
 def test_resume_after_a_kill_keeps_finished_trials_and_frees_the_killed_slot(tmp_path, shared_data_dir):
@@ -135,10 +167,22 @@ def test_two_workers_share_one_journal_study_exactly(tmp_path, shared_data_dir):
     out = tmp_path / "shared"
     # Trials of ~1 s (1,024 images), not the tiny ~0.2 s ones: otherwise the worker that finishes importing first
     # can claim all six before the other starts, and the test would not exercise sharing at all.
-    args = _cli(out, "--data-dir", str(shared_data_dir), "--resume", "--sampler", "random", "--quiet",
-                "--set", "train_size=1024", trials=6)
-    procs = [subprocess.Popen(args, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for _ in range(2)]
+    args = _cli(
+        out,
+        "--data-dir",
+        str(shared_data_dir),
+        "--resume",
+        "--sampler",
+        "random",
+        "--quiet",
+        "--set",
+        "train_size=1024",
+        trials=6,
+    )
+    procs = [
+        subprocess.Popen(args, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
     logs = [p.communicate(timeout=400)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], logs
     config = _config(tmp_path, out=str(out), sampler="random", data_dir=str(shared_data_dir))
@@ -152,26 +196,38 @@ def test_two_workers_share_one_journal_study_exactly(tmp_path, shared_data_dir):
     assert len({json.dumps(t.params, sort_keys=True) for t in complete}) == 6, "workers replayed each other's draws"
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--sampler", "cmaes"], "unknown sampler 'cmaes'"),
-    (["--pruner", "asha"], "unknown pruner 'asha'"),
-    (["--task", "imagenet"], "unknown task preset 'imagenet'"),
-    (["--space", "gan"], "unknown search space 'gan'"),
-    (["--trials", "0"], "--trials must be a positive"),
-    (["--storage", "/nonexistent-dir/x/study.log"], "does not exist"),
-    (["--storage", "study.db"], "neither a journal file"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--sampler", "cmaes"], "unknown sampler 'cmaes'"),
+        (["--pruner", "asha"], "unknown pruner 'asha'"),
+        (["--task", "imagenet"], "unknown task preset 'imagenet'"),
+        (["--space", "gan"], "unknown search space 'gan'"),
+        (["--trials", "0"], "--trials must be a positive"),
+        (["--storage", "/nonexistent-dir/x/study.log"], "does not exist"),
+        (["--storage", "study.db"], "neither a journal file"),
+    ],
+)
 def test_bad_arguments_fail_with_clear_messages(tmp_path, capsys, args, message):
     assert main(["--out", str(tmp_path / "o"), *args]) == 2
     assert message in capsys.readouterr().err
 
 
 def test_compare_runs_optuna_methods_at_equal_budget(tmp_path, shared_data_dir):
-    from policy_search.search_compare import CompareConfig, run_compare
+    from policy_search.search.compare import CompareConfig, run_compare
 
-    config = CompareConfig(task="mnist-episode", budget_samples=2 * 256, seeds=1, out=str(tmp_path / "cmp"),
-                           methods=("tpe", "random"), test_seeds=1, baselines=("none",), device="cpu",
-                           data_dir=str(shared_data_dir), overrides={**TINY, "epochs": 1})
+    config = CompareConfig(
+        task="mnist-episode",
+        budget_samples=2 * 256,
+        seeds=1,
+        out=str(tmp_path / "cmp"),
+        methods=("tpe", "random"),
+        test_seeds=1,
+        baselines=("none",),
+        device="cpu",
+        data_dir=str(shared_data_dir),
+        overrides={**TINY, "epochs": 1},
+    )
     summary = run_compare(config)
     assert summary["runs"] == 2 and set(summary["methods"]) == {"tpe", "random"}
     for method in ("tpe", "random"):
@@ -180,17 +236,26 @@ def test_compare_runs_optuna_methods_at_equal_budget(tmp_path, shared_data_dir):
     out = Path(config.out)
     assert (out / "curves.png").stat().st_size > 0 and (out / "curves.csv").is_file()
     assert "baseline-none" in summary["test"]
-    if importlib.util.find_spec("policy_search.benchmark") is not None:
-        assert summary["test_harness"] == "policy_search.benchmark.run_benchmark"
+    if importlib.util.find_spec("policy_search.benchmark.harness") is not None:
+        assert summary["test_harness"] == "policy_search.benchmark.harness.run_benchmark"
 
 
 @pytest.mark.slow
 def test_compare_drives_the_rl_trainer_through_its_api(tmp_path):
-    pytest.importorskip("policy_search.train_agent", reason="the RL trainer (policy_search.train_agent) is not here yet")
-    from policy_search.search_compare import CompareConfig, run_compare
+    pytest.importorskip(
+        "policy_search.train_agent", reason="the RL trainer (policy_search.train_agent) is not here yet"
+    )
+    from policy_search.search.compare import CompareConfig, run_compare
 
-    config = CompareConfig(task="mnist-episode", budget_samples=2 * 3968, seeds=1, out=str(tmp_path / "cmp"),
-                           methods=("ppo",), test_seeds=0, device="cpu")
+    config = CompareConfig(
+        task="mnist-episode",
+        budget_samples=2 * 3968,
+        seeds=1,
+        out=str(tmp_path / "cmp"),
+        methods=("ppo",),
+        test_seeds=0,
+        device="cpu",
+    )
     summary = run_compare(config)
     assert summary["methods"]["ppo"]["samples_spent"][0] <= config.budget_samples
 
@@ -229,8 +294,10 @@ def postgres_url():
         port = s.getsockname()[1]
     data = root / "data"
     options = f"-p {port} -c listen_addresses=127.0.0.1 -k {root}"
-    for command in ([initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-                    [pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"]):
+    for command in (
+        [initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+        [pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"],
+    ):
         done = subprocess.run([*prefix, *command], capture_output=True, text=True)
         if done.returncode != 0:
             shutil.rmtree(root, ignore_errors=True)

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from policy_search.action_space import ActionSpec
+from policy_search.child.tasks import get_preset
 from policy_search.envs.augment_env import AugmentEnv
 from policy_search.envs.population import Population
 from policy_search.policy import RandAugment, Sequence, SubPolicies, load_policy
-from policy_search.presets import get_preset
+from policy_search.policy.action_space import ActionSpec
 
 TINY = {"train_size": 256, "epochs": 1, "eval_samples": 128, "batch_size": 32}
 
@@ -35,8 +35,10 @@ def test_compact_spec_decodes_flip_crop_and_randaugment():
     dist = full.op_distribution()
     assert dist["HorizontalFlip"] == pytest.approx(0.5) and dist["PadCrop"] == pytest.approx(1.0)
     assert ActionSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
-    assert ActionSpec.from_dict({k: v for k, v in ActionSpec().to_dict().items()
-                                 if k not in ("kind", "max_ops")}).kind == "slots"  # files from before issue 11
+    assert (
+        ActionSpec.from_dict({k: v for k, v in ActionSpec().to_dict().items() if k not in ("kind", "max_ops")}).kind
+        == "slots"
+    )  # files from before issue 11
     with pytest.raises(ValueError, match="action kind"):
         ActionSpec(kind="huge")
 
@@ -48,8 +50,9 @@ def test_modal_action_takes_the_most_frequent_entry_per_head():
 
 
 def test_end_credit_pays_only_the_final_validation_accuracy_less_cost():
-    env = AugmentEnv("mnist-episode", steps_per_episode=3, task_overrides=TINY, credit="end",
-                     action_spec=ActionSpec.compact())
+    env = AugmentEnv(
+        "mnist-episode", steps_per_episode=3, task_overrides=TINY, credit="end", action_spec=ActionSpec.compact()
+    )
     env.reset(seed=0)
     rewards, infos = [], []
     done = False
@@ -105,8 +108,18 @@ def test_train_agent_population_exports_loadable_files(tmp_path):
     from policy_search.train_agent import TrainConfig, train
 
     out = tmp_path / "pop"
-    summary = train(TrainConfig(task="mnist-episode", agent="augnet", population=2, episodes=4, steps_per_episode=2,
-                                epochs=0.5, out=str(out), progress_bar=False))
+    summary = train(
+        TrainConfig(
+            task="mnist-episode",
+            agent="augnet",
+            population=2,
+            episodes=4,
+            steps_per_episode=2,
+            epochs=0.5,
+            out=str(out),
+            progress_bar=False,
+        )
+    )
     assert summary["episodes"] == 4
     controller, schedule = load_policy(str(out / "policy.json")), load_policy(str(out / "schedule.json"))
     images = torch.randint(0, 256, (8, 1, 28, 28), dtype=torch.uint8)
@@ -120,7 +133,7 @@ def test_train_agent_population_exports_loadable_files(tmp_path):
 
 
 def test_elite_distillation_keeps_the_highest_returns_in_run_order():
-    from policy_search.export import select_episodes
+    from policy_search.policy.export import select_episodes
 
     episodes = [{"return": r, "diverged": d} for r, d in [(5, ""), (9, ""), (1, ""), (99, "nan loss"), (7, "")]]
     assert [e["return"] for e in select_episodes(episodes, 2, "last")] == [99, 7]
@@ -134,9 +147,20 @@ def test_train_agent_elite_schedule_and_sampling_controller(tmp_path):
     from policy_search.train_agent import TrainConfig, train
 
     out = tmp_path / "elite"
-    train(TrainConfig(task="mnist-episode", agent="augnet", episodes=3, steps_per_episode=2, epochs=0.5,
-                      distill="elite", distill_fraction=0.34, controller_decision="sample", out=str(out),
-                      progress_bar=False))
+    train(
+        TrainConfig(
+            task="mnist-episode",
+            agent="augnet",
+            episodes=3,
+            steps_per_episode=2,
+            epochs=0.5,
+            distill="elite",
+            distill_fraction=0.34,
+            controller_decision="sample",
+            out=str(out),
+            progress_bar=False,
+        )
+    )
     body = json.loads((out / "policy.json").read_text())
     assert body["body"]["decision"] == "sample"
     schedule = json.loads((out / "schedule.json").read_text())["provenance"]
@@ -161,9 +185,11 @@ def own_data(tmp_path_factory):
     return root
 
 
-def test_dataset_flag_runs_a_preset_recipe_on_the_users_data_in_all_four_clis(tmp_path, own_data, monkeypatch,
-                                                                             capsys):
-    from policy_search import benchmark, child_cli, search, train_agent
+def test_dataset_flag_runs_a_preset_recipe_on_the_users_data_in_all_four_clis(tmp_path, own_data, monkeypatch, capsys):
+    from policy_search import train_agent
+    from policy_search.benchmark import harness as benchmark
+    from policy_search.child import cli as child_cli
+    from policy_search.search import study as search
 
     monkeypatch.setenv("POLICY_SEARCH_CACHE", str(tmp_path / "cache"))
     common = ["--dataset", str(own_data), "--epochs", "1"]
@@ -172,37 +198,96 @@ def test_dataset_flag_runs_a_preset_recipe_on_the_users_data_in_all_four_clis(tm
     assert metrics["preset"]["dataset"] == str(own_data) and metrics["preset"]["val_size"] == 0.1
     assert metrics["val"]["samples"] == 11 and metrics["test"]["samples"] == 12  # 10% of 108; 10% of 120
     out = tmp_path / "agent"
-    assert train_agent.main(["--task", "mnist-small", *common, "--episodes", "1", "--steps-per-episode", "1",
-                             "--out", str(out), "--no-progress-bar"]) == 0
+    assert (
+        train_agent.main(
+            [
+                "--task",
+                "mnist-small",
+                *common,
+                "--episodes",
+                "1",
+                "--steps-per-episode",
+                "1",
+                "--out",
+                str(out),
+                "--no-progress-bar",
+            ]
+        )
+        == 0
+    )
     assert (out / "policy.json").exists() and (out / "schedule.json").exists()
-    assert benchmark.main(["--task", "mnist-small", *common, "--policies", "none", "--seeds", "1",
-                           "--robustness-samples", "0", "--out", str(tmp_path / "bench"), "--no-progress"]) == 0
-    assert search.main(["--task", "mnist-small", *common, "--trials", "1", "--space", "compact", "--quiet",
-                        "--out", str(tmp_path / "search")]) == 0
+    assert (
+        benchmark.main(
+            [
+                "--task",
+                "mnist-small",
+                *common,
+                "--policies",
+                "none",
+                "--seeds",
+                "1",
+                "--robustness-samples",
+                "0",
+                "--out",
+                str(tmp_path / "bench"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert (
+        search.main(
+            [
+                "--task",
+                "mnist-small",
+                *common,
+                "--trials",
+                "1",
+                "--space",
+                "compact",
+                "--quiet",
+                "--out",
+                str(tmp_path / "search"),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
-    for cli, argv in ((child_cli.main, ["--preset", "mnist-small", "--out", str(tmp_path / "x")]),
-                      (train_agent.main, ["--task", "mnist-small", "--out", str(tmp_path / "y"), "--no-progress-bar"]),
-                      (benchmark.main, ["--task", "mnist-small", "--policies", "none", "--out", str(tmp_path / "z"),
-                                        "--no-progress"]),
-                      (search.main, ["--task", "mnist-small", "--out", str(tmp_path / "w")])):
+    for cli, argv in (
+        (child_cli.main, ["--preset", "mnist-small", "--out", str(tmp_path / "x")]),
+        (train_agent.main, ["--task", "mnist-small", "--out", str(tmp_path / "y"), "--no-progress-bar"]),
+        (
+            benchmark.main,
+            ["--task", "mnist-small", "--policies", "none", "--out", str(tmp_path / "z"), "--no-progress"],
+        ),
+        (search.main, ["--task", "mnist-small", "--out", str(tmp_path / "w")]),
+    ):
         assert cli([*argv, "--dataset", str(tmp_path / "missing")]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error:") and "missing" in err and len(err.splitlines()) == 1, err
 
 
 def test_search_curve_scores_exports_on_validation_only_and_caches(tmp_path, monkeypatch):
-    from policy_search.search_curve import CurveConfig, run_curve
+    from policy_search.search.curve import CurveConfig, run_curve
 
-    cfg = CurveConfig(task="mnist-episode", epochs=0.25, checkpoints=(2, 4), seeds=(0,), eval_seeds=(1000,),
-                      designs={"end": {"agent": "augnet", "credit": "end", "steps_per_episode": 2},
-                               "pop": {"agent": "augnet", "population": 2, "steps_per_episode": 2}},
-                      out=str(tmp_path / "ab"))
+    cfg = CurveConfig(
+        task="mnist-episode",
+        epochs=0.25,
+        checkpoints=(2, 4),
+        seeds=(0,),
+        eval_seeds=(1000,),
+        designs={
+            "end": {"agent": "augnet", "credit": "end", "steps_per_episode": 2},
+            "pop": {"agent": "augnet", "population": 2, "steps_per_episode": 2},
+        },
+        out=str(tmp_path / "ab"),
+    )
 
     def no_test(self, split):  # the curve must never read the test split
         assert split != "test", "search_curve touched the test split"
         return original(self, split)
 
-    from policy_search.child import ChildRun
+    from policy_search.child.run import ChildRun
 
     original = ChildRun._split
     monkeypatch.setattr(ChildRun, "_split", no_test)

@@ -1,4 +1,4 @@
-"""policy_search.stats against scipy on known numbers."""
+"""policy_search.benchmark.stats against scipy on known numbers."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from policy_search.stats import holm, paired_comparison, summarize
+from policy_search.benchmark.stats import holm, paired_comparison, summarize
 
 
 def test_summarize_matches_scipy_t_interval():

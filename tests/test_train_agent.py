@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from policy_search import load_policy
-from policy_search.controller import Controller
 from policy_search.policy import Schedule
+from policy_search.policy.controller import Controller
 from policy_search.train_agent import TrainConfig, main, train
 
 FAST = dict(task="mnist-episode", epochs=0.5, steps_per_episode=3, progress_bar=False)
@@ -20,8 +20,23 @@ def rows(out):
 @pytest.mark.parametrize("agent", ["ppo", "augnet", "random"])
 def test_end_to_end_exports_load_and_replay(tmp_path, agent):
     out = tmp_path / agent
-    rc = main(["--agent", agent, "--episodes", "2", "--seed", "1", "--out", str(out), "--epochs", "0.5",
-               "--steps-per-episode", "3", "--no-progress-bar"])
+    rc = main(
+        [
+            "--agent",
+            agent,
+            "--episodes",
+            "2",
+            "--seed",
+            "1",
+            "--out",
+            str(out),
+            "--epochs",
+            "0.5",
+            "--steps-per-episode",
+            "3",
+            "--no-progress-bar",
+        ]
+    )
     assert rc == 0
     for name in ("policy.json", "schedule.json", "schedule.png", "episodes.csv", "config.json", "command.txt"):
         assert (out / name).exists(), name
@@ -62,14 +77,17 @@ def test_resume_ppo(tmp_path):
     assert summary["episodes"] == 2 and len(rows(out)) == 2
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--task", "nope"], "unknown task"),
-    (["--agent", "dqn"], "unknown agent"),
-    (["--episodes", "0"], "at least 1"),
-    (["--budget-seconds", "-5"], "positive"),
-    (["--agent", "fixed"], "--fixed-policy"),
-    (["--agent", "augnet", "--action-mode", "box"], "discrete"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--task", "nope"], "unknown task"),
+        (["--agent", "dqn"], "unknown agent"),
+        (["--episodes", "0"], "at least 1"),
+        (["--budget-seconds", "-5"], "positive"),
+        (["--agent", "fixed"], "--fixed-policy"),
+        (["--agent", "augnet", "--action-mode", "box"], "discrete"),
+    ],
+)
 def test_bad_arguments_fail_with_clear_messages(tmp_path, capsys, args, message):
     assert main([*args, "--out", str(tmp_path / "x"), "--no-progress-bar"]) == 2
     assert message in capsys.readouterr().err
@@ -83,8 +101,7 @@ def test_fixed_policy_agent_exports_that_policy(tmp_path):
 
 def test_default_output_folder_is_new_for_every_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    args = ["--agent", "random", "--episodes", "1", "--epochs", "0.3", "--steps-per-episode", "2",
-            "--no-progress-bar"]
+    args = ["--agent", "random", "--episodes", "1", "--epochs", "0.3", "--steps-per-episode", "2", "--no-progress-bar"]
     assert main(args) == 0
     import time
 
@@ -94,7 +111,7 @@ def test_default_output_folder_is_new_for_every_run(tmp_path, monkeypatch):
 
 
 def test_run_child_drives_a_controller_at_its_own_cadence(tmp_path):
-    from policy_search.child import run_child
+    from policy_search.child.run import run_child
 
     out = tmp_path / "c"
     train(TrainConfig(agent="random", episodes=1, out=str(out), **FAST))

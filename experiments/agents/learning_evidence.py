@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from policy_search.stats import summarize
+from policy_search.benchmark.stats import summarize
 from policy_search.train_agent import TrainConfig, train
 
 HERE = Path(__file__).resolve().parent
@@ -49,11 +49,30 @@ def main() -> None:
             done = (out / "summary.json").exists() and len(read_returns(out)) >= args.episodes
             if not done:
                 resume = (out / "checkpoint.pt").exists()
-                train(TrainConfig(task=args.task, agent=agent, episodes=args.episodes, seed=seed, out=str(out),
-                                  resume=resume, progress_bar=True),
-                      ["--task", args.task, "--agent", agent, "--episodes", str(args.episodes), "--seed", str(seed),
-                       "--out", str(out.relative_to(HERE.parent.parent))])
-            curves.setdefault(agent, []).append(read_returns(out)[:args.episodes])
+                train(
+                    TrainConfig(
+                        task=args.task,
+                        agent=agent,
+                        episodes=args.episodes,
+                        seed=seed,
+                        out=str(out),
+                        resume=resume,
+                        progress_bar=True,
+                    ),
+                    [
+                        "--task",
+                        args.task,
+                        "--agent",
+                        agent,
+                        "--episodes",
+                        str(args.episodes),
+                        "--seed",
+                        str(seed),
+                        "--out",
+                        str(out.relative_to(HERE.parent.parent)),
+                    ],
+                )
+            curves.setdefault(agent, []).append(read_returns(out)[: args.episodes])
     write_report(args, curves)
 
 
@@ -65,30 +84,48 @@ def write_report(args, curves: dict[str, list[list[float]]]) -> None:
 
     rows, summary = [], {}
     for agent, runs in curves.items():
-        finals = [float(np.mean(r[-args.last:])) for r in runs]
-        firsts = [float(np.mean(r[:args.last])) for r in runs]
+        finals = [float(np.mean(r[-args.last :])) for r in runs]
+        firsts = [float(np.mean(r[: args.last])) for r in runs]
         mean, half = ci95(finals)
-        summary[agent] = {"last_mean_per_seed": finals, "first_mean_per_seed": firsts, "mean": mean, "ci95": half,
-                          "std": float(np.std(finals, ddof=1)) if len(finals) > 1 else float("nan")}
-        rows.append(f"| {agent} | {mean:.2f} ± {half:.2f} | {summary[agent]['std']:.2f} | "
-                    f"{np.mean(firsts):.2f} | {', '.join(f'{v:.2f}' for v in finals)} |")
-    lines = [f"# Learning evidence on `{args.task}`", "",
-             f"Command: `python experiments/agents/learning_evidence.py --task {args.task} --episodes {args.episodes} "
-             f"--seeds {args.seeds} --last {args.last}`", "",
-             f"Mean episode return over the last {args.last} of {args.episodes} episodes; mean ± 95% CI (Student t) "
-             f"over seeds 0..{args.seeds - 1}. Return = 100 x (final - initial validation accuracy) - cost penalty.",
-             "", "| agent | last-episodes return | std over seeds | first-episodes return | per seed |",
-             "|---|---:|---:|---:|---|", *rows, ""]
+        summary[agent] = {
+            "last_mean_per_seed": finals,
+            "first_mean_per_seed": firsts,
+            "mean": mean,
+            "ci95": half,
+            "std": float(np.std(finals, ddof=1)) if len(finals) > 1 else float("nan"),
+        }
+        rows.append(
+            f"| {agent} | {mean:.2f} ± {half:.2f} | {summary[agent]['std']:.2f} | "
+            f"{np.mean(firsts):.2f} | {', '.join(f'{v:.2f}' for v in finals)} |"
+        )
+    lines = [
+        f"# Learning evidence on `{args.task}`",
+        "",
+        f"Command: `python experiments/agents/learning_evidence.py --task {args.task} --episodes {args.episodes} "
+        f"--seeds {args.seeds} --last {args.last}`",
+        "",
+        f"Mean episode return over the last {args.last} of {args.episodes} episodes; mean ± 95% CI (Student t) "
+        f"over seeds 0..{args.seeds - 1}. Return = 100 x (final - initial validation accuracy) - cost penalty.",
+        "",
+        "| agent | last-episodes return | std over seeds | first-episodes return | per seed |",
+        "|---|---:|---:|---:|---|",
+        *rows,
+        "",
+    ]
     if "random" in summary:
         for agent in summary:
             if agent == "random":
                 continue
-            diff = np.asarray(summary[agent]["last_mean_per_seed"]) - np.asarray(summary["random"]["last_mean_per_seed"])
+            diff = np.asarray(summary[agent]["last_mean_per_seed"]) - np.asarray(
+                summary["random"]["last_mean_per_seed"]
+            )
             mean, half = ci95(list(diff))
             wins = int((diff > 0).sum())
             excludes = "excludes 0" if abs(mean) > half else "includes 0"
-            lines.append(f"- {agent} vs random (paired by seed): {mean:+.2f} ± {half:.2f} (95% CI {excludes}); "
-                         f"higher on {wins} of {len(diff)} seeds")
+            lines.append(
+                f"- {agent} vs random (paired by seed): {mean:+.2f} ± {half:.2f} (95% CI {excludes}); "
+                f"higher on {wins} of {len(diff)} seeds"
+            )
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     for agent, runs in curves.items():
         arr = np.asarray(runs)

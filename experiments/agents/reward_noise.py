@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from policy_search.action_space import ActionSpec
 from policy_search.envs.augment_env import AugmentEnv
+from policy_search.policy.action_space import ActionSpec
 
 HERE = Path(__file__).resolve().parent
 ACTIONS = {  # (op, magnitude bin, probability level) x 2 slots
@@ -41,13 +41,18 @@ def measure(env: AugmentEnv, n_eval: int, rng: np.random.Generator) -> dict:
     with torch.no_grad():
         data = env.run.splits["val"]
         env.run.model.eval()
-        logits = torch.cat([env.run.model(env.run.normalize(data.images[i:i + 1000]))
-                            for i in range(0, len(data), 1000)])
+        logits = torch.cat(
+            [env.run.model(env.run.normalize(data.images[i : i + 1000])) for i in range(0, len(data), 1000)]
+        )
         env.run.model.train()
         losses = torch.nn.functional.cross_entropy(logits, data.labels, reduction="none").cpu().numpy()
     random_idx = rng.choice(len(correct), n_eval, replace=False)
-    return {"acc_fixed": correct[:n_eval].mean(), "loss_fixed": losses[:n_eval].mean(),
-            "acc_random": correct[random_idx].mean(), "loss_random": losses[random_idx].mean()}
+    return {
+        "acc_fixed": correct[:n_eval].mean(),
+        "loss_fixed": losses[:n_eval].mean(),
+        "acc_random": correct[random_idx].mean(),
+        "loss_random": losses[random_idx].mean(),
+    }
 
 
 def main() -> None:
@@ -82,8 +87,13 @@ def main() -> None:
             table[name] = rewards
         env.restore(snap)
         results[f"progress={state_at}"] = summarize(table)
-    out = {"task": args.task, "seeds": args.seeds, "eval_samples": n_eval, "states": results,
-           "command": f"python experiments/agents/reward_noise.py --task {args.task} --seeds {args.seeds}"}
+    out = {
+        "task": args.task,
+        "seeds": args.seeds,
+        "eval_samples": n_eval,
+        "states": results,
+        "command": f"python experiments/agents/reward_noise.py --task {args.task} --seeds {args.seeds}",
+    }
     (HERE / f"reward-noise-{args.task}.json").write_text(json.dumps(out, indent=1))
     print(json.dumps({k: {m: round(v["snr"], 2) for m, v in s.items()} for k, s in results.items()}, indent=1))
 
@@ -95,10 +105,13 @@ def summarize(table: dict) -> dict:
         means = np.asarray([v.mean() for v in per_action.values()])
         noise = float(np.sqrt(np.mean([v.var(ddof=1) for v in per_action.values()])))
         signal = float(means.std(ddof=1))
-        out[metric] = {"signal_std_across_actions": signal, "noise_std_across_seeds": noise,
-                       "snr": signal / noise if noise > 0 else float("inf"),
-                       "mean_by_action": {a: float(v.mean()) for a, v in per_action.items()},
-                       "std_by_action": {a: float(v.std(ddof=1)) for a, v in per_action.items()}}
+        out[metric] = {
+            "signal_std_across_actions": signal,
+            "noise_std_across_seeds": noise,
+            "snr": signal / noise if noise > 0 else float("inf"),
+            "mean_by_action": {a: float(v.mean()) for a, v in per_action.items()},
+            "std_by_action": {a: float(v.std(ddof=1)) for a, v in per_action.items()},
+        }
     return out
 
 

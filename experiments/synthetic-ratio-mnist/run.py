@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch
 
-from policy_search.child import run_child
-from policy_search.synthetic import Synthetic
+from policy_search.child.run import run_child
+from policy_search.generative.synthetic import Synthetic
 
 HERE = Path(__file__).resolve().parent
 METRICS = ("test_accuracy", "train_accuracy", "generalization_gap", "val_accuracy", "aug_time_s", "wall_time_s")
@@ -33,10 +33,18 @@ METRICS = ("test_accuracy", "train_accuracy", "generalization_gap", "val_accurac
 def run_one(task: str, dataset: str, model: str | None, ratio: float, seed: int, size: str) -> dict:
     policy = None if model is None else Synthetic(model, ratio, dataset=dataset, size=size)
     _, m = run_child(task, seed=seed, device="cpu", policy=policy)
-    return {"generator": model or "none", "ratio": ratio, "seed": seed, "test_accuracy": m["test"]["accuracy"],
-            "train_accuracy": m["train"]["accuracy"], "generalization_gap": m["generalization_gap"],
-            "val_accuracy": m["val"]["accuracy"], "aug_time_s": m["aug_time_s"], "wall_time_s": m["wall_time_s"],
-            "test_macro_f1": m["test"].get("macro_f1")}
+    return {
+        "generator": model or "none",
+        "ratio": ratio,
+        "seed": seed,
+        "test_accuracy": m["test"]["accuracy"],
+        "train_accuracy": m["train"]["accuracy"],
+        "generalization_gap": m["generalization_gap"],
+        "val_accuracy": m["val"]["accuracy"],
+        "aug_time_s": m["aug_time_s"],
+        "wall_time_s": m["wall_time_s"],
+        "test_macro_f1": m["test"].get("macro_f1"),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,8 +70,11 @@ def main(argv: list[str] | None = None) -> int:
             row = run_one(args.task, args.dataset, model, ratio, seed, args.size)
             path.write_text(json.dumps(row, indent=1))
             rows.append(row)
-            print(f"{path.name}: test {row['test_accuracy']:.4f} gap {row['generalization_gap']:+.4f} "
-                  f"aug {row['aug_time_s']:.1f}s wall {row['wall_time_s']:.1f}s", flush=True)
+            print(
+                f"{path.name}: test {row['test_accuracy']:.4f} gap {row['generalization_gap']:+.4f} "
+                f"aug {row['aug_time_s']:.1f}s wall {row['wall_time_s']:.1f}s",
+                flush=True,
+            )
     summary = []
     for model, ratio in grid:
         sel = [r for r in rows if r["generator"] == (model or "none") and r["ratio"] == ratio]
@@ -74,19 +85,30 @@ def main(argv: list[str] | None = None) -> int:
             entry[f"{key}_std"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
         summary.append(entry)
     command = "python experiments/synthetic-ratio-mnist/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    (args.out / "results.json").write_text(json.dumps({"command": command, "task": args.task,
-                                                       "torch": torch.__version__, "summary": summary,
-                                                       "runs": rows}, indent=1))
+    (args.out / "results.json").write_text(
+        json.dumps(
+            {"command": command, "task": args.task, "torch": torch.__version__, "summary": summary, "runs": rows},
+            indent=1,
+        )
+    )
     with open(args.out / "results.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(summary[0]))
         writer.writeheader()
         writer.writerows(summary)
-    lines = [f"# Synthetic ratio ablation ({args.task}, {args.seeds} seeds)", "", f"Command: `{command}`", "",
-             "| generator | r | test acc (mean ± std) | gap train-test | aug time s | n |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"# Synthetic ratio ablation ({args.task}, {args.seeds} seeds)",
+        "",
+        f"Command: `{command}`",
+        "",
+        "| generator | r | test acc (mean ± std) | gap train-test | aug time s | n |",
+        "|---|---|---|---|---|---|",
+    ]
     for e in summary:
-        lines.append(f"| {e['generator']} | {e['ratio']:g} | {e['test_accuracy_mean']:.4f} ± {e['test_accuracy_std']:.4f}"
-                     f" | {e['generalization_gap_mean']:+.4f} ± {e['generalization_gap_std']:.4f}"
-                     f" | {e['aug_time_s_mean']:.1f} | {e['n']} |")
+        lines.append(
+            f"| {e['generator']} | {e['ratio']:g} | {e['test_accuracy_mean']:.4f} ± {e['test_accuracy_std']:.4f}"
+            f" | {e['generalization_gap_mean']:+.4f} ± {e['generalization_gap_std']:.4f}"
+            f" | {e['aug_time_s_mean']:.1f} | {e['n']} |"
+        )
     (args.out / "report.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -1,0 +1,417 @@
+"""Benchmark frozen augmentation policies against baselines: same task, budget and seeds; cached and resumable.
+
+    python -m policy_search.benchmark --task mnist-proxy --seeds 5 --out experiments/baselines-mnist-proxy \\
+        --policies none flip-crop autoaugment-cifar10 randaugment trivialaugment progress-heuristic
+    python -m policy_search.benchmark --config experiments/progress-heuristic-proxy.json
+
+A policy is a preset name (``policy_search.policy.presets.PRESETS``) or a policy file (``DIR/policy.json`` from
+``train_agent``, ``DIR/schedule.json``, or a directory holding one of them). Every (policy, seed) pair trains a
+fresh child with ``run_child`` (which feeds ``observe()`` to policies that watch training), evaluates the test
+split once at the end, then measures robustness (``policy_search.benchmark.robustness``) on a fixed test subset. Each
+finished pair is written atomically to ``OUT/runs/<policy-key>-seed<k>.json`` and never recomputed: rerunning,
+adding policies or adding seeds to an existing ``OUT`` runs only the missing pairs. The aggregate (``results.json``,
+``results.csv``, ``report.md``, figures) is rewritten from all cached runs at the end (``benchmark_report``).
+
+Python: ``run_benchmark(task, policies, seeds, out, ...) -> dict`` (see its docstring).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from policy_search.benchmark.report import PolicySpec
+from policy_search.benchmark.robustness import (
+    CORRUPTIONS,
+    DEFAULT_FGSM_EPS,
+    DEFAULT_SUBSET,
+    SEVERITIES,
+    evaluate_robustness,
+)
+
+__all__ = ["PolicySpec", "resolve_policy", "run_benchmark", "main"]
+
+RUN_FORMAT = "policy-search/benchmark-run"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "policy"
+
+
+def resolve_policy(spec: str | os.PathLike[str]) -> PolicySpec:
+    """A preset name, a policy file, or a directory holding ``policy.json`` (else ``schedule.json``).
+
+    File keys are ``<parent-dir>-<stem>-<sha1 of the content, 8 hex>``: a changed file is a new policy, so its
+    runs are never confused with the old one's cached runs.
+    """
+    from policy_search.policy.presets import PRESETS
+
+    text = os.fspath(spec)
+    if text in PRESETS:
+        return PolicySpec(text, text)
+    path = Path(text)
+    if path.is_dir():
+        found = [path / n for n in ("policy.json", "schedule.json") if (path / n).is_file()]
+        if not found:
+            raise FileNotFoundError(f"policy directory {text!r} holds neither policy.json nor schedule.json")
+        path = found[0]
+    if not path.is_file():
+        raise ValueError(
+            f"unknown policy {text!r}: not a preset name ({', '.join(PRESETS)}) and no such file or "
+            "directory; pass a policy file from train_agent (DIR/policy.json or DIR/schedule.json)"
+        )
+    digest = hashlib.sha1(path.read_bytes()).hexdigest()[:8]
+    return PolicySpec(text, _slug(f"{path.resolve().parent.name}-{path.stem}-{digest}"), path)
+
+
+def resolve_seeds(seeds: int | Sequence[int]) -> list[int]:
+    """``N`` -> seeds 0..N-1; a sequence -> those seeds (deduplicated, order kept)."""
+    if isinstance(seeds, bool) or not isinstance(seeds, (int, Sequence)):
+        raise TypeError(f"seeds must be a count or a list of integers, got {seeds!r}")
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise ValueError(f"seeds must be at least 1, got {seeds}")
+        return list(range(seeds))
+    out = list(dict.fromkeys(int(s) for s in seeds))
+    if not out or any(s < 0 for s in out):
+        raise ValueError(f"seeds must be a non-empty list of non-negative integers, got {list(seeds)}")
+    return out
+
+
+def _write_json_atomic(path: Path, payload: Any) -> None:
+    # Write-then-rename in the same directory: an interrupted run never leaves a half-written cache file.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=1, allow_nan=True)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; cache files are meant to be shared and committed
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class _UsageRecorder(torch.nn.Module):
+    """Wraps a policy for ``run_child``: forwards calls, records ``op_distribution`` after each observation."""
+
+    def __init__(self, policy: torch.nn.Module) -> None:
+        super().__init__()
+        self.policy = policy
+        self.observes_training = bool(getattr(policy, "observes_training", False))
+        # label-aware policies (synthetic data) are routed by run_child through batch_transform with labels
+        self.needs_labels = bool(getattr(policy, "needs_labels", False))
+        self.observe_every = getattr(policy, "observe_every", None)  # run_child evaluates at the policy's cadence
+        self.usage: list[dict] = []
+
+    def forward(
+        self,
+        images: torch.Tensor,
+        generator: torch.Generator | None = None,
+        progress: float | None = None,
+        labels: torch.Tensor | None = None,
+    ):
+        if self.needs_labels:
+            return self.policy(images, generator=generator, progress=progress, labels=labels)
+        return self.policy(images, generator=generator, progress=progress)
+
+    def reset(self) -> None:
+        if hasattr(self.policy, "reset"):
+            self.policy.reset()
+        self.usage = [{"progress": 0.0, "ops": self.policy.op_distribution(0.0)}]
+
+    def observe(self, features: Mapping[str, float]) -> None:
+        self.policy.observe(features)
+        progress = float(features.get("progress", 0.0))
+        self.usage.append({"progress": progress, "ops": self.policy.op_distribution(min(progress, 1.0))})
+
+
+def _protocol(preset: Any, robustness_samples: int, fgsm_eps: Sequence[float]) -> dict:
+    """What must match for a cached run to count as a run of this benchmark."""
+    return {
+        "task": preset.to_dict(),
+        "robustness_samples": int(robustness_samples),
+        "fgsm_eps": [float(e) for e in fgsm_eps],
+        "corruptions": {k: list(SEVERITIES[k]) for k in CORRUPTIONS},
+    }
+
+
+def _run_one(spec: PolicySpec, seed: int, preset: Any, protocol: dict, device: str, data_dir: str | None) -> dict:
+    """Train one child with ``spec`` at ``seed``; test metrics, robustness, op usage. Returns the run record."""
+    from policy_search.child.run import run_child
+    from policy_search.policy import load_policy
+
+    policy = load_policy(spec.path if spec.path is not None else spec.name)
+    recorder = _UsageRecorder(policy)
+    t0 = time.perf_counter()
+    run, metrics = run_child(preset, seed=seed, device=device, data_dir=data_dir, policy=recorder)
+    if not recorder.observes_training:  # static and scheduled policies: usage at each evaluation point
+        recorder.usage += [
+            {
+                "progress": h["batches"] / run.total_batches,
+                "ops": policy.op_distribution(min(h["batches"] / run.total_batches, 1.0)),
+            }
+            for h in run.history
+        ]
+    robustness = None
+    n = protocol["robustness_samples"]
+    if n > 0:
+        test = run.split("test")
+        subset = test.subset(min(n, len(test)), seed=0).to(run.device)
+        robustness = evaluate_robustness(
+            run.model, run.normalize, subset.images, subset.labels, fgsm_eps=protocol["fgsm_eps"]
+        )
+    provenance = getattr(policy, "provenance", None) or {}
+    metrics.pop("preset", None)  # recorded once, in the protocol
+    return {
+        "format": RUN_FORMAT,
+        "version": 1,
+        "policy": spec.name,
+        "key": spec.key,
+        "source": str(spec.path) if spec.path is not None else "preset",
+        "seed": seed,
+        "protocol": protocol,
+        "policy_repr": repr(policy),
+        "observes_training": recorder.observes_training,
+        "class_names": list(run.class_names),
+        **metrics,
+        "robustness": robustness,
+        # setup, final full evaluations and robustness: everything in the run outside the training loop
+        "overhead_time_s": time.perf_counter() - t0 - metrics["wall_time_s"],
+        "op_usage": recorder.usage,
+        "search_cost": provenance.get("compute_spent"),
+        "provenance": provenance,
+    }
+
+
+def _comparable(protocol: Any) -> Any:
+    # A preset's description is documentation: rewording it must not invalidate finished runs.
+    if isinstance(protocol, dict) and isinstance(protocol.get("task"), dict):
+        return {**protocol, "task": {k: v for k, v in protocol["task"].items() if k != "description"}}
+    return protocol
+
+
+def _load_cached(path: Path, protocol: dict) -> dict | None:
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text(encoding="utf-8"))
+    if _comparable(record.get("protocol")) != _comparable(protocol):
+        raise ValueError(
+            f"{path} was computed under a different task, budget or robustness protocol than this "
+            "benchmark; use a new --out directory (or delete that run file to recompute it)"
+        )
+    return record
+
+
+def run_benchmark(
+    task: str,
+    policies: Sequence[str | os.PathLike[str]],
+    seeds: int | Sequence[int],
+    out: str | os.PathLike[str],
+    *,
+    epochs: float | None = None,
+    device: str = "auto",
+    data_dir: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    optional_policies: Sequence[str | os.PathLike[str]] = (),
+    robustness_samples: int = DEFAULT_SUBSET,
+    fgsm_eps: Sequence[float] = DEFAULT_FGSM_EPS,
+    progress: bool = True,
+    report: bool = True,
+    command: str | None = None,
+) -> dict:
+    """Benchmark ``policies`` on task preset ``task`` over ``seeds`` (a count N -> 0..N-1, or a list).
+
+    ``epochs`` and ``overrides`` (any ``TaskPreset`` field, e.g. ``{"train_size": 1000}``) change the budget for
+    every policy alike. ``optional_policies`` are files included when present and skipped with a message when
+    not (e.g. an agent not trained yet). ``robustness_samples`` test images (stratified, fixed) are used for the
+    corruption and FGSM (``fgsm_eps``, pixel units) accuracies; 0 skips robustness.
+
+    Returns the aggregate (also written to ``out/results.json``): ``meta`` (command, task preset, seeds,
+    versions), ``summary`` {policy: {metric: {mean, std, ci_low, ci_high, n}}}, ``best_baseline``,
+    ``comparisons`` (paired against the best baseline), ``runs`` (one flat row per run), and ``counts``
+    {"computed", "cached", "total"}: how many (policy, seed) pairs this call trained versus read from the cache.
+    """
+    from policy_search.benchmark.report import aggregate, write_report
+    from policy_search.child.run import resolve_device
+    from policy_search.child.tasks import get_preset
+
+    preset = get_preset(task, **{**(overrides or {}), **({"epochs": epochs} if epochs is not None else {})})
+    resolve_device(device)  # fail on a bad device before any training
+    seed_list = resolve_seeds(seeds)
+    specs = [resolve_policy(p) for p in policies]
+    for extra in optional_policies:
+        try:
+            specs.append(resolve_policy(extra))
+        except (ValueError, FileNotFoundError):
+            print(
+                f"[benchmark] skipping optional policy {os.fspath(extra)!r}: not found. Train it first with "
+                "python -m policy_search.train_agent (see experiments/README.md)",
+                file=sys.stderr,
+            )
+    if not specs:
+        raise ValueError("no policies to benchmark: pass preset names or policy files with --policies")
+    if len({s.key for s in specs}) != len(specs):
+        raise ValueError(f"the same policy is listed twice: {[s.name for s in specs]}")
+    out_dir = Path(out)
+    protocol = _protocol(preset, robustness_samples, fgsm_eps)
+    pairs = [(s, k) for s in specs for k in seed_list]
+    records: list[dict] = []
+    todo = []
+    # Seed-major: an interrupted benchmark leaves whole seeds (every policy), which pair in a partial report.
+    for seed, spec in ((k, s) for k in seed_list for s in specs):
+        cached = _load_cached(out_dir / "runs" / f"{spec.key}-seed{seed}.json", protocol)
+        if cached is None:
+            todo.append((spec, seed))
+        else:
+            records.append(cached)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(pairs), initial=len(pairs) - len(todo), desc=f"benchmark {preset.name}", unit="run")
+    try:
+        for spec, seed in todo:
+            if bar is not None:
+                bar.set_postfix_str(f"{spec.name} seed {seed}")
+            record = _run_one(spec, seed, preset, protocol, device, data_dir)
+            _write_json_atomic(out_dir / "runs" / f"{spec.key}-seed{seed}.json", record)
+            records.append(record)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    order = {(s.key, k): i for i, (s, k) in enumerate(pairs)}
+    records.sort(key=lambda r: order[(r["key"], r["seed"])])
+    command = (
+        command
+        or "run_benchmark(" + ", ".join(repr(x) for x in (task, [s.name for s in specs], seed_list, str(out_dir))) + ")"
+    )
+    results = aggregate(records, specs, seed_list, preset, protocol, command)
+    results["meta"]["out"] = str(out_dir)
+    results["counts"] = {"computed": len(todo), "cached": len(pairs) - len(todo), "total": len(pairs)}
+    if report:
+        write_report(out_dir, results, records)
+    return results
+
+
+# --- command line ---------------------------------------------------------------------------------------------
+CONFIG_KEYS = (
+    "task",
+    "policies",
+    "optional_policies",
+    "seeds",
+    "out",
+    "epochs",
+    "device",
+    "data_dir",
+    "overrides",
+    "robustness_samples",
+    "fgsm_eps",
+    "description",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m policy_search.benchmark",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", help="JSON file with any of: " + ", ".join(CONFIG_KEYS) + " (flags override it)")
+    parser.add_argument("--task", help="task preset (policy_search.child.tasks), e.g. mnist-proxy")
+    parser.add_argument("--policies", nargs="+", help="preset names and/or policy files (DIR/policy.json)")
+    parser.add_argument("--seeds", type=int, help="number of seeds (0..N-1)")
+    parser.add_argument("--out", help="output directory (cache under OUT/runs, report in OUT/report.md)")
+    parser.add_argument("--epochs", type=float, help="override the preset's epochs for every policy")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="training device (default auto)")
+    parser.add_argument("--data-dir", dest="data_dir", help="dataset folder (default $POLICY_SEARCH_DATA_DIR)")
+    parser.add_argument(
+        "--dataset",
+        help="run the task's recipe on this dataset (folder or Hub id; validation is 10%% of its training split)",
+    )
+    parser.add_argument(
+        "--robustness-samples",
+        dest="robustness_samples",
+        type=int,
+        help=f"test images for corruption/FGSM accuracy (default {DEFAULT_SUBSET}; 0 skips)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def _load_config(path: str) -> dict:
+    file = Path(path)
+    if not file.is_file():
+        raise SystemExit(f"error: config file {path!r} does not exist")
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"error: {path}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    unknown = sorted(set(config) - set(CONFIG_KEYS))
+    if unknown:
+        raise SystemExit(f"error: {path}: unknown key(s) {unknown}; valid keys: {', '.join(CONFIG_KEYS)}")
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    from policy_search.threads import use_all_cores_unless_configured
+
+    use_all_cores_unless_configured()
+    config = _load_config(args.config) if args.config else {}
+    config.pop("description", None)
+    for key in ("task", "policies", "seeds", "out", "epochs", "device", "data_dir", "robustness_samples"):
+        if getattr(args, key) is not None:
+            config[key] = getattr(args, key)
+    if args.dataset is not None:
+        from policy_search.child.tasks import dataset_overrides
+
+        try:
+            config["overrides"] = {**config.get("overrides", {}), **dataset_overrides(args.dataset)}
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    missing = [k for k in ("task", "out") if k not in config]
+    if missing or not (config.get("policies") or config.get("optional_policies")):
+        names = [f"--{k}" for k in missing] + (
+            [] if config.get("policies") or config.get("optional_policies") else ["--policies"]
+        )
+        print(f"error: missing {', '.join(names)} (give them as flags or in --config)", file=sys.stderr)
+        return 2
+    command = "python -m policy_search.benchmark " + " ".join(shlex.quote(a) for a in argv)
+    from policy_search.child.data import DatasetError
+
+    try:
+        results = run_benchmark(
+            config.pop("task"),
+            config.pop("policies", []),
+            config.pop("seeds", 5),
+            config.pop("out"),
+            progress=not args.no_progress,
+            command=command,
+            **config,
+        )
+    except (ValueError, FileNotFoundError, PermissionError, DatasetError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    counts = results["counts"]
+    print(
+        f"{counts['computed']} run(s) trained, {counts['cached']} read from cache; report: "
+        f"{Path(results['meta']['out']) / 'report.md'}"
+    )
+    return 0

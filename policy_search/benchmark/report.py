@@ -1,0 +1,466 @@
+"""Aggregate benchmark runs into results.json / results.csv / report.md and figures (matplotlib, Agg).
+
+Every figure carries the command that produced it in its footer, and the report records the command, seeds,
+task preset and library versions. Statistics come from ``policy_search.benchmark.stats``: mean +- 95% Student-t CI over
+seeds, and each policy paired by seed against the best baseline (paired t-test and bootstrap CI).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import platform
+import subprocess
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from policy_search.benchmark.stats import ALPHA, holm, paired_comparison, summarize
+
+__all__ = ["METRICS", "aggregate", "rebuild_report", "write_report"]
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """A policy to benchmark: ``name`` as given, ``key`` used in cache file names, ``path`` for files."""
+
+    name: str
+    key: str
+    path: Path | None = None
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.path is None
+
+
+def _get(*keys: str) -> Callable[[dict], float | None]:
+    def read(record: dict) -> float | None:
+        value: Any = record
+        for key in keys:
+            if not isinstance(value, dict) or key not in value:
+                return None
+            value = value[key]
+        return None if value is None else float(value)
+
+    return read
+
+
+# (name, label in the report, scale for display, extractor). Accuracies are shown in percent.
+METRICS: list[tuple[str, str, float, Callable[[dict], float | None]]] = [
+    ("test_accuracy", "test acc %", 100, _get("test", "accuracy")),
+    ("test_loss", "test loss", 1, _get("test", "loss")),
+    ("macro_precision", "macro P %", 100, _get("test", "macro_precision")),
+    ("macro_recall", "macro R %", 100, _get("test", "macro_recall")),
+    ("macro_f1", "macro F1 %", 100, _get("test", "macro_f1")),
+    ("generalization_gap", "gen. gap (pp)", 100, _get("generalization_gap")),
+    ("corruption_accuracy", "corrupted acc %", 100, _get("robustness", "corruption_accuracy")),
+    ("fgsm_2", "FGSM 2/255 acc %", 100, _get("robustness", "fgsm", "2/255")),
+    ("fgsm_8", "FGSM 8/255 acc %", 100, _get("robustness", "fgsm", "8/255")),
+    ("train_time_s", "train s", 1, _get("train_time_s")),
+    ("aug_time_s", "augment s", 1, _get("aug_time_s")),
+    ("wall_time_s", "wall s", 1, _get("wall_time_s")),
+    ("peak_rss_mb", "peak RSS MiB", 1, _get("peak_rss_mb")),
+    ("cpu_utilization", "CPU util %", 100, _get("cpu_utilization")),
+    ("cuda_max_allocated_mb", "CUDA peak MiB", 1, _get("cuda_max_allocated_mb")),
+    ("search_cost", "search cost", 1, _get("search_cost")),
+]
+COMPARED = ("test_accuracy", "macro_f1", "corruption_accuracy", "fgsm_2", "fgsm_8")
+
+
+def _versions() -> dict[str, str]:
+    import matplotlib
+    import scipy
+    import torch
+    import torchvision
+
+    from policy_search._version import __version__
+
+    out = {
+        "policy_search": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "matplotlib": matplotlib.__version__,
+        "platform": platform.platform(),
+    }
+    try:
+        out["git_commit"] = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return out
+
+
+def aggregate(
+    records: list[dict], specs: Sequence[Any], seeds: list[int], preset: Any, protocol: dict, command: str
+) -> dict:
+    """Summaries per policy and metric, the best baseline and paired comparisons against it (JSON-ready)."""
+    by_policy: dict[str, dict[int, dict]] = {s.name: {} for s in specs}
+    for r in records:
+        by_policy[r["policy"]][r["seed"]] = r
+    summary = {
+        name: {m: summarize([v for v in (get(r) for r in runs.values()) if v is not None]) for m, _, _, get in METRICS}
+        for name, runs in by_policy.items()
+    }
+    baselines = [s.name for s in specs if s.is_baseline]
+    best = max(baselines, key=lambda n: summary[n]["test_accuracy"]["mean"]) if baselines else None
+    comparisons: dict[str, dict[str, dict]] = {}
+    if best is not None:
+        for name, runs in by_policy.items():
+            if name == best:
+                continue
+            common = sorted(set(runs) & set(by_policy[best]))
+            comparisons[name] = {}
+            for m, _, _, get in METRICS:
+                if m not in COMPARED:
+                    continue
+                a = [get(runs[k]) for k in common]
+                b = [get(by_policy[best][k]) for k in common]
+                if any(v is None for v in a + b):
+                    continue
+                comparisons[name][m] = paired_comparison(a, b)
+        # Holm's correction per metric, over every policy compared with the baseline on it.
+        for m in COMPARED:
+            family = [table[m] for table in comparisons.values() if m in table]
+            for c, adjusted in zip(family, holm([c["p_value"] for c in family])):
+                c["p_holm"] = adjusted
+                c["significant_holm"] = bool(adjusted < ALPHA)
+    # Secondary: learned policies (files) against each other on test accuracy, paired, uncorrected (e.g. the RL
+    # policy against the static search's best at the same budget).
+    learned = [s.name for s in specs if not s.is_baseline]
+    get = dict((m, g) for m, _, _, g in METRICS)["test_accuracy"]
+    head_to_head = []
+    for i, a_name in enumerate(learned):
+        for b_name in learned[i + 1 :]:
+            common = sorted(set(by_policy[a_name]) & set(by_policy[b_name]))
+            if len(common) >= 2:
+                head_to_head.append(
+                    {
+                        "a": a_name,
+                        "b": b_name,
+                        "seeds": common,
+                        **paired_comparison(
+                            [get(by_policy[a_name][k]) for k in common], [get(by_policy[b_name][k]) for k in common]
+                        ),
+                    }
+                )
+    rows = [_flat_row(r) for r in records]
+    return {
+        "head_to_head": head_to_head,
+        "meta": {
+            "command": command,
+            "task": preset.name,
+            "preset": preset.to_dict(),
+            "seeds": seeds,
+            "policies": [{"name": s.name, "key": s.key, "source": str(s.path) if s.path else "preset"} for s in specs],
+            "protocol": protocol,
+            "versions": _versions(),
+            "alpha": ALPHA,
+            "out": None,
+        },
+        "summary": summary,
+        "best_baseline": best,
+        "comparisons": comparisons,
+        "runs": rows,
+    }
+
+
+def _flat_row(record: dict) -> dict:
+    row: dict[str, Any] = {"policy": record["policy"], "seed": record["seed"]}
+    for m, _, _, get in METRICS:
+        row[m] = get(record)
+    for name, table in ((record.get("robustness") or {}).get("corruptions") or {}).items():
+        for severity, acc in table.items():
+            row[f"{name}_s{severity}"] = acc
+    return row
+
+
+def _fmt(stat: dict, scale: float) -> str:
+    if stat["n"] == 0 or not math.isfinite(stat["mean"]):
+        return "—"
+    digits = 2 if scale == 100 or abs(stat["mean"]) < 100 else 0
+    mean = f"{stat['mean'] * scale:.{digits}f}"
+    return mean if not math.isfinite(stat["half_width"]) else f"{mean} ± {stat['half_width'] * scale:.{digits}f}"
+
+
+def _save_figure(fig: Any, path: Path, command: str, bottom: float = 0.05) -> None:
+    """Lay out ``fig`` above a footer naming the command that produced it, write it to ``path`` and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout(rect=(0, bottom, 1, 1))
+    fig.text(
+        0.01,
+        0.005,
+        "\n".join(textwrap.wrap("Produced by: " + command, 160)),
+        fontsize=6,
+        va="bottom",
+        family="monospace",
+    )
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _plots(out: Path, results: dict, records: list[dict]) -> list[tuple[str, str]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    command = results["meta"]["command"]
+    names = [p["name"] for p in results["meta"]["policies"]]
+    by_policy = {n: [r for r in records if r["policy"] == n] for n in names}
+    figures: list[tuple[str, str]] = []
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, runs in by_policy.items():
+        if not runs:
+            continue
+        length = min(len(r["history"]) for r in runs)
+        x = np.array([runs[0]["history"][i]["samples"] for i in range(length)])
+        y = np.array([[r["history"][i]["val_acc"] for i in range(length)] for r in runs])
+        ax.plot(x, y.mean(0), marker="o", ms=3, label=name)
+        ax.fill_between(x, y.min(0), y.max(0), alpha=0.15)
+    ax.set(xlabel="training samples seen", ylabel="validation accuracy", title="Learning curves (mean, min-max band)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    _save_figure(fig, out / "learning_curves.png", command)
+    figures.append(("learning_curves.png", "Validation accuracy against training samples, mean over seeds."))
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, runs in by_policy.items():
+        if not runs:
+            continue
+        cost = np.array([r["train_time_s"] + r["aug_time_s"] for r in runs])
+        acc = np.array([r["test"]["accuracy"] for r in runs]) * 100
+        points = ax.scatter(cost, acc, s=12, alpha=0.5)
+        ax.errorbar(
+            cost.mean(),
+            acc.mean(),
+            xerr=cost.std(),
+            yerr=acc.std(),
+            fmt="o",
+            ms=7,
+            label=name,
+            color=points.get_facecolor()[0][:3],
+        )
+    ax.set(
+        xlabel="training + augmentation time per run (s, CPU)",
+        ylabel="test accuracy (%)",
+        title="Accuracy against compute (runs; mean ± std)",
+    )
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    _save_figure(fig, out / "accuracy_vs_cost.png", command)
+    figures.append(("accuracy_vs_cost.png", "Test accuracy against training + augmentation time."))
+
+    varying = [n for n, runs in by_policy.items() if runs and _usage_varies(runs)]
+    if varying:
+        fig, axes = plt.subplots(len(varying), 1, figsize=(7, 2.6 * len(varying) + 0.6), squeeze=False)
+        for ax, name in zip(axes[:, 0], varying):
+            _plot_usage(ax, name, by_policy[name])
+        _save_figure(fig, out / "op_usage.png", command, bottom=0.04)
+        figures.append(
+            (
+                "op_usage.png",
+                "Expected applications per image of each op over training (mean over "
+                "seeds), for policies whose op distribution changes during training: " + ", ".join(varying) + ".",
+            )
+        )
+
+    best = max(names, key=lambda n: results["summary"][n]["test_accuracy"]["mean"] if by_policy[n] else -1.0)
+    cm = np.sum([np.array(r["test"]["confusion_matrix"]) for r in by_policy[best]], axis=0)
+    rate = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6, 5.4))
+    image = ax.imshow(rate, cmap="Blues", vmin=0, vmax=1)
+    classes = by_policy[best][0].get("class_names") or [str(i) for i in range(len(cm))]
+    ax.set_xticks(range(len(cm)), classes, rotation=60, fontsize=7)
+    ax.set_yticks(range(len(cm)), classes, fontsize=7)
+    for i in range(len(cm)):
+        for j in range(len(cm)):
+            if rate[i, j] >= 0.01:
+                ax.text(
+                    j,
+                    i,
+                    f"{rate[i, j]:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=5,
+                    color="white" if rate[i, j] > 0.5 else "black",
+                )
+    ax.set(xlabel="predicted", ylabel="true", title=f"Test confusion (row-normalized), best: {best}, all seeds")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    _save_figure(fig, out / "confusion_best.png", command)
+    figures.append(("confusion_best.png", f"Test confusion matrix of the best policy ({best}), summed over seeds."))
+    return figures
+
+
+def _usage_varies(runs: list[dict]) -> bool:
+    usage = runs[0]["op_usage"]
+    return runs[0].get("observes_training", False) or any(u["ops"] != usage[0]["ops"] for u in usage)
+
+
+def _plot_usage(ax: Any, name: str, runs: list[dict]) -> None:
+    length = min(len(r["op_usage"]) for r in runs)
+    ops = sorted({op for r in runs for u in r["op_usage"] for op in u["ops"]})
+    x = [runs[0]["op_usage"][i]["progress"] for i in range(length)]
+    for op in ops:
+        y = np.mean([[r["op_usage"][i]["ops"].get(op, 0.0) for i in range(length)] for r in runs], axis=0)
+        ax.step(x, y, where="post", label=op)
+    ax.set(xlabel="training progress", ylabel="applications / image", title=f"{name}: op usage", xlim=(0, 1))
+    ax.legend(fontsize=6, ncol=4)
+    ax.grid(alpha=0.3)
+
+
+def _markdown(results: dict, figures: list[tuple[str, str]]) -> str:
+    meta, summary = results["meta"], results["summary"]
+    names = [p["name"] for p in meta["policies"]]
+    shown = [m for m in METRICS if any(summary[n][m[0]]["n"] > 0 for n in names)]
+    lines = [
+        f"# Benchmark: {meta['task']}",
+        "",
+        f"Command: `{meta['command']}`",
+        "",
+        f"Seeds: {meta['seeds']} ({len(meta['seeds'])} per policy; runs paired by seed). Task preset "
+        f"`{meta['task']}`: {meta['preset'].get('description', '')}",
+        "",
+        f"Preset fields: `{json.dumps(meta['preset'])}`",
+        "",
+        "Values: mean ± 95% Student-t CI half-width over seeds. Robustness on "
+        f"{meta['protocol']['robustness_samples']} stratified test images (corruptions: mean over 5 "
+        "CIFAR-10-C-style corruptions × 5 severities; FGSM in [0,1] pixel units). Times are per run on this "
+        "machine (CPU), shared with other jobs, so treat them as indicative.",
+        "",
+        "| policy | " + " | ".join(label for _, label, _, _ in shown) + " |",
+        "|---|" + "---|" * len(shown),
+    ]
+    for n in names:
+        lines.append(f"| {n} | " + " | ".join(_fmt(summary[n][m], s) for m, _, s, _ in shown) + " |")
+    best = results["best_baseline"]
+    lines += [
+        "",
+        f"## Paired comparison against the best baseline: `{best}`",
+        "",
+        f"Differences are policy − {best}, paired by seed, in percentage points; p from a two-sided paired "
+        "t-test; CI from a 10,000-resample bootstrap of the mean difference. Holm p: adjusted with Holm's "
+        f"method for the {len(results['comparisons'])} policies compared on each metric (family-wise error "
+        "rate 0.05); trust a difference only where it is significant after that adjustment.",
+        "",
+        "| policy | metric | mean diff (pp) | 95% bootstrap CI | p | Holm p | significant at 0.05 | after Holm |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    corrected, uncorrected = [], []
+    for name, table in results["comparisons"].items():
+        for metric, c in table.items():
+            holm_p = c.get("p_holm", float("nan"))
+            after = bool(c.get("significant_holm", False))
+            finding = f"{name} {'>' if c['mean_diff'] > 0 else '<'} {best} on {metric}"
+            if after:
+                corrected.append(finding)
+            elif c["significant"]:
+                uncorrected.append(finding)
+            lines.append(
+                f"| {name} | {metric} | {c['mean_diff'] * 100:+.2f} | [{c['boot_low'] * 100:+.2f}, "
+                f"{c['boot_high'] * 100:+.2f}] | {c['p_value']:.3g} | {holm_p:.3g} | "
+                f"{'yes' if c['significant'] else 'no'} | {'yes' if after else 'no'} |"
+            )
+    lines += [
+        "",
+        "**Significant at 0.05 after Holm's correction:** "
+        + ("; ".join(corrected) + "." if corrected else "none of the differences above."),
+        "",
+        "**Significant at 0.05 only without correction (treat as leads):** "
+        + ("; ".join(uncorrected) + "." if uncorrected else "none."),
+        "",
+    ]
+    if results.get("head_to_head"):
+        lines += [
+            "## Learned policies against each other (secondary)",
+            "",
+            "Test accuracy, a − b paired by seed, in percentage points; two-sided paired t-test, not adjusted.",
+            "",
+            "| a | b | mean diff (pp) | 95% bootstrap CI | p |",
+            "|---|---|---|---|---|",
+        ]
+        for c in results["head_to_head"]:
+            lines.append(
+                f"| {c['a']} | {c['b']} | {c['mean_diff'] * 100:+.2f} | [{c['boot_low'] * 100:+.2f}, "
+                f"{c['boot_high'] * 100:+.2f}] | {c['p_value']:.3g} |"
+            )
+        lines.append("")
+    lines += ["## Figures", ""] + [
+        f"![{f}]({f})\n\n{caption} Produced by: `{meta['command']}`\n" for f, caption in figures
+    ]
+    lines += ["## Versions", "", "| library | version |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in meta["versions"].items()]
+    lines += [
+        "",
+        "Per-run records: `runs/<policy-key>-seed<k>.json` (cached; rerunning the command recomputes "
+        "nothing). Per-run table: `results.csv`; everything: `results.json`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(out: str | Path, results: dict, records: list[dict]) -> Path:
+    """Write results.json, results.csv, figures and report.md into ``out``; returns the report path."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    results["meta"]["out"] = str(out)
+    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    columns = list(dict.fromkeys(k for row in results["runs"] for k in row))
+    with open(out / "results.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(results["runs"])
+    figures = _plots(out, results, records) if records else []
+    report = out / "report.md"
+    report.write_text(_markdown(results, figures), encoding="utf-8")
+    return report
+
+
+def rebuild_report(out: str | Path) -> Path:
+    """Recompute results.json / results.csv / report.md / figures of a benchmark folder from its cached runs and
+    the settings recorded in its results.json (no training). For a changed report format or statistics."""
+    from policy_search.child.tasks import TaskPreset
+
+    out = Path(out)
+    old = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    meta = old["meta"]
+    specs = [
+        PolicySpec(p["name"], p["key"], None if p["source"] == "preset" else Path(p["source"]))
+        for p in meta["policies"]
+    ]
+    records = []
+    for spec in specs:
+        for seed in meta["seeds"]:
+            path = out / "runs" / f"{spec.key}-seed{seed}.json"
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} is missing: rerun the benchmark command ({meta['command']})")
+            records.append(json.loads(path.read_text(encoding="utf-8")))
+    results = aggregate(records, specs, meta["seeds"], TaskPreset(**meta["preset"]), meta["protocol"], meta["command"])
+    results["meta"]["versions"] = meta["versions"]  # the libraries the runs were made with, not today's
+    if "counts" in old:
+        results["counts"] = old["counts"]
+    return write_report(out, results, records)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m policy_search.benchmark_report FOLDER...``: rebuild each folder's report from its cached runs."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m policy_search.benchmark_report",
+        description="Rebuild benchmark reports from their cached runs (no training).",
+    )
+    parser.add_argument("folders", nargs="+", help="benchmark output folders (holding results.json and runs/)")
+    for folder in parser.parse_args(argv).folders:
+        print(rebuild_report(folder))
+    return 0

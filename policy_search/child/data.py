@@ -1,0 +1,374 @@
+"""Image-classification datasets, decoded once to uint8 ``[N,C,H,W]`` and cached on disk.
+
+Sources, through Hugging Face ``datasets``:
+
+- a known name (``cifar10``, ``mnist``) read from ``<data_dir>/<name>`` (the Hub layout, offline) when a data
+  directory is set (``POLICY_SEARCH_DATA_DIR`` or ``data_dir=``), else from the Hub by its repository id;
+- any Hub repository id (``owner/name``);
+- any local directory: a Hub-layout folder (parquet shards + card) or an ``imagefolder`` tree
+  (``<split>/<class>/<file>`` or ``<class>/<file>``).
+
+The decoded arrays are cached as ``.npy`` under ``$POLICY_SEARCH_CACHE`` (default ``~/.cache/policy_search``), so a
+warm load is a memory map plus one copy. The validation split is carved out of the training split (stratified,
+seeded); the test split is kept apart and never used for search.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+CACHE_FORMAT = 1
+DATA_DIR_ENV = "POLICY_SEARCH_DATA_DIR"
+CACHE_ENV = "POLICY_SEARCH_CACHE"
+
+# name -> (Hub repository id, folder under the data directory)
+KNOWN_DATASETS: dict[str, tuple[str, str]] = {
+    "cifar10": ("uoft-cs/cifar10", "cifar10"),
+    "mnist": ("ylecun/mnist", "mnist"),
+}
+_ALIASES = {"cifar-10": "cifar10", "uoft-cs/cifar10": "cifar10", "ylecun/mnist": "mnist"}
+_IMAGE_COLUMNS = ("img", "image", "pixel_values", "images", "picture")
+_LABEL_COLUMNS = ("label", "labels", "fine_label", "class", "target")
+
+
+class DatasetError(RuntimeError):
+    """A dataset could not be found, read or decoded; the message says what to set or fetch."""
+
+
+@dataclass
+class Split:
+    """One split: ``images`` uint8 ``[N,C,H,W]`` and ``labels`` int64 ``[N]``, on the same device."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def to(self, device: torch.device | str) -> Split:
+        return Split(self.images.to(device), self.labels.to(device))
+
+    def subset(self, n: int, seed: int = 0) -> Split:
+        """A stratified, seeded subset of ``n`` examples (e.g. the 4,000-image reduced CIFAR-10)."""
+        if n > len(self):
+            raise ValueError(
+                f"subset of {n} examples requested from a split of {len(self)}; ask for at most {len(self)}"
+            )
+        index = stratified_indices(self.labels.cpu(), n, seed)
+        index = index.to(self.labels.device)
+        return Split(self.images.index_select(0, index), self.labels.index_select(0, index))
+
+    def class_counts(self, num_classes: int) -> torch.Tensor:
+        return torch.bincount(self.labels.cpu(), minlength=num_classes)
+
+
+@dataclass
+class ImageDataset:
+    """Train / validation / test splits of an image-classification dataset."""
+
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    class_names: list[str]
+    source: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train.images.shape[1:])  # type: ignore[return-value]
+
+    def to(self, device: torch.device | str) -> ImageDataset:
+        return ImageDataset(
+            self.name,
+            self.train.to(device),
+            self.val.to(device),
+            self.test.to(device),
+            self.class_names,
+            self.source,
+            self.extra,
+        )
+
+
+def stratified_indices(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """``n`` indices into ``labels`` with each class represented in proportion (largest remainder), seeded."""
+    generator = torch.Generator().manual_seed(int(seed))
+    classes, counts = torch.unique(labels, return_counts=True)
+    quota = counts.double() * n / len(labels)
+    take = quota.floor().long()
+    remainder = n - int(take.sum())
+    if remainder > 0:
+        order = torch.argsort(quota - take.double(), descending=True, stable=True)
+        take[order[:remainder]] += 1
+    chosen = []
+    for cls, k in zip(classes.tolist(), take.tolist()):
+        members = torch.nonzero(labels == cls).flatten()
+        chosen.append(members[torch.randperm(len(members), generator=generator)[:k]])
+    index = torch.cat(chosen)
+    return index[torch.randperm(len(index), generator=generator)]
+
+
+def default_data_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
+    value = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV)
+    return Path(value).expanduser() if value else None
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "policy_search")).expanduser()
+
+
+def _resolve(name: str, data_dir: Path | None) -> tuple[str, Path | None]:
+    """-> (Hub repository id or "", local path or None)."""
+    key = _ALIASES.get(name.lower(), name.lower())
+    if key in KNOWN_DATASETS:
+        hub_id, folder = KNOWN_DATASETS[key]
+        if data_dir is None:
+            return hub_id, None
+        local = data_dir / folder
+        if not local.is_dir():
+            raise DatasetError(
+                f"dataset {name!r} not found: expected {local} (Hugging Face Hub layout) because "
+                f"{DATA_DIR_ENV} / --data-dir is set to {data_dir}. Point the setting at the folder that holds "
+                f"'{folder}/', or unset it to read {hub_id!r} from the Hub."
+            )
+        return hub_id, local
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise DatasetError(f"{path} is a file; pass a directory in the Hub layout or an imagefolder tree")
+        return "", path
+    if data_dir is not None and (data_dir / name).is_dir():
+        return "", data_dir / name
+    if "/" in name and not name.startswith((".", "/")):
+        return name, None
+    raise DatasetError(
+        f"unknown dataset {name!r}: not one of {sorted(KNOWN_DATASETS)}, not a local directory"
+        + (f" (also looked in {data_dir})" if data_dir else "")
+        + ", and not a Hub id of the form 'owner/name'. Pass a known name, a folder, or a Hub id."
+    )
+
+
+def _source_fingerprint(hub_id: str, local: Path | None) -> str:
+    if local is None:
+        return f"hub:{hub_id}"
+    files = sorted(p for p in local.rglob("*") if p.is_file())
+    if not files:
+        raise DatasetError(f"{local} holds no files; fetch the dataset into it or point the setting elsewhere")
+    digest = hashlib.sha1()
+    for p in files:
+        st = p.stat()
+        digest.update(f"{p.relative_to(local)}:{st.st_size}:{int(st.st_mtime)}".encode())
+    return f"local:{local.resolve()}:{digest.hexdigest()}"
+
+
+def _load_hf(hub_id: str, local: Path | None):
+    import datasets
+
+    datasets.disable_progress_bars()
+    try:
+        if local is None:
+            return datasets.load_dataset(hub_id)
+        has_parquet_or_card = any(local.rglob("*.parquet")) or (local / "README.md").exists()
+        if has_parquet_or_card:
+            return datasets.load_dataset(str(local))
+        return datasets.load_dataset("imagefolder", data_dir=str(local))
+    except Exception as err:  # datasets raises many types; the user needs one clear message
+        where = str(local) if local else f"the Hub ({hub_id})"
+        hint = (
+            f"set {DATA_DIR_ENV} (or --data-dir) to a folder holding it in the Hub layout"
+            if local is None
+            else "check that the folder is in the Hub layout (parquet + README card) or an imagefolder tree"
+        )
+        raise DatasetError(f"could not load the dataset from {where}: {type(err).__name__}: {err}. {hint}.") from err
+
+
+def _pick_column(columns: list[str], given: str | None, candidates: tuple[str, ...], what: str, features) -> str:
+    if given is not None:
+        if given not in columns:
+            raise DatasetError(f"{what} column {given!r} not in the dataset; its columns are {columns}")
+        return given
+    for name in candidates:
+        if name in columns:
+            return name
+    if what == "image":
+        import datasets
+
+        for name in columns:
+            if isinstance(features.get(name), datasets.Image):
+                return name
+    raise DatasetError(f"could not detect the {what} column among {columns}; pass {what}_column=...")
+
+
+def _decode_split(ds, image_column: str, label_column: str, image_size: int | None) -> tuple[np.ndarray, np.ndarray]:
+    import datasets
+    from PIL import Image
+
+    ds = ds.cast_column(image_column, datasets.Image(decode=False))
+    cells = ds.data.column(image_column).to_pylist()
+    labels = np.asarray(ds.data.column(label_column).to_pylist(), dtype=np.int64)
+    first = None
+    out: np.ndarray | None = None
+    for i, cell in enumerate(cells):
+        try:
+            raw = cell.get("bytes")
+            img = Image.open(io.BytesIO(raw)) if raw is not None else Image.open(cell["path"])
+            if first is None:
+                first = "L" if img.mode in ("L", "1", "I", "I;16", "F") else "RGB"
+            img = img.convert(first)
+            if image_size is not None and img.size != (image_size, image_size):
+                img = img.resize((image_size, image_size), Image.BILINEAR)
+            array = np.asarray(img, dtype=np.uint8)
+        except Exception as err:
+            raise DatasetError(
+                f"corrupt or unreadable image at row {i} of column {image_column!r}: {type(err).__name__}: {err}. "
+                "Re-fetch the dataset files (check their checksums)."
+            ) from err
+        array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+        if out is None:
+            out = np.empty((len(cells),) + array.shape, dtype=np.uint8)
+        if array.shape != out.shape[1:]:
+            raise DatasetError(
+                f"image at row {i} has shape {tuple(array.shape)} but earlier images have {out.shape[1:]}; "
+                "pass image_size=... to resize all images to one square size"
+            )
+        out[i] = array
+    if out is None:
+        raise DatasetError(f"split is empty (column {image_column!r})")
+    return out, labels
+
+
+def _class_names(ds, label_column: str, labels: np.ndarray) -> list[str]:
+    feature = ds.features.get(label_column)
+    names = getattr(feature, "names", None)
+    if names:
+        return list(names)
+    return [str(i) for i in range(int(labels.max()) + 1)]
+
+
+def _build_cache(
+    target: Path,
+    hub_id: str,
+    local: Path | None,
+    image_column: str | None,
+    label_column: str | None,
+    image_size: int | None,
+    test_fraction: float,
+) -> None:
+    dsd = _load_hf(hub_id, local)
+    if "train" not in dsd:
+        raise DatasetError(f"the dataset has splits {list(dsd)}, but a 'train' split is required")
+    train = dsd["train"]
+    cols = train.column_names
+    image_column = _pick_column(cols, image_column, _IMAGE_COLUMNS, "image", train.features)
+    label_column = _pick_column(cols, label_column, _LABEL_COLUMNS, "label", train.features)
+    t0 = time.perf_counter()
+    train_x, train_y = _decode_split(train, image_column, label_column, image_size)
+    names = _class_names(train, label_column, train_y)
+    test_name = next((s for s in ("test", "validation", "valid", "val") if s in dsd), None)
+    if test_name is not None:
+        test_x, test_y = _decode_split(dsd[test_name], image_column, label_column, image_size)
+    else:
+        # No held-out split shipped: carve a fixed stratified test split so it is never seen by search.
+        n_test = max(len(names), int(round(len(train_y) * test_fraction)))
+        index = stratified_indices(torch.from_numpy(train_y), n_test, seed=12345).numpy()
+        mask = np.ones(len(train_y), dtype=bool)
+        mask[index] = False
+        test_x, test_y = train_x[index], train_y[index]
+        train_x, train_y = train_x[mask], train_y[mask]
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    for stem, array in (
+        ("train_images", train_x),
+        ("train_labels", train_y),
+        ("test_images", test_x),
+        ("test_labels", test_y),
+    ):
+        np.save(tmp / f"{stem}.npy", array)
+    meta = {
+        "format": CACHE_FORMAT,
+        "class_names": names,
+        "image_column": image_column,
+        "label_column": label_column,
+        "test_split": test_name or f"carved {test_fraction:.0%} of train",
+        "decode_seconds": round(time.perf_counter() - t0, 2),
+    }
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+    if target.exists():
+        import shutil
+
+        shutil.rmtree(target)
+    tmp.rename(target)
+
+
+def load_image_dataset(
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    val_size: int | float = 5000,
+    seed: int = 0,
+    image_column: str | None = None,
+    label_column: str | None = None,
+    image_size: int | None = None,
+    test_fraction: float = 0.1,
+    refresh: bool = False,
+) -> ImageDataset:
+    """Load ``name`` as uint8 ``[N,C,H,W]`` train / val / test splits on the CPU.
+
+    ``val_size`` images (or, for a value in (0, 1), that fraction of the training split) are carved from the
+    training split, stratified by class and seeded by ``seed``;
+    ``test_fraction`` is used only when the source has no test split. ``refresh=True`` re-decodes.
+    """
+    root = default_data_dir(data_dir)
+    hub_id, local = _resolve(name, root)
+    fingerprint = _source_fingerprint(hub_id, local)
+    key = hashlib.sha1(
+        json.dumps([CACHE_FORMAT, fingerprint, image_column, label_column, image_size, test_fraction]).encode()
+    ).hexdigest()[:16]
+    label = local.name if local is not None else hub_id.replace("/", "--")
+    target = cache_root() / "datasets" / f"{label}-{key}"
+    if refresh or not (target / "meta.json").exists():
+        _build_cache(target, hub_id, local, image_column, label_column, image_size, test_fraction)
+    try:
+        meta = json.loads((target / "meta.json").read_text())
+        arrays = {
+            stem: np.load(target / f"{stem}.npy")
+            for stem in ("train_images", "train_labels", "test_images", "test_labels")
+        }
+    except (OSError, ValueError) as err:
+        raise DatasetError(
+            f"the decoded cache at {target} is unreadable ({err}); "
+            "delete that folder or pass refresh=True to rebuild it"
+        ) from err
+    train_x = torch.from_numpy(arrays["train_images"])
+    train_y = torch.from_numpy(arrays["train_labels"])
+    if isinstance(val_size, float) and 0 < val_size < 1:  # a fraction of the training split
+        val_size = max(1, int(round(val_size * len(train_y))))
+    val_size = int(val_size)
+    if not 0 <= val_size < len(train_y):
+        raise ValueError(f"val_size={val_size} must be in [0, {len(train_y)}) for a training split of {len(train_y)}")
+    val_index = stratified_indices(train_y, val_size, seed) if val_size else torch.empty(0, dtype=torch.long)
+    keep = torch.ones(len(train_y), dtype=torch.bool)
+    keep[val_index] = False
+    train_index = torch.nonzero(keep).flatten()
+    return ImageDataset(
+        name=name,
+        train=Split(train_x.index_select(0, train_index), train_y.index_select(0, train_index)),
+        val=Split(train_x.index_select(0, val_index), train_y.index_select(0, val_index)),
+        test=Split(torch.from_numpy(arrays["test_images"]), torch.from_numpy(arrays["test_labels"])),
+        class_names=list(meta["class_names"]),
+        source=str(local) if local is not None else f"hub:{hub_id}",
+        extra={"cache": str(target), **meta},
+    )

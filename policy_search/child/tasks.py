@@ -1,0 +1,238 @@
+"""Task presets: dataset + model + optimizer + budget for a child training run.
+
+The full-scale presets are the four seed experiments (for a GPU); the ``*-proxy`` presets are CPU proxies that
+finish in under a minute on two cores. ``*-episode`` presets are shorter still: one RL episode is one child run,
+and an agent needs tens of episodes. Both stop long before the model has memorised its data, so augmentation
+cannot pay there. The ``*-small`` presets are the tasks where it does: a few hundred to a few thousand images
+trained to convergence (30 epochs), seconds per run on a CPU; search and the final benchmarks run on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+
+@dataclass(frozen=True)
+class TaskPreset:
+    """One child-run recipe. Every field has a default that runs; presets override what they need."""
+
+    name: str
+    """Preset name, as given to ``--preset`` / ``--task``."""
+    dataset: str = "cifar10"
+    """Dataset name for ``load_image_dataset`` (``cifar10``, ``mnist``, a folder or a Hub id)."""
+    model: str = "fastnet"
+    """Model name in ``policy_search.child.models.MODELS``."""
+    optimizer: str = "sgd"
+    """``sgd`` or ``adam``."""
+    lr: float = 0.01
+    """Initial learning rate."""
+    momentum: float = 0.0
+    """SGD momentum (ignored by Adam)."""
+    nesterov: bool = False
+    """Nesterov momentum for SGD."""
+    weight_decay: float = 0.0
+    """L2 weight decay."""
+    batch_size: int = 64
+    """Training batch size (images per step)."""
+    epochs: float = 1.0
+    """Passes over the (possibly reduced) training split; fractional values allowed."""
+    lr_schedule: str = "constant"
+    """``constant`` or ``cosine`` (to zero over the run)."""
+    label_smoothing: float = 0.0
+    """Cross-entropy label smoothing."""
+    train_size: int | None = None
+    """Size of the stratified proxy subset of the training split; ``None`` (or more than there is) uses all."""
+    val_size: int | float = 5000
+    """Validation images carved out of the training split (stratified, seeded by ``data_seed``); a value in
+    (0, 1) is a fraction of the training split (what ``--dataset`` uses: a user's data has no spare 5,000)."""
+    eval_samples: int | None = None
+    """Validation images used by the quick per-step evaluation (a fixed subset); ``None`` uses all."""
+    data_seed: int = 0
+    """Seed of the validation split and proxy subset: fixed across child seeds so runs compare paired."""
+    description: str = ""
+    """One line for ``--help`` and reports."""
+
+    def with_overrides(self, **overrides) -> TaskPreset:
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"unknown preset field(s) {unknown}; valid fields are {sorted(known - {'name'})}")
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+_PRESET_LIST = [
+    # The seed experiments at full scale (GPU scale: hours on CPU).
+    TaskPreset(
+        "cifar10-resnet18",
+        "cifar10",
+        "resnet18-cifar",
+        "adam",
+        1e-3,
+        batch_size=64,
+        epochs=50,
+        eval_samples=5000,
+        description="Seed experiment: CIFAR-10 ResNet-18, Adam 1e-3, batch 64, 50 epochs",
+    ),
+    TaskPreset(
+        "mnist-lenet5",
+        "mnist",
+        "lenet5",
+        "sgd",
+        0.01,
+        batch_size=32,
+        epochs=20,
+        eval_samples=5000,
+        description="Seed experiment: MNIST LeNet-5, SGD 0.01, batch 32, 20 epochs",
+    ),
+    TaskPreset(
+        "cifar10-seed-cnn",
+        "cifar10",
+        "seed-cnn",
+        "adam",
+        1e-3,
+        batch_size=64,
+        epochs=50,
+        eval_samples=5000,
+        description="Seed experiment: CIFAR-10 seed CNN, Adam 1e-3, batch 64, 50 epochs",
+    ),
+    TaskPreset(
+        "cifar10-cnn-sgd",
+        "cifar10",
+        "seed-cnn",
+        "sgd",
+        1e-3,
+        momentum=0.9,
+        batch_size=128,
+        epochs=50,
+        eval_samples=5000,
+        description="Seed experiment: CIFAR-10 seed CNN, SGD momentum 0.9, lr 1e-3, batch 128, 50 epochs",
+    ),
+    # CPU proxies: under a minute on two cores.
+    TaskPreset(
+        "mnist-proxy",
+        "mnist",
+        "lenet5",
+        "sgd",
+        0.05,
+        momentum=0.9,
+        nesterov=True,
+        batch_size=64,
+        epochs=4,
+        lr_schedule="cosine",
+        train_size=10_000,
+        eval_samples=2000,
+        description="CPU proxy: MNIST 10k, LeNet-5, SGD-Nesterov 0.05 cosine, batch 64, 4 epochs",
+    ),
+    TaskPreset(
+        "cifar10-proxy",
+        "cifar10",
+        "fastnet",
+        "sgd",
+        0.05,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=5e-4,
+        batch_size=128,
+        epochs=8,
+        lr_schedule="cosine",
+        label_smoothing=0.1,
+        train_size=4000,
+        eval_samples=2000,
+        description="CPU proxy: reduced CIFAR-10 (4,000 images), FastNet, SGD-Nesterov cosine, 8 epochs",
+    ),
+    # One RL episode: seconds, not minutes.
+    TaskPreset(
+        "mnist-episode",
+        "mnist",
+        "lenet5",
+        "sgd",
+        0.05,
+        momentum=0.9,
+        nesterov=True,
+        batch_size=64,
+        epochs=2,
+        lr_schedule="cosine",
+        train_size=2000,
+        eval_samples=1000,
+        description="RL episode: MNIST 2k, LeNet-5, 2 epochs",
+    ),
+    TaskPreset(
+        "cifar10-episode",
+        "cifar10",
+        "fastnet-s",
+        "sgd",
+        0.05,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=5e-4,
+        batch_size=64,
+        epochs=2,
+        lr_schedule="cosine",
+        label_smoothing=0.1,
+        train_size=2000,
+        eval_samples=1000,
+        description="RL episode: reduced CIFAR-10 (2,000 images), FastNet-S (width 16), 2 epochs",
+    ),
+    # Data-limited children trained to convergence: where augmentation pays (issue 11). A run is one search
+    # episode and must stay under 30 s on two CPU cores.
+    TaskPreset(
+        "mnist-small",
+        "mnist",
+        "lenet5",
+        "sgd",
+        0.05,
+        momentum=0.9,
+        nesterov=True,
+        batch_size=64,
+        epochs=30,
+        lr_schedule="cosine",
+        train_size=500,
+        eval_samples=2000,
+        description="Small data: MNIST 500 images, LeNet-5, SGD-Nesterov 0.05 cosine, batch 64, 30 epochs",
+    ),
+    TaskPreset(
+        "cifar10-small",
+        "cifar10",
+        "fastnet-s",
+        "sgd",
+        0.05,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=5e-4,
+        batch_size=64,
+        epochs=30,
+        lr_schedule="cosine",
+        label_smoothing=0.1,
+        train_size=1000,
+        eval_samples=1000,
+        description="Small data: CIFAR-10 1,000 images, FastNet-S, SGD-Nesterov 0.05 cosine, 30 epochs",
+    ),
+]
+PRESETS: dict[str, TaskPreset] = {p.name: p for p in _PRESET_LIST}
+
+
+USER_VAL_FRACTION = 0.1
+"""Share of a user's training split held out for validation when ``--dataset`` replaces a preset's data."""
+
+
+def dataset_overrides(dataset: str | None) -> dict:
+    """Preset overrides that run a preset's recipe (model, optimizer, budget) on ``dataset`` (a Hub-layout or
+    imagefolder directory, or a Hub id): the validation split becomes a fraction of the training split, and the
+    preset's ``train_size`` stays a cap (a smaller dataset is used whole)."""
+    if dataset is None:
+        return {}
+    if not str(dataset).strip():
+        raise ValueError("--dataset is empty; pass a folder (Hub layout or imagefolder) or a Hub id 'owner/name'")
+    return {"dataset": str(dataset), "val_size": USER_VAL_FRACTION}
+
+
+def get_preset(name: str | TaskPreset, **overrides) -> TaskPreset:
+    """A preset by name, with optional field overrides; unknown names list the valid ones."""
+    if isinstance(name, TaskPreset):
+        return name.with_overrides(**overrides)
+    if name not in PRESETS:
+        raise ValueError(f"unknown task preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name].with_overrides(**overrides)

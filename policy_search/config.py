@@ -1,0 +1,147 @@
+"""Command configs: one dataclass per command; its field docstrings are the ``--help`` text of its options.
+
+Every command (``train_agent``, ``child``, ``search``; ``benchmark`` reads the same ``--config`` JSON) builds its
+parser here, so the same concept gets the same flag and every option says what it does::
+
+    parser = dataclass_parser(TrainConfig, prog="python -m policy_search.train_agent", description=__doc__)
+    config = parse_config(TrainConfig, parser, argv)     # --config FILE.json, then flags on top
+
+Hand-written (about a hundred lines) rather than ``tyro`` or ``simple-parsing``: those read docstrings the same
+way but add a dependency and their own flag conventions, and the commands here need ours: ``--no-X`` for booleans,
+short aliases kept for recorded commands (``--heartbeat`` for ``heartbeat_s``), ``--config`` files whose unknown
+keys are errors, and one-line ``error:`` messages with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import inspect
+import json
+import textwrap
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+_TYPES: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "str": str}
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """``{field: docstring}`` for a dataclass whose fields are each followed by a string literal."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        body = tree.body[0].body  # type: ignore[attr-defined]
+        for node, following in zip(body, body[1:]):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(following, ast.Expr)
+                and isinstance(following.value, ast.Constant)
+                and isinstance(following.value.value, str)
+            ):
+                docs[node.target.id] = " ".join(following.value.value.split())
+    return docs
+
+
+def _value_type(annotation: Any) -> Callable[[str], Any]:
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    parts = [p.strip() for p in text.split("|") if p.strip() != "None"]
+    return _TYPES.get(parts[0], str) if len(parts) == 1 else str
+
+
+def flag_of(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def dataclass_parser(
+    cls: type,
+    *,
+    prog: str,
+    description: str | None = None,
+    epilog: str | None = None,
+    flags: dict[str, Sequence[str]] | None = None,
+    skip: Sequence[str] = (),
+    choices: dict[str, Sequence[Any]] | None = None,
+) -> argparse.ArgumentParser:
+    """An ``ArgumentParser`` with one option per field of ``cls`` (help = the field's docstring and default),
+    plus ``--config FILE.json``. ``flags`` renames or aliases a field's flags; ``skip`` leaves fields out (the
+    caller adds its own option for them)."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE.json",
+        default=None,
+        help="read options from a JSON object keyed by field name (flags given too override it)",
+    )
+    docs = field_docs(cls)
+    defaults = cls()
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        names = list((flags or {}).get(f.name, [flag_of(f.name)]))
+        default = getattr(defaults, f.name)
+        doc = docs.get(f.name) or f.name.replace("_", " ")
+        doc = doc.replace("%", "%%") + ("" if "default" in doc.lower() else f" (default: {default})")
+        if isinstance(default, bool):
+            parser.add_argument(*names, dest=f.name, action=argparse.BooleanOptionalAction, default=default, help=doc)
+            continue
+        kwargs: dict[str, Any] = {"dest": f.name, "default": default, "type": _value_type(f.type), "help": doc}
+        if choices and f.name in choices:
+            kwargs["choices"] = list(choices[f.name])
+        parser.add_argument(*names, **kwargs)
+    return parser
+
+
+class ConfigFileError(ValueError):
+    """A ``--config`` file that cannot be read or has keys the command does not know."""
+
+
+def read_config_file(path: str | Path, valid: Sequence[str]) -> dict[str, Any]:
+    """The JSON object in ``path``; raises ``ConfigFileError`` with one line saying what is wrong."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigFileError(f"config file {str(path)!r} does not exist")
+    try:
+        values = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigFileError(f"{path}: cannot be read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigFileError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    if not isinstance(values, dict):
+        raise ConfigFileError(f"{path}: must hold a JSON object keyed by option name, got {type(values).__name__}")
+    unknown = sorted(set(values) - set(valid))
+    if unknown:
+        raise ConfigFileError(f"{path}: unknown key(s) {unknown}; valid keys: {', '.join(valid)}")
+    return values
+
+
+def parse_config(
+    cls: type,
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None = None,
+    convert: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> Any:
+    """Parse ``argv`` into a ``cls``: defaults, then ``--config FILE.json``, then the flags given. A bad config
+    file exits with code 2 and one ``error:`` line, as argparse does for a bad flag."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    first, _ = parser.parse_known_args(argv)
+    if first.config:
+        try:
+            values = read_config_file(first.config, names)
+        except ConfigFileError as exc:
+            parser.exit(2, f"error: {exc}\n")
+        appended = {a.dest for a in parser._actions if isinstance(a, argparse._AppendAction)}
+        parser.set_defaults(
+            **{k: list(v.items()) if k in appended and isinstance(v, dict) else v for k, v in values.items()}
+        )
+    values = vars(parser.parse_args(argv))
+    values.pop("config", None)
+    if convert is not None:
+        values = convert(values)
+    return cls(**{k: v for k, v in values.items() if k in names})

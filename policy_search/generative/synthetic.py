@@ -1,0 +1,188 @@
+"""The ``synthetic`` policy kind: replace a fraction r of each batch with generated images of the same classes.
+
+For a random r-fraction of the samples (a per-sample mask drawn from the caller's ``torch.Generator``) the image
+is replaced by one generated conditioned on that sample's label, so the label is still right and the class mix of
+the batch is unchanged. The generators are the class-conditional VAE (Kingma & Welling, 2014) and DCGAN
+(Radford et al., 2016; conditioning after Mirza & Osindero, 2014) of ``policy_search.generative.train``, trained on the
+training split only and looked up in the cache by (dataset, model, size, seed)::
+
+    policy = Synthetic("dcgan", ratio=0.2)                  # dataset inferred from the images: 1x28x28 -> mnist
+    images, labels = policy(images, generator=g, progress=p, labels=labels)
+    run.train(n, batch_transform=synthetic_batch_transform("vae", "mnist", 0.2, g))
+
+The policy sets ``needs_labels = True``; ``run_child`` applies such policies through ``batch_transform``. It has
+no pixel-op params, so it cannot be replayed with ``params=`` nor nested inside ``Sequence`` / ``Schedule``.
+Its cost per image is ``ratio * generative.relative_cost(...)`` in ``ops.OP_COST`` units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from policy_search.generative.models import MODEL_KINDS
+from policy_search.generative.train import (
+    DATASETS,
+    SIZES,
+    TrainedGenerator,
+    get_generator,
+    infer_dataset,
+    relative_cost,
+)
+from policy_search.policy.base import AugmentParams, ImageSpec, Policy, check_images, register_kind
+from policy_search.policy.file import as_choice, as_int, as_number, as_object, get, join
+
+__all__ = ["Synthetic", "as_batch_transform", "synthetic_batch_transform"]
+
+BatchTransform = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
+_FIELDS = ("model", "dataset", "size", "seed", "ratio")
+
+
+class Synthetic(Policy):
+    """Replace each sample with probability ``ratio`` by a generated image of its own class.
+
+    ``model``: ``vae`` or ``dcgan``; ``dataset``: ``mnist``, ``cifar10`` or None (inferred from the image shape at
+    apply time); ``size``/``seed``: which cached generator (``policy_search.generative.train.get_generator``).
+    """
+
+    needs_labels: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        model: str = "vae",
+        ratio: float = 0.2,
+        *,
+        dataset: str | None = None,
+        size: str = "proxy",
+        seed: int = 0,
+        image_spec: ImageSpec | None = None,
+    ) -> None:
+        super().__init__(space="standard", image_spec=image_spec)
+        self.model = as_choice(model, "model", MODEL_KINDS, "generative model")
+        self.ratio = as_number(ratio, "ratio", 0.0, 1.0)
+        self.dataset = None if dataset is None else as_choice(dataset, "dataset", DATASETS, "generator dataset")
+        self.size = as_choice(size, "size", SIZES, "generator size")
+        self.seed = as_int(seed, "seed", low=0)
+        self._last_dataset: str | None = self.dataset
+
+    def generator_for(self, images: Tensor) -> TrainedGenerator:
+        """The cached generator for ``images`` uint8[B,C,H,W] (on their device); never trains one."""
+        dataset = self.dataset or infer_dataset(tuple(images.shape))
+        c, h, w, _ = DATASETS[dataset]
+        if tuple(images.shape[-3:]) != (c, h, w):
+            raise ValueError(
+                f"synthetic policy holds a {dataset} generator ({c}x{h}x{w}) but the images are "
+                f"{'x'.join(map(str, images.shape[-3:]))}"
+            )
+        self._last_dataset = dataset
+        gen = get_generator(dataset, self.model, self.size, self.seed, train_if_missing=False)
+        return gen.to(images.device) if gen.device != images.device else gen
+
+    def forward(
+        self,
+        images: Tensor,
+        generator: torch.Generator | None = None,
+        progress: float | None = None,  # type: ignore[override]
+        params: AugmentParams | None = None,
+        *,
+        labels: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """uint8[B,C,H,W] and int64[B] labels -> (images with a ``ratio`` fraction generated, the same labels)."""
+        if labels is None:
+            raise ValueError(
+                "the synthetic policy needs the batch labels: call policy(images, generator=g, "
+                "labels=labels), or use synthetic_batch_transform / run_child, which pass them"
+            )
+        if params is not None:
+            raise ValueError("the synthetic policy has no replayable params; pass the same seeded generator instead")
+        batch, single = check_images(images)
+        if single:
+            raise ValueError("the synthetic policy works on batches [B,C,H,W] with labels [B], not one image")
+        if not isinstance(labels, Tensor) or labels.shape != (batch.shape[0],):
+            raise ValueError(
+                f"labels must be a tensor of shape [{batch.shape[0]}] (one per image), got "
+                f"{tuple(getattr(labels, 'shape', ()))}"
+            )
+        g = generator if generator is not None else self.default_generator()
+        # The mask is always drawn for the whole batch, so the stream does not depend on how many were picked.
+        mask = (torch.rand(batch.shape[0], generator=g, device=g.device) < self.ratio).to(batch.device)
+        if not bool(mask.any()):
+            return images, labels
+        fake = self.generator_for(batch).sample(labels[mask].to(torch.int64), g)
+        out = batch.clone()
+        out[mask] = fake.to(out.device)
+        return out, labels
+
+    def sample_batch(
+        self, batch_size: int, image_size: tuple[int, int], g: torch.Generator, progress: float | None
+    ) -> AugmentParams:
+        raise TypeError(
+            "the synthetic policy replaces images using labels and has no pixel-op params; apply it "
+            "with policy(images, generator=g, labels=labels) (it cannot sit inside Sequence/Schedule)"
+        )
+
+    def op_distribution(self, progress: float | None = None) -> dict[str, float]:
+        return {}
+
+    def expected_cost(self, progress: float | None = None) -> float:
+        """``ratio`` times the relative cost of generating one image (``generative.GENERATION_COST``)."""
+        dataset = self._last_dataset
+        if dataset is None:
+            spec = self.image_spec
+            try:
+                dataset = infer_dataset((spec.channels, spec.height, spec.width))
+            except ValueError:
+                dataset = "cifar10"
+        return self.ratio * relative_cost(dataset, self.model, self.size)
+
+    def body(self) -> dict[str, Any]:
+        return {"model": self.model, "dataset": self.dataset, "size": self.size, "seed": self.seed, "ratio": self.ratio}
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], semantics: dict[str, Any], image_spec: ImageSpec, where: str) -> Policy:
+        obj = as_object(body, where, allowed=_FIELDS)
+        dataset = obj.get("dataset")
+        return cls(
+            as_choice(get(obj, "model", where), join(where, "model"), MODEL_KINDS, "generative model"),
+            as_number(get(obj, "ratio", where), join(where, "ratio"), 0.0, 1.0),
+            dataset=None
+            if dataset is None
+            else as_choice(dataset, join(where, "dataset"), DATASETS, "generator dataset"),
+            size=as_choice(obj.get("size", "proxy"), join(where, "size"), SIZES, "generator size"),
+            seed=as_int(obj.get("seed", 0), join(where, "seed"), low=0),
+            image_spec=image_spec,
+        )
+
+
+register_kind("synthetic", Synthetic)
+
+
+# Fixed-ratio presets (policy_search.policy.presets lists them; the dataset is inferred from the images).
+def as_batch_transform(
+    policy: torch.nn.Module, generator: torch.Generator, progress: Callable[[], float] | None = None
+) -> BatchTransform:
+    """A ``ChildRun.train(batch_transform=...)`` callable from a label-aware policy (``needs_labels = True``).
+
+    ``progress`` (optional) is called once per batch for the training progress in [0, 1] (e.g.
+    ``lambda: run.progress``).
+    """
+    if not getattr(policy, "needs_labels", False):
+        raise TypeError(f"{type(policy).__name__} does not take labels; pass it to ChildRun.train(augment=...)")
+
+    def transform(images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        return policy(images, generator=generator, progress=None if progress is None else progress(), labels=labels)
+
+    return transform
+
+
+def synthetic_batch_transform(
+    model: str, dataset: str | None, ratio: float, generator: torch.Generator, *, size: str = "proxy", seed: int = 0
+) -> BatchTransform:
+    """``f(images uint8[B,C,H,W], labels int64[B]) -> (images, labels)`` replacing a ``ratio`` fraction of each
+    batch with generated images of the same labels; randomness from ``generator``. For the RL env and Optuna:
+    ``ratio`` is the knob, the rest picks the cached generator (fails if it is not trained, naming the command).
+    """
+    return as_batch_transform(Synthetic(model, ratio, dataset=dataset, size=size, seed=seed), generator)

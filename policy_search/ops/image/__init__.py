@@ -1,0 +1,472 @@
+"""Batched, per-sample augmentation op kernels, magnitude spaces and relative op costs.
+
+Semantics follow the op sets of AutoAugment (Cubuk et al., CVPR 2019), RandAugment (Cubuk et al., CVPR-W 2020)
+and TrivialAugment (Mueller & Hutter, ICCV 2021) as implemented by ``torchvision.transforms.v2`` (0.29): each
+kernel reproduces the call that ``_AutoAugmentBase._apply_image_or_video_transform`` makes, with the same
+floating-point steps, so that ``OPS[name](x, p)[i]`` equals the torchvision function applied to ``x[i]`` with
+``p[i]`` (see docs/OPS.md for the parity table). Two ops come from outside that family: ``PadCrop`` (the
+zero-padded random crop of ``RandomCrop(32, padding=4)``) and ``Cutout`` (DeVries & Taylor, 2017).
+
+Magnitude spaces live in ``policy_search.ops.image.magnitude`` and are re-exported here; ``apply_ops`` /
+``apply_slots`` run the fused CPU kernels of ``policy_search.ops.image.fused`` when they can.
+
+Kernels take uint8[B,C,H,W] (C in {1,3}) and a float32[B] physical parameter per sample, hold no randomness
+(callers pass parameters, positions and masks), never loop over images in Python, and run unchanged on any
+device.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import torch
+
+from policy_search.ops.image import fused as ops_fused
+from policy_search.ops.image import geometry
+from policy_search.ops.image import lut as tables
+from policy_search.ops.image.magnitude import MAGNITUDE_SPACES, MagnitudeRange, bin_to_magnitude, magnitude_to_param  # noqa: F401 - re-exported: ops.MAGNITUDE_SPACES etc.
+
+Tensor = torch.Tensor
+Kernel = Callable[..., Tensor]
+
+OP_NAMES: tuple[str, ...] = (
+    "Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness", "Color", "Contrast",
+    "Sharpness", "Posterize", "Solarize", "AutoContrast", "Equalize", "Invert", "HorizontalFlip", "PadCrop", "Cutout",
+)  # fmt: skip
+PARAMETER_FREE = frozenset({"Identity", "AutoContrast", "Equalize", "Invert", "HorizontalFlip"})
+
+# Relative cost per image: kernel time relative to Brightness (= 1.0), Identity = 0; a deterministic cost model
+# for the reward, not a speed promise. Measured 2026-11-21 with `.venv/bin/python benchmarks/op_costs.py`
+# (CPU, 1 thread, uint8[256,3,32,32], median over 25 interleaved rounds of the ratio to Brightness) on a shared
+# 2-core machine under heavy load from other jobs (load average ~6), after the table-lookup / shared-warp
+# rewrite of the kernels: Brightness is now a table lookup, and each geometric op's index map is cached per
+# parameter (the script uses one parameter per op, so these are the cached, steady-state warp costs). Costs
+# vary up to ~2x between runs on this machine. Raw timings: benchmarks/results/op_costs.json.
+OP_COST: dict[str, float] = {
+    "Identity": 0.0,
+    "ShearX": 0.86,
+    "ShearY": 0.79,
+    "TranslateX": 0.87,
+    "TranslateY": 0.76,
+    "Rotate": 0.79,
+    "Brightness": 1.0,
+    "Color": 2.46,
+    "Contrast": 1.33,
+    "Sharpness": 4.81,
+    "Posterize": 0.25,
+    "Solarize": 0.93,
+    "AutoContrast": 1.42,
+    "Equalize": 2.62,
+    "Invert": 0.03,
+    "HorizontalFlip": 0.04,
+    "PadCrop": 1.03,
+    "Cutout": 0.84,
+}
+
+
+# ----------------------------------------------------------------------------------------------- validation
+def _check_images(images: Tensor) -> None:
+    if not isinstance(images, Tensor):
+        raise TypeError(f"images must be a torch.Tensor uint8[B,C,H,W], got {type(images).__name__}")
+    if images.dtype != torch.uint8:
+        raise TypeError(
+            f"images must have dtype torch.uint8, got {images.dtype}; convert with .to(torch.uint8) "
+            "from 0..255 values (float images are not accepted, to keep torchvision parity exact)"
+        )
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(
+            f"images must be [B,C,H,W] with C in {{1,3}}, got shape {tuple(images.shape)}; "
+            "add a batch dimension with images.unsqueeze(0) for a single image"
+        )
+
+
+def _check_params(images: Tensor, params: Tensor | None, name: str) -> Tensor:
+    """Returns params as float32[B] on the images' device; None is allowed only for parameter-free ops."""
+    batch = images.shape[0]
+    if params is None:
+        if name in PARAMETER_FREE:
+            return torch.zeros(batch, dtype=torch.float32, device=images.device)
+        raise ValueError(f"op {name!r} needs params float32[{batch}] (its physical parameter per sample), got None")
+    if not isinstance(params, Tensor) or params.shape != (batch,):
+        shape = tuple(params.shape) if isinstance(params, Tensor) else type(params).__name__
+        raise ValueError(
+            f"params for op {name!r} must be a tensor of shape [{batch}] (one value per image), "
+            f"got {shape}; build it with torch.full(({batch},), value)"
+        )
+    if params.is_complex() or params.dtype == torch.bool:
+        raise TypeError(f"params for op {name!r} must be real numbers (float32), got {params.dtype}")
+    return params.to(device=images.device, dtype=torch.float32)
+
+
+def _check_aux(images: Tensor, aux: Tensor | None, name: str) -> Tensor | None:
+    if aux is None:
+        return None
+    batch = images.shape[0]
+    if not isinstance(aux, Tensor) or aux.ndim != 2 or aux.shape[0] != batch or aux.shape[1] < 2:
+        shape = tuple(aux.shape) if isinstance(aux, Tensor) else type(aux).__name__
+        raise ValueError(
+            f"aux for op {name!r} must be float32[{batch},2] of uniform draws in [0,1) "
+            f"(or None for centred), got {shape}"
+        )
+    return aux[:, :2].to(device=images.device, dtype=torch.float32)
+
+
+def _bshape(values: Tensor) -> Tensor:
+    return values.view(-1, 1, 1, 1)
+
+
+# ----------------------------------------------------------------------------------------------- geometry
+def shear_x(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
+    """uint8[B,C,H,W] sheared along x by factor params[B] (torchvision AutoAugment ShearX)."""
+    _check_images(images)
+    return _geometric(images, _check_params(images, params, "ShearX"), geometry.SHEAR_X)
+
+
+def shear_y(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
+    """uint8[B,C,H,W] sheared along y by factor params[B] (torchvision AutoAugment ShearY)."""
+    _check_images(images)
+    return _geometric(images, _check_params(images, params, "ShearY"), geometry.SHEAR_Y)
+
+
+def translate_x(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
+    """uint8[B,C,H,W] shifted right by params[B] pixels (truncated toward zero like torchvision's int())."""
+    _check_images(images)
+    return _geometric(images, _check_params(images, params, "TranslateX"), geometry.TRANSLATE_X)
+
+
+def translate_y(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
+    """uint8[B,C,H,W] shifted down by params[B] pixels (truncated toward zero like torchvision's int())."""
+    _check_images(images)
+    return _geometric(images, _check_params(images, params, "TranslateY"), geometry.TRANSLATE_Y)
+
+
+def rotate(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
+    """uint8[B,C,H,W] rotated counter-clockwise by params[B] degrees about the centre (F.rotate, no expand)."""
+    _check_images(images)
+    return _geometric(images, _check_params(images, params, "Rotate"), geometry.ROTATE)
+
+
+def _geometric(images: Tensor, params: Tensor, kind: int) -> Tensor:
+    kinds = torch.full(params.shape, kind, dtype=torch.long, device=images.device)
+    return geometry.warp_ops(images, kinds, params)
+
+
+# ----------------------------------------------------------------------------------------------- colour
+def brightness(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
+    """uint8[B,C,H,W] times enhancement factor params[B] (F.adjust_brightness; 1.0 = unchanged)."""
+    _check_images(images)
+    return tables.apply_tables(images, tables.brightness(images, _check_params(images, params, "Brightness")))
+
+
+def _color(images: Tensor, factor: Tensor, aux: Tensor | None = None) -> Tensor:
+    if images.shape[1] == 1:  # torchvision (and PIL) leave grayscale images as they are
+        return images.clone()
+    x = images.float()
+    gray = tables.grayscale_floor(x)
+    return tables.blend(x.mul_(_bshape(factor)), gray, factor)
+
+
+def color(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
+    """uint8[B,C,H,W] saturation scaled by factor params[B] (F.adjust_saturation); 1-channel images unchanged."""
+    _check_images(images)
+    return _color(images, _check_params(images, params, "Color"))
+
+
+def contrast(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
+    """uint8[B,C,H,W] contrast scaled by factor params[B] about the mean grey level (F.adjust_contrast)."""
+    _check_images(images)
+    return tables.apply_tables(images, tables.contrast(images, _check_params(images, params, "Contrast")))
+
+
+# Exact integer division for the sharpness blur: floor(n / 26) == (n * _DIV26_MUL) >> _DIV26_SHIFT for every
+# 0 <= n <= 2 * 13 * 255 + 13 (checked exhaustively in tests/test_ops.py); int32 never overflows on that range.
+# (one pair of constants, shared with the fused kernels)
+_DIV26_MUL, _DIV26_SHIFT = ops_fused.DIV26_MUL, ops_fused.DIV26_SHIFT
+
+
+def _sharpness(images: Tensor, factor: Tensor, aux: Tensor | None = None) -> Tensor:
+    height, width = images.shape[2:]
+    if height <= 2 or width <= 2:
+        return images.clone()
+    # torchvision blurs with the float32 kernel [[1,1,1],[1,5,1],[1,1,1]] / 13 and rounds. The exact blur k / 13
+    # (k an integer) is never a half, and the float error is far below 1/26, so integer arithmetic gives the same
+    # rounded values without conv2d: round(k / 13) = floor((2k + 13) / 26). The 3x3 sum is separable.
+    x = images.to(torch.int32)
+    inner = x[..., 1:-1, 1:-1]
+    rows = x[..., :-2] + x[..., 2:]
+    rows += x[..., 1:-1]
+    total = rows[..., :-2, :] + rows[..., 2:, :]
+    total += rows[..., 1:-1, :]
+    total.add_(inner, alpha=4)  # centre weight 5 = 1 (in the box) + 4
+    # floor((2 total + 13) / 26) by multiply and shift
+    blurred = total.mul_(2 * _DIV26_MUL).add_(13 * _DIV26_MUL).bitwise_right_shift_(_DIV26_SHIFT)
+    # inner + (1-f) * (blurred - inner): a fused multiply-add in torchvision; exact here in float64 (a 9-bit
+    # integer times 1 - f has at most 40 bits, plus an 8-bit integer), then rounded once to float32.
+    mixed = blurred.sub_(inner).double().mul_(_bshape(1.0 - factor.double())).add_(inner)
+    output = images.clone()
+    output[..., 1:-1, 1:-1] = mixed.float().clamp_(0, 255)  # the uint8 copy truncates, as .to(torch.uint8)
+    return output
+
+
+def sharpness(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
+    """uint8[B,C,H,W] sharpened (factor > 1) or smoothed (< 1) by params[B]; borders kept (F.adjust_sharpness)."""
+    _check_images(images)
+    return _sharpness(images, _check_params(images, params, "Sharpness"))
+
+
+def posterize(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
+    """uint8[B,C,H,W] keeping the top int(params[B]) bits per channel, bits clamped to [0, 8] (F.posterize)."""
+    _check_images(images)
+    return _posterize(images, _check_params(images, params, "Posterize"))
+
+
+def _posterize(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
+    bits = torch.trunc(params).clamp_(0, 8).to(torch.int32)
+    return images & _bshape(((255 << (8 - bits)) & 255).to(torch.uint8))
+
+
+def solarize(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
+    """uint8[B,C,H,W] with pixels >= threshold params[B] (0..255) inverted (F.solarize)."""
+    _check_images(images)
+    return tables.apply_tables(images, tables.solarize(images, _check_params(images, params, "Solarize")))
+
+
+def autocontrast(images: Tensor, params: Tensor | None = None, aux: Tensor | None = None) -> Tensor:
+    """uint8[B,C,H,W] with each channel stretched to 0..255 (F.autocontrast)."""
+    _check_images(images)
+    _check_params(images, params, "AutoContrast")
+    return tables.apply_tables(images, tables.autocontrast(images))
+
+
+def equalize(images: Tensor, params: Tensor | None = None, aux: Tensor | None = None) -> Tensor:
+    """uint8[B,C,H,W] histogram-equalized per image and channel with PIL's LUT rule (F.equalize)."""
+    _check_images(images)
+    _check_params(images, params, "Equalize")
+    index = tables.flat_index(images)
+    return tables.apply_tables(images, tables.equalize(images, None, index), index)
+
+
+def invert(images: Tensor, params: Tensor | None = None, aux: Tensor | None = None) -> Tensor:
+    """uint8[B,C,H,W] as 255 - x (F.invert)."""
+    _check_images(images)
+    _check_params(images, params, "Invert")
+    return _invert(images)
+
+
+def _invert(images: Tensor, params: Tensor | None = None, aux: Tensor | None = None) -> Tensor:
+    return images.bitwise_not()
+
+
+def identity(images: Tensor, params: Tensor | None = None, aux: Tensor | None = None) -> Tensor:
+    """uint8[B,C,H,W] copy, unchanged."""
+    _check_images(images)
+    _check_params(images, params, "Identity")
+    return images.clone()
+
+
+def _horizontal_flip(images: Tensor, params: Tensor | None = None, aux: Tensor | None = None) -> Tensor:
+    return images.flip(-1)
+
+
+def horizontal_flip(images: Tensor, params: Tensor | None = None, aux: Tensor | None = None) -> Tensor:
+    """uint8[B,C,H,W] mirrored left-right (F.horizontal_flip)."""
+    _check_images(images)
+    _check_params(images, params, "HorizontalFlip")
+    return _horizontal_flip(images)
+
+
+# ----------------------------------------------------------------------------------------------- position ops
+def pad_crop(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
+    """uint8[B,C,H,W] zero-padded by int(params[B]) pixels per side, then cropped back to H x W.
+
+    The crop's top/left offset in [0, 2p] is floor(aux[:, 0|1] * (2p + 1)), the draw RandomCrop makes;
+    aux None crops the centre (no shift). Equals F.pad(x, [p]) followed by F.crop(x, top, left, H, W).
+    """
+    _check_images(images)
+    return _pad_crop(images, _check_params(images, params, "PadCrop"), _check_aux(images, aux, "PadCrop"))
+
+
+def _pad_crop(images: Tensor, params: Tensor, aux: Tensor | None) -> Tensor:
+    padding = torch.trunc(params).clamp_(min=0).long()
+    batch, channels, height, width = images.shape
+    if aux is None:
+        offset = padding.unsqueeze(1).expand(batch, 2)
+    else:
+        offset = torch.floor(aux * (2 * padding + 1).unsqueeze(1)).long().minimum(2 * padding.unsqueeze(1))
+    shift = offset - padding.unsqueeze(1)  # source = output + shift, in [-p, p]
+    ys = torch.arange(height, device=images.device) + shift[:, :1]  # [B,H]
+    xs = torch.arange(width, device=images.device) + shift[:, 1:]  # [B,W]
+    inside = ((ys >= 0) & (ys < height)).unsqueeze(2) & ((xs >= 0) & (xs < width)).unsqueeze(1)
+    index = ys.clamp(0, height - 1).unsqueeze(2) * width + xs.clamp(0, width - 1).unsqueeze(1)  # [B,H,W]
+    flat = images.reshape(batch, channels, height * width)
+    out = flat.gather(2, index.view(batch, 1, height * width).expand(batch, channels, height * width))
+    return out.view_as(images) * inside.unsqueeze(1)
+
+
+def cutout(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
+    """uint8[B,C,H,W] with a square of side int(params[B]) pixels set to 0, clipped at the borders.
+
+    Centre (row, col) = floor(aux[:, 0] * H), floor(aux[:, 1] * W), or the image centre (H//2, W//2) when aux is
+    None. The square spans [centre - s//2, centre - s//2 + s), so even sides match DeVries & Taylor's cutout.
+    """
+    _check_images(images)
+    return _cutout(images, _check_params(images, params, "Cutout"), _check_aux(images, aux, "Cutout"))
+
+
+def _cutout(images: Tensor, params: Tensor, aux: Tensor | None) -> Tensor:
+    side = torch.trunc(params).clamp_(min=0).long()
+    batch, _, height, width = images.shape
+    size = torch.tensor([height, width], device=images.device)
+    centre = size.floor_divide(2).expand(batch, 2) if aux is None else torch.floor(aux * size).long()
+    start = centre - (side // 2).unsqueeze(1)  # [B,2]
+    end = start + side.unsqueeze(1)
+    ys = torch.arange(height, device=images.device)
+    xs = torch.arange(width, device=images.device)
+    in_y = (ys >= start[:, :1]) & (ys < end[:, :1])
+    in_x = (xs >= start[:, 1:]) & (xs < end[:, 1:])
+    hole = (in_y.unsqueeze(2) & in_x.unsqueeze(1)).unsqueeze(1)
+    return images.masked_fill(hole, 0)
+
+
+OPS: dict[str, Kernel] = {
+    "Identity": identity, "ShearX": shear_x, "ShearY": shear_y, "TranslateX": translate_x,
+    "TranslateY": translate_y, "Rotate": rotate, "Brightness": brightness, "Color": color, "Contrast": contrast,
+    "Sharpness": sharpness, "Posterize": posterize, "Solarize": solarize, "AutoContrast": autocontrast,
+    "Equalize": equalize, "Invert": invert, "HorizontalFlip": horizontal_flip, "PadCrop": pad_crop,
+    "Cutout": cutout,
+}  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------------- apply_ops
+# apply_ops sorts the samples of a batch into contiguous runs by op, in this order, and runs one code path per
+# group: the five geometric ops share one warp (ops_geometry.warp_ops); the five point-wise ops whose result is
+# a per-image (per-channel) table of the 256 pixel values share one table lookup (ops_lut.apply_table_run); the
+# rest run their own kernel on their run (Posterize and Invert too: one bitwise op on their samples costs less
+# than their share of the lookup). Each entry computes exactly what the op's public kernel computes.
+_GEOMETRIC_OPS = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
+_TABLE_OPS = tuple(tables.BUILDERS)
+_OWN_KERNEL_OPS: dict[str, Callable[[Tensor, Tensor, Tensor | None], Tensor]] = {
+    "Color": _color, "Sharpness": _sharpness, "Posterize": _posterize, "Invert": _invert,
+    "HorizontalFlip": _horizontal_flip, "PadCrop": _pad_crop, "Cutout": _cutout,
+}  # fmt: skip
+_RUN_ORDER = ("Identity", *_GEOMETRIC_OPS, *_TABLE_OPS, *_OWN_KERNEL_OPS)
+assert sorted(_RUN_ORDER) == sorted(OP_NAMES)
+_RANK = tuple(_RUN_ORDER.index(name) for name in OP_NAMES)  # OP_NAMES index -> position in _RUN_ORDER
+assert [OP_NAMES.index(name) for name in ("ShearX", "Rotate", "Cutout")] == [
+    ops_fused.SHEAR_X,
+    ops_fused.ROTATE,
+    ops_fused.CUTOUT,
+], "ops_fused op codes follow OP_NAMES"
+
+
+def apply_ops(
+    images: Tensor, op_index: Tensor, params: Tensor, aux: Tensor | None = None, mask: Tensor | None = None
+) -> Tensor:
+    """Applies op OP_NAMES[op_index[i]] with params[i] (and aux[i]) to images[i]; rows with mask False pass through.
+
+    images uint8[B,C,H,W], op_index long[B], params float32[B], aux float32[B,2] or None, mask bool[B] or None.
+    The non-Identity samples are sorted by op (one index_select in, one index_copy_ out); the five geometric ops
+    then share one warp, the table ops (Brightness, Contrast, Solarize, AutoContrast, Equalize) one table lookup,
+    and every other op present runs its kernel once on its samples. On CPU with numba installed the call runs
+    instead in the fused kernel of ``policy_search.ops.image.fused`` (one compiled pass, same pixels; the GPU and
+    ``POLICY_SEARCH_KERNELS=torch`` use the path above). The result equals OPS[name] applied sample by sample.
+    """
+    _check_images(images)
+    batch = images.shape[0]
+    if not isinstance(op_index, Tensor) or op_index.shape != (batch,) or op_index.is_floating_point():
+        got = f"{op_index.dtype} {tuple(op_index.shape)}" if isinstance(op_index, Tensor) else type(op_index).__name__
+        raise ValueError(f"op_index must be an integer tensor of shape [{batch}] indexing OP_NAMES, got {got}")
+    params = _check_params(images, params, "apply_ops")
+    aux = _check_aux(images, aux, "apply_ops")
+    device = images.device
+    op_index = op_index.to(device=device, dtype=torch.long)
+    if mask is not None:
+        if not isinstance(mask, Tensor) or mask.shape != (batch,):
+            raise ValueError(
+                f"mask must be a bool tensor of shape [{batch}] (True = apply), got "
+                f"{tuple(getattr(mask, 'shape', ())) or type(mask).__name__}"
+            )
+        op_index = op_index.masked_fill(~mask.to(device=device, dtype=torch.bool), 0)  # inactive = Identity
+    if ops_fused.usable(images, params):  # CPU: one compiled pass over the batch (policy_search/ops_fused.py)
+        return ops_fused.apply_slots(images, op_index[None], params[None], None if aux is None else aux[None])
+    rank = _rank_table(device)[op_index.clamp(-1, len(OP_NAMES)).add_(1)]
+    # The only host sync: the run length of each op (the last entry counts out-of-range op indices).
+    stats = torch.bincount(rank, minlength=len(OP_NAMES) + 1).tolist()
+    if stats[-1]:
+        present = torch.unique(op_index).tolist()
+        raise ValueError(f"op_index values must lie in [0, {len(OP_NAMES) - 1}] (OP_NAMES), got {present}")
+    counts = dict(zip(_RUN_ORDER, stats))
+    if counts["Identity"] == batch:
+        return images.clone()
+    # The non-Identity samples sorted by op; each op's run is then processed in place and copied back.
+    order = torch.argsort(rank, stable=True)[counts["Identity"] :]
+    runs = images.index_select(0, order)
+    run_params = params.index_select(0, order)
+    run_aux = None if aux is None else aux.index_select(0, order)
+    start = 0
+    geometric = sum(counts[name] for name in _GEOMETRIC_OPS)
+    if geometric:
+        end = start + geometric
+        kind = op_index.index_select(0, order[start:end]) - OP_NAMES.index(_GEOMETRIC_OPS[0])
+        runs[start:end] = geometry.warp_ops(runs[start:end], kind, run_params[start:end])
+        start = end
+    table = [counts[name] for name in _TABLE_OPS]
+    if sum(table):
+        end = start + sum(table)
+        runs[start:end] = tables.apply_table_run(runs[start:end], run_params[start:end], table)
+        start = end
+    for name, kernel in _OWN_KERNEL_OPS.items():
+        if counts[name]:
+            end = start + counts[name]
+            sub_aux = None if run_aux is None else run_aux[start:end]
+            runs[start:end] = kernel(runs[start:end], run_params[start:end], sub_aux)
+            start = end
+    out = images.clone()
+    _rows(out).index_copy_(0, order, _rows(runs))
+    return out
+
+
+def apply_slots(
+    images: Tensor, op_index: Tensor, params: Tensor, aux: Tensor | None = None, mask: Tensor | None = None
+) -> Tensor:
+    """Slots applied in order, each like ``apply_ops``: op_index long[S,B], params float32[S,B], aux float32[S,B,2]
+    or None, mask bool[S,B] or None. On CPU with numba, all slots run in one fused pass (``ops_fused``)."""
+    _check_images(images)
+    batch = images.shape[0]
+    if not isinstance(op_index, Tensor) or op_index.ndim != 2 or op_index.shape[1] != batch:
+        got = tuple(op_index.shape) if isinstance(op_index, Tensor) else type(op_index).__name__
+        raise ValueError(f"op_index must be [slots, {batch}] for {batch} images, got {got}")
+    slots = op_index.shape[0]
+    if params is None:  # parameter-free ops only (as apply_ops allows)
+        params = torch.zeros(slots, batch, device=images.device)
+    for name, value, shape in (
+        ("params", params, (slots, batch)),
+        ("mask", mask, (slots, batch)),
+        ("aux", aux, (slots, batch, 2)),
+    ):
+        if value is not None and (not isinstance(value, Tensor) or tuple(value.shape[: len(shape)]) != shape):
+            got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+            raise ValueError(f"{name} must have shape {list(shape)} to match op_index, got {got}")
+    if slots and ops_fused.usable(images, params):
+        return ops_fused.apply_slots(images, op_index, params, aux, mask)
+    out = images.clone() if not slots else images
+    for s in range(slots):
+        out = apply_ops(out, op_index[s], params[s], None if aux is None else aux[s], None if mask is None else mask[s])
+    return out
+
+
+def _rows(images: Tensor) -> Tensor:
+    """[B, row] view of a contiguous uint8[B,C,H,W] in the widest integer type that divides a row (index_copy_
+    moves whole elements, so 8-byte elements copy a row eight times faster than bytes)."""
+    flat = images.view(images.shape[0], -1)
+    for dtype, size in ((torch.int64, 8), (torch.int32, 4), (torch.int16, 2)):
+        if flat.shape[1] % size == 0 and images.storage_offset() % size == 0 and images.data_ptr() % size == 0:
+            return flat.view(dtype)
+    return flat
+
+
+@functools.lru_cache(maxsize=8)
+def _rank_table(device: torch.device) -> Tensor:
+    """Run of op index k at entry k + 1; entries 0 and len(OP_NAMES) + 1 (indices out of range) a run of their own."""
+    return torch.tensor([len(OP_NAMES), *_RANK, len(OP_NAMES)], dtype=torch.long, device=device)

@@ -1,0 +1,167 @@
+"""What an agent chooses each step, and how that choice becomes a policy.
+
+Two kinds of action, both factorised into small categorical heads (optionally plus a synthetic-data ratio):
+
+- ``kind="slots"`` (AutoAugment-like): for each of ``slots`` slots an op, a magnitude bin and an application
+  probability level: ``[op, magnitude_bin, probability_level] * slots``. Expressive, and vast for tens of noisy
+  episodes (2 x 18 x 10 x 4 per step: issue 11 measured no learning in 40 whole-run episodes on mnist-small).
+- ``kind="compact"`` (RandAugment-like, the default): ``[flip, crop, num_ops, magnitude_bin]``: horizontal flip
+  (p = 0.5) on or off, pad-and-crop (4 px at 32 px) on or off, then RandAugment with N in 0..``max_ops`` ops per
+  image drawn uniformly from ``ops`` at magnitude bin M of ``num_bins``. 18 logits per step: the choices that
+  decide whether augmentation pays on a dataset (flips hurt digits; strength must match the data size), small
+  enough for REINFORCE to learn in tens of child runs, and the same space the static searches (Optuna's
+  ``compact`` family) explore, so comparisons at equal compute are like for like.
+
+The same ``ActionSpec`` decodes actions in the environment and in the frozen controller, so a controller exported
+from training replays exactly what the agent chose.
+
+- ``MultiDiscrete`` form: the entries above (+ ``[ratio_level]``), each from 0.
+- ``Box`` form: the same entries as floats in [-1, 1], each mapped to its bin by equal-width intervals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from policy_search.ops import image as ops
+from policy_search.policy.base import Policy
+from policy_search.policy.kinds import RANDAUGMENT_OPS, RandAugment, Sequence, SubPolicies
+
+ACTION_KINDS = ("compact", "slots")
+DEFAULT_OPS: tuple[str, ...] = ops.OP_NAMES
+DEFAULT_PROBABILITIES: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
+DEFAULT_RATIOS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5)
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """How actions map to augmentation (``kind`` and the module docstring say how)."""
+
+    kind: str = "slots"
+    """``slots`` (op, magnitude, probability per slot) or ``compact`` (flip, crop, RandAugment N and M)."""
+    ops: tuple[str, ...] = DEFAULT_OPS
+    """Ops the agent may choose (Identity means "nothing" for that slot); for ``compact``, RandAugment's set."""
+    max_ops: int = 3
+    """``compact``: largest RandAugment N (ops per image); N = 0 leaves only flip and crop."""
+    slots: int = 2
+    """Ops applied in sequence per sample, each with its own probability."""
+    num_bins: int = 10
+    """Magnitude grid: bin b is magnitude b / (num_bins - 1) in the ``space`` ranges (AutoAugment uses 10)."""
+    probabilities: tuple[float, ...] = DEFAULT_PROBABILITIES
+    """Per-sample application probability levels."""
+    space: str = "standard"
+    """Magnitude space: ``standard`` (AutoAugment/RandAugment ranges) or ``wide`` (TrivialAugmentWide)."""
+    ratios: tuple[float, ...] = field(default_factory=tuple)
+    """Synthetic-data ratio levels; empty means the synthetic op is not part of the action."""
+
+    @classmethod
+    def compact(cls, **kw) -> ActionSpec:
+        """The compact (RandAugment-like) spec with RandAugment's op set."""
+        return cls(kind="compact", ops=RANDAUGMENT_OPS, **kw)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ACTION_KINDS:
+            raise ValueError(f"unknown action kind {self.kind!r}; choose one of {list(ACTION_KINDS)}")
+        if self.max_ops < 0:
+            raise ValueError(f"max_ops must be >= 0, got {self.max_ops}")
+        unknown = [o for o in self.ops if o not in ops.OPS]
+        if unknown:
+            raise ValueError(f"unknown op(s) {unknown} in the action spec; valid ops are {list(ops.OP_NAMES)}")
+        if self.slots < 1 or self.num_bins < 2 or not self.probabilities:
+            raise ValueError("an action spec needs slots >= 1, num_bins >= 2 and at least one probability level")
+        if any(not 0.0 <= p <= 1.0 for p in self.probabilities) or any(not 0.0 <= r < 1.0 for r in self.ratios):
+            raise ValueError("probability levels must lie in [0, 1] and synthetic ratios in [0, 1)")
+
+    @property
+    def display_ops(self) -> tuple[str, ...]:
+        """Every op an action of this spec can apply (for schedule tables and heatmaps)."""
+        return (("HorizontalFlip", "PadCrop") + self.ops) if self.kind == "compact" else self.ops
+
+    @property
+    def nvec(self) -> np.ndarray:
+        """Sizes of the MultiDiscrete action, slot by slot (then the ratio level, if any)."""
+        if self.kind == "compact":
+            heads = [2, 2, self.max_ops + 1, self.num_bins]
+        else:
+            heads = [len(self.ops), self.num_bins, len(self.probabilities)] * self.slots
+        return np.asarray(heads + ([len(self.ratios)] if self.ratios else []), dtype=np.int64)
+
+    def to_discrete(self, action: np.ndarray, box: bool = False) -> np.ndarray:
+        """A MultiDiscrete action (ints) from either form; Box entries in [-1, 1] map to equal-width bins."""
+        a = np.asarray(action)
+        if a.shape != (len(self.nvec),):
+            raise ValueError(f"action has shape {a.shape}, expected ({len(self.nvec)},) for nvec {self.nvec.tolist()}")
+        if box:
+            unit = (np.clip(a.astype(np.float64), -1.0, 1.0) + 1.0) / 2.0
+            return np.minimum((unit * self.nvec).astype(np.int64), self.nvec - 1)
+        a = a.astype(np.int64)
+        if (a < 0).any() or (a >= self.nvec).any():
+            raise ValueError(f"action {a.tolist()} out of range for nvec {self.nvec.tolist()}")
+        return a
+
+    def slots_of(self, action: np.ndarray) -> list[tuple[str, float, float]]:
+        """``[(op, probability, magnitude), ...]`` chosen by a MultiDiscrete action (for ``compact``:
+        ``HorizontalFlip``, ``PadCrop`` with probability 0 when off, then ``RandAugment`` with N as its
+        "probability" entry), for logs and schedules."""
+        if self.kind == "compact":
+            flip, crop, n, m = (int(v) for v in action[:4])
+            return [
+                ("HorizontalFlip", 0.5 * flip, 0.0),
+                ("PadCrop", float(crop), 1.0),
+                ("RandAugment", float(n), m / (self.num_bins - 1)),
+            ]
+        out = []
+        for s in range(self.slots):
+            op_i, mag_b, prob_l = (int(v) for v in action[3 * s : 3 * s + 3])
+            out.append((self.ops[op_i], self.probabilities[prob_l], mag_b / (self.num_bins - 1)))
+        return out
+
+    def ratio_of(self, action: np.ndarray) -> float:
+        return float(self.ratios[int(action[-1])]) if self.ratios else 0.0
+
+    def to_policy(self, action: np.ndarray, base: Policy | None = None) -> Policy:
+        """The image policy a MultiDiscrete action stands for (``base`` applied first, e.g. flip-crop)."""
+        if self.kind == "compact":
+            flip, crop, n, m = (int(v) for v in action[:4])
+            parts: list[Policy] = []
+            geometric = [("HorizontalFlip", 0.5, 0.0)] * flip + [("PadCrop", 1.0, 1.0)] * crop
+            if geometric:
+                parts.append(SubPolicies([geometric]))
+            if n > 0:
+                parts.append(
+                    RandAugment(num_ops=n, magnitude=m, num_bins=self.num_bins, ops=self.ops, space=self.space)
+                )
+            chosen: Policy = Sequence(parts)
+        else:
+            chosen = SubPolicies([self.slots_of(action)], space=self.space, num_bins=self.num_bins)
+        return chosen if base is None else Sequence([base, chosen])
+
+    def modal_action(self, actions: list[np.ndarray]) -> np.ndarray:
+        """Per head, the most frequent entry among ``actions`` (ties to the lower index)."""
+        stacked = np.stack([np.asarray(a, dtype=np.int64) for a in actions])
+        return np.asarray(
+            [int(np.bincount(stacked[:, i], minlength=int(n)).argmax()) for i, n in enumerate(self.nvec)],
+            dtype=np.int64,
+        )
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ActionSpec:
+        known = {"kind", "ops", "max_ops", "slots", "num_bins", "probabilities", "space", "ratios"}
+        extra = sorted(set(d) - known)
+        if extra:
+            raise ValueError(f"unknown action_spec field(s) {extra}; known fields are {sorted(known)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def parse_synthetic(value: str) -> tuple[str, str]:
+    """``"vae"`` or ``"dcgan:tiny"`` -> (generator model, generator size; default ``proxy``)."""
+    model, _, size = value.partition(":")
+    if model not in ("vae", "dcgan"):
+        raise ValueError(f"synthetic={value!r}: use 'vae' or 'dcgan', optionally with a size ('vae:proxy')")
+    return model, size or "proxy"

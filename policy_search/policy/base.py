@@ -1,0 +1,434 @@
+"""Policy machinery shared by every kind: the base module, sampled params, the kind registry, image checks.
+
+The public API is re-exported by ``policy_search.policy`` (see its docstring for provenance and usage); the
+kinds themselves live in ``policy_search.policy.kinds``. A new kind (e.g. a frozen controller) subclasses
+``Policy``, implements ``sample_batch``, ``op_distribution``, ``body`` and ``from_body``, and calls
+``register_kind(name, cls)``; everything else (forward, replay, save, load, cost) comes from the base.
+
+Default randomness: with no generator passed, each policy uses its own ``torch.Generator``, created on first
+use in each process and seeded from OS entropy, or from ``policy.manual_seed(seed)`` (offset by the worker id
+inside DataLoader workers). The global torch RNG is never read or advanced.
+"""
+
+from __future__ import annotations
+
+import abc
+import functools
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from policy_search.ops import image as ops
+from policy_search.policy.file import (
+    REFERENCE,
+    PolicyConfigError,
+    as_choice,
+    as_int,
+    as_number,
+    as_object,
+    check_image_spec,
+    check_semantics,
+    default_provenance,
+    get,
+    join,
+    write_document,
+)
+
+__all__ = [
+    "AugmentParams",
+    "ImageSpec",
+    "KINDS",
+    "OpEntry",
+    "Policy",
+    "SubPolicy",
+    "check_images",
+    "make_slot",
+    "policy_from_dict",
+    "register_kind",
+]
+
+OpEntry = tuple[str, float, float]  # (op name, probability in [0, 1], normalized magnitude in [0, 1])
+SubPolicy = list[OpEntry]
+
+KINDS: dict[str, type[Policy]] = {}
+# Kinds defined in modules that sit above this one (they need the env's action spec, generators, ...): imported
+# on first use so `load_policy` finds them without this module importing them eagerly.
+LAZY_KINDS: dict[str, str] = {
+    "controller": "policy_search.policy.controller",
+    "progress-heuristic": "policy_search.policy.heuristic",
+    "synthetic": "policy_search.generative.synthetic",
+}
+
+
+def ensure_kind(name: str) -> None:
+    """Import the module that registers kind ``name`` if it is a known lazily-registered kind."""
+    if name not in KINDS and name in LAZY_KINDS:
+        import importlib
+
+        importlib.import_module(LAZY_KINDS[name])
+
+
+def register_kind(name: str, cls: type[Policy]) -> type[Policy]:
+    """Make ``cls`` loadable from policy files whose ``kind`` is ``name``."""
+    if not (isinstance(cls, type) and issubclass(cls, Policy)):
+        raise TypeError(f"register_kind({name!r}, ...) needs a Policy subclass, got {cls!r}")
+    if name in KINDS and KINDS[name] is not cls:
+        raise ValueError(f"policy kind {name!r} is already registered to {KINDS[name].__name__}")
+    cls.kind = name
+    KINDS[name] = cls
+    return cls
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """The images a policy was searched on (informational: policies run on any size, 1 or 3 channels)."""
+
+    channels: int = 3
+    height: int = 32
+    width: int = 32
+
+    def to_dict(self) -> dict[str, int]:
+        return {"channels": self.channels, "height": self.height, "width": self.width}
+
+    @classmethod
+    def from_dict(cls, value: Any, where: str = "image_spec") -> ImageSpec:
+        return cls(**check_image_spec(value, where))
+
+
+@dataclass(frozen=True)
+class AugmentParams:
+    """One sampled augmentation: S slots applied in order, each a per-sample op choice.
+
+    op_index long[S,B] into ``ops.OP_NAMES``; param float32[S,B] physical parameter (torchvision units);
+    aux float32[S,B,2] uniform position draws in [0,1) (PadCrop offset, Cutout centre); mask bool[S,B]
+    (False: the sample passes this slot unchanged).
+    """
+
+    op_index: Tensor
+    param: Tensor
+    aux: Tensor
+    mask: Tensor
+
+    @property
+    def num_slots(self) -> int:
+        return int(self.op_index.shape[0])
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.op_index.shape[1])
+
+    def to(self, device: torch.device | str) -> AugmentParams:
+        # Blocking copies: a non_blocking device-to-host copy could be read before it lands.
+        return AugmentParams(*(t.to(device) for t in (self.op_index, self.param, self.aux, self.mask)))
+
+    @staticmethod
+    def cat(parts: list[AugmentParams], batch_size: int, device: torch.device | str = "cpu") -> AugmentParams:
+        if not parts:
+            return AugmentParams(
+                torch.zeros(0, batch_size, dtype=torch.long, device=device),
+                torch.zeros(0, batch_size, device=device),
+                torch.zeros(0, batch_size, 2, device=device),
+                torch.zeros(0, batch_size, dtype=torch.bool, device=device),
+            )
+        return AugmentParams(*(torch.cat(ts) for ts in zip(*((p.op_index, p.param, p.aux, p.mask) for p in parts))))
+
+
+def check_images(images: Any) -> tuple[Tensor, bool]:
+    """Validate uint8 [C,H,W] or [B,C,H,W] (C in {1,3}); returns the batch view and whether it was one image."""
+    if not isinstance(images, Tensor):
+        raise TypeError(
+            f"images must be a torch.Tensor uint8 [C,H,W] or [B,C,H,W], got {type(images).__name__}; "
+            "convert PIL images with torchvision.transforms.v2.PILToTensor() first"
+        )
+    if images.dtype != torch.uint8:
+        raise ValueError(
+            f"images have dtype {images.dtype}; policies work on uint8 pixels in [0, 255]. Convert with "
+            "torchvision.transforms.v2.ToDtype(torch.uint8, scale=True) "
+            "(or (x * 255).round().to(torch.uint8)) "
+            "before the policy and normalize after it"
+        )
+    if images.ndim not in (3, 4):
+        raise ValueError(f"images have shape {tuple(images.shape)}; expected [C,H,W] (one image) or [B,C,H,W]")
+    if images.shape[-3] not in (1, 3):
+        raise ValueError(
+            f"images have shape {tuple(images.shape)} with {images.shape[-3]} channels at dim -3; "
+            "expected 1 or 3 channels first (a channels-last [H,W,C] image needs .permute(2, 0, 1))"
+        )
+    return (images.unsqueeze(0), True) if images.ndim == 3 else (images, False)
+
+
+def _signs(n: int, g: torch.Generator) -> Tensor:
+    return torch.randint(0, 2, (n,), generator=g, device=g.device).float().mul_(2).sub_(1)
+
+
+@functools.lru_cache(maxsize=64)
+def param_table(space: str, image_size: tuple[int, int], num_bins: int) -> Tensor:
+    """float32[len(OP_NAMES), num_bins, 2]: the physical parameter of every (op, bin, sign), sign -1 at index 0.
+
+    Binned policies look parameters up here (one gather) instead of calling ``ops.magnitude_to_param`` per op
+    and batch; the entries come from that function, so the values are the same bit for bit.
+    """
+    magnitude = torch.arange(num_bins, dtype=torch.float64) / (num_bins - 1)
+    rows = [
+        torch.stack(
+            [
+                ops.magnitude_to_param(
+                    op,
+                    magnitude,
+                    torch.full((num_bins,), float(sign)),
+                    space=space,
+                    image_size=image_size,
+                    num_bins=num_bins,
+                ).to(torch.float32)
+                for sign in (-1, 1)
+            ],
+            dim=-1,
+        )
+        for op in ops.OP_NAMES
+    ]
+    return torch.stack(rows)
+
+
+def make_slot(
+    op_index: Tensor,
+    magnitude: Tensor,
+    sign: Tensor,
+    mask: Tensor,
+    space: str,
+    image_size: tuple[int, int],
+    g: torch.Generator,
+    num_bins: int | None = None,
+) -> AugmentParams:
+    """One slot from per-sample op indices [B], normalized magnitudes [B], signs (+1/-1) [B] and masks [B].
+
+    Draws the position randoms from ``g`` (always, so the stream does not depend on which ops were picked).
+    With ``num_bins`` the magnitudes are bins and the parameter is torchvision's table entry bit for bit (one
+    lookup); without, magnitudes are continuous and mapped op by op (a loop over the ops present, not samples).
+    """
+    aux = torch.rand(op_index.shape[0], 2, generator=g, device=g.device)
+    if num_bins is not None:
+        table = param_table(space, tuple(image_size), num_bins).to(op_index.device)
+        bins = (magnitude.double() * (num_bins - 1)).round_().long().clamp_(0, num_bins - 1)
+        param = table[op_index, bins, (sign > 0).long()]
+    else:
+        param = torch.zeros(op_index.shape[0], dtype=torch.float32, device=op_index.device)
+        for i in torch.unique(op_index).tolist():
+            sel = op_index == i
+            param[sel] = ops.magnitude_to_param(
+                ops.OP_NAMES[i], magnitude[sel], sign[sel], space=space, image_size=image_size
+            ).to(torch.float32)
+    # Identity does no work; masking it lets apply_ops skip those samples.
+    mask = mask & (op_index != ops.OP_NAMES.index("Identity"))
+    return AugmentParams(op_index[None], param[None], aux[None], mask[None])
+
+
+class Policy(nn.Module, abc.ABC):
+    """Base of every policy kind. Subclasses implement sample_batch, op_distribution, body and from_body."""
+
+    kind: ClassVar[str] = ""
+    container: ClassVar[bool] = False  # holds other policies (its magnitude space is that of its children)
+    needs_num_bins: ClassVar[bool] = False  # magnitude_semantics.num_bins must be an integer in its files
+    # docs/ARCHITECTURE.md "Policies that watch training": kinds that adapt to training state set this and
+    # implement observe()/reset(); kinds that change labels set needs_labels and override forward().
+    observes_training: ClassVar[bool] = False
+    needs_labels: ClassVar[bool] = False
+    provenance: dict[str, Any]  # set by load_policy / save; plain data, never a module or buffer
+
+    def __init__(self, *, space: str = "standard", image_spec: ImageSpec | None = None) -> None:
+        super().__init__()
+        self.space = as_choice(space, "space", self.allowed_spaces(), "magnitude space")
+        self.image_spec = image_spec if image_spec is not None else ImageSpec()
+        self._seed: int | None = None
+        self._generator: torch.Generator | None = None
+        self._generator_pid: int | None = None
+
+    # --- to implement per kind (abstract: a kind missing one fails at construction, not at first use) ---------
+    @abc.abstractmethod
+    def sample_batch(
+        self, batch_size: int, image_size: tuple[int, int], g: torch.Generator, progress: float | None
+    ) -> AugmentParams:
+        """Per-sample draws for ``batch_size`` images of ``image_size`` (H, W), on ``g.device``."""
+
+    @abc.abstractmethod
+    def op_distribution(self, progress: float | None = None) -> dict[str, float]:
+        """Expected number of applications per image of each op (masked-out draws excluded)."""
+
+    @abc.abstractmethod
+    def body(self) -> dict[str, Any]:
+        """The kind's own fields, as plain JSON data (the file's ``body``)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def from_body(cls, body: dict[str, Any], semantics: dict[str, Any], image_spec: ImageSpec, where: str) -> Policy:
+        """Build from a validated file ``body``; errors name the field under ``where``."""
+
+    def num_bins(self) -> int | None:
+        return None
+
+    # --- shared ----------------------------------------------------------------------------------------------
+    @classmethod
+    def allowed_spaces(cls) -> tuple[str, ...]:
+        return tuple(ops.MAGNITUDE_SPACES) + (("mixed",) if cls.container else ())
+
+    def manual_seed(self, seed: int) -> Policy:
+        """Seed the policy's own generator (used when no generator is passed). Returns self."""
+        self._seed = as_int(seed, "seed", low=0)
+        self._generator = None
+        return self
+
+    def default_generator(self) -> torch.Generator:
+        # Created per process: a generator copied into forked DataLoader workers would repeat the same draws.
+        pid = os.getpid()
+        if self._generator is None or self._generator_pid != pid:
+            info = torch.utils.data.get_worker_info()
+            if self._seed is None:
+                seed = secrets.randbits(63)
+            else:
+                seed = self._seed if info is None else (self._seed * 1_000_003 + info.id + 1) % 2**63
+            self._generator = torch.Generator().manual_seed(seed)
+            self._generator_pid = pid
+        return self._generator
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
+        state = dict(state)
+        state["_generator"] = None
+        return state
+
+    def sample(
+        self, images: Tensor, generator: torch.Generator | None = None, progress: float | None = None
+    ) -> AugmentParams:
+        """Draw per-sample params for uint8 images [C,H,W] or [B,C,H,W]; returned on the images' device."""
+        batch, _ = check_images(images)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(
+                f"generator must be a torch.Generator or None, got {type(generator).__name__} "
+                "(pass labels outside the policy: policy(images), not policy(images, labels))"
+            )
+        if progress is not None:
+            progress = as_number(progress, "progress", 0.0, 1.0)
+        g = generator if generator is not None else self.default_generator()
+        params = self.sample_batch(batch.shape[0], (batch.shape[-2], batch.shape[-1]), g, progress)
+        return params.to(batch.device)
+
+    def apply(self, images: Tensor, params: AugmentParams) -> Tensor:  # type: ignore[override]  # nn.Module.apply
+        """Apply sampled ``params`` to uint8 images [C,H,W] or [B,C,H,W]; same shape, dtype and device out."""
+        batch, single = check_images(images)
+        if not isinstance(params, AugmentParams):
+            raise TypeError(f"params must be AugmentParams from policy.sample(...), got {type(params).__name__}")
+        if params.batch_size != batch.shape[0]:
+            raise ValueError(f"params were sampled for {params.batch_size} images but {batch.shape[0]} were given")
+        params = params.to(batch.device)
+        out = ops.apply_slots(batch, params.op_index, params.param, params.aux, params.mask)
+        out = out[0] if single else out
+        return _rewrap(out, images)
+
+    def observe(self, features: Mapping[str, float]) -> None:
+        """Training-state features (keys: ``policy_search.child.run.FEATURE_NAMES``) after each evaluation."""
+
+    def reset(self) -> None:
+        """Forget observed training state (start of a new training run)."""
+
+    def forward(
+        self,
+        images: Tensor,
+        generator: torch.Generator | None = None,
+        progress: float | None = None,
+        params: AugmentParams | None = None,
+        *,
+        labels: Tensor | None = None,
+    ) -> Tensor:
+        """Augment uint8 [C,H,W] or [B,C,H,W]: apply(sample(...)), or replay ``params`` when given.
+
+        ``labels`` is accepted for a uniform call site and ignored here; kinds with ``needs_labels`` override this.
+        """
+        if params is None:
+            params = self.sample(images, generator, progress)
+        return self.apply(images, params)
+
+    def expected_cost(self, progress: float | None = None) -> float:
+        """Expected relative cost per image (sum of OP_COST over the expected op applications)."""
+        return float(sum(n * ops.OP_COST[op] for op, n in self.op_distribution(progress).items()))
+
+    def semantics(self) -> dict[str, Any]:
+        return {"space": self.space, "reference": REFERENCE, "num_bins": self.num_bins()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"kind", "magnitude_semantics", "body"}`` (the file envelope adds format, image spec, provenance)."""
+        return {"kind": self.kind, "magnitude_semantics": self.semantics(), "body": self.body()}
+
+    @classmethod
+    def from_dict(cls, value: Mapping[str, Any], image_spec: ImageSpec | None = None, where: str = "") -> Policy:
+        return policy_from_dict(value, image_spec, where)
+
+    def save(self, path: str | os.PathLike[str], provenance: Mapping[str, Any] | None = None) -> Path:
+        """Write the versioned policy file (docs/POLICIES.md). ``provenance`` keys override the defaults."""
+        from policy_search._version import __version__
+
+        merged = default_provenance(__version__)
+        merged.update(provenance or {})
+        doc = {
+            "format": "policy-search/policy",
+            "version": 1,
+            **self.to_dict(),
+            "image_spec": self.image_spec.to_dict(),
+            "provenance": merged,
+        }
+        return write_document(path, doc)
+
+    def describe(self, indent: str = "") -> str:
+        return f"{indent}{type(self).__name__}({self.body()!r})"
+
+    def __repr__(self) -> str:
+        return self.describe()
+
+
+def _rewrap(out: Tensor, like: Tensor) -> Tensor:
+    # Keep torchvision's tv_tensors.Image type so the policy composes with other v2 transforms.
+    if type(like) is not Tensor:
+        try:
+            from torchvision import tv_tensors
+
+            if isinstance(like, tv_tensors.TVTensor):
+                return tv_tensors.wrap(out, like=like)
+        except ImportError:
+            pass
+    return out
+
+
+def policy_from_dict(value: Any, image_spec: ImageSpec | None = None, where: str = "") -> Policy:
+    """Build a policy from ``{"kind", "magnitude_semantics", "body"}``; errors name the field under ``where``."""
+    obj = as_object(value, where)
+    kind_name = get(obj, "kind", where)
+    if isinstance(kind_name, str):
+        ensure_kind(kind_name)
+    kind = as_choice(kind_name, join(where, "kind"), KINDS, "policy kind")
+    cls = KINDS[kind]
+    semantics = check_semantics(
+        get(obj, "magnitude_semantics", where), join(where, "magnitude_semantics"), cls.allowed_spaces()
+    )
+    if cls.needs_num_bins and semantics["num_bins"] is None:
+        raise PolicyConfigError(
+            join(join(where, "magnitude_semantics"), "num_bins"),
+            f"kind {kind!r} needs an integer number of bins, got null",
+        )
+    body = as_object(get(obj, "body", where), join(where, "body"))
+    try:
+        policy = cls.from_body(body, semantics, image_spec or ImageSpec(), join(where, "body"))
+    except PolicyConfigError as exc:
+        # Constructors name their own arguments ("subpolicies[3][1].probability"); place them under this body.
+        if exc.field.startswith(join(where, "body")):
+            raise
+        raise PolicyConfigError(join(join(where, "body"), exc.field), exc.reason) from None
+    if policy.space != semantics["space"]:
+        raise PolicyConfigError(
+            join(join(where, "magnitude_semantics"), "space"),
+            f"{semantics['space']!r} does not match the body, which uses {policy.space!r}",
+        )
+    return policy

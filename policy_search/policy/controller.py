@@ -1,0 +1,239 @@
+"""The frozen controller: a trained agent's MLP, fixed, that picks the augmentation from the training state.
+
+Exported by ``train_agent`` (PPO's actor or AugNet, both MLPs features -> 64 -> 32 -> action logits) as the
+policy kind ``controller``. In any training loop::
+
+    policy = load_policy("runs/x/policy.json")     # observes_training = True
+    policy.reset()
+    for step, (images, labels) in enumerate(loader):
+        if step % policy.observe_every == 0:       # every K batches, as during search
+            policy.observe(features)               # dict keyed by policy.feature_names
+        images = policy(images, generator=g)       # uint8 [B,C,H,W] or [C,H,W]
+
+``features`` are ``policy_search.child.run.FEATURE_NAMES`` (``ChildRun.feature_dict()`` computes them; the README
+shows how to compute them in a plain PyTorch loop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from policy_search.policy.action_space import ActionSpec
+from policy_search.policy.base import AugmentParams, ImageSpec, Policy, policy_from_dict, register_kind
+from policy_search.policy.file import PolicyConfigError
+
+DECISIONS = ("argmax", "sample")
+
+
+def build_mlp(sizes: list[int], activation: str = "tanh") -> nn.Sequential:
+    """Linear layers of ``sizes`` with ``activation`` between them (none after the last)."""
+    act = {"tanh": nn.Tanh, "relu": nn.ReLU}.get(activation)
+    if act is None:
+        raise ValueError(f"unknown activation {activation!r}; use tanh or relu")
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(act())
+    return nn.Sequential(*layers)
+
+
+class Controller(Policy):
+    """A frozen MLP from training-state features to an action of ``spec``; the action's policy augments."""
+
+    container: ClassVar[bool] = True
+    observes_training: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        spec: ActionSpec,
+        network: nn.Sequential,
+        feature_names: list[str],
+        *,
+        activation: str = "tanh",
+        decision: str = "argmax",
+        observe_every: int = 1,
+        box: bool = False,
+        base: Policy | None = None,
+        synthetic: str | None = None,
+        image_spec: ImageSpec | None = None,
+    ) -> None:
+        super().__init__(space="mixed", image_spec=image_spec)
+        if decision not in DECISIONS:
+            raise PolicyConfigError("decision", f"{decision!r} is not one of {DECISIONS}")
+        self.spec = spec
+        self.network = network.eval().requires_grad_(False)
+        self.feature_names = list(feature_names)
+        self.activation = activation
+        self.decision = decision
+        self.observe_every = int(observe_every)
+        self.box = box
+        self.base = base
+        if bool(spec.ratios) != (synthetic is not None):
+            raise PolicyConfigError(
+                "synthetic",
+                "a controller whose actions include a synthetic ratio needs the "
+                "generator model ('vae' or 'dcgan'), and only then",
+            )
+        self.synthetic = synthetic
+        # Label-aware when it controls the synthetic op: then it returns (images, labels) like that op.
+        self.needs_labels = synthetic is not None
+        self._decision_rng = np.random.default_rng(0)
+        self.reset()
+
+    def reset(self, seed: int = 0) -> None:
+        """Back to the start of a run: the action for untrained-model features."""
+        self._decision_rng = np.random.default_rng(seed)
+        self.set_action(np.zeros(len(self.spec.nvec), dtype=np.int64))
+
+    def act(self, features: Mapping[str, float] | np.ndarray) -> np.ndarray:
+        """The MultiDiscrete action for ``features`` (a dict keyed by ``feature_names`` or a vector in that order)."""
+        if isinstance(features, Mapping):
+            missing = [n for n in self.feature_names if n not in features]
+            if missing:
+                raise KeyError(f"features missing {missing}; the controller needs {self.feature_names}")
+            vec = np.asarray([features[n] for n in self.feature_names], dtype=np.float32)
+        else:
+            vec = np.asarray(features, dtype=np.float32).reshape(-1)
+            if vec.shape[0] != len(self.feature_names):
+                raise ValueError(f"feature vector has {vec.shape[0]} entries, expected {len(self.feature_names)}")
+        with torch.no_grad():
+            out = self.network(torch.from_numpy(vec)).numpy()
+        if self.box:
+            return self.spec.to_discrete(out, box=True)
+        action, start = [], 0
+        for n in self.spec.nvec:
+            logits = out[start : start + n]
+            start += n
+            if self.decision == "argmax":
+                action.append(int(np.argmax(logits)))
+            else:
+                p = np.exp(logits - logits.max())
+                action.append(int(self._decision_rng.choice(n, p=p / p.sum())))
+        return np.asarray(action, dtype=np.int64)
+
+    def observe(self, features: Mapping[str, float] | np.ndarray) -> None:
+        """Choose the augmentation for the next ``observe_every`` batches from the current training state."""
+        self.set_action(self.act(features))
+
+    def set_action(self, action: np.ndarray) -> None:
+        """Use ``action`` (MultiDiscrete, e.g. one recorded during search) until the next ``observe``."""
+        self.action = np.asarray(action, dtype=np.int64)
+        self.current = self.spec.to_policy(action, self.base)
+        self._synthetic_op = None
+        ratio = self.spec.ratio_of(action) if self.needs_labels else 0.0
+        if ratio > 0:  # built once per decision, not per batch
+            from policy_search.policy.action_space import parse_synthetic
+            from policy_search.policy.base import KINDS, ensure_kind
+
+            ensure_kind("synthetic")  # the synthetic family sits above this layer: found through the registry
+            model, size = parse_synthetic(self.synthetic)
+            self._synthetic_op = KINDS["synthetic"](model, ratio, size=size)
+
+    def forward(self, images, generator=None, progress=None, params=None, *, labels=None):  # type: ignore[override]
+        """Augment with the current choice; with a synthetic ratio in the action, also replace that fraction of
+        the batch with generated images of the same labels and return ``(images, labels)``."""
+        out = super().forward(images, generator, progress, params)
+        if not self.needs_labels:
+            return out
+        if self._synthetic_op is None:
+            return out, labels
+        return self._synthetic_op(out, generator=generator, labels=labels)
+
+    # -- Policy interface: delegate to the current choice ------------------------------------------------------
+    def sample_batch(
+        self, batch_size: int, image_size: tuple[int, int], g: torch.Generator, progress: float | None
+    ) -> AugmentParams:
+        return self.current.sample_batch(batch_size, image_size, g, progress)
+
+    def op_distribution(self, progress: float | None = None) -> dict[str, float]:
+        return self.current.op_distribution(progress)
+
+    def body(self) -> dict[str, Any]:
+        linears = [m for m in self.network if isinstance(m, nn.Linear)]
+        return {
+            "action_spec": self.spec.to_dict(),
+            "feature_names": self.feature_names,
+            "observe_every_batches": self.observe_every,
+            "decision": self.decision,
+            "output": "box" if self.box else "logits",
+            "network": {
+                "activation": self.activation,
+                "layers": [{"weight": m.weight.tolist(), "bias": m.bias.tolist()} for m in linears],
+            },
+            "base": None if self.base is None else self.base.to_dict(),
+            "synthetic": self.synthetic,
+        }
+
+    @classmethod
+    def from_body(
+        cls, body: dict[str, Any], semantics: dict[str, Any], image_spec: ImageSpec, where: str
+    ) -> Controller:
+        def field(name: str) -> Any:
+            if name not in body:
+                raise PolicyConfigError(f"{where}.{name}", "is missing")
+            return body[name]
+
+        try:
+            spec = ActionSpec.from_dict(dict(field("action_spec")))
+        except (TypeError, ValueError) as err:
+            raise PolicyConfigError(f"{where}.action_spec", str(err)) from None
+        names = field("feature_names")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise PolicyConfigError(f"{where}.feature_names", "must be a list of feature names")
+        net = field("network")
+        layers = net.get("layers") if isinstance(net, dict) else None
+        if not isinstance(layers, list) or not layers:
+            raise PolicyConfigError(f"{where}.network.layers", "must be a non-empty list of {weight, bias}")
+        try:
+            weights = [torch.tensor(layer["weight"], dtype=torch.float32) for layer in layers]
+            biases = [torch.tensor(layer["bias"], dtype=torch.float32) for layer in layers]
+        except (KeyError, TypeError, ValueError) as err:
+            raise PolicyConfigError(f"{where}.network.layers", f"malformed weights ({err})") from None
+        sizes = [len(names)] + [w.shape[0] for w in weights]
+        for i, (w, b) in enumerate(zip(weights, biases)):
+            if w.ndim != 2 or w.shape[1] != sizes[i] or b.shape != (w.shape[0],):
+                raise PolicyConfigError(
+                    f"{where}.network.layers[{i}]",
+                    f"weight {tuple(w.shape)} / bias {tuple(b.shape)} do not chain from {sizes[i]} inputs",
+                )
+        box = body.get("output", "logits") == "box"
+        expected_out = len(spec.nvec) if box else int(spec.nvec.sum())
+        if sizes[-1] != expected_out:
+            raise PolicyConfigError(
+                f"{where}.network.layers[{len(weights) - 1}]",
+                f"has {sizes[-1]} outputs but the action spec needs {expected_out}",
+            )
+        network = build_mlp(sizes, net.get("activation", "tanh"))
+        with torch.no_grad():
+            for m, w, b in zip([m for m in network if isinstance(m, nn.Linear)], weights, biases):
+                m.weight.copy_(w)
+                m.bias.copy_(b)
+        base = body.get("base")
+        return cls(
+            spec,
+            network,
+            names,
+            activation=net.get("activation", "tanh"),
+            decision=body.get("decision", "argmax"),
+            observe_every=int(body.get("observe_every_batches", 1)),
+            box=box,
+            base=None if base is None else policy_from_dict(base, image_spec, f"{where}.base"),
+            synthetic=body.get("synthetic"),
+            image_spec=image_spec,
+        )
+
+    def describe(self, indent: str = "") -> str:
+        sizes = [m.out_features for m in self.network if isinstance(m, nn.Linear)]
+        return (
+            f"{indent}Controller(features={len(self.feature_names)}, mlp={sizes}, decision={self.decision}, "
+            f"every={self.observe_every} batches, now={self.spec.slots_of(self.action)})"
+        )
+
+
+register_kind("controller", Controller)

@@ -1,0 +1,98 @@
+"""Frozen-policy export: the distilled schedule (op distribution per training phase) and its heatmap.
+
+The schedule needs no training-state features: phase k covers the k-th step of an episode, and its policy is
+the set of sub-policies the agent chose at that step over the recorded episodes (duplicates kept, so picking one
+uniformly per sample reproduces the agent's empirical action distribution for that phase). For the compact action
+kind (flip, crop, RandAugment N and M) a phase is the policy of the most frequent choice of each head at that step:
+a RandAugment draw is not a sub-policy row, and the modal choice is what a converged controller's argmax picks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from policy_search.policy.action_space import ActionSpec
+from policy_search.policy.base import Policy
+from policy_search.policy.kinds import Schedule, Sequence, SubPolicies
+
+
+def select_episodes(episodes: list[dict], n: int, how: str = "last") -> list[dict]:
+    """The ``n`` episodes a schedule is distilled from: the ``last`` n, or the ``elite`` n with the highest
+    returns (diverged episodes never count as elite; ties keep the later episode)."""
+    if how == "last":
+        return episodes[-n:]
+    if how != "elite":
+        raise ValueError(f"unknown episode selection {how!r}; use last or elite")
+    ranked = sorted(
+        range(len(episodes)),
+        key=lambda i: (not episodes[i].get("diverged"), float(episodes[i]["return"]), i),
+        reverse=True,
+    )
+    return [episodes[i] for i in sorted(ranked[:n])]
+
+
+def distill_schedule(episodes: list[dict], spec: ActionSpec, base: Policy | None = None) -> Schedule:
+    """A ``Schedule`` from recorded episodes (``EpisodeRecorder.episodes``): one phase per environment step."""
+    usable = [e for e in episodes if not e.get("diverged")] or episodes
+    if not usable:
+        raise ValueError("no recorded episodes to distill a schedule from")
+    n_phases = max(len(e["steps"]) for e in usable)
+    phases = []
+    for k in range(n_phases):
+        if spec.kind == "compact":
+            actions = [e["steps"][k]["action"] for e in usable if len(e["steps"]) > k]
+            phases.append(((k + 1) / n_phases, spec.to_policy(spec.modal_action(actions), base)))
+            continue
+        subs = [[tuple(slot) for slot in e["steps"][k]["ops"]] for e in usable if len(e["steps"]) > k]
+        policy: Policy = SubPolicies(subs, space=spec.space, num_bins=spec.num_bins)
+        if base is not None:
+            policy = Sequence([base, policy])
+        phases.append(((k + 1) / n_phases, policy))
+    return Schedule(phases)
+
+
+def schedule_table(schedule: Schedule, ops: tuple[str, ...]) -> tuple[list[float], np.ndarray]:
+    """Phase ends and a ``[n_phases, len(ops)]`` matrix of expected applications per image of each op."""
+    ends, rows = [], []
+    start = 0.0
+    for end in schedule.ends:
+        mid = (start + end) / 2
+        dist = schedule.op_distribution(mid)
+        rows.append([dist.get(op, 0.0) for op in ops])
+        ends.append(end)
+        start = end
+    return ends, np.asarray(rows)
+
+
+def plot_schedule(schedule: Schedule, ops: tuple[str, ...], path: str | Path, title: str = "") -> Path:
+    """Heatmap of op use (expected applications per image) per training phase, saved as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ends, table = schedule_table(schedule, ops)
+    keep = [i for i, op in enumerate(ops) if op != "Identity"]
+    fig, ax = plt.subplots(figsize=(1.2 + 0.55 * len(ends), 0.9 + 0.32 * len(keep)))
+    im = ax.imshow(table[:, keep].T, aspect="auto", cmap="viridis", vmin=0)
+    ax.set_yticks(range(len(keep)), [ops[i] for i in keep])
+    ax.set_xticks(range(len(ends)), [f"≤{e:.2f}" for e in ends], rotation=45)
+    ax.set_xlabel("training progress (phase end)")
+    ax.set_title(title or "op use per phase (expected applications per image)", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.04)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def markdown_table(schedule: Schedule, ops: tuple[str, ...]) -> str:
+    ends, table = schedule_table(schedule, ops)
+    used = [i for i, op in enumerate(ops) if op != "Identity" and table[:, i].max() > 0]
+    lines = ["| phase end | " + " | ".join(ops[i] for i in used) + " |", "|---:|" + "---:|" * len(used)]
+    for end, row in zip(ends, table):
+        lines.append(f"| {end:.2f} | " + " | ".join(f"{row[i]:.2f}" for i in used) + " |")
+    return "\n".join(lines)

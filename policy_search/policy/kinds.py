@@ -1,0 +1,507 @@
+"""The built-in policy kinds: SubPolicies, RandAugment, TrivialAugmentWide, Sequence, Schedule.
+
+Semantics follow torchvision.transforms.v2 (AutoAugment: Cubuk et al., 2019; RandAugment: Cubuk et al., 2020;
+TrivialAugmentWide: Mueller & Hutter, 2021). Every draw is per sample and batched: loops run over slots and
+ops, never over images. Magnitudes are normalized to [0, 1]; bin ``b`` of ``num_bins`` is ``b / (num_bins-1)``
+and ``ops.magnitude_to_param`` turns a magnitude and a sign into the op's physical parameter in the policy's
+magnitude space ("standard": AutoAugment/RandAugment ranges; "wide": TrivialAugmentWide ranges).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import torch
+
+from policy_search.ops import image as ops
+from policy_search.policy.base import (
+    AugmentParams,
+    ImageSpec,
+    OpEntry,
+    Policy,
+    SubPolicy,
+    make_slot,
+    policy_from_dict,
+    register_kind,
+)
+from policy_search.policy.file import PolicyConfigError, as_choice, as_int, as_list, as_number, as_object, get, join
+
+__all__ = [
+    "MAGNITUDE_SAMPLING",
+    "RANDAUGMENT_OPS",
+    "TRIVIALAUGMENT_OPS",
+    "RandAugment",
+    "Schedule",
+    "Sequence",
+    "SubPolicies",
+    "TrivialAugmentWide",
+]
+
+# torchvision.transforms.v2.RandAugment / TrivialAugmentWide op sets (Invert is in neither).
+RANDAUGMENT_OPS = (
+    "Identity",
+    "ShearX",
+    "ShearY",
+    "TranslateX",
+    "TranslateY",
+    "Rotate",
+    "Brightness",
+    "Color",
+    "Contrast",
+    "Sharpness",
+    "Posterize",
+    "Solarize",
+    "AutoContrast",
+    "Equalize",
+)
+TRIVIALAUGMENT_OPS = RANDAUGMENT_OPS
+# "fixed": the entry's magnitude; "uniform": per sample uniform in [0, magnitude] (ColorJitter-style ranges).
+MAGNITUDE_SAMPLING = ("fixed", "uniform")
+
+
+def _op_index(name: Any, where: str) -> int:
+    return ops.OP_NAMES.index(as_choice(name, where, ops.OP_NAMES, "op"))
+
+
+def _op_list(value: Any, where: str) -> tuple[str, ...]:
+    names = tuple(ops.OP_NAMES[_op_index(n, join(where, i))] for i, n in enumerate(as_list(value, where)))
+    if not names:
+        raise PolicyConfigError(where, "needs at least one op")
+    return names
+
+
+def _entry(value: Any, where: str) -> OpEntry:
+    """(op, probability, magnitude) from a tuple/list of 3 or an object with those keys; None magnitude -> 0."""
+    if isinstance(value, Mapping):
+        obj = as_object(value, where, allowed=("op", "probability", "magnitude"))
+        op, p, m = get(obj, "op", where), get(obj, "probability", where), get(obj, "magnitude", where)
+    else:
+        items = as_list(value, where)
+        if len(items) != 3:
+            raise PolicyConfigError(where, f"expected (op, probability, magnitude), got {len(items)} items")
+        op, p, m = items
+    op = ops.OP_NAMES[_op_index(op, join(where, "op"))]
+    p = as_number(p, join(where, "probability"), 0.0, 1.0)
+    m = 0.0 if m is None else as_number(m, join(where, "magnitude"), 0.0, 1.0)
+    return (op, p, m)
+
+
+class SubPolicies(Policy):
+    """AutoAugment-style policy: per sample, one sub-policy uniformly; each of its ops fires with its probability.
+
+    ``subpolicies``: list of sub-policies, each a list of ``(op, probability, magnitude)`` with magnitude
+    normalized in [0, 1] (None for parameter-free ops). Signed ops get a random sign per sample.
+    ``magnitude_sampling="uniform"`` draws each magnitude uniformly in [0, magnitude] per sample.
+    ``num_bins`` records the grid the magnitudes came from (informational, e.g. 10 for AutoAugment).
+    """
+
+    def __init__(
+        self,
+        subpolicies: Iterable[Iterable[Any]],
+        *,
+        magnitude_sampling: str = "fixed",
+        space: str = "standard",
+        num_bins: int | None = None,
+        image_spec: ImageSpec | None = None,
+    ) -> None:
+        super().__init__(space=space, image_spec=image_spec)
+        rows = as_list(list(subpolicies) if not isinstance(subpolicies, (list, tuple)) else subpolicies, "subpolicies")
+        if not rows:
+            raise PolicyConfigError(
+                "subpolicies", "needs at least one sub-policy (use Sequence([]) for no augmentation)"
+            )
+        self.subpolicies: list[SubPolicy] = [
+            [_entry(e, join(join("subpolicies", i), j)) for j, e in enumerate(as_list(row, join("subpolicies", i)))]
+            for i, row in enumerate(rows)
+        ]
+        self.magnitude_sampling = as_choice(magnitude_sampling, "magnitude_sampling", MAGNITUDE_SAMPLING)
+        self._num_bins = None if num_bins is None else as_int(num_bins, "num_bins", low=2)
+        if self._num_bins is not None:
+            for i, row in enumerate(self.subpolicies):
+                for j, (_, _, m) in enumerate(row):
+                    if abs(m * (self._num_bins - 1) - round(m * (self._num_bins - 1))) > 1e-6:
+                        raise PolicyConfigError(
+                            f"subpolicies[{i}][{j}].magnitude",
+                            f"{m!r} is not on the grid of num_bins={self._num_bins} "
+                            f"(b / {self._num_bins - 1}); use num_bins=None for free magnitudes",
+                        )
+        # Padded tables [n_subpolicies, max_len]: padding is Identity with probability 0.
+        width = max(len(row) for row in self.subpolicies)
+        identity = ops.OP_NAMES.index("Identity")
+        self._ops = torch.full((len(rows), width), identity, dtype=torch.long)
+        self._prob = torch.zeros(len(rows), width)
+        self._mag = torch.zeros(len(rows), width)
+        for i, row in enumerate(self.subpolicies):
+            for j, (op, p, m) in enumerate(row):
+                self._ops[i, j], self._prob[i, j], self._mag[i, j] = ops.OP_NAMES.index(op), p, m
+
+    def num_bins(self) -> int | None:
+        return self._num_bins
+
+    def sample_batch(
+        self, batch_size: int, image_size: tuple[int, int], g: torch.Generator, progress: float | None
+    ) -> AugmentParams:
+        dev = g.device
+        table_ops, table_prob, table_mag = self._ops.to(dev), self._prob.to(dev), self._mag.to(dev)
+        choice = torch.randint(0, table_ops.shape[0], (batch_size,), generator=g, device=dev)
+        slots = []
+        for k in range(table_ops.shape[1]):
+            op_index, prob, mag = table_ops[choice, k], table_prob[choice, k], table_mag[choice, k]
+            # strict "<": probability 0 never fires, probability 1 always does.
+            mask = torch.rand(batch_size, generator=g, device=dev) < prob
+            if self.magnitude_sampling == "uniform":
+                mag = mag * torch.rand(batch_size, generator=g, device=dev)
+            sign = torch.randint(0, 2, (batch_size,), generator=g, device=dev).float() * 2 - 1
+            # Binned fixed magnitudes map through torchvision's table exactly; sampled ones are continuous.
+            bins = self._num_bins if self.magnitude_sampling == "fixed" else None
+            slots.append(make_slot(op_index, mag, sign, mask, self.space, image_size, g, bins))
+        return AugmentParams.cat(slots, batch_size, dev)
+
+    def op_distribution(self, progress: float | None = None) -> dict[str, float]:
+        dist: dict[str, float] = {}
+        for row in self.subpolicies:
+            for op, p, _ in row:
+                dist[op] = dist.get(op, 0.0) + p / len(self.subpolicies)
+        return dist
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "magnitude_sampling": self.magnitude_sampling,
+            "subpolicies": [
+                [{"op": op, "probability": p, "magnitude": m} for op, p, m in row] for row in self.subpolicies
+            ],
+        }
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], semantics: dict[str, Any], image_spec: ImageSpec, where: str) -> Policy:
+        as_object(body, where, allowed=("magnitude_sampling", "subpolicies"))
+        return cls(
+            as_list(get(body, "subpolicies", where), join(where, "subpolicies")),
+            magnitude_sampling=get(body, "magnitude_sampling", where),
+            space=semantics["space"],
+            num_bins=semantics["num_bins"],
+            image_spec=image_spec,
+        )
+
+    def describe(self, indent: str = "") -> str:
+        rows = ",\n".join(f"{indent}    {[tuple(e) for e in row]!r}" for row in self.subpolicies)
+        return (
+            f"{indent}SubPolicies(space={self.space!r}, magnitude_sampling={self.magnitude_sampling!r}, "
+            f"num_bins={self._num_bins!r}, subpolicies=[\n{rows}])"
+        )
+
+
+class _BinnedOpSet(Policy):
+    """Shared by RandAugment and TrivialAugmentWide: a set of ops drawn uniformly per sample, on a bin grid."""
+
+    needs_num_bins = True
+
+    def __init__(self, num_bins: int, ops: Iterable[str], *, space: str, image_spec: ImageSpec | None) -> None:
+        super().__init__(space=space, image_spec=image_spec)
+        self._num_bins = as_int(num_bins, "num_bins", low=2)
+        self.ops = _op_list(list(ops), "ops")
+        self._index = torch.tensor([_op_index(n, "ops") for n in self.ops])
+
+    def num_bins(self) -> int | None:
+        return self._num_bins
+
+    def _draw_ops(self, batch_size: int, g: torch.Generator) -> torch.Tensor:
+        """long [B] op indices, uniform over the set."""
+        return self._index.to(g.device)[torch.randint(0, len(self._index), (batch_size,), generator=g, device=g.device)]
+
+
+class RandAugment(_BinnedOpSet):
+    """Per sample, ``num_ops`` ops drawn uniformly (with replacement) from ``ops``, at bin ``magnitude`` of
+    ``num_bins``, each with a random sign (torchvision.transforms.v2.RandAugment)."""
+
+    def __init__(
+        self,
+        num_ops: int = 2,
+        magnitude: int = 9,
+        num_bins: int = 31,
+        *,
+        ops: Iterable[str] = RANDAUGMENT_OPS,
+        space: str = "standard",
+        image_spec: ImageSpec | None = None,
+    ) -> None:
+        super().__init__(num_bins, ops, space=space, image_spec=image_spec)
+        self.num_ops = as_int(num_ops, "num_ops", low=0)
+        self.magnitude = as_int(magnitude, "magnitude", 0, self._num_bins - 1)
+
+    def sample_batch(
+        self, batch_size: int, image_size: tuple[int, int], g: torch.Generator, progress: float | None
+    ) -> AugmentParams:
+        dev = g.device
+        mag = torch.full((batch_size,), float(ops.bin_to_magnitude(self.magnitude, self._num_bins)), device=dev)
+        slots = []
+        for _ in range(self.num_ops):
+            op_index = self._draw_ops(batch_size, g)
+            sign = torch.randint(0, 2, (batch_size,), generator=g, device=dev).float() * 2 - 1
+            mask = torch.ones(batch_size, dtype=torch.bool, device=dev)
+            slots.append(make_slot(op_index, mag, sign, mask, self.space, image_size, g, self._num_bins))
+        return AugmentParams.cat(slots, batch_size, dev)
+
+    def op_distribution(self, progress: float | None = None) -> dict[str, float]:
+        dist: dict[str, float] = {}
+        for op in self.ops:
+            dist[op] = dist.get(op, 0.0) + self.num_ops / len(self.ops)
+        return dist
+
+    def body(self) -> dict[str, Any]:
+        return {"num_ops": self.num_ops, "magnitude_bin": self.magnitude, "ops": list(self.ops)}
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], semantics: dict[str, Any], image_spec: ImageSpec, where: str) -> Policy:
+        as_object(body, where, allowed=("num_ops", "magnitude_bin", "ops"))
+        try:
+            return cls(
+                get(body, "num_ops", where),
+                get(body, "magnitude_bin", where),
+                semantics["num_bins"],
+                ops=as_list(get(body, "ops", where), join(where, "ops")),
+                space=semantics["space"],
+                image_spec=image_spec,
+            )
+        except PolicyConfigError as exc:  # constructor argument "magnitude" is "magnitude_bin" in the file
+            raise PolicyConfigError(
+                join(where, "magnitude_bin" if exc.field == "magnitude" else exc.field), exc.reason
+            ) from None
+
+    def describe(self, indent: str = "") -> str:
+        return (
+            f"{indent}RandAugment(num_ops={self.num_ops}, magnitude={self.magnitude}, num_bins={self._num_bins}, "
+            f"space={self.space!r}, ops={list(self.ops)!r})"
+        )
+
+
+class TrivialAugmentWide(_BinnedOpSet):
+    """Per sample one op uniformly from ``ops`` at a uniformly random bin of ``num_bins``, random sign, in the
+    ``wide`` magnitude space (torchvision.transforms.v2.TrivialAugmentWide)."""
+
+    def __init__(
+        self,
+        num_bins: int = 31,
+        *,
+        ops: Iterable[str] = TRIVIALAUGMENT_OPS,
+        space: str = "wide",
+        image_spec: ImageSpec | None = None,
+    ) -> None:
+        super().__init__(num_bins, ops, space=space, image_spec=image_spec)
+
+    def sample_batch(
+        self, batch_size: int, image_size: tuple[int, int], g: torch.Generator, progress: float | None
+    ) -> AugmentParams:
+        dev = g.device
+        op_index = self._draw_ops(batch_size, g)
+        bins = torch.randint(0, self._num_bins, (batch_size,), generator=g, device=dev)
+        mag = bins.float() / (self._num_bins - 1)
+        sign = torch.randint(0, 2, (batch_size,), generator=g, device=dev).float() * 2 - 1
+        mask = torch.ones(batch_size, dtype=torch.bool, device=dev)
+        return make_slot(op_index, mag, sign, mask, self.space, image_size, g, self._num_bins)
+
+    def op_distribution(self, progress: float | None = None) -> dict[str, float]:
+        dist: dict[str, float] = {}
+        for op in self.ops:
+            dist[op] = dist.get(op, 0.0) + 1.0 / len(self.ops)
+        return dist
+
+    def body(self) -> dict[str, Any]:
+        return {"ops": list(self.ops)}
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], semantics: dict[str, Any], image_spec: ImageSpec, where: str) -> Policy:
+        as_object(body, where, allowed=("ops",))
+        return cls(
+            semantics["num_bins"],
+            ops=as_list(get(body, "ops", where), join(where, "ops")),
+            space=semantics["space"],
+            image_spec=image_spec,
+        )
+
+    def describe(self, indent: str = "") -> str:
+        return f"{indent}TrivialAugmentWide(num_bins={self._num_bins}, space={self.space!r}, ops={list(self.ops)!r})"
+
+
+def _children_space(policies: Iterable[Policy]) -> str:
+    spaces = {p.space for p in policies}
+    return spaces.pop() if len(spaces) == 1 else ("standard" if not spaces else "mixed")
+
+
+class _Container(Policy):
+    """Shared by Sequence and Schedule: training-state hooks reach every child policy."""
+
+    container = True
+    policies: torch.nn.ModuleList
+
+    @property
+    def observes_training(self) -> bool:  # type: ignore[override]
+        return any(p.observes_training for p in self.policies)
+
+    @property
+    def needs_labels(self) -> bool:  # type: ignore[override]
+        return any(p.needs_labels for p in self.policies)
+
+    def observe(self, features: Mapping[str, float]) -> None:
+        for p in self.policies:
+            p.observe(features)
+
+    def reset(self) -> None:
+        for p in self.policies:
+            p.reset()
+
+
+def _check_policy(value: Any, where: str) -> Policy:
+    if not isinstance(value, Policy):
+        raise PolicyConfigError(where, f"expected a Policy, got {type(value).__name__}")
+    return value
+
+
+class Sequence(_Container):
+    """Apply ``policies`` in order (e.g. flip-crop, then AutoAugment, then Cutout). ``Sequence([])`` is a no-op."""
+
+    def __init__(self, policies: Iterable[Policy], *, image_spec: ImageSpec | None = None) -> None:
+        policies = [_check_policy(p, join("policies", i)) for i, p in enumerate(policies)]
+        super().__init__(space=_children_space(policies), image_spec=image_spec)
+        self.policies = torch.nn.ModuleList(policies)
+
+    def sample_batch(
+        self, batch_size: int, image_size: tuple[int, int], g: torch.Generator, progress: float | None
+    ) -> AugmentParams:
+        parts = [p.sample_batch(batch_size, image_size, g, progress) for p in self.policies]
+        return AugmentParams.cat(parts, batch_size, g.device)
+
+    def op_distribution(self, progress: float | None = None) -> dict[str, float]:
+        dist: dict[str, float] = {}
+        for p in self.policies:
+            for op, n in p.op_distribution(progress).items():
+                dist[op] = dist.get(op, 0.0) + n
+        return dist
+
+    def body(self) -> dict[str, Any]:
+        return {"policies": [p.to_dict() for p in self.policies]}
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], semantics: dict[str, Any], image_spec: ImageSpec, where: str) -> Policy:
+        as_object(body, where, allowed=("policies",))
+        items = as_list(get(body, "policies", where), join(where, "policies"))
+        return cls(
+            [policy_from_dict(v, image_spec, join(join(where, "policies"), i)) for i, v in enumerate(items)],
+            image_spec=image_spec,
+        )
+
+    def describe(self, indent: str = "") -> str:
+        if not len(self.policies):
+            return f"{indent}Sequence([])"
+        inner = ",\n".join(p.describe(indent + "    ") for p in self.policies)
+        return f"{indent}Sequence([\n{inner}])"
+
+
+class Schedule(_Container):
+    """Piecewise policy over training: ``phases`` = [(end_progress, policy), ...], ends increasing, last 1.0.
+
+    Phase i covers progress in [end_{i-1}, end_i) (the last one includes 1.0). ``progress`` comes from the call;
+    when it is None, from ``schedule.progress`` (set it from the training loop, e.g. inside a DataLoader
+    pipeline; it defaults to 0). ``table()`` lists each phase's op distribution and expected cost.
+    """
+
+    def __init__(self, phases: Iterable[tuple[float, Policy]], *, image_spec: ImageSpec | None = None) -> None:
+        rows = as_list(list(phases), "phases")
+        if not rows:
+            raise PolicyConfigError("phases", "needs at least one (end_progress, policy) phase")
+        ends, policies, previous = [], [], 0.0
+        for i, row in enumerate(rows):
+            items = as_list(row, join("phases", i))
+            if len(items) != 2:
+                raise PolicyConfigError(join("phases", i), "expected (end_progress, policy)")
+            end = as_number(items[0], join(join("phases", i), "end_progress"), 0.0, 1.0)
+            if end <= previous:
+                raise PolicyConfigError(
+                    join(join("phases", i), "end_progress"),
+                    f"{end!r} must be greater than the previous phase's end ({previous!r})",
+                )
+            ends.append(end)
+            policies.append(_check_policy(items[1], join(join("phases", i), "policy")))
+            previous = end
+        if ends[-1] != 1.0:
+            raise PolicyConfigError(
+                join(join("phases", len(ends) - 1), "end_progress"), f"the last phase must end at 1.0, got {ends[-1]!r}"
+            )
+        super().__init__(space=_children_space(policies), image_spec=image_spec)
+        self.ends = ends
+        self.policies = torch.nn.ModuleList(policies)
+        self.progress = 0.0
+
+    def phase_at(self, progress: float | None) -> int:
+        p = self.progress if progress is None else progress
+        p = as_number(p, "progress", 0.0, 1.0)
+        return next(i for i, end in enumerate(self.ends) if p < end or i == len(self.ends) - 1)
+
+    def sample_batch(
+        self, batch_size: int, image_size: tuple[int, int], g: torch.Generator, progress: float | None
+    ) -> AugmentParams:
+        return self.policies[self.phase_at(progress)].sample_batch(batch_size, image_size, g, progress)
+
+    def op_distribution(self, progress: float | None = None) -> dict[str, float]:
+        """At ``progress``; with None, the average over training (phases weighted by their length)."""
+        if progress is not None:
+            return self.policies[self.phase_at(progress)].op_distribution(progress)
+        dist: dict[str, float] = {}
+        for start, end, policy in zip([0.0] + self.ends[:-1], self.ends, self.policies):
+            for op, n in policy.op_distribution((start + end) / 2).items():
+                dist[op] = dist.get(op, 0.0) + n * (end - start)
+        return dist
+
+    def table(self) -> list[dict[str, Any]]:
+        """One row per phase: start, end, kind, op distribution (expected applications per image), cost."""
+        rows = []
+        for i, (start, end, policy) in enumerate(zip([0.0] + self.ends[:-1], self.ends, self.policies)):
+            mid = (start + end) / 2
+            rows.append(
+                {
+                    "phase": i,
+                    "start": start,
+                    "end": end,
+                    "kind": policy.kind,
+                    "ops": policy.op_distribution(mid),
+                    "expected_cost": policy.expected_cost(mid),
+                }
+            )
+        return rows
+
+    def body(self) -> dict[str, Any]:
+        return {"phases": [{"end_progress": e, "policy": p.to_dict()} for e, p in zip(self.ends, self.policies)]}
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], semantics: dict[str, Any], image_spec: ImageSpec, where: str) -> Policy:
+        as_object(body, where, allowed=("phases",))
+        phases = []
+        for i, row in enumerate(as_list(get(body, "phases", where), join(where, "phases"))):
+            here = join(join(where, "phases"), i)
+            obj = as_object(row, here, allowed=("end_progress", "policy"))
+            phases.append(
+                (
+                    get(obj, "end_progress", here),
+                    policy_from_dict(get(obj, "policy", here), image_spec, join(here, "policy")),
+                )
+            )
+        try:
+            return cls(phases, image_spec=image_spec)
+        except PolicyConfigError as exc:
+            raise PolicyConfigError(join(where, exc.field), exc.reason) from None
+
+    def describe(self, indent: str = "") -> str:
+        inner = ",\n".join(
+            f"{indent}    ({e!r},\n{p.describe(indent + '     ')})" for e, p in zip(self.ends, self.policies)
+        )
+        return f"{indent}Schedule([\n{inner}])"
+
+
+for _name, _cls in (
+    ("subpolicies", SubPolicies),
+    ("randaugment", RandAugment),
+    ("trivialaugment", TrivialAugmentWide),
+    ("sequence", Sequence),
+    ("schedule", Schedule),
+):
+    register_kind(_name, _cls)

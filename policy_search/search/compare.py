@@ -1,0 +1,434 @@
+"""Head-to-head comparison of search methods at equal compute: Optuna (TPE, random) against the RL agents.
+
+    python -m policy_search.search compare --task mnist-episode --budget-samples 60000 --seeds 3 \
+        --out experiments/search-comparison-mnist-episode --methods tpe random ppo augnet
+
+Compute is counted in child-training samples (the sum of ``ChildRun.samples_seen`` over every child run a method
+starts; wall time is reported beside it): each method gets ``--budget-samples``. One unpruned trial and one RL
+episode are both one child run of the task preset, so both get ``budget // samples_per_run`` runs. The curve is
+the best validation accuracy found so far against samples spent (``curves.csv``, ``curves.png``); afterwards each
+method's exported policy is trained from scratch and scored on the test split by the benchmark harness
+(``policy_search.benchmark.harness.run_benchmark`` when installed, otherwise ``run_child`` per seed), ``test.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import importlib
+import json
+import shlex
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["METHODS", "CompareConfig", "main", "run_compare"]
+
+METHODS = ("tpe", "random", "ppo", "augnet")
+OPTUNA_METHODS = ("tpe", "random")
+
+
+@dataclass
+class CompareConfig:
+    """One comparison. Every field has a default that runs (slowly: see the README of the committed one)."""
+
+    task: str = "mnist-episode"
+    """Task preset every method's child runs train on."""
+    budget_samples: int = 60_000
+    """Child-training samples per method and seed."""
+    seeds: int = 3
+    """Search seeds per method (0..seeds-1)."""
+    out: str = "runs/search-comparison"
+    methods: tuple[str, ...] = ("tpe", "random", "ppo", "augnet")
+    space: str = "randaugment"
+    """Search space of the Optuna methods (``policy_search.search.space``)."""
+    pruner: str = "none"
+    """Pruner of the Optuna methods; with one, pruned trials cost less and more trials fit in the budget."""
+    n_startup_trials: int = 5
+    """TPE random start-up trials."""
+    test_seeds: int = 2
+    """Child seeds per exported policy in the final test evaluation (0 skips it)."""
+    baselines: tuple[str, ...] = ("none", "randaugment")
+    """Policy presets benchmarked beside the found policies, as reference points."""
+    device: str = "auto"
+    data_dir: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Preset field overrides for every method (tests use a tiny task)."""
+
+    def validate(self) -> None:
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
+        if self.budget_samples <= 0 or self.seeds <= 0 or self.test_seeds < 0:
+            raise ValueError("--budget-samples and --seeds must be positive and --test-seeds >= 0")
+
+
+def _samples_per_run(config: CompareConfig) -> int:
+    from policy_search.child.run import ChildRun
+
+    run = ChildRun(config.task, device="cpu", data_dir=config.data_dir, allow_test=False, **config.overrides)
+    return run.total_batches * run.preset.batch_size
+
+
+def _run_optuna(config: CompareConfig, method: str, seed: int, out: Path, runs: int) -> tuple[list[dict], Path]:
+    from policy_search.search.study import SearchConfig, run_search
+
+    search = SearchConfig(
+        task=config.task,
+        sampler=method,
+        pruner=config.pruner,
+        trials=runs if config.pruner == "none" else 10 * runs,
+        out=str(out),
+        space=config.space,
+        seed=seed,
+        data_dir=config.data_dir,
+        device=config.device,
+        n_startup_trials=config.n_startup_trials,
+        budget_samples=config.budget_samples,
+        overrides=dict(config.overrides),
+        resume=True,
+    )
+    run_search(search)
+    curve, wall = [], 0.0
+    with open(out / "trials.csv", newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            wall += float(row["wall_s"] or 0.0)
+            curve.append(
+                {
+                    "samples": int(row["cumulative_samples"]),
+                    "wall_s": wall,
+                    "value": float(row["value"]) if row["state"] == "COMPLETE" else None,
+                }
+            )
+    return curve, out / "best_policy.json"
+
+
+def _run_rl(config: CompareConfig, method: str, seed: int, out: Path, runs: int) -> tuple[list[dict], Path]:
+    """Through the documented API: train(TrainConfig(task, agent, episodes, seed, out)) -> DIR/episodes.csv."""
+    train_agent = importlib.import_module("policy_search.train_agent")
+    names = {f.name for f in dataclasses.fields(train_agent.TrainConfig)}
+    kwargs: dict[str, Any] = {"task": config.task, "agent": method, "episodes": runs, "seed": seed, "out": str(out)}
+    if method == "ppo":
+        kwargs["population"] = 0  # SB3's PPO drives one child per episode; populations are AugNet's
+    for key, value in (
+        ("overrides", dict(config.overrides)),
+        ("data_dir", config.data_dir),
+        ("device", config.device if config.device != "auto" else "cpu"),
+        ("progress_bar", False),
+    ):
+        if key in names:
+            kwargs[key] = value
+        elif key == "overrides" and value:
+            raise ValueError(
+                f"TrainConfig has no 'overrides' field, so {method} cannot run the overridden task "
+                f"{config.overrides}; compare on a plain preset"
+            )
+    finished = (
+        (out / "summary.json").exists()
+        and (out / "episodes.csv").exists()
+        and sum(1 for _ in open(out / "episodes.csv", encoding="utf-8")) - 1 >= runs
+    )
+    if not finished:  # like the Optuna methods, a rerun continues an interrupted run and skips a finished one
+        kwargs["resume"] = (out / "checkpoint.pt").exists()
+        train_agent.train(train_agent.TrainConfig(**kwargs))
+    curve, wall = [], 0.0
+    with open(out / "episodes.csv", newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            wall += float(row["wall_s"])  # per episode in episodes.csv; the curve wants it cumulative
+            curve.append(
+                {"samples": int(float(row["cumulative_samples"])), "wall_s": wall, "value": float(row["final_val_acc"])}
+            )
+    return curve, out / "policy.json"
+
+
+def _best_so_far(curve: list[dict], budget: int) -> list[dict]:
+    rows, best = [], None
+    for point in curve:
+        if point["samples"] > budget:
+            break  # a run that ended past the budget is not counted (no method may overspend)
+        if point["value"] is not None and (best is None or point["value"] > best):
+            best = point["value"]
+        rows.append({**point, "best_so_far": best})
+    return rows
+
+
+def _test_accuracy(config: CompareConfig, policies: dict[str, str], out: Path) -> tuple[dict[str, list[float]], str]:
+    """Test accuracy per policy over ``test_seeds`` child seeds: the benchmark harness when present."""
+    seeds = list(range(config.test_seeds))
+    try:
+        benchmark = importlib.import_module("policy_search.benchmark.harness")
+    except ModuleNotFoundError:
+        benchmark = None
+    harness_error = None
+    if benchmark is not None and hasattr(benchmark, "run_benchmark"):
+        try:
+            return _via_harness(
+                benchmark, config, policies, seeds, out
+            ), "policy_search.benchmark.harness.run_benchmark"
+        except Exception as exc:  # the harness is young; report its failure loudly and still score the policies
+            harness_error = f"{exc.__class__.__name__}: {exc}"
+            print(
+                f"[compare] WARNING: benchmark harness failed ({harness_error}); scoring with run_child instead",
+                file=sys.stderr,
+                flush=True,
+            )
+    from policy_search.child.run import run_child
+    from policy_search.policy import load_policy
+
+    scores: dict[str, list[float]] = {}
+    done = _harness_records(out / "benchmark", policies, seeds) if harness_error else {}
+    for name, path in policies.items():
+        for seed in seeds:
+            if (name, seed) in done:  # trained and tested by the harness before its aggregation step failed
+                scores.setdefault(name, []).append(done[(name, seed)])
+                continue
+            _, metrics = run_child(
+                config.task,
+                seed=seed,
+                device=config.device,
+                data_dir=config.data_dir,
+                policy=load_policy(path),
+                **config.overrides,
+            )
+            scores.setdefault(name, []).append(float(metrics["test"]["accuracy"]))
+    why = f"harness failed: {harness_error}" if harness_error else "benchmark harness not installed"
+    return scores, f"policy_search.child.run.run_child ({why})"
+
+
+def _harness_records(folder: Path, policies: dict[str, str], seeds: list[int]) -> dict[tuple[str, int], float]:
+    """Test accuracies from the harness's per-run cache files (``runs/*.json``), keyed by (name, seed)."""
+    by_source = {source: name for name, source in policies.items()}
+    found = {}
+    for path in sorted((folder / "runs").glob("*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            name, seed, acc = by_source.get(record["policy"]), int(record["seed"]), record["test"]["accuracy"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if name is not None and seed in seeds and isinstance(acc, (int, float)):
+            found[(name, seed)] = float(acc)
+    return found
+
+
+def _via_harness(
+    benchmark: Any, config: CompareConfig, policies: dict[str, str], seeds: list[int], out: Path
+) -> dict[str, list[float]]:
+    # The harness names each policy by the string it was given (a path or a preset name).
+    results = benchmark.run_benchmark(
+        config.task,
+        list(policies.values()),
+        seeds,
+        str(out / "benchmark"),
+        device=config.device,
+        data_dir=config.data_dir,
+        overrides=dict(config.overrides),
+        robustness_samples=0,
+        progress=False,
+    )
+    by_source = {source: name for name, source in policies.items()}
+    scores: dict[str, list[float]] = {}
+    for row in results["runs"]:
+        if row["policy"] in by_source and row.get("test_accuracy") is not None:
+            scores.setdefault(by_source[row["policy"]], []).append(float(row["test_accuracy"]))
+    return scores
+
+
+def _plot(curves: dict[str, list[list[dict]]], budget: int, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for method, per_seed in curves.items():
+        for i, rows in enumerate(per_seed):
+            points = [(r["samples"], r["best_so_far"]) for r in rows if r["best_so_far"] is not None]
+            if points:
+                xs, ys = zip(*points)
+                ax.step(
+                    xs,
+                    ys,
+                    where="post",
+                    alpha=0.8,
+                    color=f"C{list(curves).index(method)}",
+                    label=method if i == 0 else None,
+                )
+    ax.set_xlim(0, budget)
+    ax.set_xlabel("child-training samples spent")
+    ax.set_ylabel("best validation accuracy so far")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run_compare(config: CompareConfig, argv: list[str] | None = None) -> dict[str, Any]:
+    """Run every method for every seed at the same sample budget, then the test evaluation; returns the summary."""
+    config.validate()
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    per_run = _samples_per_run(config)
+    runs = config.budget_samples // per_run
+    if runs < 1:
+        raise ValueError(
+            f"--budget-samples {config.budget_samples} is less than one child run of "
+            f"{config.task!r} ({per_run} samples)"
+        )
+    (out / "config.json").write_text(
+        json.dumps({**asdict(config), "samples_per_run": per_run, "runs": runs}, indent=2) + "\n", encoding="utf-8"
+    )
+    command = ["python", "-m", "policy_search.search", "compare", *(argv or [])]
+    (out / "command.txt").write_text(" ".join(shlex.quote(a) for a in command) + "\n", encoding="utf-8")
+    curves: dict[str, list[list[dict]]] = {}
+    exported: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    for method in config.methods:
+        for seed in range(config.seeds):
+            run_out = out / "runs" / method / f"seed{seed}"
+            print(f"[compare] {method} seed {seed}: {runs} child runs of {per_run} samples", flush=True)
+            start = time.perf_counter()
+            try:
+                if method in OPTUNA_METHODS:
+                    curve, policy = _run_optuna(config, method, seed, run_out, runs)
+                else:
+                    curve, policy = _run_rl(config, method, seed, run_out, runs)
+            except ModuleNotFoundError as exc:
+                if exc.name != "policy_search.train_agent":
+                    raise
+                skipped[method] = "policy_search.train_agent is not installed yet"
+                print(f"[compare] skipping {method}: {skipped[method]}", flush=True)
+                break
+            except Exception as exc:
+                if method in OPTUNA_METHODS:
+                    raise
+                # The RL trainer is another module in progress: its failure is a result to report, not a crash
+                # that throws away the other methods' runs.
+                skipped[method] = f"train_agent failed: {exc.__class__.__name__}: {exc}"
+                print(f"[compare] skipping {method}: {skipped[method]}", file=sys.stderr, flush=True)
+                break
+            curves.setdefault(method, []).append(_best_so_far(curve, config.budget_samples))
+            exported[f"{method}-s{seed}"] = str(policy)
+            print(
+                f"[compare] {method} seed {seed}: best val acc {curves[method][-1][-1]['best_so_far']} in "
+                f"{time.perf_counter() - start:.0f} s",
+                flush=True,
+            )
+    with open(out / "curves.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["method", "seed", "run", "samples", "wall_s", "val_acc", "best_so_far"])
+        for method, per_seed in curves.items():
+            for seed, rows in enumerate(per_seed):
+                for i, r in enumerate(rows):
+                    writer.writerow(
+                        [method, seed, i, r["samples"], round(r["wall_s"], 2), r["value"], r["best_so_far"]]
+                    )
+    _plot(
+        curves,
+        config.budget_samples,
+        out / "curves.png",
+        f"{config.task}: best val accuracy vs samples ({config.seeds} seeds)",
+    )
+    summary: dict[str, Any] = {
+        "task": config.task,
+        "budget_samples": config.budget_samples,
+        "runs": runs,
+        "samples_per_run": per_run,
+        "skipped": skipped,
+        "methods": {},
+    }
+    for method, per_seed in curves.items():
+        finals = [rows[-1]["best_so_far"] for rows in per_seed if rows]
+        summary["methods"][method] = {
+            "best_val_mean": statistics.fmean(finals),
+            "best_val_std": statistics.pstdev(finals),
+            "best_val_per_seed": finals,
+            "samples_spent": [rows[-1]["samples"] for rows in per_seed if rows],
+            "wall_s_per_seed": [round(rows[-1]["wall_s"], 1) for rows in per_seed if rows],
+        }
+    if config.test_seeds:
+        from policy_search.policy.presets import PRESETS
+
+        policies = {**exported, **{f"baseline-{b}": b for b in config.baselines if b in PRESETS}}
+        scores, harness = _test_accuracy(config, policies, out)
+        summary["test_harness"] = harness
+        with open(out / "test.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["policy", "test_seed", "test_acc"])
+            for name, accs in scores.items():
+                writer.writerows([name, i, a] for i, a in enumerate(accs))
+        summary["test"] = {
+            name: {"mean": statistics.fmean(a), "std": statistics.pstdev(a), "n": len(a)}
+            for name, a in scores.items()
+            if a
+        }
+        for method in curves:
+            accs = [a for name, vals in scores.items() if name.startswith(f"{method}-s") for a in vals]
+            if accs:
+                summary["methods"][method]["test_mean"] = statistics.fmean(accs)
+                summary["methods"][method]["test_std"] = statistics.pstdev(accs)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def _parse_override(text: str) -> tuple[str, Any]:
+    from policy_search.search.study import _parse_override as parse
+
+    return parse(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    d = CompareConfig()
+    parser = argparse.ArgumentParser(
+        prog="python -m policy_search.search compare", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--task", default=d.task)
+    parser.add_argument("--budget-samples", type=int, default=d.budget_samples)
+    parser.add_argument("--seeds", type=int, default=d.seeds)
+    parser.add_argument("--out", default=d.out)
+    parser.add_argument("--methods", nargs="+", default=list(d.methods), help=f"from {', '.join(METHODS)}")
+    parser.add_argument("--space", default=d.space)
+    parser.add_argument("--pruner", default=d.pruner)
+    parser.add_argument("--n-startup-trials", type=int, default=d.n_startup_trials)
+    parser.add_argument("--test-seeds", type=int, default=d.test_seeds)
+    parser.add_argument("--baselines", nargs="*", default=list(d.baselines))
+    parser.add_argument("--device", default=d.device)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument(
+        "--set",
+        type=_parse_override,
+        action="append",
+        default=[],
+        dest="overrides",
+        metavar="KEY=VALUE",
+        help="preset field override for every method (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    config = CompareConfig(
+        task=args.task,
+        budget_samples=args.budget_samples,
+        seeds=args.seeds,
+        out=args.out,
+        methods=tuple(args.methods),
+        space=args.space,
+        pruner=args.pruner,
+        n_startup_trials=args.n_startup_trials,
+        test_seeds=args.test_seeds,
+        baselines=tuple(args.baselines),
+        device=args.device,
+        data_dir=args.data_dir,
+        overrides=dict(args.overrides),
+    )
+    try:
+        summary = run_compare(config, argv)
+    except (ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary["methods"], indent=2))
+    return 0

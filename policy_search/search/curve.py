@@ -1,0 +1,246 @@
+"""Validation learning curves of RL designs at equal compute: how fast does each find a policy that beats none?
+
+    python -m policy_search.search curve --config experiments/ab-credit-mnist-small/config.json
+
+Each design is a set of ``train_agent.TrainConfig`` fields (agent, credit, gamma, population, ...). For every
+design and search seed, the agent trains in one run folder, resumed from checkpoint to checkpoint; at each
+checkpoint (a budget in child-run equivalents: child-training samples / samples of one child run) the exported
+frozen controller (``policy.json``) and distilled schedule (``schedule.json``) are copied aside and trained from
+scratch on ``eval_seeds`` fresh child seeds with the test split locked; their final accuracy on the validation
+split carved from train is the curve. ``none`` is measured on the same child seeds, so every point is a paired
+difference against no augmentation. Nothing here touches the test split: designs are chosen on these curves.
+
+Outputs in ``out``: ``curve.csv`` (design, seed, checkpoint, export, val accuracy, gain vs none), ``summary.json``
+(mean ± 95% CI of the gain per design and checkpoint, and the share of searches whose export beats none),
+``curve.png``, and each design's run folders. Finished evaluations are cached in ``evals/`` and never recomputed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["CurveConfig", "run_curve", "main"]
+
+
+@dataclass
+class CurveConfig:
+    """One A/B of search designs; every field but ``designs`` has a default that runs."""
+
+    task: str = "mnist-small"
+    """Task preset of every child run (search and evaluation)."""
+    designs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Design name -> TrainConfig fields (e.g. {"agent": "augnet", "credit": "end"})."""
+    checkpoints: tuple[int, ...] = (8, 16, 24)
+    """Budgets, in child-run equivalents, at which each design's exports are evaluated."""
+    seeds: tuple[int, ...] = (0, 1, 2)
+    """Search seeds per design."""
+    eval_seeds: tuple[int, ...] = (1000, 1001)
+    """Child seeds of the validation evaluation of every export (fresh: no search episode uses them)."""
+    out: str = "runs/search-curve"
+    """Output folder."""
+    epochs: float | None = None
+    """Override the preset's epochs in search and evaluation alike (tests use a tiny budget)."""
+    data_dir: str | None = None
+    """Dataset root (default $POLICY_SEARCH_DATA_DIR)."""
+    description: str = ""
+    """One line for the summary."""
+
+    def validate(self) -> None:
+        from policy_search.child.tasks import get_preset
+        from policy_search.train_agent import TrainConfig
+
+        get_preset(self.task)
+        if not self.designs:
+            raise ValueError("no designs: give 'designs' as {name: {TrainConfig field: value}}")
+        known = set(TrainConfig.__dataclass_fields__)
+        for name, fields in self.designs.items():
+            unknown = sorted(set(fields) - known)
+            if unknown:
+                raise ValueError(f"design {name!r} has unknown TrainConfig field(s) {unknown}")
+        if list(self.checkpoints) != sorted(set(self.checkpoints)) or min(self.checkpoints) < 1:
+            raise ValueError(f"checkpoints must be increasing positive budgets, got {list(self.checkpoints)}")
+
+
+def _val_accuracy(cfg: CurveConfig, policy: str | None, seed: int, cache: Path) -> float:
+    """Validation accuracy of a child trained from scratch with ``policy`` (a file, or None); cached."""
+    if cache.exists():
+        return float(json.loads(cache.read_text())["val_accuracy"])
+    from policy_search.child.run import run_child
+    from policy_search.policy import load_policy
+
+    _, metrics = run_child(
+        cfg.task,
+        seed=seed,
+        device="cpu",
+        data_dir=cfg.data_dir,
+        policy=load_policy(policy) if policy else None,
+        test=False,
+        **({"epochs": cfg.epochs} if cfg.epochs else {}),
+    )
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"policy": policy, "seed": seed, "val_accuracy": metrics["val"]["accuracy"]}))
+    tmp.replace(cache)
+    return float(metrics["val"]["accuracy"])
+
+
+def _train_to(cfg: CurveConfig, design: dict, seed: int, folder: Path, runs: int) -> dict:
+    from policy_search.train_agent import TrainConfig, train
+
+    resume = (folder / "checkpoint.pt").exists()
+    done = 0
+    if (folder / "summary.json").exists():
+        done = json.loads((folder / "summary.json").read_text())["episodes"]
+    if done < runs:
+        train(
+            TrainConfig(
+                **{
+                    "task": cfg.task,
+                    "seed": seed,
+                    "data_dir": cfg.data_dir,
+                    "progress_bar": False,
+                    "epochs": cfg.epochs,
+                    **design,
+                    "episodes": runs,
+                    "out": str(folder),
+                    "resume": resume,
+                }
+            )
+        )
+    return json.loads((folder / "summary.json").read_text())
+
+
+def _ci95(values: list[float]) -> float:
+    from scipy import stats
+
+    if len(values) < 2:
+        return math.nan
+    return float(stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values)))
+
+
+def run_curve(cfg: CurveConfig) -> dict:
+    """Train every design to every checkpoint, evaluate the exports on validation; returns the summary."""
+    cfg.validate()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    none = {s: _val_accuracy(cfg, None, s, out / "evals" / f"none-seed{s}.json") for s in cfg.eval_seeds}
+    rows = []
+    from tqdm.auto import tqdm
+
+    total = len(cfg.designs) * len(cfg.seeds) * len(cfg.checkpoints)
+    with tqdm(total=total, desc=f"search curves on {cfg.task}", unit="checkpoint") as bar:
+        for name, design in cfg.designs.items():
+            for seed in cfg.seeds:
+                folder = out / "runs" / f"{name}-seed{seed}"
+                for budget in cfg.checkpoints:
+                    summary = _train_to(cfg, design, seed, folder, budget)
+                    for export in ("policy", "schedule"):
+                        frozen = out / "exports" / f"{name}-seed{seed}-at{budget}-{export}.json"
+                        if not frozen.exists():
+                            frozen.parent.mkdir(parents=True, exist_ok=True)
+                            shutil.copyfile(folder / f"{export}.json", frozen)
+                        for s in cfg.eval_seeds:
+                            acc = _val_accuracy(cfg, str(frozen), s, out / "evals" / f"{frozen.stem}-seed{s}.json")
+                            rows.append(
+                                {
+                                    "design": name,
+                                    "seed": seed,
+                                    "budget": budget,
+                                    "export": export,
+                                    "eval_seed": s,
+                                    "val_accuracy": acc,
+                                    "gain_vs_none": acc - none[s],
+                                    "child_seconds": summary["child_seconds"],
+                                }
+                            )
+                    bar.update(1)
+    with (out / "curve.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    summary: dict[str, Any] = {
+        "task": cfg.task,
+        "description": cfg.description,
+        "designs": cfg.designs,
+        "none_val_accuracy": none,
+        "points": [],
+    }
+    for name in cfg.designs:
+        for budget in cfg.checkpoints:
+            for export in ("policy", "schedule"):
+                sel = [r for r in rows if (r["design"], r["budget"], r["export"]) == (name, budget, export)]
+                per_search = [float(np.mean([r["gain_vs_none"] for r in sel if r["seed"] == s])) for s in cfg.seeds]
+                summary["points"].append(
+                    {
+                        "design": name,
+                        "budget": budget,
+                        "export": export,
+                        "gain_mean": float(np.mean(per_search)),
+                        "gain_ci95": _ci95(per_search),
+                        "searches_beating_none": int(sum(g > 0 for g in per_search)),
+                        "searches": len(per_search),
+                        "child_seconds_mean": float(np.mean([r["child_seconds"] for r in sel])),
+                    }
+                )
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    _plot(summary, out / "curve.png")
+    return summary
+
+
+def _plot(summary: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    for ax, export in zip(axes, ("policy", "schedule")):
+        for name in summary["designs"]:
+            pts = [p for p in summary["points"] if p["design"] == name and p["export"] == export]
+            x = [p["budget"] for p in pts]
+            y = [100 * p["gain_mean"] for p in pts]
+            err = [100 * (p["gain_ci95"] if math.isfinite(p["gain_ci95"]) else 0) for p in pts]
+            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=name)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_title(f"frozen {'controller' if export == 'policy' else 'schedule'}", fontsize=10)
+        ax.set_xlabel("search budget (child-run equivalents)")
+    axes[0].set_ylabel("val accuracy vs none (points)")
+    axes[1].legend(fontsize=8)
+    fig.suptitle(f"{summary['task']}: {summary['description']}"[:110], fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m policy_search.search curve", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="JSON with the CurveConfig fields (designs required)")
+    args = parser.parse_args(argv)
+    from policy_search.threads import use_all_cores_unless_configured
+
+    use_all_cores_unless_configured()
+    try:
+        raw = json.loads(Path(args.config).read_text())
+        for key in ("checkpoints", "seeds", "eval_seeds"):
+            if key in raw:
+                raw[key] = tuple(raw[key])
+        summary = run_curve(CurveConfig(**raw))
+    except (ValueError, TypeError, FileNotFoundError, json.JSONDecodeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for p in summary["points"]:
+        print(
+            f"{p['design']:>16} @{p['budget']:>3} {p['export']:>8}: {100 * p['gain_mean']:+.2f} "
+            f"± {100 * p['gain_ci95']:.2f} points vs none ({p['searches_beating_none']}/{p['searches']} beat it)"
+        )
+    return 0

@@ -1,0 +1,139 @@
+"""Optuna search spaces over augmentation policies, one small function per policy family (rl-zoo style).
+
+Each space function takes an ``optuna.Trial`` (or ``optuna.trial.FixedTrial`` to rebuild a policy from stored
+parameters) and the task's image size, suggests its parameters, records the real parameter beside the sampled
+one as a user attribute (``sp0_op0_param = 15.0`` beside ``sp0_mag0 = 5``; units in ``docs/OPS.md``), and
+returns a ``policy_search.policy.Policy``. The parameter names are fixed per family, so TPE sees one search
+space for the whole study.
+
+Families:
+- ``subpolicies``: K sub-policies x 2 slots, each slot an op (categorical over ``ops.OP_NAMES``), a probability
+  (0, 0.1, ..., 1, the AutoAugment grid) and a magnitude bin of ``SUBPOLICY_BINS``; AutoAugment's search space
+  (Cubuk et al., 2019) with all of this library's ops.
+- ``randaugment``: RandAugment's N (ops per image) and M (magnitude bin of 31) (Cubuk et al., 2020).
+- ``schedule``: ``SCHEDULE_PHASES`` equal phases of training, each its own RandAugment (N, M): the static
+  analogue of what an RL controller can do over an episode.
+- ``compact``: the RL agents' compact action (``ActionSpec.compact()``) as one static policy: horizontal flip on
+  or off, pad-and-crop on or off, RandAugment N in 0..3 at magnitude bin M of 10. Static search and RL then
+  explore the same policies, so their comparison at equal compute is like for like.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import optuna
+import torch
+
+from policy_search.ops import image as ops
+from policy_search.policy import ImageSpec, Policy, RandAugment, Schedule, SubPolicies
+
+__all__ = [
+    "RANDAUGMENT_BINS",
+    "SCHEDULE_PHASES",
+    "SPACES",
+    "SUBPOLICY_BINS",
+    "SUBPOLICY_COUNT",
+    "build_policy",
+    "sample_randaugment",
+    "sample_schedule",
+    "sample_subpolicies",
+]
+
+TrialLike = optuna.Trial | optuna.trial.FixedTrial
+SpaceFn = Callable[[TrialLike, ImageSpec], Policy]
+
+SUBPOLICY_COUNT = 5
+"""Sub-policies per sampled policy (AutoAugment searched 5 per controller sample, then concatenated 5 of them)."""
+SUBPOLICY_SLOTS = 2
+"""Ops per sub-policy, as in AutoAugment."""
+SUBPOLICY_BINS = 11
+"""Magnitude grid of the sub-policy space: bin b -> normalized magnitude b / 10 (AutoAugment used 10 bins)."""
+RANDAUGMENT_BINS = 31
+"""torchvision's RandAugment grid: M in 0..30."""
+RANDAUGMENT_MAX_OPS = 3
+"""Largest N searched (RandAugment's paper searched N in 1..3)."""
+SCHEDULE_PHASES = 3
+"""Equal-length phases of the schedule space (thirds of training)."""
+
+
+def _real_param(op: str, magnitude: float, image: ImageSpec, num_bins: int) -> float:
+    """The op's physical parameter (positive sign) at a normalized magnitude, in the op's units."""
+    value = ops.magnitude_to_param(
+        op, torch.tensor([magnitude]), torch.tensor([1.0]), "standard", (image.height, image.width), num_bins=num_bins
+    )
+    return round(float(value[0]), 6)
+
+
+def sample_subpolicies(trial: TrialLike, image: ImageSpec) -> Policy:
+    """K sub-policies x 2 slots of (op, probability, magnitude bin); records each slot's physical parameter."""
+    rows = []
+    for i in range(SUBPOLICY_COUNT):
+        row = []
+        for j in range(SUBPOLICY_SLOTS):
+            op = trial.suggest_categorical(f"sp{i}_op{j}", list(ops.OP_NAMES))
+            prob = trial.suggest_float(f"sp{i}_prob{j}", 0.0, 1.0, step=0.1)
+            mag_bin = trial.suggest_int(f"sp{i}_mag{j}", 0, SUBPOLICY_BINS - 1)
+            magnitude = mag_bin / (SUBPOLICY_BINS - 1)
+            trial.set_user_attr(f"sp{i}_op{j}_param", _real_param(op, magnitude, image, SUBPOLICY_BINS))
+            row.append((op, round(prob, 1), magnitude))
+        rows.append(row)
+    return SubPolicies(rows, num_bins=SUBPOLICY_BINS, image_spec=image)
+
+
+def _randaugment(trial: TrialLike, image: ImageSpec, prefix: str) -> RandAugment:
+    num_ops = trial.suggest_int(f"{prefix}num_ops", 0, RANDAUGMENT_MAX_OPS)
+    magnitude = trial.suggest_int(f"{prefix}magnitude", 0, RANDAUGMENT_BINS - 1)
+    # Real parameters at bin M: the normalized magnitude and two representative physical values.
+    normalized = magnitude / (RANDAUGMENT_BINS - 1)
+    trial.set_user_attr(f"{prefix}magnitude_normalized", round(normalized, 6))
+    trial.set_user_attr(f"{prefix}rotate_degrees", _real_param("Rotate", normalized, image, RANDAUGMENT_BINS))
+    trial.set_user_attr(f"{prefix}translate_pixels", _real_param("TranslateX", normalized, image, RANDAUGMENT_BINS))
+    return RandAugment(num_ops=num_ops, magnitude=magnitude, num_bins=RANDAUGMENT_BINS, image_spec=image)
+
+
+def sample_randaugment(trial: TrialLike, image: ImageSpec) -> Policy:
+    """RandAugment (N, M): N ops per image uniformly from torchvision's set, all at magnitude bin M of 31."""
+    return _randaugment(trial, image, "")
+
+
+def sample_schedule(trial: TrialLike, image: ImageSpec) -> Policy:
+    """A RandAugment (N, M) per equal phase of training (``SCHEDULE_PHASES`` phases)."""
+    phases = []
+    for i in range(SCHEDULE_PHASES):
+        end = 1.0 if i == SCHEDULE_PHASES - 1 else round((i + 1) / SCHEDULE_PHASES, 6)
+        trial.set_user_attr(f"phase{i}_end_progress", end)
+        phases.append((end, _randaugment(trial, image, f"phase{i}_")))
+    return Schedule(phases, image_spec=image)
+
+
+def sample_compact(trial: TrialLike, image: ImageSpec) -> Policy:
+    """Flip on/off, crop on/off, RandAugment (N, M of 10): one static action of ``ActionSpec.compact()``."""
+    from policy_search.policy.action_space import ActionSpec
+
+    spec = ActionSpec.compact()
+    action = [
+        trial.suggest_int("flip", 0, 1),
+        trial.suggest_int("crop", 0, 1),
+        trial.suggest_int("num_ops", 0, spec.max_ops),
+        trial.suggest_int("magnitude", 0, spec.num_bins - 1),
+    ]
+    trial.set_user_attr("rotate_degrees", _real_param("Rotate", action[3] / (spec.num_bins - 1), image, spec.num_bins))
+    policy = spec.to_policy(action)
+    policy.image_spec = image
+    return policy
+
+
+SPACES: dict[str, SpaceFn] = {
+    "compact": sample_compact,
+    "subpolicies": sample_subpolicies,
+    "randaugment": sample_randaugment,
+    "schedule": sample_schedule,
+}
+
+
+def build_policy(space: str, params: dict, image: ImageSpec) -> Policy:
+    """Rebuild the policy a trial sampled, from its stored parameters (e.g. the best trial's)."""
+    if space not in SPACES:
+        raise ValueError(f"unknown search space {space!r}; choose one of {sorted(SPACES)}")
+    return SPACES[space](optuna.trial.FixedTrial(params), image)

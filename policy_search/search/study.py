@@ -1,0 +1,498 @@
+"""Optuna search over augmentation policies: the non-RL baseline the RL agents are compared against.
+
+    python -m policy_search.search --task mnist-episode --sampler tpe --pruner median --trials 30 \
+        --space randaugment --out runs/search-tpe
+    python -m policy_search.search compare --task mnist-episode --budget-samples 100000 --seeds 3 --out DIR
+
+Each trial samples a policy from a search space (``policy_search.search.space``), trains one child on the task
+preset with it and scores it by validation accuracy (never test; ``policy_search.search.objective``). The study
+lives in a storage (``policy_search.search.storage``): by default the journal file ``OUT/study.log``; several
+workers, on one machine (journal) or many (PostgreSQL), share one study and together run exactly ``--trials``
+trials (docs/SEARCH.md). Outputs in ``--out``: ``best_policy.json`` (a policy file for ``load_policy`` and the
+benchmark), ``trials.csv``, ``config.json`` and ``command.txt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from policy_search.policy.action_space import DEFAULT_RATIOS, parse_synthetic
+from policy_search.search import storage as st
+from policy_search.search.space import SPACES, build_policy
+from policy_search.threads import configure_threads
+
+__all__ = ["SearchConfig", "main", "run_search", "trials_table", "write_outputs"]
+
+
+@dataclass
+class SearchConfig:
+    """One search (or one worker of a shared search). Every field has a default that runs."""
+
+    task: str = "mnist-episode"
+    """Task preset (``policy_search.child.tasks.PRESETS``) every trial trains on."""
+    sampler: str = "tpe"
+    """``tpe`` or ``random``."""
+    pruner: str = "none"
+    """``none``, ``median`` or ``hyperband``."""
+    trials: int = 20
+    """Total trials of the study, across all workers (finished plus running)."""
+    out: str = "runs/search"
+    """Output directory (created)."""
+    storage: str | None = None
+    """Journal file path ending in ``.log`` or a database URL; default ``OUT/study.log``."""
+    resume: bool = False
+    """Continue (or join) an existing study; without it a study that already has trials is an error."""
+    space: str = "randaugment"
+    """Search space: ``subpolicies``, ``randaugment``, ``schedule`` or ``compact`` (flip, crop, RandAugment N and M)."""
+    synthetic: str | None = None
+    """``vae`` or ``dcgan`` (optionally ``:size``): also search the synthetic-data ratio r (0, 0.1, 0.2, 0.3, 0.5),
+    applied through the cached generator; the best r is exported as ``best_synthetic.json``."""
+    seed: int = 0
+    """Sampler seed (reseeded per trial number) and the child seed of every trial."""
+    study_name: str | None = None
+    """Default ``TASK-SPACE-SAMPLER-PRUNER-sSEED``."""
+    epochs: float | None = None
+    """Override the preset's child epochs."""
+    data_dir: str | None = None
+    """Dataset root; default ``$POLICY_SEARCH_DATA_DIR``."""
+    device: str = "auto"
+    """``auto``, ``cpu`` or ``cuda``."""
+    evals_per_epoch: int = 1
+    """Validation reports per child epoch (the pruners' resolution)."""
+    n_startup_trials: int = 10
+    """TPE: random trials before the model is used."""
+    budget_samples: int | None = None
+    """Optional compute cap: stop before a trial that could push the study's child-training samples past it."""
+    heartbeat_s: float = 10.0
+    """Seconds between a running trial's heartbeats."""
+    grace_s: float = 60.0
+    """A running trial silent this long belongs to a killed worker and is marked FAIL."""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Preset field overrides (``--set train_size=512``), e.g. a tiny task for tests."""
+    dataset: str | None = None
+    """Run the task's recipe on this dataset (folder or Hub id; validation is 10% of its training split)."""
+    quiet: bool = False
+    """No per-trial progress lines."""
+
+    def validate(self) -> None:
+        from policy_search.child.tasks import get_preset
+        from policy_search.search.objective import PRUNERS, SAMPLERS
+
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
+        if self.pruner not in PRUNERS:
+            raise ValueError(f"unknown pruner {self.pruner!r}; choose one of {', '.join(PRUNERS)}")
+        if self.synthetic is not None:
+            parse_synthetic(self.synthetic)  # raises with the valid choices
+        if self.space not in SPACES:
+            raise ValueError(f"unknown search space {self.space!r}; choose one of {', '.join(SPACES)}")
+        if self.trials <= 0:
+            raise ValueError(f"--trials must be a positive number of trials, got {self.trials}")
+        if self.epochs is not None and self.epochs <= 0:
+            raise ValueError(f"--epochs must be positive, got {self.epochs}")
+        if self.evals_per_epoch <= 0:
+            raise ValueError(f"--evals-per-epoch must be positive, got {self.evals_per_epoch}")
+        if self.budget_samples is not None and self.budget_samples <= 0:
+            raise ValueError(f"--budget-samples must be positive, got {self.budget_samples}")
+        if not 0 < self.heartbeat_s < self.grace_s:
+            raise ValueError(f"need 0 < --heartbeat ({self.heartbeat_s}) < --grace ({self.grace_s})")
+        get_preset(self.task, **self.preset_overrides())  # unknown task or field -> ValueError naming the options
+        st.describe_storage(self.storage_spec())
+
+    def preset_overrides(self) -> dict[str, Any]:
+        from policy_search.child.tasks import dataset_overrides
+
+        return {
+            **self.overrides,
+            **dataset_overrides(self.dataset),
+            **({"epochs": self.epochs} if self.epochs is not None else {}),
+        }
+
+    def storage_spec(self) -> str:
+        return self.storage or str(Path(self.out) / "study.log")
+
+    def name(self) -> str:
+        return self.study_name or f"{self.task}-{self.space}-{self.sampler}-{self.pruner}-s{self.seed}"
+
+
+# What must agree between workers (and between a run and its --resume) for their trials to mean the same thing.
+_STUDY_KEYS = ("task", "space", "synthetic", "epochs", "overrides", "evals_per_epoch", "data_dir", "dataset")
+
+
+def _open_study(config: SearchConfig, storage: optuna.storages.BaseStorage, n_reports: int) -> optuna.Study:
+    from policy_search.search.objective import make_pruner, make_sampler
+
+    study = optuna.create_study(
+        storage=storage,
+        study_name=config.name(),
+        direction="maximize",
+        sampler=make_sampler(config.sampler, config.seed, config.n_startup_trials),
+        pruner=make_pruner(config.pruner, n_reports),
+        load_if_exists=True,
+    )
+    mine = {k: getattr(config, k) for k in _STUDY_KEYS}
+    stored = study.user_attrs.get("search")
+    existing = study.get_trials(deepcopy=False)
+    if existing and not config.resume:
+        raise RuntimeError(
+            f"study {config.name()!r} in {config.storage_spec()!r} already has {len(existing)} "
+            "trial(s); pass --resume to continue it (or to join it as another worker), or choose "
+            "another --study-name / --out"
+        )
+    if stored is None:
+        study.set_user_attr("search", mine)
+    elif json.loads(json.dumps({**dict.fromkeys(mine), **stored})) != json.loads(json.dumps(mine)):
+        # (a key added after the study was created reads as None: its default)
+        raise RuntimeError(
+            f"study {config.name()!r} was created with {stored}, this run has {mine}; "
+            "use the same settings to resume or join it, or another --study-name"
+        )
+    return study
+
+
+def _samples(trials: list[optuna.trial.FrozenTrial]) -> int:
+    return sum(int(t.user_attrs.get("samples", 0)) for t in trials)
+
+
+def _log(config: SearchConfig, message: str) -> None:
+    if not config.quiet:
+        print(message, flush=True)
+
+
+def run_search(config: SearchConfig, argv: list[str] | None = None) -> dict[str, Any]:
+    """Run this worker's share of the study until it holds ``config.trials`` finished trials (or the sample
+    budget is spent), then write the outputs. ``argv`` is recorded in command.txt. Returns a summary dict."""
+    from policy_search.child.run import ChildRun
+    from policy_search.search.objective import image_spec_of, planned_reports, run_trial
+
+    config.validate()
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    storage = st.make_storage(config.storage_spec())
+    probe = ChildRun(
+        config.task,
+        seed=config.seed,
+        device=config.device,
+        data_dir=config.data_dir,
+        allow_test=False,
+        **config.preset_overrides(),
+    )
+    image, n_reports = image_spec_of(probe), planned_reports(probe, config.evals_per_epoch)
+    trial_samples = probe.total_batches * probe.preset.batch_size  # what one unpruned trial costs
+    study = _open_study(config, storage, n_reports)
+    _write_json(
+        out / "config.json",
+        {
+            **asdict(config),
+            "storage": config.storage_spec(),
+            "study_name": config.name(),
+            "preset": probe.preset.to_dict(),
+            "samples_per_trial": trial_samples,
+            "optuna_version": optuna.__version__,
+        },
+    )
+    del probe
+    command = ["python", "-m", "policy_search.search", *(argv if argv is not None else _argv_of(config))]
+    (out / "command.txt").write_text(" ".join(shlex.quote(a) for a in command) + "\n", encoding="utf-8")
+    worker, ran, start = st.worker_name(), 0, time.perf_counter()
+    while True:
+        stale = st.fail_stale_trials(study, storage, config.grace_s)
+        if stale:
+            _log(
+                config, f"[search] marked trial(s) {stale} FAIL: no heartbeat for {config.grace_s:g} s (killed worker)"
+            )
+        finished = study.get_trials(deepcopy=False, states=st.FINISHED)
+        alive = study.get_trials(deepcopy=False, states=st.ALIVE)
+        if len(finished) >= config.trials:
+            break
+        if (
+            config.budget_samples is not None
+            and _samples(finished) + (len(alive) + 1) * trial_samples > config.budget_samples
+        ):
+            if not alive:
+                _log(config, f"[search] sample budget {config.budget_samples} reached")
+                break
+        elif len(finished) + len(alive) < config.trials:
+            trial = study.ask()
+            if st.trials_ahead(study, trial.number) >= config.trials:
+                # Another worker claimed the last slot between our check and ask(): give this one back.
+                trial.set_user_attr("over_cap", True)
+                study.tell(trial, state=TrialState.FAIL)
+                continue
+            _run_one(config, study, storage, trial, image, worker, run_trial)
+            ran += 1
+            write_outputs(study, config, image)
+            continue
+        # Every remaining slot is held by a running trial: wait until those finish or go stale.
+        time.sleep(min(config.heartbeat_s, 5.0))
+    summary = write_outputs(study, config, image)
+    summary.update(worker=worker, trials_run_by_this_worker=ran, worker_wall_s=time.perf_counter() - start)
+    _log(
+        config,
+        f"[search] done: {summary['finished']} finished trial(s), best val acc "
+        f"{summary['best_value']} (trial {summary['best_trial']}), outputs in {out}",
+    )
+    return summary
+
+
+def _run_one(
+    config: SearchConfig,
+    study: optuna.Study,
+    storage: optuna.storages.BaseStorage,
+    trial: optuna.Trial,
+    image: Any,
+    worker: str,
+    run_trial: Any,
+) -> None:
+    trial.set_user_attr("worker", worker)
+    try:
+        with st.heartbeat(storage, study, trial.number, config.heartbeat_s):
+            policy = SPACES[config.space](trial, image)
+            extra = {}
+            if config.synthetic:
+                extra["synthetic"] = (
+                    config.synthetic,
+                    trial.suggest_categorical("synthetic_ratio", list(DEFAULT_RATIOS)),
+                )
+            result = run_trial(
+                trial,
+                policy,
+                task=config.task,
+                seed=config.seed,
+                device=config.device,
+                data_dir=config.data_dir,
+                evals_per_epoch=config.evals_per_epoch,
+                overrides=config.preset_overrides(),
+                **extra,
+            )
+    except BaseException:
+        study.tell(trial, state=TrialState.FAIL)  # Ctrl-C or a bug: free the slot now rather than after grace_s
+        raise
+    for key in ("samples", "wall_s", "reports", "diverged"):
+        trial.set_user_attr(key, getattr(result, key))
+    if result.pruned:
+        study.tell(trial, state=TrialState.PRUNED)
+    else:
+        study.tell(trial, result.value)
+    try:
+        best = f"best {study.best_value:.4f} (#{study.best_trial.number})"
+    except ValueError:
+        best = "no completed trial yet"
+    state = f"pruned after {result.reports} report(s)" if result.pruned else "complete"
+    _log(
+        config,
+        f"[trial {trial.number}] {state}: val_acc {result.value:.4f} | {best} | samples {result.samples} | "
+        f"{result.wall_s:.1f} s | {json.dumps(trial.params, sort_keys=True)}",
+    )
+
+
+def trials_table(study: optuna.Study) -> list[dict[str, Any]]:
+    """One row per finished or failed trial, in completion order, with cumulative samples and best-so-far."""
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and not t.user_attrs.get("over_cap")]
+    trials.sort(key=lambda t: (t.datetime_complete, t.number))
+    rows, cumulative, best = [], 0, None
+    for t in trials:
+        cumulative += int(t.user_attrs.get("samples", 0))
+        if t.state == TrialState.COMPLETE and (best is None or t.value > best):
+            best = t.value
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "value": t.value,
+                "samples": t.user_attrs.get("samples", 0),
+                "cumulative_samples": cumulative,
+                "best_so_far": best,
+                "wall_s": round(float(t.user_attrs.get("wall_s", 0.0)), 3),
+                "worker": t.user_attrs.get("worker", ""),
+                "datetime_start": t.datetime_start.isoformat() if t.datetime_start else "",
+                "datetime_complete": t.datetime_complete.isoformat() if t.datetime_complete else "",
+                **{f"param_{k}": v for k, v in sorted(t.params.items())},
+                **{
+                    f"real_{k}": v
+                    for k, v in sorted(t.user_attrs.items())
+                    if k not in ("samples", "wall_s", "worker", "reports", "diverged", "stale")
+                },
+            }
+        )
+    return rows
+
+
+def write_outputs(study: optuna.Study, config: SearchConfig, image: Any) -> dict[str, Any]:
+    """trials.csv and best_policy.json (atomically, so concurrent workers never leave a torn file)."""
+    out = Path(config.out)
+    rows = trials_table(study)
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    tmp = out / f".trials.csv.{os.getpid()}"
+    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns or ["number"])
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, out / "trials.csv")
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    summary: dict[str, Any] = {
+        "finished": sum(r["state"] in ("COMPLETE", "PRUNED") for r in rows),
+        "best_value": None,
+        "best_trial": None,
+        "samples": rows[-1]["cumulative_samples"] if rows else 0,
+    }
+    if complete:
+        best = max(complete, key=lambda t: (t.value, -t.number))
+        policy = build_policy(config.space, best.params, image)
+        per_run = max(int(t.user_attrs.get("samples", 0)) for t in complete) or 1  # a complete trial = one run
+        tmp_policy = out / f".best_policy.{os.getpid()}.json"
+        policy.save(
+            tmp_policy,
+            provenance={
+                "task": config.task,
+                "agent": f"optuna-{config.sampler}",
+                "seed": config.seed,
+                # Numbers, not objects: the benchmark harness reads compute_spent as one number (child samples).
+                "search_budget": config.budget_samples if config.budget_samples is not None else config.trials,
+                "compute_spent": summary["samples"],
+                "compute_unit": "child-training samples",
+                "child_run_equivalents": round(summary["samples"] / per_run, 3),
+                "compute_detail": {
+                    "child_samples": summary["samples"],
+                    "trials": len(rows),
+                    "budget_trials": config.trials,
+                    "budget_samples": config.budget_samples,
+                },
+                "search": {
+                    "space": config.space,
+                    "pruner": config.pruner,
+                    "study": config.name(),
+                    "best_trial": best.number,
+                    "val_accuracy": best.value,
+                    "params": best.params,
+                },
+            },
+        )
+        os.replace(tmp_policy, out / "best_policy.json")
+        ratio = best.params.get("synthetic_ratio", 0.0)
+        if config.synthetic and ratio > 0:
+            # The synthetic kind cannot nest inside Sequence/Schedule, so the best ratio is a policy file of its own.
+            from policy_search.generative.synthetic import Synthetic
+
+            model, size = parse_synthetic(config.synthetic)
+            Synthetic(model, ratio, size=size, image_spec=image).save(
+                out / "best_synthetic.json",
+                provenance={
+                    "task": config.task,
+                    "agent": f"optuna-{config.sampler}",
+                    "seed": config.seed,
+                    "compute_spent": summary["samples"],
+                },
+            )
+        summary.update(best_value=best.value, best_trial=best.number)
+    return summary
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _argv_of(config: SearchConfig) -> list[str]:
+    """The CLI arguments equivalent to ``config`` (for command.txt when called from Python)."""
+    argv = [
+        "--task",
+        config.task,
+        "--sampler",
+        config.sampler,
+        "--pruner",
+        config.pruner,
+        "--trials",
+        str(config.trials),
+        "--out",
+        config.out,
+        "--storage",
+        config.storage_spec(),
+        "--space",
+        config.space,
+        "--seed",
+        str(config.seed),
+        "--study-name",
+        config.name(),
+        "--device",
+        config.device,
+        "--evals-per-epoch",
+        str(config.evals_per_epoch),
+        "--n-startup-trials",
+        str(config.n_startup_trials),
+    ]
+    for flag, value in (
+        ("--epochs", config.epochs),
+        ("--data-dir", config.data_dir),
+        ("--budget-samples", config.budget_samples),
+    ):
+        if value is not None:
+            argv += [flag, str(value)]
+    argv += [a for k, v in config.overrides.items() for a in ("--set", f"{k}={json.dumps(v)}")]
+    return argv + (["--resume"] if config.resume else [])
+
+
+def _parse_override(text: str) -> tuple[str, Any]:
+    """``key=value`` with the value read as JSON when it parses (numbers, true/false/null), else as a string."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--set expects KEY=VALUE, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from policy_search.config import dataclass_parser
+
+    parser = dataclass_parser(
+        SearchConfig,
+        prog="python -m policy_search.search",
+        description=__doc__.split("\n\n")[0],
+        epilog="Subcommands: `compare ...`, `curve ...` (see `compare --help`, `curve --help`).",
+        flags={"heartbeat_s": ["--heartbeat"], "grace_s": ["--grace"]},
+        skip=["overrides"],
+    )
+    parser.add_argument(
+        "--set",
+        type=_parse_override,
+        action="append",
+        default=[],
+        dest="overrides",
+        metavar="KEY=VALUE",
+        help="preset field override, e.g. --set train_size=512 (repeatable)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    configure_threads("one")  # search workers scale across processes: one thread each (POLICY_SEARCH_THREADS)
+    from policy_search.config import parse_config
+
+    config = parse_config(
+        SearchConfig, build_parser(), argv, convert=lambda values: {**values, "overrides": dict(values["overrides"])}
+    )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our per-trial line replaces Optuna's
+    try:
+        run_search(config, argv)
+    except (ValueError, RuntimeError, st.StorageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
