@@ -48,7 +48,6 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from child_overhead import plain_loop  # noqa: E402
 from ops_throughput import kornia_policies, load_images  # noqa: E402
-
 from policy_search.child.run import ChildRun  # noqa: E402
 from policy_search.policy import RandAugment, TrivialAugmentWide, load_policy  # noqa: E402
 from policy_search.policy.presets import get_preset  # noqa: E402
