@@ -35,7 +35,7 @@ from policy_search.policy import RandAugment, TrivialAugmentWide  # noqa: E402
 from policy_search.policy import base as policy_base
 from policy_search.policy.presets import get_preset  # noqa: E402
 
-ENGINE_FILES = ("ops.py", "ops_geometry.py", "ops_lut.py", "ops_fused.py")  # the flat layout, before issue 12
+ENGINE_FILES = ("ops.py", "ops_geometry.py", "ops_lut.py", "ops_fused.py", "ops_magnitude.py")  # the flat layout, before issue 12
 PACKAGE_FILES = (
     "__init__.py",
     "geometry.py",
@@ -67,7 +67,8 @@ def load_engine(rev: str, folder: Path):
         for name in ENGINE_FILES:
             text = show(f"policy_search/{name}")
             if text is not None:
-                (package / name).write_text(text.replace("from policy_search import", "from ab_engine import"))
+                text = text.replace("from policy_search import", "from ab_engine import")
+                (package / name).write_text(text.replace("from policy_search.ops_", "from ab_engine.ops_"))
     sys.path.insert(0, str(folder))
     engine = importlib.import_module("ab_engine.ops")
     if not hasattr(engine, "apply_slots"):  # engines before the fused kernels: apply_ops slot after slot
