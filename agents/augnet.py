@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from policy_search.policy.controller import build_mlp
+from policy_search.agents.base import Agent, AgentSettings, ExportSpec
+from policy_search.policy.controller import Controller, build_mlp
 
 
 @dataclass
@@ -33,8 +34,18 @@ class AugNetConfig:
     an action shows mostly in the next evaluation, so crediting far-future rewards to it mostly adds variance."""
 
 
-class AugNetAgent:
+class AugNetAgent(Agent):
     """Policy-gradient controller over a ``MultiDiscrete(nvec)`` action space."""
+
+    supports_population = True
+
+    @classmethod
+    def for_env(cls, env, settings: AgentSettings) -> AugNetAgent:
+        from policy_search.child.run import FEATURE_NAMES
+
+        overrides = {k: v for k, v in (("gamma", settings.gamma), ("lr", settings.lr)) if v is not None}
+        nvec = env.unwrapped.action_spec.nvec
+        return cls(len(FEATURE_NAMES), nvec, AugNetConfig(**overrides), seed=settings.seed)
 
     def __init__(self, obs_dim: int, nvec: np.ndarray, config: AugNetConfig | None = None, seed: int = 0) -> None:
         self.config = config or AugNetConfig()
@@ -59,6 +70,25 @@ class AugNetAgent:
         if deterministic:
             return np.asarray([int(d.probs.argmax()) for d in dists], dtype=np.int64)
         return np.asarray([int(torch.multinomial(d.probs, 1, generator=self.generator)) for d in dists], dtype=np.int64)
+
+    def learn(self, observations, actions, rewards) -> dict:
+        return self.update(observations, actions, rewards)
+
+    def learn_batch(self, observations, actions, advantages) -> dict:
+        return self.update_batch(observations, actions, advantages)
+
+    def controller(self, spec: ExportSpec) -> Controller:
+        net = build_mlp([len(spec.feature_names), *self.config.hidden, int(self.nvec.sum())])
+        net.load_state_dict(self.net.state_dict())
+        return Controller(
+            spec.action_spec,
+            net,
+            spec.feature_names,
+            observe_every=spec.observe_every,
+            synthetic=spec.synthetic,
+            image_spec=spec.image_spec,
+            decision=spec.decision,
+        )
 
     def update(self, observations: list[np.ndarray], actions: list[np.ndarray], rewards: list[float]) -> dict:
         """One REINFORCE step on a finished episode. Returns loss statistics for logging."""

@@ -14,8 +14,56 @@ import gymnasium as gym
 import torch
 from torch import nn
 
+from policy_search.agents.base import Agent, AgentSettings, ExportSpec
 from policy_search.policy.action_space import ActionSpec
 from policy_search.policy.controller import Controller, build_mlp
+
+
+class PPOAgent(Agent):
+    """stable-baselines3 PPO behind the agent interface: one ``play`` is one rollout of one episode; its
+    checkpoint is SB3's own zip archive, held in memory so that it travels inside the trainer's checkpoint."""
+
+    def __init__(self, env: gym.Env, settings: AgentSettings) -> None:
+        overrides = {k: v for k, v in (("gamma", settings.gamma), ("learning_rate", settings.lr)) if v is not None}
+        self.episode_length = settings.episode_length
+        self.model = build_ppo(env, settings.episode_length, seed=settings.seed, **overrides)
+
+    def act(self, obs):
+        action, _ = self.model.predict(obs, deterministic=False)
+        return action
+
+    def play(self, env: gym.Env) -> dict[str, float]:
+        if getattr(env, "is_population", False):
+            raise ValueError("PPO cannot train a population; use --agent augnet")
+        # One rollout = one episode; reset_num_timesteps=False continues the same run across calls.
+        self.model.learn(total_timesteps=self.episode_length, reset_num_timesteps=False, progress_bar=False)
+        return {}
+
+    def state_dict(self) -> dict:
+        import io
+
+        buffer = io.BytesIO()
+        self.model.save(buffer)
+        return {"sb3_zip": buffer.getvalue()}
+
+    def load_state_dict(self, state: dict) -> None:
+        import io
+
+        from stable_baselines3 import PPO
+
+        self.model = PPO.load(io.BytesIO(state["sb3_zip"]), env=self.model.get_env(), device="cpu")
+
+    def controller(self, spec: ExportSpec) -> Controller:
+        return ppo_controller(
+            self.model,
+            spec.action_spec,
+            spec.feature_names,
+            spec.observe_every,
+            spec.box,
+            synthetic=spec.synthetic,
+            image_spec=spec.image_spec,
+            decision=spec.decision,
+        )
 
 
 def build_ppo(

@@ -3,18 +3,43 @@ same environment so every policy, learned or not, gets comparable returns."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import gymnasium as gym
 import numpy as np
+import torch
+
+from policy_search.agents.base import Agent, AgentSettings, ExportSpec, run_episode  # noqa: F401 - run_episode re-exported
+from policy_search.policy.base import Policy
+from policy_search.policy.controller import Controller, build_mlp
 
 
-class RandomAgent:
+class RandomAgent(Agent):
     """Uniformly random actions from the env's action space, seeded."""
+
+    supports_population = True
 
     def __init__(self, action_space: gym.Space, seed: int = 0) -> None:
         self.action_space = action_space
         self.action_space.seed(seed)
+
+    @classmethod
+    def for_env(cls, env, settings: AgentSettings) -> RandomAgent:
+        if getattr(env, "is_population", False):  # a population has no Gymnasium action space of its own
+            return cls(gym.spaces.MultiDiscrete(env.unwrapped.action_spec.nvec), seed=settings.seed)
+        return cls(env.action_space, seed=settings.seed)
+
+    def controller(self, spec: ExportSpec) -> Controller:
+        net = build_mlp([len(spec.feature_names), int(spec.action_spec.nvec.sum())])
+        torch.nn.init.zeros_(net[0].weight)
+        torch.nn.init.zeros_(net[0].bias)  # equal logits + sampling = uniformly random actions
+        return Controller(
+            spec.action_spec,
+            net,
+            spec.feature_names,
+            observe_every=spec.observe_every,
+            decision="sample",
+            synthetic=spec.synthetic,
+            image_spec=spec.image_spec,
+        )
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         return self.action_space.sample()
@@ -26,11 +51,21 @@ class RandomAgent:
         self.action_space.np_random.bit_generator.state = state["rng"]
 
 
-class FixedAgent:
+class FixedAgent(Agent):
     """For an env built with ``fixed_policy=...``: the action is ignored, the fixed policy augments."""
 
-    def __init__(self, action_space: gym.Space) -> None:
+    def __init__(self, action_space: gym.Space, fixed_policy: Policy | None = None) -> None:
         self.action = np.zeros(action_space.shape, dtype=action_space.dtype)
+        self.fixed_policy = fixed_policy
+
+    @classmethod
+    def for_env(cls, env, settings: AgentSettings) -> FixedAgent:
+        return cls(env.action_space, env.unwrapped.fixed_policy)
+
+    def controller(self, spec: ExportSpec) -> Policy:
+        if self.fixed_policy is None:
+            raise ValueError("a fixed agent exports the policy its environment was built with; none was given")
+        return self.fixed_policy
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         return self.action
@@ -40,18 +75,3 @@ class FixedAgent:
 
     def load_state_dict(self, state: dict) -> None:
         pass
-
-
-def run_episode(env: gym.Env, act: Callable[[np.ndarray], np.ndarray]) -> tuple[list, list, list]:
-    """Play one episode; returns (observations, actions, rewards), one entry per step."""
-    obs, _ = env.reset()
-    observations, actions, rewards = [], [], []
-    while True:
-        action = act(obs)
-        next_obs, reward, terminated, truncated, _ = env.step(action)
-        observations.append(obs)
-        actions.append(np.asarray(action))
-        rewards.append(float(reward))
-        obs = next_obs
-        if terminated or truncated:
-            return observations, actions, rewards

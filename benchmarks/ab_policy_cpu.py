@@ -35,7 +35,13 @@ from policy_search.policy import RandAugment, TrivialAugmentWide  # noqa: E402
 from policy_search.policy import base as policy_base
 from policy_search.policy.presets import get_preset  # noqa: E402
 
-ENGINE_FILES = ("ops.py", "ops_geometry.py", "ops_lut.py", "ops_fused.py", "ops_magnitude.py")  # the flat layout, before issue 12
+ENGINE_FILES = (
+    "ops.py",
+    "ops_geometry.py",
+    "ops_lut.py",
+    "ops_fused.py",
+    "ops_magnitude.py",
+)  # the flat layout, before issue 12
 PACKAGE_FILES = (
     "__init__.py",
     "geometry.py",

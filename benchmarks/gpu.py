@@ -74,6 +74,7 @@ def sizes(smoke: bool) -> dict:
             "time94_train_size": 256,
             "time94_eval": 256,
             "time94_model": "fastnet-s",
+            "time94_batch": 64,
             "target": 0.94,
         }
     return {
@@ -91,6 +92,7 @@ def sizes(smoke: bool) -> dict:
         "time94_train_size": None,
         "time94_eval": None,
         "time94_model": "resnet18-cifar",
+        "time94_batch": 512,
         "target": 0.94,
     }
 
@@ -270,7 +272,7 @@ def part_time94(device: torch.device, size: dict, out: Path, policy_path: Path) 
         "momentum": 0.9,
         "nesterov": True,
         "weight_decay": 5e-4,
-        "batch_size": 512,
+        "batch_size": size["time94_batch"],
         "epochs": size["time94_epochs"],
         "lr_schedule": "cosine",
         "label_smoothing": 0.1,

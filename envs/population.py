@@ -108,6 +108,8 @@ class Population:
     ``batches_per_step``, ``run`` for the image shape) and the recorder's ``episodes`` / ``state()``.
     """
 
+    is_population = True  # agents play a population run with play(), not step by step
+
     def __init__(
         self,
         preset: TaskPreset,

@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-AGENTS = ("ppo", "augnet", "random", "fixed")
+from policy_search.agents.base import AGENTS
+
 CSV_FIELDS = (
     "episode",
     "return",
@@ -198,126 +199,49 @@ def _make_env(cfg: TrainConfig):
 
 
 class _Trainer:
-    """One agent behind a uniform interface: ``play_episode()``, ``state()``, ``controller()``."""
+    """The agent named in the config behind the agent interface (``policy_search.agents.base``), plus its checkpoint
+    and export; no branch on the agent's name."""
 
     def __init__(self, cfg: TrainConfig, env, episode_length: int) -> None:
-        from policy_search.child.run import FEATURE_NAMES
+        from policy_search.agents.base import AgentSettings, build_agent
 
+        gamma = cfg.gamma if cfg.gamma is not None else (1.0 if cfg.credit == "end" else None)
         self.cfg, self.env, self.stats = cfg, env, {}
-        spec = env.unwrapped.action_spec
-        if cfg.agent == "ppo":
-            from policy_search.agents.ppo import build_ppo
-
-            self.model = build_ppo(env, episode_length, seed=cfg.seed, **_overrides(cfg, "learning_rate"))
-        elif cfg.agent == "augnet":
-            from policy_search.agents.augnet import AugNetAgent, AugNetConfig
-
-            self.model = AugNetAgent(
-                len(FEATURE_NAMES), spec.nvec, AugNetConfig(**_overrides(cfg, "lr")), seed=cfg.seed
-            )
-        elif cfg.agent == "random":
-            from gymnasium import spaces
-
-            from policy_search.agents.simple import RandomAgent
-
-            self.model = RandomAgent(
-                spaces.MultiDiscrete(spec.nvec) if cfg.population else env.action_space, seed=cfg.seed
-            )
-        else:
-            from policy_search.agents.simple import FixedAgent
-
-            self.model = FixedAgent(env.action_space)
-        self.episode_length = episode_length
+        self.agent = build_agent(
+            cfg.agent, env, AgentSettings(seed=cfg.seed, gamma=gamma, lr=cfg.lr, episode_length=episode_length)
+        )
 
     def play_episode(self) -> None:
-        if self.cfg.population:
-            learn = None
-            if self.cfg.agent == "augnet":
-
-                def learn(obs, actions, rewards):
-                    self.stats = self.model.update_batch(obs, actions, rewards)
-
-            self.env.play(lambda obs: [self.model.act(o) for o in obs], learn)
-            return
-        if self.cfg.agent == "ppo":
-            # One rollout = one episode; reset_num_timesteps=False continues the same run across calls.
-            self.model.learn(total_timesteps=self.episode_length, reset_num_timesteps=False, progress_bar=False)
-            return
-        from policy_search.agents.simple import run_episode
-
-        obs, actions, rewards = run_episode(self.env, self.model.act)
-        if self.cfg.agent == "augnet":
-            self.stats = self.model.update(obs, actions, rewards)
+        self.stats = self.agent.play(self.env)
 
     def save(self, path: Path) -> None:
-        if self.cfg.agent == "ppo":
-            self.model.save(path.with_suffix(".ppo.zip"))
-            agent_state = None
-        else:
-            agent_state = self.model.state_dict()
-        torch.save({"agent": agent_state, "recorder": self.env.state()}, path)
+        torch.save({"agent": self.agent.state_dict(), "recorder": self.env.state()}, path)
 
     def load(self, path: Path) -> None:
         state = torch.load(path, weights_only=False)
         self.env.load_state(state["recorder"])
-        if self.cfg.agent == "ppo":
-            from stable_baselines3 import PPO
-
-            self.model = PPO.load(path.with_suffix(".ppo.zip"), env=self.model.get_env(), device="cpu")
-        else:
-            self.model.load_state_dict(state["agent"])
+        agent_state = state["agent"]
+        legacy = path.with_suffix(".ppo.zip")  # checkpoints written before the agent interface kept PPO beside
+        if agent_state is None and legacy.is_file():
+            agent_state = {"sb3_zip": legacy.read_bytes()}
+        self.agent.load_state_dict(agent_state)
 
     def controller(self, feature_names: list[str], image_spec):
         """The frozen policy: the learned controller, a uniform-random one, or the fixed policy itself."""
-        from policy_search.policy.controller import Controller, build_mlp
+        from policy_search.agents.base import ExportSpec
 
         env = self.env.unwrapped
-        spec, every = env.action_spec, env.batches_per_step
-        if self.cfg.agent == "ppo":
-            from policy_search.agents.ppo import ppo_controller
-
-            return ppo_controller(
-                self.model,
-                spec,
-                feature_names,
-                every,
-                self.cfg.action_mode == "box",
-                synthetic=env.synthetic,
+        return self.agent.controller(
+            ExportSpec(
+                env.action_spec,
+                list(feature_names),
+                env.batches_per_step,
                 image_spec=image_spec,
+                synthetic=env.synthetic,
+                box=self.cfg.action_mode == "box",
                 decision=self.cfg.controller_decision,
             )
-        if self.cfg.agent == "augnet":
-            net = build_mlp([len(feature_names), *self.model.config.hidden, int(spec.nvec.sum())])
-            net.load_state_dict(self.model.net.state_dict())
-            return Controller(
-                spec,
-                net,
-                feature_names,
-                observe_every=every,
-                synthetic=env.synthetic,
-                image_spec=image_spec,
-                decision=self.cfg.controller_decision,
-            )
-        if self.cfg.agent == "random":
-            net = build_mlp([len(feature_names), int(spec.nvec.sum())])
-            torch.nn.init.zeros_(net[0].weight)
-            torch.nn.init.zeros_(net[0].bias)  # equal logits + sampling = uniformly random actions
-            return Controller(
-                spec,
-                net,
-                feature_names,
-                observe_every=every,
-                decision="sample",
-                synthetic=env.synthetic,
-                image_spec=image_spec,
-            )
-        return env.fixed_policy
-
-
-def _overrides(cfg: TrainConfig, lr_name: str) -> dict:
-    gamma = cfg.gamma if cfg.gamma is not None else (1.0 if cfg.credit == "end" else None)
-    out = {} if gamma is None else {"gamma": gamma}
-    return out if cfg.lr is None else {**out, lr_name: cfg.lr}
+        )
 
 
 def _write_csv_row(path: Path, row: dict) -> None:
