@@ -1,7 +1,7 @@
 """The one interface every agent implements, so that the trainer (``policy_search.train_agent``) never branches
 on an agent's name::
 
-    agent = build_agent("augnet", env, AgentSettings(seed=0, gamma=1.0))
+    agent = build_agent("augnet", env, AgentSettings(seed=0, gamma=1.0))   # policy_search.agents.build_agent
     stats = agent.play(env)                     # one episode (or one population run), learning from it
     state = agent.state_dict(); agent.load_state_dict(state)     # checkpoints (plain data, torch.save-able)
     policy = agent.controller(ExportSpec(...))  # the frozen policy to export (a Controller, or the fixed policy)
@@ -108,23 +108,3 @@ def run_episode(env: gym.Env, act: Callable[[np.ndarray], np.ndarray]) -> tuple[
         obs = next_obs
         if terminated or truncated:
             return observations, actions, rewards
-
-
-AGENTS = ("ppo", "augnet", "random", "fixed")
-
-
-def build_agent(name: str, env: gym.Env, settings: AgentSettings) -> Agent:
-    """The agent called ``name`` (one of ``AGENTS``) for ``env``."""
-    if name == "ppo":
-        from policy_search.agents.ppo import PPOAgent
-
-        return PPOAgent(env, settings)
-    if name == "augnet":
-        from policy_search.agents.augnet import AugNetAgent
-
-        return AugNetAgent.for_env(env, settings)
-    if name in ("random", "fixed"):
-        from policy_search.agents.simple import FixedAgent, RandomAgent
-
-        return (RandomAgent if name == "random" else FixedAgent).for_env(env, settings)
-    raise ValueError(f"unknown agent {name!r}; choose one of {list(AGENTS)}")

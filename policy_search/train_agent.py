@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from policy_search.agents.base import AGENTS
+from policy_search.agents import AGENTS
 
 CSV_FIELDS = (
     "episode",
@@ -203,7 +203,7 @@ class _Trainer:
     and export; no branch on the agent's name."""
 
     def __init__(self, cfg: TrainConfig, env, episode_length: int) -> None:
-        from policy_search.agents.base import AgentSettings, build_agent
+        from policy_search.agents import AgentSettings, build_agent
 
         gamma = cfg.gamma if cfg.gamma is not None else (1.0 if cfg.credit == "end" else None)
         self.cfg, self.env, self.stats = cfg, env, {}
