@@ -135,11 +135,12 @@ class AugNetAgent(Agent):
         }
 
     def state_dict(self) -> dict:
+        # plain data only (the baseline as a list, the generator state as a tensor): loads with weights_only=True
         return {
             "net": self.net.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
-            "baseline": self.baseline,
+            "baseline": None if self.baseline is None else [float(b) for b in self.baseline],
             "updates": self.updates,
         }
 
@@ -147,4 +148,6 @@ class AugNetAgent(Agent):
         self.net.load_state_dict(state["net"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
-        self.baseline, self.updates = state["baseline"], state["updates"]
+        baseline = state["baseline"]
+        self.baseline = None if baseline is None else np.asarray(baseline, dtype=np.float64)
+        self.updates = int(state["updates"])

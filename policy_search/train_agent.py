@@ -119,6 +119,14 @@ class TrainConfig:
             raise ValueError(f"unknown agent {self.agent!r}; choose one of {list(AGENTS)}")
         if self.episodes < 1:
             raise ValueError(f"--episodes must be at least 1, got {self.episodes}")
+        for name in ("budget_seconds", "epochs", "cost_weight", "gamma", "lr", "distill_fraction"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not math.isfinite(value)):
+                raise ValueError(f"--{name.replace('_', '-')} must be a finite number, got {value!r}")
+        if self.cost_weight < 0:
+            raise ValueError(
+                f"--cost-weight must be >= 0 (a penalty per unit of augmentation cost), got {self.cost_weight}"
+            )
         if self.budget_seconds is not None and self.budget_seconds <= 0:
             raise ValueError(f"--budget-seconds must be positive, got {self.budget_seconds}")
         if self.epochs is not None and self.epochs <= 0:
@@ -215,10 +223,16 @@ class _Trainer:
         self.stats = self.agent.play(self.env)
 
     def save(self, path: Path) -> None:
-        torch.save({"agent": self.agent.state_dict(), "recorder": self.env.state()}, path)
+        from policy_search.outputs import atomic_torch_save
+
+        atomic_torch_save({"agent": self.agent.state_dict(), "recorder": self.env.state()}, path)
 
     def load(self, path: Path) -> None:
-        state = torch.load(path, weights_only=False)
+        try:  # weights_only: tensors and plain containers only, so a planted checkpoint cannot run code
+            state = torch.load(path, weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - truncated, corrupt or foreign: one line, not a traceback
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"--resume: {path} cannot be loaded safely ({first}); start a new --out") from None
         self.env.load_state(state["recorder"])
         agent_state = state["agent"]
         legacy = path.with_suffix(".ppo.zip")  # checkpoints written before the agent interface kept PPO beside
@@ -244,13 +258,45 @@ class _Trainer:
         )
 
 
-def _write_csv_row(path: Path, row: dict) -> None:
-    new = not path.exists()
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
+def _write_csv(path: Path, episodes: list[dict]) -> None:
+    """The episode log, rewritten whole (atomically) from the episodes the checkpoint holds: after a crash it can
+    never hold an episode the checkpoint lacks, nor miss one it has."""
+    import io
+
+    from policy_search.outputs import atomic_write_text
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    cumulative = 0
+    for ep in episodes:
+        cumulative += ep["samples"]
+        writer.writerow({**ep, "cumulative_samples": cumulative})
+    atomic_write_text(path, buffer.getvalue())
+
+
+# Fields that may change on --resume: how long to go on, where the children run, what is shown. Everything else
+# (task, agent, seed, rewards, action space, ...) defines the run and must match the checkpoint.
+RESUMABLE_CHANGES = ("episodes", "budget_seconds", "resume", "progress_bar", "device", "workers", "data_dir")
+
+
+def _check_resume(out: Path, cfg: TrainConfig) -> None:
+    stored_path = out / "config.json"
+    if not stored_path.is_file():
+        return
+    try:
+        stored = json.loads(stored_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"--resume: {stored_path} cannot be read ({exc}); the run cannot be checked") from None
+    requested = asdict(cfg)
+    changed = [k for k in requested if k not in RESUMABLE_CHANGES and k in stored and stored[k] != requested[k]]
+    if changed:
+        detail = ", ".join(f"--{k.replace('_', '-')} {stored[k]!r} -> {requested[k]!r}" for k in changed)
+        raise ValueError(
+            f"--resume with flags that differ from the run in {out}: {detail}; resume with the run's own flags "
+            f"(only {', '.join('--' + k.replace('_', '-') for k in RESUMABLE_CHANGES[:2])} and where it runs may "
+            "change) or start a new --out"
+        )
 
 
 def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
@@ -264,8 +310,19 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if cfg.resume and not ckpt.exists():
         raise FileNotFoundError(f"--resume: no checkpoint in {out}; start without --resume")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+    from policy_search.outputs import FolderInUseError, lock_folder, write_json
+
+    try:
+        lock_folder(out)  # one writer per folder, for the life of this process; released if it dies
+    except FolderInUseError as exc:
+        raise ValueError(str(exc)) from None
+    except OSError as exc:
+        raise ValueError(f"--out {str(out)!r} cannot hold the run ({exc.strerror or exc}); choose another") from None
+    if ckpt.exists() and not cfg.resume:  # checked again under the lock: a run may have started meanwhile
+        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    if cfg.resume:
+        _check_resume(out, cfg)
+    write_json(out / "config.json", asdict(cfg))
     command = "python -m policy_search.train_agent " + shlex.join(argv if argv is not None else sys.argv[1:])
     with (out / "command.txt").open("a") as f:
         f.write(command + "\n")
@@ -282,6 +339,7 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
     trainer = _Trainer(cfg, env, episode_length)
     if cfg.resume:
         trainer.load(ckpt)
+        _write_csv(out / "episodes.csv", env.episodes)  # the log is what the checkpoint holds, nothing more
     env.episode_index = len(env.episodes)  # the probing reset above does not count as an episode
     writer = SummaryWriter(str(out / "tb"))
     child_seconds = sum(e.get("wall_s", 0.0) for e in env.episodes)
@@ -302,8 +360,6 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
             ep["wall_s"] = wall / max(1, len(env.episodes) - done_before)
             child_seconds += ep["wall_s"]
             cumulative += ep["samples"]
-            row = {**ep, "cumulative_samples": cumulative}
-            _write_csv_row(out / "episodes.csv", row)
             step = ep["episode"]
             writer.add_scalar("charts/episodic_return", ep["return"], step)
             writer.add_scalar("charts/final_val_acc", ep["final_val_acc"], step)
@@ -316,6 +372,7 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
                 bar.update(1)
                 bar.set_postfix(ret=f"{ep['return']:.2f}", val_acc=f"{ep['final_val_acc']:.3f}")
         trainer.save(ckpt)  # after every episode: an interrupt loses at most the episode in progress
+        _write_csv(out / "episodes.csv", env.episodes)  # after the checkpoint, derived from what it holds
     env.close()
     if bar is not None:
         bar.close()

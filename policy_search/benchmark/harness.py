@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import re
 import shlex
@@ -265,7 +266,12 @@ def run_benchmark(
         raise ValueError("no policies to benchmark: pass preset names or policy files with --policies")
     if len({s.key for s in specs}) != len(specs):
         raise ValueError(f"the same policy is listed twice: {[s.name for s in specs]}")
+    if isinstance(robustness_samples, bool) or not isinstance(robustness_samples, int) or robustness_samples < 0:
+        raise ValueError(f"robustness_samples must be a whole number >= 0 (0 skips), got {robustness_samples!r}")
+    if not all(isinstance(e, int | float) and math.isfinite(e) and e >= 0 for e in fgsm_eps):
+        raise ValueError(f"fgsm_eps must be finite numbers >= 0, got {list(fgsm_eps)!r}")
     out_dir = Path(out)
+    _check_writable(out_dir)
     protocol = _protocol(preset, robustness_samples, fgsm_eps)
     pairs = [(s, k) for s in specs for k in seed_list]
     records: list[dict] = []
@@ -323,6 +329,19 @@ CONFIG_KEYS = (
     "fgsm_eps",
     "description",
 )
+
+
+def _check_writable(folder: Path) -> None:
+    """Fail before any training if ``folder`` cannot hold outputs (results would be lost at the end)."""
+    try:
+        (folder / "runs").mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise ValueError(
+            f"--out {str(folder)!r} is not a writable folder ({exc.strerror or exc}); choose another"
+        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:

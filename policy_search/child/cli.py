@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from policy_search.child.tasks import PRESETS
 from policy_search.config import dataclass_parser, parse_config
+from policy_search.outputs import write_json
 
 
 @dataclass
@@ -63,7 +63,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.policy:
         from policy_search.policy import load_policy
 
-        policy = load_policy(args.policy)
+        try:
+            policy = load_policy(args.policy)
+        except (ValueError, OSError) as err:  # PolicyFileError is a ValueError; one line, exit 2
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    out = Path(args.out)
+    try:  # checked before training, so a finished run is never lost to an unwritable folder
+        out.mkdir(parents=True, exist_ok=True)
+        (out / ".write-test").write_text("")
+        (out / ".write-test").unlink()
+    except OSError as err:
+        print(
+            f"error: --out {args.out!r} is not a writable folder ({err.strerror or err}); choose another",
+            file=sys.stderr,
+        )
+        return 2
     from policy_search.child.data import DatasetError
 
     try:
@@ -75,10 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     metrics["policy"] = args.policy or "none"
     metrics["command"] = " ".join(["python -m policy_search.child", *(argv if argv is not None else sys.argv[1:])])
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    (out / "config.json").write_text(json.dumps(asdict(args), indent=1))
+    write_json(out / "metrics.json", metrics)
+    write_json(out / "config.json", asdict(args))
     (out / "command.txt").write_text(metrics["command"] + "\n")
     t = metrics["test"]
     print(

@@ -9,6 +9,7 @@ trained to convergence (30 epochs), seconds per run on a CPU; search and the fin
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 
 
@@ -51,6 +52,46 @@ class TaskPreset:
     """Seed of the validation split and proxy subset: fixed across child seeds so runs compare paired."""
     description: str = ""
     """One line for ``--help`` and reports."""
+
+    def __post_init__(self) -> None:
+        """Every field checked up front (type, range, finiteness), so a bad value fails in one line before any
+        data is loaded or any training runs."""
+
+        def number(
+            name: str, *, low: float, high: float = math.inf, integer: bool = False, low_open: bool = False
+        ) -> None:
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or (integer and not isinstance(value, int))
+            ):
+                kind = "an integer" if integer else "a number"
+                raise ValueError(f"preset field {name} must be {kind}, got {type(value).__name__} {value!r}")
+            if not math.isfinite(value) or value < low or value > high or (low_open and value == low):
+                bound = f"{'>' if low_open else '>='} {low:g}" + ("" if high == math.inf else f" and <= {high:g}")
+                raise ValueError(f"preset field {name} must be finite and {bound}, got {value!r}")
+
+        number("lr", low=0, low_open=True)
+        number("momentum", low=0, high=1)
+        number("weight_decay", low=0)
+        number("batch_size", low=1, integer=True)
+        number("epochs", low=0, low_open=True)
+        number("label_smoothing", low=0, high=1)
+        number("data_seed", low=0, integer=True)
+        if self.train_size is not None:
+            number("train_size", low=1, integer=True)
+        if self.eval_samples is not None:
+            number("eval_samples", low=1, integer=True)
+        number("val_size", low=0, low_open=True)
+        if isinstance(self.val_size, float) and self.val_size >= 1:
+            raise ValueError(f"preset field val_size must be a count or a fraction in (0, 1), got {self.val_size!r}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"preset field optimizer must be sgd or adam, got {self.optimizer!r}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"preset field lr_schedule must be constant or cosine, got {self.lr_schedule!r}")
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise ValueError(f"preset field dataset must be a dataset name, folder or Hub id, got {self.dataset!r}")
 
     def with_overrides(self, **overrides) -> TaskPreset:
         known = {f.name for f in fields(self)}

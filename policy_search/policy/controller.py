@@ -16,6 +16,7 @@ shows how to compute them in a plain PyTorch loop).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -25,9 +26,20 @@ from torch import nn
 
 from policy_search.policy.action_space import ActionSpec
 from policy_search.policy.base import AugmentParams, ImageSpec, Policy, policy_from_dict, register_kind
-from policy_search.policy.file import PolicyConfigError
+from policy_search.policy.file import PolicyConfigError, as_choice, as_int, as_object
 
 DECISIONS = ("argmax", "sample")
+ACTIVATIONS = ("tanh", "relu")
+BODY_FIELDS = (
+    "action_spec",
+    "feature_names",
+    "observe_every_batches",
+    "decision",
+    "output",
+    "network",
+    "base",
+    "synthetic",
+)
 
 
 def build_mlp(sizes: list[int], activation: str = "tanh") -> nn.Sequential:
@@ -90,6 +102,7 @@ class Controller(Policy):
         """Back to the start of a run: the action for untrained-model features."""
         self._decision_rng = np.random.default_rng(seed)
         self.set_action(np.zeros(len(self.spec.nvec), dtype=np.int64))
+        self._observed, self._warned = False, getattr(self, "_warned", False)
 
     def act(self, features: Mapping[str, float] | np.ndarray) -> np.ndarray:
         """The MultiDiscrete action for ``features`` (a dict keyed by ``feature_names`` or a vector in that order)."""
@@ -120,10 +133,12 @@ class Controller(Policy):
     def observe(self, features: Mapping[str, float] | np.ndarray) -> None:
         """Choose the augmentation for the next ``observe_every`` batches from the current training state."""
         self.set_action(self.act(features))
+        self._observed = True
 
     def set_action(self, action: np.ndarray) -> None:
         """Use ``action`` (MultiDiscrete, e.g. one recorded during search) until the next ``observe``."""
         self.action = np.asarray(action, dtype=np.int64)
+        self._observed = True  # an explicit action counts; reset() clears this after setting the start action
         self.current = self.spec.to_policy(action, self.base)
         self._synthetic_op = None
         ratio = self.spec.ratio_of(action) if self.needs_labels else 0.0
@@ -138,6 +153,16 @@ class Controller(Policy):
     def forward(self, images, generator=None, progress=None, params=None, *, labels=None):  # type: ignore[override]
         """Augment with the current choice; with a synthetic ratio in the action, also replace that fraction of
         the batch with generated images of the same labels and return ``(images, labels)``."""
+        if not self._observed and not self._warned:
+            self._warned = True
+            warnings.warn(
+                "this controller has not been shown the training state (observe() was never called), so it keeps "
+                "the action for an untrained model (all-zero action: no flip, no crop, no ops for the compact "
+                "kind). Call policy.observe(features) every observe_every_batches batches, as ChildRun does, or "
+                "drop the exported schedule.json into a plain pipeline instead.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         out = super().forward(images, generator, progress, params)
         if not self.needs_labels:
             return out
@@ -179,6 +204,11 @@ class Controller(Policy):
                 raise PolicyConfigError(f"{where}.{name}", "is missing")
             return body[name]
 
+        as_object(body, where, allowed=BODY_FIELDS)
+        output = as_choice(body.get("output", "logits"), f"{where}.output", ("logits", "box"), "controller output")
+        decision = as_choice(body.get("decision", "argmax"), f"{where}.decision", DECISIONS, "decision")
+        observe_every = as_int(body.get("observe_every_batches", 1), f"{where}.observe_every_batches", low=1)
+
         try:
             spec = ActionSpec.from_dict(dict(field("action_spec")))
         except (TypeError, ValueError) as err:
@@ -186,8 +216,9 @@ class Controller(Policy):
         names = field("feature_names")
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise PolicyConfigError(f"{where}.feature_names", "must be a list of feature names")
-        net = field("network")
-        layers = net.get("layers") if isinstance(net, dict) else None
+        net = as_object(field("network"), f"{where}.network", allowed=("activation", "layers"))
+        activation = as_choice(net.get("activation", "tanh"), f"{where}.network.activation", ACTIVATIONS, "activation")
+        layers = net.get("layers")
         if not isinstance(layers, list) or not layers:
             raise PolicyConfigError(f"{where}.network.layers", "must be a non-empty list of {weight, bias}")
         try:
@@ -195,6 +226,8 @@ class Controller(Policy):
             biases = [torch.tensor(layer["bias"], dtype=torch.float32) for layer in layers]
         except (KeyError, TypeError, ValueError) as err:
             raise PolicyConfigError(f"{where}.network.layers", f"malformed weights ({err})") from None
+        if not all(bool(torch.isfinite(t).all()) for t in (*weights, *biases)):
+            raise PolicyConfigError(f"{where}.network.layers", "holds a non-finite weight (NaN or infinity)")
         sizes = [len(names)] + [w.shape[0] for w in weights]
         for i, (w, b) in enumerate(zip(weights, biases)):
             if w.ndim != 2 or w.shape[1] != sizes[i] or b.shape != (w.shape[0],):
@@ -202,14 +235,14 @@ class Controller(Policy):
                     f"{where}.network.layers[{i}]",
                     f"weight {tuple(w.shape)} / bias {tuple(b.shape)} do not chain from {sizes[i]} inputs",
                 )
-        box = body.get("output", "logits") == "box"
+        box = output == "box"
         expected_out = len(spec.nvec) if box else int(spec.nvec.sum())
         if sizes[-1] != expected_out:
             raise PolicyConfigError(
                 f"{where}.network.layers[{len(weights) - 1}]",
                 f"has {sizes[-1]} outputs but the action spec needs {expected_out}",
             )
-        network = build_mlp(sizes, net.get("activation", "tanh"))
+        network = build_mlp(sizes, activation)
         with torch.no_grad():
             for m, w, b in zip([m for m in network if isinstance(m, nn.Linear)], weights, biases):
                 m.weight.copy_(w)
@@ -219,9 +252,9 @@ class Controller(Policy):
             spec,
             network,
             names,
-            activation=net.get("activation", "tanh"),
-            decision=body.get("decision", "argmax"),
-            observe_every=int(body.get("observe_every_batches", 1)),
+            activation=activation,
+            decision=decision,
+            observe_every=observe_every,
             box=box,
             base=None if base is None else policy_from_dict(base, image_spec, f"{where}.base"),
             synthetic=body.get("synthetic"),

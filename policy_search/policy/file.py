@@ -48,6 +48,14 @@ class PolicyFileError(PolicyConfigError):
             self.args = (f"{source}: {self.args[0]}",)
 
 
+# Upper bounds of what a policy file may ask for: far above any published policy (AutoAugment 10 bins,
+# torchvision 31, RandAugment N <= 3), far below what would exhaust memory or time while loading or sampling.
+MAX_NUM_BINS = 1024
+MAX_NUM_OPS = 32
+MAX_DEPTH = 64  # nesting of JSON objects and arrays (a controller's weights are 3 deep, a schedule of sequences ~10)
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
 def join(where: str, key: str | int) -> str:
     """Dotted/indexed field path: join("body", "phases") -> "body.phases"; join("a", 3) -> "a[3]"."""
     if isinstance(key, int):
@@ -135,7 +143,7 @@ def check_semantics(value: Any, where: str, spaces: Iterable[str]) -> dict[str, 
         )
     num_bins = obj.get("num_bins")
     if num_bins is not None:
-        as_int(num_bins, join(where, "num_bins"), low=2)
+        as_int(num_bins, join(where, "num_bins"), low=2, high=MAX_NUM_BINS)
     return {"space": obj["space"], "reference": REFERENCE, "num_bins": num_bins}
 
 
@@ -182,14 +190,30 @@ def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Parse a policy file and validate its envelope (not its body). Raises PolicyFileError naming the field."""
     source = str(path)
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise PolicyFileError(
+                "", f"{size:,} bytes is over the {MAX_FILE_BYTES:,}-byte limit of a policy file", source
+            )
         text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise PolicyFileError("", f"not UTF-8 text ({exc.reason}); a policy file is JSON", source) from None
+    except OSError as exc:
+        raise PolicyFileError("", f"cannot be read ({exc.strerror or exc})", source) from None
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         reason = f"line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})"
         raise PolicyFileError("", reason, source) from None
+    except ValueError as exc:  # NaN / Infinity
+        raise PolicyFileError("", str(exc), source) from None
+    except RecursionError:
+        raise PolicyFileError(
+            "", f"nested deeper than {MAX_DEPTH} levels; a policy file is shallow JSON", source
+        ) from None
+    depth = _depth(doc)
+    if depth > MAX_DEPTH:
+        raise PolicyFileError("", f"nested {depth} levels deep, over the limit of {MAX_DEPTH}", source)
     try:
         check_envelope(doc)
     except PolicyFileError:
@@ -197,6 +221,22 @@ def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
     except PolicyConfigError as exc:
         raise PolicyFileError(exc.field, exc.reason, source) from None
     return doc
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number a policy file may hold (only finite numbers)")
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of parsed JSON, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:
+                stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
 
 
 def check_envelope(doc: Any) -> None:

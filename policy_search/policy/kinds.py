@@ -25,7 +25,18 @@ from policy_search.policy.base import (
     policy_from_dict,
     register_kind,
 )
-from policy_search.policy.file import PolicyConfigError, as_choice, as_int, as_list, as_number, as_object, get, join
+from policy_search.policy.file import (
+    MAX_NUM_BINS,
+    MAX_NUM_OPS,
+    PolicyConfigError,
+    as_choice,
+    as_int,
+    as_list,
+    as_number,
+    as_object,
+    get,
+    join,
+)
 
 __all__ = [
     "MAGNITUDE_SAMPLING",
@@ -116,7 +127,7 @@ class SubPolicies(Policy):
             for i, row in enumerate(rows)
         ]
         self.magnitude_sampling = as_choice(magnitude_sampling, "magnitude_sampling", MAGNITUDE_SAMPLING)
-        self._num_bins = None if num_bins is None else as_int(num_bins, "num_bins", low=2)
+        self._num_bins = None if num_bins is None else as_int(num_bins, "num_bins", low=2, high=MAX_NUM_BINS)
         if self._num_bins is not None:
             for i, row in enumerate(self.subpolicies):
                 for j, (_, _, m) in enumerate(row):
@@ -199,7 +210,7 @@ class _BinnedOpSet(Policy):
 
     def __init__(self, num_bins: int, ops: Iterable[str], *, space: str, image_spec: ImageSpec | None) -> None:
         super().__init__(space=space, image_spec=image_spec)
-        self._num_bins = as_int(num_bins, "num_bins", low=2)
+        self._num_bins = as_int(num_bins, "num_bins", low=2, high=MAX_NUM_BINS)
         self.ops = _op_list(list(ops), "ops")
         self._index = torch.tensor([_op_index(n, "ops") for n in self.ops])
 
@@ -226,7 +237,7 @@ class RandAugment(_BinnedOpSet):
         image_spec: ImageSpec | None = None,
     ) -> None:
         super().__init__(num_bins, ops, space=space, image_spec=image_spec)
-        self.num_ops = as_int(num_ops, "num_ops", low=0)
+        self.num_ops = as_int(num_ops, "num_ops", low=0, high=MAX_NUM_OPS)
         self.magnitude = as_int(magnitude, "magnitude", 0, self._num_bins - 1)
 
     def sample_batch(

@@ -1,0 +1,230 @@
+"""Hostile inputs and interruptions (issue 13): bounded policy files, one-line errors, crash-safe and locked runs,
+checked resumes, checkpoints that cannot run code."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from policy_search.policy import RandAugment, load_policy
+from policy_search.policy.file import PolicyFileError
+
+REPO = Path(__file__).resolve().parent.parent
+TINY = ["--task", "mnist-episode", "--epochs", "0.2", "--steps-per-episode", "2", "--no-progress-bar"]
+
+
+def _env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+
+def _randaugment_file(tmp_path: Path, **body) -> Path:
+    path = tmp_path / "policy.json"
+    RandAugment(2, 9, 31).save(path)
+    doc = json.loads(path.read_text())
+    doc["body"].update(body)
+    if "num_bins" in body:
+        doc["magnitude_semantics"]["num_bins"] = body.pop("num_bins")
+        doc["body"].pop("num_bins")
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.parametrize("field,value", [("num_bins", 10**9), ("num_ops", 10**9), ("num_ops", -1)])
+def test_oversized_policy_fields_fail_at_load_quickly(tmp_path, field, value):
+    path = _randaugment_file(tmp_path, **{field: value})
+    start = time.perf_counter()
+    with pytest.raises(PolicyFileError, match=field):
+        load_policy(path)
+    assert time.perf_counter() - start < 5
+
+
+def test_deep_nesting_and_non_finite_numbers_are_one_line_errors(tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(PolicyFileError, match="nested"):
+        load_policy(deep)
+    nan = _randaugment_file(tmp_path)
+    nan.write_text(nan.read_text().replace('"num_ops": 2', '"num_ops": NaN'))
+    with pytest.raises(PolicyFileError, match="NaN"):
+        load_policy(nan)
+
+
+def test_child_cli_rejects_a_hostile_policy_file_with_exit_2(tmp_path):
+    path = _randaugment_file(tmp_path, num_bins=10**9)
+    from policy_search.child.cli import main
+
+    assert main(["--task", "mnist-episode", "--policy", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert not (tmp_path / "o" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        ({"bogus": 1}, "unknown field"),
+        ({"output": "bogus"}, "output"),
+        ({"observe_every_batches": -3}, "observe_every_batches"),
+        ({"observe_every_batches": 2.7}, "observe_every_batches"),
+        ({"decision": "max"}, "decision"),
+    ],
+)
+def test_controller_bodies_are_validated_like_every_kind(tmp_path, change, match):
+    path = _controller_file(tmp_path)
+    doc = json.loads(path.read_text())
+    doc["body"].update(change)
+    path.write_text(json.dumps(doc))
+    with pytest.raises(PolicyFileError, match=match):
+        load_policy(path)
+
+
+def test_controller_with_nan_weights_fails_at_load(tmp_path):
+    path = _controller_file(tmp_path)
+    doc = json.loads(path.read_text())
+    doc["body"]["network"]["layers"][0]["bias"][0] = 1e400  # JSON's way to write infinity is overflow
+    path.write_text(json.dumps(doc).replace("Infinity", "1e400"))
+    with pytest.raises(PolicyFileError, match="non-finite"):
+        load_policy(path)
+
+
+def _controller_file(tmp_path: Path) -> Path:
+    from policy_search.policy.action_space import ActionSpec
+    from policy_search.policy.controller import Controller, build_mlp
+
+    spec = ActionSpec.compact()
+    path = tmp_path / "controller.json"
+    Controller(spec, build_mlp([3, 4, int(spec.nvec.sum())]), ["a", "b", "c"]).save(path)
+    return path
+
+
+def test_a_controller_used_without_observe_warns_once(tmp_path):
+    controller = load_policy(_controller_file(tmp_path))
+    images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        controller(images)
+        controller(images)
+    assert sum("observe()" in str(w.message) for w in caught) == 1
+    controller.reset()
+    controller.observe({"a": 0.0, "b": 0.0, "c": 0.0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        controller(images)  # observed: no warning
+
+
+def test_unvalidated_numbers_are_refused_up_front(tmp_path):
+    from policy_search.child.cli import main as child_main
+    from policy_search.train_agent import TrainConfig
+
+    for epochs in ("-1", "0", "nan"):
+        assert child_main(["--task", "mnist-episode", "--epochs", epochs, "--out", str(tmp_path / "c")]) == 2
+    for bad in (
+        {"cost_weight": float("nan")},
+        {"cost_weight": -5.0},
+        {"lr": float("inf")},
+        {"budget_seconds": float("nan")},
+    ):
+        with pytest.raises(ValueError):
+            TrainConfig(**bad).validate()
+    from policy_search.child.tasks import get_preset
+
+    with pytest.raises(ValueError, match="train_size"):
+        get_preset("mnist-episode", train_size=-5)
+    with pytest.raises(ValueError, match="train_size"):
+        get_preset("mnist-episode", train_size="abc")
+
+
+def test_atomic_writes_leave_the_old_file_when_the_disk_is_full(tmp_path, monkeypatch):
+    from policy_search import outputs
+
+    target = tmp_path / "checkpoint.pt"
+    outputs.atomic_torch_save({"v": 1}, target)
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(outputs.os, "fsync", full_disk)
+    with pytest.raises(OSError):
+        outputs.atomic_torch_save({"v": 2}, target)
+    assert torch.load(target, weights_only=True) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+
+
+def test_a_folder_lock_refuses_a_second_writer_and_dies_with_its_holder(tmp_path):
+    code = "import sys, time; from policy_search.outputs import lock_folder; lock_folder(sys.argv[1]); time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], env=_env())
+    try:
+        deadline = time.time() + 60
+        while not (tmp_path / ".lock").exists() or not (tmp_path / ".lock").read_text().strip():
+            assert time.time() < deadline
+            time.sleep(0.1)
+        from policy_search.outputs import FolderInUseError, lock_folder
+
+        with pytest.raises(FolderInUseError, match=str(holder.pid)):
+            lock_folder(tmp_path)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    from policy_search.outputs import lock_folder, unlock_folder
+
+    lock_folder(tmp_path)  # the kernel released the dead holder's lock: taken over, no clean-up needed
+    unlock_folder(tmp_path)
+
+
+@pytest.mark.slow
+def test_two_train_agent_runs_on_one_out_exactly_one_succeeds(tmp_path):
+    args = [sys.executable, "-m", "policy_search.train_agent", *TINY, "--episodes", "2", "--out", str(tmp_path / "o")]
+    procs = [
+        subprocess.Popen(args, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    results = [(p.wait(timeout=600), p.stderr.read()) for p in procs]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 2], results
+    err = next(e for code, e in results if code == 2).strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and ("in use" in err[0] or "already holds" in err[0])
+
+
+@pytest.mark.slow
+def test_kill_9_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path):
+    out = tmp_path / "o"
+    args = [sys.executable, "-m", "policy_search.train_agent", *TINY, "--out", str(out)]
+    proc = subprocess.Popen(
+        [*args, "--episodes", "4"], env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 600
+    while not (out / "checkpoint.pt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)  # somewhere after the first checkpoint: mid-episode, mid-write or between
+    proc.wait()
+    done = subprocess.run(
+        [*args, "--episodes", "4", "--resume"], env=_env(), capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = (out / "episodes.csv").read_text().splitlines()[1:]
+    assert [int(r.split(",")[0]) for r in rows] == [0, 1, 2, 3]
+
+
+def test_resume_refuses_changed_flags_and_truncated_checkpoints(tmp_path):
+    from policy_search.train_agent import TrainConfig, train
+
+    out = tmp_path / "o"
+    base = dict(task="mnist-episode", agent="augnet", epochs=0.2, steps_per_episode=2, out=str(out), progress_bar=False)
+    train(TrainConfig(**base, episodes=1))
+    with pytest.raises(ValueError, match="--task 'mnist-episode' -> 'cifar10-episode'"):
+        train(TrainConfig(**{**base, "task": "cifar10-episode"}, episodes=2, resume=True))
+    with pytest.raises(ValueError, match="--seed 0 -> 5"):
+        train(TrainConfig(**base, episodes=2, seed=5, resume=True))
+    summary = train(TrainConfig(**base, episodes=2, resume=True))  # more episodes: allowed
+    assert summary["episodes"] == 2
+    data = (out / "checkpoint.pt").read_bytes()
+    (out / "checkpoint.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="cannot be loaded safely"):
+        train(TrainConfig(**base, episodes=3, resume=True))
