@@ -272,6 +272,12 @@ def run_benchmark(
         raise ValueError(f"fgsm_eps must be finite numbers >= 0, got {list(fgsm_eps)!r}")
     out_dir = Path(out)
     _check_writable(out_dir)
+    from policy_search.outputs import FolderInUseError, lock_folder
+
+    try:
+        lock_folder(out_dir)  # a second benchmark into this folder would train every run twice
+    except FolderInUseError as exc:
+        raise ValueError(str(exc)) from None
     protocol = _protocol(preset, robustness_samples, fgsm_eps)
     pairs = [(s, k) for s in specs for k in seed_list]
     records: list[dict] = []

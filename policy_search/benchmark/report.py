@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from policy_search.benchmark.stats import ALPHA, holm, paired_comparison, summarize
+from policy_search.outputs import write_json
 
 __all__ = ["METRICS", "aggregate", "rebuild_report", "write_report"]
 
@@ -414,7 +415,7 @@ def write_report(out: str | Path, results: dict, records: list[dict]) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results["meta"]["out"] = str(out)
-    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    write_json(out / "results.json", results)
     columns = list(dict.fromkeys(k for row in results["runs"] for k in row))
     with open(out / "results.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns)

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from torch import Tensor
 from policy_search.child.data import Split, load_image_dataset
 from policy_search.child.models import build_model
 from policy_search.generative.train import TrainedGenerator, generators_root, get_generator
+from policy_search.outputs import write_json
 
 __all__ = [
     "ReferenceClassifier",
@@ -165,6 +165,6 @@ def evaluate_to_folder(
     )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "quality.json").write_text(json.dumps(quality, indent=2) + "\n")
+    write_json(out / "quality.json", quality, indent=2)
     save_grid(gen, out / "grid.png", seed=seed)
     return quality

@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from policy_search.outputs import write_json
+
 __all__ = ["METHODS", "CompareConfig", "main", "run_compare"]
 
 METHODS = ("tpe", "random", "ppo", "augnet")
@@ -372,7 +374,7 @@ def run_compare(config: CompareConfig, argv: list[str] | None = None) -> dict[st
             if accs:
                 summary["methods"][method]["test_mean"] = statistics.fmean(accs)
                 summary["methods"][method]["test_std"] = statistics.pstdev(accs)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_json(out / "summary.json", summary, indent=2)
     return summary
 
 
