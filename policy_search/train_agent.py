@@ -386,7 +386,7 @@ def _export(cfg, trainer, env, out: Path, command: str, child_seconds: float, cu
     from policy_search.policy.export import distill_schedule, markdown_table, plot_schedule, select_episodes
 
     inner = env.unwrapped
-    image_spec = _image_spec(inner)
+    image_spec = inner.run.image_spec
     provenance = {
         "task": cfg.task,
         "dataset": inner.run.preset.dataset,
@@ -444,13 +444,6 @@ def _export(cfg, trainer, env, out: Path, command: str, child_seconds: float, cu
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
-
-
-def _image_spec(env):
-    from policy_search.policy.base import ImageSpec
-
-    c, h, w = env.run.image_shape
-    return ImageSpec(channels=c, height=h, width=w)
 
 
 def build_parser() -> argparse.ArgumentParser:

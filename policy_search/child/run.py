@@ -158,6 +158,14 @@ class ChildRun:
         raise ValueError(f"unknown optimizer {p.optimizer!r} in preset {p.name!r}; use sgd or adam")
 
     @property
+    def image_spec(self):
+        """The images this child trains on, as a policy file records them (``ImageSpec``)."""
+        from policy_search.policy.base import ImageSpec
+
+        c, h, w = self.image_shape
+        return ImageSpec(channels=c, height=h, width=w)
+
+    @property
     def progress(self) -> float:
         return self.batches_done / self.total_batches
 

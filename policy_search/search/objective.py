@@ -171,5 +171,4 @@ def planned_reports(run: ChildRun, evals_per_epoch: int) -> int:
 
 
 def image_spec_of(run: ChildRun) -> ImageSpec:
-    c, h, w = run.image_shape
-    return ImageSpec(channels=c, height=h, width=w)
+    return run.image_spec
