@@ -358,3 +358,14 @@ def test_geometric_index_cache_gives_the_fresh_result(cifar_batch, monkeypatch):
             ops_geometry.source_index(ops_geometry.op_matrices(kind[start : start + 32], many, 32, 32), 32, 32),
         )
         assert torch.equal(ops_geometry.warp_ops(images[start : start + 32], kind[start : start + 32], many), expected)
+
+
+def test_every_op_structure_is_derived_from_the_one_op_table():
+    table = ops.OP_TABLE
+    assert ops.OP_NAMES == tuple(row.name for row in table) and set(ops.OPS) == set(ops.OP_ROWS)
+    assert ops.OP_COST == {row.name: row.cost for row in table}
+    assert ops.PARAMETER_FREE == {row.name for row in table if not row.takes_param}
+    assert [row.fused_code for row in table] == list(range(len(table)))
+    assert {row.group for row in table} == {"identity", "geometric", "table", "own"}
+    assert ops.OP_ROWS["Rotate"].magnitude("standard") is ops.MAGNITUDE_SPACES["standard"]["Rotate"]
+    assert ops.OPS["Cutout"].__name__ == "cutout" and "DeVries" in ops.OPS["Cutout"].__doc__

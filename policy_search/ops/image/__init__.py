@@ -18,7 +18,9 @@ device.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -30,12 +32,6 @@ from policy_search.ops.image.magnitude import MAGNITUDE_SPACES, MagnitudeRange, 
 Tensor = torch.Tensor
 Kernel = Callable[..., Tensor]
 
-OP_NAMES: tuple[str, ...] = (
-    "Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness", "Color", "Contrast",
-    "Sharpness", "Posterize", "Solarize", "AutoContrast", "Equalize", "Invert", "HorizontalFlip", "PadCrop", "Cutout",
-)  # fmt: skip
-PARAMETER_FREE = frozenset({"Identity", "AutoContrast", "Equalize", "Invert", "HorizontalFlip"})
-
 # Relative cost per image: kernel time relative to Brightness (= 1.0), Identity = 0; a deterministic cost model
 # for the reward, not a speed promise. Measured 2026-11-21 with `.venv/bin/python benchmarks/op_costs.py`
 # (CPU, 1 thread, uint8[256,3,32,32], median over 25 interleaved rounds of the ratio to Brightness) on a shared
@@ -43,26 +39,7 @@ PARAMETER_FREE = frozenset({"Identity", "AutoContrast", "Equalize", "Invert", "H
 # rewrite of the kernels: Brightness is now a table lookup, and each geometric op's index map is cached per
 # parameter (the script uses one parameter per op, so these are the cached, steady-state warp costs). Costs
 # vary up to ~2x between runs on this machine. Raw timings: benchmarks/results/op_costs.json.
-OP_COST: dict[str, float] = {
-    "Identity": 0.0,
-    "ShearX": 0.86,
-    "ShearY": 0.79,
-    "TranslateX": 0.87,
-    "TranslateY": 0.76,
-    "Rotate": 0.79,
-    "Brightness": 1.0,
-    "Color": 2.46,
-    "Contrast": 1.33,
-    "Sharpness": 4.81,
-    "Posterize": 0.25,
-    "Solarize": 0.93,
-    "AutoContrast": 1.42,
-    "Equalize": 2.62,
-    "Invert": 0.03,
-    "HorizontalFlip": 0.04,
-    "PadCrop": 1.03,
-    "Cutout": 0.84,
-}
+# (the costs are the `cost` column of OP_TABLE below)
 
 
 # ----------------------------------------------------------------------------------------------- validation
@@ -117,66 +94,18 @@ def _bshape(values: Tensor) -> Tensor:
 
 
 # ----------------------------------------------------------------------------------------------- geometry
-def shear_x(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
-    """uint8[B,C,H,W] sheared along x by factor params[B] (torchvision AutoAugment ShearX)."""
-    _check_images(images)
-    return _geometric(images, _check_params(images, params, "ShearX"), geometry.SHEAR_X)
-
-
-def shear_y(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
-    """uint8[B,C,H,W] sheared along y by factor params[B] (torchvision AutoAugment ShearY)."""
-    _check_images(images)
-    return _geometric(images, _check_params(images, params, "ShearY"), geometry.SHEAR_Y)
-
-
-def translate_x(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
-    """uint8[B,C,H,W] shifted right by params[B] pixels (truncated toward zero like torchvision's int())."""
-    _check_images(images)
-    return _geometric(images, _check_params(images, params, "TranslateX"), geometry.TRANSLATE_X)
-
-
-def translate_y(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
-    """uint8[B,C,H,W] shifted down by params[B] pixels (truncated toward zero like torchvision's int())."""
-    _check_images(images)
-    return _geometric(images, _check_params(images, params, "TranslateY"), geometry.TRANSLATE_Y)
-
-
-def rotate(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
-    """uint8[B,C,H,W] rotated counter-clockwise by params[B] degrees about the centre (F.rotate, no expand)."""
-    _check_images(images)
-    return _geometric(images, _check_params(images, params, "Rotate"), geometry.ROTATE)
-
-
 def _geometric(images: Tensor, params: Tensor, kind: int) -> Tensor:
     kinds = torch.full(params.shape, kind, dtype=torch.long, device=images.device)
     return geometry.warp_ops(images, kinds, params)
 
 
 # ----------------------------------------------------------------------------------------------- colour
-def brightness(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
-    """uint8[B,C,H,W] times enhancement factor params[B] (F.adjust_brightness; 1.0 = unchanged)."""
-    _check_images(images)
-    return tables.apply_tables(images, tables.brightness(images, _check_params(images, params, "Brightness")))
-
-
 def _color(images: Tensor, factor: Tensor, aux: Tensor | None = None) -> Tensor:
     if images.shape[1] == 1:  # torchvision (and PIL) leave grayscale images as they are
         return images.clone()
     x = images.float()
     gray = tables.grayscale_floor(x)
     return tables.blend(x.mul_(_bshape(factor)), gray, factor)
-
-
-def color(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
-    """uint8[B,C,H,W] saturation scaled by factor params[B] (F.adjust_saturation); 1-channel images unchanged."""
-    _check_images(images)
-    return _color(images, _check_params(images, params, "Color"))
-
-
-def contrast(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
-    """uint8[B,C,H,W] contrast scaled by factor params[B] about the mean grey level (F.adjust_contrast)."""
-    _check_images(images)
-    return tables.apply_tables(images, tables.contrast(images, _check_params(images, params, "Contrast")))
 
 
 # Exact integer division for the sharpness blur: floor(n / 26) == (n * _DIV26_MUL) >> _DIV26_SHIFT for every
@@ -209,84 +138,20 @@ def _sharpness(images: Tensor, factor: Tensor, aux: Tensor | None = None) -> Ten
     return output
 
 
-def sharpness(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
-    """uint8[B,C,H,W] sharpened (factor > 1) or smoothed (< 1) by params[B]; borders kept (F.adjust_sharpness)."""
-    _check_images(images)
-    return _sharpness(images, _check_params(images, params, "Sharpness"))
-
-
-def posterize(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
-    """uint8[B,C,H,W] keeping the top int(params[B]) bits per channel, bits clamped to [0, 8] (F.posterize)."""
-    _check_images(images)
-    return _posterize(images, _check_params(images, params, "Posterize"))
-
-
 def _posterize(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
     bits = torch.trunc(params).clamp_(0, 8).to(torch.int32)
     return images & _bshape(((255 << (8 - bits)) & 255).to(torch.uint8))
-
-
-def solarize(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
-    """uint8[B,C,H,W] with pixels >= threshold params[B] (0..255) inverted (F.solarize)."""
-    _check_images(images)
-    return tables.apply_tables(images, tables.solarize(images, _check_params(images, params, "Solarize")))
-
-
-def autocontrast(images: Tensor, params: Tensor | None = None, aux: Tensor | None = None) -> Tensor:
-    """uint8[B,C,H,W] with each channel stretched to 0..255 (F.autocontrast)."""
-    _check_images(images)
-    _check_params(images, params, "AutoContrast")
-    return tables.apply_tables(images, tables.autocontrast(images))
-
-
-def equalize(images: Tensor, params: Tensor | None = None, aux: Tensor | None = None) -> Tensor:
-    """uint8[B,C,H,W] histogram-equalized per image and channel with PIL's LUT rule (F.equalize)."""
-    _check_images(images)
-    _check_params(images, params, "Equalize")
-    index = tables.flat_index(images)
-    return tables.apply_tables(images, tables.equalize(images, None, index), index)
-
-
-def invert(images: Tensor, params: Tensor | None = None, aux: Tensor | None = None) -> Tensor:
-    """uint8[B,C,H,W] as 255 - x (F.invert)."""
-    _check_images(images)
-    _check_params(images, params, "Invert")
-    return _invert(images)
 
 
 def _invert(images: Tensor, params: Tensor | None = None, aux: Tensor | None = None) -> Tensor:
     return images.bitwise_not()
 
 
-def identity(images: Tensor, params: Tensor | None = None, aux: Tensor | None = None) -> Tensor:
-    """uint8[B,C,H,W] copy, unchanged."""
-    _check_images(images)
-    _check_params(images, params, "Identity")
-    return images.clone()
-
-
 def _horizontal_flip(images: Tensor, params: Tensor | None = None, aux: Tensor | None = None) -> Tensor:
     return images.flip(-1)
 
 
-def horizontal_flip(images: Tensor, params: Tensor | None = None, aux: Tensor | None = None) -> Tensor:
-    """uint8[B,C,H,W] mirrored left-right (F.horizontal_flip)."""
-    _check_images(images)
-    _check_params(images, params, "HorizontalFlip")
-    return _horizontal_flip(images)
-
-
 # ----------------------------------------------------------------------------------------------- position ops
-def pad_crop(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
-    """uint8[B,C,H,W] zero-padded by int(params[B]) pixels per side, then cropped back to H x W.
-
-    The crop's top/left offset in [0, 2p] is floor(aux[:, 0|1] * (2p + 1)), the draw RandomCrop makes;
-    aux None crops the centre (no shift). Equals F.pad(x, [p]) followed by F.crop(x, top, left, H, W).
-    """
-    _check_images(images)
-    return _pad_crop(images, _check_params(images, params, "PadCrop"), _check_aux(images, aux, "PadCrop"))
-
-
 def _pad_crop(images: Tensor, params: Tensor, aux: Tensor | None) -> Tensor:
     padding = torch.trunc(params).clamp_(min=0).long()
     batch, channels, height, width = images.shape
@@ -304,16 +169,6 @@ def _pad_crop(images: Tensor, params: Tensor, aux: Tensor | None) -> Tensor:
     return out.view_as(images) * inside.unsqueeze(1)
 
 
-def cutout(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
-    """uint8[B,C,H,W] with a square of side int(params[B]) pixels set to 0, clipped at the borders.
-
-    Centre (row, col) = floor(aux[:, 0] * H), floor(aux[:, 1] * W), or the image centre (H//2, W//2) when aux is
-    None. The square spans [centre - s//2, centre - s//2 + s), so even sides match DeVries & Taylor's cutout.
-    """
-    _check_images(images)
-    return _cutout(images, _check_params(images, params, "Cutout"), _check_aux(images, aux, "Cutout"))
-
-
 def _cutout(images: Tensor, params: Tensor, aux: Tensor | None) -> Tensor:
     side = torch.trunc(params).clamp_(min=0).long()
     batch, _, height, width = images.shape
@@ -329,13 +184,130 @@ def _cutout(images: Tensor, params: Tensor, aux: Tensor | None) -> Tensor:
     return images.masked_fill(hole, 0)
 
 
-OPS: dict[str, Kernel] = {
-    "Identity": identity, "ShearX": shear_x, "ShearY": shear_y, "TranslateX": translate_x,
-    "TranslateY": translate_y, "Rotate": rotate, "Brightness": brightness, "Color": color, "Contrast": contrast,
-    "Sharpness": sharpness, "Posterize": posterize, "Solarize": solarize, "AutoContrast": autocontrast,
-    "Equalize": equalize, "Invert": invert, "HorizontalFlip": horizontal_flip, "PadCrop": pad_crop,
-    "Cutout": cutout,
-}  # fmt: skip
+# Table-op kernels on checked inputs (the per-image tables of ops.image.lut, one lookup).
+def _brightness(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
+    return tables.apply_tables(images, tables.brightness(images, params))
+
+
+def _contrast(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
+    return tables.apply_tables(images, tables.contrast(images, params))
+
+
+def _solarize(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
+    return tables.apply_tables(images, tables.solarize(images, params))
+
+
+def _autocontrast(images: Tensor, params: Tensor | None = None, aux: Tensor | None = None) -> Tensor:
+    return tables.apply_tables(images, tables.autocontrast(images))
+
+
+def _equalize(images: Tensor, params: Tensor | None = None, aux: Tensor | None = None) -> Tensor:
+    index = tables.flat_index(images)
+    return tables.apply_tables(images, tables.equalize(images, None, index), index)
+
+
+def _identity(images: Tensor, params: Tensor | None = None, aux: Tensor | None = None) -> Tensor:
+    return images.clone()
+
+
+def _warp(kind: int) -> Callable[[Tensor, Tensor, Tensor | None], Tensor]:
+    return lambda images, params, aux=None: _geometric(images, params, kind)
+
+
+# ----------------------------------------------------------------------------------------------- the op table
+@dataclass(frozen=True)
+class OpRow:
+    """Everything the library knows about one op; every other op structure is derived from ``OP_TABLE``."""
+
+    name: str
+    kernel: Callable[[Tensor, Tensor, Tensor | None], Tensor]
+    """The batched kernel on checked inputs: uint8[B,C,H,W], float32[B] parameter, float32[B,2] draws or None."""
+    group: str
+    """How ``apply_ops`` batches it: identity, geometric (one shared warp), table (one shared lookup) or own."""
+    cost: float
+    """Relative cost per image (Brightness = 1; see the comment above OP_TABLE)."""
+    takes_param: bool
+    """False for parameter-free ops (their params may be None)."""
+    uses_aux: bool
+    """Whether it reads the position draws (PadCrop's offset, Cutout's centre)."""
+    doc: str
+    """What the op does, with its torchvision reference."""
+
+    @property
+    def fused_code(self) -> int:
+        """Its code in the fused CPU kernels (= its index in OP_NAMES, checked below)."""
+        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", self.name).upper()  # HorizontalFlip -> HORIZONTAL_FLIP
+        return getattr(ops_fused, snake if hasattr(ops_fused, snake) else self.name.upper())
+
+    def magnitude(self, space: str = "standard") -> MagnitudeRange | None:
+        """Its magnitude range in ``space`` (``standard`` or ``wide``; None where the space leaves it out)."""
+        return MAGNITUDE_SPACES[space].get(self.name)
+
+
+# Relative cost per image (the `cost` column): kernel time relative to Brightness (= 1.0), Identity = 0; a
+# deterministic cost model for the reward, not a speed promise. Measured 2026-11-21 with
+# `.venv/bin/python benchmarks/op_costs.py` (CPU, 1 thread, uint8[256,3,32,32], median over 25 interleaved rounds of
+# the ratio to Brightness) on a shared 2-core machine under heavy load from other jobs (load average ~6), after the
+# table-lookup / shared-warp rewrite of the kernels: Brightness is a table lookup, and each geometric op's index
+# map is cached per parameter (the script uses one parameter per op, so these are the cached, steady-state warp
+# costs). Costs vary up to ~2x between runs on this machine. Raw timings: benchmarks/results/op_costs.json.
+OP_TABLE: tuple[OpRow, ...] = (
+    OpRow("Identity", _identity, "identity", 0.0, False, False, "copy, unchanged"),
+    OpRow("ShearX", _warp(geometry.SHEAR_X), "geometric", 0.86, True, False,
+          "sheared along x by factor params[B] (torchvision AutoAugment ShearX)"),
+    OpRow("ShearY", _warp(geometry.SHEAR_Y), "geometric", 0.79, True, False,
+          "sheared along y by factor params[B] (torchvision AutoAugment ShearY)"),
+    OpRow("TranslateX", _warp(geometry.TRANSLATE_X), "geometric", 0.87, True, False,
+          "shifted right by params[B] pixels (truncated toward zero like torchvision's int())"),
+    OpRow("TranslateY", _warp(geometry.TRANSLATE_Y), "geometric", 0.76, True, False,
+          "shifted down by params[B] pixels (truncated toward zero like torchvision's int())"),
+    OpRow("Rotate", _warp(geometry.ROTATE), "geometric", 0.79, True, False,
+          "rotated counter-clockwise by params[B] degrees about the centre (F.rotate, no expand)"),
+    OpRow("Brightness", _brightness, "table", 1.0, True, False,
+          "times enhancement factor params[B] (F.adjust_brightness; 1.0 = unchanged)"),
+    OpRow("Color", _color, "own", 2.46, True, False,
+          "saturation scaled by factor params[B] (F.adjust_saturation); 1-channel images unchanged"),
+    OpRow("Contrast", _contrast, "table", 1.33, True, False,
+          "contrast scaled by factor params[B] about the mean grey level (F.adjust_contrast)"),
+    OpRow("Sharpness", _sharpness, "own", 4.81, True, False,
+          "sharpened (factor > 1) or smoothed (< 1) by params[B]; borders kept (F.adjust_sharpness)"),
+    OpRow("Posterize", _posterize, "own", 0.25, True, False,
+          "keeping the top int(params[B]) bits per channel, bits clamped to [0, 8] (F.posterize)"),
+    OpRow("Solarize", _solarize, "table", 0.93, True, False,
+          "with pixels >= threshold params[B] (0..255) inverted (F.solarize)"),
+    OpRow("AutoContrast", _autocontrast, "table", 1.42, False, False,
+          "with each channel stretched to 0..255 (F.autocontrast)"),
+    OpRow("Equalize", _equalize, "table", 2.62, False, False,
+          "histogram-equalized per image and channel with PIL's LUT rule (F.equalize)"),
+    OpRow("Invert", _invert, "own", 0.03, False, False, "as 255 - x (F.invert)"),
+    OpRow("HorizontalFlip", _horizontal_flip, "own", 0.04, False, False, "mirrored left-right (F.horizontal_flip)"),
+    OpRow("PadCrop", _pad_crop, "own", 1.03, True, True,
+          "zero-padded by int(params[B]) pixels per side, then cropped back to H x W at offset "
+          "floor(aux * (2p + 1)) (RandomCrop's draw; aux None crops the centre)"),
+    OpRow("Cutout", _cutout, "own", 0.84, True, True,
+          "with a square of side int(params[B]) pixels set to 0 around centre floor(aux * (H, W)) (the image "
+          "centre when aux is None), clipped at the borders (DeVries & Taylor)"),
+)  # fmt: skip
+OP_ROWS: dict[str, OpRow] = {row.name: row for row in OP_TABLE}
+OP_NAMES: tuple[str, ...] = tuple(OP_ROWS)
+PARAMETER_FREE = frozenset(row.name for row in OP_TABLE if not row.takes_param)
+OP_COST: dict[str, float] = {row.name: row.cost for row in OP_TABLE}
+
+
+def _public(row: OpRow) -> Kernel:
+    """The checked public kernel of ``row``: validates images, params (and draws), then runs ``row.kernel``."""
+
+    def kernel(images: Tensor, params: Tensor | None = None, aux: Tensor | None = None) -> Tensor:
+        _check_images(images)
+        checked = _check_params(images, params, row.name)
+        return row.kernel(images, checked, _check_aux(images, aux, row.name) if row.uses_aux else None)
+
+    kernel.__name__ = kernel.__qualname__ = re.sub(r"(?<!^)(?=[A-Z])", "_", row.name).lower()
+    kernel.__doc__ = f"uint8[B,C,H,W] {row.doc}."
+    return kernel
+
+
+OPS: dict[str, Kernel] = {row.name: _public(row) for row in OP_TABLE}
 
 
 # ----------------------------------------------------------------------------------------------- apply_ops
@@ -344,20 +316,16 @@ OPS: dict[str, Kernel] = {
 # a per-image (per-channel) table of the 256 pixel values share one table lookup (ops_lut.apply_table_run); the
 # rest run their own kernel on their run (Posterize and Invert too: one bitwise op on their samples costs less
 # than their share of the lookup). Each entry computes exactly what the op's public kernel computes.
-_GEOMETRIC_OPS = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
-_TABLE_OPS = tuple(tables.BUILDERS)
+_GEOMETRIC_OPS = tuple(row.name for row in OP_TABLE if row.group == "geometric")
+_TABLE_OPS = tuple(tables.BUILDERS)  # the lookup's order; the same set as the table rows (checked below)
 _OWN_KERNEL_OPS: dict[str, Callable[[Tensor, Tensor, Tensor | None], Tensor]] = {
-    "Color": _color, "Sharpness": _sharpness, "Posterize": _posterize, "Invert": _invert,
-    "HorizontalFlip": _horizontal_flip, "PadCrop": _pad_crop, "Cutout": _cutout,
-}  # fmt: skip
+    row.name: row.kernel for row in OP_TABLE if row.group == "own"
+}
+assert set(_TABLE_OPS) == {row.name for row in OP_TABLE if row.group == "table"}
 _RUN_ORDER = ("Identity", *_GEOMETRIC_OPS, *_TABLE_OPS, *_OWN_KERNEL_OPS)
 assert sorted(_RUN_ORDER) == sorted(OP_NAMES)
 _RANK = tuple(_RUN_ORDER.index(name) for name in OP_NAMES)  # OP_NAMES index -> position in _RUN_ORDER
-assert [OP_NAMES.index(name) for name in ("ShearX", "Rotate", "Cutout")] == [
-    ops_fused.SHEAR_X,
-    ops_fused.ROTATE,
-    ops_fused.CUTOUT,
-], "ops_fused op codes follow OP_NAMES"
+assert [row.fused_code for row in OP_TABLE] == list(range(len(OP_TABLE))), "fused op codes follow OP_TABLE"
 
 
 def apply_ops(
