@@ -228,3 +228,21 @@ def test_resume_refuses_changed_flags_and_truncated_checkpoints(tmp_path):
     (out / "checkpoint.pt").write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match="cannot be loaded safely"):
         train(TrainConfig(**base, episodes=3, resume=True))
+
+
+@pytest.mark.parametrize("tail", [b'{"op_code": 5, "worker_id": "x", "study_id": 0, "datetime_', b"{not json}\n"])
+def test_a_torn_journal_line_is_dropped_and_the_study_still_loads(tmp_path, tail, capsys):
+    import optuna
+
+    from policy_search.search.storage import make_storage
+
+    path = tmp_path / "study.log"
+    study = optuna.create_study(study_name="s", storage=make_storage(str(path)))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    with path.open("ab") as f:
+        f.write(tail)  # a writer killed mid-append, or a full disk
+    loaded = optuna.load_study(study_name="s", storage=make_storage(str(path)))
+    assert len(loaded.trials) == 3
+    assert "dropped a torn last line" in capsys.readouterr().err
+    loaded.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)  # appends start on a fresh line
+    assert len(optuna.load_study(study_name="s", storage=make_storage(str(path))).trials) == 4

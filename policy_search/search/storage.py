@@ -65,6 +65,36 @@ def describe_storage(spec: str) -> str:
     )
 
 
+def repair_journal(path: Path) -> int:
+    """Drop a torn last line from a journal file (a writer killed mid-append, or a full disk), so that the study
+    loads and the next append starts on a fresh line. Says on stderr what it dropped; returns the bytes dropped.
+    Only the tail can be torn: every earlier line was followed by a newline when its writer moved on."""
+    import json
+    import sys
+
+    if not path.is_file() or path.stat().st_size == 0:
+        return 0
+    data = path.read_bytes()
+    if data.endswith(b"\n"):
+        last = data.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        try:
+            json.loads(last)
+            return 0
+        except ValueError:
+            keep = len(data.rstrip(b"\n")) - len(last)
+    else:
+        keep = data.rfind(b"\n") + 1
+    dropped = len(data) - keep
+    with path.open("r+b") as f:
+        f.truncate(keep)
+        f.flush()
+        os.fsync(f.fileno())
+    print(
+        f"[search] {path}: dropped a torn last line ({dropped} bytes; the trial it belonged to reruns)", file=sys.stderr
+    )
+    return dropped
+
+
 def make_storage(spec: str) -> optuna.storages.BaseStorage:
     """A journal file storage for a ``.log`` path (its directory must exist) or an RDB storage for a URL."""
     kind = describe_storage(spec)
@@ -77,7 +107,9 @@ def make_storage(spec: str) -> optuna.storages.BaseStorage:
             )
         from optuna.storages.journal import JournalFileBackend
 
-        return optuna.storages.JournalStorage(JournalFileBackend(str(Path(spec).expanduser())))
+        path = Path(spec).expanduser()
+        repair_journal(path)
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     if spec.startswith("sqlite"):
         warnings.warn(
             "SQLite storage is not safe for several workers at once (Optuna docs); use a .log journal "
