@@ -1,0 +1,230 @@
+"""Batched text ops over padded token ids: the EDA family (Wei & Zou, 2019) and masking, for many sentences at once.
+
+Every op has one signature and no randomness of its own::
+
+    ids, lengths, tags = OPS["RandomDeletion"](ids, lengths, rate, draws, vocab, tags=None)
+
+- ``ids`` long[B, L]: token ids, padded with ``vocab.pad_id`` after ``lengths[b]`` tokens; ``lengths`` long[B].
+- ``rate`` float32[B] in [0, 1]: the op's rate per sample (below; ``magnitude_to_rate`` maps a policy magnitude m
+  in [0, 1] to ``MAX_RATE[op] * m``).
+- ``draws`` float32[B, L, 3], uniform in [0, 1), drawn by the caller from its ``torch.Generator`` (``sample_draws``):
+  the only randomness, so the same draws replay the same output exactly.
+- ``tags`` long[B, L] or None: per-token labels (NER tags) that move with their tokens; inserted tokens get
+  ``vocab.outside_tag``. Ids below ``vocab.num_special`` (padding, unknown, mask, class tokens) are never chosen,
+  moved or replaced.
+
+Ops and what the rate means (n = round(rate * length), as EDA's alpha):
+- ``RandomDeletion``: each token is deleted with probability ``rate``; at least one token stays.
+- ``RandomSwap``: n swaps of two random positions.
+- ``RandomInsertion``: n insertions, each of a synonym of a random token of the sentence (the token itself when it
+  has none, or when no synonym table is given) at a random position (a special token picked is not inserted).
+- ``SynonymReplacement``: each token with synonyms is replaced with probability ``rate`` by one of them, uniformly.
+- ``TokenMask``: each token is replaced with probability ``rate`` by ``vocab.mask_id`` (UNK-style dropout).
+- ``SpanCutout``: one contiguous span of n tokens, at a uniform start, is deleted.
+
+Every op is a handful of tensor ops on the whole batch (loops run over swap or insertion counts, never over
+sentences): an op computes, per output position, the source position it copies (or -1 for a new token and the id
+to write there), and one gather applies it to ids and tags alike. Written here rather than taken from ``nlpaug``,
+whose augmenters work on one Python string at a time (tens of microseconds per word) and own their randomness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+Tensor = torch.Tensor
+
+TEXT_OP_NAMES: tuple[str, ...] = (
+    "Identity", "RandomDeletion", "RandomSwap", "RandomInsertion", "SynonymReplacement", "TokenMask", "SpanCutout",
+)  # fmt: skip
+# magnitude 1 -> this rate. EDA's recommended alpha is 0.05-0.1 for every op (their Fig. 3 tried up to 0.5).
+MAX_RATE: dict[str, float] = {
+    "Identity": 0.0, "RandomDeletion": 0.5, "RandomSwap": 0.5, "RandomInsertion": 0.5, "SynonymReplacement": 0.5,
+    "TokenMask": 0.5, "SpanCutout": 0.5,
+}  # fmt: skip
+DRAWS = 3  # uniform draws per position that an op may read
+
+
+@dataclass(frozen=True)
+class Vocab:
+    """What the ops need to know about the token ids."""
+
+    pad_id: int = 0
+    mask_id: int = 1
+    num_special: int = 2
+    """Ids below this are special (padding, unknown, mask, ...): never chosen, moved onto or replaced."""
+    synonyms: Tensor | None = None
+    """long[V, K]: up to K synonym ids per token id, -1 where there are fewer (None: no synonyms)."""
+    outside_tag: int = 0
+    """The tag of an inserted token (``O`` in IOB2)."""
+
+
+def magnitude_to_rate(op: str, magnitude: Tensor) -> Tensor:
+    """The op's rate for a normalized magnitude in [0, 1] (float32[B])."""
+    return magnitude.clamp(0, 1) * MAX_RATE[op]
+
+
+def sample_draws(ids: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """float32[B, L, DRAWS] uniform draws for ``ids`` (on the generator's device, moved to the ids' device)."""
+    device = generator.device if generator is not None else torch.device("cpu")
+    return torch.rand((*ids.shape, DRAWS), generator=generator, device=device).to(ids.device)
+
+
+def check(ids: Tensor, lengths: Tensor, rate: Tensor, draws: Tensor) -> None:
+    if not isinstance(ids, Tensor) or ids.ndim != 2 or ids.dtype != torch.long:
+        raise ValueError(f"ids must be long[B, L], got {getattr(ids, 'dtype', type(ids).__name__)} "
+                         f"{tuple(getattr(ids, 'shape', ()))}")  # fmt: skip
+    batch, width = ids.shape
+    if lengths.shape != (batch,) or (batch and (int(lengths.min()) < 0 or int(lengths.max()) > width)):
+        raise ValueError(f"lengths must be long[{batch}] in [0, {width}], got {lengths.tolist()[:8]}")
+    if rate.shape != (batch,) or not bool(torch.isfinite(rate).all()) or bool((rate < 0).any() | (rate > 1).any()):
+        raise ValueError(f"rate must be float32[{batch}] in [0, 1], got {rate.tolist()[:8]}")
+    if draws.shape != (batch, width, DRAWS):
+        raise ValueError(f"draws must be float32[{batch}, {width}, {DRAWS}] (sample_draws), got {tuple(draws.shape)}")
+
+
+def _positions(ids: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+    """[1, L] positions and the bool[B, L] mask of real (non-padding) tokens."""
+    pos = torch.arange(ids.shape[1], device=ids.device).unsqueeze(0)
+    return pos, pos < lengths.unsqueeze(1)
+
+
+def _apply(ids: Tensor, tags: Tensor | None, source: Tensor, new: Tensor, lengths: Tensor, vocab: Vocab):
+    """Output position p copies ``source[:, p]`` (or writes ``new[:, p]`` where the source is -1); past ``lengths``
+    it is padding."""
+    pos = torch.arange(source.shape[1], device=ids.device).unsqueeze(0)
+    inside = pos < lengths.unsqueeze(1)
+    copied = ids.gather(1, source.clamp(min=0))
+    out = torch.where(source >= 0, copied, new).masked_fill(~inside, vocab.pad_id)
+    if tags is None:
+        return out, lengths, None
+    tag_out = torch.where(source >= 0, tags.gather(1, source.clamp(min=0)), vocab.outside_tag).masked_fill(~inside, 0)
+    return out, lengths, tag_out
+
+
+def _leading_special(ids: Tensor, lengths: Tensor, vocab: Vocab) -> Tensor:
+    """long[B]: how many special tokens open each sentence (a class token): spans and insertions start after."""
+    _, real = _positions(ids, lengths)
+    return ((ids < vocab.num_special) & real).long().cumprod(1).sum(1)
+
+
+def _compact(ids, tags, keep: Tensor, vocab: Vocab):
+    """Keep the tokens where ``keep`` (in order), packed to the left."""
+    lengths = keep.sum(1)
+    order = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)  # kept positions first, in order
+    return _apply(ids, tags, order, ids, lengths, vocab)
+
+
+def identity(ids, lengths, rate, draws, vocab: Vocab, tags=None):
+    return ids.clone(), lengths.clone(), None if tags is None else tags.clone()
+
+
+def random_deletion(ids, lengths, rate, draws, vocab: Vocab, tags=None):
+    pos, real = _positions(ids, lengths)
+    special = ids < vocab.num_special
+    keep = real & ((draws[..., 0] >= rate.unsqueeze(1)) | special)
+    # at least one token stays: the one with the highest draw (EDA returns a random word of the sentence)
+    empty = (keep.sum(1) == 0) & (lengths > 0)
+    survivor = torch.where(real, draws[..., 0], -1.0).argmax(1)
+    keep |= empty.unsqueeze(1) & (pos == survivor.unsqueeze(1))
+    return _compact(ids, tags, keep, vocab)
+
+
+def span_cutout(ids, lengths, rate, draws, vocab: Vocab, tags=None):
+    pos, real = _positions(ids, lengths)
+    lead = _leading_special(ids, lengths, vocab)
+    span = torch.round(rate * lengths).long()
+    span = torch.minimum(span, torch.minimum(lengths - lead, lengths - 1)).clamp(min=0)  # one token stays
+    start = lead + torch.floor(draws[:, 0, 1] * (lengths - lead - span + 1)).long().clamp(min=0)
+    inside = (pos >= start.unsqueeze(1)) & (pos < (start + span).unsqueeze(1))
+    keep = real & (~inside | (ids < vocab.num_special))
+    return _compact(ids, tags, keep, vocab)
+
+
+def random_swap(ids, lengths, rate, draws, vocab: Vocab, tags=None):
+    batch, width = ids.shape
+    n = torch.round(rate * lengths).long()
+    source = torch.arange(width, device=ids.device).expand(batch, width).clone()
+    rows = torch.arange(batch, device=ids.device)
+    movable = ids >= vocab.num_special
+    for k in range(int(n.max()) if batch else 0):  # over swap counts, never over sentences
+        i = torch.floor(draws[:, k, 1] * lengths).long().clamp(max=width - 1)
+        j = torch.floor(draws[:, k, 2] * lengths).long().clamp(max=width - 1)
+        active = (k < n) & movable[rows, source[rows, i]] & movable[rows, source[rows, j]]
+        si, sj = source[rows, i], source[rows, j]
+        source[rows, i] = torch.where(active, sj, si)
+        source[rows, j] = torch.where(active, si, sj)
+    return _apply(ids, tags, source, ids, lengths, vocab)
+
+
+def _synonym(ids: Tensor, choice: Tensor, vocab: Vocab) -> tuple[Tensor, Tensor]:
+    """A synonym of each id picked by ``choice`` in [0, 1), and whether the id has any."""
+    if vocab.synonyms is None:
+        return ids, torch.zeros_like(ids, dtype=torch.bool)
+    table = vocab.synonyms.to(ids.device)
+    rows = table[ids.clamp(0, table.shape[0] - 1)]  # [B, L, K]
+    count = (rows >= 0).sum(-1)
+    pick = torch.floor(choice * count).long().clamp(min=0, max=table.shape[1] - 1)
+    has = (count > 0) & (ids >= vocab.num_special) & (ids < table.shape[0])
+    return torch.where(has, rows.gather(-1, pick.unsqueeze(-1)).squeeze(-1), ids), has
+
+
+def synonym_replacement(ids, lengths, rate, draws, vocab: Vocab, tags=None):
+    _, real = _positions(ids, lengths)
+    synonym, has = _synonym(ids, draws[..., 1], vocab)
+    replace = real & has & (draws[..., 0] < rate.unsqueeze(1))
+    return torch.where(replace, synonym, ids), lengths.clone(), None if tags is None else tags.clone()
+
+
+def token_mask(ids, lengths, rate, draws, vocab: Vocab, tags=None):
+    _, real = _positions(ids, lengths)
+    replace = real & (ids >= vocab.num_special) & (draws[..., 0] < rate.unsqueeze(1))
+    return ids.masked_fill(replace, vocab.mask_id), lengths.clone(), None if tags is None else tags.clone()
+
+
+def random_insertion(ids, lengths, rate, draws, vocab: Vocab, tags=None):
+    batch, width = ids.shape
+    n = torch.round(rate * lengths).long()
+    extra = int(n.max()) if batch else 0
+    if extra == 0:
+        return identity(ids, lengths, rate, draws, vocab, tags)
+    k = torch.arange(extra, device=ids.device).unsqueeze(0)
+    # each insertion copies a random token of the sentence (its synonym when it has one; none if it is special) ...
+    pick = torch.floor(draws[:, :extra, 1] * lengths.unsqueeze(1)).long().clamp(min=0, max=width - 1)
+    picked = ids.gather(1, pick)
+    active = (k < n.unsqueeze(1)) & (picked >= vocab.num_special)  # [B, extra]
+    word, _ = _synonym(picked, draws[:, :extra, 2], vocab)
+    # ... before a random position after any leading special tokens: sort old tokens (key = position) and new ones
+    # (key = slot - 0.5) together
+    lead = _leading_special(ids, lengths, vocab).unsqueeze(1)
+    slot = (lead + torch.floor(draws[:, :extra, 0] * (lengths.unsqueeze(1) - lead + 1))).float()
+    keys = torch.cat([torch.arange(width, device=ids.device).float().expand(batch, width), slot - 0.5], 1)
+    _, real = _positions(ids, lengths)
+    keys = keys.masked_fill(~torch.cat([real, active], 1), float("inf"))  # padding and unused slots last
+    order = torch.argsort(keys, dim=1, stable=True)
+    source = torch.where(order < width, order, -1)
+    new = torch.cat([ids, word], 1).gather(1, order)
+    out_ids = torch.cat([ids, torch.full((batch, extra), vocab.pad_id, device=ids.device, dtype=ids.dtype)], 1)
+    out_tags = None if tags is None else torch.cat([tags, torch.zeros_like(tags[:, :extra])], 1)
+    return _apply(out_ids, out_tags, source, new, lengths + active.sum(1), vocab)
+
+
+OPS: dict[str, Callable[..., tuple[Tensor, Tensor, Tensor | None]]] = {
+    "Identity": identity, "RandomDeletion": random_deletion, "RandomSwap": random_swap,
+    "RandomInsertion": random_insertion, "SynonymReplacement": synonym_replacement, "TokenMask": token_mask,
+    "SpanCutout": span_cutout,
+}  # fmt: skip
+assert tuple(OPS) == TEXT_OP_NAMES
+
+
+def apply(op: str, ids: Tensor, lengths: Tensor, rate: Tensor, draws: Tensor, vocab: Vocab, tags: Tensor | None = None):
+    """Check the inputs, then run ``OPS[op]``; returns ``(ids, lengths, tags)`` (tags None when not given)."""
+    if op not in OPS:
+        raise ValueError(f"unknown text op {op!r}; choose one of {', '.join(TEXT_OP_NAMES)}")
+    check(ids, lengths, rate, draws)
+    if tags is not None and tags.shape != ids.shape:
+        raise ValueError(f"tags must have the shape of ids {tuple(ids.shape)}, got {tuple(tags.shape)}")
+    return OPS[op](ids, lengths.to(ids.device), rate.to(ids.device), draws, vocab, tags)
