@@ -246,3 +246,19 @@ def test_a_torn_journal_line_is_dropped_and_the_study_still_loads(tmp_path, tail
     assert "dropped a torn last line" in capsys.readouterr().err
     loaded.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)  # appends start on a fresh line
     assert len(optuna.load_study(study_name="s", storage=make_storage(str(path))).trials) == 4
+
+
+def test_a_corrupt_image_in_an_imagefolder_is_named(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from policy_search.child.data import DatasetError, load_image_dataset
+
+    root = tmp_path / "shapes"
+    for c in ("a", "b"):
+        (root / "train" / c).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(np.full((8, 8, 3), 40 * i, dtype=np.uint8)).save(root / "train" / c / f"{i}.png")
+    (root / "train" / "b" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    with pytest.raises(DatasetError, match="broken.png"):
+        load_image_dataset(str(root), val_size=0.2)

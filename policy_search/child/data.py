@@ -232,9 +232,10 @@ def _decode_split(ds, image_column: str, label_column: str, image_size: int | No
                 img = img.resize((image_size, image_size), Image.BILINEAR)
             array = np.asarray(img, dtype=np.uint8)
         except Exception as err:
+            where = f" ({cell['path']})" if isinstance(cell, dict) and cell.get("path") else ""
             raise DatasetError(
-                f"corrupt or unreadable image at row {i} of column {image_column!r}: {type(err).__name__}: {err}. "
-                "Re-fetch the dataset files (check their checksums)."
+                f"corrupt or unreadable image at row {i}{where} of column {image_column!r}: {type(err).__name__}: "
+                f"{err}. Replace or remove that file, or re-fetch the dataset files (check their checksums)."
             ) from err
         array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
         if out is None:
