@@ -92,6 +92,9 @@ def dataclass_parser(
             parser.add_argument(*names, dest=f.name, action=argparse.BooleanOptionalAction, default=default, help=doc)
             continue
         kwargs: dict[str, Any] = {"dest": f.name, "default": default, "type": _value_type(f.type), "help": doc}
+        if isinstance(default, tuple):  # tuple[int, ...] / tuple[str, ...]: several values after one flag
+            inner = str(f.type).removeprefix("tuple[").split(",")[0].strip()
+            kwargs.update(nargs="*", type=_TYPES.get(inner, str))
         if choices and f.name in choices:
             kwargs["choices"] = list(choices[f.name])
         parser.add_argument(*names, **kwargs)
@@ -142,6 +145,10 @@ def parse_config(
         )
     values = vars(parser.parse_args(argv))
     values.pop("config", None)
+    defaults = cls()
+    for f in dataclasses.fields(cls):  # lists from nargs (or a JSON file) back to the field's tuple
+        if isinstance(getattr(defaults, f.name), tuple) and isinstance(values.get(f.name), list):
+            values[f.name] = tuple(values[f.name])
     if convert is not None:
         values = convert(values)
     return cls(**{k: v for k, v in values.items() if k in names})

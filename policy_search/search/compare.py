@@ -13,7 +13,6 @@ method's exported policy is trained from scratch and scored on the test split by
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import importlib
@@ -45,7 +44,9 @@ class CompareConfig:
     seeds: int = 3
     """Search seeds per method (0..seeds-1)."""
     out: str = "runs/search-comparison"
+    """Output folder (summary.json, per-method runs, the test benchmark)."""
     methods: tuple[str, ...] = ("tpe", "random", "ppo", "augnet")
+    """Methods compared: tpe, random (Optuna) and ppo, augnet (train_agent)."""
     space: str = "randaugment"
     """Search space of the Optuna methods (``policy_search.search.space``)."""
     pruner: str = "none"
@@ -57,7 +58,9 @@ class CompareConfig:
     baselines: tuple[str, ...] = ("none", "randaugment")
     """Policy presets benchmarked beside the found policies, as reference points."""
     device: str = "auto"
+    """Device of every child run: auto, cpu or cuda."""
     data_dir: str | None = None
+    """Dataset root (default $POLICY_SEARCH_DATA_DIR)."""
     overrides: dict[str, Any] = field(default_factory=dict)
     """Preset field overrides for every method (tests use a tiny task)."""
 
@@ -386,22 +389,14 @@ def _parse_override(text: str) -> tuple[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    d = CompareConfig()
-    parser = argparse.ArgumentParser(
-        prog="python -m policy_search.search compare", description=__doc__.split("\n\n")[0]
+    from policy_search.config import dataclass_parser, parse_config
+
+    parser = dataclass_parser(
+        CompareConfig,
+        prog="python -m policy_search.search compare",
+        description=__doc__.split("\n\n")[0],
+        skip=["overrides"],
     )
-    parser.add_argument("--task", default=d.task)
-    parser.add_argument("--budget-samples", type=int, default=d.budget_samples)
-    parser.add_argument("--seeds", type=int, default=d.seeds)
-    parser.add_argument("--out", default=d.out)
-    parser.add_argument("--methods", nargs="+", default=list(d.methods), help=f"from {', '.join(METHODS)}")
-    parser.add_argument("--space", default=d.space)
-    parser.add_argument("--pruner", default=d.pruner)
-    parser.add_argument("--n-startup-trials", type=int, default=d.n_startup_trials)
-    parser.add_argument("--test-seeds", type=int, default=d.test_seeds)
-    parser.add_argument("--baselines", nargs="*", default=list(d.baselines))
-    parser.add_argument("--device", default=d.device)
-    parser.add_argument("--data-dir", default=None)
     parser.add_argument(
         "--set",
         type=_parse_override,
@@ -411,21 +406,8 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="preset field override for every method (repeatable)",
     )
-    args = parser.parse_args(argv)
-    config = CompareConfig(
-        task=args.task,
-        budget_samples=args.budget_samples,
-        seeds=args.seeds,
-        out=args.out,
-        methods=tuple(args.methods),
-        space=args.space,
-        pruner=args.pruner,
-        n_startup_trials=args.n_startup_trials,
-        test_seeds=args.test_seeds,
-        baselines=tuple(args.baselines),
-        device=args.device,
-        data_dir=args.data_dir,
-        overrides=dict(args.overrides),
+    config = parse_config(
+        CompareConfig, parser, argv, convert=lambda values: {**values, "overrides": dict(values["overrides"])}
     )
     try:
         summary = run_compare(config, argv)
