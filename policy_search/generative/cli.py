@@ -19,16 +19,18 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("train", "evaluate"):
         p = sub.add_parser(name)
-        p.add_argument("--dataset", required=True, choices=sorted(DATASETS))
-        p.add_argument("--model", required=True, choices=MODEL_KINDS)
+        p.add_argument("--dataset", required=True, choices=sorted(DATASETS), help="training split of this dataset")
+        p.add_argument("--model", required=True, choices=MODEL_KINDS, help="class-conditional generator")
         p.add_argument("--size", default="proxy", choices=SIZES, help="proxy: CPU minutes; full: for a GPU")
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--seed", type=int, default=0, help="seed of the generator's training (default 0)")
         p.add_argument("--data-dir", default=None, help="datasets folder (default $POLICY_SEARCH_DATA_DIR)")
         p.add_argument("--out", default=None, help="output folder (train: default the cache folder)")
     train_p, eval_p = sub.choices["train"], sub.choices["evaluate"]
     train_p.add_argument("--epochs", type=int, default=None, help="override the recipe (result is not cached)")
     train_p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    eval_p.add_argument("--samples-per-class", type=int, default=200)
+    eval_p.add_argument(
+        "--samples-per-class", type=int, default=200, help="generated images per class scored (default 200)"
+    )
     args = parser.parse_args(argv)
     if args.command == "train":
         gen = train_generator(
