@@ -262,3 +262,39 @@ def test_a_corrupt_image_in_an_imagefolder_is_named(tmp_path):
     (root / "train" / "b" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
     with pytest.raises(DatasetError, match="broken.png"):
         load_image_dataset(str(root), val_size=0.2)
+
+
+@pytest.mark.slow
+def test_benchmark_killed_mid_run_resumes_without_loss_and_refuses_a_second_writer(tmp_path, shared_data_dir):
+    out = tmp_path / "bench"
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "task": "mnist-proxy",
+                "policies": ["none", "progress-heuristic"],
+                "seeds": 2,
+                "out": str(out),
+                "robustness_samples": 0,
+                "device": "cpu",
+                "data_dir": str(shared_data_dir),
+                "overrides": {"train_size": 640, "epochs": 1, "eval_samples": 128, "val_size": 500},
+            }
+        )
+    )
+    args = [sys.executable, "-m", "policy_search.benchmark", "--config", str(config), "--no-progress"]
+    proc = subprocess.Popen(args, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None and not list((out / "runs").glob("*-seed*.json")):
+        time.sleep(0.05)
+    second = subprocess.run(args, env=_env(), capture_output=True, text=True, timeout=600)  # while the first runs
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    if second.returncode != 0:  # refused: the folder was locked by the live first run
+        assert second.returncode == 2 and "in use by another run" in second.stderr
+    done = subprocess.run(args, env=_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    files = sorted(p.name for p in (out / "runs").iterdir())
+    assert files == sorted(f"{p}-seed{s}.json" for p in ("none", "progress-heuristic") for s in (0, 1)), files
+    results = json.loads((out / "results.json").read_text())
+    assert results["counts"]["total"] == 4 and len(results["runs"]) == 4

@@ -98,6 +98,8 @@ def _write_json_atomic(path: Path, payload: Any) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(payload, fh, indent=1, allow_nan=True)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; cache files are meant to be shared and committed
         os.replace(tmp, path)
     except BaseException:
@@ -278,6 +280,8 @@ def run_benchmark(
         lock_folder(out_dir)  # a second benchmark into this folder would train every run twice
     except FolderInUseError as exc:
         raise ValueError(str(exc)) from None
+    for stale in (out_dir / "runs").glob(".*.tmp"):  # a writer killed mid-write left it; we hold the lock
+        stale.unlink(missing_ok=True)
     protocol = _protocol(preset, robustness_samples, fgsm_eps)
     pairs = [(s, k) for s in specs for k in seed_list]
     records: list[dict] = []
