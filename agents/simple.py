@@ -7,7 +7,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from policy_search.agents.base import Agent, AgentSettings, ExportSpec, run_episode  # noqa: F401 - run_episode re-exported
+from policy_search.agents.base import Agent, AgentSettings, ExportSpec
 from policy_search.policy.base import Policy
 from policy_search.policy.controller import Controller, build_mlp
 

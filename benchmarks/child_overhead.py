@@ -56,7 +56,7 @@ def plain_loop(run: ChildRun, n_batches: int, seed: int) -> float:
     return n_batches * bs / (time.perf_counter() - t0)
 
 
-def child_loop(preset: str, n_batches: int, seed: int, device: str) -> tuple[float, ChildRun]:
+def child_loop(preset: str, n_batches: int, seed: int, device: str | torch.device) -> tuple[float, ChildRun]:
     run = ChildRun(preset, seed=seed, device=device, allow_test=False)
     t0 = time.perf_counter()
     run.train(n_batches)

@@ -46,8 +46,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from child_overhead import plain_loop  # noqa: E402
-from ops_throughput import kornia_policies, load_images  # noqa: E402
+from child_overhead import child_loop, plain_loop  # noqa: E402
+from ops_throughput import kornia_policies, load_images, time_interleaved  # noqa: E402
 from policy_search.child.run import ChildRun  # noqa: E402
 from policy_search.policy import RandAugment, TrivialAugmentWide, load_policy  # noqa: E402
 from policy_search.policy.presets import get_preset  # noqa: E402
@@ -100,22 +100,6 @@ def sizes(smoke: bool) -> dict:
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def interleaved(calls: dict[str, Callable[[], object]], repeats: int, device: torch.device) -> dict[str, float]:
-    """Median seconds per call, timed round-robin after one warm-up call each."""
-    for fn in calls.values():
-        fn()
-    sync(device)
-    times: dict[str, list[float]] = {k: [] for k in calls}
-    for _ in range(repeats):
-        for key, fn in calls.items():
-            sync(device)
-            start = time.perf_counter()
-            fn()
-            sync(device)
-            times[key].append(time.perf_counter() - start)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 # ------------------------------------------------------------------------------------------------------ parts
@@ -181,7 +165,7 @@ def part_ops(device: torch.device, size: dict, out: Path) -> dict:
             if kornia is not None:
                 module = kornia[name]().to(device)
                 calls["kornia"] = lambda m=module: m(floats)
-            seconds = interleaved(calls, size["repeats"], device)
+            seconds = time_interleaved(calls, size["repeats"], lambda: sync(device))
             counts = {k: (len(per_image) if k == "torchvision_per_image" else batch) for k in calls}
             ips = {k: counts[k] / s for k, s in seconds.items()}
             rows.append(
@@ -199,15 +183,10 @@ def part_ops(device: torch.device, size: dict, out: Path) -> dict:
 
 def part_child(device: torch.device, size: dict, out: Path) -> dict:
     preset, n = size["child_preset"], size["child_batches"]
-    ChildRun(preset, seed=0, device=device, allow_test=False).train(2)  # warm-up: data cache, allocator, kernels
+    child_loop(preset, 2, 0, device)  # warm-up: data cache, allocator, kernels
     pairs = []
     for k in range(size["child_pairs"]):
-        run = ChildRun(preset, seed=k, device=device, allow_test=False)
-        sync(device)
-        start = time.perf_counter()
-        run.train(n)
-        sync(device)
-        child_ips = n * run.preset.batch_size / (time.perf_counter() - start)
+        child_ips, run = child_loop(preset, n, k, device)  # ends in a host read of the loss: synced
         plain_ips = plain_loop(run, n, k)
         pairs.append(
             {"childrun_images_per_s": child_ips, "plain_images_per_s": plain_ips, "ratio": child_ips / plain_ips}

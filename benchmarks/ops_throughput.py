@@ -95,16 +95,22 @@ def time_call(fn: Callable[[], object], repeats: int, sync: Callable[[], None] =
     return statistics.median(times)
 
 
-def time_interleaved(calls: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+def time_interleaved(
+    calls: dict[str, Callable[[], object]], repeats: int, sync: Callable[[], None] = lambda: None
+) -> dict[str, float]:
     """Median seconds per call of each implementation, timed round-robin so that load drifting on a shared
-    machine hits every implementation alike (one warm-up call each first)."""
+    machine hits every implementation alike (one warm-up call each first). ``sync`` waits for queued device work
+    (``torch.cuda.synchronize`` on a GPU) before and after each timed call."""
     for fn in calls.values():
         fn()
+    sync()
     times: dict[str, list[float]] = {k: [] for k in calls}
     for _ in range(repeats):
         for key, fn in calls.items():
+            sync()
             start = time.perf_counter()
             fn()
+            sync()
             times[key].append(time.perf_counter() - start)
     return {k: statistics.median(v) for k, v in times.items()}
 

@@ -21,9 +21,7 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +30,9 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from ops_throughput import time_interleaved  # noqa: E402
 from policy_search.ops.text import Vocab, apply, sample_draws  # noqa: E402
 
 
@@ -55,18 +56,6 @@ def encode(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         ids[b, : len(ws)] = torch.tensor([vocab[w] for w in ws])
     itos = ["<pad>", "<mask>", *sorted(vocab, key=vocab.get)]
     return ids, lengths, itos
-
-
-def interleaved(calls: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    for fn in calls.values():
-        fn()
-    times: dict[str, list[float]] = {k: [] for k in calls}
-    for _ in range(repeats):
-        for key, fn in calls.items():
-            start = time.perf_counter()
-            fn()
-            times[key].append(time.perf_counter() - start)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -101,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
     rows = []
     for op, action in (("RandomDeletion", "delete"), ("RandomSwap", "swap")):
         aug = naw.RandomWordAug(action=action, aug_p=args.rate)
-        seconds = interleaved(
+        seconds = time_interleaved(
             {
                 "ours": ours(op),
                 "ours + ids->text": ours_text(op),

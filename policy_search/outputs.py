@@ -56,6 +56,16 @@ def unlock_folder(folder: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+def check_writable(folder: str | os.PathLike[str]) -> None:
+    """Create ``folder`` and write and remove a probe file in it; raises ``OSError`` if it cannot hold outputs.
+    Commands call it before training, so that a finished run is never lost to an unwritable folder."""
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    fd, probe = tempfile.mkstemp(dir=path, prefix=".write-test.")
+    os.close(fd)
+    os.unlink(probe)
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -307,8 +307,6 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
         cfg.out = f"runs/{cfg.task}-{cfg.agent}-seed{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     out = Path(cfg.out)
     ckpt = out / "checkpoint.pt"
-    if ckpt.exists() and not cfg.resume:
-        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if cfg.resume and not ckpt.exists():
         raise FileNotFoundError(f"--resume: no checkpoint in {out}; start without --resume")
     from policy_search.outputs import FolderInUseError, lock_folder, write_json
@@ -319,7 +317,7 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
         raise ValueError(str(exc)) from None
     except OSError as exc:
         raise ValueError(f"--out {str(out)!r} cannot hold the run ({exc.strerror or exc}); choose another") from None
-    if ckpt.exists() and not cfg.resume:  # checked again under the lock: a run may have started meanwhile
+    if ckpt.exists() and not cfg.resume:  # checked under the lock: a run may have started meanwhile
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if cfg.resume:
         _check_resume(out, cfg)

@@ -25,7 +25,6 @@ import os
 import re
 import shlex
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -41,6 +40,7 @@ from policy_search.benchmark.robustness import (
     SEVERITIES,
     evaluate_robustness,
 )
+from policy_search.outputs import atomic_write_text
 
 __all__ = ["PolicySpec", "resolve_policy", "run_benchmark", "main"]
 
@@ -94,17 +94,7 @@ def resolve_seeds(seeds: int | Sequence[int]) -> list[int]:
 def _write_json_atomic(path: Path, payload: Any) -> None:
     # Write-then-rename in the same directory: an interrupted run never leaves a half-written cache file.
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=1, allow_nan=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; cache files are meant to be shared and committed
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(payload, indent=1, allow_nan=True))
 
 
 class _UsageRecorder(torch.nn.Module):
@@ -273,8 +263,14 @@ def run_benchmark(
     if not all(isinstance(e, int | float) and math.isfinite(e) and e >= 0 for e in fgsm_eps):
         raise ValueError(f"fgsm_eps must be finite numbers >= 0, got {list(fgsm_eps)!r}")
     out_dir = Path(out)
-    _check_writable(out_dir)
-    from policy_search.outputs import FolderInUseError, lock_folder
+    from policy_search.outputs import FolderInUseError, check_writable, lock_folder
+
+    try:  # before any training: results would be lost at the end
+        check_writable(out_dir / "runs")
+    except OSError as exc:
+        raise ValueError(
+            f"--out {str(out_dir)!r} is not a writable folder ({exc.strerror or exc}); choose another"
+        ) from None
 
     try:
         lock_folder(out_dir)  # a second benchmark into this folder would train every run twice
@@ -339,19 +335,6 @@ CONFIG_KEYS = (
     "fgsm_eps",
     "description",
 )
-
-
-def _check_writable(folder: Path) -> None:
-    """Fail before any training if ``folder`` cannot hold outputs (results would be lost at the end)."""
-    try:
-        (folder / "runs").mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise ValueError(
-            f"--out {str(folder)!r} is not a writable folder ({exc.strerror or exc}); choose another"
-        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from policy_search.child.tasks import PRESETS
 from policy_search.config import dataclass_parser, parse_config
-from policy_search.outputs import write_json
+from policy_search.outputs import check_writable, write_json
 
 
 @dataclass
@@ -70,9 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     out = Path(args.out)
     try:  # checked before training, so a finished run is never lost to an unwritable folder
-        out.mkdir(parents=True, exist_ok=True)
-        (out / ".write-test").write_text("")
-        (out / ".write-test").unlink()
+        check_writable(out)
     except OSError as err:
         print(
             f"error: --out {args.out!r} is not a writable folder ({err.strerror or err}); choose another",

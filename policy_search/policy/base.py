@@ -74,6 +74,15 @@ def ensure_kind(name: str) -> None:
         importlib.import_module(LAZY_KINDS[name])
 
 
+def build_kind(name: str, *args: Any, **kwargs: Any) -> Policy:
+    """A new policy of kind ``name``, importing the module that registers it first if it sits in a higher layer
+    (how lower layers build, say, the synthetic-data op without importing it)."""
+    ensure_kind(name)
+    if name not in KINDS:
+        raise ValueError(f"unknown policy kind {name!r}; known: {', '.join(sorted(set(KINDS) | set(LAZY_KINDS)))}")
+    return KINDS[name](*args, **kwargs)
+
+
 def register_kind(name: str, cls: type[Policy]) -> type[Policy]:
     """Make ``cls`` loadable from policy files whose ``kind`` is ``name``."""
     if not (isinstance(cls, type) and issubclass(cls, Policy)):

@@ -144,11 +144,11 @@ class Controller(Policy):
         ratio = self.spec.ratio_of(action) if self.needs_labels else 0.0
         if ratio > 0:  # built once per decision, not per batch
             from policy_search.policy.action_space import parse_synthetic
-            from policy_search.policy.base import KINDS, ensure_kind
+            from policy_search.policy.base import build_kind
 
-            ensure_kind("synthetic")  # the synthetic family sits above this layer: found through the registry
             model, size = parse_synthetic(self.synthetic)
-            self._synthetic_op = KINDS["synthetic"](model, ratio, size=size)
+            # the synthetic family sits above this layer: built through the kind registry
+            self._synthetic_op = build_kind("synthetic", model, ratio, size=size)
 
     def forward(self, images, generator=None, progress=None, params=None, *, labels=None):  # type: ignore[override]
         """Augment with the current choice; with a synthetic ratio in the action, also replace that fraction of

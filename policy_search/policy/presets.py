@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from policy_search.policy.base import KINDS, Policy, ensure_kind
+from policy_search.policy.base import Policy, build_kind
 from policy_search.policy.heuristic import ProgressHeuristic
 from policy_search.policy.kinds import RandAugment, Schedule, Sequence, SubPolicies, TrivialAugmentWide
 
@@ -107,15 +107,10 @@ _BUILDERS: dict[str, Callable[[], Policy]] = {
     "progress-heuristic": ProgressHeuristic,
     # The synthetic-data family lives above this layer (policy_search.generative.synthetic): built through the
     # kind registry, which imports it on first use.
-    "synthetic-vae-0.2": lambda: _registered("synthetic", "vae", 0.2),
-    "synthetic-dcgan-0.2": lambda: _registered("synthetic", "dcgan", 0.2),
+    "synthetic-vae-0.2": lambda: build_kind("synthetic", "vae", 0.2),
+    "synthetic-dcgan-0.2": lambda: build_kind("synthetic", "dcgan", 0.2),
 }
 PRESETS: tuple[str, ...] = tuple(_BUILDERS)
-
-
-def _registered(kind: str, *args) -> Policy:
-    ensure_kind(kind)
-    return KINDS[kind](*args)
 
 
 def get_preset(name: str) -> Policy:

@@ -381,15 +381,10 @@ def run_compare(config: CompareConfig, argv: list[str] | None = None) -> dict[st
     return summary
 
 
-def _parse_override(text: str) -> tuple[str, Any]:
-    from policy_search.search.study import _parse_override as parse
-
-    return parse(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from policy_search.config import dataclass_parser, parse_config
+    from policy_search.search.study import add_set_option, overrides_to_dict
 
     parser = dataclass_parser(
         CompareConfig,
@@ -397,18 +392,8 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0],
         skip=["overrides"],
     )
-    parser.add_argument(
-        "--set",
-        type=_parse_override,
-        action="append",
-        default=[],
-        dest="overrides",
-        metavar="KEY=VALUE",
-        help="preset field override for every method (repeatable)",
-    )
-    config = parse_config(
-        CompareConfig, parser, argv, convert=lambda values: {**values, "overrides": dict(values["overrides"])}
-    )
+    add_set_option(parser, "preset field override for every method (repeatable)")
+    config = parse_config(CompareConfig, parser, argv, convert=overrides_to_dict)
     try:
         summary = run_compare(config, argv)
     except (ValueError, RuntimeError) as exc:

@@ -18,7 +18,7 @@ import optuna
 import torch
 
 from policy_search.child.run import ChildDivergedError, ChildRun, augment_generator
-from policy_search.policy import ImageSpec, Policy
+from policy_search.policy import Policy
 
 __all__ = ["PRUNERS", "SAMPLERS", "TrialResult", "TrialSeededSampler", "make_pruner", "make_sampler", "run_trial"]
 
@@ -168,7 +168,3 @@ def planned_reports(run: ChildRun, evals_per_epoch: int) -> int:
     """Validation reports a full trial makes (the pruners' resource axis)."""
     interval = max(1, run.batches_per_epoch // max(1, evals_per_epoch))
     return math.ceil(run.total_batches / interval)
-
-
-def image_spec_of(run: ChildRun) -> ImageSpec:
-    return run.image_spec

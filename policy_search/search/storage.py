@@ -72,19 +72,23 @@ def repair_journal(path: Path) -> int:
     import json
     import sys
 
-    if not path.is_file() or path.stat().st_size == 0:
+    size = path.stat().st_size if path.is_file() else 0
+    if size == 0:
         return 0
-    data = path.read_bytes()
+    with path.open("rb") as f:  # only the tail can be torn: read the last MiB, not the whole study
+        start = max(0, size - (1 << 20))
+        f.seek(start)
+        data = f.read()
     if data.endswith(b"\n"):
         last = data.rstrip(b"\n").rsplit(b"\n", 1)[-1]
         try:
             json.loads(last)
             return 0
         except ValueError:
-            keep = len(data.rstrip(b"\n")) - len(last)
+            keep = start + len(data.rstrip(b"\n")) - len(last)
     else:
-        keep = data.rfind(b"\n") + 1
-    dropped = len(data) - keep
+        keep = start + data.rfind(b"\n") + 1
+    dropped = size - keep
     with path.open("r+b") as f:
         f.truncate(keep)
         f.flush()

@@ -175,7 +175,7 @@ def run_search(config: SearchConfig, argv: list[str] | None = None) -> dict[str,
     """Run this worker's share of the study until it holds ``config.trials`` finished trials (or the sample
     budget is spent), then write the outputs. ``argv`` is recorded in command.txt. Returns a summary dict."""
     from policy_search.child.run import ChildRun
-    from policy_search.search.objective import image_spec_of, planned_reports, run_trial
+    from policy_search.search.objective import planned_reports, run_trial
 
     config.validate()
     out = Path(config.out)
@@ -189,7 +189,7 @@ def run_search(config: SearchConfig, argv: list[str] | None = None) -> dict[str,
         allow_test=False,
         **config.preset_overrides(),
     )
-    image, n_reports = image_spec_of(probe), planned_reports(probe, config.evals_per_epoch)
+    image, n_reports = probe.image_spec, planned_reports(probe, config.evals_per_epoch)
     trial_samples = probe.total_batches * probe.preset.batch_size  # what one unpruned trial costs
     study = _open_study(config, storage, n_reports)
     _write_json(
@@ -469,16 +469,20 @@ def build_parser() -> argparse.ArgumentParser:
         flags={"heartbeat_s": ["--heartbeat"], "grace_s": ["--grace"]},
         skip=["overrides"],
     )
-    parser.add_argument(
-        "--set",
-        type=_parse_override,
-        action="append",
-        default=[],
-        dest="overrides",
-        metavar="KEY=VALUE",
-        help="preset field override, e.g. --set train_size=512 (repeatable)",
-    )
+    add_set_option(parser, "preset field override, e.g. --set train_size=512 (repeatable)")
     return parser
+
+
+def add_set_option(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--set KEY=VALUE`` (repeatable) into the ``overrides`` field: preset overrides, shared by search and compare;
+    ``parse_config(..., convert=overrides_to_dict)`` turns the pairs into the field's dict."""
+    parser.add_argument(
+        "--set", type=_parse_override, action="append", default=[], dest="overrides", metavar="KEY=VALUE", help=help
+    )
+
+
+def overrides_to_dict(values: dict[str, Any]) -> dict[str, Any]:
+    return {**values, "overrides": dict(values["overrides"])}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -486,9 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_threads("one")  # search workers scale across processes: one thread each (POLICY_SEARCH_THREADS)
     from policy_search.config import parse_config
 
-    config = parse_config(
-        SearchConfig, build_parser(), argv, convert=lambda values: {**values, "overrides": dict(values["overrides"])}
-    )
+    config = parse_config(SearchConfig, build_parser(), argv, convert=overrides_to_dict)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our per-trial line replaces Optuna's
     try:
         run_search(config, argv)

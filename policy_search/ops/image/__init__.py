@@ -184,24 +184,14 @@ def _cutout(images: Tensor, params: Tensor, aux: Tensor | None) -> Tensor:
     return images.masked_fill(hole, 0)
 
 
-# Table-op kernels on checked inputs (the per-image tables of ops.image.lut, one lookup).
-def _brightness(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
-    return tables.apply_tables(images, tables.brightness(images, params))
-
-
-def _contrast(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
-    return tables.apply_tables(images, tables.contrast(images, params))
-
-
-def _solarize(images: Tensor, params: Tensor, aux: Tensor | None = None) -> Tensor:
-    return tables.apply_tables(images, tables.solarize(images, params))
-
-
-def _autocontrast(images: Tensor, params: Tensor | None = None, aux: Tensor | None = None) -> Tensor:
-    return tables.apply_tables(images, tables.autocontrast(images))
+# Table-op kernels on checked inputs: the op's per-image table (ops.image.lut.BUILDERS), then one lookup.
+def _lookup(name: str) -> Callable[[Tensor, Tensor, Tensor | None], Tensor]:
+    build = tables.BUILDERS[name]
+    return lambda images, params, aux=None: tables.apply_tables(images, build(images, params))
 
 
 def _equalize(images: Tensor, params: Tensor | None = None, aux: Tensor | None = None) -> Tensor:
+    # the pixel index is built once and shared by the histogram and the lookup
     index = tables.flat_index(images)
     return tables.apply_tables(images, tables.equalize(images, None, index), index)
 
@@ -263,19 +253,19 @@ OP_TABLE: tuple[OpRow, ...] = (
           "shifted down by params[B] pixels (truncated toward zero like torchvision's int())"),
     OpRow("Rotate", _warp(geometry.ROTATE), "geometric", 0.79, True, False,
           "rotated counter-clockwise by params[B] degrees about the centre (F.rotate, no expand)"),
-    OpRow("Brightness", _brightness, "table", 1.0, True, False,
+    OpRow("Brightness", _lookup("Brightness"), "table", 1.0, True, False,
           "times enhancement factor params[B] (F.adjust_brightness; 1.0 = unchanged)"),
     OpRow("Color", _color, "own", 2.46, True, False,
           "saturation scaled by factor params[B] (F.adjust_saturation); 1-channel images unchanged"),
-    OpRow("Contrast", _contrast, "table", 1.33, True, False,
+    OpRow("Contrast", _lookup("Contrast"), "table", 1.33, True, False,
           "contrast scaled by factor params[B] about the mean grey level (F.adjust_contrast)"),
     OpRow("Sharpness", _sharpness, "own", 4.81, True, False,
           "sharpened (factor > 1) or smoothed (< 1) by params[B]; borders kept (F.adjust_sharpness)"),
     OpRow("Posterize", _posterize, "own", 0.25, True, False,
           "keeping the top int(params[B]) bits per channel, bits clamped to [0, 8] (F.posterize)"),
-    OpRow("Solarize", _solarize, "table", 0.93, True, False,
+    OpRow("Solarize", _lookup("Solarize"), "table", 0.93, True, False,
           "with pixels >= threshold params[B] (0..255) inverted (F.solarize)"),
-    OpRow("AutoContrast", _autocontrast, "table", 1.42, False, False,
+    OpRow("AutoContrast", _lookup("AutoContrast"), "table", 1.42, False, False,
           "with each channel stretched to 0..255 (F.autocontrast)"),
     OpRow("Equalize", _equalize, "table", 2.62, False, False,
           "histogram-equalized per image and channel with PIL's LUT rule (F.equalize)"),
