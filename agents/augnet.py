@@ -3,6 +3,15 @@
 REINFORCE (Williams 1992) with a per-step baseline (exponential moving average of the return-to-go at each
 step index, across episodes) and an entropy bonus, one update per episode, pure PyTorch, plain Gymnasium: the
 agent only sees observations, rewards and a ``MultiDiscrete`` action space.
+
+Heads. ``categorical`` gives every choice of every head its own logit. ``ordinal`` gives each ordered head with
+more than two choices (RandAugment's N, magnitude bins, probability levels; ``ActionSpec.ordinal``) two outputs,
+a slope and a curvature, and the logit of choice k is ``slope * z_k + curvature * z_k**2`` with z_k the choice
+rescaled to [-1, 1]: a discretised Gaussian when the curvature is negative. One return then moves the whole
+distribution along the order, so a run at magnitude 7 that did badly also makes 8 and 9 less likely: neighbouring
+choices share evidence, as the kernel densities of TPE do, which a budget of tens of noisy child runs needs. The
+expansion is a fixed linear map, folded into the last layer on export, so the controller file is a plain MLP
+either way.
 """
 
 from __future__ import annotations
@@ -29,9 +38,28 @@ class AugNetConfig:
     """Weight of the entropy bonus (keeps exploring early)."""
     baseline_decay: float = 0.8
     """EMA decay of the per-step return baseline."""
+    heads: str = "categorical"
+    """``categorical`` (a logit per choice) or ``ordinal`` (two outputs per ordered head; module docstring)."""
     gamma: float = 0.5
     """Discount. Short on purpose: a step's reward is noisy (measured SNR < 1, experiments/agents/README.md) and
     an action shows mostly in the next evaluation, so crediting far-future rewards to it mostly adds variance."""
+
+
+HEADS = ("categorical", "ordinal")
+
+
+def head_expansion(nvec: np.ndarray, ordinal: np.ndarray, heads: str) -> torch.Tensor:
+    """The fixed ``[sum(nvec), outputs]`` map from the network's outputs to the heads' logits (module docstring)."""
+    if heads not in HEADS:
+        raise ValueError(f"unknown AugNet heads {heads!r}; choose one of {list(HEADS)}")
+    blocks = []
+    for n, ordered in zip(nvec.tolist(), ordinal.tolist(), strict=True):
+        if heads == "ordinal" and ordered and n > 2:
+            z = torch.linspace(-1.0, 1.0, n, dtype=torch.float64)
+            blocks.append(torch.stack([z, z**2 - (z**2).mean()], 1))
+        else:
+            blocks.append(torch.eye(n, dtype=torch.float64))
+    return torch.block_diag(*blocks).float()
 
 
 class AugNetAgent(Agent):
@@ -44,14 +72,25 @@ class AugNetAgent(Agent):
         from policy_search.child.run import FEATURE_NAMES
 
         overrides = {k: v for k, v in (("gamma", settings.gamma), ("lr", settings.lr)) if v is not None}
-        nvec = env.unwrapped.action_spec.nvec
-        return cls(len(FEATURE_NAMES), nvec, AugNetConfig(**overrides), seed=settings.seed)
+        if settings.heads is not None:
+            overrides["heads"] = settings.heads
+        spec = env.unwrapped.action_spec
+        return cls(len(FEATURE_NAMES), spec.nvec, AugNetConfig(**overrides), seed=settings.seed, ordinal=spec.ordinal)
 
-    def __init__(self, obs_dim: int, nvec: np.ndarray, config: AugNetConfig | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        nvec: np.ndarray,
+        config: AugNetConfig | None = None,
+        seed: int = 0,
+        ordinal: np.ndarray | None = None,
+    ) -> None:
         self.config = config or AugNetConfig()
         self.nvec = np.asarray(nvec, dtype=np.int64)
+        ordered = np.zeros(len(self.nvec), bool) if ordinal is None else np.asarray(ordinal, dtype=bool)
+        self.expansion = head_expansion(self.nvec, ordered, self.config.heads)
         torch.manual_seed(seed)
-        self.net = build_mlp([obs_dim, *self.config.hidden, int(self.nvec.sum())], "tanh")
+        self.net = build_mlp([obs_dim, *self.config.hidden, self.expansion.shape[1]], "tanh")
         with torch.no_grad():  # start near uniform: small final layer, as PPO's orthogonal init does (gain 0.01)
             self.net[-1].weight.mul_(0.01)
             self.net[-1].bias.zero_()
@@ -61,7 +100,7 @@ class AugNetAgent(Agent):
         self.updates = 0
 
     def _dists(self, obs: torch.Tensor) -> list[torch.distributions.Categorical]:
-        logits = self.net(obs)
+        logits = self.net(obs) @ self.expansion.T
         return [torch.distributions.Categorical(logits=part) for part in torch.split(logits, self.nvec.tolist(), -1)]
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
@@ -79,7 +118,11 @@ class AugNetAgent(Agent):
 
     def controller(self, spec: ExportSpec) -> Controller:
         net = build_mlp([len(spec.feature_names), *self.config.hidden, int(self.nvec.sum())])
-        net.load_state_dict(self.net.state_dict())
+        state = dict(self.net.state_dict())
+        last = len(self.net) - 1  # fold the fixed head expansion into the last layer: a plain MLP on export
+        state[f"{last}.weight"] = self.expansion @ state[f"{last}.weight"]
+        state[f"{last}.bias"] = self.expansion @ state[f"{last}.bias"]
+        net.load_state_dict(state)
         return Controller(
             spec.action_spec,
             net,
@@ -142,9 +185,13 @@ class AugNetAgent(Agent):
             "generator": self.generator.get_state(),
             "baseline": None if self.baseline is None else [float(b) for b in self.baseline],
             "updates": self.updates,
+            "heads": self.config.heads,
         }
 
     def load_state_dict(self, state: dict) -> None:
+        heads = state.get("heads", "categorical")
+        if heads != self.config.heads:
+            raise ValueError(f"the checkpoint's AugNet has {heads} heads, not {self.config.heads}; resume with them")
         self.net.load_state_dict(state["net"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])

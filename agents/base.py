@@ -34,6 +34,8 @@ class AgentSettings:
     """Discount (None: the agent's default)."""
     lr: float | None = None
     """Learning rate (None: the agent's default)."""
+    heads: str | None = None
+    """AugNet's heads, categorical or ordinal (None: its default)."""
     episode_length: int = 1
     """Decisions per episode (PPO's rollout length)."""
 

@@ -82,6 +82,9 @@ class TrainConfig:
     weights copied to all after each segment); 0 trains one child per episode."""
     workers: int = 1
     """Processes that train a population's children in parallel."""
+    heads: str = "categorical"
+    """AugNet's output heads: categorical (a logit per choice) or ordinal (ordered choices such as N and the
+    magnitude share evidence with their neighbours; agents/augnet.py says how)."""
     action_mode: str = "discrete"
     """discrete (MultiDiscrete) or box ([-1, 1] floats); AugNet needs discrete."""
     gamma: float | None = None
@@ -95,9 +98,10 @@ class TrainConfig:
     distill_fraction: float = 0.3
     """Share of the episodes whose actions make the distilled schedule (see --distill)."""
     distill: str = "elite"
-    """Which episodes make the distilled schedule: last (the final --distill-fraction of the run, what the
-    controller converged to) or elite (the --distill-fraction with the highest returns, as the cross-entropy
-    method keeps its elite samples)."""
+    """How the schedule is distilled: last (modal choices of the final --distill-fraction of the run, what the
+    controller converged to), elite (of the --distill-fraction with the highest returns, as the cross-entropy
+    method keeps its elite samples) or critic (the choice a critic fitted on every episode's return rates best,
+    policy_search.policy.export.critic_action)."""
     controller_decision: str = "sample"
     """How the exported controller turns its logits into a choice: argmax (the most likely choice) or sample
     (draws from them, as the agent did while it learned)."""
@@ -136,6 +140,8 @@ class TrainConfig:
             raise ValueError(f"--steps-per-episode must be at least 1, got {self.steps_per_episode}")
         if self.agent == "fixed" and not self.fixed_policy:
             raise ValueError("--agent fixed needs --fixed-policy (a preset name or a policy file)")
+        if self.heads not in ("categorical", "ordinal"):
+            raise ValueError(f"--heads must be categorical or ordinal, got {self.heads!r}")
         if self.agent == "augnet" and self.action_mode != "discrete":
             raise ValueError("AugNet needs --action-mode discrete")
         if self.gamma is not None and not 0 <= self.gamma <= 1:
@@ -156,8 +162,8 @@ class TrainConfig:
             raise ValueError("--population does not support --synthetic yet; drop one of them")
         if not 0 < self.distill_fraction <= 1:
             raise ValueError(f"--distill-fraction must be in (0, 1], got {self.distill_fraction}")
-        if self.distill not in ("last", "elite"):
-            raise ValueError(f"--distill must be last or elite, got {self.distill!r}")
+        if self.distill not in ("last", "elite", "critic"):
+            raise ValueError(f"--distill must be last, elite or critic, got {self.distill!r}")
         if self.controller_decision not in ("argmax", "sample"):
             raise ValueError(f"--controller-decision must be argmax or sample, got {self.controller_decision!r}")
 
@@ -217,7 +223,9 @@ class _Trainer:
         gamma = cfg.gamma if cfg.gamma is not None else (1.0 if cfg.credit == "end" else None)
         self.cfg, self.env, self.stats = cfg, env, {}
         self.agent = build_agent(
-            cfg.agent, env, AgentSettings(seed=cfg.seed, gamma=gamma, lr=cfg.lr, episode_length=episode_length)
+            cfg.agent,
+            env,
+            AgentSettings(seed=cfg.seed, gamma=gamma, lr=cfg.lr, heads=cfg.heads, episode_length=episode_length),
         )
 
     def play_episode(self) -> None:
@@ -382,7 +390,13 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
 
 
 def _export(cfg, trainer, env, out: Path, command: str, child_seconds: float, cumulative: int, feature_names) -> dict:
-    from policy_search.policy.export import distill_schedule, markdown_table, plot_schedule, select_episodes
+    from policy_search.policy.export import (
+        critic_schedule,
+        distill_schedule,
+        markdown_table,
+        plot_schedule,
+        select_episodes,
+    )
 
     inner = env.unwrapped
     image_spec = inner.run.image_spec
@@ -401,6 +415,7 @@ def _export(cfg, trainer, env, out: Path, command: str, child_seconds: float, cu
             "action_kind": cfg.action_kind,
             "population": cfg.population,
             "steps_per_episode": cfg.steps_per_episode,
+            "heads": cfg.heads,
         },
         "child_seconds": round(child_seconds, 2),
         "command": command,
@@ -408,8 +423,11 @@ def _export(cfg, trainer, env, out: Path, command: str, child_seconds: float, cu
     policy = trainer.controller(list(feature_names), image_spec)
     policy.save(out / "policy.json", provenance=provenance)
     n_last = max(1, int(round(cfg.distill_fraction * len(env.episodes))))
-    chosen = select_episodes(env.episodes, n_last, cfg.distill)
-    schedule = distill_schedule(chosen, inner.action_spec, inner.base)
+    if cfg.distill == "critic":
+        n_last = len(env.episodes)
+        schedule = critic_schedule(env.episodes, inner.action_spec, inner.base)
+    else:
+        schedule = distill_schedule(select_episodes(env.episodes, n_last, cfg.distill), inner.action_spec, inner.base)
     schedule.image_spec = image_spec
     schedule.save(
         out / "schedule.json", provenance={**provenance, "distilled_from_episodes": n_last, "distill": cfg.distill}

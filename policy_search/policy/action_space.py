@@ -88,6 +88,16 @@ class ActionSpec:
             heads = [len(self.ops), self.num_bins, len(self.probabilities)] * self.slots
         return np.asarray(heads + ([len(self.ratios)] if self.ratios else []), dtype=np.int64)
 
+    @property
+    def ordinal(self) -> np.ndarray:
+        """Per head, whether its choices are ordered (magnitude bins, N, probability and ratio levels) rather
+        than unordered (op, flip, crop); agents may share evidence between neighbouring choices of ordered heads."""
+        if self.kind == "compact":
+            heads = [False, False, True, True]
+        else:
+            heads = [False, True, True] * self.slots
+        return np.asarray(heads + ([True] if self.ratios else []), dtype=bool)
+
     def to_discrete(self, action: np.ndarray, box: bool = False) -> np.ndarray:
         """A MultiDiscrete action (ints) from either form; Box entries in [-1, 1] map to equal-width bins."""
         a = np.asarray(action)

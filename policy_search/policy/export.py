@@ -33,6 +33,47 @@ def select_episodes(episodes: list[dict], n: int, how: str = "last") -> list[dic
     return [episodes[i] for i in sorted(ranked[:n])]
 
 
+def action_features(actions: np.ndarray, spec: ActionSpec) -> np.ndarray:
+    """Features of MultiDiscrete actions ``[n, heads]`` for the critic: per unordered head its one-hot (first
+    choice dropped), per ordered head its position z in [-1, 1] and z**2, and the products of the ordered heads'
+    positions (N x magnitude), then a constant."""
+    a = np.asarray(actions, dtype=np.int64)
+    cols, positions = [], []
+    for i, (n, ordered) in enumerate(zip(spec.nvec.tolist(), spec.ordinal.tolist(), strict=True)):
+        if ordered and n > 2:
+            z = 2.0 * a[:, i] / (n - 1) - 1.0
+            cols += [z, z**2]
+            positions.append(z)
+        else:
+            cols += [(a[:, i] == k).astype(np.float64) for k in range(1, n)]
+    cols += [positions[i] * positions[j] for i in range(len(positions)) for j in range(i + 1, len(positions))]
+    return np.stack([*cols, np.ones(len(a))], 1)
+
+
+def critic_action(actions: list[np.ndarray], returns: list[float], spec: ActionSpec, ridge: float = 1.0) -> np.ndarray:
+    """The action a fitted critic rates best: a ridge regression of the episodes' returns on ``action_features``
+    (every episode counts, not only an elite), maximised over the whole action grid, or, where the grid is too
+    large to list, by coordinate ascent from the modal action."""
+    x = action_features(np.stack(actions), spec)
+    y = np.asarray(returns, dtype=np.float64)
+    penalty = ridge * np.eye(x.shape[1])
+    penalty[-1, -1] = 0.0  # the constant is not shrunk
+    coef = np.linalg.solve(x.T @ x + penalty, x.T @ y)
+    if int(np.prod(spec.nvec.astype(np.float64))) <= 200_000:
+        grid = np.stack(np.meshgrid(*[np.arange(n) for n in spec.nvec], indexing="ij"), -1).reshape(-1, len(spec.nvec))
+        return grid[int(np.argmax(action_features(grid, spec) @ coef))]
+    best = spec.modal_action(actions)
+    for _ in range(10):
+        before = best.copy()
+        for i, n in enumerate(spec.nvec.tolist()):
+            candidates = np.repeat(best[None], n, 0)
+            candidates[:, i] = np.arange(n)
+            best = candidates[int(np.argmax(action_features(candidates, spec) @ coef))]
+        if np.array_equal(best, before):
+            break
+    return best
+
+
 def distill_schedule(episodes: list[dict], spec: ActionSpec, base: Policy | None = None) -> Schedule:
     """A ``Schedule`` from recorded episodes (``EpisodeRecorder.episodes``): one phase per environment step."""
     usable = [e for e in episodes if not e.get("diverged")] or episodes
@@ -50,6 +91,22 @@ def distill_schedule(episodes: list[dict], spec: ActionSpec, base: Policy | None
         if base is not None:
             policy = Sequence([base, policy])
         phases.append(((k + 1) / n_phases, policy))
+    return Schedule(phases)
+
+
+def critic_schedule(episodes: list[dict], spec: ActionSpec, base: Policy | None = None) -> Schedule:
+    """A ``Schedule`` whose phase k is the action a critic fitted on every episode rates best at step k
+    (``critic_action`` on the step-k actions and the episodes' returns): evidence from all episodes, where the
+    elite keeps only the best-scoring share, whose returns are the noisiest."""
+    usable = [e for e in episodes if not e.get("diverged")] or episodes
+    if not usable:
+        raise ValueError("no recorded episodes to distill a schedule from")
+    n_phases = max(len(e["steps"]) for e in usable)
+    phases = []
+    for k in range(n_phases):
+        rows = [e for e in usable if len(e["steps"]) > k]
+        action = critic_action([np.asarray(e["steps"][k]["action"]) for e in rows], [e["return"] for e in rows], spec)
+        phases.append(((k + 1) / n_phases, spec.to_policy(action, base)))
     return Schedule(phases)
 
 
