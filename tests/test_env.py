@@ -144,7 +144,11 @@ def test_controller_with_synthetic_ratio_round_trips(tiny_vae, tmp_path):
     controller.set_action(action)
     images = torch.randint(0, 256, (8, 1, 28, 28), dtype=torch.uint8)
     labels = torch.arange(8) % 10
-    out_images, out_labels = controller(images, generator=torch.Generator().manual_seed(0), labels=labels)
+    from policy_search.policy import augment_batch
+
+    assert isinstance(controller(images, generator=torch.Generator().manual_seed(0)), torch.Tensor)  # one type
+    assert controller.batch_stage() is not None and controller.batch_stage().ratio == 0.5
+    out_images, out_labels = augment_batch(controller, images, labels, torch.Generator().manual_seed(0))
     assert out_images.shape == images.shape and torch.equal(out_labels, labels)
     assert not torch.equal(out_images, images)
     with pytest.raises(ValueError, match="'vae' or 'dcgan'"):

@@ -78,7 +78,7 @@ def test_missing_and_incompatible_checkpoints_name_the_command(gen_root):
     with pytest.raises(GeneratorCheckpointError, match="cannot be read"):
         get_generator("mnist", "dcgan", "tiny", seed=8, train_if_missing=False)
     with pytest.raises(GeneratorCheckpointError, match="--model vae --size proxy"):
-        Synthetic("vae", 0.5, seed=9)(torch.zeros(4, 1, 28, 28, dtype=torch.uint8), labels=torch.zeros(4).long())
+        Synthetic("vae", 0.5, seed=9)(torch.zeros(4, 1, 28, 28, dtype=torch.uint8), torch.zeros(4).long())
 
 
 def test_resume_continues_exactly(gen_root, tmp_path):
@@ -90,20 +90,25 @@ def test_resume_continues_exactly(gen_root, tmp_path):
         assert torch.equal(value, resumed.net.state_dict()[key]), key
 
 
-def test_synthetic_policy_replaces_a_fraction_with_labels_kept(gen_root, tmp_path):
-    policy = Synthetic("dcgan", 0.5, size="tiny")
+def test_synthetic_transform_replaces_a_fraction_with_labels_kept(gen_root, tmp_path):
+    from policy_search.policy import BatchTransform, Policy, Sequence, augment_batch
+
+    transform = Synthetic("dcgan", 0.5, size="tiny")
+    assert isinstance(transform, BatchTransform) and not isinstance(transform, Policy)  # its own family
     images = torch.zeros(64, 1, 28, 28, dtype=torch.uint8)
     labels = torch.arange(64) % 10
-    out, out_labels = policy(images, generator=torch.Generator().manual_seed(0), labels=labels)
+    out, out_labels = transform(images, labels, generator=torch.Generator().manual_seed(0))
     replaced = out.flatten(1).any(1)
     assert 10 < int(replaced.sum()) < 54 and torch.equal(out_labels, labels) and out.dtype == torch.uint8
-    again, _ = policy(images, generator=torch.Generator().manual_seed(0), labels=labels)
+    again, _ = augment_batch(transform, images, labels, torch.Generator().manual_seed(0))
     assert torch.equal(out, again)
-    assert policy.expected_cost() == pytest.approx(0.5 * generative.relative_cost("mnist", "dcgan", "tiny"))
-    with pytest.raises(ValueError, match="needs the batch labels"):
-        policy(images)
-    loaded = policy_search.load_policy(policy.save(tmp_path / "p.json"))
-    assert isinstance(loaded, Synthetic) and loaded.body() == policy.body() and loaded.needs_labels
+    assert transform.expected_cost() == pytest.approx(0.5 * generative.relative_cost("mnist", "dcgan", "tiny"))
+    with pytest.raises(TypeError):
+        transform(images)
+    with pytest.raises(PolicyConfigError, match="do not nest"):
+        Sequence([transform])
+    loaded = policy_search.load_policy(transform.save(tmp_path / "p.json"))
+    assert isinstance(loaded, Synthetic) and loaded.body() == transform.body() and loaded.needs_labels
 
 
 def test_presets_and_file_validation():

@@ -170,6 +170,72 @@ def test_train_agent_elite_schedule_and_sampling_controller(tmp_path):
         TrainConfig(distill="best").validate()
 
 
+def test_ordinal_heads_share_evidence_along_the_order_and_export_as_a_plain_mlp():
+    from policy_search.agents.augnet import AugNetAgent, AugNetConfig
+    from policy_search.agents.base import ExportSpec
+
+    spec = ActionSpec.compact()
+    assert spec.ordinal.tolist() == [False, False, True, True]
+    assert ActionSpec(slots=2).ordinal.tolist() == [False, True, True] * 2
+    obs = np.zeros(8, dtype=np.float32)
+    bad = np.array([1, 0, 2, 7])
+
+    def magnitude_probs(heads: str) -> tuple[np.ndarray, np.ndarray]:
+        agent = AugNetAgent(8, spec.nvec, AugNetConfig(heads=heads, entropy_coef=0.0), seed=0, ordinal=spec.ordinal)
+        before = agent._dists(torch.as_tensor(obs))[3].probs.detach().numpy()
+        agent.learn([obs], [np.array([1, 0, 2, 2])], [10.0])  # sets the baseline
+        for _ in range(5):
+            agent.learn([obs], [bad], [0.0])  # bin 7 scores badly, five times
+        return before, agent._dists(torch.as_tensor(obs))[3].probs.detach().numpy()
+
+    before, after = magnitude_probs("ordinal")
+    assert after[7] < before[7] and after[8] < before[8] and after[9] < before[9]  # its neighbours lose too
+    assert after[0] > before[0]
+    before, after = magnitude_probs("categorical")
+    assert after[7] < before[7] and after[9] > before[9]  # a logit per bin: the others gain alike
+
+    agent = AugNetAgent(8, spec.nvec, AugNetConfig(heads="ordinal"), seed=1, ordinal=spec.ordinal)
+    for r in (3.0, 1.0, 2.0):
+        agent.learn([obs], [agent.act(obs)], [r])
+    exported = agent.controller(ExportSpec(spec, [f"f{i}" for i in range(8)], observe_every=1))
+    x = torch.randn(5, 8)
+    assert isinstance(exported.network[-1], torch.nn.Linear)
+    assert exported.network[-1].out_features == int(spec.nvec.sum())
+    expected = torch.cat([d.logits for d in agent._dists(x)], -1)
+    got = torch.cat([torch.log_softmax(p, -1) for p in torch.split(exported.network(x), spec.nvec.tolist(), -1)], -1)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    state = agent.state_dict()
+    with pytest.raises(ValueError, match="ordinal heads"):
+        AugNetAgent(8, spec.nvec, AugNetConfig(heads="categorical"), ordinal=spec.ordinal).load_state_dict(state)
+
+
+def test_critic_distillation_finds_the_best_action_from_all_returns():
+    from policy_search.policy.export import action_features, critic_action, critic_schedule
+
+    spec = ActionSpec.compact()
+    rng = np.random.default_rng(0)
+    actions = [rng.integers(0, spec.nvec) for _ in range(60)]
+
+    def value(a: np.ndarray) -> float:  # best at flip on, crop off, N = 3, M = 2
+        n, m = a[2] / 3, a[3] / 9
+        return 50 + 2 * a[0] - a[1] + 3 * n - 4 * (m - 2 / 9) ** 2 + 0.1 * n * m
+
+    returns = [value(a) for a in actions]
+    assert critic_action(actions, returns, spec, ridge=1e-6).tolist() == [1, 0, 3, 2]
+    # the elite's mode would pick whatever the top draws share; the critic uses every return
+    assert action_features(np.stack(actions), spec).shape == (60, 1 + 1 + 2 + 2 + 1 + 1)
+    episodes = [{"return": r, "steps": [{"action": a.tolist()}]} for a, r in zip(actions, returns, strict=True)]
+    episodes.append({"return": 1e9, "diverged": "nan loss", "steps": [{"action": [0, 1, 0, 9]}]})
+    schedule = critic_schedule(episodes, spec)
+    assert len(schedule.policies) == 1 and "num_ops=3" in repr(schedule.policies[0])
+
+    slots = ActionSpec(slots=2)  # 720^2 actions: coordinate ascent instead of the grid
+    acts = [rng.integers(0, slots.nvec) for _ in range(80)]
+    rets = [float(a[1]) for a in acts]  # only the first slot's magnitude matters
+    best = critic_action(acts, rets, slots)
+    assert best.shape == (6,) and best[1] == slots.num_bins - 1
+
+
 @pytest.fixture(scope="module")
 def own_data(tmp_path_factory):
     """A user's dataset: an imagefolder of 3 classes x 40 RGB 28x28 images (the presets' data is 1x28x28 MNIST)."""

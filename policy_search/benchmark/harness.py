@@ -30,8 +30,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from policy_search.benchmark.report import PolicySpec
 from policy_search.benchmark.robustness import (
     CORRUPTIONS,
@@ -97,40 +95,6 @@ def _write_json_atomic(path: Path, payload: Any) -> None:
     atomic_write_text(path, json.dumps(payload, indent=1, allow_nan=True))
 
 
-class _UsageRecorder(torch.nn.Module):
-    """Wraps a policy for ``run_child``: forwards calls, records ``op_distribution`` after each observation."""
-
-    def __init__(self, policy: torch.nn.Module) -> None:
-        super().__init__()
-        self.policy = policy
-        self.observes_training = bool(getattr(policy, "observes_training", False))
-        # label-aware policies (synthetic data) are routed by run_child through batch_transform with labels
-        self.needs_labels = bool(getattr(policy, "needs_labels", False))
-        self.observe_every = getattr(policy, "observe_every", None)  # run_child evaluates at the policy's cadence
-        self.usage: list[dict] = []
-
-    def forward(
-        self,
-        images: torch.Tensor,
-        generator: torch.Generator | None = None,
-        progress: float | None = None,
-        labels: torch.Tensor | None = None,
-    ):
-        if self.needs_labels:
-            return self.policy(images, generator=generator, progress=progress, labels=labels)
-        return self.policy(images, generator=generator, progress=progress)
-
-    def reset(self) -> None:
-        if hasattr(self.policy, "reset"):
-            self.policy.reset()
-        self.usage = [{"progress": 0.0, "ops": self.policy.op_distribution(0.0)}]
-
-    def observe(self, features: Mapping[str, float]) -> None:
-        self.policy.observe(features)
-        progress = float(features.get("progress", 0.0))
-        self.usage.append({"progress": progress, "ops": self.policy.op_distribution(min(progress, 1.0))})
-
-
 def _protocol(preset: Any, robustness_samples: int, fgsm_eps: Sequence[float]) -> dict:
     """What must match for a cached run to count as a run of this benchmark."""
     return {
@@ -147,11 +111,16 @@ def _run_one(spec: PolicySpec, seed: int, preset: Any, protocol: dict, device: s
     from policy_search.policy import load_policy
 
     policy = load_policy(spec.path if spec.path is not None else spec.name)
-    recorder = _UsageRecorder(policy)
+    usage: list[dict] = []  # op use after the reset and after each observation
+
+    def record(progress: float) -> None:
+        usage.append({"progress": progress, "ops": policy.op_distribution(min(progress, 1.0))})
+
     t0 = time.perf_counter()
-    run, metrics = run_child(preset, seed=seed, device=device, data_dir=data_dir, policy=recorder)
-    if not recorder.observes_training:  # static and scheduled policies: usage at each evaluation point
-        recorder.usage += [
+    run, metrics = run_child(preset, seed=seed, device=device, data_dir=data_dir, policy=policy, on_observe=record)
+    observes_training = bool(policy.observes_training)
+    if not observes_training:  # static and scheduled policies: usage at each evaluation point
+        usage += [
             {
                 "progress": h["batches"] / run.total_batches,
                 "ops": policy.op_distribution(min(h["batches"] / run.total_batches, 1.0)),
@@ -177,13 +146,13 @@ def _run_one(spec: PolicySpec, seed: int, preset: Any, protocol: dict, device: s
         "seed": seed,
         "protocol": protocol,
         "policy_repr": repr(policy),
-        "observes_training": recorder.observes_training,
+        "observes_training": observes_training,
         "class_names": list(run.class_names),
         **metrics,
         "robustness": robustness,
         # setup, final full evaluations and robustness: everything in the run outside the training loop
         "overhead_time_s": time.perf_counter() - t0 - metrics["wall_time_s"],
-        "op_usage": recorder.usage,
+        "op_usage": usage,
         "search_cost": provenance.get("compute_spent"),
         "provenance": provenance,
     }

@@ -24,6 +24,7 @@ from policy_search.child.data import ImageDataset, Split, load_image_dataset
 from policy_search.child.metrics import ResourceMeter, classification_report, peak_rss_mb
 from policy_search.child.models import build_model, count_parameters
 from policy_search.child.tasks import TaskPreset, get_preset
+from policy_search.policy.base import augment_batch
 
 Augment = Callable[[torch.Tensor], torch.Tensor]
 BatchTransform = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -400,11 +401,13 @@ def run_child(
     eval_every: int | None = None,
     progress_bar: bool = False,
     test: bool = True,
+    on_observe: Callable[[float], None] | None = None,
     **overrides,
 ) -> tuple[ChildRun, dict]:
     """Train a child to the end of its budget with ``policy`` (any policy module, called with the run's progress),
     evaluating on val every ``eval_every`` batches (default: once per epoch) and on test once at the end
-    (``test=False``: never, and the run's test split is locked, for choices made during search).
+    (``test=False``: never, and the run's test split is locked, for choices made during search). ``on_observe``
+    is called with the progress after the policy's reset (0) and after each ``observe``.
     Returns the run and a JSON-ready metrics dict."""
     run = ChildRun(preset, seed=seed, device=device, data_dir=data_dir, allow_test=test, **overrides)
     augment = batch_transform = None
@@ -414,10 +417,10 @@ def run_child(
         def augment(images: torch.Tensor) -> torch.Tensor:
             return policy(images, generator=generator, progress=run.progress)
 
-        if getattr(policy, "needs_labels", False):  # label-aware kinds (synthetic data) return (images, labels)
+        if getattr(policy, "needs_labels", False):  # batch transforms (synthetic data) see the labels too
 
             def batch_transform(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-                return policy(images, generator=generator, progress=run.progress, labels=labels)
+                return augment_batch(policy, images, labels, generator, run.progress)
 
             augment = None
     # A controller decides every `observe_every` batches, as during its search; others are evaluated per epoch.
@@ -430,14 +433,22 @@ def run_child(
         bar = tqdm(total=run.total_batches, desc=run.preset.name, unit="batch")
     if policy is not None and hasattr(policy, "reset"):
         policy.reset()
+    if on_observe is not None:
+        on_observe(0.0)
     if policy is not None and getattr(policy, "observes_training", False):
         run.evaluate("val")  # as in the env: the first decision sees the untrained model's validation state
-        policy.observe(run.feature_dict())
+        features = run.feature_dict()
+        policy.observe(features)
+        if on_observe is not None:
+            on_observe(float(features["progress"]))
     while not run.done:
         stats = run.train(eval_every, augment=augment, batch_transform=batch_transform)
         val = run.evaluate("val")
         if policy is not None and getattr(policy, "observes_training", False):
-            policy.observe(run.feature_dict())  # controllers and heuristics adapt to the training state
+            features = run.feature_dict()
+            policy.observe(features)  # controllers and heuristics adapt to the training state
+            if on_observe is not None:
+                on_observe(float(features["progress"]))
         if bar is not None:
             bar.update(stats["batches"])
             bar.set_postfix(loss=f"{stats['loss']:.3f}", val_acc=f"{val['accuracy']:.3f}")

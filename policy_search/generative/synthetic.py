@@ -1,4 +1,4 @@
-"""The ``synthetic`` policy kind: replace a fraction r of each batch with generated images of the same classes.
+"""The ``synthetic`` kind: replace a fraction r of each batch with generated images of the same classes.
 
 For a random r-fraction of the samples (a per-sample mask drawn from the caller's ``torch.Generator``) the image
 is replaced by one generated conditioned on that sample's label, so the label is still right and the class mix of
@@ -6,19 +6,20 @@ the batch is unchanged. The generators are the class-conditional VAE (Kingma & W
 (Radford et al., 2016; conditioning after Mirza & Osindero, 2014) of ``policy_search.generative.train``, trained on the
 training split only and looked up in the cache by (dataset, model, size, seed)::
 
-    policy = Synthetic("dcgan", ratio=0.2)                  # dataset inferred from the images: 1x28x28 -> mnist
-    images, labels = policy(images, generator=g, progress=p, labels=labels)
+    transform = Synthetic("dcgan", ratio=0.2)               # dataset inferred from the images: 1x28x28 -> mnist
+    images, labels = transform(images, labels, generator=g)
     run.train(n, batch_transform=synthetic_batch_transform("vae", "mnist", 0.2, g))
 
-The policy sets ``needs_labels = True``; ``run_child`` applies such policies through ``batch_transform``. It has
-no pixel-op params, so it cannot be replayed with ``params=`` nor nested inside ``Sequence`` / ``Schedule``.
-Its cost per image is ``ratio * generative.relative_cost(...)`` in ``ops.OP_COST`` units.
+It is a ``BatchTransform`` (the family beside per-sample policies, ``policy_search.policy.base``): it needs the
+labels, returns ``(images, labels)`` always, has no pixel-op params to replay and does not nest inside
+``Sequence`` / ``Schedule``; training loops apply it through ``augment_batch``. Its cost per image is
+``ratio * generative.relative_cost(...)`` in ``ops.OP_COST`` units.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -32,23 +33,28 @@ from policy_search.generative.train import (
     infer_dataset,
     relative_cost,
 )
-from policy_search.policy.base import AugmentParams, ImageSpec, Policy, check_images, register_kind
+from policy_search.policy.base import (
+    Augmentation,
+    BatchTransform,
+    ImageSpec,
+    augment_batch,
+    check_images,
+    register_kind,
+)
 from policy_search.policy.file import as_choice, as_int, as_number, as_object, get, join
 
 __all__ = ["Synthetic", "as_batch_transform", "synthetic_batch_transform"]
 
-BatchTransform = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
+BatchFunction = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 _FIELDS = ("model", "dataset", "size", "seed", "ratio")
 
 
-class Synthetic(Policy):
+class Synthetic(BatchTransform):
     """Replace each sample with probability ``ratio`` by a generated image of its own class.
 
     ``model``: ``vae`` or ``dcgan``; ``dataset``: ``mnist``, ``cifar10`` or None (inferred from the image shape at
     apply time); ``size``/``seed``: which cached generator (``policy_search.generative.train.get_generator``).
     """
-
-    needs_labels: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -84,20 +90,17 @@ class Synthetic(Policy):
     def forward(
         self,
         images: Tensor,
-        generator: torch.Generator | None = None,
-        progress: float | None = None,  # type: ignore[override]
-        params: AugmentParams | None = None,
+        labels: Tensor,
         *,
-        labels: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        progress: float | None = None,
     ) -> tuple[Tensor, Tensor]:
         """uint8[B,C,H,W] and int64[B] labels -> (images with a ``ratio`` fraction generated, the same labels)."""
         if labels is None:
             raise ValueError(
-                "the synthetic policy needs the batch labels: call policy(images, generator=g, "
-                "labels=labels), or use synthetic_batch_transform / run_child, which pass them"
+                "the synthetic transform needs the batch labels: call transform(images, labels, generator=g), "
+                "or use synthetic_batch_transform / run_child, which pass them"
             )
-        if params is not None:
-            raise ValueError("the synthetic policy has no replayable params; pass the same seeded generator instead")
         batch, single = check_images(images)
         if single:
             raise ValueError("the synthetic policy works on batches [B,C,H,W] with labels [B], not one image")
@@ -115,14 +118,6 @@ class Synthetic(Policy):
         out = batch.clone()
         out[mask] = fake.to(out.device)
         return out, labels
-
-    def sample_batch(
-        self, batch_size: int, image_size: tuple[int, int], g: torch.Generator, progress: float | None
-    ) -> AugmentParams:
-        raise TypeError(
-            "the synthetic policy replaces images using labels and has no pixel-op params; apply it "
-            "with policy(images, generator=g, labels=labels) (it cannot sit inside Sequence/Schedule)"
-        )
 
     def op_distribution(self, progress: float | None = None) -> dict[str, float]:
         return {}
@@ -142,7 +137,9 @@ class Synthetic(Policy):
         return {"model": self.model, "dataset": self.dataset, "size": self.size, "seed": self.seed, "ratio": self.ratio}
 
     @classmethod
-    def from_body(cls, body: dict[str, Any], semantics: dict[str, Any], image_spec: ImageSpec, where: str) -> Policy:
+    def from_body(
+        cls, body: dict[str, Any], semantics: dict[str, Any], image_spec: ImageSpec, where: str
+    ) -> Augmentation:
         obj = as_object(body, where, allowed=_FIELDS)
         dataset = obj.get("dataset")
         return cls(
@@ -162,25 +159,23 @@ register_kind("synthetic", Synthetic)
 
 # Fixed-ratio presets (policy_search.policy.presets lists them; the dataset is inferred from the images).
 def as_batch_transform(
-    policy: torch.nn.Module, generator: torch.Generator, progress: Callable[[], float] | None = None
-) -> BatchTransform:
-    """A ``ChildRun.train(batch_transform=...)`` callable from a label-aware policy (``needs_labels = True``).
+    transform: Augmentation, generator: torch.Generator, progress: Callable[[], float] | None = None
+) -> BatchFunction:
+    """A ``ChildRun.train(batch_transform=...)`` callable from a batch transform or a policy (``augment_batch``).
 
     ``progress`` (optional) is called once per batch for the training progress in [0, 1] (e.g.
     ``lambda: run.progress``).
     """
-    if not getattr(policy, "needs_labels", False):
-        raise TypeError(f"{type(policy).__name__} does not take labels; pass it to ChildRun.train(augment=...)")
 
-    def transform(images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
-        return policy(images, generator=generator, progress=None if progress is None else progress(), labels=labels)
+    def apply(images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        return augment_batch(transform, images, labels, generator, None if progress is None else progress())
 
-    return transform
+    return apply
 
 
 def synthetic_batch_transform(
     model: str, dataset: str | None, ratio: float, generator: torch.Generator, *, size: str = "proxy", seed: int = 0
-) -> BatchTransform:
+) -> BatchFunction:
     """``f(images uint8[B,C,H,W], labels int64[B]) -> (images, labels)`` replacing a ``ratio`` fraction of each
     batch with generated images of the same labels; randomness from ``generator``. For the RL env and Optuna:
     ``ratio`` is the knob, the rest picks the cached generator (fails if it is not trained, naming the command).

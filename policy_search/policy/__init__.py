@@ -30,11 +30,14 @@ from pathlib import Path
 
 from policy_search.policy.base import (
     KINDS,
+    Augmentation,
     AugmentParams,
+    BatchTransform,
     ImageSpec,
     OpEntry,
     Policy,
     SubPolicy,
+    augment_batch,
     check_images,
     make_slot,
     policy_from_dict,
@@ -58,6 +61,8 @@ __all__ = [
     "RANDAUGMENT_OPS",
     "TRIVIALAUGMENT_OPS",
     "AugmentParams",
+    "Augmentation",
+    "BatchTransform",
     "ImageSpec",
     "OpEntry",
     "Policy",
@@ -69,6 +74,7 @@ __all__ = [
     "SubPolicies",
     "SubPolicy",
     "TrivialAugmentWide",
+    "augment_batch",
     "check_images",
     "load_policy",
     "make_slot",
@@ -77,7 +83,7 @@ __all__ = [
 ]
 
 
-def load_policy(path_or_preset: str | os.PathLike[str]) -> Policy:
+def load_policy(path_or_preset: str | os.PathLike[str]) -> Augmentation:
     """Load a policy file (an existing path) or a preset by name (``policy_search.policy.presets.PRESETS``)."""
     from policy_search.policy.presets import PRESETS, get_preset
 

@@ -3,7 +3,9 @@
 The public API is re-exported by ``policy_search.policy`` (see its docstring for provenance and usage); the
 kinds themselves live in ``policy_search.policy.kinds``. A new kind (e.g. a frozen controller) subclasses
 ``Policy``, implements ``sample_batch``, ``op_distribution``, ``body`` and ``from_body``, and calls
-``register_kind(name, cls)``; everything else (forward, replay, save, load, cost) comes from the base.
+``register_kind(name, cls)``; everything else (forward, replay, save, load, cost) comes from the base. Kinds
+that replace samples or change labels (synthetic data) are the other family, ``BatchTransform``; both share the
+file format through ``Augmentation``, and ``augment_batch`` applies either to a labelled batch.
 
 Default randomness: with no generator passed, each policy uses its own ``torch.Generator``, created on first
 use in each process and seeded from OS entropy, or from ``policy.manual_seed(seed)`` (offset by the worker id
@@ -42,11 +44,14 @@ from policy_search.policy.file import (
 
 __all__ = [
     "AugmentParams",
+    "Augmentation",
+    "BatchTransform",
     "ImageSpec",
     "KINDS",
     "OpEntry",
     "Policy",
     "SubPolicy",
+    "augment_batch",
     "check_images",
     "make_slot",
     "policy_from_dict",
@@ -56,7 +61,7 @@ __all__ = [
 OpEntry = tuple[str, float, float]  # (op name, probability in [0, 1], normalized magnitude in [0, 1])
 SubPolicy = list[OpEntry]
 
-KINDS: dict[str, type[Policy]] = {}
+KINDS: dict[str, type[Augmentation]] = {}
 # Kinds defined in modules that sit above this one (they need the env's action spec, generators, ...): imported
 # on first use so `load_policy` finds them without this module importing them eagerly.
 LAZY_KINDS: dict[str, str] = {
@@ -74,7 +79,7 @@ def ensure_kind(name: str) -> None:
         importlib.import_module(LAZY_KINDS[name])
 
 
-def build_kind(name: str, *args: Any, **kwargs: Any) -> Policy:
+def build_kind(name: str, *args: Any, **kwargs: Any) -> Augmentation:
     """A new policy of kind ``name``, importing the module that registers it first if it sits in a higher layer
     (how lower layers build, say, the synthetic-data op without importing it)."""
     ensure_kind(name)
@@ -83,10 +88,10 @@ def build_kind(name: str, *args: Any, **kwargs: Any) -> Policy:
     return KINDS[name](*args, **kwargs)
 
 
-def register_kind(name: str, cls: type[Policy]) -> type[Policy]:
+def register_kind(name: str, cls: type[Augmentation]) -> type[Augmentation]:
     """Make ``cls`` loadable from policy files whose ``kind`` is ``name``."""
-    if not (isinstance(cls, type) and issubclass(cls, Policy)):
-        raise TypeError(f"register_kind({name!r}, ...) needs a Policy subclass, got {cls!r}")
+    if not (isinstance(cls, type) and issubclass(cls, (Policy, BatchTransform))):
+        raise TypeError(f"register_kind({name!r}, ...) needs a Policy or BatchTransform subclass, got {cls!r}")
     if name in KINDS and KINDS[name] is not cls:
         raise ValueError(f"policy kind {name!r} is already registered to {KINDS[name].__name__}")
     cls.kind = name
@@ -237,14 +242,23 @@ def make_slot(
     return AugmentParams(op_index[None], param[None], aux[None], mask[None])
 
 
-class Policy(nn.Module, abc.ABC):
-    """Base of every policy kind. Subclasses implement sample_batch, op_distribution, body and from_body."""
+class Augmentation(nn.Module, abc.ABC):
+    """What a policy file holds, in one of two families that share the file envelope, the kind registry, seeding
+    and cost accounting:
+
+    - ``Policy``: per-sample pixel ops; ``policy(images, generator, progress) -> images`` (one tensor, always).
+    - ``BatchTransform``: transforms of a labelled batch that replace samples or change labels (synthetic data;
+      later mixing ops such as MixUp); ``transform(images, labels, generator=..., progress=...) -> (images,
+      labels)`` (one pair, always).
+
+    ``augment_batch`` applies either to a labelled batch, which is how training loops call them.
+    """
 
     kind: ClassVar[str] = ""
     container: ClassVar[bool] = False  # holds other policies (its magnitude space is that of its children)
     needs_num_bins: ClassVar[bool] = False  # magnitude_semantics.num_bins must be an integer in its files
     # docs/ARCHITECTURE.md "Policies that watch training": kinds that adapt to training state set this and
-    # implement observe()/reset(); kinds that change labels set needs_labels and override forward().
+    # implement observe()/reset(). needs_labels: applied through augment_batch (it replaces samples or labels).
     observes_training: ClassVar[bool] = False
     needs_labels: ClassVar[bool] = False
     provenance: dict[str, Any]  # set by load_policy / save; plain data, never a module or buffer
@@ -259,12 +273,6 @@ class Policy(nn.Module, abc.ABC):
 
     # --- to implement per kind (abstract: a kind missing one fails at construction, not at first use) ---------
     @abc.abstractmethod
-    def sample_batch(
-        self, batch_size: int, image_size: tuple[int, int], g: torch.Generator, progress: float | None
-    ) -> AugmentParams:
-        """Per-sample draws for ``batch_size`` images of ``image_size`` (H, W), on ``g.device``."""
-
-    @abc.abstractmethod
     def op_distribution(self, progress: float | None = None) -> dict[str, float]:
         """Expected number of applications per image of each op (masked-out draws excluded)."""
 
@@ -274,7 +282,9 @@ class Policy(nn.Module, abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def from_body(cls, body: dict[str, Any], semantics: dict[str, Any], image_spec: ImageSpec, where: str) -> Policy:
+    def from_body(
+        cls, body: dict[str, Any], semantics: dict[str, Any], image_spec: ImageSpec, where: str
+    ) -> Augmentation:
         """Build from a validated file ``body``; errors name the field under ``where``."""
 
     def num_bins(self) -> int | None:
@@ -285,7 +295,7 @@ class Policy(nn.Module, abc.ABC):
     def allowed_spaces(cls) -> tuple[str, ...]:
         return tuple(ops.MAGNITUDE_SPACES) + (("mixed",) if cls.container else ())
 
-    def manual_seed(self, seed: int) -> Policy:
+    def manual_seed(self, seed: int) -> Augmentation:
         """Seed the policy's own generator (used when no generator is passed). Returns self."""
         self._seed = as_int(seed, "seed", low=0)
         self._generator = None
@@ -309,6 +319,59 @@ class Policy(nn.Module, abc.ABC):
         state = dict(state)
         state["_generator"] = None
         return state
+
+    def observe(self, features: Mapping[str, float]) -> None:
+        """Training-state features (keys: ``policy_search.child.run.FEATURE_NAMES``) after each evaluation."""
+
+    def reset(self) -> None:
+        """Forget observed training state (start of a new training run)."""
+
+    def expected_cost(self, progress: float | None = None) -> float:
+        """Expected relative cost per image (sum of OP_COST over the expected op applications)."""
+        return float(sum(n * ops.OP_COST[op] for op, n in self.op_distribution(progress).items()))
+
+    def semantics(self) -> dict[str, Any]:
+        return {"space": self.space, "reference": REFERENCE, "num_bins": self.num_bins()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"kind", "magnitude_semantics", "body"}`` (the file envelope adds format, image spec, provenance)."""
+        return {"kind": self.kind, "magnitude_semantics": self.semantics(), "body": self.body()}
+
+    @classmethod
+    def from_dict(cls, value: Mapping[str, Any], image_spec: ImageSpec | None = None, where: str = "") -> Augmentation:
+        return policy_from_dict(value, image_spec, where)
+
+    def save(self, path: str | os.PathLike[str], provenance: Mapping[str, Any] | None = None) -> Path:
+        """Write the versioned policy file (docs/POLICIES.md). ``provenance`` keys override the defaults."""
+        from policy_search._version import __version__
+
+        merged = default_provenance(__version__)
+        merged.update(provenance or {})
+        doc = {
+            "format": "policy-search/policy",
+            "version": 1,
+            **self.to_dict(),
+            "image_spec": self.image_spec.to_dict(),
+            "provenance": merged,
+        }
+        return write_document(path, doc)
+
+    def describe(self, indent: str = "") -> str:
+        return f"{indent}{type(self).__name__}({self.body()!r})"
+
+    def __repr__(self) -> str:
+        return self.describe()
+
+
+class Policy(Augmentation):
+    """Base of every per-sample policy kind. Subclasses implement sample_batch, op_distribution, body and
+    from_body; ``forward`` returns the augmented images, one tensor."""
+
+    @abc.abstractmethod
+    def sample_batch(
+        self, batch_size: int, image_size: tuple[int, int], g: torch.Generator, progress: float | None
+    ) -> AugmentParams:
+        """Per-sample draws for ``batch_size`` images of ``image_size`` (H, W), on ``g.device``."""
 
     def sample(
         self, images: Tensor, generator: torch.Generator | None = None, progress: float | None = None
@@ -338,64 +401,59 @@ class Policy(nn.Module, abc.ABC):
         out = out[0] if single else out
         return _rewrap(out, images)
 
-    def observe(self, features: Mapping[str, float]) -> None:
-        """Training-state features (keys: ``policy_search.child.run.FEATURE_NAMES``) after each evaluation."""
-
-    def reset(self) -> None:
-        """Forget observed training state (start of a new training run)."""
-
     def forward(
         self,
         images: Tensor,
         generator: torch.Generator | None = None,
         progress: float | None = None,
         params: AugmentParams | None = None,
-        *,
-        labels: Tensor | None = None,
     ) -> Tensor:
-        """Augment uint8 [C,H,W] or [B,C,H,W]: apply(sample(...)), or replay ``params`` when given.
-
-        ``labels`` is accepted for a uniform call site and ignored here; kinds with ``needs_labels`` override this.
-        """
+        """Augment uint8 [C,H,W] or [B,C,H,W]: apply(sample(...)), or replay ``params`` when given."""
         if params is None:
             params = self.sample(images, generator, progress)
         return self.apply(images, params)
 
-    def expected_cost(self, progress: float | None = None) -> float:
-        """Expected relative cost per image (sum of OP_COST over the expected op applications)."""
-        return float(sum(n * ops.OP_COST[op] for op, n in self.op_distribution(progress).items()))
+    def batch_stage(self) -> BatchTransform | None:
+        """A batch transform to apply after this policy's images (``augment_batch`` does): a controller whose
+        actions include a synthetic-data ratio returns its current one; plain policies have none."""
+        return None
 
-    def semantics(self) -> dict[str, Any]:
-        return {"space": self.space, "reference": REFERENCE, "num_bins": self.num_bins()}
 
-    def to_dict(self) -> dict[str, Any]:
-        """``{"kind", "magnitude_semantics", "body"}`` (the file envelope adds format, image spec, provenance)."""
-        return {"kind": self.kind, "magnitude_semantics": self.semantics(), "body": self.body()}
+class BatchTransform(Augmentation):
+    """Base of the kinds that transform a labelled batch as a whole (replace samples, change labels);
+    ``forward(images, labels, generator=..., progress=...)`` returns ``(images, labels)``, one pair."""
 
-    @classmethod
-    def from_dict(cls, value: Mapping[str, Any], image_spec: ImageSpec | None = None, where: str = "") -> Policy:
-        return policy_from_dict(value, image_spec, where)
+    needs_labels: ClassVar[bool] = True
 
-    def save(self, path: str | os.PathLike[str], provenance: Mapping[str, Any] | None = None) -> Path:
-        """Write the versioned policy file (docs/POLICIES.md). ``provenance`` keys override the defaults."""
-        from policy_search._version import __version__
+    @abc.abstractmethod
+    def forward(
+        self,
+        images: Tensor,
+        labels: Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        progress: float | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """uint8 [B,C,H,W] and int64 [B] labels in, the transformed pair out."""
 
-        merged = default_provenance(__version__)
-        merged.update(provenance or {})
-        doc = {
-            "format": "policy-search/policy",
-            "version": 1,
-            **self.to_dict(),
-            "image_spec": self.image_spec.to_dict(),
-            "provenance": merged,
-        }
-        return write_document(path, doc)
 
-    def describe(self, indent: str = "") -> str:
-        return f"{indent}{type(self).__name__}({self.body()!r})"
-
-    def __repr__(self) -> str:
-        return self.describe()
+def augment_batch(
+    augmentation: Augmentation,
+    images: Tensor,
+    labels: Tensor,
+    generator: torch.Generator | None = None,
+    progress: float | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Apply a policy or a batch transform to a labelled batch: what training loops call."""
+    if isinstance(augmentation, BatchTransform):
+        return augmentation(images, labels, generator=generator, progress=progress)
+    if not isinstance(augmentation, Policy):
+        raise TypeError(f"expected a Policy or a BatchTransform, got {type(augmentation).__name__}")
+    out = augmentation(images, generator, progress)
+    stage = augmentation.batch_stage()
+    if stage is None:
+        return out, labels
+    return stage(out, labels, generator=generator, progress=progress)
 
 
 def _rewrap(out: Tensor, like: Tensor) -> Tensor:
@@ -411,7 +469,7 @@ def _rewrap(out: Tensor, like: Tensor) -> Tensor:
     return out
 
 
-def policy_from_dict(value: Any, image_spec: ImageSpec | None = None, where: str = "") -> Policy:
+def policy_from_dict(value: Any, image_spec: ImageSpec | None = None, where: str = "") -> Augmentation:
     """Build a policy from ``{"kind", "magnitude_semantics", "body"}``; errors name the field under ``where``."""
     obj = as_object(value, where)
     kind_name = get(obj, "kind", where)

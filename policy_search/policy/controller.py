@@ -93,7 +93,7 @@ class Controller(Policy):
                 "generator model ('vae' or 'dcgan'), and only then",
             )
         self.synthetic = synthetic
-        # Label-aware when it controls the synthetic op: then it returns (images, labels) like that op.
+        # Label-aware when it controls the synthetic op: training loops then apply it through augment_batch.
         self.needs_labels = synthetic is not None
         self._decision_rng = np.random.default_rng(0)
         self.reset()
@@ -150,9 +150,9 @@ class Controller(Policy):
             # the synthetic family sits above this layer: built through the kind registry
             self._synthetic_op = build_kind("synthetic", model, ratio, size=size)
 
-    def forward(self, images, generator=None, progress=None, params=None, *, labels=None):  # type: ignore[override]
-        """Augment with the current choice; with a synthetic ratio in the action, also replace that fraction of
-        the batch with generated images of the same labels and return ``(images, labels)``."""
+    def forward(self, images, generator=None, progress=None, params=None):  # type: ignore[override]
+        """Augment with the current choice (images out). With a synthetic ratio in the action, ``batch_stage``
+        holds the synthetic-data transform for that ratio, which ``augment_batch`` applies after this."""
         if not self._observed and not self._warned:
             self._warned = True
             warnings.warn(
@@ -163,12 +163,11 @@ class Controller(Policy):
                 RuntimeWarning,
                 stacklevel=2,
             )
-        out = super().forward(images, generator, progress, params)
-        if not self.needs_labels:
-            return out
-        if self._synthetic_op is None:
-            return out, labels
-        return self._synthetic_op(out, generator=generator, labels=labels)
+        return super().forward(images, generator, progress, params)
+
+    def batch_stage(self):
+        """The synthetic-data transform of the current choice (None at ratio 0 or without a synthetic ratio)."""
+        return self._synthetic_op
 
     # -- Policy interface: delegate to the current choice ------------------------------------------------------
     def sample_batch(

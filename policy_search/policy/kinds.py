@@ -349,10 +349,6 @@ class _Container(Policy):
     def observes_training(self) -> bool:  # type: ignore[override]
         return any(p.observes_training for p in self.policies)
 
-    @property
-    def needs_labels(self) -> bool:  # type: ignore[override]
-        return any(p.needs_labels for p in self.policies)
-
     def observe(self, features: Mapping[str, float]) -> None:
         for p in self.policies:
             p.observe(features)
@@ -364,7 +360,10 @@ class _Container(Policy):
 
 def _check_policy(value: Any, where: str) -> Policy:
     if not isinstance(value, Policy):
-        raise PolicyConfigError(where, f"expected a Policy, got {type(value).__name__}")
+        hint = " (batch transforms such as synthetic data apply to a whole batch and do not nest)"
+        raise PolicyConfigError(
+            where, f"expected a Policy, got {type(value).__name__}" + hint * bool(getattr(value, "needs_labels", False))
+        )
     return value
 
 

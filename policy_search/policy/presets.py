@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from policy_search.policy.base import Policy, build_kind
+from policy_search.policy.base import Augmentation, build_kind
 from policy_search.policy.heuristic import ProgressHeuristic
 from policy_search.policy.kinds import RandAugment, Schedule, Sequence, SubPolicies, TrivialAugmentWide
 
@@ -94,7 +94,7 @@ def _ramp() -> Schedule:
     )
 
 
-_BUILDERS: dict[str, Callable[[], Policy]] = {
+_BUILDERS: dict[str, Callable[[], Augmentation]] = {
     "none": lambda: Sequence([]),
     "flip-crop": _flip_crop,
     "autoaugment-cifar10": lambda: Sequence([_flip_crop(), _autoaugment_cifar10()]),
@@ -113,7 +113,7 @@ _BUILDERS: dict[str, Callable[[], Policy]] = {
 PRESETS: tuple[str, ...] = tuple(_BUILDERS)
 
 
-def get_preset(name: str) -> Policy:
+def get_preset(name: str) -> Augmentation:
     """A fresh policy for preset ``name`` (one of PRESETS)."""
     if name not in _BUILDERS:
         raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")
