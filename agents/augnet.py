@@ -66,6 +66,7 @@ class AugNetAgent(Agent):
     """Policy-gradient controller over a ``MultiDiscrete(nvec)`` action space."""
 
     supports_population = True
+    action_modes = ("discrete",)
 
     @classmethod
     def for_env(cls, env, settings: AgentSettings) -> AugNetAgent:

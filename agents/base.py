@@ -57,6 +57,16 @@ class Agent(abc.ABC):
     """Acts on observations, learns from finished episodes, checkpoints, and exports a frozen policy."""
 
     supports_population: ClassVar[bool] = False
+    """Can learn from a population of children (``learn_batch``)."""
+    action_modes: ClassVar[tuple[str, ...]] = ("discrete", "box")
+    """Action encodings it can act in."""
+    uses_fixed_policy: ClassVar[bool] = False
+    """Plays a fixed policy given by the user (``--fixed-policy``) instead of choosing actions."""
+
+    @classmethod
+    @abc.abstractmethod
+    def for_env(cls, env: gym.Env, settings: AgentSettings) -> Agent:
+        """The agent for ``env``."""
 
     @abc.abstractmethod
     def act(self, obs: np.ndarray) -> np.ndarray:

@@ -23,6 +23,10 @@ class PPOAgent(Agent):
     """stable-baselines3 PPO behind the agent interface: one ``play`` is one rollout of one episode; its
     checkpoint is SB3's own zip archive, held in memory so that it travels inside the trainer's checkpoint."""
 
+    @classmethod
+    def for_env(cls, env: gym.Env, settings: AgentSettings) -> PPOAgent:
+        return cls(env, settings)
+
     def __init__(self, env: gym.Env, settings: AgentSettings) -> None:
         overrides = {k: v for k, v in (("gamma", settings.gamma), ("learning_rate", settings.lr)) if v is not None}
         self.episode_length = settings.episode_length

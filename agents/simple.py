@@ -54,6 +54,8 @@ class RandomAgent(Agent):
 class FixedAgent(Agent):
     """For an env built with ``fixed_policy=...``: the action is ignored, the fixed policy augments."""
 
+    uses_fixed_policy = True
+
     def __init__(self, action_space: gym.Space, fixed_policy: Policy | None = None) -> None:
         self.action = np.zeros(action_space.shape, dtype=action_space.dtype)
         self.fixed_policy = fixed_policy

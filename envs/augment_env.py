@@ -136,10 +136,6 @@ class AugmentEnv(gym.Env):
         policy = self.fixed_policy if self.fixed_policy is not None else self.action_spec.to_policy(discrete, self.base)
         before = self.run.batches_done
         run = self.run
-
-        def augment(images: torch.Tensor) -> torch.Tensor:
-            return policy(images, generator=self._aug_generator, progress=min(run.progress, 1.0))
-
         ratio = self.action_spec.ratio_of(discrete) if self.fixed_policy is None else 0.0
         synthetic = self._synthetic(ratio)
         info: dict[str, Any] = {
@@ -148,12 +144,15 @@ class AugmentEnv(gym.Env):
             "synthetic_ratio": ratio,
         }
         try:
-            run.train(
-                self.batches_per_step, augment=augment, batch_transform=None if synthetic is None else synthetic[0]
-            )
             # End-of-run credit judges the last step on the whole validation split (less noise than the subset)
-            whole = self.credit == "end" and run.done
-            val = run.evaluate("val", max_samples=len(run.split("val")) if whole else None)
+            whole = self.credit == "end" and run.batches_done + self.batches_per_step >= run.total_batches
+            _, val = run.segment(
+                self.batches_per_step,
+                policy,
+                self._aug_generator,
+                then=None if synthetic is None else synthetic[0],
+                full_val=whole,
+            )
             if not math.isfinite(val["loss"]):
                 raise ChildDivergedError(f"validation loss became {val['loss']} at batch {run.batches_done}")
         except ChildDivergedError as err:
@@ -186,12 +185,10 @@ class AugmentEnv(gym.Env):
         """(batch_transform, cost per image) for the synthetic op at ``ratio``, or None when it is off."""
         if ratio <= 0 or self.synthetic is None:
             return None
-        from policy_search.generative.synthetic import Synthetic, as_batch_transform
+        from policy_search.generative.synthetic import synthetic_for
 
-        model, size = parse_synthetic(self.synthetic)
-        op = Synthetic(model, ratio, size=size)
-        op.generator_for(self.run.splits["train"].images[:1])  # fails now, naming the training command, if missing
-        return as_batch_transform(op, self._aug_generator), op.expected_cost()
+        op = synthetic_for(self.synthetic, ratio, self.run.splits["train"].images[:1])
+        return op, op.expected_cost()
 
     def _measure(self, val: dict) -> float:
         return float(val["accuracy"]) if self.reward_metric == "accuracy" else -float(val["loss"])

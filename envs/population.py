@@ -66,12 +66,8 @@ def train_segment(job: dict) -> dict:
     generator = torch.Generator()
     generator.set_state(job["aug_state"])
     before = run.batches_done
-
-    def augment(images: torch.Tensor) -> torch.Tensor:
-        return policy(images, generator=generator, progress=min(run.progress, 1.0))
-
     try:
-        run.train(job["batches"], augment=augment)
+        _, val = run.segment(job["batches"], policy, generator, full_val=job["full_val"])
     except ChildDivergedError as err:  # this member loses the segment; the population goes on from the others
         return {
             "state": job["state"],
@@ -85,7 +81,6 @@ def train_segment(job: dict) -> dict:
             "progress": run.progress,
             "diverged": str(err),
         }
-    val = run.evaluate("val", max_samples=len(run.split("val")) if job["full_val"] else None)
     fraction = (run.batches_done - before) / run.total_batches
     return {
         "state": run.state_dict(),

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from policy_search.agents import AGENTS
+from policy_search.agents import AGENTS, agent_class
 
 CSV_FIELDS = (
     "episode",
@@ -120,8 +120,7 @@ class TrainConfig:
 
         if self.task not in PRESETS:
             raise ValueError(f"unknown task {self.task!r}; choose one of {sorted(PRESETS)}")
-        if self.agent not in AGENTS:
-            raise ValueError(f"unknown agent {self.agent!r}; choose one of {list(AGENTS)}")
+        agent = agent_class(self.agent)  # unknown names fail here, listing the agents
         if self.episodes < 1:
             raise ValueError(f"--episodes must be at least 1, got {self.episodes}")
         for name in ("budget_seconds", "epochs", "cost_weight", "gamma", "lr", "distill_fraction"):
@@ -138,12 +137,12 @@ class TrainConfig:
             raise ValueError(f"--epochs must be positive, got {self.epochs}")
         if self.steps_per_episode < 1:
             raise ValueError(f"--steps-per-episode must be at least 1, got {self.steps_per_episode}")
-        if self.agent == "fixed" and not self.fixed_policy:
-            raise ValueError("--agent fixed needs --fixed-policy (a preset name or a policy file)")
+        if agent.uses_fixed_policy and not self.fixed_policy:
+            raise ValueError(f"--agent {self.agent} needs --fixed-policy (a preset name or a policy file)")
         if self.heads not in ("categorical", "ordinal"):
             raise ValueError(f"--heads must be categorical or ordinal, got {self.heads!r}")
-        if self.agent == "augnet" and self.action_mode != "discrete":
-            raise ValueError("AugNet needs --action-mode discrete")
+        if self.action_mode not in agent.action_modes:
+            raise ValueError(f"--agent {self.agent} needs --action-mode {' or '.join(agent.action_modes)}")
         if self.gamma is not None and not 0 <= self.gamma <= 1:
             raise ValueError(f"--gamma must be in [0, 1], got {self.gamma}")
         if self.lr is not None and self.lr <= 0:
@@ -156,8 +155,9 @@ class TrainConfig:
             raise ValueError(f"--population must be 0 (off) or at least 2 children, got {self.population}")
         if self.workers < 1:
             raise ValueError(f"--workers must be at least 1, got {self.workers}")
-        if self.population and self.agent not in ("augnet", "random"):
-            raise ValueError(f"--population trains AugNet or random agents, not {self.agent!r}; use --agent augnet")
+        if self.population and not agent.supports_population:
+            able = [name for name in AGENTS if agent_class(name).supports_population]
+            raise ValueError(f"--population trains {' or '.join(able)} agents, not {self.agent!r}; use one of them")
         if self.population and self.synthetic:
             raise ValueError("--population does not support --synthetic yet; drop one of them")
         if not 0 < self.distill_fraction <= 1:
@@ -204,7 +204,7 @@ def _make_env(cfg: TrainConfig):
         reward_metric=cfg.reward_metric,
         credit=cfg.credit,
         cost_weight=cfg.cost_weight,
-        fixed_policy=cfg.fixed_policy if cfg.agent == "fixed" else None,
+        fixed_policy=cfg.fixed_policy if agent_class(cfg.agent).uses_fixed_policy else None,
         device=cfg.device,
         data_dir=cfg.data_dir,
         synthetic=cfg.synthetic,

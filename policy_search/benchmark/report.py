@@ -453,15 +453,31 @@ def rebuild_report(out: str | Path) -> Path:
     return write_report(out, results, records)
 
 
+@dataclass
+class ReportConfig:
+    """``python -m policy_search.benchmark_report FOLDER...``."""
+
+    folders: tuple[str, ...] = ()
+    """Benchmark output folders (each holding results.json and runs/) whose reports are rebuilt."""
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m policy_search.benchmark_report FOLDER...``: rebuild each folder's report from its cached runs."""
-    import argparse
+    from policy_search.config import dataclass_parser, field_docs, parse_config
 
-    parser = argparse.ArgumentParser(
+    parser = dataclass_parser(
+        ReportConfig,
         prog="python -m policy_search.benchmark_report",
         description="Rebuild benchmark reports from their cached runs (no training).",
+        skip=("folders",),
     )
-    parser.add_argument("folders", nargs="+", help="benchmark output folders (holding results.json and runs/)")
-    for folder in parser.parse_args(argv).folders:
-        print(rebuild_report(folder))
+    parser.add_argument("folders", nargs="*", help=field_docs(ReportConfig)["folders"])
+    cfg = parse_config(ReportConfig, parser, argv)
+    if not cfg.folders:
+        parser.error("give at least one benchmark output folder")
+    for folder in cfg.folders:
+        try:
+            print(rebuild_report(folder))
+        except (FileNotFoundError, ValueError) as exc:
+            parser.exit(2, f"error: {folder}: {exc}\n")
     return 0

@@ -24,7 +24,7 @@ from policy_search.child.data import ImageDataset, Split, load_image_dataset
 from policy_search.child.metrics import ResourceMeter, classification_report, peak_rss_mb
 from policy_search.child.models import build_model, count_parameters
 from policy_search.child.tasks import TaskPreset, get_preset
-from policy_search.policy.base import augment_batch
+from policy_search.policy.base import Augmentation, augment_batch
 
 Augment = Callable[[torch.Tensor], torch.Tensor]
 BatchTransform = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -289,6 +289,41 @@ class ChildRun:
             raise ValueError(f"unknown split {split!r}; use train, val or test")
         return self.splits[split]
 
+    def segment(
+        self,
+        n_batches: int,
+        policy: torch.nn.Module | None = None,
+        generator: torch.Generator | None = None,
+        *,
+        then: Augmentation | None = None,
+        full_val: bool = False,
+    ) -> tuple[dict, dict]:
+        """Train ``n_batches`` augmented by ``policy`` (per-sample ops at the run's progress, or through
+        ``augment_batch`` with the labels when it needs them), then by the batch transform ``then`` (e.g. the
+        synthetic-data op an action picked), drawing from ``generator``; then evaluate on validation (the whole
+        split with ``full_val``, else the preset's fixed subset). Returns (train stats, val metrics).
+
+        The one train-then-evaluate step of every loop over a child: ``run_child``, the env's steps, population
+        segments and search trials."""
+        augment = transform = None
+        labelled = getattr(policy, "needs_labels", False)
+        if policy is not None and not labelled:
+
+            def augment(images: torch.Tensor) -> torch.Tensor:
+                return policy(images, generator=generator, progress=min(self.progress, 1.0))
+
+        batch_stages = [a for a in (policy if labelled else None, then) if a is not None]
+        if batch_stages:
+
+            def transform(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                for stage in batch_stages:
+                    images, labels = augment_batch(stage, images, labels, generator, min(self.progress, 1.0))
+                return images, labels
+
+        stats = self.train(n_batches, augment=augment, batch_transform=transform)
+        val = self.evaluate("val", max_samples=len(self.splits["val"]) if full_val else None)
+        return stats, val
+
     def evaluate(self, split: str = "val", max_samples: int | None = None) -> dict:
         """Loss and accuracy on ``split``; for ``val`` the default is the preset's fixed ``eval_samples`` subset
         (the same images every time, which keeps the reward signal's noise down)."""
@@ -410,19 +445,9 @@ def run_child(
     is called with the progress after the policy's reset (0) and after each ``observe``.
     Returns the run and a JSON-ready metrics dict."""
     run = ChildRun(preset, seed=seed, device=device, data_dir=data_dir, allow_test=test, **overrides)
-    augment = batch_transform = None
+    generator = None
     if policy is not None:
         generator = augment_generator(seed) if augment_seed is None else torch.Generator().manual_seed(augment_seed)
-
-        def augment(images: torch.Tensor) -> torch.Tensor:
-            return policy(images, generator=generator, progress=run.progress)
-
-        if getattr(policy, "needs_labels", False):  # batch transforms (synthetic data) see the labels too
-
-            def batch_transform(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-                return augment_batch(policy, images, labels, generator, run.progress)
-
-            augment = None
     # A controller decides every `observe_every` batches, as during its search; others are evaluated per epoch.
     eval_every = eval_every or getattr(policy, "observe_every", None) or run.batches_per_epoch
     meter = ResourceMeter(run.device).start()
@@ -442,8 +467,7 @@ def run_child(
         if on_observe is not None:
             on_observe(float(features["progress"]))
     while not run.done:
-        stats = run.train(eval_every, augment=augment, batch_transform=batch_transform)
-        val = run.evaluate("val")
+        stats, val = run.segment(eval_every, policy, generator)
         if policy is not None and getattr(policy, "observes_training", False):
             features = run.feature_dict()
             policy.observe(features)  # controllers and heuristics adapt to the training state

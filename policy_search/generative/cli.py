@@ -2,36 +2,65 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from dataclasses import dataclass
 
+from policy_search.config import dataclass_parser, parse_config
 from policy_search.generative import train
 from policy_search.generative.models import MODEL_KINDS
 from policy_search.generative.quality import evaluate_to_folder
 from policy_search.generative.train import DATASETS, SIZES, GeneratorCheckpointError, generator_dir, train_generator
 
+COMMANDS = ("train", "evaluate")
+
+
+@dataclass
+class GenerativeConfig:
+    """What ``python -m policy_search.generative train|evaluate`` runs on."""
+
+    command: str = "train"
+    """train (a generator into the cache) or evaluate (its quality report)."""
+    dataset: str | None = None
+    """Training split of this dataset (required)."""
+    model: str | None = None
+    """Class-conditional generator (required)."""
+    size: str = "proxy"
+    """proxy: CPU minutes; full: for a GPU."""
+    seed: int = 0
+    """Seed of the generator's training."""
+    data_dir: str | None = None
+    """Datasets folder (default $POLICY_SEARCH_DATA_DIR)."""
+    out: str | None = None
+    """Output folder (train: default the cache folder; evaluate: required)."""
+    epochs: int | None = None
+    """train: override the recipe's epochs (the result is not cached)."""
+    resume: bool = False
+    """train: continue from OUT/checkpoint.pt."""
+    samples_per_class: int = 200
+    """evaluate: generated images per class scored."""
+
+
+def build_parser():
+    parser = dataclass_parser(
+        GenerativeConfig,
+        prog="python -m policy_search.generative",
+        description=train.__doc__.splitlines()[0],
+        skip=("command",),
+        choices={"dataset": sorted(DATASETS), "model": MODEL_KINDS, "size": SIZES},
+    )
+    parser.add_argument(
+        "command", choices=COMMANDS, help="train (a generator into the cache) or evaluate (its quality)"
+    )
+    return parser
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m policy_search.generative", description=train.__doc__.splitlines()[0]
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("train", "evaluate"):
-        p = sub.add_parser(name)
-        p.add_argument("--dataset", required=True, choices=sorted(DATASETS), help="training split of this dataset")
-        p.add_argument("--model", required=True, choices=MODEL_KINDS, help="class-conditional generator")
-        p.add_argument("--size", default="proxy", choices=SIZES, help="proxy: CPU minutes; full: for a GPU")
-        p.add_argument("--seed", type=int, default=0, help="seed of the generator's training (default 0)")
-        p.add_argument("--data-dir", default=None, help="datasets folder (default $POLICY_SEARCH_DATA_DIR)")
-        p.add_argument("--out", default=None, help="output folder (train: default the cache folder)")
-    train_p, eval_p = sub.choices["train"], sub.choices["evaluate"]
-    train_p.add_argument("--epochs", type=int, default=None, help="override the recipe (result is not cached)")
-    train_p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    eval_p.add_argument(
-        "--samples-per-class", type=int, default=200, help="generated images per class scored (default 200)"
-    )
-    args = parser.parse_args(argv)
+    parser = build_parser()
+    args = parse_config(GenerativeConfig, parser, argv)
+    for name in ("dataset", "model"):
+        if getattr(args, name) is None:
+            parser.error(f"{args.command} needs --{name}")
     if args.command == "train":
         gen = train_generator(
             args.dataset,

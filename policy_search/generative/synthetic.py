@@ -43,7 +43,7 @@ from policy_search.policy.base import (
 )
 from policy_search.policy.file import as_choice, as_int, as_number, as_object, get, join
 
-__all__ = ["Synthetic", "as_batch_transform", "synthetic_batch_transform"]
+__all__ = ["Synthetic", "as_batch_transform", "synthetic_batch_transform", "synthetic_for"]
 
 BatchFunction = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 _FIELDS = ("model", "dataset", "size", "seed", "ratio")
@@ -181,3 +181,15 @@ def synthetic_batch_transform(
     ``ratio`` is the knob, the rest picks the cached generator (fails if it is not trained, naming the command).
     """
     return as_batch_transform(Synthetic(model, ratio, dataset=dataset, size=size, seed=seed), generator)
+
+
+def synthetic_for(generator_spec: str, ratio: float, like: Tensor) -> Synthetic:
+    """The synthetic transform for a searched choice: ``generator_spec`` ``"vae"`` or ``"dcgan:tiny"`` at
+    ``ratio``, checked now against images ``like`` (fails, naming the training command, if the generator is not
+    trained), not at the first batch. What the env's actions and the search's trials apply."""
+    from policy_search.policy.action_space import parse_synthetic
+
+    model, size = parse_synthetic(generator_spec)
+    op = Synthetic(model, ratio, size=size)
+    op.generator_for(like)
+    return op

@@ -17,7 +17,6 @@ Outputs in ``out``: ``curve.csv`` (design, seed, checkpoint, export, val accurac
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -223,19 +222,23 @@ def _plot(summary: dict, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m policy_search.search curve", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", required=True, help="JSON with the CurveConfig fields (designs required)")
-    args = parser.parse_args(argv)
+    from policy_search.config import dataclass_parser, parse_config
     from policy_search.threads import use_all_cores_unless_configured
 
+    parser = dataclass_parser(
+        CurveConfig,
+        prog="python -m policy_search.search curve",
+        description=__doc__.split("\n\n")[0],
+        epilog="designs (design name -> train_agent fields) come from --config FILE.json, which is required.",
+        skip=("designs",),
+    )
+    cfg = parse_config(CurveConfig, parser, argv)
+    if not cfg.designs:
+        parser.error("no designs: give --config FILE.json with 'designs' as {name: {train_agent field: value}}")
     use_all_cores_unless_configured()
     try:
-        raw = json.loads(Path(args.config).read_text())
-        for key in ("checkpoints", "seeds", "eval_seeds"):
-            if key in raw:
-                raw[key] = tuple(raw[key])
-        summary = run_curve(CurveConfig(**raw))
-    except (ValueError, TypeError, FileNotFoundError, json.JSONDecodeError) as err:
+        summary = run_curve(cfg)
+    except (ValueError, TypeError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     for p in summary["points"]:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
-import torch
 
 from policy_search.child.run import ChildDivergedError, ChildRun, augment_generator
 from policy_search.policy import Policy
@@ -135,24 +134,16 @@ def run_trial(
         on_run(run)
     generator = augment_generator(seed)  # the stream run_child uses, so a trial replays as a benchmark run
 
-    def augment(images: torch.Tensor) -> torch.Tensor:
-        return policy(images, generator=generator, progress=run.progress)
-
-    transform = None
+    then = None
     if synthetic is not None and synthetic[1] > 0:  # (generator "model[:size]", ratio r)
-        from policy_search.generative.synthetic import Synthetic, as_batch_transform
-        from policy_search.policy.action_space import parse_synthetic
+        from policy_search.generative.synthetic import synthetic_for
 
-        model, size = parse_synthetic(synthetic[0])
-        op = Synthetic(model, synthetic[1], size=size)
-        op.generator_for(run.splits["train"].images[:1])  # fails now, naming the training command, if missing
-        transform = as_batch_transform(op, generator)
+        then = synthetic_for(synthetic[0], synthetic[1], run.splits["train"].images[:1])
     interval = max(1, run.batches_per_epoch // max(1, evals_per_epoch))
     step = 0
     try:
         while not run.done:
-            run.train(interval, augment=augment, batch_transform=transform)
-            accuracy = run.evaluate("val")["accuracy"]
+            accuracy = run.segment(interval, policy, generator, then=then)[1]["accuracy"]
             trial.report(accuracy, step)
             step += 1
             if not run.done and trial.should_prune():
