@@ -7,6 +7,13 @@
   file in the same folder, fsync it, then ``os.replace`` it over the target: a reader (or a resumed run) sees the
   old file or the new one, never a torn one, whatever kills the writer (kill -9, full disk, power cut).
 
+- ``kill_point(name)``: fault injection for the crash tests. With ``POLICY_SEARCH_KILL_AT=NAME[@N]`` in the
+  environment the process kills itself with SIGKILL (no clean-up, no ``finally``) the N-th time (default 1) it
+  passes the point called NAME; unset, a point costs one environment look-up. Points: ``rename:FILE`` (a temp
+  file written and fsynced, not yet renamed over FILE), ``train_agent:episode-done``, ``train_agent:checkpointed``
+  (the checkpoint saved, the episode log not yet rewritten), ``benchmark:run-saved``, ``search:trial-done`` (a
+  trial trained, its result not yet in the journal).
+
 Layer: imports nothing of the package; any module may use it.
 """
 
@@ -19,6 +26,22 @@ from pathlib import Path
 from typing import Any
 
 _HELD: dict[str, int] = {}  # folder -> open lock fd, kept for the life of the process
+_PASSED: dict[str, int] = {}  # kill point -> times passed
+
+
+def kill_point(name: str) -> None:
+    """SIGKILL this process here if ``POLICY_SEARCH_KILL_AT`` names this point (module docstring)."""
+    spec = os.environ.get("POLICY_SEARCH_KILL_AT")
+    if not spec:
+        return
+    target, _, nth = spec.partition("@")
+    if target != name:
+        return
+    _PASSED[name] = _PASSED.get(name, 0) + 1
+    if _PASSED[name] == int(nth or 1):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class FolderInUseError(RuntimeError):
@@ -75,6 +98,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
+        kill_point(f"rename:{path.name}")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

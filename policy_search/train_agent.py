@@ -317,7 +317,7 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
     ckpt = out / "checkpoint.pt"
     if cfg.resume and not ckpt.exists():
         raise FileNotFoundError(f"--resume: no checkpoint in {out}; start without --resume")
-    from policy_search.outputs import FolderInUseError, lock_folder, write_json
+    from policy_search.outputs import FolderInUseError, kill_point, lock_folder, write_json
 
     try:
         lock_folder(out)  # one writer per folder, for the life of this process; released if it dies
@@ -378,7 +378,9 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(ret=f"{ep['return']:.2f}", val_acc=f"{ep['final_val_acc']:.3f}")
+        kill_point("train_agent:episode-done")
         trainer.save(ckpt)  # after every episode: an interrupt loses at most the episode in progress
+        kill_point("train_agent:checkpointed")
         _write_csv(out / "episodes.csv", env.episodes)  # after the checkpoint, derived from what it holds
     env.close()
     if bar is not None:

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import numpy as np
@@ -91,3 +92,28 @@ def test_corrupt_image_fails_clearly(tmp_path, monkeypatch):
     _write_imagefolder(tmp_path / "bad", corrupt=True)
     with pytest.raises(DatasetError, match="(?i)corrupt|unreadable|could not load"):
         load_image_dataset(str(tmp_path / "bad"), val_size=3)
+
+
+def test_a_truncated_parquet_file_is_an_error_not_a_stale_cache(tmp_path, monkeypatch):
+    import datasets
+    from PIL import Image
+
+    monkeypatch.setenv("POLICY_SEARCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf"))
+    root = tmp_path / "hub"
+    rng = np.random.default_rng(0)
+    rows = {"image": [Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)) for _ in range(40)]}
+    rows["label"] = [i % 2 for i in range(40)]
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["a", "b"])})
+    for split in ("train", "test"):
+        (root / "data").mkdir(parents=True, exist_ok=True)
+        datasets.Dataset.from_dict(rows, features=features).to_parquet(
+            root / "data" / f"{split}-00000-of-00001.parquet"
+        )
+    assert len(load_image_dataset(str(root), val_size=4).train) == 36
+    parquet = root / "data" / "train-00000-of-00001.parquet"
+    before = parquet.stat()
+    parquet.write_bytes(parquet.read_bytes()[: before.st_size // 2])
+    os.utime(parquet, ns=(before.st_atime_ns, before.st_mtime_ns))  # a copy that kept its time stamp
+    with pytest.raises(DatasetError, match="could not load"):
+        load_image_dataset(str(root), val_size=4)

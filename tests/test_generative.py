@@ -197,3 +197,22 @@ def test_optuna_searches_the_synthetic_ratio(gen_root, tmp_path):
         assert policy_search.load_policy(str(tmp_path / "s" / "best_synthetic.json")).ratio == best["synthetic_ratio"]
     with pytest.raises(ValueError, match="vae"):
         SearchConfig(task="mnist-episode", synthetic="gan", out=str(tmp_path / "t")).validate()
+
+
+def test_generative_cli_records_options_and_command_and_refuses_bad_input(gen_root, tmp_path, capsys):
+    from policy_search.generative.cli import main
+
+    out = tmp_path / "quality"
+    argv = ["evaluate", "--dataset", "mnist", "--model", "vae", "--size", "tiny", "--samples-per-class", "4"]
+    assert main([*argv, "--out", str(out)]) == 0
+    recorded = json.loads((out / "command_config.json").read_text())
+    assert recorded["command"] == "evaluate" and recorded["samples_per_class"] == 4
+    assert (out / "command.txt").read_text().startswith("python -m policy_search.generative evaluate --dataset mnist")
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"dataset": "mnist", "model": "vae", "size": "tiny", "samples_per_class": 2}))
+    assert main(["evaluate", "--config", str(config), "--out", str(tmp_path / "q2")]) == 0  # --config, like the rest
+    assert json.loads((tmp_path / "q2" / "command_config.json").read_text())["samples_per_class"] == 2
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", "--dataset", "mnist", "--out", str(out)])
+    assert exit_info.value.code == 2 and "needs --model" in capsys.readouterr().err

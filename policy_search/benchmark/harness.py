@@ -38,7 +38,7 @@ from policy_search.benchmark.robustness import (
     SEVERITIES,
     evaluate_robustness,
 )
-from policy_search.outputs import atomic_write_text
+from policy_search.outputs import atomic_write_text, kill_point
 
 __all__ = ["PolicySpec", "resolve_policy", "run_benchmark", "main"]
 
@@ -269,6 +269,7 @@ def run_benchmark(
                 bar.set_postfix_str(f"{spec.name} seed {seed}")
             record = _run_one(spec, seed, preset, protocol, device, data_dir)
             _write_json_atomic(out_dir / "runs" / f"{spec.key}-seed{seed}.json", record)
+            kill_point("benchmark:run-saved")
             records.append(record)
             if bar is not None:
                 bar.update(1)

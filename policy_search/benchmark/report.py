@@ -461,9 +461,8 @@ class ReportConfig:
     """Benchmark output folders (each holding results.json and runs/) whose reports are rebuilt."""
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m policy_search.benchmark_report FOLDER...``: rebuild each folder's report from its cached runs."""
-    from policy_search.config import dataclass_parser, field_docs, parse_config
+def build_parser():
+    from policy_search.config import dataclass_parser, field_docs
 
     parser = dataclass_parser(
         ReportConfig,
@@ -472,6 +471,14 @@ def main(argv: list[str] | None = None) -> int:
         skip=("folders",),
     )
     parser.add_argument("folders", nargs="*", help=field_docs(ReportConfig)["folders"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m policy_search.benchmark_report FOLDER...``: rebuild each folder's report from its cached runs."""
+    from policy_search.config import parse_config
+
+    parser = build_parser()
     cfg = parse_config(ReportConfig, parser, argv)
     if not cfg.folders:
         parser.error("give at least one benchmark output folder")

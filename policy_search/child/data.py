@@ -181,10 +181,14 @@ def _load_hf(hub_id: str, local: Path | None):
     try:
         if local is None:
             return datasets.load_dataset(hub_id)
+        # Our decoded cache missed (its key covers every source file's size and mtime), so the sources changed or
+        # were never read: make datasets read them again rather than serve its own Arrow cache of an older copy
+        # (a truncated parquet file was otherwise served silently from a stale cache).
+        fresh = datasets.DownloadMode.FORCE_REDOWNLOAD
         has_parquet_or_card = any(local.rglob("*.parquet")) or (local / "README.md").exists()
         if has_parquet_or_card:
-            return datasets.load_dataset(str(local))
-        return datasets.load_dataset("imagefolder", data_dir=str(local))
+            return datasets.load_dataset(str(local), download_mode=fresh)
+        return datasets.load_dataset("imagefolder", data_dir=str(local), download_mode=fresh)
     except Exception as err:  # datasets raises many types; the user needs one clear message
         where = str(local) if local else f"the Hub ({hub_id})"
         hint = (

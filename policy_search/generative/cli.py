@@ -55,6 +55,22 @@ def build_parser():
     return parser
 
 
+def _record(folder, cfg: GenerativeConfig, argv: list[str] | None) -> None:
+    """The resolved options and the exact command beside the outputs (the generator's own config.json, which
+    holds its training recipe, is left alone)."""
+    import shlex
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from policy_search.outputs import atomic_write_text, write_json
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(folder / "command_config.json", asdict(cfg))
+    args = sys.argv[1:] if argv is None else argv
+    atomic_write_text(folder / "command.txt", shlex.join(["python", "-m", "policy_search.generative", *args]) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parse_config(GenerativeConfig, parser, argv)
@@ -72,9 +88,9 @@ def main(argv: list[str] | None = None) -> int:
             data_dir=args.data_dir,
             resume=args.resume,
         )
-        print(
-            f"trained {gen}; checkpoint in {args.out or generator_dir(args.dataset, args.model, args.size, args.seed)}"
-        )
+        folder = args.out or generator_dir(args.dataset, args.model, args.size, args.seed)
+        _record(folder, args, argv)
+        print(f"trained {gen}; checkpoint in {folder}")
         return 0
     if args.out is None:
         parser.error("evaluate needs --out DIR")
@@ -91,5 +107,6 @@ def main(argv: list[str] | None = None) -> int:
     except GeneratorCheckpointError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    _record(args.out, args, argv)
     print(json.dumps({k: quality[k] for k in ("classifier_accuracy_mean", "diversity_ratio_mean")}, indent=2))
     return 0

@@ -381,10 +381,9 @@ def run_compare(config: CompareConfig, argv: list[str] | None = None) -> dict[st
     return summary
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    from policy_search.config import dataclass_parser, parse_config
-    from policy_search.search.study import add_set_option, overrides_to_dict
+def build_parser():
+    from policy_search.config import dataclass_parser
+    from policy_search.search.study import add_set_option
 
     parser = dataclass_parser(
         CompareConfig,
@@ -393,6 +392,15 @@ def main(argv: list[str] | None = None) -> int:
         skip=["overrides"],
     )
     add_set_option(parser, "preset field override for every method (repeatable)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from policy_search.config import parse_config
+    from policy_search.search.study import overrides_to_dict
+
+    parser = build_parser()
     config = parse_config(CompareConfig, parser, argv, convert=overrides_to_dict)
     try:
         summary = run_compare(config, argv)

@@ -221,17 +221,23 @@ def _plot(summary: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from policy_search.config import dataclass_parser, parse_config
-    from policy_search.threads import use_all_cores_unless_configured
+def build_parser():
+    from policy_search.config import dataclass_parser
 
-    parser = dataclass_parser(
+    return dataclass_parser(
         CurveConfig,
         prog="python -m policy_search.search curve",
         description=__doc__.split("\n\n")[0],
         epilog="designs (design name -> train_agent fields) come from --config FILE.json, which is required.",
         skip=("designs",),
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    from policy_search.config import parse_config
+    from policy_search.threads import use_all_cores_unless_configured
+
+    parser = build_parser()
     cfg = parse_config(CurveConfig, parser, argv)
     if not cfg.designs:
         parser.error("no designs: give --config FILE.json with 'designs' as {name: {train_agent field: value}}")

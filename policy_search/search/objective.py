@@ -17,6 +17,7 @@ from typing import Any
 import optuna
 
 from policy_search.child.run import ChildDivergedError, ChildRun, augment_generator
+from policy_search.outputs import kill_point
 from policy_search.policy import Policy
 
 __all__ = ["PRUNERS", "SAMPLERS", "TrialResult", "TrialSeededSampler", "make_pruner", "make_sampler", "run_trial"]
@@ -149,6 +150,7 @@ def run_trial(
             if not run.done and trial.should_prune():
                 return TrialResult(accuracy, True, run.samples_seen, time.perf_counter() - start, step)
         final = run.evaluate("val", max_samples=len(run.splits["val"]))["accuracy"]
+        kill_point("search:trial-done")
         return TrialResult(final, False, run.samples_seen, time.perf_counter() - start, step)
     except ChildDivergedError:
         # A policy that makes training diverge is a bad policy, not a broken search: score it at chance.
