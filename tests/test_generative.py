@@ -213,6 +213,14 @@ def test_generative_cli_records_options_and_command_and_refuses_bad_input(gen_ro
     assert main(["evaluate", "--config", str(config), "--out", str(tmp_path / "q2")]) == 0  # --config, like the rest
     assert json.loads((tmp_path / "q2" / "command_config.json").read_text())["samples_per_class"] == 2
     capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        main(["evaluate", "--dataset", "mnist", "--out", str(out)])
-    assert exit_info.value.code == 2 and "needs --model" in capsys.readouterr().err
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for bad, message in (
+        (["evaluate", "--dataset", "mnist", "--out", str(out)], "needs --model"),
+        (["train", "--dataset", "mnist", "--model", "vae", "--epochs", "-1", "--out", str(out)], "--epochs"),
+        (["train", "--dataset", "mnist", "--model", "vae", "--out", str(blocker / "x")], "cannot hold"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            main(bad)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exit_info.value.code == 2 and message in err[-1] and err[-1].startswith(("error:", "python -m")), err

@@ -77,6 +77,21 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("dataset", "model"):
         if getattr(args, name) is None:
             parser.error(f"{args.command} needs --{name}")
+    if args.epochs is not None and args.epochs < 1:
+        parser.error(f"--epochs must be at least 1, got {args.epochs}")
+    if args.seed < 0 or args.samples_per_class < 1:
+        parser.error("--seed must be >= 0 and --samples-per-class >= 1")
+    if args.command == "evaluate" and args.out is None:
+        parser.error("evaluate needs --out DIR")
+    folder = args.out or generator_dir(args.dataset, args.model, args.size, args.seed)
+    try:  # before any training, so that a trained generator is never lost to an unwritable folder
+        from policy_search.outputs import check_writable
+
+        check_writable(folder)
+    except OSError as exc:
+        parser.exit(
+            2, f"error: --out {str(folder)!r} cannot hold the outputs ({exc.strerror or exc}); choose another\n"
+        )
     if args.command == "train":
         gen = train_generator(
             args.dataset,
@@ -88,12 +103,9 @@ def main(argv: list[str] | None = None) -> int:
             data_dir=args.data_dir,
             resume=args.resume,
         )
-        folder = args.out or generator_dir(args.dataset, args.model, args.size, args.seed)
         _record(folder, args, argv)
         print(f"trained {gen}; checkpoint in {folder}")
         return 0
-    if args.out is None:
-        parser.error("evaluate needs --out DIR")
     try:
         quality = evaluate_to_folder(
             args.dataset,
