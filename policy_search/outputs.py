@@ -89,6 +89,23 @@ def check_writable(folder: str | os.PathLike[str]) -> None:
     os.unlink(probe)
 
 
+def remove_stale_temps(folder: str | os.PathLike[str], older_than_s: float = 0.0) -> list[str]:
+    """Delete the temporary files that writers killed mid-write left in ``folder`` (``.NAME.*.tmp``, from
+    ``atomic_write_bytes``) and return their names. Call it holding the folder's lock (then every temp is stale),
+    or, in folders that several processes share, with ``older_than_s`` longer than any write takes."""
+    import time
+
+    now, removed = time.time(), []
+    for tmp in Path(folder).glob(".*.tmp"):
+        try:
+            if now - tmp.stat().st_mtime >= older_than_s:
+                tmp.unlink()
+                removed.append(tmp.name)
+        except FileNotFoundError:  # its writer renamed or removed it meanwhile
+            pass
+    return removed
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -317,7 +317,7 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
     ckpt = out / "checkpoint.pt"
     if cfg.resume and not ckpt.exists():
         raise FileNotFoundError(f"--resume: no checkpoint in {out}; start without --resume")
-    from policy_search.outputs import FolderInUseError, kill_point, lock_folder, write_json
+    from policy_search.outputs import FolderInUseError, kill_point, lock_folder, remove_stale_temps, write_json
 
     try:
         lock_folder(out)  # one writer per folder, for the life of this process; released if it dies
@@ -325,6 +325,7 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
         raise ValueError(str(exc)) from None
     except OSError as exc:
         raise ValueError(f"--out {str(out)!r} cannot hold the run ({exc.strerror or exc}); choose another") from None
+    remove_stale_temps(out)  # temp files of a writer killed mid-write; under the lock, every one is stale
     if ckpt.exists() and not cfg.resume:  # checked under the lock: a run may have started meanwhile
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if cfg.resume:
@@ -484,6 +485,14 @@ def main(argv: list[str] | None = None) -> int:
         summary = train(cfg, argv)
     except (ValueError, FileExistsError, FileNotFoundError, DatasetError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a full disk, a folder gone: the finished episodes are in the last checkpoint
+        where = f" ({err.filename})" if err.filename else ""
+        print(
+            f"error: cannot write the run's outputs{where}: {err.strerror or err}; the finished episodes are kept "
+            "in its checkpoint: free space and rerun with --resume",
+            file=sys.stderr,
+        )
         return 2
     print(
         f"{summary['episodes']} episodes; mean return over the last {summary['last_episodes']}: "

@@ -407,3 +407,38 @@ def test_search_killed_at_each_write_point_resumes_with_every_finished_trial(tmp
     assert len(complete) == 3 and all(next(t.value for t in complete if t.number == n) == v for n, v in before.items())
     rows = (out / "trials.csv").read_text().splitlines()[1:]
     assert len({r.split(",")[0] for r in rows}) == len(rows)  # no trial listed twice
+    assert not list(out.glob(".*.tmp"))  # the killed writer's temp file was stale: removed
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 192 KiB tmpfs (a disk that fills up for real), where the machine lets the tests mount one."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=192k", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root); the injected-ENOSPC test covers full disks")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+@pytest.mark.slow
+def test_train_agent_on_a_disk_that_fills_up_loses_no_finished_episode(small_tmpfs):
+    out = small_tmpfs / "o"
+    args = [sys.executable, "-m", "policy_search.train_agent", *TINY, "--episodes", "3", "--out", str(out)]
+    full = subprocess.run(args, env=_env(), capture_output=True, text=True, timeout=600)
+    assert full.returncode == 2, full.stderr[-2000:]
+    err = full.stderr.strip().splitlines()
+    assert err[-1].startswith("error:") and "space" in err[-1].lower(), err[-3:]
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_tmpfs)], check=True)  # the user frees space
+    resumed = subprocess.run(
+        [*args, "--resume"] if (out / "checkpoint.pt").exists() else args,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    rows = (out / "episodes.csv").read_text().splitlines()[1:]
+    assert [int(r.split(",")[0]) for r in rows] == [0, 1, 2]
+    assert (out / "policy.json").is_file() and (out / "schedule.json").is_file()

@@ -38,7 +38,7 @@ from policy_search.benchmark.robustness import (
     SEVERITIES,
     evaluate_robustness,
 )
-from policy_search.outputs import atomic_write_text, kill_point
+from policy_search.outputs import atomic_write_text, kill_point, remove_stale_temps
 
 __all__ = ["PolicySpec", "resolve_policy", "run_benchmark", "main"]
 
@@ -245,8 +245,8 @@ def run_benchmark(
         lock_folder(out_dir)  # a second benchmark into this folder would train every run twice
     except FolderInUseError as exc:
         raise ValueError(str(exc)) from None
-    for stale in (out_dir / "runs").glob(".*.tmp"):  # a writer killed mid-write left it; we hold the lock
-        stale.unlink(missing_ok=True)
+    for folder in (out_dir, out_dir / "runs"):  # a writer killed mid-write left them; we hold the lock
+        remove_stale_temps(folder)
     protocol = _protocol(preset, robustness_samples, fgsm_eps)
     pairs = [(s, k) for s in specs for k in seed_list]
     records: list[dict] = []
@@ -390,6 +390,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     except (ValueError, FileNotFoundError, PermissionError, DatasetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk: every finished run is already in its own cache file
+        print(
+            f"error: cannot write the benchmark's outputs ({exc.filename or ''}): {exc.strerror or exc}; finished "
+            "runs are kept in runs/: free space and rerun the same command",
+            file=sys.stderr,
+        )
         return 2
     counts = results["counts"]
     print(

@@ -265,6 +265,8 @@ def write_document(path: str | os.PathLike[str], doc: dict[str, Any]) -> Path:
     check_envelope(doc)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    # allow_nan=False: NaN/Infinity are not JSON and other readers reject them.
-    target.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    return target
+    # allow_nan=False: NaN/Infinity are not JSON and other readers reject them. Atomic: a full disk or a kill
+    # leaves the previous file (or none), never a torn one.
+    from policy_search.outputs import atomic_write_text
+
+    return atomic_write_text(target, json.dumps(doc, indent=2, allow_nan=False) + "\n")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import os
 import shlex
@@ -28,6 +29,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from policy_search.outputs import atomic_write_text, remove_stale_temps
 from policy_search.policy.action_space import DEFAULT_RATIOS, parse_synthetic
 from policy_search.search import storage as st
 from policy_search.search.space import SPACES, build_policy
@@ -205,7 +207,8 @@ def run_search(config: SearchConfig, argv: list[str] | None = None) -> dict[str,
     )
     del probe
     command = ["python", "-m", "policy_search.search", *(argv if argv is not None else _argv_of(config))]
-    (out / "command.txt").write_text(" ".join(shlex.quote(a) for a in command) + "\n", encoding="utf-8")
+    atomic_write_text(out / "command.txt", " ".join(shlex.quote(a) for a in command) + "\n")
+    remove_stale_temps(out, older_than_s=config.grace_s)  # left by a worker killed mid-write (workers share OUT)
     worker, ran, start = st.worker_name(), 0, time.perf_counter()
     while True:
         stale = st.fail_stale_trials(study, storage, config.grace_s)
@@ -337,12 +340,11 @@ def write_outputs(study: optuna.Study, config: SearchConfig, image: Any) -> dict
     columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]
-    tmp = out / f".trials.csv.{os.getpid()}"
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns or ["number"])
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, out / "trials.csv")
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=columns or ["number"])
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out / "trials.csv", buffer.getvalue())
     complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     summary: dict[str, Any] = {
         "finished": sum(r["state"] in ("COMPLETE", "PRUNED") for r in rows),
@@ -403,9 +405,7 @@ def write_outputs(study: optuna.Study, config: SearchConfig, image: Any) -> dict
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def _argv_of(config: SearchConfig) -> list[str]:
@@ -496,5 +496,12 @@ def main(argv: list[str] | None = None) -> int:
         run_search(config, argv)
     except (ValueError, RuntimeError, st.StorageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk: finished trials are in the journal (a torn last line is repaired)
+        print(
+            f"error: cannot write the search's outputs ({exc.filename or ''}): {exc.strerror or exc}; finished "
+            "trials are kept in the study: free space and rerun with --resume",
+            file=sys.stderr,
+        )
         return 2
     return 0
