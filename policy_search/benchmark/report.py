@@ -433,7 +433,12 @@ def rebuild_report(out: str | Path) -> Path:
     from policy_search.child.tasks import TaskPreset
 
     out = Path(out)
-    old = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    try:
+        old = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"results.json is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(old, dict) or not isinstance(old.get("meta"), dict) or "policies" not in old["meta"]:
+        raise ValueError("results.json was not written by the benchmark harness (no meta.policies); nothing to rebuild")
     meta = old["meta"]
     specs = [
         PolicySpec(p["name"], p["key"], None if p["source"] == "preset" else Path(p["source"]))
