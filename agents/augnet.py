@@ -67,6 +67,7 @@ class AugNetAgent(Agent):
 
     supports_population = True
     action_modes = ("discrete",)
+    heads = HEADS
 
     @classmethod
     def for_env(cls, env, settings: AgentSettings) -> AugNetAgent:

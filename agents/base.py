@@ -62,6 +62,8 @@ class Agent(abc.ABC):
     """Action encodings it can act in."""
     uses_fixed_policy: ClassVar[bool] = False
     """Plays a fixed policy given by the user (``--fixed-policy``) instead of choosing actions."""
+    heads: ClassVar[tuple[str, ...]] = ("categorical",)
+    """Output-head parameterisations it offers (``--heads``)."""
 
     @classmethod
     @abc.abstractmethod

@@ -141,6 +141,8 @@ class TrainConfig:
             raise ValueError(f"--agent {self.agent} needs --fixed-policy (a preset name or a policy file)")
         if self.heads not in ("categorical", "ordinal"):
             raise ValueError(f"--heads must be categorical or ordinal, got {self.heads!r}")
+        if self.heads not in agent.heads:
+            raise ValueError(f"--agent {self.agent} offers --heads {' or '.join(agent.heads)}, not {self.heads}")
         if self.action_mode not in agent.action_modes:
             raise ValueError(f"--agent {self.agent} needs --action-mode {' or '.join(agent.action_modes)}")
         if self.gamma is not None and not 0 <= self.gamma <= 1:

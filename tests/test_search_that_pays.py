@@ -207,6 +207,10 @@ def test_ordinal_heads_share_evidence_along_the_order_and_export_as_a_plain_mlp(
     state = agent.state_dict()
     with pytest.raises(ValueError, match="ordinal heads"):
         AugNetAgent(8, spec.nvec, AugNetConfig(heads="categorical"), ordinal=spec.ordinal).load_state_dict(state)
+    from policy_search.train_agent import TrainConfig
+
+    with pytest.raises(ValueError, match="offers --heads categorical"):
+        TrainConfig(agent="ppo", heads="ordinal").validate()
 
 
 def test_critic_distillation_finds_the_best_action_from_all_returns():
