@@ -208,10 +208,13 @@ def test_generative_cli_records_options_and_command_and_refuses_bad_input(gen_ro
     recorded = json.loads((out / "command_config.json").read_text())
     assert recorded["command"] == "evaluate" and recorded["samples_per_class"] == 4
     assert (out / "command.txt").read_text().startswith("python -m policy_search.generative evaluate --dataset mnist")
+    from policy_search.config import parse_config
+    from policy_search.generative.cli import GenerativeConfig, build_parser
+
     config = tmp_path / "c.json"
     config.write_text(json.dumps({"dataset": "mnist", "model": "vae", "size": "tiny", "samples_per_class": 2}))
-    assert main(["evaluate", "--config", str(config), "--out", str(tmp_path / "q2")]) == 0  # --config, like the rest
-    assert json.loads((tmp_path / "q2" / "command_config.json").read_text())["samples_per_class"] == 2
+    parsed = parse_config(GenerativeConfig, build_parser(), ["evaluate", "--config", str(config), "--seed", "3"])
+    assert (parsed.command, parsed.samples_per_class, parsed.seed) == ("evaluate", 2, 3)  # --config, like the rest
     capsys.readouterr()
     blocker = tmp_path / "a-file"
     blocker.write_text("")
