@@ -369,3 +369,21 @@ def test_search_curve_scores_exports_on_validation_only_and_caches(tmp_path, mon
     stamps = [p.stat().st_mtime_ns for p in evals]
     run_curve(cfg)  # everything cached: nothing retrained or re-evaluated
     assert [p.stat().st_mtime_ns for p in sorted((tmp_path / "ab" / "evals").iterdir())] == stamps
+
+
+def test_a_sampling_controller_draws_afresh_per_run_and_replays_a_run():
+    from policy_search.policy.controller import Controller, build_mlp
+
+    spec = ActionSpec.compact()
+    net = build_mlp([3, int(spec.nvec.sum())])
+    torch.nn.init.zeros_(net[0].weight)
+    torch.nn.init.zeros_(net[0].bias)  # uniform over every head
+    controller = Controller(spec, net, ["a", "b", "c"], decision="sample")
+
+    def first_draws(seed: int) -> list[list[int]]:
+        controller.reset(seed)
+        return [controller.act(np.zeros(3)).tolist() for _ in range(3)]
+
+    draws = {seed: first_draws(seed) for seed in range(100, 110)}
+    assert draws[100] == first_draws(100)  # a run replays
+    assert len({str(d) for d in draws.values()}) > 1  # but each run draws its own (it drew one stream for all)

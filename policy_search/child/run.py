@@ -457,7 +457,12 @@ def run_child(
 
         bar = tqdm(total=run.total_batches, desc=run.preset.name, unit="batch")
     if policy is not None and hasattr(policy, "reset"):
-        policy.reset()
+        # The run's seed: a sampling controller draws per run, as during its search (it drew from a fixed stream
+        # before, so every seed got the same draws)
+        if isinstance(policy, Augmentation):
+            policy.reset(seed)
+        else:
+            policy.reset()
     if on_observe is not None:
         on_observe(0.0)
     if policy is not None and getattr(policy, "observes_training", False):

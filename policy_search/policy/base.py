@@ -323,8 +323,9 @@ class Augmentation(nn.Module, abc.ABC):
     def observe(self, features: Mapping[str, float]) -> None:
         """Training-state features (keys: ``policy_search.child.run.FEATURE_NAMES``) after each evaluation."""
 
-    def reset(self) -> None:
-        """Forget observed training state (start of a new training run)."""
+    def reset(self, seed: int | None = None) -> None:
+        """Forget observed training state (start of a new training run). ``seed``: the run's seed, for kinds
+        that draw their own decisions (a sampling controller), so that each run draws afresh and a run replays."""
 
     def expected_cost(self, progress: float | None = None) -> float:
         """Expected relative cost per image (sum of OP_COST over the expected op applications)."""

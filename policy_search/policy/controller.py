@@ -98,8 +98,10 @@ class Controller(Policy):
         self._decision_rng = np.random.default_rng(0)
         self.reset()
 
-    def reset(self, seed: int = 0) -> None:
-        """Back to the start of a run: the action for untrained-model features."""
+    def reset(self, seed: int | None = None) -> None:
+        """Back to the start of a run: the action for untrained-model features. A sampling controller draws its
+        decisions from a generator seeded by ``seed`` (the run's seed; ``run_child`` passes it): each run draws
+        afresh, and the same run replays. Without a seed it is seeded from OS entropy."""
         self._decision_rng = np.random.default_rng(seed)
         self.set_action(np.zeros(len(self.spec.nvec), dtype=np.int64))
         self._observed, self._warned = False, getattr(self, "_warned", False)

@@ -80,7 +80,7 @@ class ProgressHeuristic(Policy):
         return Sequence(parts)
 
     # --- watching training -----------------------------------------------------------------------------------
-    def reset(self) -> None:
+    def reset(self, seed: int | None = None) -> None:
         """Back to level 0 with the untrained-child reference loss (start of a new run)."""
         self.level = 0
         self._previous_loss = 1.0

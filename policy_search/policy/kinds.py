@@ -353,9 +353,9 @@ class _Container(Policy):
         for p in self.policies:
             p.observe(features)
 
-    def reset(self) -> None:
+    def reset(self, seed: int | None = None) -> None:
         for p in self.policies:
-            p.reset()
+            p.reset(seed)
 
 
 def _check_policy(value: Any, where: str) -> Policy:
