@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +94,6 @@ def remove_stale_temps(folder: str | os.PathLike[str], older_than_s: float = 0.0
     """Delete the temporary files that writers killed mid-write left in ``folder`` (``.NAME.*.tmp``, from
     ``atomic_write_bytes``) and return their names. Call it holding the folder's lock (then every temp is stale),
     or, in folders that several processes share, with ``older_than_s`` longer than any write takes."""
-    import time
-
     now, removed = time.time(), []
     for tmp in Path(folder).glob(".*.tmp"):
         try:

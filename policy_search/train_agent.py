@@ -139,8 +139,6 @@ class TrainConfig:
             raise ValueError(f"--steps-per-episode must be at least 1, got {self.steps_per_episode}")
         if agent.uses_fixed_policy and not self.fixed_policy:
             raise ValueError(f"--agent {self.agent} needs --fixed-policy (a preset name or a policy file)")
-        if self.heads not in ("categorical", "ordinal"):
-            raise ValueError(f"--heads must be categorical or ordinal, got {self.heads!r}")
         if self.heads not in agent.heads:
             raise ValueError(f"--agent {self.agent} offers --heads {' or '.join(agent.heads)}, not {self.heads}")
         if self.action_mode not in agent.action_modes:

@@ -264,25 +264,31 @@ def test_a_corrupt_image_in_an_imagefolder_is_named(tmp_path):
         load_image_dataset(str(root), val_size=0.2)
 
 
-@pytest.mark.slow
-def test_benchmark_killed_mid_run_resumes_without_loss_and_refuses_a_second_writer(tmp_path, shared_data_dir):
+def _benchmark_command(tmp_path: Path, data_dir, policies: list[str], seeds: int, train_size: int, val_size: int):
+    """(out folder, argv) of a tiny mnist-proxy benchmark given by a --config file."""
     out = tmp_path / "bench"
     config = tmp_path / "config.json"
+    overrides = {"train_size": train_size, "epochs": 1, "eval_samples": 128, "val_size": val_size}
     config.write_text(
         json.dumps(
             {
                 "task": "mnist-proxy",
-                "policies": ["none", "progress-heuristic"],
-                "seeds": 2,
+                "policies": policies,
+                "seeds": seeds,
                 "out": str(out),
                 "robustness_samples": 0,
                 "device": "cpu",
-                "data_dir": str(shared_data_dir),
-                "overrides": {"train_size": 640, "epochs": 1, "eval_samples": 128, "val_size": 500},
+                "data_dir": str(data_dir),
+                "overrides": overrides,
             }
         )
     )
-    args = [sys.executable, "-m", "policy_search.benchmark", "--config", str(config), "--no-progress"]
+    return out, [sys.executable, "-m", "policy_search.benchmark", "--config", str(config), "--no-progress"]
+
+
+@pytest.mark.slow
+def test_benchmark_killed_mid_run_resumes_without_loss_and_refuses_a_second_writer(tmp_path, shared_data_dir):
+    out, args = _benchmark_command(tmp_path, shared_data_dir, ["none", "progress-heuristic"], 2, 640, 500)
     proc = subprocess.Popen(args, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 600
     while time.time() < deadline and proc.poll() is None and not list((out / "runs").glob("*-seed*.json")):
@@ -328,23 +334,7 @@ def test_train_agent_killed_at_each_write_point_resumes_exactly(tmp_path, point)
 @pytest.mark.slow
 @pytest.mark.parametrize("point", ["benchmark:run-saved@1", "rename:results.json@1"])
 def test_benchmark_killed_at_each_write_point_keeps_finished_runs(tmp_path, shared_data_dir, point):
-    out = tmp_path / "bench"
-    config = tmp_path / "config.json"
-    config.write_text(
-        json.dumps(
-            {
-                "task": "mnist-proxy",
-                "policies": ["none", "flip-crop"],
-                "seeds": 1,
-                "out": str(out),
-                "robustness_samples": 0,
-                "device": "cpu",
-                "data_dir": str(shared_data_dir),
-                "overrides": {"train_size": 320, "epochs": 1, "eval_samples": 128, "val_size": 200},
-            }
-        )
-    )
-    args = [sys.executable, "-m", "policy_search.benchmark", "--config", str(config), "--no-progress"]
+    out, args = _benchmark_command(tmp_path, shared_data_dir, ["none", "flip-crop"], 1, 320, 200)
     _killed_at(point, args)
     finished = {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*-seed*.json")}
     assert finished, "the kill came before the first run was saved"

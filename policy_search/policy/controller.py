@@ -95,7 +95,6 @@ class Controller(Policy):
         self.synthetic = synthetic
         # Label-aware when it controls the synthetic op: training loops then apply it through augment_batch.
         self.needs_labels = synthetic is not None
-        self._decision_rng = np.random.default_rng(0)
         self.reset()
 
     def reset(self, seed: int | None = None) -> None:

@@ -74,19 +74,26 @@ def critic_action(actions: list[np.ndarray], returns: list[float], spec: ActionS
     return best
 
 
-def distill_schedule(episodes: list[dict], spec: ActionSpec, base: Policy | None = None) -> Schedule:
-    """A ``Schedule`` from recorded episodes (``EpisodeRecorder.episodes``): one phase per environment step."""
+def _episodes_by_phase(episodes: list[dict]) -> list[list[dict]]:
+    """For each step k (a schedule phase), the episodes that reached it; diverged ones only if all diverged."""
     usable = [e for e in episodes if not e.get("diverged")] or episodes
     if not usable:
         raise ValueError("no recorded episodes to distill a schedule from")
     n_phases = max(len(e["steps"]) for e in usable)
+    return [[e for e in usable if len(e["steps"]) > k] for k in range(n_phases)]
+
+
+def distill_schedule(episodes: list[dict], spec: ActionSpec, base: Policy | None = None) -> Schedule:
+    """A ``Schedule`` from recorded episodes (``EpisodeRecorder.episodes``): one phase per environment step."""
+    by_phase = _episodes_by_phase(episodes)
+    n_phases = len(by_phase)
     phases = []
-    for k in range(n_phases):
+    for k, rows in enumerate(by_phase):
         if spec.kind == "compact":
-            actions = [e["steps"][k]["action"] for e in usable if len(e["steps"]) > k]
+            actions = [e["steps"][k]["action"] for e in rows]
             phases.append(((k + 1) / n_phases, spec.to_policy(spec.modal_action(actions), base)))
             continue
-        subs = [[tuple(slot) for slot in e["steps"][k]["ops"]] for e in usable if len(e["steps"]) > k]
+        subs = [[tuple(slot) for slot in e["steps"][k]["ops"]] for e in rows]
         policy: Policy = SubPolicies(subs, space=spec.space, num_bins=spec.num_bins)
         if base is not None:
             policy = Sequence([base, policy])
@@ -98,13 +105,10 @@ def critic_schedule(episodes: list[dict], spec: ActionSpec, base: Policy | None 
     """A ``Schedule`` whose phase k is the action a critic fitted on every episode rates best at step k
     (``critic_action`` on the step-k actions and the episodes' returns): evidence from all episodes, where the
     elite keeps only the best-scoring share, whose returns are the noisiest."""
-    usable = [e for e in episodes if not e.get("diverged")] or episodes
-    if not usable:
-        raise ValueError("no recorded episodes to distill a schedule from")
-    n_phases = max(len(e["steps"]) for e in usable)
+    by_phase = _episodes_by_phase(episodes)
+    n_phases = len(by_phase)
     phases = []
-    for k in range(n_phases):
-        rows = [e for e in usable if len(e["steps"]) > k]
+    for k, rows in enumerate(by_phase):
         action = critic_action([np.asarray(e["steps"][k]["action"]) for e in rows], [e["return"] for e in rows], spec)
         phases.append(((k + 1) / n_phases, spec.to_policy(action, base)))
     return Schedule(phases)
