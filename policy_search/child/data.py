@@ -34,8 +34,17 @@ CACHE_ENV = "POLICY_SEARCH_CACHE"
 KNOWN_DATASETS: dict[str, tuple[str, str]] = {
     "cifar10": ("uoft-cs/cifar10", "cifar10"),
     "mnist": ("ylecun/mnist", "mnist"),
+    # text: tokenized by policy_search.child.text_data
+    "imdb": ("stanfordnlp/imdb", "imdb"),
+    "conll2003": ("eriktks/conll2003", "conll2003"),
 }
-_ALIASES = {"cifar-10": "cifar10", "uoft-cs/cifar10": "cifar10", "ylecun/mnist": "mnist"}
+_ALIASES = {
+    "cifar-10": "cifar10",
+    "uoft-cs/cifar10": "cifar10",
+    "ylecun/mnist": "mnist",
+    "stanfordnlp/imdb": "imdb",
+    "eriktks/conll2003": "conll2003",
+}
 _IMAGE_COLUMNS = ("img", "image", "pixel_values", "images", "picture")
 _LABEL_COLUMNS = ("label", "labels", "fine_label", "class", "target")
 

@@ -110,6 +110,48 @@ class ChildRun:
         self.seed = int(seed)
         self.device = resolve_device(device)
         self.allow_test = allow_test
+        self._setup_data(data_dir, dataset)
+        torch.manual_seed(self.seed)  # model init and dropout draw from the global RNG
+        self.model = self._build_model().to(self.device)
+        self.optimizer = self._make_optimizer()
+        self.generator = torch.Generator().manual_seed(self.seed)
+        p = self.preset
+        n_train = len(self.splits["train"])
+        self.batches_per_epoch = n_train // p.batch_size
+        if self.batches_per_epoch == 0:
+            raise ValueError(f"batch_size {p.batch_size} is larger than the training split ({n_train} examples)")
+        self.total_batches = max(1, int(round(p.epochs * self.batches_per_epoch)))
+        self.batches_done = 0
+        self.samples_seen = 0
+        self.aug_time_s = 0.0
+        self.train_time_s = 0.0
+        self.eval_time_s = 0.0
+        self._order = torch.empty(0, dtype=torch.long)
+        self._cursor = 0
+        self._loss_ema: float | None = None
+        self._acc_ema: float | None = None
+        self._val: dict | None = None
+        self._prev_val: dict | None = None
+        self.history: list[dict] = []
+
+    def __new__(cls, preset: str | TaskPreset | None = None, *args, **kwargs):
+        # One ChildRun for every modality: a text preset builds the text subclass (same stepping, features and
+        # checkpoints; its own data, model and metrics), so envs, agents, search and benchmarks never branch.
+        if cls is ChildRun and preset is not None:
+            overrides = {
+                k: v
+                for k, v in kwargs.items()
+                if k in TaskPreset.__dataclass_fields__ and (k != "dataset" or isinstance(v, str))
+            }
+            if get_preset(preset, **overrides).modality == "text":
+                from policy_search.child.text_run import TextChildRun
+
+                cls = TextChildRun
+        return super().__new__(cls)
+
+    # -- setup -------------------------------------------------------------------------------------------------
+    def _setup_data(self, data_dir: str | None, dataset: ImageDataset | None) -> None:
+        """Load the splits onto the device and set what the model and policies need to know about the inputs."""
         p = self.preset
         data = dataset or _cached_dataset(p.dataset, data_dir, p.val_size, p.data_seed)
         if p.train_size and p.train_size < len(data.train):
@@ -126,28 +168,21 @@ class ChildRun:
         self._mean = mean.view(1, -1, 1, 1).to(self.device)
         self._std = std.clamp(min=1.0).view(1, -1, 1, 1).to(self.device)
 
-        torch.manual_seed(self.seed)  # model init and dropout draw from the global RNG
-        self.model = build_model(p.model, c, self.num_classes, h).to(self.device)
-        self.optimizer = self._make_optimizer()
-        self.generator = torch.Generator().manual_seed(self.seed)
-        self.batches_per_epoch = len(train) // p.batch_size
-        if self.batches_per_epoch == 0:
-            raise ValueError(f"batch_size {p.batch_size} is larger than the training split ({len(train)} images)")
-        self.total_batches = max(1, int(round(p.epochs * self.batches_per_epoch)))
-        self.batches_done = 0
-        self.samples_seen = 0
-        self.aug_time_s = 0.0
-        self.train_time_s = 0.0
-        self.eval_time_s = 0.0
-        self._order = torch.empty(0, dtype=torch.long)
-        self._cursor = 0
-        self._loss_ema: float | None = None
-        self._acc_ema: float | None = None
-        self._val: dict | None = None
-        self._prev_val: dict | None = None
-        self.history: list[dict] = []
+    def _build_model(self) -> torch.nn.Module:
+        c, h, _ = self.image_shape
+        return build_model(self.preset.model, c, self.num_classes, h)
 
-    # -- setup -------------------------------------------------------------------------------------------------
+    def _batch(self, index: torch.Tensor) -> tuple:
+        """Training inputs and labels at ``index`` (what the policy and the model see)."""
+        train = self.splits["train"]
+        return train.images.index_select(0, index), train.labels.index_select(0, index)
+
+    def _loss(self, inputs, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Training loss, correct predictions and how many were scored, for one (augmented) batch."""
+        logits = self.model(self.normalize(inputs))
+        loss = F.cross_entropy(logits, labels, label_smoothing=self.preset.label_smoothing)
+        return loss, (logits.detach().argmax(1) == labels).sum(), int(labels.shape[0])
+
     def _make_optimizer(self) -> torch.optim.Optimizer:
         p = self.preset
         if p.optimizer == "sgd":
@@ -156,7 +191,9 @@ class ChildRun:
             )
         if p.optimizer == "adam":
             return torch.optim.Adam(self.model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
-        raise ValueError(f"unknown optimizer {p.optimizer!r} in preset {p.name!r}; use sgd or adam")
+        if p.optimizer == "adamw":
+            return torch.optim.AdamW(self.model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+        raise ValueError(f"unknown optimizer {p.optimizer!r} in preset {p.name!r}; use sgd, adam or adamw")
 
     @property
     def image_spec(self):
@@ -206,17 +243,17 @@ class ChildRun:
         n_batches = min(int(n_batches), self.total_batches - self.batches_done)
         if n_batches <= 0:
             return {"batches": 0, "loss": float("nan"), "accuracy": float("nan")}
-        train = self.splits["train"]
         bs = self.preset.batch_size
         sync = self.device.type == "cuda"
         self.model.train()
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
+        scored = 0
         t_start = time.perf_counter()
         aug_time = 0.0
         for _ in range(n_batches):
             index = self._next_indices(bs)
-            images, labels = train.images.index_select(0, index), train.labels.index_select(0, index)
+            images, labels = self._batch(index)
             if augment is not None or batch_transform is not None:
                 if sync:
                     torch.cuda.synchronize(self.device)
@@ -230,16 +267,16 @@ class ChildRun:
                 aug_time += time.perf_counter() - t0
             for group in self.optimizer.param_groups:
                 group["lr"] = self._lr_at(self.batches_done)
-            logits = self.model(self.normalize(images))
-            loss = F.cross_entropy(logits, labels, label_smoothing=self.preset.label_smoothing)
+            loss, hits, count = self._loss(images, labels)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             loss_sum += loss.detach()
-            correct += (logits.detach().argmax(1) == labels).sum()
+            correct += hits
+            scored += count
             self.batches_done += 1
         mean_loss = float(loss_sum) / n_batches  # one device sync per call, not per batch
-        accuracy = float(correct) / (n_batches * bs)
+        accuracy = float(correct) / max(scored, 1)
         self.samples_seen += n_batches * bs
         self.aug_time_s += aug_time
         self.train_time_s += time.perf_counter() - t_start - aug_time

@@ -12,6 +12,10 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields, replace
 
+# The text models (policy_search.child.text_models) by name: a preset using one is a text task.
+TEXT_MODELS: tuple[str, ...] = ("bilstm", "bert-small", "bilstm-tagger")
+TAGGING_MODELS: tuple[str, ...] = ("bilstm-tagger",)
+
 
 @dataclass(frozen=True)
 class TaskPreset:
@@ -24,7 +28,7 @@ class TaskPreset:
     model: str = "fastnet"
     """Model name in ``policy_search.child.models.MODELS``."""
     optimizer: str = "sgd"
-    """``sgd`` or ``adam``."""
+    """``sgd``, ``adam`` or ``adamw``."""
     lr: float = 0.01
     """Initial learning rate."""
     momentum: float = 0.0
@@ -52,6 +56,23 @@ class TaskPreset:
     """Seed of the validation split and proxy subset: fixed across child seeds so runs compare paired."""
     description: str = ""
     """One line for ``--help`` and reports."""
+    tokenizer: str = "word"
+    """Text presets: ``word`` (word level, for LSTMs) or ``wordpiece`` (BERT-style), trained on the training
+    split (``child/text_data.py``); ignored for images."""
+    vocab_size: int = 20000
+    """Text presets: tokenizer vocabulary size, special tokens included."""
+    max_length: int = 256
+    """Text presets: tokens kept per sequence (longer ones are truncated at the end)."""
+
+    @property
+    def modality(self) -> str:
+        """``text`` for the text models (``TEXT_MODELS``), else ``image``."""
+        return "text" if self.model in TEXT_MODELS else "image"
+
+    @property
+    def metric(self) -> str:
+        """The headline test metric in ``metrics.json``: entity-level F1 for tagging, else accuracy."""
+        return "entity_f1" if self.model in TAGGING_MODELS else "accuracy"
 
     def __post_init__(self) -> None:
         """Every field checked up front (type, range, finiteness), so a bad value fails in one line before any
@@ -86,8 +107,12 @@ class TaskPreset:
         number("val_size", low=0, low_open=True)
         if isinstance(self.val_size, float) and self.val_size >= 1:
             raise ValueError(f"preset field val_size must be a count or a fraction in (0, 1), got {self.val_size!r}")
-        if self.optimizer not in ("sgd", "adam"):
-            raise ValueError(f"preset field optimizer must be sgd or adam, got {self.optimizer!r}")
+        if self.optimizer not in ("sgd", "adam", "adamw"):
+            raise ValueError(f"preset field optimizer must be sgd, adam or adamw, got {self.optimizer!r}")
+        number("vocab_size", low=16, integer=True)
+        number("max_length", low=2, integer=True)
+        if self.tokenizer not in ("word", "wordpiece"):
+            raise ValueError(f"preset field tokenizer must be word or wordpiece, got {self.tokenizer!r}")
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"preset field lr_schedule must be constant or cosine, got {self.lr_schedule!r}")
         if not isinstance(self.dataset, str) or not self.dataset:
@@ -250,6 +275,65 @@ _PRESET_LIST = [
         train_size=1000,
         eval_samples=1000,
         description="Small data: CIFAR-10 1,000 images, FastNet-S, SGD-Nesterov 0.05 cosine, 30 epochs",
+    ),
+    # Text (issue 14). The seed-003 recipe at full scale, and the data-limited tasks where augmentation can pay.
+    TaskPreset(
+        "imdb-bilstm",
+        "imdb",
+        "bilstm",
+        "adam",
+        1e-3,
+        batch_size=64,
+        epochs=5,
+        val_size=2500,
+        eval_samples=2500,
+        max_length=256,
+        description="Seed experiment 003: IMDB, BiLSTM (emb 128, 64 units), Adam 1e-3, batch 64, 5 epochs",
+    ),
+    TaskPreset(
+        "imdb-small",
+        "imdb",
+        "bilstm",
+        "adam",
+        1e-3,
+        batch_size=64,
+        epochs=12,
+        train_size=1000,
+        val_size=2500,
+        eval_samples=1000,
+        max_length=128,
+        description="Small data: IMDB 1,000 reviews (first 128 tokens), seed-003 BiLSTM, Adam 1e-3, 12 epochs",
+    ),
+    TaskPreset(
+        "imdb-bert-small",
+        "imdb",
+        "bert-small",
+        "adamw",
+        5e-4,
+        weight_decay=0.01,
+        batch_size=32,
+        epochs=6,
+        lr_schedule="cosine",
+        train_size=2000,
+        val_size=2500,
+        eval_samples=1000,
+        tokenizer="wordpiece",
+        vocab_size=8000,
+        max_length=128,
+        description="Small data: IMDB 2,000 reviews, BERT architecture (2 layers, hidden 128) from scratch, AdamW",
+    ),
+    TaskPreset(
+        "conll2003-bilstm",
+        "conll2003",
+        "bilstm-tagger",
+        "adam",
+        1e-3,
+        batch_size=32,
+        epochs=5,
+        eval_samples=1000,
+        vocab_size=30000,
+        max_length=128,
+        description="CoNLL-2003 NER: BiLSTM tagger (emb 100, 100 units), Adam 1e-3, batch 32, 5 epochs, entity F1",
     ),
 ]
 PRESETS: dict[str, TaskPreset] = {p.name: p for p in _PRESET_LIST}

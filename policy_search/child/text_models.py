@@ -1,0 +1,107 @@
+"""Text child models: the seed-003 BiLSTM classifier, a BERT-architecture classifier, a BiLSTM tagger.
+
+Each takes a ``TokenBatch`` (padded long ids ``[B, L]`` and lengths ``[B]``) and returns logits: ``[B, classes]``
+for classification, ``[B, L, tags]`` for tagging (positions past a sequence's length are ignored by the loss).
+
+- ``bilstm``: seed experiment 003 (Keras): embedding 128, bidirectional LSTM 64 units (its final states), dense
+  128 ReLU, dropout 0.5, one sigmoid output. The sigmoid output is returned as two-class logits ``[0, z]``, whose
+  softmax is ``[1 - sigmoid(z), sigmoid(z)]``: cross-entropy on them is exactly binary cross-entropy on ``z``.
+- ``bert-small``: ``transformers.BertForSequenceClassification`` built from a config (2 layers, hidden 128, 2
+  heads, intermediate 512), trained from scratch: no weights are downloaded.
+- ``bilstm-tagger``: embedding 100, bidirectional LSTM 100 units per direction, dropout 0.5, a linear layer per
+  token (the standard BiLSTM tagger without the CRF, Huang et al. 2015).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from policy_search.ops.text import TokenBatch
+
+
+class BiLSTMClassifier(nn.Module):
+    def __init__(self, vocab_size: int, num_classes: int = 2, embed: int = 128, hidden: int = 64, dense: int = 128):
+        super().__init__()
+        self.num_classes = num_classes
+        self.embedding = nn.Embedding(vocab_size, embed, padding_idx=0)
+        self.lstm = nn.LSTM(embed, hidden, batch_first=True, bidirectional=True)
+        self.dense = nn.Linear(2 * hidden, dense)
+        self.dropout = nn.Dropout(0.5)
+        self.out = nn.Linear(dense, 1 if num_classes == 2 else num_classes)
+
+    def forward(self, batch: TokenBatch) -> torch.Tensor:
+        x = self.embedding(batch.ids)
+        packed = pack_padded_sequence(x, batch.lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
+        _, (h, _) = self.lstm(packed)  # h: [2, B, hidden], the last state of each direction
+        z = self.out(self.dropout(torch.relu(self.dense(torch.cat([h[0], h[1]], dim=1)))))
+        if self.num_classes == 2:  # one sigmoid output, as two-class logits [0, z]
+            return torch.cat([torch.zeros_like(z), z], dim=1)
+        return z
+
+
+class BiLSTMTagger(nn.Module):
+    def __init__(self, vocab_size: int, num_tags: int, embed: int = 100, hidden: int = 100):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embed, padding_idx=0)
+        self.lstm = nn.LSTM(embed, hidden, batch_first=True, bidirectional=True)
+        self.dropout = nn.Dropout(0.5)
+        self.out = nn.Linear(2 * hidden, num_tags)
+
+    def forward(self, batch: TokenBatch) -> torch.Tensor:
+        x = self.dropout(self.embedding(batch.ids))
+        packed = pack_padded_sequence(x, batch.lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = self.lstm(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=batch.ids.shape[1])
+        return self.out(self.dropout(out))
+
+
+class BertClassifier(nn.Module):
+    """A BERT encoder with a classification head, built from a ``transformers`` config (random init)."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        max_length: int = 512,
+        hidden: int = 128,
+        layers: int = 2,
+        heads: int = 2,
+        intermediate: int = 512,
+    ):
+        super().__init__()
+        from transformers import BertConfig, BertForSequenceClassification
+
+        config = BertConfig(
+            vocab_size=vocab_size,
+            hidden_size=hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            intermediate_size=intermediate,
+            max_position_embeddings=max(max_length, 8),
+            num_labels=num_classes,
+            pad_token_id=0,
+        )
+        self.bert = BertForSequenceClassification(config)
+
+    def forward(self, batch: TokenBatch) -> torch.Tensor:
+        width = batch.ids.shape[1]
+        mask = torch.arange(width, device=batch.ids.device).unsqueeze(0) < batch.lengths.unsqueeze(1)
+        return self.bert(input_ids=batch.ids, attention_mask=mask.long()).logits
+
+
+TEXT_MODELS: dict[str, Callable[..., nn.Module]] = {
+    "bilstm": lambda vocab_size, num_classes, max_length: BiLSTMClassifier(vocab_size, num_classes),
+    "bert-small": lambda vocab_size, num_classes, max_length: BertClassifier(vocab_size, num_classes, max_length),
+    "bilstm-tagger": lambda vocab_size, num_classes, max_length: BiLSTMTagger(vocab_size, num_classes),
+}
+TAGGING_MODELS = ("bilstm-tagger",)
+
+
+def build_text_model(name: str, vocab_size: int, num_classes: int, max_length: int) -> nn.Module:
+    if name not in TEXT_MODELS:
+        raise ValueError(f"unknown text model {name!r}; choose one of {sorted(TEXT_MODELS)}")
+    return TEXT_MODELS[name](vocab_size, num_classes, max_length)

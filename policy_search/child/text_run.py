@@ -1,0 +1,159 @@
+"""The text child: ``ChildRun`` on tokenized text (IMDB classification, CoNLL-2003 tagging).
+
+``ChildRun(preset)`` builds this class for any preset whose model is a text model, so everything that drives a
+child (``run_child``, the env, population segments, search objectives, the benchmark) drives this one unchanged:
+the stepping, features, cost accounting and checkpoints are ChildRun's. What differs is here: the data (a
+``TokenBatch`` per batch, trimmed to its longest sequence), the models (``child/text_models.py``), the loss (per
+token for tagging, padding ignored) and the metrics (accuracy; for tagging token accuracy plus entity-level
+precision / recall / F1 from ``seqeval``, the CoNLL scoring).
+
+Policies see a ``TokenBatch`` where image policies see uint8 images: ``policy(tokens, generator, progress) ->
+tokens``, tags moving with their tokens.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+
+from policy_search.child.metrics import classification_report
+from policy_search.child.run import ChildRun
+from policy_search.child.text_data import MASK_ID, UNK_ID, TextDataset, TextSplit, load_text_dataset
+from policy_search.child.text_models import build_text_model
+from policy_search.ops.text import TokenBatch
+
+
+@lru_cache(maxsize=4)
+def _cached_text(
+    name: str, data_dir: str | None, tokenizer: str, vocab_size: int, max_length: int, val_size: int | float, seed: int
+) -> TextDataset:
+    return load_text_dataset(
+        name, data_dir, tokenizer=tokenizer, vocab_size=vocab_size, max_length=max_length, val_size=val_size, seed=seed
+    )
+
+
+def entity_report(preds: list[list[str]], labels: list[list[str]]) -> dict:
+    """Entity-level micro precision / recall / F1 (seqeval, CoNLL-2000 rules on IOB2 tags) and per-type F1."""
+    from seqeval.metrics import classification_report as seq_report
+    from seqeval.metrics import f1_score, precision_score, recall_score
+
+    per_type = seq_report(labels, preds, output_dict=True, zero_division=0)
+    return {
+        "entity_f1": float(f1_score(labels, preds, zero_division=0)),
+        "entity_precision": float(precision_score(labels, preds, zero_division=0)),
+        "entity_recall": float(recall_score(labels, preds, zero_division=0)),
+        "entity_f1_by_type": {
+            k: float(v["f1-score"]) for k, v in per_type.items() if not k.endswith("avg") and isinstance(v, dict)
+        },
+    }
+
+
+class TextChildRun(ChildRun):
+    """A text child network on a text task preset (built by ``ChildRun(preset)``; see the module docstring)."""
+
+    data: TextDataset
+
+    def _setup_data(self, data_dir: str | None, dataset: TextDataset | None) -> None:  # type: ignore[override]
+        p = self.preset
+        data = dataset or _cached_text(
+            p.dataset, data_dir, p.tokenizer, p.vocab_size, p.max_length, p.val_size, p.data_seed
+        )
+        train = (
+            data.train.subset(p.train_size, seed=p.data_seed)
+            if p.train_size and p.train_size < len(data.train)
+            else data.train
+        )
+        self.data = data
+        self.tagging = data.task == "tagging"
+        self.num_classes = data.num_classes
+        self.class_names = data.class_names
+        self.vocab = data.vocab(mask_id=MASK_ID if p.tokenizer == "wordpiece" else UNK_ID)
+        self.splits = {"train": self._on_device(train), "val": self._on_device(data.val)}  # type: ignore[dict-item]
+        self._test = data.test  # type: ignore[assignment]
+        self.image_shape = (1, 1, p.max_length)  # informational in policy files (ImageSpec)
+
+    def _on_device(self, split: TextSplit) -> TextSplit:
+        tokens = split.tokens.to(self.device)
+        tokens = TokenBatch(tokens.ids, tokens.lengths, tokens.tags, self.vocab)
+        return TextSplit(tokens, tokens.tags if tokens.tags is not None else split.labels.to(self.device))
+
+    def _build_model(self) -> torch.nn.Module:
+        return build_text_model(self.preset.model, self.data.vocab_size, self.num_classes, self.preset.max_length)
+
+    def normalize(self, images):  # text has nothing to standardize
+        return images
+
+    def _batch(self, index: torch.Tensor) -> tuple:
+        split = self.splits["train"].select(index)  # type: ignore[attr-defined]
+        return split.tokens, split.labels
+
+    def _loss(self, inputs: TokenBatch, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+        logits = self.model(inputs)
+        smoothing = self.preset.label_smoothing
+        if not self.tagging:
+            loss = F.cross_entropy(logits, labels, label_smoothing=smoothing)
+            return loss, (logits.detach().argmax(1) == labels).sum(), int(labels.shape[0])
+        tags = inputs.tags  # after augmentation: the tags moved with their tokens
+        real = self._real(inputs)
+        loss = F.cross_entropy(logits[real], tags[real], label_smoothing=smoothing)
+        return loss, (logits.detach().argmax(-1)[real] == tags[real]).sum(), int(real.sum())
+
+    @staticmethod
+    def _real(tokens: TokenBatch) -> torch.Tensor:
+        width = tokens.ids.shape[1]
+        return torch.arange(width, device=tokens.ids.device).unsqueeze(0) < tokens.lengths.unsqueeze(1)
+
+    @torch.no_grad()
+    def _predict_rows(self, split: str, max_samples: int | None) -> tuple[list, torch.Tensor, float, int]:
+        """Per-chunk predictions (class ids [n], or for tagging a list of per-sequence tag-id tensors) and labels."""
+        data = self._split(split)
+        n = len(data) if max_samples is None else min(max_samples, len(data))
+        self.model.eval()
+        preds: list = []
+        loss_sum, count = torch.zeros((), device=self.device), 0
+        chunk = 256
+        for start in range(0, n, chunk):
+            index = torch.arange(start, min(start + chunk, n))
+            part = data.select(index)  # type: ignore[attr-defined]
+            tokens = TokenBatch(
+                part.tokens.ids.to(self.device), part.tokens.lengths.to(self.device), part.tokens.tags, self.vocab
+            )
+            logits = self.model(tokens)
+            labels = part.labels.to(self.device)
+            if self.tagging:
+                real = self._real(tokens)
+                loss_sum += F.cross_entropy(logits[real], labels[real], reduction="sum")
+                count += int(real.sum())
+                best = logits.argmax(-1)
+                preds.extend(best[b, : int(tokens.lengths[b])] for b in range(len(best)))
+            else:
+                loss_sum += F.cross_entropy(logits, labels, reduction="sum")
+                count += len(labels)
+                preds.append(logits.argmax(1))
+        self.model.train()
+        return preds, data.labels[:n], float(loss_sum) / max(count, 1), n
+
+    def predict(self, split: str, max_samples: int | None = None) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """Predictions, labels (per real token for tagging) and mean loss on ``split``."""
+        preds, labels, loss, n = self._predict_rows(split, max_samples)
+        if not self.tagging:
+            return torch.cat(preds), labels.to(self.device), loss
+        lengths = self._split(split).tokens.lengths[:n]
+        flat_labels = torch.cat([labels[b, : int(lengths[b])] for b in range(n)]).to(self.device)
+        return torch.cat(preds), flat_labels, loss
+
+    def evaluate_full(self, split: str = "test") -> dict:
+        """Accuracy (per token for tagging), loss, macro P/R/F1, confusion; for tagging, entity-level P/R/F1."""
+        if not self.tagging:
+            return super().evaluate_full(split)
+        preds, labels, loss, n = self._predict_rows(split, None)
+        lengths = self._split(split).tokens.lengths[:n]
+        gold = [labels[b, : int(lengths[b])] for b in range(n)]
+        report = classification_report(torch.cat(preds).cpu(), torch.cat(gold).cpu(), self.num_classes)
+        names = self.class_names
+        entities = entity_report(
+            [[names[t] for t in p.tolist()] for p in preds], [[names[t] for t in g.tolist()] for g in gold]
+        )
+        return {"loss": loss, "samples": n, **report, **entities}
