@@ -92,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     write_json(out / "config.json", asdict(args))
     (out / "command.txt").write_text(metrics["command"] + "\n")
     t = metrics["test"]
+    if "entity_f1" in t:
+        print(
+            f"test entity F1 {t['entity_f1']:.4f}  precision {t['entity_precision']:.4f}  recall {t['entity_recall']:.4f}"
+        )
     print(
         f"test accuracy {t['accuracy']:.4f}  macro-F1 {t['macro_f1']:.4f}  train {metrics['train_time_s']:.1f}s "
         f"({metrics['samples_per_s']:.0f} samples/s)  gap {metrics['generalization_gap']:+.3f}"

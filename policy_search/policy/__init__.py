@@ -37,6 +37,8 @@ from policy_search.policy.base import (
     OpEntry,
     Policy,
     SubPolicy,
+    TextParams,
+    TokenBatch,
     augment_batch,
     check_images,
     make_slot,
@@ -54,6 +56,7 @@ from policy_search.policy.kinds import (
     SubPolicies,
     TrivialAugmentWide,
 )
+from policy_search.policy.text import TEXT_OPS, TextRandAugment, TextSubPolicies
 
 __all__ = [
     "KINDS",
@@ -74,6 +77,11 @@ __all__ = [
     "SubPolicies",
     "SubPolicy",
     "TrivialAugmentWide",
+    "TEXT_OPS",
+    "TextParams",
+    "TextRandAugment",
+    "TextSubPolicies",
+    "TokenBatch",
     "augment_batch",
     "check_images",
     "load_policy",

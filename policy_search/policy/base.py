@@ -27,8 +27,11 @@ import torch
 from torch import Tensor, nn
 
 from policy_search.ops import image as ops
+from policy_search.ops import text as text_ops
+from policy_search.ops.text import TokenBatch
 from policy_search.policy.file import (
     REFERENCE,
+    TEXT_REFERENCE,
     PolicyConfigError,
     as_choice,
     as_int,
@@ -51,6 +54,7 @@ __all__ = [
     "OpEntry",
     "Policy",
     "SubPolicy",
+    "TextParams",
     "augment_batch",
     "check_images",
     "make_slot",
@@ -151,6 +155,64 @@ class AugmentParams:
                 torch.zeros(0, batch_size, dtype=torch.bool, device=device),
             )
         return AugmentParams(*(torch.cat(ts) for ts in zip(*((p.op_index, p.param, p.aux, p.mask) for p in parts))))
+
+
+@dataclass(frozen=True)
+class TextParams:
+    """One sampled text augmentation: S slots applied in order, each a per-sample op choice.
+
+    op_index long[S,B] into ``ops.text.TEXT_OP_NAMES``; rate float32[S,B] the op's rate (``MAX_RATE[op] * m``);
+    seed long[S] the seed of each slot's uniform draws (``ops.text.apply_slots``); mask bool[S,B] (False: the
+    sample passes this slot unchanged).
+    """
+
+    op_index: Tensor
+    rate: Tensor
+    seed: Tensor
+    mask: Tensor
+
+    @property
+    def num_slots(self) -> int:
+        return int(self.op_index.shape[0])
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.op_index.shape[1])
+
+    def to(self, device: torch.device | str) -> TextParams:
+        return TextParams(self.op_index.to(device), self.rate.to(device), self.seed, self.mask.to(device))
+
+    @staticmethod
+    def cat(parts: list[TextParams], batch_size: int, device: torch.device | str = "cpu") -> TextParams:
+        return TextParams(*(torch.cat(ts) for ts in zip(*((p.op_index, p.rate, p.seed, p.mask) for p in parts))))
+
+
+Params = AugmentParams | TextParams
+
+
+def cat_params(parts: list[Params], batch_size: int, device: torch.device | str = "cpu") -> Params:
+    """Slots of ``parts`` in order (a Sequence); empty parts (no slots) fit either modality."""
+    parts = [p for p in parts if p.num_slots]
+    kinds = {type(p) for p in parts}
+    if len(kinds) > 1:
+        raise ValueError("a Sequence mixes image and text policies; its policies must all work on one modality")
+    if not parts:
+        return AugmentParams.cat([], batch_size, device)
+    return type(parts[0]).cat(parts, batch_size, device)  # type: ignore[arg-type]
+
+
+def check_tokens(tokens: Any) -> TokenBatch:
+    """Validate a ``TokenBatch`` (ids long[B, L], lengths long[B], optional tags long[B, L])."""
+    ids, lengths = tokens.ids, tokens.lengths
+    if not isinstance(ids, Tensor) or ids.ndim != 2 or ids.dtype != torch.long:
+        raise ValueError(f"TokenBatch.ids must be long[B, L], got {getattr(ids, 'dtype', type(ids).__name__)}")
+    if not isinstance(lengths, Tensor) or lengths.shape != (ids.shape[0],):
+        raise ValueError(f"TokenBatch.lengths must be long[{ids.shape[0]}], got {tuple(getattr(lengths, 'shape', ()))}")
+    if tokens.tags is not None and tokens.tags.shape != ids.shape:
+        raise ValueError(
+            f"TokenBatch.tags must have the shape of ids {tuple(ids.shape)}, got {tuple(tokens.tags.shape)}"
+        )
+    return tokens
 
 
 def check_images(images: Any) -> tuple[Tensor, bool]:
@@ -293,7 +355,7 @@ class Augmentation(nn.Module, abc.ABC):
     # --- shared ----------------------------------------------------------------------------------------------
     @classmethod
     def allowed_spaces(cls) -> tuple[str, ...]:
-        return tuple(ops.MAGNITUDE_SPACES) + (("mixed",) if cls.container else ())
+        return tuple(ops.MAGNITUDE_SPACES) + (("mixed", "text") if cls.container else ())
 
     def manual_seed(self, seed: int) -> Augmentation:
         """Seed the policy's own generator (used when no generator is passed). Returns self."""
@@ -329,10 +391,12 @@ class Augmentation(nn.Module, abc.ABC):
 
     def expected_cost(self, progress: float | None = None) -> float:
         """Expected relative cost per image (sum of OP_COST over the expected op applications)."""
-        return float(sum(n * ops.OP_COST[op] for op, n in self.op_distribution(progress).items()))
+        costs = {**ops.OP_COST, **text_ops.OP_COST}
+        return float(sum(n * costs[op] for op, n in self.op_distribution(progress).items()))
 
     def semantics(self) -> dict[str, Any]:
-        return {"space": self.space, "reference": REFERENCE, "num_bins": self.num_bins()}
+        reference = TEXT_REFERENCE if self.space == "text" else REFERENCE
+        return {"space": self.space, "reference": reference, "num_bins": self.num_bins()}
 
     def to_dict(self) -> dict[str, Any]:
         """``{"kind", "magnitude_semantics", "body"}`` (the file envelope adds format, image spec, provenance)."""
@@ -370,28 +434,56 @@ class Policy(Augmentation):
 
     @abc.abstractmethod
     def sample_batch(
-        self, batch_size: int, image_size: tuple[int, int], g: torch.Generator, progress: float | None
-    ) -> AugmentParams:
-        """Per-sample draws for ``batch_size`` images of ``image_size`` (H, W), on ``g.device``."""
+        self, batch_size: int, image_size: tuple[int, ...], g: torch.Generator, progress: float | None
+    ) -> Any:
+        """Per-sample draws for ``batch_size`` images of ``image_size`` (H, W), on ``g.device``
+        (``AugmentParams``); text kinds get ``(L,)`` and return ``TextParams``."""
 
-    def sample(
-        self, images: Tensor, generator: torch.Generator | None = None, progress: float | None = None
-    ) -> AugmentParams:
-        """Draw per-sample params for uint8 images [C,H,W] or [B,C,H,W]; returned on the images' device."""
+    def sample(self, images: Any, generator: torch.Generator | None = None, progress: float | None = None) -> Any:
+        """Draw per-sample params for uint8 images [C,H,W] or [B,C,H,W] (``AugmentParams``), or for a
+        ``TokenBatch`` (``TextParams``); returned on the input's device."""
+        if isinstance(images, TokenBatch):
+            tokens = check_tokens(images)
+            g = self._generator_for(generator)
+            if progress is not None:
+                progress = as_number(progress, "progress", 0.0, 1.0)
+            return self.sample_batch(len(tokens), (int(tokens.ids.shape[1]),), g, progress).to(tokens.device)
         batch, _ = check_images(images)
+        if progress is not None:
+            progress = as_number(progress, "progress", 0.0, 1.0)
+        g = self._generator_for(generator)
+        params = self.sample_batch(batch.shape[0], (batch.shape[-2], batch.shape[-1]), g, progress)
+        if isinstance(params, TextParams):
+            raise ValueError(
+                f"{type(self).__name__} is a text policy (its ops work on a TokenBatch) and cannot augment images; "
+                "use an image policy (flip-crop, randaugment, ...)"
+            )
+        return params.to(batch.device)
+
+    def _generator_for(self, generator: Any) -> torch.Generator:
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(
                 f"generator must be a torch.Generator or None, got {type(generator).__name__} "
                 "(pass labels outside the policy: policy(images), not policy(images, labels))"
             )
-        if progress is not None:
-            progress = as_number(progress, "progress", 0.0, 1.0)
-        g = generator if generator is not None else self.default_generator()
-        params = self.sample_batch(batch.shape[0], (batch.shape[-2], batch.shape[-1]), g, progress)
-        return params.to(batch.device)
+        return generator if generator is not None else self.default_generator()
 
-    def apply(self, images: Tensor, params: AugmentParams) -> Tensor:  # type: ignore[override]  # nn.Module.apply
-        """Apply sampled ``params`` to uint8 images [C,H,W] or [B,C,H,W]; same shape, dtype and device out."""
+    def apply(self, images: Any, params: Any) -> Any:  # type: ignore[override]  # nn.Module.apply
+        """Apply sampled ``params`` to uint8 images [C,H,W] or [B,C,H,W] (same shape, dtype and device out), or
+        ``TextParams`` to a ``TokenBatch`` (a new batch: lengths and tags follow the ops)."""
+        if isinstance(images, TokenBatch):
+            tokens = check_tokens(images)
+            if params.num_slots == 0:
+                return tokens
+            if not isinstance(params, TextParams):
+                raise ValueError(
+                    f"{type(self).__name__} holds image ops and cannot augment text; use a text policy "
+                    "(preset eda or text-progress-heuristic, or kinds text-subpolicies / text-randaugment)"
+                )
+            if params.batch_size != len(tokens):
+                raise ValueError(f"params were sampled for {params.batch_size} sequences but {len(tokens)} were given")
+            p = params.to(tokens.device)
+            return text_ops.apply_slots(tokens, p.op_index, p.rate, p.seed, p.mask)
         batch, single = check_images(images)
         if not isinstance(params, AugmentParams):
             raise TypeError(f"params must be AugmentParams from policy.sample(...), got {type(params).__name__}")
@@ -404,12 +496,12 @@ class Policy(Augmentation):
 
     def forward(
         self,
-        images: Tensor,
+        images: Any,
         generator: torch.Generator | None = None,
         progress: float | None = None,
-        params: AugmentParams | None = None,
-    ) -> Tensor:
-        """Augment uint8 [C,H,W] or [B,C,H,W]: apply(sample(...)), or replay ``params`` when given."""
+        params: Any = None,
+    ) -> Any:
+        """Augment uint8 [C,H,W] or [B,C,H,W] (or a ``TokenBatch``): apply(sample(...)), or replay ``params``."""
         if params is None:
             params = self.sample(images, generator, progress)
         return self.apply(images, params)

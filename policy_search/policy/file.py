@@ -25,6 +25,7 @@ FORMAT = "policy-search/policy"
 VERSION = 1
 SUPPORTED_VERSIONS = (1,)
 REFERENCE = "torchvision.transforms.v2"
+TEXT_REFERENCE = "policy_search.ops.text"  # the reference of magnitude space "text" (rates, EDA's alpha)
 TOP_LEVEL_KEYS = ("format", "version", "magnitude_semantics", "kind", "body", "image_spec", "provenance")
 PROVENANCE_KEYS = ("task", "agent", "search_budget", "compute_spent", "library_version", "seed")
 
@@ -137,14 +138,13 @@ def check_semantics(value: Any, where: str, spaces: Iterable[str]) -> dict[str, 
     obj = as_object(value, where, allowed=("space", "reference", "num_bins"))
     as_choice(get(obj, "space", where), join(where, "space"), spaces, "magnitude space")
     reference = get(obj, "reference", where)
-    if reference != REFERENCE:
-        raise PolicyConfigError(
-            join(where, "reference"), f"{_show(reference)} is not supported; expected {REFERENCE!r}"
-        )
+    expected = TEXT_REFERENCE if obj["space"] == "text" else REFERENCE
+    if reference != expected:
+        raise PolicyConfigError(join(where, "reference"), f"{_show(reference)} is not supported; expected {expected!r}")
     num_bins = obj.get("num_bins")
     if num_bins is not None:
         as_int(num_bins, join(where, "num_bins"), low=2, high=MAX_NUM_BINS)
-    return {"space": obj["space"], "reference": REFERENCE, "num_bins": num_bins}
+    return {"space": obj["space"], "reference": expected, "num_bins": num_bins}
 
 
 def check_image_spec(value: Any, where: str = "image_spec") -> dict[str, int]:

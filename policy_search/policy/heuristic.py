@@ -18,6 +18,9 @@ relative change ``r = (loss - previous) / max(previous, 1e-8)``,
 - ``r < -tolerance`` (the loss *falls* by more than ``tolerance``, 1% by default): raise one level (capped);
 - otherwise (the loss *stagnates*, ``|r| <= tolerance``, or *rises*): lower one level (floored at 0).
 
+``modality="text"`` (preset ``text-progress-heuristic``) runs the same rule over text levels: level 0 none,
+level 1 the EDA recipe at half its rate (alpha 0.05), level 2 EDA at its published alpha 0.1 (``policy.text.EDA``).
+
 The reference for the first observation is 1.0, the normalized loss of a uniform prediction (an untrained
 child), so a child that learns anything in its first epoch moves to level 1. The idea: add harder augmentation
 while the child is still learning easily, and back off when learning stalls. The file stores the rule (tolerance,
@@ -32,9 +35,10 @@ from typing import Any
 
 import torch
 
-from policy_search.policy.base import AugmentParams, ImageSpec, Policy, register_kind
-from policy_search.policy.file import as_int, as_number, as_object, get
+from policy_search.policy.base import ImageSpec, Policy, register_kind
+from policy_search.policy.file import PolicyConfigError, as_choice, as_int, as_number, as_object, get, join
 from policy_search.policy.kinds import Sequence, SubPolicies
+from policy_search.policy.text import EDA, TextSubPolicies
 
 __all__ = ["DEFAULT_TOLERANCE", "LEVEL_OPS", "ProgressHeuristic"]
 
@@ -46,6 +50,11 @@ LEVEL_OPS: tuple[list[tuple[str, float, float]], ...] = (
     [("Rotate", 1.0, 0.5)],  # standard space: 30 degrees at magnitude 1 -> up to 15 degrees
     [("Brightness", 1.0, 1.0 / 9.0), ("Contrast", 1.0, 1.0 / 9.0)],  # 0.9 at magnitude 1 -> factor 1 +- 0.1
 )
+
+
+# Text levels: the EDA sub-policies with their magnitudes scaled by these factors (0: no augmentation).
+TEXT_LEVEL_SCALES: tuple[float, ...] = (0.0, 0.5, 1.0)
+MODALITIES = ("image", "text")
 
 
 class ProgressHeuristic(Policy):
@@ -62,13 +71,28 @@ class ProgressHeuristic(Policy):
         tolerance: float = DEFAULT_TOLERANCE,
         max_level: int = len(LEVEL_OPS),
         *,
+        modality: str = "image",
         image_spec: ImageSpec | None = None,
     ) -> None:
-        super().__init__(space="standard", image_spec=image_spec)
+        self.modality = as_choice(modality, "modality", MODALITIES, "modality")
+        super().__init__(space="text" if self.modality == "text" else "standard", image_spec=image_spec)
         self.tolerance = as_number(tolerance, "tolerance", 0.0, 1.0)
-        self.max_level = as_int(max_level, "max_level", 0, len(LEVEL_OPS))
-        self._levels = [self._build(k) for k in range(self.max_level + 1)]
+        top = len(TEXT_LEVEL_SCALES) - 1 if self.modality == "text" else len(LEVEL_OPS)
+        self.max_level = as_int(max_level, "max_level", 0, top)
+        build = self._build_text if self.modality == "text" else self._build
+        self._levels = [build(k) for k in range(self.max_level + 1)]
         self.reset()
+
+    @classmethod
+    def allowed_spaces(cls) -> tuple[str, ...]:
+        return super().allowed_spaces() + ("text",)
+
+    @staticmethod
+    def _build_text(level: int) -> Policy:
+        scale = TEXT_LEVEL_SCALES[level]
+        if scale == 0:
+            return Sequence([])
+        return TextSubPolicies([[(op, p, m * scale) for op, p, m in row] for row in EDA])
 
     @staticmethod
     def _build(level: int) -> Sequence:
@@ -104,9 +128,7 @@ class ProgressHeuristic(Policy):
         self.trace.append((float(features.get("progress", float("nan"))), loss, self.level))
 
     # --- Policy interface ------------------------------------------------------------------------------------
-    def sample_batch(
-        self, batch_size: int, image_size: tuple[int, int], g: torch.Generator, progress: float | None
-    ) -> AugmentParams:
+    def sample_batch(self, batch_size: int, image_size: tuple[int, ...], g: torch.Generator, progress: float | None):
         return self._levels[self.level].sample_batch(batch_size, image_size, g, progress)
 
     def op_distribution(self, progress: float | None = None) -> dict[str, float]:
@@ -114,16 +136,28 @@ class ProgressHeuristic(Policy):
         return self._levels[self.level].op_distribution(progress)
 
     def body(self) -> dict[str, Any]:
-        return {"tolerance": self.tolerance, "max_level": self.max_level}
+        body: dict[str, Any] = {"tolerance": self.tolerance, "max_level": self.max_level}
+        if self.modality != "image":  # image files written before text existed have no such key
+            body["modality"] = self.modality
+        return body
 
     @classmethod
     def from_body(cls, body: dict[str, Any], semantics: dict[str, Any], image_spec: ImageSpec, where: str) -> Policy:
-        as_object(body, where, allowed=("tolerance", "max_level"))
-        return cls(get(body, "tolerance", where), get(body, "max_level", where), image_spec=image_spec)
+        as_object(body, where, allowed=("tolerance", "max_level", "modality"))
+        try:
+            return cls(
+                get(body, "tolerance", where),
+                get(body, "max_level", where),
+                modality=body.get("modality", "image"),
+                image_spec=image_spec,
+            )
+        except PolicyConfigError as exc:
+            raise PolicyConfigError(join(where, exc.field), exc.reason) from None
 
     def describe(self, indent: str = "") -> str:
         return (
-            f"{indent}ProgressHeuristic(tolerance={self.tolerance!r}, max_level={self.max_level}, level={self.level})"
+            f"{indent}ProgressHeuristic(tolerance={self.tolerance!r}, max_level={self.max_level}, level={self.level}, "
+            f"modality={self.modality!r})"
         )
 
 

@@ -21,6 +21,7 @@ from policy_search.policy.base import (
     OpEntry,
     Policy,
     SubPolicy,
+    cat_params,
     make_slot,
     policy_from_dict,
     register_kind,
@@ -379,7 +380,7 @@ class Sequence(_Container):
         self, batch_size: int, image_size: tuple[int, int], g: torch.Generator, progress: float | None
     ) -> AugmentParams:
         parts = [p.sample_batch(batch_size, image_size, g, progress) for p in self.policies]
-        return AugmentParams.cat(parts, batch_size, g.device)
+        return cat_params(parts, batch_size, g.device)
 
     def op_distribution(self, progress: float | None = None) -> dict[str, float]:
         dist: dict[str, float] = {}

@@ -18,7 +18,12 @@ Provenance:
 - ``progress-heuristic``: the learning-progress baseline (policy_search/heuristic.py): flip-crop, plus rotation
   and colour jitter levels raised while validation loss falls and lowered when it stagnates or rises.
 
-Every preset is generic: it runs on 1-channel images (MNIST) too, where Color is a no-op. Horizontal flips
+Text presets (for ``TokenBatch`` inputs; ``none`` serves both modalities):
+- ``eda``: the EDA recipe of Wei & Zou (2019) at its published rates (``policy.text.EDA``): per sample, with
+  probability 0.9, one of synonym replacement, random insertion, random swap, random deletion at alpha 0.1.
+- ``text-progress-heuristic``: the learning-progress rule above over text levels (none, EDA at alpha 0.05, EDA).
+
+Every image preset is generic: it runs on 1-channel images (MNIST) too, where Color is a no-op. Horizontal flips
 change the meaning of some digits and letters; for such data prefer ``none`` or compose your own without flips.
 """
 
@@ -29,6 +34,7 @@ from collections.abc import Callable
 from policy_search.policy.base import Augmentation, build_kind
 from policy_search.policy.heuristic import ProgressHeuristic
 from policy_search.policy.kinds import RandAugment, Schedule, Sequence, SubPolicies, TrivialAugmentWide
+from policy_search.policy.text import EDA, TextSubPolicies
 
 __all__ = ["AUTOAUGMENT_CIFAR10", "CUTOUT_16", "FLIP_CROP", "PRESETS", "SEED_RECIPE_JITTER", "get_preset"]
 
@@ -109,6 +115,8 @@ _BUILDERS: dict[str, Callable[[], Augmentation]] = {
     # kind registry, which imports it on first use.
     "synthetic-vae-0.2": lambda: build_kind("synthetic", "vae", 0.2),
     "synthetic-dcgan-0.2": lambda: build_kind("synthetic", "dcgan", 0.2),
+    "eda": lambda: TextSubPolicies(EDA),
+    "text-progress-heuristic": lambda: ProgressHeuristic(modality="text"),
 }
 PRESETS: tuple[str, ...] = tuple(_BUILDERS)
 

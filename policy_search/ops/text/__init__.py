@@ -266,3 +266,28 @@ def apply(op: str, ids: Tensor, lengths: Tensor, rate: Tensor, draws: Tensor, vo
     if tags is not None and tags.shape != ids.shape:
         raise ValueError(f"tags must have the shape of ids {tuple(ids.shape)}, got {tuple(tags.shape)}")
     return OPS[op](ids, lengths.to(ids.device), rate.to(ids.device), draws, vocab, tags)
+
+
+# Relative cost per sequence of each op, in the units of the image ops' OP_COST (one Brightness on a 32x32 image):
+# a text op on a 128-token review costs about as much (benchmarks/text_ops.py: ~10^4 reviews/s per op on one
+# core), so every op counts 1 and Identity 0. The reward's cost term (lambda) uses these.
+OP_COST: dict[str, float] = {name: 0.0 if name == "Identity" else 1.0 for name in TEXT_OP_NAMES}
+
+
+def apply_slots(tokens: TokenBatch, op_index: Tensor, rate: Tensor, seed: Tensor, mask: Tensor) -> TokenBatch:
+    """Apply S slots of per-sample ops to ``tokens``: slot s applies op ``TEXT_OP_NAMES[op_index[s, b]]`` at
+    ``rate[s, b]`` to sample b where ``mask[s, b]``. The uniform draws of slot s come from a generator seeded with
+    ``seed[s]``, drawn afresh (at the current width) before each op present in the slot, in op-table order, so
+    the same arguments replay the same output exactly. Loops run over slots and ops, never over samples."""
+    ids, lengths, tags = tokens.ids, tokens.lengths, tokens.tags
+    for s in range(int(op_index.shape[0])):
+        active = mask[s] & (op_index[s] != 0)  # index 0 is Identity
+        if not bool(active.any()):
+            continue
+        g = torch.Generator().manual_seed(int(seed[s]))
+        for k in sorted(set(op_index[s][active].tolist())):
+            chosen = active & (op_index[s] == k)
+            op_rate = torch.where(chosen, rate[s], torch.zeros_like(rate[s])).to(ids.device)
+            draws = sample_draws(ids, g)
+            ids, lengths, tags = OPS[TEXT_OP_NAMES[k]](ids, lengths, op_rate, draws, tokens.vocab, tags)
+    return tokens.with_ids(ids, lengths, tags)
