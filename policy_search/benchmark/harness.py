@@ -129,7 +129,7 @@ def _run_one(spec: PolicySpec, seed: int, preset: Any, protocol: dict, device: s
         ]
     robustness = None
     n = protocol["robustness_samples"]
-    if n > 0:
+    if n > 0 and run.robustness_inputs:  # corruptions and FGSM are defined on images (ChildRun declares it)
         test = run.split("test")
         subset = test.subset(min(n, len(test)), seed=0).to(run.device)
         robustness = evaluate_robustness(

@@ -134,6 +134,9 @@ class ChildRun:
         self._prev_val: dict | None = None
         self.history: list[dict] = []
 
+    robustness_inputs: bool = True
+    """Whether the benchmark's robustness metrics (image corruptions, FGSM on pixels) apply to this child."""
+
     def __new__(cls, preset: str | TaskPreset | None = None, *args, **kwargs):
         # One ChildRun for every modality: a text preset builds the text subclass (same stepping, features and
         # checkpoints; its own data, model and metrics), so envs, agents, search and benchmarks never branch.

@@ -54,6 +54,7 @@ class TextChildRun(ChildRun):
     """A text child network on a text task preset (built by ``ChildRun(preset)``; see the module docstring)."""
 
     data: TextDataset
+    robustness_inputs = False  # image corruptions and pixel FGSM do not apply to token ids
 
     def _setup_data(self, data_dir: str | None, dataset: TextDataset | None) -> None:  # type: ignore[override]
         p = self.preset
