@@ -82,7 +82,9 @@ class AugmentEnv(gym.Env):
             parse_synthetic(synthetic)  # fails early on a bad name
         self.synthetic = synthetic
         # With a generator, the action also picks the synthetic-data ratio r for the next K batches.
-        self.action_spec = action_spec or ActionSpec(ratios=DEFAULT_RATIOS if synthetic else ())
+        if action_spec is None:  # the child's op table: image or text
+            action_spec = ActionSpec.slots_spec(self.preset.modality, ratios=DEFAULT_RATIOS if synthetic else ())
+        self.action_spec = action_spec
         if self.action_spec.ratios and synthetic is None:
             raise ValueError("the action spec has synthetic ratios but no generator: pass synthetic='vae'|'dcgan'")
         self.action_mode = action_mode

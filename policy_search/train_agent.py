@@ -169,10 +169,14 @@ class TrainConfig:
 
 
 def _action_spec(cfg: TrainConfig):
+    from policy_search.child.tasks import get_preset
     from policy_search.policy.action_space import DEFAULT_RATIOS, ActionSpec
 
     ratios = DEFAULT_RATIOS if cfg.synthetic else ()
-    return ActionSpec.compact(ratios=ratios) if cfg.action_kind == "compact" else ActionSpec(ratios=ratios)
+    modality = get_preset(cfg.task).modality  # which op table the agent chooses from
+    if cfg.action_kind == "compact":
+        return ActionSpec.compact(modality, ratios=ratios)
+    return ActionSpec.slots_spec(modality, ratios=ratios)
 
 
 def _make_env(cfg: TrainConfig):

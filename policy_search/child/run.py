@@ -485,6 +485,12 @@ def run_child(
     is called with the progress after the policy's reset (0) and after each ``observe``.
     Returns the run and a JSON-ready metrics dict."""
     run = ChildRun(preset, seed=seed, device=device, data_dir=data_dir, allow_test=test, **overrides)
+    wants = getattr(policy, "modality", None)
+    if wants is not None and wants != run.preset.modality:  # before any training: one line, nothing lost
+        raise ValueError(
+            f"the policy augments {wants} but task {run.preset.name!r} trains on {run.preset.modality}; "
+            f"pass a policy for {run.preset.modality} ({'eda' if run.preset.modality == 'text' else 'flip-crop'}, ...)"
+        )
     generator = None
     if policy is not None:
         generator = augment_generator(seed) if augment_seed is None else torch.Generator().manual_seed(augment_seed)

@@ -12,6 +12,12 @@ Two kinds of action, both factorised into small categorical heads (optionally pl
   enough for REINFORCE to learn in tens of child runs, and the same space the static searches (Optuna's
   ``compact`` family) explore, so comparisons at equal compute are like for like.
 
+On text (``modality="text"``) the same two kinds run over the text ops (``policy_search.ops.text``):
+``compact`` is ``[num_ops, magnitude_bin]``, a ``TextRandAugment`` (N ops per sequence drawn from ``ops`` at rate
+``MAX_RATE * M / (num_bins - 1)``; there is no flip or crop), and ``slots`` picks ``(op, magnitude, probability)``
+per slot as a ``TextSubPolicies``. The env, agents and exports read only ``nvec``, ``ordinal`` and ``to_policy``,
+so they run on either modality unchanged.
+
 The same ``ActionSpec`` decodes actions in the environment and in the frozen controller, so a controller exported
 from training replays exactly what the agent chose.
 
@@ -26,10 +32,13 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from policy_search.ops import image as ops
+from policy_search.ops.text import TEXT_OP_NAMES
 from policy_search.policy.base import Policy
 from policy_search.policy.kinds import RANDAUGMENT_OPS, RandAugment, Sequence, SubPolicies
+from policy_search.policy.text import TEXT_OPS, TextRandAugment, TextSubPolicies
 
 ACTION_KINDS = ("compact", "slots")
+MODALITIES = ("image", "text")
 DEFAULT_OPS: tuple[str, ...] = ops.OP_NAMES
 DEFAULT_PROBABILITIES: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
 DEFAULT_RATIOS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5)
@@ -55,20 +64,35 @@ class ActionSpec:
     """Magnitude space: ``standard`` (AutoAugment/RandAugment ranges) or ``wide`` (TrivialAugmentWide)."""
     ratios: tuple[float, ...] = field(default_factory=tuple)
     """Synthetic-data ratio levels; empty means the synthetic op is not part of the action."""
+    modality: str = "image"
+    """``image`` or ``text``: which op table ``ops`` names and which policy kinds actions become."""
 
     @classmethod
-    def compact(cls, **kw) -> ActionSpec:
-        """The compact (RandAugment-like) spec with RandAugment's op set."""
-        return cls(kind="compact", ops=RANDAUGMENT_OPS, **kw)
+    def compact(cls, modality: str = "image", **kw) -> ActionSpec:
+        """The compact (RandAugment-like) spec with RandAugment's op set (on text, every text op)."""
+        return cls(kind="compact", ops=TEXT_OPS if modality == "text" else RANDAUGMENT_OPS, modality=modality, **kw)
+
+    @classmethod
+    def slots_spec(cls, modality: str = "image", **kw) -> ActionSpec:
+        """The slots (AutoAugment-like) spec over every op of the modality."""
+        return cls(kind="slots", ops=TEXT_OP_NAMES if modality == "text" else ops.OP_NAMES, modality=modality, **kw)
+
+    @property
+    def _geometric(self) -> bool:
+        """The compact image action's flip and crop heads (text has none)."""
+        return self.kind == "compact" and self.modality == "image"
 
     def __post_init__(self) -> None:
         if self.kind not in ACTION_KINDS:
             raise ValueError(f"unknown action kind {self.kind!r}; choose one of {list(ACTION_KINDS)}")
+        if self.modality not in MODALITIES:
+            raise ValueError(f"unknown modality {self.modality!r}; choose one of {list(MODALITIES)}")
         if self.max_ops < 0:
             raise ValueError(f"max_ops must be >= 0, got {self.max_ops}")
-        unknown = [o for o in self.ops if o not in ops.OPS]
+        table = TEXT_OP_NAMES if self.modality == "text" else ops.OP_NAMES
+        unknown = [o for o in self.ops if o not in table]
         if unknown:
-            raise ValueError(f"unknown op(s) {unknown} in the action spec; valid ops are {list(ops.OP_NAMES)}")
+            raise ValueError(f"unknown op(s) {unknown} in the {self.modality} action spec; valid ops are {list(table)}")
         if self.slots < 1 or self.num_bins < 2 or not self.probabilities:
             raise ValueError("an action spec needs slots >= 1, num_bins >= 2 and at least one probability level")
         if any(not 0.0 <= p <= 1.0 for p in self.probabilities) or any(not 0.0 <= r < 1.0 for r in self.ratios):
@@ -77,13 +101,13 @@ class ActionSpec:
     @property
     def display_ops(self) -> tuple[str, ...]:
         """Every op an action of this spec can apply (for schedule tables and heatmaps)."""
-        return (("HorizontalFlip", "PadCrop") + self.ops) if self.kind == "compact" else self.ops
+        return (("HorizontalFlip", "PadCrop") + self.ops) if self._geometric else self.ops
 
     @property
     def nvec(self) -> np.ndarray:
         """Sizes of the MultiDiscrete action, slot by slot (then the ratio level, if any)."""
         if self.kind == "compact":
-            heads = [2, 2, self.max_ops + 1, self.num_bins]
+            heads = ([2, 2] if self._geometric else []) + [self.max_ops + 1, self.num_bins]
         else:
             heads = [len(self.ops), self.num_bins, len(self.probabilities)] * self.slots
         return np.asarray(heads + ([len(self.ratios)] if self.ratios else []), dtype=np.int64)
@@ -93,7 +117,7 @@ class ActionSpec:
         """Per head, whether its choices are ordered (magnitude bins, N, probability and ratio levels) rather
         than unordered (op, flip, crop); agents may share evidence between neighbouring choices of ordered heads."""
         if self.kind == "compact":
-            heads = [False, False, True, True]
+            heads = ([False, False] if self._geometric else []) + [True, True]
         else:
             heads = [False, True, True] * self.slots
         return np.asarray(heads + ([True] if self.ratios else []), dtype=bool)
@@ -115,6 +139,9 @@ class ActionSpec:
         """``[(op, probability, magnitude), ...]`` chosen by a MultiDiscrete action (for ``compact``:
         ``HorizontalFlip``, ``PadCrop`` with probability 0 when off, then ``RandAugment`` with N as its
         "probability" entry), for logs and schedules."""
+        if self.kind == "compact" and not self._geometric:
+            n, m = (int(v) for v in action[:2])
+            return [("TextRandAugment", float(n), m / (self.num_bins - 1))]
         if self.kind == "compact":
             flip, crop, n, m = (int(v) for v in action[:4])
             return [
@@ -132,7 +159,16 @@ class ActionSpec:
         return float(self.ratios[int(action[-1])]) if self.ratios else 0.0
 
     def to_policy(self, action: np.ndarray, base: Policy | None = None) -> Policy:
-        """The image policy a MultiDiscrete action stands for (``base`` applied first, e.g. flip-crop)."""
+        """The policy a MultiDiscrete action stands for (``base`` applied first, e.g. flip-crop)."""
+        chosen: Policy
+        if self.modality == "text":
+            if self.kind == "compact":
+                n, m = (int(v) for v in action[:2])
+                parts = [TextRandAugment(n, m, self.num_bins, ops=self.ops)] if n > 0 else []
+                chosen = Sequence(parts)
+            else:
+                chosen = TextSubPolicies([self.slots_of(action)])
+            return chosen if base is None else Sequence([base, chosen])
         if self.kind == "compact":
             flip, crop, n, m = (int(v) for v in action[:4])
             parts: list[Policy] = []
@@ -143,7 +179,7 @@ class ActionSpec:
                 parts.append(
                     RandAugment(num_ops=n, magnitude=m, num_bins=self.num_bins, ops=self.ops, space=self.space)
                 )
-            chosen: Policy = Sequence(parts)
+            chosen = Sequence(parts)
         else:
             chosen = SubPolicies([self.slots_of(action)], space=self.space, num_bins=self.num_bins)
         return chosen if base is None else Sequence([base, chosen])
@@ -158,11 +194,13 @@ class ActionSpec:
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        if d["modality"] == "image":  # the default, left out so files written before text existed read the same
+            del d["modality"]
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     @classmethod
     def from_dict(cls, d: dict) -> ActionSpec:
-        known = {"kind", "ops", "max_ops", "slots", "num_bins", "probabilities", "space", "ratios"}
+        known = {"kind", "ops", "max_ops", "slots", "num_bins", "probabilities", "space", "ratios", "modality"}
         extra = sorted(set(d) - known)
         if extra:
             raise ValueError(f"unknown action_spec field(s) {extra}; known fields are {sorted(known)}")

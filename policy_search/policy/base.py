@@ -323,6 +323,9 @@ class Augmentation(nn.Module, abc.ABC):
     # implement observe()/reset(). needs_labels: applied through augment_batch (it replaces samples or labels).
     observes_training: ClassVar[bool] = False
     needs_labels: ClassVar[bool] = False
+    # What the policy's ops take: "image" (uint8 images) or "text" (a TokenBatch); None for containers that hold
+    # nothing, which pass either through unchanged.
+    modality: ClassVar[str | None] = "image"
     provenance: dict[str, Any]  # set by load_policy / save; plain data, never a module or buffer
 
     def __init__(self, *, space: str = "standard", image_spec: ImageSpec | None = None) -> None:
@@ -442,6 +445,7 @@ class Policy(Augmentation):
     def sample(self, images: Any, generator: torch.Generator | None = None, progress: float | None = None) -> Any:
         """Draw per-sample params for uint8 images [C,H,W] or [B,C,H,W] (``AugmentParams``), or for a
         ``TokenBatch`` (``TextParams``); returned on the input's device."""
+        self._check_modality("text" if isinstance(images, TokenBatch) else "image")
         if isinstance(images, TokenBatch):
             tokens = check_tokens(images)
             g = self._generator_for(generator)
@@ -459,6 +463,18 @@ class Policy(Augmentation):
                 "use an image policy (flip-crop, randaugment, ...)"
             )
         return params.to(batch.device)
+
+    def _check_modality(self, given: str) -> None:
+        if self.modality is not None and self.modality != given:
+            hint = (
+                "use a text policy (eda, text-progress-heuristic, or a policy searched on a text task)"
+                if given == "text"
+                else "use an image policy (flip-crop, randaugment, ...)"
+            )
+            raise ValueError(
+                f"{type(self).__name__} augments {self.modality}, but it was given "
+                f"{'a TokenBatch (text)' if given == 'text' else 'images'}; {hint}"
+            )
 
     def _generator_for(self, generator: Any) -> torch.Generator:
         if generator is not None and not isinstance(generator, torch.Generator):

@@ -79,6 +79,7 @@ class Controller(Policy):
         if decision not in DECISIONS:
             raise PolicyConfigError("decision", f"{decision!r} is not one of {DECISIONS}")
         self.spec = spec
+        self.modality = spec.modality  # type: ignore[misc]  # the ops its actions choose from
         self.network = network.eval().requires_grad_(False)
         self.feature_names = list(feature_names)
         self.activation = activation

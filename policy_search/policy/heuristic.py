@@ -74,7 +74,7 @@ class ProgressHeuristic(Policy):
         modality: str = "image",
         image_spec: ImageSpec | None = None,
     ) -> None:
-        self.modality = as_choice(modality, "modality", MODALITIES, "modality")
+        self.modality = as_choice(modality, "modality", MODALITIES, "modality")  # type: ignore[misc]
         super().__init__(space="text" if self.modality == "text" else "standard", image_spec=image_spec)
         self.tolerance = as_number(tolerance, "tolerance", 0.0, 1.0)
         top = len(TEXT_LEVEL_SCALES) - 1 if self.modality == "text" else len(LEVEL_OPS)

@@ -350,6 +350,13 @@ class _Container(Policy):
     def observes_training(self) -> bool:  # type: ignore[override]
         return any(p.observes_training for p in self.policies)
 
+    @property
+    def modality(self) -> str | None:  # type: ignore[override]
+        found = {p.modality for p in self.policies} - {None}
+        if len(found) > 1:
+            raise ValueError(f"{type(self).__name__} mixes image and text policies; use one modality")
+        return found.pop() if found else None
+
     def observe(self, features: Mapping[str, float]) -> None:
         for p in self.policies:
             p.observe(features)

@@ -65,6 +65,8 @@ class TextSubPolicies(Policy):
     """Per sample one sub-policy uniformly; each of its ``(op, probability, magnitude)`` fires with its
     probability at rate ``MAX_RATE[op] * magnitude``."""
 
+    modality = "text"
+
     def __init__(self, subpolicies: Iterable[Iterable[Any]], *, image_spec: ImageSpec | None = None) -> None:
         super().__init__(space="text", image_spec=image_spec)
         rows = as_list(list(subpolicies), "subpolicies")
@@ -136,6 +138,7 @@ class TextRandAugment(Policy):
     ``num_bins`` (normalized magnitude b / (num_bins - 1), rate ``MAX_RATE[op]`` times that)."""
 
     needs_num_bins = True
+    modality = "text"
 
     def __init__(
         self,

@@ -1,0 +1,230 @@
+"""Text as a second modality (issue 14): datasets, children, text policies and their files, the same env/agent
+loop, and the CLIs on IMDB and CoNLL-2003."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from policy_search.child.run import ChildRun, run_child
+from policy_search.child.tasks import get_preset
+from policy_search.child.text_run import TextChildRun, entity_report
+from policy_search.ops.text import TokenBatch, Vocab
+from policy_search.policy import TextRandAugment, TextSubPolicies, load_policy
+from policy_search.policy.action_space import ActionSpec
+from policy_search.policy.text import EDA
+
+ROOT = Path(__file__).resolve().parents[1]
+VOCAB = Vocab(pad_id=0, mask_id=1, num_special=5, synonyms=torch.tensor([[-1]] * 5 + [[6], [5]] + [[-1]] * 93))
+WORDS = "good great bad awful film movie plot actor story boring fun dull superb weak".split()
+
+
+def token_batch(seed: int = 0, b: int = 32, width: int = 20, tags: bool = False) -> TokenBatch:
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(1, width + 1, (b,), generator=g)
+    ids = torch.randint(5, 100, (b, width), generator=g).masked_fill(torch.arange(width) >= lengths[:, None], 0)
+    t = torch.randint(0, 9, (b, width), generator=g).masked_fill(ids == 0, 0) if tags else None
+    return TokenBatch(ids, lengths, t, VOCAB)
+
+
+@pytest.fixture(scope="module")
+def tiny_text(tmp_path_factory) -> dict[str, Path]:
+    """Two tiny datasets in the Hub layout: sentiment (text, label) and NER (tokens, ner_tags in IOB2)."""
+    import datasets
+
+    root = tmp_path_factory.mktemp("text-data")
+    rng = np.random.default_rng(0)
+    cls_features = datasets.Features(
+        {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"])}
+    )
+    tag_names = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    ner_features = datasets.Features(
+        {
+            "tokens": datasets.Sequence(datasets.Value("string")),
+            "ner_tags": datasets.Sequence(datasets.ClassLabel(names=tag_names)),
+        }
+    )
+    pos, neg = WORDS[:2] + ["superb", "fun"], ["bad", "awful", "boring", "dull"]
+    for split, n in (("train", 240), ("test", 80)):
+        labels = rng.integers(0, 2, n)
+        texts = [" ".join(rng.choice(pos if y else neg, 3).tolist() + rng.choice(WORDS, 6).tolist()) for y in labels]
+        datasets.Dataset.from_dict({"text": texts, "label": labels.tolist()}, features=cls_features).to_parquet(
+            str(root / "sentiment" / f"{split}-00000-of-00001.parquet")
+        )
+        sentences, tags = [], []
+        for _ in range(n):
+            words = rng.choice(WORDS, 5).tolist()
+            tag = [0] * 5
+            k = int(rng.integers(0, 4))
+            words[k : k + 2], tag[k : k + 2] = ["John", "Smith"], [1, 2]
+            sentences.append(words)
+            tags.append(tag)
+        datasets.Dataset.from_dict({"tokens": sentences, "ner_tags": tags}, features=ner_features).to_parquet(
+            str(root / "ner" / f"{split}-00000-of-00001.parquet")
+        )
+    return {"sentiment": root / "sentiment", "ner": root / "ner"}
+
+
+# -- policies ----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("policy", [TextSubPolicies(EDA), TextRandAugment(2, 5, 10), load_policy("eda")])
+def test_text_policy_replays_exactly_and_round_trips(policy, tmp_path):
+    tokens = token_batch(tags=True)
+    params = policy.sample(tokens, torch.Generator().manual_seed(3))
+    a, b = policy.apply(tokens, params), policy.apply(tokens, params)
+    assert torch.equal(a.ids, b.ids) and torch.equal(a.lengths, b.lengths) and torch.equal(a.tags, b.tags)
+    assert a.tags.shape == a.ids.shape and a.vocab is tokens.vocab
+    assert not torch.equal(a.lengths, tokens.lengths) or not torch.equal(a.ids[:, :20], tokens.ids)  # it did act
+    policy.save(tmp_path / "p.json")
+    again = load_policy(tmp_path / "p.json")
+    assert again.to_dict() == policy.to_dict()
+    doc = json.loads((tmp_path / "p.json").read_text())
+    assert doc["magnitude_semantics"]["space"] == "text"
+    out = again(tokens, torch.Generator().manual_seed(3))
+    assert torch.equal(out.ids, a.ids)  # same draws from the same generator
+
+
+def test_eda_preset_is_the_published_recipe():
+    eda = load_policy("eda")
+    dist = eda.op_distribution()
+    assert set(dist) == {"SynonymReplacement", "RandomInsertion", "RandomSwap", "RandomDeletion"}
+    assert all(abs(v - 0.9 / 4) < 1e-9 for v in dist.values())  # one op per augmented sentence, 9 of 10 augmented
+    params = eda.sample(token_batch(b=2000), torch.Generator().manual_seed(0))
+    assert torch.allclose(params.rate[params.mask], torch.tensor(0.1))  # alpha = 0.1
+    assert abs(float(params.mask.float().mean()) - 0.9) < 0.03
+
+
+def test_tags_stay_aligned_and_specials_stay_put():
+    tokens = token_batch(tags=True)
+    tokens = TokenBatch(tokens.ids, tokens.lengths, tokens.ids % 9, VOCAB)  # tag = id mod 9: alignment is checkable
+    out = TextRandAugment(3, 9, 10, ops=["RandomSwap", "RandomDeletion", "SpanCutout"])(
+        tokens, torch.Generator().manual_seed(1)
+    )
+    real = torch.arange(out.ids.shape[1]) < out.lengths[:, None]
+    assert torch.equal(out.tags[real], out.ids[real] % 9)
+    assert bool((out.ids[~real] == 0).all())
+
+
+def test_modality_mismatch_is_one_line_before_training(tiny_text):
+    with pytest.raises(ValueError, match="text policy"):
+        load_policy("flip-crop")(token_batch())
+    with pytest.raises(ValueError, match="image policy"):
+        load_policy("eda")(torch.zeros(2, 3, 8, 8, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="pass a policy for text"):
+        run_child(
+            "imdb-small",
+            dataset=str(tiny_text["sentiment"]),
+            val_size=0.2,
+            train_size=None,
+            policy=load_policy("randaugment"),
+        )
+    assert load_policy("none")(token_batch()).ids.shape == (32, 20)  # empty containers fit either modality
+
+
+def test_text_progress_heuristic_levels():
+    h = load_policy("text-progress-heuristic")
+    assert h.modality == "text" and h.op_distribution() == {}
+    h.observe({"val_loss": 0.8, "progress": 0.1})
+    assert h.level == 1 and set(h.op_distribution()) == {
+        "SynonymReplacement",
+        "RandomInsertion",
+        "RandomSwap",
+        "RandomDeletion",
+    }
+    h.observe({"val_loss": 0.5, "progress": 0.2})
+    p = h.sample(token_batch(b=500), torch.Generator())
+    assert h.level == 2 and torch.allclose(p.rate[p.mask], torch.tensor(0.1))
+    h.observe({"val_loss": 0.6})
+    assert h.level == 1
+    h.reset()
+    assert h.level == 0
+
+
+def test_text_action_spec_and_controller_decode_to_text_policies():
+    spec = ActionSpec.compact("text")
+    assert spec.nvec.tolist() == [spec.max_ops + 1, spec.num_bins] and spec.ordinal.tolist() == [True, True]
+    policy = spec.to_policy(np.array([2, 4]))
+    assert policy.modality == "text" and "TextRandAugment(num_ops=2, magnitude=4" in repr(policy)
+    assert spec.to_policy(np.array([0, 4])).op_distribution() == {}
+    assert ActionSpec.from_dict(spec.to_dict()) == spec
+    assert "modality" not in ActionSpec.compact().to_dict()  # image files read as before
+    slots = ActionSpec.slots_spec("text")
+    assert slots.to_policy(slots.to_discrete(np.zeros(len(slots.nvec)))).modality == "text"
+    with pytest.raises(ValueError, match="unknown op"):
+        ActionSpec(kind="compact", ops=("Rotate",), modality="text")
+
+
+# -- children ----------------------------------------------------------------------------------------------------
+def test_text_child_trains_on_the_same_childrun_interface(tiny_text):
+    overrides = {"dataset": str(tiny_text["sentiment"]), "val_size": 0.2, "train_size": None, "eval_samples": None}
+    run = ChildRun("imdb-small", seed=0, device="cpu", epochs=2, batch_size=16, vocab_size=100, **overrides)
+    assert isinstance(run, TextChildRun) and run.num_classes == 2 and run.preset.metric == "accuracy"
+    stats, val = run.segment(5, load_policy("eda"), torch.Generator().manual_seed(0))
+    assert stats["batches"] == 5 and 0 <= val["accuracy"] <= 1
+    assert run.features().shape == (9,)
+    state = run.state_dict()
+    run.segment(3)
+    run.load_state_dict(state)
+    assert run.batches_done == 5
+    _, metrics = run_child(
+        "imdb-small",
+        seed=1,
+        device="cpu",
+        policy=load_policy("text-progress-heuristic"),
+        epochs=4,
+        vocab_size=100,
+        **overrides,
+    )
+    assert metrics["test"]["samples"] == 80 and metrics["test"]["accuracy"] > 0.6  # the task is learnable
+    assert len(metrics["test"]["confusion_matrix"]) == 2
+
+
+def test_tagger_scores_entity_f1(tiny_text):
+    overrides = {"dataset": str(tiny_text["ner"]), "val_size": 0.2, "eval_samples": None}
+    _, metrics = run_child(
+        "conll2003-bilstm", seed=0, device="cpu", policy=load_policy("eda"), epochs=6, vocab_size=100, **overrides
+    )
+    test = metrics["test"]
+    assert {"entity_f1", "entity_precision", "entity_recall", "entity_f1_by_type", "accuracy"} <= set(test)
+    assert test["entity_f1"] > 0.5 and set(test["entity_f1_by_type"]) == {"PER"}
+
+
+def test_entity_report_is_conll_scoring():
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["O", "B-ORG"]]
+    pred = [["B-PER", "I-PER", "O", "O"], ["O", "B-ORG"]]
+    report = entity_report(pred, gold)
+    assert report["entity_precision"] == 1.0 and abs(report["entity_recall"] - 2 / 3) < 1e-9
+    assert report["entity_f1_by_type"]["LOC"] == 0.0
+
+
+def test_train_agent_searches_text_with_the_same_loop(tiny_text, tmp_path):
+    from policy_search.train_agent import TrainConfig, train
+
+    cfg = TrainConfig(
+        task="imdb-small", episodes=2, epochs=0.5, out=str(tmp_path / "run"), progress_bar=False, device="cpu"
+    )
+    cfg.dataset = str(tiny_text["sentiment"])
+    train(cfg)
+    schedule = load_policy(tmp_path / "run" / "schedule.json")
+    controller = load_policy(tmp_path / "run" / "policy.json")
+    assert schedule.modality == "text" and controller.modality == "text"
+    controller.reset(0)
+    assert controller(token_batch()).ids.shape[0] == 32
+
+
+# -- the CLIs on the real data -----------------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize(("preset", "metric"), [("imdb-small", "accuracy"), ("conll2003-bilstm", "entity_f1")])
+def test_child_cli_on_the_real_text_data(preset, metric, data_dir, tmp_path):
+    out = tmp_path / "child"
+    cmd = [sys.executable, "-m", "policy_search.child", "--preset", preset, "--policy", "eda", "--epochs", "0.05"]
+    done = subprocess.run([*cmd, "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0 <= metrics["test"][metric] <= 1 and metrics["policy"] == "eda"
+    assert get_preset(preset).modality == "text"
