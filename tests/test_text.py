@@ -228,3 +228,25 @@ def test_child_cli_on_the_real_text_data(preset, metric, data_dir, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0 <= metrics["test"][metric] <= 1 and metrics["policy"] == "eda"
     assert get_preset(preset).modality == "text"
+
+
+def test_bert_architecture_child_from_a_config_offline(tiny_text):
+    """imdb-bert-small's model: a transformers BERT built from a config with a WordPiece tokenizer trained on the
+    training split; nothing is downloaded, and [MASK] is the mask token its policies write."""
+    overrides = {"dataset": str(tiny_text["sentiment"]), "val_size": 0.2, "train_size": None, "eval_samples": None}
+    run = ChildRun("imdb-bert-small", seed=0, device="cpu", epochs=1, vocab_size=120, max_length=16, **overrides)
+    assert run.preset.tokenizer == "wordpiece" and run.vocab.mask_id == 4
+    assert bool((run.splits["train"].tokens.ids[:, 0] == 2).all())  # [CLS] opens every sequence
+    stats, val = run.segment(3, load_policy("eda"), torch.Generator().manual_seed(0))
+    assert stats["batches"] == 3 and np.isfinite(stats["loss"]) and 0 <= val["accuracy"] <= 1
+
+
+def test_optuna_searches_text_through_the_same_study(tiny_text, tmp_path):
+    out = tmp_path / "search"
+    cmd = [sys.executable, "-m", "policy_search.search", "--task", "imdb-small", "--space", "text-compact"]
+    cmd += ["--trials", "2", "--epochs", "0.5", "--dataset", str(tiny_text["sentiment"]), "--out", str(out), "--quiet"]
+    cmd += ["--set", "vocab_size=100", "--set", "train_size=150"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    best = load_policy(out / "best_policy.json")
+    assert best.modality in ("text", None) and json.loads((out / "best_policy.json").read_text())["provenance"]

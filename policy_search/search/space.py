@@ -16,6 +16,8 @@ Families:
 - ``compact``: the RL agents' compact action (``ActionSpec.compact()``) as one static policy: horizontal flip on
   or off, pad-and-crop on or off, RandAugment N in 0..3 at magnitude bin M of 10. Static search and RL then
   explore the same policies, so their comparison at equal compute is like for like.
+- ``text-compact``: the same for text tasks (``ActionSpec.compact("text")``): TextRandAugment's N in 0..3 ops per
+  sequence from the six text ops at magnitude bin M of 10 (rate ``MAX_RATE * M / 9``).
 """
 
 from __future__ import annotations
@@ -124,8 +126,20 @@ def sample_compact(trial: TrialLike, image: ImageSpec) -> Policy:
     return policy
 
 
+def sample_text_compact(trial: TrialLike, image: ImageSpec) -> Policy:
+    """RandAugment-style (N, M of 10) over the text ops: one static action of ``ActionSpec.compact("text")``."""
+    from policy_search.policy.action_space import ActionSpec
+
+    spec = ActionSpec.compact("text")
+    action = [trial.suggest_int("num_ops", 0, spec.max_ops), trial.suggest_int("magnitude", 0, spec.num_bins - 1)]
+    policy = spec.to_policy(action)
+    policy.image_spec = image
+    return policy
+
+
 SPACES: dict[str, SpaceFn] = {
     "compact": sample_compact,
+    "text-compact": sample_text_compact,
     "subpolicies": sample_subpolicies,
     "randaugment": sample_randaugment,
     "schedule": sample_schedule,
