@@ -250,3 +250,25 @@ def test_optuna_searches_text_through_the_same_study(tiny_text, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     best = load_policy(out / "best_policy.json")
     assert best.modality in ("text", None) and json.loads((out / "best_policy.json").read_text())["provenance"]
+
+
+def test_mention_replacement_swaps_same_type_mentions_and_keeps_tags():
+    from policy_search.ops.text import Mentions, apply, sample_draws
+
+    names = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    ids = torch.tensor([[10, 11, 12, 13, 14, 0], [20, 21, 22, 23, 30, 31], [40, 41, 42, 43, 44, 45]])
+    tags = torch.tensor([[0, 1, 2, 0, 3, 0], [0, 1, 2, 0, 3, 4], [1, 2, 0, 3, 4, 0]])
+    lengths = torch.tensor([5, 6, 6])
+    vocab = Vocab(num_special=5, mentions=Mentions.from_split(ids, lengths, tags, names))
+    per2 = {(11, 12), (21, 22), (40, 41)}
+    seen = set()
+    for seed in range(30):
+        draws = sample_draws(ids, torch.Generator().manual_seed(seed))
+        out_ids, out_lengths, out_tags = apply("MentionReplacement", ids, lengths, torch.ones(3), draws, vocab, tags)
+        assert torch.equal(out_tags, tags) and torch.equal(out_lengths, lengths)
+        assert torch.equal(out_ids[tags == 0], ids[tags == 0])  # outside tokens never change
+        assert tuple(out_ids[0, 1:3].tolist()) in per2 and out_ids[0, 4].item() == 14  # the only 1-token LOC
+        seen.add(tuple(out_ids[0, 1:3].tolist()))
+    assert len(seen) == 3  # every same-type, same-length mention of the training split is drawn
+    draws = sample_draws(ids, torch.Generator().manual_seed(0))
+    assert torch.equal(apply("MentionReplacement", ids, lengths, torch.zeros(3), draws, vocab, tags)[0], ids)

@@ -40,7 +40,7 @@ from policy_search.child.data import (
     default_data_dir,
     stratified_indices,
 )
-from policy_search.ops.text import TokenBatch, Vocab
+from policy_search.ops.text import Mentions, TokenBatch, Vocab
 
 TEXT_CACHE_FORMAT = 1
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -101,6 +101,8 @@ class TextDataset:
     vocab_size: int
     tokenizer_path: str
     synonyms: torch.Tensor | None = None
+    mentions: Mentions | None = None
+    """Tagging: the training split's entity mentions by type and length (``MentionReplacement``)."""
     source: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -111,7 +113,14 @@ class TextDataset:
     def vocab(self, mask_id: int = UNK_ID) -> Vocab:
         """What the text ops need: specials, the synonym table, and the mask id (``[UNK]`` for word-level models,
         ``[MASK]`` for BERT-style ones)."""
-        return Vocab(pad_id=PAD_ID, mask_id=mask_id, num_special=NUM_SPECIAL, synonyms=self.synonyms, outside_tag=0)
+        return Vocab(
+            pad_id=PAD_ID,
+            mask_id=mask_id,
+            num_special=NUM_SPECIAL,
+            synonyms=self.synonyms,
+            outside_tag=0,
+            mentions=self.mentions,
+        )
 
 
 def _pick(columns: list[str], candidates: tuple[str, ...], what: str) -> str:
@@ -310,9 +319,14 @@ def load_text_dataset(
         keep = torch.ones(n_train, dtype=torch.bool)
         keep[val_index] = False
         train, val = split("train", torch.nonzero(keep).flatten()), split("train", val_index)
+    mentions = None
+    if tagging:
+        tokens = train.tokens
+        mentions = Mentions.from_split(tokens.ids, tokens.lengths, tokens.tags, list(meta["class_names"]))
     return TextDataset(
         name=name,
         task=meta["task"],
+        mentions=mentions,
         train=train,
         val=val,
         test=split("test"),

@@ -40,9 +40,11 @@ from policy_search.policy.file import (
     join,
 )
 
-__all__ = ["EDA", "EDA_ALPHA", "TEXT_OPS", "TextRandAugment", "TextSubPolicies"]
+__all__ = ["EDA", "EDA_ALPHA", "TAGGING_OPS", "TEXT_OPS", "TextRandAugment", "TextSubPolicies"]
 
-TEXT_OPS: tuple[str, ...] = tuple(n for n in TEXT_OP_NAMES if n != "Identity")
+# The ops every text task can use (the compact action's set); tagging adds MentionReplacement (a no-op without tags).
+TEXT_OPS: tuple[str, ...] = tuple(n for n in TEXT_OP_NAMES if n not in ("Identity", "MentionReplacement"))
+TAGGING_OPS: tuple[str, ...] = (*TEXT_OPS, "MentionReplacement")
 EDA_ALPHA = 0.1  # EDA's recommended alpha for SR, RI, RS and p for RD
 EDA_KEEP_ORIGINAL = 1 / 10  # eda_nlp's default num_aug = 9 augmented sentences beside the original
 _EDA_M = EDA_ALPHA / MAX_RATE["SynonymReplacement"]  # 0.2

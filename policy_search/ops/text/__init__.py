@@ -21,6 +21,9 @@ Ops and what the rate means (n = round(rate * length), as EDA's alpha):
 - ``SynonymReplacement``: each token with synonyms is replaced with probability ``rate`` by one of them, uniformly.
 - ``TokenMask``: each token is replaced with probability ``rate`` by ``vocab.mask_id`` (UNK-style dropout).
 - ``SpanCutout``: one contiguous span of n tokens, at a uniform start, is deleted.
+- ``MentionReplacement`` (tagging; Dai & Adel, 2020, restricted to same-length mentions so tags stay put): each
+  entity mention (``B-X I-X ...`` in IOB2 tags) is replaced with probability ``rate`` by a mention of the same
+  type and length from the training split (``Vocab.mentions``); a no-op without tags.
 
 Every op is a handful of tensor ops on the whole batch (loops run over swap or insertion counts, never over
 sentences): an op computes, per output position, the source position it copies (or -1 for a new token and the id
@@ -39,11 +42,12 @@ Tensor = torch.Tensor
 
 TEXT_OP_NAMES: tuple[str, ...] = (
     "Identity", "RandomDeletion", "RandomSwap", "RandomInsertion", "SynonymReplacement", "TokenMask", "SpanCutout",
+    "MentionReplacement",
 )  # fmt: skip
 # magnitude 1 -> this rate. EDA's recommended alpha is 0.05-0.1 for every op (their Fig. 3 tried up to 0.5).
 MAX_RATE: dict[str, float] = {
     "Identity": 0.0, "RandomDeletion": 0.5, "RandomSwap": 0.5, "RandomInsertion": 0.5, "SynonymReplacement": 0.5,
-    "TokenMask": 0.5, "SpanCutout": 0.5,
+    "TokenMask": 0.5, "SpanCutout": 0.5, "MentionReplacement": 1.0,
 }  # fmt: skip
 DRAWS = 3  # uniform draws per position that an op may read
 
@@ -60,6 +64,50 @@ class Vocab:
     """long[V, K]: up to K synonym ids per token id, -1 where there are fewer (None: no synonyms)."""
     outside_tag: int = 0
     """The tag of an inserted token (``O`` in IOB2)."""
+    mentions: Mentions | None = None
+    """Entity mentions of the training split by (type, length), for ``MentionReplacement`` (None: no-op)."""
+
+
+@dataclass(frozen=True)
+class Mentions:
+    """The entity mentions of a tagged training split, sorted by (begin tag, length), for ``MentionReplacement``.
+
+    ``ids`` long[M, W]: each mention's token ids (padded); ``offset`` / ``count`` long[T, W + 1]: where the
+    mentions whose begin tag is t and whose length is n start in ``ids`` and how many there are; ``begin_of``
+    long[T]: for each tag its mention's begin tag (itself for ``B-X``, ``B-X`` for ``I-X``, -1 for ``O``).
+    """
+
+    ids: Tensor
+    offset: Tensor
+    count: Tensor
+    begin_of: Tensor
+
+    @classmethod
+    def from_split(cls, ids: Tensor, lengths: Tensor, tags: Tensor, tag_names: list[str], max_len: int = 8) -> Mentions:
+        """Collect every mention (a ``B-X`` followed by its ``I-X`` tokens, IOB2) of up to ``max_len`` tokens."""
+        begin_of = torch.full((len(tag_names),), -1, dtype=torch.long)
+        for t, name in enumerate(tag_names):
+            if name.startswith("B-"):
+                begin_of[t] = t
+            elif name.startswith("I-") and f"B-{name[2:]}" in tag_names:
+                begin_of[t] = tag_names.index(f"B-{name[2:]}")
+        start, inside, length = _mention_spans(tags, lengths, begin_of)
+        rows = torch.nonzero((start == torch.arange(tags.shape[1])) & inside & (length <= max_len))
+        found: dict[tuple[int, int], list[list[int]]] = {}
+        for b, s in rows.tolist():
+            n = int(length[b, s])
+            found.setdefault((int(tags[b, s]), n), []).append(ids[b, s : s + n].tolist())
+        keys = sorted(found)
+        table = torch.zeros(max(1, sum(len(v) for v in found.values())), max_len, dtype=torch.long)
+        offset = torch.zeros(len(tag_names), max_len + 1, dtype=torch.long)
+        count = torch.zeros_like(offset)
+        row = 0
+        for t, n in keys:
+            offset[t, n], count[t, n] = row, len(found[(t, n)])
+            for mention in found[(t, n)]:
+                table[row, :n] = torch.tensor(mention)
+                row += 1
+        return cls(table, offset, count, begin_of)
 
 
 @dataclass(frozen=True)
@@ -154,6 +202,43 @@ def _compact(ids, tags, keep: Tensor, vocab: Vocab):
     lengths = keep.sum(1)
     order = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)  # kept positions first, in order
     return _apply(ids, tags, order, ids, lengths, vocab)
+
+
+def _mention_spans(tags: Tensor, lengths: Tensor, begin_of: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Per position: the start of the mention it may belong to (long[B, L], -1 before any), whether it is inside
+    that mention (bool[B, L]), and at each start the mention's length (long[B, L])."""
+    pos = torch.arange(tags.shape[1], device=tags.device).unsqueeze(0).expand_as(tags)
+    real = pos < lengths.unsqueeze(1)
+    table = begin_of.to(tags.device)
+    own = table[tags.clamp(0, len(table) - 1)]
+    is_begin = real & (own == tags) & (own >= 0)
+    start = torch.where(is_begin, pos, -1).cummax(1).values
+    begin_tag = tags.gather(1, start.clamp(min=0))
+    follows = real & ~is_begin & (start >= 0) & (own == begin_tag) & (own >= 0)
+    broken = torch.where(real & ~is_begin & ~follows, pos, -1).cummax(1).values
+    inside = is_begin | (follows & (broken < start))
+    length = torch.zeros_like(tags).scatter_add_(1, start.clamp(min=0), inside.long())
+    return start, inside, length
+
+
+def mention_replacement(ids, lengths, rate, draws, vocab: Vocab, tags=None):
+    """Each entity mention (IOB2 tags) is replaced with probability ``rate`` by a training-split mention of the same
+    type and the same length (so every tag stays where it is); no-op without tags or a mention table."""
+    m = vocab.mentions
+    if tags is None or m is None:
+        return identity(ids, lengths, rate, draws, vocab, tags)
+    start, inside, length = _mention_spans(tags, lengths, m.begin_of)
+    s = start.clamp(min=0)
+    width = m.ids.shape[1]
+    t, n = tags.gather(1, s), length.gather(1, s).clamp(max=width)
+    count = m.count.to(ids.device)[t, n]
+    pick = m.offset.to(ids.device)[t, n] + torch.floor(draws.gather(1, s.unsqueeze(-1).expand(-1, -1, DRAWS))[..., 1]
+                                                       * count).long().clamp(min=0)  # fmt: skip
+    fires = draws[..., 0].gather(1, s) < rate.unsqueeze(1)
+    replace = inside & (count > 0) & fires & (length.gather(1, s) <= width)
+    offset_in = (torch.arange(ids.shape[1], device=ids.device).unsqueeze(0) - s).clamp(0, width - 1)
+    new = m.ids.to(ids.device)[pick.clamp(max=m.ids.shape[0] - 1), offset_in]
+    return torch.where(replace, new, ids), lengths.clone(), tags.clone()
 
 
 def identity(ids, lengths, rate, draws, vocab: Vocab, tags=None):
@@ -253,7 +338,7 @@ def random_insertion(ids, lengths, rate, draws, vocab: Vocab, tags=None):
 OPS: dict[str, Callable[..., tuple[Tensor, Tensor, Tensor | None]]] = {
     "Identity": identity, "RandomDeletion": random_deletion, "RandomSwap": random_swap,
     "RandomInsertion": random_insertion, "SynonymReplacement": synonym_replacement, "TokenMask": token_mask,
-    "SpanCutout": span_cutout,
+    "SpanCutout": span_cutout, "MentionReplacement": mention_replacement,
 }  # fmt: skip
 assert tuple(OPS) == TEXT_OP_NAMES
 
