@@ -272,3 +272,34 @@ def test_mention_replacement_swaps_same_type_mentions_and_keeps_tags():
     assert len(seen) == 3  # every same-type, same-length mention of the training split is drawn
     draws = sample_draws(ids, torch.Generator().manual_seed(0))
     assert torch.equal(apply("MentionReplacement", ids, lengths, torch.zeros(3), draws, vocab, tags)[0], ids)
+
+
+def test_pretrained_bert_by_name_fails_in_one_line_offline_and_loads_from_a_folder(tiny_text, tmp_path, monkeypatch):
+    """imdb-bert loads bert-base-uncased by Hub name for users who are online; offline it says what to do, and
+    the same code path runs on a small local save_pretrained folder."""
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    from policy_search.child.data import DatasetError
+    from policy_search.child.text_data import _train_tokenizer
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    overrides = {"dataset": str(tiny_text["sentiment"]), "val_size": 0.2, "eval_samples": None, "max_length": 16}
+    with pytest.raises(DatasetError, match="could not be loaded.*offline"):
+        ChildRun("imdb-bert", seed=0, device="cpu", pretrained="no-such-owner/no-such-model", **overrides)
+    folder = tmp_path / "tiny-bert"
+    tok = _train_tokenizer([" ".join(WORDS)] * 20, "wordpiece", 60, lowercase=True, pretokenized=False)
+    BertTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    ).save_pretrained(folder)
+    config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=32)  # fmt: skip
+    BertForSequenceClassification(config).save_pretrained(folder)
+    run = ChildRun("imdb-bert", seed=0, device="cpu", pretrained=str(folder), epochs=1, **overrides)
+    assert run.vocab.mask_id == 4 and bool((run.splits["train"].tokens.ids[:, 0] == 2).all())
+    stats, _ = run.segment(2, load_policy("eda"), torch.Generator().manual_seed(0))
+    assert stats["batches"] == 2 and np.isfinite(stats["loss"])

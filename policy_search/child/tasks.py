@@ -13,7 +13,7 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 
 # The text models (policy_search.child.text_models) by name: a preset using one is a text task.
-TEXT_MODELS: tuple[str, ...] = ("bilstm", "bert-small", "bilstm-tagger")
+TEXT_MODELS: tuple[str, ...] = ("bilstm", "bert-small", "bert-pretrained", "bilstm-tagger")
 TAGGING_MODELS: tuple[str, ...] = ("bilstm-tagger",)
 
 
@@ -63,6 +63,9 @@ class TaskPreset:
     """Text presets: tokenizer vocabulary size, special tokens included."""
     max_length: int = 256
     """Text presets: tokens kept per sequence (longer ones are truncated at the end)."""
+    pretrained: str | None = None
+    """Text presets with ``tokenizer="pretrained"`` / model ``bert-pretrained``: a Hub name (online) or a local
+    ``save_pretrained`` folder holding the tokenizer and weights."""
 
     @property
     def modality(self) -> str:
@@ -111,8 +114,10 @@ class TaskPreset:
             raise ValueError(f"preset field optimizer must be sgd, adam or adamw, got {self.optimizer!r}")
         number("vocab_size", low=16, integer=True)
         number("max_length", low=2, integer=True)
-        if self.tokenizer not in ("word", "wordpiece"):
-            raise ValueError(f"preset field tokenizer must be word or wordpiece, got {self.tokenizer!r}")
+        if self.tokenizer not in ("word", "wordpiece", "pretrained"):
+            raise ValueError(f"preset field tokenizer must be word, wordpiece or pretrained, got {self.tokenizer!r}")
+        if (self.tokenizer == "pretrained") != bool(self.pretrained):
+            raise ValueError("preset fields: tokenizer 'pretrained' goes with pretrained=<Hub name or folder>")
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"preset field lr_schedule must be constant or cosine, got {self.lr_schedule!r}")
         if not isinstance(self.dataset, str) or not self.dataset:
@@ -303,6 +308,21 @@ _PRESET_LIST = [
         eval_samples=1000,
         max_length=128,
         description="Small data: IMDB 1,000 reviews (first 128 tokens), seed-003 BiLSTM, Adam 1e-3, 12 epochs",
+    ),
+    TaskPreset(
+        "imdb-bert",
+        "imdb",
+        "bert-pretrained",
+        "adamw",
+        2e-5,
+        batch_size=32,
+        epochs=3,
+        val_size=2500,
+        eval_samples=2500,
+        tokenizer="pretrained",
+        pretrained="bert-base-uncased",
+        max_length=256,
+        description="Seed experiments 001/002: IMDB, bert-base-uncased by Hub name (online), AdamW 2e-5, 3 epochs",
     ),
     TaskPreset(
         "imdb-bert-small",

@@ -6,10 +6,13 @@ Hugging Face ``tokenizers`` on the training split only (the test split never sha
 
 - ``word``: word level (the LSTM children), lowercased for classification and cased for tagging (case carries
   entity information), ``vocab_size`` most frequent words seen at least twice, the rest ``[UNK]``;
-- ``wordpiece``: BERT-style WordPiece (the BERT-architecture child), with ``[CLS]`` opening every sequence.
+- ``wordpiece``: BERT-style WordPiece (the BERT-architecture child), with ``[CLS]`` opening every sequence;
+- ``pretrained``: a pretrained tokenizer by Hub name (``bert-base-uncased``, for users who are online) or from a
+  local folder written by ``save_pretrained``, through ``transformers.AutoTokenizer``; its own special ids are
+  kept (recorded in the cache's ``meta.json``).
 
-Special ids are fixed: ``[PAD]`` 0, ``[UNK]`` 1, ``[CLS]`` 2, ``[SEP]`` 3, ``[MASK]`` 4 (``NUM_SPECIAL``), so the
-text ops (``policy_search.ops.text``) never touch them. Sequences are truncated to ``max_length`` tokens and
+Special ids of the trained tokenizers are fixed: ``[PAD]`` 0, ``[UNK]`` 1, ``[CLS]`` 2, ``[SEP]`` 3, ``[MASK]`` 4
+(``NUM_SPECIAL``; a pretrained tokenizer's are read from it), so the text ops (``policy_search.ops.text``) never touch them. Sequences are truncated to ``max_length`` tokens and
 stored padded as long ``[N, L]`` with their lengths; for tagging the IOB2 tags sit beside them, aligned (the word
 tokenizer makes one token per word). The tokenized tensors, the tokenizer file and the optional WordNet synonym
 table live under ``$POLICY_SEARCH_CACHE/text/`` beside the decoded image caches, keyed by the source files and the
@@ -46,7 +49,8 @@ TEXT_CACHE_FORMAT = 1
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = range(len(SPECIAL_TOKENS))
 NUM_SPECIAL = len(SPECIAL_TOKENS)
-TOKENIZERS = ("word", "wordpiece")
+TOKENIZERS = ("word", "wordpiece", "pretrained")
+TRAINED_SPECIALS = {"pad": PAD_ID, "unk": UNK_ID, "cls": CLS_ID, "mask": MASK_ID, "num_special": NUM_SPECIAL}
 MAX_SYNONYMS = 8  # synonyms kept per word (EDA draws one uniformly)
 _TEXT_COLUMNS = ("text", "sentence", "review", "content", "document")
 _LABEL_COLUMNS = ("label", "labels", "sentiment", "class", "target")
@@ -101,6 +105,8 @@ class TextDataset:
     vocab_size: int
     tokenizer_path: str
     synonyms: torch.Tensor | None = None
+    specials: dict = field(default_factory=lambda: dict(TRAINED_SPECIALS))
+    """Special ids: ``pad``, ``unk``, ``cls``, ``mask``, and ``num_special`` (ids below it are never augmented)."""
     mentions: Mentions | None = None
     """Tagging: the training split's entity mentions by type and length (``MentionReplacement``)."""
     source: str = ""
@@ -110,13 +116,14 @@ class TextDataset:
     def num_classes(self) -> int:
         return len(self.class_names)
 
-    def vocab(self, mask_id: int = UNK_ID) -> Vocab:
-        """What the text ops need: specials, the synonym table, and the mask id (``[UNK]`` for word-level models,
-        ``[MASK]`` for BERT-style ones)."""
+    def vocab(self, mask_token: str = "unk") -> Vocab:
+        """What the text ops need: specials, the synonym table, and the mask id (``unk``: ``[UNK]`` for word-level
+        models; ``mask``: ``[MASK]`` for BERT-style ones)."""
+        sp = self.specials
         return Vocab(
-            pad_id=PAD_ID,
-            mask_id=mask_id,
-            num_special=NUM_SPECIAL,
+            pad_id=int(sp["pad"]),
+            mask_id=int(sp[mask_token] if sp.get(mask_token) is not None else sp["unk"]),
+            num_special=int(sp["num_special"]),
             synonyms=self.synonyms,
             outside_tag=0,
             mentions=self.mentions,
@@ -154,18 +161,42 @@ def _train_tokenizer(texts, kind: str, vocab_size: int, lowercase: bool, pretoke
     return tok
 
 
-def _encode(tok, texts: list, max_length: int, cls: bool, pretokenized: bool, tags: list | None = None):
+def _pretrained_tokenizer(name: str):
+    """A pretrained fast tokenizer (Hub name or local folder) and its special ids; one clear error offline."""
+    try:
+        from transformers import AutoTokenizer
+
+        hf = AutoTokenizer.from_pretrained(name)
+    except (OSError, ValueError) as err:
+        raise DatasetError(
+            f"pretrained tokenizer {name!r} could not be loaded ({type(err).__name__}): it is not a local folder, not "
+            "in the Hugging Face cache, and the Hub cannot be reached here (offline). Run once online, pass a "
+            "folder written by save_pretrained, or use a from-scratch preset (imdb-bert-small)."
+        ) from None
+    if not getattr(hf, "is_fast", False):
+        raise DatasetError(f"tokenizer {name!r} has no fast (tokenizers) version; pass one that does")
+    specials = {
+        "pad": hf.pad_token_id,
+        "unk": hf.unk_token_id,
+        "cls": hf.cls_token_id,
+        "mask": hf.mask_token_id,
+        "num_special": max(hf.all_special_ids) + 1,
+    }
+    return hf.backend_tokenizer, specials
+
+
+def _encode(tok, texts: list, max_length: int, cls: int | None, pretokenized: bool, tags: list | None = None):
     """Padded long[N, max_length] ids, long[N] lengths (and long[N, max_length] tags aligned to the tokens)."""
     encodings = tok.encode_batch(texts, is_pretokenized=pretokenized, add_special_tokens=False)
     n = len(encodings)
     ids = torch.zeros(n, max_length, dtype=torch.long)
     lengths = torch.zeros(n, dtype=torch.long)
     tag_out = torch.zeros(n, max_length, dtype=torch.long) if tags is not None else None
-    start = 1 if cls else 0
+    start = 0 if cls is None else 1
     for i, enc in enumerate(encodings):
         row = enc.ids[: max_length - start]
-        if cls:
-            ids[i, 0] = CLS_ID
+        if cls is not None:
+            ids[i, 0] = cls
         ids[i, start : start + len(row)] = torch.tensor(row, dtype=torch.long)
         lengths[i] = start + len(row)
         if tag_out is not None and tags is not None:
@@ -200,7 +231,9 @@ def build_synonyms(tok, max_synonyms: int = MAX_SYNONYMS) -> torch.Tensor | None
     return table
 
 
-def _build_cache(target: Path, hub_id: str, local: Path | None, kind: str, vocab_size: int, max_length: int) -> None:
+def _build_cache(
+    target: Path, hub_id: str, local: Path | None, kind: str, vocab_size: int, max_length: int, pretrained: str | None
+) -> None:
     dsd = _load_hf(hub_id, local)
     if "train" not in dsd:
         raise DatasetError(f"the dataset has splits {list(dsd)}, but a 'train' split is required")
@@ -215,17 +248,22 @@ def _build_cache(target: Path, hub_id: str, local: Path | None, kind: str, vocab
         text_col, label_col = _pick(cols, _TEXT_COLUMNS, "text"), _pick(cols, _LABEL_COLUMNS, "label")
         feature = train.features[label_col]
         names = list(getattr(feature, "names", None) or sorted({str(v) for v in train[label_col]}))
-    tok = _train_tokenizer(train[text_col], kind, vocab_size, lowercase=not tagging, pretokenized=tagging)
+    if kind == "pretrained":
+        tok, specials = _pretrained_tokenizer(str(pretrained))
+    else:
+        tok = _train_tokenizer(train[text_col], kind, vocab_size, lowercase=not tagging, pretokenized=tagging)
+        specials = dict(TRAINED_SPECIALS)
+    cls = specials["cls"] if kind != "word" else None
     tensors: dict[str, torch.Tensor] = {}
     split_names = {"train": "train", "test": "test"}
     if "validation" in dsd:
         split_names["val"] = "validation"
     for ours, theirs in split_names.items():
         ds = dsd[theirs]
-        texts = ds[text_col]
+        texts = ds[text_col] if tagging or kind != "pretrained" else [t.replace("<br />", " ") for t in ds[text_col]]
         labels = ds[label_col]
         ids, lengths, tags = _encode(
-            tok, texts, max_length, cls=kind == "wordpiece", pretokenized=tagging, tags=labels if tagging else None
+            tok, texts, max_length, cls=cls, pretokenized=tagging, tags=labels if tagging else None
         )
         tensors[f"{ours}_ids"], tensors[f"{ours}_lengths"] = ids, lengths
         tensors[f"{ours}_labels"] = tags if tags is not None else torch.tensor(labels, dtype=torch.long)
@@ -243,6 +281,8 @@ def _build_cache(target: Path, hub_id: str, local: Path | None, kind: str, vocab
         "text_column": text_col,
         "label_column": label_col,
         "tokenizer": kind,
+        "pretrained": pretrained,
+        "specials": specials,
         "vocab_size": tok.get_vocab_size(),
         "max_length": max_length,
         "truncated_train": float((tensors["train_lengths"] >= max_length).float().mean()),
@@ -267,6 +307,7 @@ def load_text_dataset(
     val_size: int | float = 5000,
     seed: int = 0,
     refresh: bool = False,
+    pretrained: str | None = None,
 ) -> TextDataset:
     """Load ``name`` tokenized: padded long ids on the CPU for train / val / test.
 
@@ -275,16 +316,18 @@ def load_text_dataset(
     """
     if tokenizer not in TOKENIZERS:
         raise ValueError(f"unknown tokenizer {tokenizer!r}; choose one of {TOKENIZERS}")
+    if (tokenizer == "pretrained") != (pretrained is not None):
+        raise ValueError("tokenizer='pretrained' needs pretrained=<Hub name or folder>, and only it takes one")
     root = default_data_dir(data_dir)
     hub_id, local = _resolve(name, root)
     fingerprint = _source_fingerprint(hub_id, local)
     key = hashlib.sha1(
-        json.dumps([TEXT_CACHE_FORMAT, fingerprint, tokenizer, vocab_size, max_length]).encode()
+        json.dumps([TEXT_CACHE_FORMAT, fingerprint, tokenizer, vocab_size, max_length, pretrained]).encode()
     ).hexdigest()[:16]
     label = local.name if local is not None else hub_id.replace("/", "--")
     target = cache_root() / "text" / f"{label}-{tokenizer}-{key}"
     if refresh or not (target / "meta.json").exists():
-        _build_cache(target, hub_id, local, tokenizer, vocab_size, max_length)
+        _build_cache(target, hub_id, local, tokenizer, vocab_size, max_length, pretrained)
     try:
         meta = json.loads((target / "meta.json").read_text())
         tensors = torch.load(target / "tensors.pt")
@@ -334,6 +377,7 @@ def load_text_dataset(
         vocab_size=int(meta["vocab_size"]),
         tokenizer_path=str(target / "tokenizer.json"),
         synonyms=synonyms,
+        specials=dict(meta.get("specials") or TRAINED_SPECIALS),
         source=str(local) if local is not None else f"hub:{hub_id}",
         extra={"cache": str(target), **meta},
     )

@@ -8,6 +8,9 @@ for classification, ``[B, L, tags]`` for tagging (positions past a sequence's le
   softmax is ``[1 - sigmoid(z), sigmoid(z)]``: cross-entropy on them is exactly binary cross-entropy on ``z``.
 - ``bert-small``: ``transformers.BertForSequenceClassification`` built from a config (2 layers, hidden 128, 2
   heads, intermediate 512), trained from scratch: no weights are downloaded.
+- ``bert-pretrained``: ``AutoModelForSequenceClassification`` from pretrained weights by Hub name
+  (``bert-base-uncased``, the seed-001/002 recipe, for users who are online) or from a local ``save_pretrained``
+  folder; offline without them it fails in one line naming what to do.
 - ``bilstm-tagger``: embedding 100, bidirectional LSTM 100 units per direction, dropout 0.5, a linear layer per
   token (the standard BiLSTM tagger without the CRF, Huang et al. 2015).
 """
@@ -93,15 +96,48 @@ class BertClassifier(nn.Module):
         return self.bert(input_ids=batch.ids, attention_mask=mask.long()).logits
 
 
+class PretrainedClassifier(nn.Module):
+    """A pretrained encoder with a fresh classification head (``transformers.AutoModelForSequenceClassification``)."""
+
+    def __init__(self, name: str, num_classes: int):
+        super().__init__()
+        from transformers import AutoModelForSequenceClassification
+
+        try:
+            self.model = AutoModelForSequenceClassification.from_pretrained(name, num_labels=num_classes)
+        except OSError as err:
+            raise ValueError(
+                f"pretrained weights {name!r} could not be loaded ({type(err).__name__}): not a local folder, not in "
+                "the Hugging Face cache, and the Hub cannot be reached here. Run once online, pass a folder written "
+                "by save_pretrained, or use a from-scratch preset (imdb-bert-small)."
+            ) from None
+
+    def forward(self, batch: TokenBatch) -> torch.Tensor:
+        width = batch.ids.shape[1]
+        mask = torch.arange(width, device=batch.ids.device).unsqueeze(0) < batch.lengths.unsqueeze(1)
+        return self.model(input_ids=batch.ids, attention_mask=mask.long()).logits
+
+
+def _pretrained(vocab_size: int, num_classes: int, max_length: int, pretrained: str | None = None) -> nn.Module:
+    if not pretrained:
+        raise ValueError("model bert-pretrained needs the preset field pretrained (a Hub name or a local folder)")
+    return PretrainedClassifier(pretrained, num_classes)
+
+
 TEXT_MODELS: dict[str, Callable[..., nn.Module]] = {
-    "bilstm": lambda vocab_size, num_classes, max_length: BiLSTMClassifier(vocab_size, num_classes),
-    "bert-small": lambda vocab_size, num_classes, max_length: BertClassifier(vocab_size, num_classes, max_length),
-    "bilstm-tagger": lambda vocab_size, num_classes, max_length: BiLSTMTagger(vocab_size, num_classes),
+    "bert-pretrained": _pretrained,
+    "bilstm": lambda vocab_size, num_classes, max_length, pretrained=None: BiLSTMClassifier(vocab_size, num_classes),
+    "bert-small": lambda vocab_size, num_classes, max_length, pretrained=None: BertClassifier(
+        vocab_size, num_classes, max_length
+    ),
+    "bilstm-tagger": lambda vocab_size, num_classes, max_length, pretrained=None: BiLSTMTagger(vocab_size, num_classes),
 }
 TAGGING_MODELS = ("bilstm-tagger",)
 
 
-def build_text_model(name: str, vocab_size: int, num_classes: int, max_length: int) -> nn.Module:
+def build_text_model(
+    name: str, vocab_size: int, num_classes: int, max_length: int, pretrained: str | None = None
+) -> nn.Module:
     if name not in TEXT_MODELS:
         raise ValueError(f"unknown text model {name!r}; choose one of {sorted(TEXT_MODELS)}")
-    return TEXT_MODELS[name](vocab_size, num_classes, max_length)
+    return TEXT_MODELS[name](vocab_size, num_classes, max_length, pretrained)

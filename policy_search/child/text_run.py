@@ -20,17 +20,31 @@ import torch.nn.functional as F
 
 from policy_search.child.metrics import classification_report
 from policy_search.child.run import ChildRun
-from policy_search.child.text_data import MASK_ID, UNK_ID, TextDataset, TextSplit, load_text_dataset
+from policy_search.child.text_data import TextDataset, TextSplit, load_text_dataset
 from policy_search.child.text_models import build_text_model
 from policy_search.ops.text import TokenBatch
 
 
 @lru_cache(maxsize=4)
 def _cached_text(
-    name: str, data_dir: str | None, tokenizer: str, vocab_size: int, max_length: int, val_size: int | float, seed: int
+    name: str,
+    data_dir: str | None,
+    tokenizer: str,
+    vocab_size: int,
+    max_length: int,
+    val_size: int | float,
+    seed: int,
+    pretrained: str | None,
 ) -> TextDataset:
     return load_text_dataset(
-        name, data_dir, tokenizer=tokenizer, vocab_size=vocab_size, max_length=max_length, val_size=val_size, seed=seed
+        name,
+        data_dir,
+        tokenizer=tokenizer,
+        vocab_size=vocab_size,
+        max_length=max_length,
+        val_size=val_size,
+        seed=seed,
+        pretrained=pretrained,
     )
 
 
@@ -59,7 +73,7 @@ class TextChildRun(ChildRun):
     def _setup_data(self, data_dir: str | None, dataset: TextDataset | None) -> None:  # type: ignore[override]
         p = self.preset
         data = dataset or _cached_text(
-            p.dataset, data_dir, p.tokenizer, p.vocab_size, p.max_length, p.val_size, p.data_seed
+            p.dataset, data_dir, p.tokenizer, p.vocab_size, p.max_length, p.val_size, p.data_seed, p.pretrained
         )
         train = (
             data.train.subset(p.train_size, seed=p.data_seed)
@@ -70,7 +84,7 @@ class TextChildRun(ChildRun):
         self.tagging = data.task == "tagging"
         self.num_classes = data.num_classes
         self.class_names = data.class_names
-        self.vocab = data.vocab(mask_id=MASK_ID if p.tokenizer == "wordpiece" else UNK_ID)
+        self.vocab = data.vocab("unk" if p.tokenizer == "word" else "mask")
         self.splits = {"train": self._on_device(train), "val": self._on_device(data.val)}  # type: ignore[dict-item]
         self._test = data.test  # type: ignore[assignment]
         self.image_shape = (1, 1, p.max_length)  # informational in policy files (ImageSpec)
@@ -81,7 +95,8 @@ class TextChildRun(ChildRun):
         return TextSplit(tokens, tokens.tags if tokens.tags is not None else split.labels.to(self.device))
 
     def _build_model(self) -> torch.nn.Module:
-        return build_text_model(self.preset.model, self.data.vocab_size, self.num_classes, self.preset.max_length)
+        p = self.preset
+        return build_text_model(p.model, self.data.vocab_size, self.num_classes, p.max_length, p.pretrained)
 
     def normalize(self, images):  # text has nothing to standardize
         return images
