@@ -220,7 +220,7 @@ def test_train_agent_searches_text_with_the_same_loop(tiny_text, tmp_path):
 # -- the CLIs on the real data -----------------------------------------------------------------------------------
 @pytest.mark.slow
 @pytest.mark.parametrize(("preset", "metric"), [("imdb-small", "accuracy"), ("conll2003-bilstm", "entity_f1")])
-def test_child_cli_on_the_real_text_data(preset, metric, data_dir, tmp_path):
+def test_child_cli_on_the_real_text_data(preset, metric, shared_data_dir, tmp_path):
     out = tmp_path / "child"
     cmd = [sys.executable, "-m", "policy_search.child", "--preset", preset, "--policy", "eda", "--epochs", "0.05"]
     done = subprocess.run([*cmd, "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -303,3 +303,30 @@ def test_pretrained_bert_by_name_fails_in_one_line_offline_and_loads_from_a_fold
     assert run.vocab.mask_id == 4 and bool((run.splits["train"].tokens.ids[:, 0] == 2).all())
     stats, _ = run.segment(2, load_policy("eda"), torch.Generator().manual_seed(0))
     assert stats["batches"] == 2 and np.isfinite(stats["loss"])
+
+
+def test_synthetic_text_replaces_a_ratio_with_generated_reviews_of_the_same_class(
+    shared_data_dir, tmp_path, monkeypatch
+):
+    """The text member of the synthetic-data family: a class-conditional GPT-2-architecture LM trained on the IMDB
+    training split (tiny size here), sampled with the caller's generator, through augment_batch."""
+    from policy_search.generative.text_lm import distinct_n, get_text_generator
+    from policy_search.policy import augment_batch
+
+    monkeypatch.setenv("POLICY_SEARCH_GENERATORS", str(tmp_path / "gens"))
+    gen = get_text_generator("imdb", size="tiny", seed=0)
+    assert (tmp_path / "gens" / "imdb-gpt2-tiny-seed0" / "checkpoint.pt").exists()
+    fake = gen.sample(torch.tensor([0, 1, 1, 0]), torch.Generator().manual_seed(1), max_length=16)
+    again = gen.sample(torch.tensor([0, 1, 1, 0]), torch.Generator().manual_seed(1), max_length=16)
+    assert torch.equal(fake.ids, again.ids) and fake.ids.shape == (4, 16)
+    assert bool((fake.ids[fake.ids > 0] >= 5).all()) and int(fake.ids.max()) < gen.vocab_size
+    assert 0 < distinct_n(fake, 1) <= 1
+    transform = load_policy("synthetic-text-0.2")
+    transform.size = "tiny"
+    tokens = token_batch(b=64, width=16)
+    labels = torch.randint(0, 2, (64,))
+    out, out_labels = augment_batch(transform, tokens, labels, torch.Generator().manual_seed(0))
+    changed = (out.ids != tokens.ids).any(1)
+    assert torch.equal(out_labels, labels) and 3 <= int(changed.sum()) <= 25  # about a fifth of 64
+    transform.save(tmp_path / "s.json")
+    assert load_policy(tmp_path / "s.json").to_dict()["body"]["ratio"] == 0.2

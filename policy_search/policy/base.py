@@ -72,6 +72,7 @@ LAZY_KINDS: dict[str, str] = {
     "controller": "policy_search.policy.controller",
     "progress-heuristic": "policy_search.policy.heuristic",
     "synthetic": "policy_search.generative.synthetic",
+    "synthetic-text": "policy_search.generative.text_lm",
 }
 
 

@@ -22,6 +22,8 @@ Text presets (for ``TokenBatch`` inputs; ``none`` serves both modalities):
 - ``eda``: the EDA recipe of Wei & Zou (2019) at its published rates (``policy.text.EDA``): per sample, with
   probability 0.9, one of synonym replacement, random insertion, random swap, random deletion at alpha 0.1.
 - ``text-progress-heuristic``: the learning-progress rule above over text levels (none, EDA at alpha 0.05, EDA).
+- ``synthetic-text-0.2``: a fifth of each batch replaced by reviews of the same class from the class-conditional
+  GPT-2-architecture LM (``policy_search.generative.text_lm``, trained on the training split on first use).
 
 Every image preset is generic: it runs on 1-channel images (MNIST) too, where Color is a no-op. Horizontal flips
 change the meaning of some digits and letters; for such data prefer ``none`` or compose your own without flips.
@@ -117,6 +119,7 @@ _BUILDERS: dict[str, Callable[[], Augmentation]] = {
     "synthetic-dcgan-0.2": lambda: build_kind("synthetic", "dcgan", 0.2),
     "eda": lambda: TextSubPolicies(EDA),
     "text-progress-heuristic": lambda: ProgressHeuristic(modality="text"),
+    "synthetic-text-0.2": lambda: build_kind("synthetic-text", 0.2),
 }
 PRESETS: tuple[str, ...] = tuple(_BUILDERS)
 

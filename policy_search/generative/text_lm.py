@@ -1,0 +1,285 @@
+"""A class-conditional GPT-2-architecture language model for text datasets, and the ``synthetic-text`` op.
+
+Seed experiment 002 generates IMDB reviews on the fly with GPT-2 small beside its DCGAN. Offline that model is
+not available, so this module trains a small GPT-2-architecture model (``transformers.GPT2LMHeadModel`` built from
+a config, random init) on the training part of a text dataset (``load_text_dataset(...).train``: the validation
+reviews carved out of it and the test split are never seen), in the child's own word vocabulary, with the class
+as a prefix token (id ``vocab_size + label``; Keskar et al. 2019's control codes). Sampling is ancestral with
+top-k truncation, token by token with the model's key/value cache, all randomness from the caller's
+``torch.Generator``, so a seeded draw replays.
+
+    gen = get_text_generator("imdb", size="proxy", seed=0)          # trains once (minutes on a CPU), then cached
+    tokens = gen.sample(labels, torch.Generator().manual_seed(0))    # TokenBatch in the child's vocabulary
+
+``SyntheticText`` (kind ``synthetic-text``) is the text member of the synthetic-data family: a ``BatchTransform``
+that replaces each sequence of a batch with probability ``ratio`` by one generated for its own label, exactly as
+``Synthetic`` does for images. Checkpoints are cached under the image generators' root
+(``generators_root()/<dataset>-gpt2-<size>-seed<seed>/``) and written atomically each epoch, so training resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from policy_search.generative.train import generators_root
+from policy_search.ops.text import TokenBatch
+from policy_search.policy.base import BatchTransform, ImageSpec, register_kind
+from policy_search.policy.file import as_choice, as_int, as_number, as_object, get
+
+__all__ = ["TEXT_SIZES", "SyntheticText", "TextGenerator", "distinct_n", "get_text_generator", "train_text_generator"]
+
+FORMAT = "policy-search/text-generator"
+TEXT_DATASETS = ("imdb",)
+
+
+@dataclass(frozen=True)
+class TextLMConfig:
+    """Size and training budget of one text generator (``TEXT_SIZES``)."""
+
+    layers: int
+    hidden: int
+    heads: int
+    epochs: int
+    train_size: int | None  # reviews of the training split used (None: all)
+    max_length: int = 128  # tokens per review, as the imdb-small child sees them
+    batch_size: int = 32
+    lr: float = 1e-3
+    top_k: int = 50
+
+
+TEXT_SIZES: dict[str, TextLMConfig] = {
+    "tiny": TextLMConfig(layers=1, hidden=32, heads=2, epochs=1, train_size=256, max_length=32),
+    "proxy": TextLMConfig(layers=2, hidden=128, heads=2, epochs=2, train_size=None),
+    "full": TextLMConfig(layers=6, hidden=384, heads=6, epochs=10, train_size=None),
+}
+
+
+def text_generator_dir(dataset: str, size: str = "proxy", seed: int = 0) -> Path:
+    return generators_root() / f"{dataset}-gpt2-{size}-seed{int(seed)}"
+
+
+def _build(vocab_size: int, num_classes: int, cfg: TextLMConfig) -> torch.nn.Module:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(
+        vocab_size=vocab_size + num_classes,  # the label prefix tokens follow the child's vocabulary
+        n_positions=cfg.max_length + 1,
+        n_embd=cfg.hidden,
+        n_layer=cfg.layers,
+        n_head=cfg.heads,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
+    return GPT2LMHeadModel(config)
+
+
+class TextGenerator:
+    """A trained class-conditional LM. ``sample(labels int64[B], generator) -> TokenBatch`` (child vocabulary)."""
+
+    def __init__(self, net: torch.nn.Module, meta: dict[str, Any]) -> None:
+        self.net = net.eval()
+        self.meta = meta
+        self.vocab_size: int = meta["vocab_size"]
+        self.num_classes: int = meta["num_classes"]
+        self.cfg = TextLMConfig(**meta["config"])
+
+    @torch.no_grad()
+    def sample(
+        self, labels: Tensor, generator: torch.Generator | None = None, max_length: int | None = None
+    ) -> TokenBatch:
+        """Reviews for ``labels``: token ids in the child's vocabulary (no special ids but padding), padded."""
+        if not isinstance(labels, Tensor) or labels.dtype != torch.int64 or labels.ndim != 1:
+            raise ValueError("labels must be an int64 tensor [B]")
+        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
+            raise ValueError(f"labels must lie in [0, {self.num_classes})")
+        g = generator if generator is not None else torch.Generator().manual_seed(0)
+        length = min(max_length or self.cfg.max_length, self.cfg.max_length)
+        b = labels.shape[0]
+        tokens = (self.vocab_size + labels).view(b, 1)
+        out = torch.zeros(b, length, dtype=torch.long)
+        past = None
+        for t in range(length):
+            with warnings.catch_warnings():  # transformers 5 renames past_key_values; 4.x knows only this name
+                warnings.simplefilter("ignore", FutureWarning)
+                result = self.net(input_ids=tokens, past_key_values=past, use_cache=True)
+            past = result.past_key_values
+            logits = result.logits[:, -1, : self.vocab_size].float()
+            logits[:, 1:5] = -math.inf  # never [UNK], [CLS], [SEP], [MASK]; id 0 ([PAD]) ends a review
+            top = torch.topk(logits, self.cfg.top_k, dim=-1)
+            choice = torch.multinomial(torch.softmax(top.values, -1), 1, generator=g)
+            tokens = top.indices.gather(1, choice)
+            out[:, t] = tokens[:, 0]
+        ended = (out == 0).long().cumsum(1) > 0
+        out = out.masked_fill(ended, 0)
+        lengths = (~ended).sum(1).clamp(min=1)
+        out[:, 0] = torch.where(out[:, 0] == 0, torch.full_like(out[:, 0], 5), out[:, 0])  # never empty
+        return TokenBatch(out.to(labels.device), lengths.to(labels.device))
+
+
+def _load_data(dataset: str, data_dir: str | None):
+    from policy_search.child.text_data import load_text_dataset
+
+    return load_text_dataset(dataset, data_dir, tokenizer="word", vocab_size=20000, max_length=128, val_size=2500)
+
+
+def train_text_generator(
+    dataset: str = "imdb", size: str = "proxy", seed: int = 0, *, data_dir: str | None = None, progress: bool = False
+) -> TextGenerator:
+    """Train (or resume) and cache the generator; returns it. The validation and test reviews are never used."""
+    as_choice(dataset, "dataset", TEXT_DATASETS, "text generator dataset")
+    cfg = TEXT_SIZES[as_choice(size, "size", tuple(TEXT_SIZES), "size")]
+    data = _load_data(dataset, data_dir)
+    train = data.train if cfg.train_size is None else data.train.subset(cfg.train_size, seed=0)
+    ids, lengths, labels = train.tokens.ids[:, : cfg.max_length], train.tokens.lengths, train.labels
+    lengths = lengths.clamp(max=cfg.max_length)
+    folder = text_generator_dir(dataset, size, seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    ckpt = folder / "checkpoint.pt"
+    torch.manual_seed(seed)
+    net = _build(data.vocab_size, data.num_classes, cfg)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr)
+    epoch, losses = 0, []
+    if ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        epoch, losses = state["epoch"], state["losses"]
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(epoch):  # the batch order of the epochs already done, so a resumed run is the same run
+        torch.randperm(len(labels), generator=g)
+    t0 = time.perf_counter()
+    while epoch < cfg.epochs:
+        net.train()
+        order = torch.randperm(len(labels), generator=g)
+        total, count = 0.0, 0
+        for start in range(0, len(order), cfg.batch_size):
+            index = order[start : start + cfg.batch_size]
+            width = int(lengths[index].max())
+            x = torch.cat([(data.vocab_size + labels[index]).view(-1, 1), ids[index, :width]], 1)
+            real = torch.arange(width + 1).unsqueeze(0) <= lengths[index].unsqueeze(1)  # prefix + tokens
+            target = x.masked_fill(~real, -100)
+            target[:, 0] = -100  # the label is given, not predicted
+            loss = net(input_ids=x, attention_mask=real.long(), labels=target).loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total, count = total + float(loss.detach()), count + 1
+            if progress and count % 100 == 0:
+                print(f"epoch {epoch + 1} batch {count}: loss {total / count:.3f}", flush=True)
+        epoch += 1
+        losses.append(total / max(count, 1))
+        tmp = ckpt.with_name(f"checkpoint.pt.tmp{os.getpid()}")
+        torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "losses": losses}, tmp)
+        os.replace(tmp, ckpt)
+    meta = {
+        "format": FORMAT,
+        "dataset": dataset,
+        "size": size,
+        "seed": seed,
+        "config": asdict(cfg),
+        "vocab_size": data.vocab_size,
+        "num_classes": data.num_classes,
+        "tokenizer": data.tokenizer_path,
+        "train_reviews": len(labels),
+        "epoch_losses": losses,
+        "train_seconds_this_call": round(time.perf_counter() - t0, 1),
+    }
+    (folder / "config.json").write_text(json.dumps(meta, indent=1))
+    return TextGenerator(net, meta)
+
+
+def get_text_generator(dataset: str = "imdb", size: str = "proxy", seed: int = 0, **kw: Any) -> TextGenerator:
+    """The cached generator (trained and cached on first use; a finished checkpoint just loads)."""
+    return train_text_generator(dataset, size, seed, **kw)
+
+
+def distinct_n(tokens: TokenBatch, n: int) -> float:
+    """Distinct-n (Li et al. 2016): unique n-grams over all n-grams of the batch's sequences, in [0, 1]."""
+    grams: set[tuple[int, ...]] = set()
+    total = 0
+    for row, length in zip(tokens.ids.tolist(), tokens.lengths.tolist()):
+        seq = row[:length]
+        for i in range(len(seq) - n + 1):
+            grams.add(tuple(seq[i : i + n]))
+            total += 1
+    return len(grams) / total if total else 0.0
+
+
+class SyntheticText(BatchTransform):
+    """Replace each sequence with probability ``ratio`` by a generated one of its own class (``TextGenerator``)."""
+
+    modality = "text"
+
+    def __init__(
+        self, ratio: float = 0.2, *, dataset: str = "imdb", size: str = "proxy", seed: int = 0,
+        image_spec: ImageSpec | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(space="text", image_spec=image_spec)
+        self.ratio = as_number(ratio, "ratio", 0.0, 1.0)
+        self.dataset = as_choice(dataset, "dataset", TEXT_DATASETS, "text generator dataset")
+        self.size = as_choice(size, "size", tuple(TEXT_SIZES), "size")
+        self.seed = as_int(seed, "seed", low=0)
+        self._gen: TextGenerator | None = None
+
+    @classmethod
+    def allowed_spaces(cls) -> tuple[str, ...]:
+        return ("text",)
+
+    def generator_model(self) -> TextGenerator:
+        if self._gen is None:
+            self._gen = get_text_generator(self.dataset, self.size, self.seed)
+        return self._gen
+
+    def forward(  # type: ignore[override]
+        self, tokens: TokenBatch, labels: Tensor, *, generator: torch.Generator | None = None, progress=None
+    ) -> tuple[TokenBatch, Tensor]:
+        g = generator if generator is not None else self.default_generator()
+        replace = torch.rand(len(tokens), generator=g, device=g.device).to(tokens.device) < self.ratio
+        if not bool(replace.any()):
+            return tokens, labels
+        fake = self.generator_model().sample(labels[replace].cpu(), g, max_length=int(tokens.ids.shape[1]))
+        ids, lengths = tokens.ids.clone(), tokens.lengths.clone()
+        width = min(ids.shape[1], fake.ids.shape[1])
+        rows = torch.nonzero(replace).flatten()
+        ids[rows] = 0
+        ids[rows, :width] = fake.ids[:, :width].to(ids.device)
+        lengths[rows] = fake.lengths.clamp(max=width).to(ids.device)
+        return TokenBatch(ids, lengths, tokens.tags, tokens.vocab), labels
+
+    def op_distribution(self, progress: float | None = None) -> dict[str, float]:
+        return {"synthetic-text": self.ratio}
+
+    def expected_cost(self, progress: float | None = None) -> float:
+        # Not yet measured (benchmarks/generator_costs.py covers the image generators): generating a review is one
+        # LM step per token, counted here as one text-op unit (ops.text.OP_COST) per token.
+        return self.ratio * TEXT_SIZES[self.size].max_length
+
+    def body(self) -> dict[str, Any]:
+        return {"ratio": self.ratio, "dataset": self.dataset, "size": self.size, "seed": self.seed}
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], semantics: dict[str, Any], image_spec: ImageSpec, where: str):
+        as_object(body, where, allowed=("ratio", "dataset", "size", "seed"))
+        return cls(
+            get(body, "ratio", where),
+            dataset=get(body, "dataset", where),
+            size=get(body, "size", where),
+            seed=get(body, "seed", where),
+            image_spec=image_spec,
+        )
+
+    def describe(self, indent: str = "") -> str:
+        return f"{indent}SyntheticText(ratio={self.ratio}, dataset={self.dataset!r}, size={self.size!r})"
+
+
+register_kind("synthetic-text", SyntheticText)
