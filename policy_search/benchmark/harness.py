@@ -159,9 +159,16 @@ def _run_one(spec: PolicySpec, seed: int, preset: Any, protocol: dict, device: s
 
 
 def _comparable(protocol: Any) -> Any:
-    # A preset's description is documentation: rewording it must not invalidate finished runs.
+    # A preset's description is documentation: rewording it must not invalidate finished runs. Preset fields added
+    # since a run was recorded (the text fields) count at their defaults, which is what that run used.
     if isinstance(protocol, dict) and isinstance(protocol.get("task"), dict):
-        return {**protocol, "task": {k: v for k, v in protocol["task"].items() if k != "description"}}
+        from dataclasses import MISSING, fields
+
+        from policy_search.child.tasks import TaskPreset
+
+        defaults = {f.name: f.default for f in fields(TaskPreset) if f.default is not MISSING}
+        task = {**defaults, **protocol["task"]}
+        return {**protocol, "task": {k: v for k, v in task.items() if k != "description"}}
     return protocol
 
 
