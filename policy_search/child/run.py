@@ -42,6 +42,10 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 
 
+# Subclasses of ChildRun for other modalities, by preset modality ("module:class"; images are ChildRun itself).
+CHILD_CLASSES: dict[str, str] = {"text": "policy_search.child.text_run:TextChildRun"}
+
+
 class ChildDivergedError(RuntimeError):
     """The child's training loss became NaN or infinite."""
 
@@ -146,10 +150,12 @@ class ChildRun:
                 for k, v in kwargs.items()
                 if k in TaskPreset.__dataclass_fields__ and (k != "dataset" or isinstance(v, str))
             }
-            if get_preset(preset, **overrides).modality == "text":
-                from policy_search.child.text_run import TextChildRun
+            modality = get_preset(preset, **overrides).modality
+            if modality in CHILD_CLASSES:  # by name, as the policy kinds are: the subclass imports this module
+                import importlib
 
-                cls = TextChildRun
+                module, name = CHILD_CLASSES[modality].split(":")
+                cls = getattr(importlib.import_module(module), name)
         return super().__new__(cls)
 
     # -- setup -------------------------------------------------------------------------------------------------
