@@ -99,6 +99,9 @@ def test_each_space_rebuilds_its_policy_and_records_real_parameters(space):
     elif space == "compact":  # magnitude bin of 10
         assert real["rotate_degrees"] == pytest.approx(30.0 * trial.params["magnitude"] / 9, abs=1e-4)
         assert set(trial.params) == {"flip", "crop", "num_ops", "magnitude"}
+    elif space == "text-compact":  # rate = 0.5 * M / 9 per op
+        assert set(trial.params) == {"num_ops", "magnitude"} and policy.modality in ("text", None)
+        assert real["rate"] == pytest.approx(0.5 * trial.params["magnitude"] / 9)
     else:
         assert real["phase2_end_progress"] == 1.0 and "phase1_magnitude_normalized" in real
 

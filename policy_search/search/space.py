@@ -28,6 +28,7 @@ import optuna
 import torch
 
 from policy_search.ops import image as ops
+from policy_search.ops.text import MAX_RATE
 from policy_search.policy import ImageSpec, Policy, RandAugment, Schedule, SubPolicies
 
 __all__ = [
@@ -132,6 +133,7 @@ def sample_text_compact(trial: TrialLike, image: ImageSpec) -> Policy:
 
     spec = ActionSpec.compact("text")
     action = [trial.suggest_int("num_ops", 0, spec.max_ops), trial.suggest_int("magnitude", 0, spec.num_bins - 1)]
+    trial.set_user_attr("rate", MAX_RATE["RandomDeletion"] * action[1] / (spec.num_bins - 1))  # the real parameter
     policy = spec.to_policy(action)
     policy.image_spec = image
     return policy
