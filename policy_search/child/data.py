@@ -319,6 +319,12 @@ def _build_cache(
         "test_split": test_name or f"carved {test_fraction:.0%} of train",
         "decode_seconds": round(time.perf_counter() - t0, 2),
     }
+    publish_cache(tmp, target, meta)
+
+
+def publish_cache(tmp: Path, target: Path, meta: dict) -> None:
+    """Write ``meta.json`` last into the finished ``tmp`` folder and move it to ``target`` (replacing an old one),
+    so a cache folder with ``meta.json`` is always complete."""
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
     if target.exists():
         import shutil

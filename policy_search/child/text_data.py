@@ -41,6 +41,7 @@ from policy_search.child.data import (
     _source_fingerprint,
     cache_root,
     default_data_dir,
+    publish_cache,
     stratified_indices,
 )
 from policy_search.ops.text import Mentions, TokenBatch, Vocab
@@ -83,11 +84,13 @@ class TextSplit:
             raise ValueError(
                 f"subset of {n} examples requested from a split of {len(self)}; ask for at most {len(self)}"
             )
+        return self.select(self.sample_indices(n, seed))
+
+    def sample_indices(self, n: int, seed: int) -> torch.Tensor:
+        """``n`` seeded indices: stratified by class for classification, uniform for tagging."""
         if self.tokens.tags is None:
-            index = stratified_indices(self.labels.cpu(), n, seed)
-        else:
-            index = torch.randperm(len(self), generator=torch.Generator().manual_seed(int(seed)))[:n]
-        return self.select(index)
+            return stratified_indices(self.labels.cpu(), n, seed)
+        return torch.randperm(len(self), generator=torch.Generator().manual_seed(int(seed)))[:n]
 
 
 @dataclass
@@ -289,12 +292,7 @@ def _build_cache(
         "synonyms": synonyms is not None,
         "build_seconds": round(time.perf_counter() - t0, 2),
     }
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-    if target.exists():
-        import shutil
-
-        shutil.rmtree(target)
-    tmp.rename(target)
+    publish_cache(tmp, target, meta)
 
 
 def load_text_dataset(
@@ -353,12 +351,7 @@ def load_text_dataset(
         val_size = int(val_size)
         if not 0 < val_size < n_train:
             raise ValueError(f"val_size={val_size} must be in (0, {n_train}) for a training split of {n_train}")
-        labels = tensors["train_labels"]
-        val_index = (
-            stratified_indices(labels, val_size, seed)
-            if not tagging
-            else torch.randperm(n_train, generator=torch.Generator().manual_seed(seed))[:val_size]
-        )
+        val_index = split("train").sample_indices(val_size, seed)
         keep = torch.ones(n_train, dtype=torch.bool)
         keep[val_index] = False
         train, val = split("train", torch.nonzero(keep).flatten()), split("train", val_index)

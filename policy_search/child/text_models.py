@@ -91,9 +91,7 @@ class BertClassifier(nn.Module):
         self.bert = BertForSequenceClassification(config)
 
     def forward(self, batch: TokenBatch) -> torch.Tensor:
-        width = batch.ids.shape[1]
-        mask = torch.arange(width, device=batch.ids.device).unsqueeze(0) < batch.lengths.unsqueeze(1)
-        return self.bert(input_ids=batch.ids, attention_mask=mask.long()).logits
+        return self.bert(input_ids=batch.ids, attention_mask=batch.real().long()).logits
 
 
 class PretrainedClassifier(nn.Module):
@@ -113,9 +111,7 @@ class PretrainedClassifier(nn.Module):
             ) from None
 
     def forward(self, batch: TokenBatch) -> torch.Tensor:
-        width = batch.ids.shape[1]
-        mask = torch.arange(width, device=batch.ids.device).unsqueeze(0) < batch.lengths.unsqueeze(1)
-        return self.model(input_ids=batch.ids, attention_mask=mask.long()).logits
+        return self.model(input_ids=batch.ids, attention_mask=batch.real().long()).logits
 
 
 def _pretrained(vocab_size: int, num_classes: int, max_length: int, pretrained: str | None = None) -> nn.Module:

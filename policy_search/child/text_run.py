@@ -112,14 +112,9 @@ class TextChildRun(ChildRun):
             loss = F.cross_entropy(logits, labels, label_smoothing=smoothing)
             return loss, (logits.detach().argmax(1) == labels).sum(), int(labels.shape[0])
         tags = inputs.tags  # after augmentation: the tags moved with their tokens
-        real = self._real(inputs)
+        real = inputs.real()
         loss = F.cross_entropy(logits[real], tags[real], label_smoothing=smoothing)
         return loss, (logits.detach().argmax(-1)[real] == tags[real]).sum(), int(real.sum())
-
-    @staticmethod
-    def _real(tokens: TokenBatch) -> torch.Tensor:
-        width = tokens.ids.shape[1]
-        return torch.arange(width, device=tokens.ids.device).unsqueeze(0) < tokens.lengths.unsqueeze(1)
 
     @torch.no_grad()
     def _predict_rows(self, split: str, max_samples: int | None) -> tuple[list, torch.Tensor, float, int]:
@@ -139,7 +134,7 @@ class TextChildRun(ChildRun):
             logits = self.model(tokens)
             labels = part.labels.to(self.device)
             if self.tagging:
-                real = self._real(tokens)
+                real = tokens.real()
                 loss_sum += F.cross_entropy(logits[real], labels[real], reduction="sum")
                 count += int(real.sum())
                 best = logits.argmax(-1)

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from policy_search.generative.train import generators_root
+from policy_search.generative.train import check_labels, generators_root
 from policy_search.ops.text import TokenBatch
 from policy_search.policy.base import BatchTransform, ImageSpec, register_kind
 from policy_search.policy.file import as_choice, as_int, as_number, as_object, get
@@ -99,10 +99,7 @@ class TextGenerator:
         self, labels: Tensor, generator: torch.Generator | None = None, max_length: int | None = None
     ) -> TokenBatch:
         """Reviews for ``labels``: token ids in the child's vocabulary (no special ids but padding), padded."""
-        if not isinstance(labels, Tensor) or labels.dtype != torch.int64 or labels.ndim != 1:
-            raise ValueError("labels must be an int64 tensor [B]")
-        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
-            raise ValueError(f"labels must lie in [0, {self.num_classes})")
+        check_labels(labels, self.num_classes, self.meta["dataset"])
         g = generator if generator is not None else torch.Generator().manual_seed(0)
         length = min(max_length or self.cfg.max_length, self.cfg.max_length)
         b = labels.shape[0]

@@ -158,6 +158,19 @@ def train_command(dataset: str, model: str, size: str, seed: int, resume: bool =
     )
 
 
+def check_labels(labels: Any, num_classes: int, dataset: str) -> None:
+    """The conditioning labels a generator takes: int64 [B] in [0, num_classes)."""
+    if not isinstance(labels, Tensor) or labels.dtype != torch.int64 or labels.ndim != 1:
+        raise ValueError(
+            f"labels must be an int64 tensor [B], got "
+            f"{getattr(labels, 'dtype', type(labels).__name__)} {tuple(getattr(labels, 'shape', ()))}"
+        )
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        raise ValueError(
+            f"labels must lie in [0, {num_classes}) for {dataset}, got range [{int(labels.min())}, {int(labels.max())}]"
+        )
+
+
 class TrainedGenerator:
     """A trained conditional generator. ``sample(labels int64[B], generator) -> uint8[B,C,H,W]``."""
 
@@ -187,16 +200,7 @@ class TrainedGenerator:
         The noise comes from ``generator`` (on its device, then moved), so a seeded generator gives the same
         images; the net runs in eval mode, so each image depends only on its own label and noise.
         """
-        if not isinstance(labels, Tensor) or labels.dtype != torch.int64 or labels.ndim != 1:
-            raise ValueError(
-                f"labels must be an int64 tensor [B], got "
-                f"{getattr(labels, 'dtype', type(labels).__name__)} {tuple(getattr(labels, 'shape', ()))}"
-            )
-        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
-            raise ValueError(
-                f"labels must lie in [0, {self.num_classes}) for {self.dataset}, got range "
-                f"[{int(labels.min())}, {int(labels.max())}]"
-            )
+        check_labels(labels, self.num_classes, self.dataset)
         g = generator if generator is not None else torch.Generator().manual_seed(0)
         z = torch.randn(labels.shape[0], self.latent_dim, generator=g, device=g.device).to(self.device)
         out = self.net.generate(z, labels.to(self.device))

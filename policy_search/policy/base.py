@@ -66,6 +66,7 @@ OpEntry = tuple[str, float, float]  # (op name, probability in [0, 1], normalize
 SubPolicy = list[OpEntry]
 
 KINDS: dict[str, type[Augmentation]] = {}
+_OP_COST: dict[str, float] = {**ops.OP_COST, **text_ops.OP_COST}  # both modalities' ops (Identity is 0 in both)
 # Kinds defined in modules that sit above this one (they need the env's action spec, generators, ...): imported
 # on first use so `load_policy` finds them without this module importing them eagerly.
 LAZY_KINDS: dict[str, str] = {
@@ -120,8 +121,22 @@ class ImageSpec:
         return cls(**check_image_spec(value, where))
 
 
+class _Slots:
+    """Shape of sampled params: ``op_index`` is [S, B] (slots, samples) in both modalities."""
+
+    op_index: Tensor
+
+    @property
+    def num_slots(self) -> int:
+        return int(self.op_index.shape[0])
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.op_index.shape[1])
+
+
 @dataclass(frozen=True)
-class AugmentParams:
+class AugmentParams(_Slots):
     """One sampled augmentation: S slots applied in order, each a per-sample op choice.
 
     op_index long[S,B] into ``ops.OP_NAMES``; param float32[S,B] physical parameter (torchvision units);
@@ -133,14 +148,6 @@ class AugmentParams:
     param: Tensor
     aux: Tensor
     mask: Tensor
-
-    @property
-    def num_slots(self) -> int:
-        return int(self.op_index.shape[0])
-
-    @property
-    def batch_size(self) -> int:
-        return int(self.op_index.shape[1])
 
     def to(self, device: torch.device | str) -> AugmentParams:
         # Blocking copies: a non_blocking device-to-host copy could be read before it lands.
@@ -159,7 +166,7 @@ class AugmentParams:
 
 
 @dataclass(frozen=True)
-class TextParams:
+class TextParams(_Slots):
     """One sampled text augmentation: S slots applied in order, each a per-sample op choice.
 
     op_index long[S,B] into ``ops.text.TEXT_OP_NAMES``; rate float32[S,B] the op's rate (``MAX_RATE[op] * m``);
@@ -171,14 +178,6 @@ class TextParams:
     rate: Tensor
     seed: Tensor
     mask: Tensor
-
-    @property
-    def num_slots(self) -> int:
-        return int(self.op_index.shape[0])
-
-    @property
-    def batch_size(self) -> int:
-        return int(self.op_index.shape[1])
 
     def to(self, device: torch.device | str) -> TextParams:
         return TextParams(self.op_index.to(device), self.rate.to(device), self.seed, self.mask.to(device))
@@ -395,8 +394,7 @@ class Augmentation(nn.Module, abc.ABC):
 
     def expected_cost(self, progress: float | None = None) -> float:
         """Expected relative cost per image (sum of OP_COST over the expected op applications)."""
-        costs = {**ops.OP_COST, **text_ops.OP_COST}
-        return float(sum(n * costs[op] for op, n in self.op_distribution(progress).items()))
+        return float(sum(n * _OP_COST[op] for op, n in self.op_distribution(progress).items()))
 
     def semantics(self) -> dict[str, Any]:
         reference = TEXT_REFERENCE if self.space == "text" else REFERENCE

@@ -83,6 +83,26 @@ def _op_list(value: Any, where: str) -> tuple[str, ...]:
     return names
 
 
+def randaugment_from_body(
+    cls: Any, body: dict[str, Any], semantics: dict[str, Any], image_spec: ImageSpec, where: str, **kwargs: Any
+) -> Policy:
+    """Build a RandAugment-style kind (``num_ops``, ``magnitude_bin``, ``ops``; image or text) from its file body."""
+    as_object(body, where, allowed=("num_ops", "magnitude_bin", "ops"))
+    try:
+        return cls(
+            get(body, "num_ops", where),
+            get(body, "magnitude_bin", where),
+            semantics["num_bins"],
+            ops=as_list(get(body, "ops", where), join(where, "ops")),
+            image_spec=image_spec,
+            **kwargs,
+        )
+    except PolicyConfigError as exc:  # constructor argument "magnitude" is "magnitude_bin" in the file
+        raise PolicyConfigError(
+            join(where, "magnitude_bin" if exc.field == "magnitude" else exc.field), exc.reason
+        ) from None
+
+
 def _entry(value: Any, where: str) -> OpEntry:
     """(op, probability, magnitude) from a tuple/list of 3 or an object with those keys; None magnitude -> 0."""
     if isinstance(value, Mapping):
@@ -265,20 +285,7 @@ class RandAugment(_BinnedOpSet):
 
     @classmethod
     def from_body(cls, body: dict[str, Any], semantics: dict[str, Any], image_spec: ImageSpec, where: str) -> Policy:
-        as_object(body, where, allowed=("num_ops", "magnitude_bin", "ops"))
-        try:
-            return cls(
-                get(body, "num_ops", where),
-                get(body, "magnitude_bin", where),
-                semantics["num_bins"],
-                ops=as_list(get(body, "ops", where), join(where, "ops")),
-                space=semantics["space"],
-                image_spec=image_spec,
-            )
-        except PolicyConfigError as exc:  # constructor argument "magnitude" is "magnitude_bin" in the file
-            raise PolicyConfigError(
-                join(where, "magnitude_bin" if exc.field == "magnitude" else exc.field), exc.reason
-            ) from None
+        return randaugment_from_body(cls, body, semantics, image_spec, where, space=semantics["space"])
 
     def describe(self, indent: str = "") -> str:
         return (

@@ -39,6 +39,7 @@ from policy_search.policy.file import (
     get,
     join,
 )
+from policy_search.policy.kinds import randaugment_from_body
 
 __all__ = ["EDA", "EDA_ALPHA", "TAGGING_OPS", "TEXT_OPS", "TextRandAugment", "TextSubPolicies"]
 
@@ -184,19 +185,7 @@ class TextRandAugment(Policy):
 
     @classmethod
     def from_body(cls, body: dict[str, Any], semantics: dict[str, Any], image_spec: ImageSpec, where: str) -> Policy:
-        as_object(body, where, allowed=("num_ops", "magnitude_bin", "ops"))
-        try:
-            return cls(
-                get(body, "num_ops", where),
-                get(body, "magnitude_bin", where),
-                semantics["num_bins"],
-                ops=as_list(get(body, "ops", where), join(where, "ops")),
-                image_spec=image_spec,
-            )
-        except PolicyConfigError as exc:  # constructor argument "magnitude" is "magnitude_bin" in the file
-            raise PolicyConfigError(
-                join(where, "magnitude_bin" if exc.field == "magnitude" else exc.field), exc.reason
-            ) from None
+        return randaugment_from_body(cls, body, semantics, image_spec, where)
 
     def describe(self, indent: str = "") -> str:
         return (

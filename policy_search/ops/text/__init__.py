@@ -144,6 +144,10 @@ class TokenBatch:
         tags = None if self.tags is None else self.tags.index_select(0, index)[:, :width]
         return TokenBatch(ids, lengths, tags, self.vocab)
 
+    def real(self) -> Tensor:
+        """bool[B, L]: True at real tokens, False at padding."""
+        return _positions(self.ids, self.lengths)[1]
+
     def with_ids(self, ids: Tensor, lengths: Tensor, tags: Tensor | None) -> TokenBatch:
         return TokenBatch(ids, lengths, tags, self.vocab)
 
