@@ -315,7 +315,7 @@ def test_synthetic_text_replaces_a_ratio_with_generated_reviews_of_the_same_clas
 
     monkeypatch.setenv("POLICY_SEARCH_GENERATORS", str(tmp_path / "gens"))
     gen = get_text_generator("imdb", size="tiny", seed=0)
-    assert (tmp_path / "gens" / "imdb-gpt2-tiny-seed0" / "checkpoint.pt").exists()
+    assert (tmp_path / "gens" / "imdb-gpt2v2-tiny-seed0" / "checkpoint.pt").exists()
     fake = gen.sample(torch.tensor([0, 1, 1, 0]), torch.Generator().manual_seed(1), max_length=16)
     again = gen.sample(torch.tensor([0, 1, 1, 0]), torch.Generator().manual_seed(1), max_length=16)
     assert torch.equal(fake.ids, again.ids) and fake.ids.shape == (4, 16)
@@ -330,6 +330,19 @@ def test_synthetic_text_replaces_a_ratio_with_generated_reviews_of_the_same_clas
     assert torch.equal(out_labels, labels) and 3 <= int(changed.sum()) <= 25  # about a fifth of 64
     transform.save(tmp_path / "s.json")
     assert load_policy(tmp_path / "s.json").to_dict()["body"]["ratio"] == 0.2
+
+
+def test_text_lm_learns_where_a_review_ends():
+    from policy_search.generative.text_lm import lm_batch
+
+    ids = torch.tensor([[7, 8, 9, 0], [7, 8, 0, 0], [5, 6, 7, 8]])
+    x, real, target = lm_batch(torch.tensor([100, 101, 100]), ids, torch.tensor([3, 2, 4]), max_length=6)
+    assert x.tolist() == [[100, 7, 8, 9, 0, 0], [101, 7, 8, 0, 0, 0], [100, 5, 6, 7, 8, 0]]
+    # every real token, then [PAD] (0) once after a review's last token; the prefix and the rest are ignored
+    assert target.tolist() == [[-100, 7, 8, 9, 0, -100], [-100, 7, 8, 0, -100, -100], [-100, 5, 6, 7, 8, 0]]
+    assert real.sum(1).tolist() == [4, 3, 5]
+    _, _, truncated = lm_batch(torch.tensor([100]), ids[2:], torch.tensor([4]), max_length=4)
+    assert truncated.tolist() == [[-100, 5, 6, 7, 8]]  # cut at max_length: it has no end to learn
 
 
 # -- pretrained word vectors ---------------------------------------------------------------------------------------

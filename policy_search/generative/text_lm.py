@@ -14,7 +14,7 @@ top-k truncation, token by token with the model's key/value cache, all randomnes
 ``SyntheticText`` (kind ``synthetic-text``) is the text member of the synthetic-data family: a ``BatchTransform``
 that replaces each sequence of a batch with probability ``ratio`` by one generated for its own label, exactly as
 ``Synthetic`` does for images. Checkpoints are cached under the image generators' root
-(``generators_root()/<dataset>-gpt2-<size>-seed<seed>/``) and written atomically each epoch, so training resumes.
+(``generators_root()/<dataset>-gpt2v<version>-<size>-seed<seed>/``) and written atomically each epoch, so training resumes.
 """
 
 from __future__ import annotations
@@ -65,8 +65,12 @@ TEXT_SIZES: dict[str, TextLMConfig] = {
 }
 
 
+# 2: trained to predict the end of a review ([PAD] after its last token); version-1 checkpoints never learned it.
+GENERATOR_VERSION = 2
+
+
 def text_generator_dir(dataset: str, size: str = "proxy", seed: int = 0) -> Path:
-    return generators_root() / f"{dataset}-gpt2-{size}-seed{int(seed)}"
+    return generators_root() / f"{dataset}-gpt2v{GENERATOR_VERSION}-{size}-seed{int(seed)}"
 
 
 def _build(vocab_size: int, num_classes: int, cfg: TextLMConfig) -> torch.nn.Module:
@@ -130,6 +134,21 @@ def _load_data(dataset: str, data_dir: str | None):
     return load_text_dataset(dataset, data_dir, tokenizer="word", vocab_size=20000, max_length=128, val_size=2500)
 
 
+def lm_batch(prefix: Tensor, ids: Tensor, lengths: Tensor, max_length: int) -> tuple[Tensor, Tensor, Tensor]:
+    """One training batch of the class-conditional LM: inputs ``[prefix, tokens..., (end)]``, their attention mask
+    (prefix and real tokens) and the targets (every real token, then [PAD] (id 0) as the end of a review that ended
+    before ``max_length``: a truncated one has no end to learn; -100 elsewhere, the prefix included: it is given)."""
+    width = int(lengths.max())
+    pad = int(width < max_length)  # one column for the end of the longest review, if it ended
+    x = torch.cat([prefix.view(-1, 1), ids[:, :width], ids.new_zeros(len(ids), pad)], 1)
+    position = torch.arange(width + 1 + pad).unsqueeze(0)
+    real = position <= lengths.unsqueeze(1)
+    ends = (position == lengths.unsqueeze(1) + 1) & (lengths < max_length).unsqueeze(1)
+    target = x.masked_fill(~(real | ends), -100)
+    target[:, 0] = -100
+    return x, real, target
+
+
 def train_text_generator(
     dataset: str = "imdb", size: str = "proxy", seed: int = 0, *, data_dir: str | None = None, progress: bool = False
 ) -> TextGenerator:
@@ -162,11 +181,7 @@ def train_text_generator(
         total, count = 0.0, 0
         for start in range(0, len(order), cfg.batch_size):
             index = order[start : start + cfg.batch_size]
-            width = int(lengths[index].max())
-            x = torch.cat([(data.vocab_size + labels[index]).view(-1, 1), ids[index, :width]], 1)
-            real = torch.arange(width + 1).unsqueeze(0) <= lengths[index].unsqueeze(1)  # prefix + tokens
-            target = x.masked_fill(~real, -100)
-            target[:, 0] = -100  # the label is given, not predicted
+            x, real, target = lm_batch(data.vocab_size + labels[index], ids[index], lengths[index], cfg.max_length)
             loss = net(input_ids=x, attention_mask=real.long(), labels=target).loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -182,6 +197,7 @@ def train_text_generator(
     meta = {
         "format": FORMAT,
         "dataset": dataset,
+        "version": GENERATOR_VERSION,
         "size": size,
         "seed": seed,
         "config": asdict(cfg),
