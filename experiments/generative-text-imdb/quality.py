@@ -52,7 +52,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=500, help="generated reviews (half per class)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "quality.json"))
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    from policy_search.threads import configure_threads
+
+    configure_threads()  # POLICY_SEARCH_THREADS, else every core
     t0 = time.perf_counter()
     data = _load_data("imdb", None)
     gen = get_text_generator("imdb", size=args.size, seed=0, progress=True)
