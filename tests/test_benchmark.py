@@ -95,6 +95,17 @@ def test_interrupt_resume_add_policy_and_cli(tmp_path, shared_data_dir, monkeypa
     assert "0 run(s) trained, 4 read from cache" in captured.out
     assert "skipping optional policy" in captured.err
 
+    # the policy file moves (a renamed experiment folder): its cached runs are found by content and reported under
+    # the new path, nothing retrained
+    moved = tmp_path / "renamed" / "agent"
+    moved.parent.mkdir()
+    agent.rename(moved)
+    after_move = run_benchmark("mnist-proxy", ["none", "progress-heuristic", str(moved)], 2, out, **kw)
+    assert after_move["counts"] == {"computed": 0, "cached": 6, "total": 6}
+    assert str(moved) in after_move["summary"] and str(agent) not in after_move["summary"]
+    rebuild_report(out)
+    assert str(moved) in json.loads((out / "results.json").read_text())["summary"]
+
 
 def test_cached_run_from_another_protocol_is_refused(tmp_path, shared_data_dir):
     (tmp_path / "runs").mkdir()

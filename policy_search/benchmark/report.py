@@ -463,7 +463,8 @@ def rebuild_report(out: str | Path) -> Path:
             path = out / "runs" / f"{spec.key}-seed{seed}.json"
             if not path.is_file():
                 raise FileNotFoundError(f"{path} is missing: rerun the benchmark command ({meta['command']})")
-            records.append(json.loads(path.read_text(encoding="utf-8")))
+            # under today's name: the key (content hash for files) is what identifies the policy
+            records.append({**json.loads(path.read_text(encoding="utf-8")), "policy": spec.name})
     results = aggregate(records, specs, meta["seeds"], TaskPreset(**meta["preset"]), meta["protocol"], meta["command"])
     results["meta"]["versions"] = meta["versions"]  # the libraries the runs were made with, not today's
     if "counts" in old:
