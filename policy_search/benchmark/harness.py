@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from policy_search.benchmark.report import PolicySpec
+from policy_search.benchmark.report import PolicySpec, load_run
 from policy_search.benchmark.robustness import (
     CORRUPTIONS,
     DEFAULT_FGSM_EPS,
@@ -172,10 +172,10 @@ def _comparable(protocol: Any) -> Any:
     return protocol
 
 
-def _load_cached(path: Path, protocol: dict) -> dict | None:
+def _load_cached(path: Path, protocol: dict, name: str) -> dict | None:
     if not path.is_file():
         return None
-    record = json.loads(path.read_text(encoding="utf-8"))
+    record = load_run(path, name)
     if _comparable(record.get("protocol")) != _comparable(protocol):
         raise ValueError(
             f"{path} was computed under a different task, budget or robustness protocol than this "
@@ -260,13 +260,11 @@ def run_benchmark(
     todo = []
     # Seed-major: an interrupted benchmark leaves whole seeds (every policy), which pair in a partial report.
     for seed, spec in ((k, s) for k in seed_list for s in specs):
-        cached = _load_cached(out_dir / "runs" / f"{spec.key}-seed{seed}.json", protocol)
+        cached = _load_cached(out_dir / "runs" / f"{spec.key}-seed{seed}.json", protocol, spec.name)
         if cached is None:
             todo.append((spec, seed))
         else:
-            # The key holds the policy file's content hash: a run cached under it is this policy's, even if the
-            # file has moved since (a renamed experiment folder), so it is reported under today's path.
-            records.append({**cached, "policy": spec.name})
+            records.append(cached)
     bar = None
     if progress:
         from tqdm.auto import tqdm

@@ -440,6 +440,12 @@ def write_report(out: str | Path, results: dict, records: list[dict]) -> Path:
     return report
 
 
+def load_run(path: Path, name: str) -> dict:
+    """A cached run file, reported under ``name``: its file name holds the policy's key (a content hash for policy
+    files), so a run found there is this policy's even if the file has moved since it ran (a renamed folder)."""
+    return {**json.loads(path.read_text(encoding="utf-8")), "policy": name}
+
+
 def rebuild_report(out: str | Path) -> Path:
     """Recompute results.json / results.csv / report.md / figures of a benchmark folder from its cached runs and
     the settings recorded in its results.json (no training). For a changed report format or statistics."""
@@ -463,8 +469,7 @@ def rebuild_report(out: str | Path) -> Path:
             path = out / "runs" / f"{spec.key}-seed{seed}.json"
             if not path.is_file():
                 raise FileNotFoundError(f"{path} is missing: rerun the benchmark command ({meta['command']})")
-            # under today's name: the key (content hash for files) is what identifies the policy
-            records.append({**json.loads(path.read_text(encoding="utf-8")), "policy": spec.name})
+            records.append(load_run(path, spec.name))
     results = aggregate(records, specs, meta["seeds"], TaskPreset(**meta["preset"]), meta["protocol"], meta["command"])
     results["meta"]["versions"] = meta["versions"]  # the libraries the runs were made with, not today's
     if "counts" in old:

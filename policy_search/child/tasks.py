@@ -339,20 +339,6 @@ _PRESET_LIST = [
         "1e-3, 12 epochs",
     ),
     TaskPreset(
-        "imdb-small-scratch",
-        "imdb",
-        "bilstm",
-        "adam",
-        1e-3,
-        batch_size=64,
-        epochs=12,
-        train_size=1000,
-        val_size=2500,
-        eval_samples=1000,
-        max_length=128,
-        description="imdb-small with the embedding trained from scratch (emb 128; imdb-small's v1 results)",
-    ),
-    TaskPreset(
         "imdb-bert",
         "imdb",
         "bert-pretrained",
@@ -399,6 +385,16 @@ _PRESET_LIST = [
         description="CoNLL-2003 NER: BiLSTM tagger (emb 100, 100 units), Adam 1e-3, batch 32, 5 epochs, entity F1",
     ),
 ]
+_IMDB_SMALL = next(p for p in _PRESET_LIST if p.name == "imdb-small")
+_PRESET_LIST.insert(
+    _PRESET_LIST.index(_IMDB_SMALL) + 1,
+    replace(
+        _IMDB_SMALL,
+        name="imdb-small-scratch",
+        embeddings=None,
+        description="imdb-small with the embedding trained from scratch (emb 128; imdb-small's v1 results)",
+    ),
+)
 PRESETS: dict[str, TaskPreset] = {p.name: p for p in _PRESET_LIST}
 
 

@@ -53,7 +53,8 @@ def _source(name: str) -> VectorSource:
 
 
 @lru_cache(maxsize=2)
-def _table(name: str) -> tuple[np.ndarray, dict[str, int]]:
+def _table(name: str) -> tuple[np.ndarray, dict[str, int], float]:
+    """The memory-mapped vectors, word -> row, and the vectors' standard deviation (read once per process)."""
     import importlib
     from pathlib import Path
 
@@ -72,15 +73,15 @@ def _table(name: str) -> tuple[np.ndarray, dict[str, int]]:
     words = pq.read_table(root / source.index).column("index").to_pylist()
     if matrix.shape != (len(words), source.dim):
         raise ValueError(f"word vectors {name!r} at {root} are damaged: {matrix.shape} rows for {len(words)} words")
-    return matrix, {w: i for i, w in enumerate(words)}
+    std = float(np.asarray(matrix[:: max(1, len(matrix) // 20000)]).std())  # a strided sample of rows
+    return matrix, {w: i for i, w in enumerate(words)}, std
 
 
 def embedding_matrix(name: str, vocab: dict[str, int], size: int, seed: int = 0) -> tuple[torch.Tensor, float]:
     """A ``[size, dim]`` float32 embedding matrix for a tokenizer vocabulary (word -> id): each word's vector
     (looked up as is, then lowercased), others drawn from N(0, s^2) with s the vectors' own standard deviation
     (seeded), the padding row (id 0) zero. Returns the matrix and the fraction of the vocabulary found."""
-    matrix, row_of = _table(name)
-    std = float(np.asarray(matrix[:: max(1, len(matrix) // 20000)]).std())
+    matrix, row_of, std = _table(name)
     gen = torch.Generator().manual_seed(seed)
     out = torch.randn(size, matrix.shape[1], generator=gen) * std
     ids, rows = [], []
