@@ -156,6 +156,7 @@ COMMANDS = {
     "generative": "policy_search.generative.cli",
     "search curve": "policy_search.search.curve",
     "search compare": "policy_search.search.compare",
+    "search race": "policy_search.search.race",
 }
 
 

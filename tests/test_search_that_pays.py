@@ -387,3 +387,82 @@ def test_a_sampling_controller_draws_afresh_per_run_and_replays_a_run():
     draws = {seed: first_draws(seed) for seed in range(100, 110)}
     assert draws[100] == first_draws(100)  # a run replays
     assert len({str(d) for d in draws.values()}) > 1  # but each run draws its own (it drew one stream for all)
+
+
+def _fake_accuracy(quality: dict[str, float]):
+    """A stand-in for training: validation accuracy = 0.6 + the candidate's quality + a per-seed shift shared by
+    every policy on that seed (the common random numbers the race pairs on)."""
+    calls = []
+
+    def val_accuracy(task, policy, seed, cache, *, data_dir=None, epochs=None):
+        calls.append((policy, seed))
+        name = "none" if policy is None else policy.rsplit("/", 1)[-1].removesuffix(".json")
+        return 0.6 + quality.get(name, 0.0) + 0.01 * (seed % 7)
+
+    return val_accuracy, calls
+
+
+def test_race_halves_the_field_on_shared_seeds_and_exports_the_paired_winner(tmp_path, monkeypatch):
+    from policy_search.search import race
+
+    files = {}
+    for name, n in (("a", 1), ("b", 2), ("c", 3), ("d", 1)):
+        files[name] = str(tmp_path / f"{name}.json")
+        RandAugment(num_ops=n, magnitude=5).save(files[name])
+    fake, calls = _fake_accuracy({"a": 0.004, "b": 0.012, "c": -0.02, "d": 0.008})
+    monkeypatch.setattr(race, "val_accuracy", fake)
+    cfg = race.RaceConfig(
+        task="mnist-episode", policies=tuple(files.values()), rounds=(1, 2, 2), out=str(tmp_path / "r")
+    )
+    summary = race.run_race(cfg)
+    by_name = {c["name"]: c for c in summary["candidates"]}
+    assert summary["rounds"] == [[3000], [3001, 3002], [3003, 3004]]
+    assert {n: by_name[n]["seeds"] for n in "abcd"} == {"a": 1, "b": 5, "c": 1, "d": 3}  # 4 -> 2 -> 1 alive
+    assert summary["winner"] == "b" and by_name["b"]["gain_mean"] == pytest.approx(1.2)  # per-seed shift cancels
+    assert {s for p, s in calls if p is None} == set(range(3000, 3005))  # the reference runs on every seed
+    assert summary["race_runs"] == 5 + 4 + 2 * 2 + 1 * 2
+    exported = load_policy(str(tmp_path / "r" / "schedule.json"))
+    assert repr(exported.policies[0]) == repr(load_policy(files["b"]))
+    assert (tmp_path / "r" / "race.png").stat().st_size > 0
+
+    worse, _ = _fake_accuracy({"a": -0.01, "b": -0.002})  # nothing beats no augmentation: export none
+    monkeypatch.setattr(race, "val_accuracy", worse)
+    cfg = race.RaceConfig(task="mnist-episode", policies=(files["a"], files["b"]), rounds=(2,), out=str(tmp_path / "n"))
+    summary = race.run_race(cfg)
+    assert summary["winner"] == "b" and summary["exported"].startswith("no augmentation")
+    assert repr(load_policy(str(tmp_path / "n" / "schedule.json")).policies[0]) == repr(Sequence([]))
+
+
+def test_race_shortlists_a_search_by_shrunken_means_without_no_augmentation(tmp_path):
+    from policy_search.search.race import RaceConfig, pool_episodes, run_race, shortlist
+    from policy_search.train_agent import TrainConfig, train
+
+    groups = [
+        {"policy": Sequence([]), "accuracies": [70.0, 70.0, 70.0, 70.0]},
+        {"policy": RandAugment(num_ops=1), "accuracies": [74.0]},
+        {"policy": RandAugment(num_ops=2), "accuracies": [73.0, 73.0, 73.0]},
+    ]
+    grand = (280 + 74 + 219) / 8  # every pooled run, no augmentation included
+    picked = shortlist(groups, 3, prior_runs=1.0)
+    assert [g["policy"].num_ops for g in picked] == [1, 2]  # no augmentation is the reference, never a candidate
+    assert [g["shrunk_mean"] for g in picked] == pytest.approx([(74 + grand) / 2, (219 + grand) / 4])
+    assert shortlist(groups, 1, prior_runs=9.0)[0]["policy"].num_ops == 2  # more shrinkage favours more runs
+
+    out = tmp_path / "search"
+    train(TrainConfig(task="mnist-episode", episodes=3, epochs=0.5, out=str(out), progress_bar=False))
+    pooled = pool_episodes("mnist-episode", [str(out)])
+    assert sum(len(g["accuracies"]) for g in pooled) == 3
+    assert all(0 <= a <= 100 for g in pooled for a in g["accuracies"])
+    with pytest.raises(ValueError, match="searched task 'mnist-episode'"):
+        pool_episodes("cifar10-episode", [str(out)])
+    with pytest.raises(FileNotFoundError, match="not a train_agent output folder"):
+        pool_episodes("mnist-episode", [str(tmp_path)])
+    race_out = tmp_path / "race"
+    cfg = RaceConfig(
+        task="mnist-episode", searches=(str(out),), candidates=2, rounds=(1,), epochs=0.25, out=str(race_out)
+    )
+    summary = run_race(cfg)
+    assert summary["search_runs"] == 3 and load_policy(str(race_out / "schedule.json")).image_spec is not None
+    cached = sorted(p.name for p in (race_out / "evals").iterdir())
+    assert "none-seed3000.json" in cached and len(cached) == 1 + len(summary["candidates"])
+    assert run_race(cfg)["candidates"] == summary["candidates"]  # rerun: read from the cache, nothing retrained

@@ -24,6 +24,8 @@ Text presets (for ``TokenBatch`` inputs; ``none`` serves both modalities):
 - ``text-progress-heuristic``: the learning-progress rule above over text levels (none, EDA at alpha 0.05, EDA).
 - ``synthetic-text-0.2``: a fifth of each batch replaced by reviews of the same class from the class-conditional
   GPT-2-architecture LM (``policy_search.generative.text_lm``, trained on the training split on first use).
+- ``synthetic-text-0.1``: the same at a tenth of each batch, the ratio picked on validation for ``imdb-small``
+  (experiments/synthetic-ratio-imdb-small).
 
 Every image preset is generic: it runs on 1-channel images (MNIST) too, where Color is a no-op. Horizontal flips
 change the meaning of some digits and letters; for such data prefer ``none`` or compose your own without flips.
@@ -120,6 +122,7 @@ _BUILDERS: dict[str, Callable[[], Augmentation]] = {
     "eda": lambda: TextSubPolicies(EDA),
     "text-progress-heuristic": lambda: ProgressHeuristic(modality="text"),
     "synthetic-text-0.2": lambda: build_kind("synthetic-text", 0.2),
+    "synthetic-text-0.1": lambda: build_kind("synthetic-text", 0.1),
 }
 PRESETS: tuple[str, ...] = tuple(_BUILDERS)
 

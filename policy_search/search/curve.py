@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CurveConfig", "run_curve", "main"]
+__all__ = ["CurveConfig", "run_curve", "val_accuracy", "ci95", "main"]
 
 
 @dataclass
@@ -70,21 +70,24 @@ class CurveConfig:
             raise ValueError(f"checkpoints must be increasing positive budgets, got {list(self.checkpoints)}")
 
 
-def _val_accuracy(cfg: CurveConfig, policy: str | None, seed: int, cache: Path) -> float:
-    """Validation accuracy of a child trained from scratch with ``policy`` (a file, or None); cached."""
+def val_accuracy(
+    task: str, policy: str | None, seed: int, cache: Path, *, data_dir: str | None = None, epochs: float | None = None
+) -> float:
+    """Validation accuracy of a ``task`` child trained from scratch with ``policy`` (a file or preset name, or None
+    for no augmentation), the test split locked; cached in ``cache`` (a JSON file) and read from there after."""
     if cache.exists():
         return float(json.loads(cache.read_text())["val_accuracy"])
     from policy_search.child.run import run_child
     from policy_search.policy import load_policy
 
     _, metrics = run_child(
-        cfg.task,
+        task,
         seed=seed,
         device="cpu",
-        data_dir=cfg.data_dir,
+        data_dir=data_dir,
         policy=load_policy(policy) if policy else None,
         test=False,
-        **({"epochs": cfg.epochs} if cfg.epochs else {}),
+        **({"epochs": epochs} if epochs else {}),
     )
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
@@ -119,7 +122,8 @@ def _train_to(cfg: CurveConfig, design: dict, seed: int, folder: Path, runs: int
     return json.loads((folder / "summary.json").read_text())
 
 
-def _ci95(values: list[float]) -> float:
+def ci95(values: list[float]) -> float:
+    """Half-width of the t-based 95% confidence interval of the mean of ``values`` (nan for fewer than two)."""
     from scipy import stats
 
     if len(values) < 2:
@@ -132,7 +136,8 @@ def run_curve(cfg: CurveConfig) -> dict:
     cfg.validate()
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    none = {s: _val_accuracy(cfg, None, s, out / "evals" / f"none-seed{s}.json") for s in cfg.eval_seeds}
+    kw = {"data_dir": cfg.data_dir, "epochs": cfg.epochs}
+    none = {s: val_accuracy(cfg.task, None, s, out / "evals" / f"none-seed{s}.json", **kw) for s in cfg.eval_seeds}
     rows = []
     from tqdm.auto import tqdm
 
@@ -149,7 +154,9 @@ def run_curve(cfg: CurveConfig) -> dict:
                             frozen.parent.mkdir(parents=True, exist_ok=True)
                             shutil.copyfile(folder / f"{export}.json", frozen)
                         for s in cfg.eval_seeds:
-                            acc = _val_accuracy(cfg, str(frozen), s, out / "evals" / f"{frozen.stem}-seed{s}.json")
+                            acc = val_accuracy(
+                                cfg.task, str(frozen), s, out / "evals" / f"{frozen.stem}-seed{s}.json", **kw
+                            )
                             rows.append(
                                 {
                                     "design": name,
@@ -185,7 +192,7 @@ def run_curve(cfg: CurveConfig) -> dict:
                         "budget": budget,
                         "export": export,
                         "gain_mean": float(np.mean(per_search)),
-                        "gain_ci95": _ci95(per_search),
+                        "gain_ci95": ci95(per_search),
                         "searches_beating_none": int(sum(g > 0 for g in per_search)),
                         "searches": len(per_search),
                         "child_seconds_mean": float(np.mean([r["child_seconds"] for r in sel])),
