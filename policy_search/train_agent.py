@@ -43,6 +43,7 @@ CSV_FIELDS = (
     "cost",
     "diverged",
     "child_seed",
+    "actions",  # JSON list of the episode's per-step MultiDiscrete actions (what the race pools by policy)
 )
 
 
@@ -284,7 +285,8 @@ def _write_csv(path: Path, episodes: list[dict]) -> None:
     cumulative = 0
     for ep in episodes:
         cumulative += ep["samples"]
-        writer.writerow({**ep, "cumulative_samples": cumulative})
+        actions = [[int(v) for v in step["action"]] for step in ep.get("steps", []) if "action" in step]
+        writer.writerow({**ep, "cumulative_samples": cumulative, "actions": json.dumps(actions) if actions else ""})
     atomic_write_text(path, buffer.getvalue())
 
 

@@ -450,7 +450,9 @@ def test_race_shortlists_a_search_by_shrunken_means_without_no_augmentation(tmp_
 
     out = tmp_path / "search"
     train(TrainConfig(task="mnist-episode", episodes=3, epochs=0.5, out=str(out), progress_bar=False))
-    pooled = pool_episodes("mnist-episode", [str(out)])
+    pooled = pool_episodes("mnist-episode", [str(out)])  # from episodes.csv, whose actions column says what ran
+    log = (out / "episodes.csv").read_text().splitlines()
+    assert log[0].endswith(",actions") and all(len(json.loads(row.split(",", 9)[9].strip('"'))) == 1 for row in log[1:])
     assert sum(len(g["accuracies"]) for g in pooled) == 3
     assert all(0 <= a <= 100 for g in pooled for a in g["accuracies"])
     with pytest.raises(ValueError, match="searched task 'mnist-episode'"):

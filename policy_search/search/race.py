@@ -48,7 +48,7 @@ class RaceConfig:
     task: str = "mnist-small"
     """Task preset of every child run; the searches must have run on it."""
     searches: tuple[str, ...] = ()
-    """Finished ``train_agent`` output folders (checkpoint.pt + config.json; one decision per child run)."""
+    """Finished ``train_agent`` output folders (config.json + episodes.csv; one decision per child run)."""
     policies: tuple[str, ...] = ()
     """Policy files or preset names raced as well (e.g. schedules distilled by other searches)."""
     candidates: int = 4
@@ -100,15 +100,13 @@ def _is_identity(policy) -> bool:
 def pool_episodes(task: str, folders: tuple[str, ...] | list[str]) -> list[dict[str, Any]]:
     """The searches' episodes grouped by the policy they applied: ``[{"policy", "key", "accuracies", "searches"}]``
     with validation accuracies in percent (diverged episodes left out)."""
-    import torch
-
     from policy_search.train_agent import TrainConfig, _action_spec
 
     groups: dict[str, dict[str, Any]] = {}
     for folder in map(Path, folders):
-        config, ckpt = folder / "config.json", folder / "checkpoint.pt"
-        if not config.is_file() or not ckpt.is_file():
-            raise FileNotFoundError(f"{folder} is not a train_agent output folder (config.json and checkpoint.pt)")
+        config, log = folder / "config.json", folder / "episodes.csv"
+        if not config.is_file() or not log.is_file():
+            raise FileNotFoundError(f"{folder} is not a train_agent output folder (config.json and episodes.csv)")
         fields = json.loads(config.read_text())
         cfg = TrainConfig(**{k: v for k, v in fields.items() if k in TrainConfig.__dataclass_fields__})
         if cfg.task != task:
@@ -119,15 +117,21 @@ def pool_episodes(task: str, folders: tuple[str, ...] | list[str]) -> list[dict[
                 f"{cfg.steps_per_episode} and population {cfg.population}"
             )
         spec = _action_spec(cfg)
-        episodes = torch.load(ckpt, weights_only=True)["recorder"]["episodes"]
-        for e in episodes:
-            acc = e.get("final_val_acc")
-            if e.get("diverged") or acc is None or not math.isfinite(float(acc)):
+        with log.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        if rows and not rows[0].get("actions"):
+            raise ValueError(
+                f"{log} has no actions column (an older train_agent wrote it); rerun the search with --resume "
+                "--episodes at its count to rewrite the log from the checkpoint"
+            )
+        for row in rows:
+            acc = float(row["final_val_acc"]) if row["final_val_acc"] not in ("", None) else math.nan
+            if row.get("diverged") or not math.isfinite(acc):
                 continue
-            policy = spec.to_policy(np.asarray(e["steps"][0]["action"]))
+            policy = spec.to_policy(np.asarray(json.loads(row["actions"])[0]))
             key = _canonical(policy)
             group = groups.setdefault(key, {"policy": policy, "key": key, "accuracies": [], "searches": set()})
-            group["accuracies"].append(100.0 * float(acc))
+            group["accuracies"].append(100.0 * acc)
             group["searches"].add(str(folder))
     return list(groups.values())
 
