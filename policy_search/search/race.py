@@ -20,15 +20,18 @@ comparison whose noise a single run cannot average out.
 
 Outputs in ``out``: ``race.csv`` (round, candidate, child seed, validation accuracy, the reference's, the gain),
 ``race.json`` (shortlist with the searches' evidence, each candidate's gain mean ± 95% CI, the winner, compute),
-``race.png``, ``candidates/*.json`` (each candidate as a policy file) and ``schedule.json``. Every child run is
+``race.png``, ``candidates/*.json`` (each candidate as a policy file), ``schedule.json``, ``config.json`` and
+``command.txt``. Every child run is
 cached in ``evals/`` and never recomputed, so an interrupted race resumes by running it again.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from policy_search.outputs import atomic_write_text
 from policy_search.search.curve import ci95, val_accuracy
 
 __all__ = ["RaceConfig", "pool_episodes", "shortlist", "run_race", "main"]
@@ -188,6 +192,7 @@ def run_race(cfg: RaceConfig) -> dict[str, Any]:
     cfg.validate()
     out = Path(cfg.out)
     (out / "candidates").mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.json", json.dumps(dataclasses.asdict(cfg), indent=1) + "\n")
     groups = pool_episodes(cfg.task, cfg.searches) if cfg.searches else []
     picked = shortlist(groups, cfg.candidates, cfg.prior_runs)
     image_spec = None
@@ -307,7 +312,7 @@ def run_race(cfg: RaceConfig) -> dict[str, Any]:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    (out / "race.json").write_text(json.dumps(summary, indent=1))
+    atomic_write_text(out / "race.json", json.dumps(summary, indent=1))
     _plot(summary, out / "race.png")
     return summary
 
@@ -324,8 +329,12 @@ def main(argv: list[str] | None = None) -> int:
     from policy_search.config import parse_config
     from policy_search.threads import use_all_cores_unless_configured
 
+    argv = list(sys.argv[1:] if argv is None else argv)
     cfg = parse_config(RaceConfig, build_parser(), argv)
     use_all_cores_unless_configured()
+    Path(cfg.out).mkdir(parents=True, exist_ok=True)
+    command = ["python", "-m", "policy_search.search", "race", *argv]
+    atomic_write_text(Path(cfg.out) / "command.txt", " ".join(shlex.quote(a) for a in command) + "\n")
     try:
         summary = run_race(cfg)
     except (ValueError, TypeError, FileNotFoundError) as err:
