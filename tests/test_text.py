@@ -3,7 +3,9 @@ loop, and the CLIs on IMDB and CoNLL-2003."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -330,6 +332,50 @@ def test_synthetic_text_replaces_a_ratio_with_generated_reviews_of_the_same_clas
     assert torch.equal(out_labels, labels) and 3 <= int(changed.sum()) <= 25  # about a fifth of 64
     transform.save(tmp_path / "s.json")
     assert load_policy(tmp_path / "s.json").to_dict()["body"]["ratio"] == 0.2
+
+
+def _local_gpt2(folder):
+    """A tiny GPT-2 and byte-level BPE tokenizer written by save_pretrained: what ``gpt2`` by name is online."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from tokenizers import decoders as tok_decoders
+    from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = tok_decoders.ByteLevel()
+    corpus = ["pos review: a great film, i loved it", "neg review: a bad movie, boring and long"] * 20
+    bpe.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"]))
+    tokenizer = GPT2TokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
+    tokenizer.save_pretrained(folder)
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=96, n_embd=32, n_layer=1, n_head=2, eos_token_id=0)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+
+
+def test_gpt2_by_name_is_fine_tuned_with_class_prompts_and_samples_child_ids(shared_data_dir, tmp_path, monkeypatch):
+    """Size gpt2 (seed 002's generator) loads a pretrained causal LM by Hub name; offline a save_pretrained folder
+    stands in for it. It is fine-tuned on prompted training reviews and samples re-tokenized child ids."""
+    from policy_search.generative import text_lm
+
+    _local_gpt2(tmp_path / "gpt2")
+    tiny = dataclasses.replace(text_lm.TEXT_SIZES["gpt2"], epochs=1, train_size=64, max_length=24, batch_size=16)
+    monkeypatch.setitem(text_lm.TEXT_SIZES, "gpt2", dataclasses.replace(tiny, pretrained=str(tmp_path / "gpt2")))
+    monkeypatch.setenv("POLICY_SEARCH_GENERATORS", str(tmp_path / "gens"))
+    gen = text_lm.get_text_generator("imdb", size="gpt2", seed=0)
+    assert isinstance(gen, text_lm.PretrainedTextGenerator) and gen.meta["class_names"] == ["neg", "pos"]
+    assert (tmp_path / "gens" / "imdb-gpt2v2-gpt2-seed0" / "checkpoint.pt").exists()
+    assert math.isfinite(gen.meta["epoch_losses"][0])
+    labels = torch.tensor([0, 1, 1, 0, 1])
+    fake = gen.sample(labels, torch.Generator().manual_seed(3), max_length=12)
+    again = gen.sample(labels, torch.Generator().manual_seed(3), max_length=12)
+    assert torch.equal(fake.ids, again.ids) and fake.ids.shape == (5, 12)  # the caller's generator replays it
+    assert bool((fake.lengths >= 1).all()) and int(fake.ids.max()) < gen.vocab_size
+    assert bool((fake.ids[fake.ids > 0] != 2).all())  # word ids of the child's tokenizer, never [CLS]
+    resumed = text_lm.get_text_generator("imdb", size="gpt2", seed=0)  # cached: loads, trains nothing more
+    assert resumed.meta["epoch_losses"] == gen.meta["epoch_losses"]
+    monkeypatch.setitem(text_lm.TEXT_SIZES, "gpt2", dataclasses.replace(tiny, pretrained=str(tmp_path / "absent")))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ValueError, match="could not be loaded .*save_pretrained"):
+        text_lm.get_text_generator("imdb", size="gpt2", seed=1)
 
 
 def test_text_lm_learns_where_a_review_ends():

@@ -1,10 +1,13 @@
 """A class-conditional GPT-2-architecture language model for text datasets, and the ``synthetic-text`` op.
 
-Seed experiment 002 generates IMDB reviews on the fly with GPT-2 small beside its DCGAN. Offline that model is
-not available, so this module trains a small GPT-2-architecture model (``transformers.GPT2LMHeadModel`` built from
-a config, random init) on the training part of a text dataset (``load_text_dataset(...).train``: the validation
-reviews carved out of it and the test split are never seen), in the child's own word vocabulary, with the class
-as a prefix token (id ``vocab_size + label``; Keskar et al. 2019's control codes). Sampling is ancestral with
+Seed experiment 002 generates IMDB reviews on the fly with GPT-2 small beside its DCGAN. Size ``gpt2`` does that
+for users who are online: GPT-2 small by Hub name (or any ``save_pretrained`` folder of a causal LM), fine-tuned
+with the class name as a text prefix, its samples re-tokenized into the child's vocabulary
+(``PretrainedTextGenerator``). Offline that model is not available, so the other sizes train a small
+GPT-2-architecture model (``transformers.GPT2LMHeadModel`` built from a config, random init) on the training part
+of a text dataset (``load_text_dataset(...).train``: the validation reviews carved out of it and the test split
+are never seen; the pretrained model is fine-tuned on the same reviews), in the child's own word vocabulary, with
+the class as a prefix token (id ``vocab_size + label``; Keskar et al. 2019's control codes). Sampling is ancestral with
 top-k truncation, token by token with the model's key/value cache, all randomness from the caller's
 ``torch.Generator``, so a seeded draw replays.
 
@@ -36,7 +39,15 @@ from policy_search.ops.text import TokenBatch
 from policy_search.policy.base import BatchTransform, ImageSpec, register_kind
 from policy_search.policy.file import as_choice, as_int, as_number, as_object, get
 
-__all__ = ["TEXT_SIZES", "SyntheticText", "TextGenerator", "distinct_n", "get_text_generator", "train_text_generator"]
+__all__ = [
+    "TEXT_SIZES",
+    "PretrainedTextGenerator",
+    "SyntheticText",
+    "TextGenerator",
+    "distinct_n",
+    "get_text_generator",
+    "train_text_generator",
+]
 
 FORMAT = "policy-search/text-generator"
 TEXT_DATASETS = ("imdb",)
@@ -55,6 +66,7 @@ class TextLMConfig:
     batch_size: int = 32
     lr: float = 1e-3
     top_k: int = 50
+    pretrained: str | None = None  # a Hub name (gpt2) or a save_pretrained folder: fine-tuned, not built
 
 
 TEXT_SIZES: dict[str, TextLMConfig] = {
@@ -62,6 +74,11 @@ TEXT_SIZES: dict[str, TextLMConfig] = {
     # 5,000 reviews: the 20k-word output layer makes a batch cost ~1 s on two CPU cores (all 22,500: ~20 min/epoch)
     "proxy": TextLMConfig(layers=2, hidden=128, heads=2, epochs=2, train_size=5000),
     "full": TextLMConfig(layers=6, hidden=384, heads=6, epochs=10, train_size=None),
+    # seed 002's generator: GPT-2 small by Hub name (online; the weights are downloaded once by transformers),
+    # fine-tuned with the class name as a text prefix (PretrainedTextGenerator)
+    "gpt2": TextLMConfig(
+        layers=12, hidden=768, heads=12, epochs=1, train_size=5000, batch_size=8, lr=5e-5, pretrained="gpt2"
+    ),
 }
 
 
@@ -160,10 +177,31 @@ def train_text_generator(
     ids, lengths, labels = train.tokens.ids[:, : cfg.max_length], train.tokens.lengths, train.labels
     lengths = lengths.clamp(max=cfg.max_length)
     folder = text_generator_dir(dataset, size, seed)
+    torch.manual_seed(seed)
+    tokenizer = None
+    if cfg.pretrained:
+        net, tokenizer = _pretrained_lm(cfg.pretrained)
+        texts = _prefixed_texts(data, ids, lengths, labels, tokenizer.eos_token)
+
+        def batch_loss(index: Tensor) -> Tensor:
+            enc = tokenizer(
+                [texts[i] for i in index.tolist()],
+                return_tensors="pt",
+                padding=True,
+                truncation=True,
+                max_length=2 * cfg.max_length,  # BPE pieces: about 1.3 per word
+            )
+            return net(**enc, labels=enc.input_ids.masked_fill(enc.attention_mask == 0, -100)).loss
+
+    else:
+        net = _build(data.vocab_size, data.num_classes, cfg)
+
+        def batch_loss(index: Tensor) -> Tensor:
+            x, real, target = lm_batch(data.vocab_size + labels[index], ids[index], lengths[index], cfg.max_length)
+            return net(input_ids=x, attention_mask=real.long(), labels=target).loss
+
     folder.mkdir(parents=True, exist_ok=True)
     ckpt = folder / "checkpoint.pt"
-    torch.manual_seed(seed)
-    net = _build(data.vocab_size, data.num_classes, cfg)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr)
     epoch, losses = 0, []
     if ckpt.exists():
@@ -180,9 +218,7 @@ def train_text_generator(
         order = torch.randperm(len(labels), generator=g)
         total, count = 0.0, 0
         for start in range(0, len(order), cfg.batch_size):
-            index = order[start : start + cfg.batch_size]
-            x, real, target = lm_batch(data.vocab_size + labels[index], ids[index], lengths[index], cfg.max_length)
-            loss = net(input_ids=x, attention_mask=real.long(), labels=target).loss
+            loss = batch_loss(order[start : start + cfg.batch_size])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -204,12 +240,93 @@ def train_text_generator(
         "vocab_size": data.vocab_size,
         "num_classes": data.num_classes,
         "tokenizer": data.tokenizer_path,
+        "class_names": list(data.class_names),
         "train_reviews": len(labels),
         "epoch_losses": losses,
         "train_seconds_this_call": round(time.perf_counter() - t0, 1),
     }
     (folder / "config.json").write_text(json.dumps(meta, indent=1))
-    return TextGenerator(net, meta)
+    return TextGenerator(net, meta) if tokenizer is None else PretrainedTextGenerator(net, tokenizer, meta)
+
+
+def _pretrained_lm(name: str):
+    """A pretrained causal LM and its tokenizer by Hub name or from a ``save_pretrained`` folder (one-line error)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+        net = AutoModelForCausalLM.from_pretrained(name)
+    except (OSError, ValueError) as err:
+        raise ValueError(
+            f"pretrained text generator {name!r} could not be loaded ({type(err).__name__}): not a local folder, not "
+            "in the Hugging Face cache, and no network. Run once online, pass a folder written by save_pretrained, "
+            "or use size proxy (trained from scratch offline)."
+        ) from err
+    if tokenizer.eos_token is None:
+        raise ValueError(f"pretrained text generator {name!r} has no end-of-text token; use a causal LM such as gpt2")
+    tokenizer.pad_token = tokenizer.eos_token  # GPT-2 has none; padded positions are masked out of the loss
+    return net, tokenizer
+
+
+def _prompt(class_name: str) -> str:
+    return f"{class_name} review:"
+
+
+def _prefixed_texts(data, ids: Tensor, lengths: Tensor, labels: Tensor, eos: str) -> list[str]:
+    """The training reviews as text for a pretrained LM: the class prompt, the review decoded from the child's word
+    ids (lowercased words; [UNK] dropped), the end-of-text token."""
+    from tokenizers import Tokenizer
+
+    words = Tokenizer.from_file(data.tokenizer_path)
+    rows = words.decode_batch([row[:n] for row, n in zip(ids.tolist(), lengths.tolist())])
+    return [f"{_prompt(data.class_names[int(c)])} {text}{eos}" for text, c in zip(rows, labels.tolist())]
+
+
+class PretrainedTextGenerator(TextGenerator):
+    """A pretrained causal LM (GPT-2 small by name, seed 002's generator) fine-tuned with each review's class name
+    as a text prefix (``"pos review: ..."``, Keskar et al.'s control codes in words). It samples in its own BPE
+    vocabulary with the caller's generator; the text is re-tokenized with the child's word tokenizer, so ``sample``
+    returns ids of the child's vocabulary exactly as ``TextGenerator`` does."""
+
+    def __init__(self, net: torch.nn.Module, tokenizer: Any, meta: dict[str, Any]) -> None:
+        from tokenizers import Tokenizer
+
+        super().__init__(net, meta)
+        self.tokenizer = tokenizer
+        self.words = Tokenizer.from_file(meta["tokenizer"])
+        self.class_names: list[str] = meta["class_names"]
+
+    @torch.no_grad()
+    def sample(
+        self, labels: Tensor, generator: torch.Generator | None = None, max_length: int | None = None
+    ) -> TokenBatch:
+        check_labels(labels, self.num_classes, self.meta["dataset"])
+        g = generator if generator is not None else torch.Generator().manual_seed(0)
+        length = min(max_length or self.cfg.max_length, self.cfg.max_length)
+        eos = int(self.tokenizer.eos_token_id)
+        out = torch.zeros(len(labels), length, dtype=torch.long)
+        lengths = torch.ones(len(labels), dtype=torch.long)
+        for c in sorted(set(labels.tolist())):  # one prompt per class, so a class's rows decode side by side
+            rows = torch.nonzero(labels.cpu() == c).flatten()
+            tokens = self.tokenizer(_prompt(self.class_names[c]), return_tensors="pt").input_ids.repeat(len(rows), 1)
+            past, done, pieces = None, torch.zeros(len(rows), dtype=torch.bool), []
+            for _ in range(2 * length):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", FutureWarning)
+                    result = self.net(input_ids=tokens, past_key_values=past, use_cache=True)
+                past = result.past_key_values
+                top = torch.topk(result.logits[:, -1].float(), self.cfg.top_k, dim=-1)
+                tokens = top.indices.gather(1, torch.multinomial(torch.softmax(top.values, -1), 1, generator=g))
+                pieces.append(tokens[:, 0].masked_fill(done, eos))
+                done |= tokens[:, 0] == eos
+                if bool(done.all()):
+                    break
+            for row, seq in zip(rows.tolist(), torch.stack(pieces, 1).tolist()):
+                text = self.tokenizer.decode(seq[: seq.index(eos)] if eos in seq else seq, skip_special_tokens=True)
+                word_ids = self.words.encode(text, add_special_tokens=False).ids[:length] or [5]
+                out[row, : len(word_ids)] = torch.tensor(word_ids)
+                lengths[row] = len(word_ids)
+        return TokenBatch(out.to(labels.device), lengths.to(labels.device))
 
 
 def get_text_generator(dataset: str = "imdb", size: str = "proxy", seed: int = 0, **kw: Any) -> TextGenerator:
