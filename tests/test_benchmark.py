@@ -58,7 +58,7 @@ def test_interrupt_resume_add_policy_and_cli(tmp_path, shared_data_dir, monkeypa
         assert (out / name).is_file(), name
     report = (out / "report.md").read_text()
     assert "Significant at 0.05" in report and "torch" in report and "seeds" in report.lower()
-    assert "after Holm" in report
+    assert "after Holm" in report and "Robustness on 50 stratified test images" in report
     for table in added["comparisons"].values():
         if math.isfinite(table["test_accuracy"]["p_value"]):
             assert table["test_accuracy"]["p_holm"] >= table["test_accuracy"]["p_value"]

@@ -346,10 +346,14 @@ def _markdown(results: dict, figures: list[tuple[str, str]]) -> str:
         "",
         f"Preset fields: `{json.dumps(meta['preset'])}`",
         "",
-        "Values: mean ± 95% Student-t CI half-width over seeds. Robustness on "
-        f"{meta['protocol']['robustness_samples']} stratified test images (corruptions: mean over 5 "
-        "CIFAR-10-C-style corruptions × 5 severities; FGSM in [0,1] pixel units). Times are per run on this "
-        "machine (CPU), shared with other jobs, so treat them as indicative.",
+        "Values: mean ± 95% Student-t CI half-width over seeds. "
+        + (
+            f"Robustness on {meta['protocol']['robustness_samples']} stratified test images (corruptions: mean "
+            "over 5 CIFAR-10-C-style corruptions × 5 severities; FGSM in [0,1] pixel units). "
+            if meta["protocol"].get("robustness_samples")
+            else "No robustness evaluation (robustness_samples 0). "
+        )
+        + "Times are per run on this machine (CPU), shared with other jobs, so treat them as indicative.",
         "",
         "| policy | " + " | ".join(label for _, label, _, _ in shown) + " |",
         "|---|" + "---|" * len(shown),
