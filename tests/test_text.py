@@ -276,6 +276,29 @@ def test_mention_replacement_swaps_same_type_mentions_and_keeps_tags():
     assert torch.equal(apply("MentionReplacement", ids, lengths, torch.zeros(3), draws, vocab, tags)[0], ids)
 
 
+def test_mention_replacement_preset_replaces_a_third_of_mentions_and_nothing_else():
+    from policy_search.ops.text import Mentions
+
+    names = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    ids = torch.tensor([[10, 11, 12, 13, 14, 0], [20, 21, 22, 23, 30, 31], [40, 41, 42, 43, 44, 45]])
+    tags = torch.tensor([[0, 1, 2, 0, 3, 0], [0, 1, 2, 0, 3, 4], [1, 2, 0, 3, 4, 0]])
+    lengths = torch.tensor([5, 6, 6])
+    vocab = Vocab(num_special=5, mentions=Mentions.from_split(ids, lengths, tags, names))
+    n = 1000
+    batch = TokenBatch(ids.repeat(n, 1), lengths.repeat(n), tags.repeat(n, 1), vocab)
+    policy = load_policy("mention-replacement")
+    params = policy.sample(batch, torch.Generator().manual_seed(0))
+    assert bool(params.mask.all()) and torch.allclose(params.rate, torch.tensor(0.3))
+    out = policy(batch, torch.Generator().manual_seed(0))
+    assert torch.equal(out.tags, batch.tags) and torch.equal(out.lengths, batch.lengths)
+    assert torch.equal(out.ids[batch.tags == 0], batch.ids[batch.tags == 0])
+    # row 0's PER mention: replaced with p = 0.3 by one of three same-length PER mentions, itself included
+    changed = (out.ids[0::3, 1:3] != ids[0, 1:3]).any(1).float().mean().item()
+    assert abs(changed - 0.3 * 2 / 3) < 0.04
+    untagged = TokenBatch(batch.ids, batch.lengths, None, vocab)
+    assert torch.equal(policy(untagged, torch.Generator().manual_seed(0)).ids, batch.ids)
+
+
 def test_pretrained_bert_by_name_fails_in_one_line_offline_and_loads_from_a_folder(tiny_text, tmp_path, monkeypatch):
     """imdb-bert loads bert-base-uncased by Hub name for users who are online; offline it says what to do, and
     the same code path runs on a small local save_pretrained folder."""

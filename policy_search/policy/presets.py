@@ -21,6 +21,9 @@ Provenance:
 Text presets (for ``TokenBatch`` inputs; ``none`` serves both modalities):
 - ``eda``: the EDA recipe of Wei & Zou (2019) at its published rates (``policy.text.EDA``): per sample, with
   probability 0.9, one of synonym replacement, random insertion, random swap, random deletion at alpha 0.1.
+- ``mention-replacement``: for tagging (CoNLL-2003), the mention replacement of Dai & Adel (2020): each entity
+  mention replaced with probability 0.3 by a mention of the same type and length from the training split, tags
+  unchanged (``policy.text.MENTION_REPLACEMENT``; a no-op on untagged text).
 - ``text-progress-heuristic``: the learning-progress rule above over text levels (none, EDA at alpha 0.05, EDA).
 - ``synthetic-text-0.2``: a fifth of each batch replaced by reviews of the same class from the class-conditional
   GPT-2-architecture LM (``policy_search.generative.text_lm``, trained on the training split on first use).
@@ -38,7 +41,7 @@ from collections.abc import Callable
 from policy_search.policy.base import Augmentation, build_kind
 from policy_search.policy.heuristic import ProgressHeuristic
 from policy_search.policy.kinds import RandAugment, Schedule, Sequence, SubPolicies, TrivialAugmentWide
-from policy_search.policy.text import EDA, TextSubPolicies
+from policy_search.policy.text import EDA, MENTION_REPLACEMENT, TextSubPolicies
 
 __all__ = ["AUTOAUGMENT_CIFAR10", "CUTOUT_16", "FLIP_CROP", "PRESETS", "SEED_RECIPE_JITTER", "get_preset"]
 
@@ -120,6 +123,7 @@ _BUILDERS: dict[str, Callable[[], Augmentation]] = {
     "synthetic-vae-0.2": lambda: build_kind("synthetic", "vae", 0.2),
     "synthetic-dcgan-0.2": lambda: build_kind("synthetic", "dcgan", 0.2),
     "eda": lambda: TextSubPolicies(EDA),
+    "mention-replacement": lambda: TextSubPolicies(MENTION_REPLACEMENT),
     "text-progress-heuristic": lambda: ProgressHeuristic(modality="text"),
     "synthetic-text-0.2": lambda: build_kind("synthetic-text", 0.2),
     "synthetic-text-0.1": lambda: build_kind("synthetic-text", 0.1),

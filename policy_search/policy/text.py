@@ -7,7 +7,8 @@ controller), same sample/apply split with exact replay. They take and return a `
 every op: EDA's alpha of 0.1 is m = 0.2).
 
 - ``TextSubPolicies``: AutoAugment-style: per sample one sub-policy uniformly, each ``(op, probability,
-  magnitude)`` of it firing with its probability. The ``eda`` preset is one of these (``EDA``).
+  magnitude)`` of it firing with its probability. The ``eda`` and ``mention-replacement`` presets are two of these
+  (``EDA``, ``MENTION_REPLACEMENT``).
 - ``TextRandAugment``: per sample ``num_ops`` ops drawn uniformly from ``ops`` at bin ``magnitude`` of
   ``num_bins`` (RandAugment's two numbers, over the text ops): the space the agents and Optuna search on text.
 
@@ -41,7 +42,16 @@ from policy_search.policy.file import (
 )
 from policy_search.policy.kinds import randaugment_from_body
 
-__all__ = ["EDA", "EDA_ALPHA", "TAGGING_OPS", "TEXT_OPS", "TextRandAugment", "TextSubPolicies"]
+__all__ = [
+    "EDA",
+    "EDA_ALPHA",
+    "MENTION_REPLACEMENT",
+    "MENTION_REPLACEMENT_RATE",
+    "TAGGING_OPS",
+    "TEXT_OPS",
+    "TextRandAugment",
+    "TextSubPolicies",
+]
 
 # The ops every text task can use (the compact action's set); tagging adds MentionReplacement (a no-op without tags).
 TEXT_OPS: tuple[str, ...] = tuple(n for n in TEXT_OP_NAMES if n not in ("Identity", "MentionReplacement"))
@@ -52,6 +62,12 @@ _EDA_M = EDA_ALPHA / MAX_RATE["SynonymReplacement"]  # 0.2
 EDA: list[list[tuple[str, float, float]]] = [
     [(op, 1 - EDA_KEEP_ORIGINAL, _EDA_M)]
     for op in ("SynonymReplacement", "RandomInsertion", "RandomSwap", "RandomDeletion")
+]
+# Mention replacement (Dai & Adel, 2020): every entity mention of every sentence replaced with probability p by a
+# same-type mention of the training split. They tune p per dataset; 0.3 is our fixed choice, not tuned here.
+MENTION_REPLACEMENT_RATE = 0.3
+MENTION_REPLACEMENT: list[list[tuple[str, float, float]]] = [
+    [("MentionReplacement", 1.0, MENTION_REPLACEMENT_RATE / MAX_RATE["MentionReplacement"])]
 ]
 
 
