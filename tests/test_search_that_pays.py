@@ -1,5 +1,6 @@
 """Issue 11: small tasks, the compact action space, end-of-run credit and the population of children."""
 
+import dataclasses
 import json
 import math
 
@@ -431,6 +432,13 @@ def test_race_halves_the_field_on_shared_seeds_and_exports_the_paired_winner(tmp
     summary = race.run_race(cfg)
     assert summary["winner"] == "b" and summary["exported"].startswith("no augmentation")
     assert repr(load_policy(str(tmp_path / "n" / "schedule.json")).policies[0]) == repr(Sequence([]))
+
+    # a rerun with more rounds reuses the folder; other candidates in it are refused before anything is written
+    race.run_race(dataclasses.replace(cfg, rounds=(2, 1)))
+    before = (tmp_path / "n" / "config.json").read_text()
+    with pytest.raises(ValueError, match="policies = .* give a fresh --out"):
+        race.run_race(dataclasses.replace(cfg, policies=(files["c"], files["b"])))
+    assert (tmp_path / "n" / "config.json").read_text() == before
 
 
 def test_race_shortlists_a_search_by_shrunken_means_without_no_augmentation(tmp_path):

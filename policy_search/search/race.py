@@ -181,6 +181,24 @@ def _plot(summary: dict, path: Path) -> None:
     plt.close(fig)
 
 
+# Fields that decide which policies the cached runs in ``evals/`` (keyed by candidate index and seed) belong to.
+_CACHE_FIELDS = ("task", "searches", "policies", "candidates", "prior_runs", "epochs", "data_dir")
+
+
+def check_out(cfg: RaceConfig) -> None:
+    """Refuse an output folder that holds a race whose cached runs would be read for other candidates."""
+    path = Path(cfg.out) / "config.json"
+    if not path.is_file():
+        return
+    old, new = json.loads(path.read_text()), json.loads(json.dumps(dataclasses.asdict(cfg)))
+    for key in _CACHE_FIELDS:
+        if old.get(key) != new[key]:
+            raise ValueError(
+                f"{cfg.out} holds a race with {key} = {old.get(key)!r}, not {new[key]!r}, and its cached runs would "
+                f"be read for other candidates; give a fresh --out (only --rounds and --first-seed may change)"
+            )
+
+
 def run_race(cfg: RaceConfig) -> dict[str, Any]:
     """Shortlist, race, export; returns the summary written to race.json."""
     from tqdm.auto import tqdm
@@ -190,6 +208,7 @@ def run_race(cfg: RaceConfig) -> dict[str, Any]:
     from policy_search.policy.kinds import Schedule, Sequence
 
     cfg.validate()
+    check_out(cfg)
     out = Path(cfg.out)
     (out / "candidates").mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.json", json.dumps(dataclasses.asdict(cfg), indent=1) + "\n")
@@ -332,10 +351,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     cfg = parse_config(RaceConfig, build_parser(), argv)
     use_all_cores_unless_configured()
-    Path(cfg.out).mkdir(parents=True, exist_ok=True)
-    command = ["python", "-m", "policy_search.search", "race", *argv]
-    atomic_write_text(Path(cfg.out) / "command.txt", " ".join(shlex.quote(a) for a in command) + "\n")
     try:
+        check_out(cfg)
+        Path(cfg.out).mkdir(parents=True, exist_ok=True)
+        command = ["python", "-m", "policy_search.search", "race", *argv]
+        atomic_write_text(Path(cfg.out) / "command.txt", " ".join(shlex.quote(a) for a in command) + "\n")
         summary = run_race(cfg)
     except (ValueError, TypeError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
