@@ -254,14 +254,23 @@ def test_optuna_searches_text_through_the_same_study(tiny_text, tmp_path):
     assert best.modality in ("text", None) and json.loads((out / "best_policy.json").read_text())["provenance"]
 
 
-def test_mention_replacement_swaps_same_type_mentions_and_keeps_tags():
-    from policy_search.ops.text import Mentions, apply, sample_draws
+def toy_mentions() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Vocab]:
+    """Three tagged sentences (IOB2 PER/LOC) and a vocab whose mention table is built from them: ids, tags,
+    lengths, vocab. Row 0's two-token PER mention has three same-length PER mentions to draw from, itself included."""
+    from policy_search.ops.text import Mentions
 
     names = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
     ids = torch.tensor([[10, 11, 12, 13, 14, 0], [20, 21, 22, 23, 30, 31], [40, 41, 42, 43, 44, 45]])
     tags = torch.tensor([[0, 1, 2, 0, 3, 0], [0, 1, 2, 0, 3, 4], [1, 2, 0, 3, 4, 0]])
     lengths = torch.tensor([5, 6, 6])
     vocab = Vocab(num_special=5, mentions=Mentions.from_split(ids, lengths, tags, names))
+    return ids, tags, lengths, vocab
+
+
+def test_mention_replacement_swaps_same_type_mentions_and_keeps_tags():
+    from policy_search.ops.text import apply, sample_draws
+
+    ids, tags, lengths, vocab = toy_mentions()
     per2 = {(11, 12), (21, 22), (40, 41)}
     seen = set()
     for seed in range(30):
@@ -277,13 +286,7 @@ def test_mention_replacement_swaps_same_type_mentions_and_keeps_tags():
 
 
 def test_mention_replacement_preset_replaces_a_third_of_mentions_and_nothing_else():
-    from policy_search.ops.text import Mentions
-
-    names = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
-    ids = torch.tensor([[10, 11, 12, 13, 14, 0], [20, 21, 22, 23, 30, 31], [40, 41, 42, 43, 44, 45]])
-    tags = torch.tensor([[0, 1, 2, 0, 3, 0], [0, 1, 2, 0, 3, 4], [1, 2, 0, 3, 4, 0]])
-    lengths = torch.tensor([5, 6, 6])
-    vocab = Vocab(num_special=5, mentions=Mentions.from_split(ids, lengths, tags, names))
+    ids, tags, lengths, vocab = toy_mentions()
     n = 1000
     batch = TokenBatch(ids.repeat(n, 1), lengths.repeat(n), tags.repeat(n, 1), vocab)
     policy = load_policy("mention-replacement")

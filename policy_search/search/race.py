@@ -206,8 +206,9 @@ def check_out(cfg: RaceConfig) -> None:
             )
 
 
-def run_race(cfg: RaceConfig) -> dict[str, Any]:
-    """Shortlist, race, export; returns the summary written to race.json."""
+def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any]:
+    """Shortlist, race, export; returns the summary written to race.json. ``command`` (the CLI's argv) is
+    recorded in ``command.txt`` once the output folder is accepted."""
     from tqdm.auto import tqdm
 
     from policy_search.policy import load_policy
@@ -218,6 +219,8 @@ def run_race(cfg: RaceConfig) -> dict[str, Any]:
     check_out(cfg)
     out = Path(cfg.out)
     (out / "candidates").mkdir(parents=True, exist_ok=True)
+    if command is not None:
+        atomic_write_text(out / "command.txt", " ".join(shlex.quote(a) for a in command) + "\n")
     atomic_write_text(out / "config.json", json.dumps(dataclasses.asdict(cfg), indent=1) + "\n")
     groups = pool_episodes(cfg.task, cfg.searches) if cfg.searches else []
     picked = shortlist(groups, cfg.candidates, cfg.prior_runs)
@@ -359,11 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = parse_config(RaceConfig, build_parser(), argv)
     use_all_cores_unless_configured()
     try:
-        check_out(cfg)
-        Path(cfg.out).mkdir(parents=True, exist_ok=True)
-        command = ["python", "-m", "policy_search.search", "race", *argv]
-        atomic_write_text(Path(cfg.out) / "command.txt", " ".join(shlex.quote(a) for a in command) + "\n")
-        summary = run_race(cfg)
+        summary = run_race(cfg, ["python", "-m", "policy_search.search", "race", *argv])
     except (ValueError, TypeError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
