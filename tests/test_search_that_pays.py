@@ -441,6 +441,29 @@ def test_race_halves_the_field_on_shared_seeds_and_exports_the_paired_winner(tmp
     assert (tmp_path / "n" / "config.json").read_text() == before
 
 
+def test_race_in_worker_processes_matches_the_race_in_process(tmp_path):
+    from policy_search.search import race
+
+    files = []
+    for n in (1, 2):
+        files.append(str(tmp_path / f"ra{n}.json"))
+        RandAugment(num_ops=n, magnitude=5).save(files[-1])
+    runs = {}
+    for workers in (2, 1):
+        cfg = race.RaceConfig(
+            task="mnist-episode", policies=tuple(files), rounds=(1, 1), epochs=0.02, workers=workers,
+            out=str(tmp_path / f"w{workers}"), progress_bar=False,
+        )  # fmt: skip
+        summary = race.run_race(cfg)
+        runs[workers] = {
+            p.name: json.loads(p.read_text())["val_accuracy"] for p in (tmp_path / f"w{workers}" / "evals").iterdir()
+        }
+        assert summary["race_runs"] == 3 + 2
+    assert len(runs[2]) == 5 and runs[2] == runs[1]  # same cached runs, same accuracies, whichever process ran them
+    with pytest.raises(ValueError, match="--workers"):
+        race.RaceConfig(task="mnist-episode", policies=tuple(files), workers=0).validate()
+
+
 def test_race_shortlists_a_search_by_shrunken_means_without_no_augmentation(tmp_path):
     from policy_search.search.race import RaceConfig, pool_episodes, run_race, shortlist
     from policy_search.train_agent import TrainConfig, train

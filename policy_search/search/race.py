@@ -74,6 +74,9 @@ class RaceConfig:
     """One line for race.json."""
     progress_bar: bool = True
     """Show a progress bar over the race's child runs."""
+    workers: int = 1
+    """Processes that train each round's child runs side by side (each with cores / workers torch threads, or
+    $POLICY_SEARCH_THREADS); results are the same as with one."""
 
     def validate(self) -> None:
         from policy_search.child.tasks import get_preset
@@ -87,6 +90,8 @@ class RaceConfig:
             raise ValueError(f"--candidates must be >= 1, got {self.candidates}")
         if self.prior_runs < 0:
             raise ValueError(f"--prior-runs must be >= 0, got {self.prior_runs}")
+        if self.workers < 1:
+            raise ValueError(f"--workers must be at least 1, got {self.workers}")
 
 
 def _canonical(policy) -> str:
@@ -192,6 +197,38 @@ def _plot(summary: dict, path: Path) -> None:
 _CACHE_FIELDS = ("task", "searches", "policies", "candidates", "prior_runs", "epochs", "data_dir")
 
 
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+
+
+def _evaluate(job: tuple[str, str | None, int, str, str | None, float | None]) -> str:
+    task, policy, seed, cache, data_dir, epochs = job
+    val_accuracy(task, policy, seed, Path(cache), data_dir=data_dir, epochs=epochs)
+    return cache
+
+
+def _run_in_workers(jobs: list[tuple], workers: int, bar) -> set[str]:
+    """Train the uncached child runs of one round in ``workers`` spawned processes; each writes its own cache
+    file, which the race then reads as if it had run the child itself. Returns the caches written."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from policy_search.threads import requested_threads
+
+    threads = requested_threads() or max(1, (os.cpu_count() or 1) // workers)
+    done: set[str] = set()
+    with ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init, initargs=(threads,)
+    ) as pool:
+        for future in as_completed([pool.submit(_evaluate, job) for job in jobs]):
+            done.add(future.result())
+            bar.update(1)
+    return done
+
+
 def check_out(cfg: RaceConfig) -> None:
     """Refuse an output folder that holds a race whose cached runs would be read for other candidates."""
     path = Path(cfg.out) / "config.json"
@@ -270,11 +307,21 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any
             return [100 * (acc[(name, s)] - reference[s]) for s in reference if (name, s) in acc]
 
         for r, seeds in enumerate(seeds_by_round):
+            pooled: set[str] = set()
+            if cfg.workers > 1:
+                jobs = [
+                    (cfg.task, file, s, str(evals / f"{name}-seed{s}.json"), cfg.data_dir, cfg.epochs)
+                    for s in seeds
+                    for name, file in [("none", None)] + [(n, by_name[n]["file"]) for n in alive]
+                ]
+                todo = [job for job in jobs if not Path(job[3]).exists()]
+                if len(todo) > 1:
+                    pooled = _run_in_workers(todo, cfg.workers, bar)
             for s in seeds:
                 reference[s] = val_accuracy(
                     cfg.task, None, s, evals / f"none-seed{s}.json", data_dir=cfg.data_dir, epochs=cfg.epochs
                 )
-                bar.update(1)
+                bar.update(0 if str(evals / f"none-seed{s}.json") in pooled else 1)
                 for name in alive:
                     acc[(name, s)] = val_accuracy(
                         cfg.task,
@@ -284,7 +331,7 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any
                         data_dir=cfg.data_dir,
                         epochs=cfg.epochs,
                     )
-                    bar.update(1)
+                    bar.update(0 if str(evals / f"{name}-seed{s}.json") in pooled else 1)
                     rows.append(
                         {
                             "round": r,
