@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -39,10 +38,6 @@ from policy_search.policy.action_space import ActionSpec
 from policy_search.policy.base import Policy
 
 _WORKER_RUNS: dict[tuple, ChildRun] = {}
-
-
-def _worker_init(threads: int) -> None:
-    torch.set_num_threads(max(1, threads))
 
 
 def _member_run(preset: TaskPreset, data_dir: str | None, device: str) -> ChildRun:
@@ -148,15 +143,9 @@ class Population:
         if self.workers == 1:
             return [train_segment(job) for job in jobs]
         if self._pool is None:
-            import multiprocessing
+            from policy_search.threads import worker_pool
 
-            threads = max(1, (os.cpu_count() or 1) // self.workers)
-            self._pool = ProcessPoolExecutor(
-                self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_worker_init,
-                initargs=(threads,),
-            )
+            self._pool = worker_pool(self.workers)
         return list(self._pool.map(train_segment, jobs))
 
     def close(self) -> None:

@@ -47,3 +47,24 @@ def configure_threads(default: str = "all") -> int:
 def use_all_cores_unless_configured() -> None:
     """For single-run commands (child, train_agent, benchmark, search curve): one process owns the machine."""
     configure_threads("all")
+
+
+def _set_worker_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+
+
+def worker_pool(workers: int):
+    """A ``ProcessPoolExecutor`` of ``workers`` spawned processes (fork would copy torch's thread pools) whose torch
+    threads are ``POLICY_SEARCH_THREADS`` if set, else the cores split evenly between them."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    threads = requested_threads() or max(1, (os.cpu_count() or 1) // workers)
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_set_worker_threads,
+        initargs=(threads,),
+    )

@@ -128,3 +128,18 @@ def test_bad_arguments_fail_with_clear_messages(tmp_path, capsys):
     assert main(["--policies", "none", "--out", str(tmp_path)]) == 2
     assert "missing --task" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()  # nothing ran
+
+
+def test_worker_processes_train_the_runs_one_process_would(tmp_path, shared_data_dir):
+    kw = dict(KW, data_dir=str(shared_data_dir), robustness_samples=0)
+    results = {}
+    for workers in (2, 1):
+        out = run_benchmark(
+            "mnist-proxy", ["none", "progress-heuristic"], 1, tmp_path / f"w{workers}", workers=workers, **kw
+        )
+        assert out["counts"] == {"computed": 2, "cached": 0, "total": 2}
+        runs = sorted((tmp_path / f"w{workers}" / "runs").glob("*.json"))
+        results[workers] = {p.name: {k: json.loads(p.read_text())[k] for k in ("test", "val", "history")} for p in runs}
+    assert len(results[2]) == 2 and results[2] == results[1]
+    with pytest.raises(ValueError, match="workers"):
+        run_benchmark("mnist-proxy", ["none"], 1, tmp_path / "w0", workers=0, **kw)

@@ -200,13 +200,16 @@ def run_benchmark(
     progress: bool = True,
     report: bool = True,
     command: str | None = None,
+    workers: int = 1,
 ) -> dict:
     """Benchmark ``policies`` on task preset ``task`` over ``seeds`` (a count N -> 0..N-1, or a list).
 
     ``epochs`` and ``overrides`` (any ``TaskPreset`` field, e.g. ``{"train_size": 1000}``) change the budget for
     every policy alike. ``optional_policies`` are files included when present and skipped with a message when
     not (e.g. an agent not trained yet). ``robustness_samples`` test images (stratified, fixed) are used for the
-    corruption and FGSM (``fgsm_eps``, pixel units) accuracies; 0 skips robustness.
+    corruption and FGSM (``fgsm_eps``, pixel units) accuracies; 0 skips robustness. ``workers`` processes train
+    the missing runs side by side (spawned, each with its share of the cores); every run is the run one process
+    would train, cached as it finishes.
 
     Returns the aggregate (also written to ``out/results.json``): ``meta`` (command, task preset, seeds,
     versions), ``summary`` {policy: {metric: {mean, std, ci_low, ci_high, n}}}, ``best_baseline``,
@@ -234,6 +237,8 @@ def run_benchmark(
         raise ValueError("no policies to benchmark: pass preset names or policy files with --policies")
     if len({s.key for s in specs}) != len(specs):
         raise ValueError(f"the same policy is listed twice: {[s.name for s in specs]}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
     if isinstance(robustness_samples, bool) or not isinstance(robustness_samples, int) or robustness_samples < 0:
         raise ValueError(f"robustness_samples must be a whole number >= 0 (0 skips), got {robustness_samples!r}")
     if not all(isinstance(e, int | float) and math.isfinite(e) and e >= 0 for e in fgsm_eps):
@@ -270,16 +275,32 @@ def run_benchmark(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(pairs), initial=len(pairs) - len(todo), desc=f"benchmark {preset.name}", unit="run")
+
+    def save(spec: PolicySpec, seed: int, record: dict) -> None:
+        _write_json_atomic(out_dir / "runs" / f"{spec.key}-seed{seed}.json", record)
+        kill_point("benchmark:run-saved")
+        records.append(record)
+        if bar is not None:
+            bar.update(1)
+
     try:
-        for spec, seed in todo:
-            if bar is not None:
-                bar.set_postfix_str(f"{spec.name} seed {seed}")
-            record = _run_one(spec, seed, preset, protocol, device, data_dir)
-            _write_json_atomic(out_dir / "runs" / f"{spec.key}-seed{seed}.json", record)
-            kill_point("benchmark:run-saved")
-            records.append(record)
-            if bar is not None:
-                bar.update(1)
+        if workers > 1 and len(todo) > 1:
+            from concurrent.futures import as_completed
+
+            from policy_search.threads import worker_pool
+
+            with worker_pool(min(workers, len(todo))) as pool:
+                futures = {
+                    pool.submit(_run_one, spec, seed, preset, protocol, device, data_dir): (spec, seed)
+                    for spec, seed in todo
+                }
+                for future in as_completed(futures):
+                    save(*futures[future], future.result())
+        else:
+            for spec, seed in todo:
+                if bar is not None:
+                    bar.set_postfix_str(f"{spec.name} seed {seed}")
+                save(spec, seed, _run_one(spec, seed, preset, protocol, device, data_dir))
     finally:
         if bar is not None:
             bar.close()
@@ -311,6 +332,7 @@ CONFIG_KEYS = (
     "robustness_samples",
     "fgsm_eps",
     "description",
+    "workers",
 )
 
 
@@ -338,6 +360,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help=f"test images for corruption/FGSM accuracy (default {DEFAULT_SUBSET}; 0 skips)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="processes training runs side by side (default 1; each gets cores / workers threads)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -364,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     use_all_cores_unless_configured()
     config = _load_config(args.config) if args.config else {}
     config.pop("description", None)
-    for key in ("task", "policies", "seeds", "out", "epochs", "device", "data_dir", "robustness_samples"):
+    for key in ("task", "policies", "seeds", "out", "epochs", "device", "data_dir", "robustness_samples", "workers"):
         if getattr(args, key) is not None:
             config[key] = getattr(args, key)
     if args.dataset is not None:
