@@ -197,12 +197,6 @@ def _plot(summary: dict, path: Path) -> None:
 _CACHE_FIELDS = ("task", "searches", "policies", "candidates", "prior_runs", "epochs", "data_dir")
 
 
-def _worker_init(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(max(1, threads))
-
-
 def _evaluate(job: tuple[str, str | None, int, str, str | None, float | None]) -> str:
     task, policy, seed, cache, data_dir, epochs = job
     val_accuracy(task, policy, seed, Path(cache), data_dir=data_dir, epochs=epochs)
@@ -212,17 +206,12 @@ def _evaluate(job: tuple[str, str | None, int, str, str | None, float | None]) -
 def _run_in_workers(jobs: list[tuple], workers: int, bar) -> set[str]:
     """Train the uncached child runs of one round in ``workers`` spawned processes; each writes its own cache
     file, which the race then reads as if it had run the child itself. Returns the caches written."""
-    import multiprocessing
-    import os
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
 
-    from policy_search.threads import requested_threads
+    from policy_search.threads import worker_pool
 
-    threads = requested_threads() or max(1, (os.cpu_count() or 1) // workers)
     done: set[str] = set()
-    with ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init, initargs=(threads,)
-    ) as pool:
+    with worker_pool(workers) as pool:
         for future in as_completed([pool.submit(_evaluate, job) for job in jobs]):
             done.add(future.result())
             bar.update(1)
