@@ -478,6 +478,12 @@ def test_race_shortlists_a_search_by_shrunken_means_without_no_augmentation(tmp_
     assert [g["policy"].num_ops for g in picked] == [1, 2]  # no augmentation is the reference, never a candidate
     assert [g["shrunk_mean"] for g in picked] == pytest.approx([(74 + grand) / 2, (219 + grand) / 4])
     assert shortlist(groups, 1, prior_runs=9.0)[0]["policy"].num_ops == 2  # more shrinkage favours more runs
+    from policy_search.policy.text import TextRandAugment
+
+    inert = {"policy": Sequence([TextRandAugment(num_ops=2, magnitude=0)]), "accuracies": [80.0, 80.0]}
+    texts = [inert, {"policy": TextRandAugment(num_ops=1, magnitude=3), "accuracies": [75.0]}]
+    assert [g["policy"] for g in shortlist(texts, 2)] == [texts[1]["policy"]]  # applies nothing: not a candidate
+    assert len(shortlist(texts, 2, skip_inert=False)) == 2  # as races before the option shortlisted
 
     out = tmp_path / "search"
     train(TrainConfig(task="mnist-episode", episodes=3, epochs=0.5, out=str(out), progress_bar=False))
@@ -499,3 +505,9 @@ def test_race_shortlists_a_search_by_shrunken_means_without_no_augmentation(tmp_
     cached = sorted(p.name for p in (race_out / "evals").iterdir())
     assert "none-seed3000.json" in cached and len(cached) == 1 + len(summary["candidates"])
     assert run_race(cfg)["candidates"] == summary["candidates"]  # rerun: read from the cache, nothing retrained
+    saved = json.loads((race_out / "config.json").read_text())
+    del saved["skip_inert"]  # a race from before the option: it shortlisted inert policies
+    (race_out / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match="skip_inert = False, not True"):
+        run_race(cfg)
+    assert run_race(dataclasses.replace(cfg, skip_inert=False))["candidates"] == summary["candidates"]

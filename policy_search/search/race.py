@@ -61,6 +61,10 @@ class RaceConfig:
     """Fresh child seeds per round; after every round but the last, the better half of the candidates goes on."""
     first_seed: int = 3000
     """Child seed of the race's first run (rounds use consecutive seeds; keep them apart from test seeds)."""
+    skip_inert: bool = True
+    """Leave out of the shortlist, beside no augmentation, policies that apply nothing in effect (TextRandAugment
+    at magnitude bin 0, where every text op's rate is 0, or with no ops). Races run before this option existed
+    shortlisted them; ``--no-skip-inert`` reproduces those (search5-imdb-small)."""
     prior_runs: float = 1.0
     """Shrinkage of the shortlist: a policy's search mean counts as if this many runs at the mean of all runs
     were added to its own."""
@@ -98,12 +102,15 @@ def _canonical(policy) -> str:
     return json.dumps(policy.to_dict(), sort_keys=True)
 
 
-def _is_identity(policy) -> bool:
+def _is_identity(policy, inert: bool = False) -> bool:
+    """No augmentation: an empty Sequence (or Schedule of them); with ``inert``, also policies that apply nothing in
+    effect (TextRandAugment with no ops or at magnitude bin 0: every text op's rate is ``MAX_RATE * 0``)."""
     from policy_search.policy.kinds import Schedule, Sequence
+    from policy_search.policy.text import TextRandAugment
 
-    if isinstance(policy, Schedule):
-        return all(_is_identity(p) for p in policy.policies)
-    return isinstance(policy, Sequence) and all(_is_identity(p) for p in policy.policies)
+    if isinstance(policy, Schedule | Sequence):
+        return all(_is_identity(p, inert) for p in policy.policies)
+    return inert and isinstance(policy, TextRandAugment) and (policy.num_ops == 0 or policy.magnitude == 0)
 
 
 def pool_episodes(task: str, folders: tuple[str, ...] | list[str]) -> list[dict[str, Any]]:
@@ -145,9 +152,12 @@ def pool_episodes(task: str, folders: tuple[str, ...] | list[str]) -> list[dict[
     return list(groups.values())
 
 
-def shortlist(groups: list[dict[str, Any]], k: int, prior_runs: float = 1.0) -> list[dict[str, Any]]:
-    """The ``k`` non-identity policies with the highest shrunken mean accuracy: (sum + prior_runs * grand mean) /
-    (runs + prior_runs), the grand mean over every pooled run (no augmentation included)."""
+def shortlist(
+    groups: list[dict[str, Any]], k: int, prior_runs: float = 1.0, skip_inert: bool = True
+) -> list[dict[str, Any]]:
+    """The ``k`` non-identity policies (``skip_inert``: nor any that applies nothing in effect) with the highest
+    shrunken mean accuracy: (sum + prior_runs * grand mean) / (runs + prior_runs), the grand mean over every pooled
+    run (no augmentation included)."""
     every = [a for g in groups for a in g["accuracies"]]
     if not every:
         return []
@@ -156,7 +166,7 @@ def shortlist(groups: list[dict[str, Any]], k: int, prior_runs: float = 1.0) -> 
         n = len(g["accuracies"])
         g["search_mean"] = float(np.mean(g["accuracies"]))
         g["shrunk_mean"] = (sum(g["accuracies"]) + prior_runs * grand) / (n + prior_runs)
-    ranked = sorted((g for g in groups if not _is_identity(g["policy"])), key=lambda g: -g["shrunk_mean"])
+    ranked = sorted((g for g in groups if not _is_identity(g["policy"], skip_inert)), key=lambda g: -g["shrunk_mean"])
     return ranked[:k]
 
 
@@ -194,7 +204,8 @@ def _plot(summary: dict, path: Path) -> None:
 
 
 # Fields that decide which policies the cached runs in ``evals/`` (keyed by candidate index and seed) belong to.
-_CACHE_FIELDS = ("task", "searches", "policies", "candidates", "prior_runs", "epochs", "data_dir")
+_CACHE_FIELDS = ("task", "searches", "policies", "candidates", "skip_inert", "prior_runs", "epochs", "data_dir")
+_LEGACY = {"skip_inert": False}  # what a race's config.json written before the field existed ran with
 
 
 def _evaluate(job: tuple[str, str | None, int, str, str | None, float | None]) -> str:
@@ -225,10 +236,14 @@ def check_out(cfg: RaceConfig) -> None:
         return
     old, new = json.loads(path.read_text()), json.loads(json.dumps(dataclasses.asdict(cfg)))
     for key in _CACHE_FIELDS:
-        if old.get(key) != new[key]:
+        if key == "skip_inert" and not cfg.searches:
+            continue  # without searches there is no shortlist for it to change
+        held = old.get(key, _LEGACY.get(key))
+        if held != new[key]:
             raise ValueError(
-                f"{cfg.out} holds a race with {key} = {old.get(key)!r}, not {new[key]!r}, and its cached runs would "
-                f"be read for other candidates; give a fresh --out (only --rounds and --first-seed may change)"
+                f"{cfg.out} holds a race with {key} = {held!r}, not {new[key]!r}, and its cached runs would be read "
+                f"for other candidates; give a fresh --out (only --rounds and --first-seed may change)"
+                + (" or --no-skip-inert to rerun it as it ran" if key == "skip_inert" else "")
             )
 
 
@@ -249,7 +264,7 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any
         atomic_write_text(out / "command.txt", " ".join(shlex.quote(a) for a in command) + "\n")
     atomic_write_text(out / "config.json", json.dumps(dataclasses.asdict(cfg), indent=1) + "\n")
     groups = pool_episodes(cfg.task, cfg.searches) if cfg.searches else []
-    picked = shortlist(groups, cfg.candidates, cfg.prior_runs)
+    picked = shortlist(groups, cfg.candidates, cfg.prior_runs, cfg.skip_inert)
     image_spec = None
     for folder in cfg.searches:
         if (Path(folder) / "schedule.json").is_file():
