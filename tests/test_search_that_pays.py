@@ -441,6 +441,29 @@ def test_race_halves_the_field_on_shared_seeds_and_exports_the_paired_winner(tmp
     assert (tmp_path / "n" / "config.json").read_text() == before
 
 
+def test_race_picks_the_steady_winner_by_its_lower_confidence_bound(tmp_path, monkeypatch):
+    from policy_search.search import race
+
+    files = {}
+    for name, n in (("steady", 1), ("risky", 2)):
+        files[name] = str(tmp_path / f"{name}.json")
+        RandAugment(num_ops=n, magnitude=5).save(files[name])
+    swing = {"steady": [0.010, 0.012, 0.010, 0.012], "risky": [0.05, -0.02, 0.05, -0.02]}  # means 1.1 vs 1.5 points
+
+    def val_accuracy(task, policy, seed, cache, *, data_dir=None, epochs=None):
+        name = "none" if policy is None else policy.rsplit("/", 1)[-1].removesuffix(".json")
+        return 0.6 + (0.0 if policy is None else swing[name][seed - 3000])
+
+    monkeypatch.setattr(race, "val_accuracy", val_accuracy)
+    cfg = race.RaceConfig(task="mnist-episode", policies=tuple(files.values()), rounds=(4,), out=str(tmp_path / "r"))
+    assert race.run_race(cfg)["winner"] == "risky"  # the higher mean
+    summary = race.run_race(dataclasses.replace(cfg, pick="lcb"))  # same folder: the runs do not depend on it
+    assert summary["winner"] == "steady" and summary["pick"] == "lcb"
+    assert repr(load_policy(str(tmp_path / "r" / "schedule.json")).policies[0]) == repr(load_policy(files["steady"]))
+    with pytest.raises(ValueError, match="--pick lcb needs a last round of at least 2 seeds"):
+        dataclasses.replace(cfg, pick="lcb", rounds=(2, 1)).validate()
+
+
 def test_race_in_worker_processes_matches_the_race_in_process(tmp_path):
     from policy_search.search import race
 

@@ -78,6 +78,10 @@ class RaceConfig:
     """One line for race.json."""
     progress_bar: bool = True
     """Show a progress bar over the race's child runs."""
+    pick: str = "mean"
+    """How the winner is chosen among the last round's candidates: ``mean`` (the highest mean paired gain) or
+    ``lcb`` (the highest lower bound of its 95% confidence interval: a steady gain over a larger, riskier one).
+    Halving always ranks by the mean; the runs do not depend on it."""
     workers: int = 1
     """Processes that train each round's child runs side by side (each with cores / workers torch threads, or
     $POLICY_SEARCH_THREADS); results are the same as with one."""
@@ -96,6 +100,10 @@ class RaceConfig:
             raise ValueError(f"--prior-runs must be >= 0, got {self.prior_runs}")
         if self.workers < 1:
             raise ValueError(f"--workers must be at least 1, got {self.workers}")
+        if self.pick not in ("mean", "lcb"):
+            raise ValueError(f"--pick must be mean or lcb, got {self.pick!r}")
+        if self.pick == "lcb" and self.rounds[-1] < 2:
+            raise ValueError("--pick lcb needs a last round of at least 2 seeds (a confidence bound needs two)")
 
 
 def _canonical(policy) -> str:
@@ -350,6 +358,8 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any
             if r < len(seeds_by_round) - 1:
                 alive = alive[: max(1, math.ceil(len(alive) / 2))]
             bar.set_postfix_str(f"leader {alive[0]} {float(np.mean(gain(alive[0]))):+.2f} pts")
+    if cfg.pick == "lcb":
+        alive.sort(key=lambda n: -(float(np.mean(gain(n))) - ci95(gain(n))))
     winner = alive[0]
     for e in entries:
         gains = gain(e["name"])
@@ -374,6 +384,7 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any
         "reference_val_accuracy": {str(s): a for s, a in reference.items()},
         "candidates": entries,
         "winner": winner,
+        "pick": cfg.pick,
         "exported": by_name[winner]["repr"] if won else "no augmentation (no candidate beat it on average)",
     }
     schedule.save(
