@@ -10,8 +10,8 @@ decision per child run) by the policy each episode applied, shortlists the ``can
 shrunken mean validation accuracy (a policy tried once is pulled toward the mean of all runs), and runs
 successive halving (Jamieson & Talwalkar 2016) with common random numbers: each round, every surviving candidate
 and the reference (no augmentation) train from scratch on the same fresh child seeds; candidates are ranked by
-their mean paired gain over the reference on every seed they ran, and the better half goes on. The winner is
-exported as ``schedule.json`` (the file format of every policy) if its mean gain over no augmentation is
+their mean paired gain over the reference on every seed they ran, and the better half goes on. The winner (the
+highest mean, or with ``pick="lcb"`` the highest lower bound of the gain's 95% CI) is exported as ``schedule.json`` (the file format of every policy) if its mean gain over no augmentation is
 positive, else no augmentation is; the test split is never loaded.
 
 Written here rather than with Optuna's successive-halving pruner: that stops one trial early on its learning
