@@ -11,8 +11,9 @@ shrunken mean validation accuracy (a policy tried once is pulled toward the mean
 successive halving (Jamieson & Talwalkar 2016) with common random numbers: each round, every surviving candidate
 and the reference (no augmentation) train from scratch on the same fresh child seeds; candidates are ranked by
 their mean paired gain over the reference on every seed they ran, and the better half goes on. The winner (the
-highest mean, or with ``pick="lcb"`` the highest lower bound of the gain's 95% CI) is exported as ``schedule.json`` (the file format of every policy) if its mean gain over no augmentation is
-positive, else no augmentation is; the test split is never loaded.
+highest mean, or with ``pick="lcb"`` the highest lower bound of the gain's 95% CI) is exported as
+``schedule.json`` (the file format of every policy) if its mean gain over no augmentation is positive, else no
+augmentation is; the test split is never loaded.
 
 Written here rather than with Optuna's successive-halving pruner: that stops one trial early on its learning
 curve, where this repeats finished candidates over seeds and compares them paired with the reference, the
