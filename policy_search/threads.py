@@ -11,6 +11,9 @@ of one thread per core makes small batched ops up to ~50x slower as soon as two 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 THREADS_ENV = "POLICY_SEARCH_THREADS"
 
@@ -68,3 +71,16 @@ def worker_pool(workers: int):
         initializer=_set_worker_threads,
         initargs=(threads,),
     )
+
+
+@contextmanager
+def pooled(workers: int) -> Iterator[Any]:
+    """``worker_pool`` for one batch of jobs: on an error or Ctrl-C the jobs not yet started are cancelled (a plain
+    ``with ProcessPoolExecutor`` would run every queued job, for nothing, before the error reached the user)."""
+    pool = worker_pool(workers)
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()

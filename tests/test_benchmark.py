@@ -143,3 +143,19 @@ def test_worker_processes_train_the_runs_one_process_would(tmp_path, shared_data
     assert len(results[2]) == 2 and results[2] == results[1]
     with pytest.raises(ValueError, match="workers"):
         run_benchmark("mnist-proxy", ["none"], 1, tmp_path / "w0", workers=0, **kw)
+
+
+def test_a_failing_job_cancels_the_queued_ones_instead_of_running_them():
+    import time
+
+    from policy_search.threads import pooled
+
+    with pytest.raises(TypeError):
+        with pooled(1) as pool:
+            failing = pool.submit(pow, "a", "b")
+            queued = [pool.submit(time.sleep, 0.2) for _ in range(20)]
+            failing.result()
+    deadline = time.monotonic() + 30  # the pool's manager thread cancels them shortly after the error
+    while sum(f.cancelled() for f in queued) < 15 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sum(f.cancelled() for f in queued) >= 15  # at most a few had been handed to the worker already

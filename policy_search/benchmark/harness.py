@@ -287,9 +287,9 @@ def run_benchmark(
         if workers > 1 and len(todo) > 1:
             from concurrent.futures import as_completed
 
-            from policy_search.threads import worker_pool
+            from policy_search.threads import pooled
 
-            with worker_pool(min(workers, len(todo))) as pool:
+            with pooled(min(workers, len(todo))) as pool:
                 futures = {
                     pool.submit(_run_one, spec, seed, preset, protocol, device, data_dir): (spec, seed)
                     for spec, seed in todo

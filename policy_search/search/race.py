@@ -228,10 +228,10 @@ def _run_in_workers(jobs: list[tuple], workers: int, bar) -> set[str]:
     file, which the race then reads as if it had run the child itself. Returns the caches written."""
     from concurrent.futures import as_completed
 
-    from policy_search.threads import worker_pool
+    from policy_search.threads import pooled
 
     done: set[str] = set()
-    with worker_pool(workers) as pool:
+    with pooled(workers) as pool:
         for future in as_completed([pool.submit(_evaluate, job) for job in jobs]):
             done.add(future.result())
             bar.update(1)
