@@ -223,19 +223,22 @@ def _evaluate(job: tuple[str, str | None, int, str, str | None, float | None]) -
     return cache
 
 
-def _run_in_workers(jobs: list[tuple], workers: int, bar) -> set[str]:
-    """Train the uncached child runs of one round in ``workers`` spawned processes; each writes its own cache
-    file, which the race then reads as if it had run the child itself. Returns the caches written."""
+def _run_in_workers(jobs: list[tuple], workers: int, bar) -> None:
+    """Train one round's child runs in ``workers`` spawned processes; each writes its own cache file, which the race
+    then reads as if it had run the child itself. The bar counts every job: cached ones at once, the rest as they
+    finish."""
     from concurrent.futures import as_completed
 
     from policy_search.threads import pooled
 
-    done: set[str] = set()
+    todo = [job for job in jobs if not Path(job[3]).exists()]
+    bar.update(len(jobs) - len(todo))
+    if not todo:
+        return
     with pooled(workers) as pool:
-        for future in as_completed([pool.submit(_evaluate, job) for job in jobs]):
-            done.add(future.result())
+        for future in as_completed([pool.submit(_evaluate, job) for job in todo]):
+            future.result()
             bar.update(1)
-    return done
 
 
 def check_out(cfg: RaceConfig) -> None:
@@ -320,21 +323,20 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any
             return [100 * (acc[(name, s)] - reference[s]) for s in reference if (name, s) in acc]
 
         for r, seeds in enumerate(seeds_by_round):
-            pooled: set[str] = set()
+            step = 1  # the bar's step per run read below; the workers have counted them already
             if cfg.workers > 1:
                 jobs = [
                     (cfg.task, file, s, str(evals / f"{name}-seed{s}.json"), cfg.data_dir, cfg.epochs)
                     for s in seeds
                     for name, file in [("none", None)] + [(n, by_name[n]["file"]) for n in alive]
                 ]
-                todo = [job for job in jobs if not Path(job[3]).exists()]
-                if len(todo) > 1:
-                    pooled = _run_in_workers(todo, cfg.workers, bar)
+                _run_in_workers(jobs, cfg.workers, bar)
+                step = 0
             for s in seeds:
                 reference[s] = val_accuracy(
                     cfg.task, None, s, evals / f"none-seed{s}.json", data_dir=cfg.data_dir, epochs=cfg.epochs
                 )
-                bar.update(0 if str(evals / f"none-seed{s}.json") in pooled else 1)
+                bar.update(step)
                 for name in alive:
                     acc[(name, s)] = val_accuracy(
                         cfg.task,
@@ -344,7 +346,7 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any
                         data_dir=cfg.data_dir,
                         epochs=cfg.epochs,
                     )
-                    bar.update(0 if str(evals / f"{name}-seed{s}.json") in pooled else 1)
+                    bar.update(step)
                     rows.append(
                         {
                             "round": r,
