@@ -152,3 +152,28 @@ def parse_config(
     if convert is not None:
         values = convert(values)
     return cls(**{k: v for k, v in values.items() if k in names})
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``key=value`` with the value read as JSON when it parses (numbers, true/false/null), else as a string."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--set expects KEY=VALUE, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
+
+
+def add_set_option(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--set KEY=VALUE`` (repeatable) into the ``overrides`` field: task preset overrides, shared by ``child``,
+    ``search`` and ``search compare``; ``parse_config(..., convert=overrides_to_dict)`` turns the pairs into the
+    field's dict."""
+    parser.add_argument(
+        "--set", type=parse_override, action="append", default=[], dest="overrides", metavar="KEY=VALUE", help=help
+    )
+
+
+def overrides_to_dict(values: dict[str, Any]) -> dict[str, Any]:
+    """The ``(key, value)`` pairs of ``--set`` (or a ``--config`` file's object) as the ``overrides`` dict."""
+    return {**values, "overrides": dict(values["overrides"])}

@@ -126,6 +126,24 @@ def test_child_cli_writes_metrics(tmp_path, shared_data_dir):
     assert main(["--preset", "nope", "--out", str(tmp_path)]) == 2
 
 
+def test_child_cli_overrides_preset_fields(tmp_path, shared_data_dir, capsys):
+    from policy_search.child.cli import main
+
+    args = ["--preset", "mnist-proxy", "--epochs", "0.3", "--data-dir", str(shared_data_dir), "--device", "cpu"]
+    assert PRESETS["mnist-proxy"].lr_schedule == "cosine"
+    assert main([*args, "--set", "lr_schedule=constant", "--set", "epochs=5", "--out", str(tmp_path)]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["preset"]["lr_schedule"] == "constant" and "lr_schedule=constant" in metrics["preset"]["description"]
+    assert metrics["preset"]["epochs"] == 0.3  # --epochs wins over --set epochs=
+    assert {round(h["lr"], 12) for h in metrics["history"]} == {PRESETS["mnist-proxy"].lr}
+    assert json.loads((tmp_path / "config.json").read_text())["overrides"] == {"lr_schedule": "constant", "epochs": 5}
+    capsys.readouterr()
+    assert main([*args, "--set", "lr_schedule=linear", "--out", str(tmp_path)]) == 2
+    assert main([*args, "--set", "lr_shedule=cosine", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "lr_schedule" in err[0] and "lr_shedule" in err[1] and "valid fields" in err[1]
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_childrun_on_cuda(shared_data_dir):
     run = ChildRun("mnist-proxy", device="cuda", data_dir=str(shared_data_dir), **TINY)

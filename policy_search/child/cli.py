@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from policy_search.child.tasks import PRESETS
-from policy_search.config import dataclass_parser, parse_config
+from policy_search.config import add_set_option, dataclass_parser, overrides_to_dict, parse_config
 from policy_search.outputs import check_writable, write_json
 
 
@@ -22,6 +23,8 @@ class ChildConfig:
     """Augmentation: a policy file or a policy preset name (default: none)."""
     epochs: float | None = None
     """Override the preset's epochs."""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Preset field overrides (``--set lr_schedule=cosine``, repeatable); ``--epochs`` wins over ``--set epochs=``."""
     seed: int = 0
     """Seed of model initialisation and batch order."""
     device: str = "auto"
@@ -36,18 +39,21 @@ class ChildConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return dataclass_parser(
+    parser = dataclass_parser(
         ChildConfig,
         prog="python -m policy_search.child",
         description="Train one child network on a task preset and write DIR/metrics.json.",
         epilog="presets:\n" + "\n".join(f"  {p.name:18s} {p.description}" for p in PRESETS.values()),
         flags={"task": ["--task", "--preset"]},
         choices={"device": ["auto", "cpu", "cuda"]},
+        skip=["overrides"],
     )
+    add_set_option(parser, "task preset field override, e.g. --set lr_schedule=cosine (repeatable)")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_config(ChildConfig, build_parser(), argv)
+    args = parse_config(ChildConfig, build_parser(), argv, convert=overrides_to_dict)
     from policy_search.threads import use_all_cores_unless_configured
 
     use_all_cores_unless_configured()
@@ -55,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     from policy_search.child.tasks import dataset_overrides, get_preset
 
     try:
-        preset = get_preset(args.task, epochs=args.epochs, **dataset_overrides(args.dataset))
+        overrides = {**args.overrides, **({"epochs": args.epochs} if args.epochs is not None else {})}
+        preset = get_preset(args.task, **overrides, **dataset_overrides(args.dataset))
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -382,8 +382,7 @@ def run_compare(config: CompareConfig, argv: list[str] | None = None) -> dict[st
 
 
 def build_parser():
-    from policy_search.config import dataclass_parser
-    from policy_search.search.study import add_set_option
+    from policy_search.config import add_set_option, dataclass_parser
 
     parser = dataclass_parser(
         CompareConfig,
@@ -397,8 +396,7 @@ def build_parser():
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    from policy_search.config import parse_config
-    from policy_search.search.study import overrides_to_dict
+    from policy_search.config import overrides_to_dict, parse_config
 
     parser = build_parser()
     config = parse_config(CompareConfig, parser, argv, convert=overrides_to_dict)

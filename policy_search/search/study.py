@@ -447,19 +447,8 @@ def _argv_of(config: SearchConfig) -> list[str]:
     return argv + (["--resume"] if config.resume else [])
 
 
-def _parse_override(text: str) -> tuple[str, Any]:
-    """``key=value`` with the value read as JSON when it parses (numbers, true/false/null), else as a string."""
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"--set expects KEY=VALUE, got {text!r}")
-    key, raw = text.split("=", 1)
-    try:
-        return key, json.loads(raw)
-    except json.JSONDecodeError:
-        return key, raw
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from policy_search.config import dataclass_parser
+    from policy_search.config import add_set_option, dataclass_parser
 
     parser = dataclass_parser(
         SearchConfig,
@@ -473,22 +462,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_set_option(parser: argparse.ArgumentParser, help: str) -> None:
-    """``--set KEY=VALUE`` (repeatable) into the ``overrides`` field: preset overrides, shared by search and compare;
-    ``parse_config(..., convert=overrides_to_dict)`` turns the pairs into the field's dict."""
-    parser.add_argument(
-        "--set", type=_parse_override, action="append", default=[], dest="overrides", metavar="KEY=VALUE", help=help
-    )
-
-
-def overrides_to_dict(values: dict[str, Any]) -> dict[str, Any]:
-    return {**values, "overrides": dict(values["overrides"])}
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     configure_threads("one")  # search workers scale across processes: one thread each (POLICY_SEARCH_THREADS)
-    from policy_search.config import parse_config
+    from policy_search.config import overrides_to_dict, parse_config
 
     config = parse_config(SearchConfig, build_parser(), argv, convert=overrides_to_dict)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our per-trial line replaces Optuna's
