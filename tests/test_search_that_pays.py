@@ -395,7 +395,7 @@ def _fake_accuracy(quality: dict[str, float]):
     every policy on that seed (the common random numbers the race pairs on)."""
     calls = []
 
-    def val_accuracy(task, policy, seed, cache, *, data_dir=None, epochs=None):
+    def val_accuracy(task, policy, seed, cache, *, data_dir=None, epochs=None, overrides=None):
         calls.append((policy, seed))
         name = "none" if policy is None else policy.rsplit("/", 1)[-1].removesuffix(".json")
         return 0.6 + quality.get(name, 0.0) + 0.01 * (seed % 7)
@@ -450,7 +450,7 @@ def test_race_picks_the_steady_winner_by_its_lower_confidence_bound(tmp_path, mo
         RandAugment(num_ops=n, magnitude=5).save(files[name])
     swing = {"steady": [0.010, 0.012, 0.010, 0.012], "risky": [0.05, -0.02, 0.05, -0.02]}  # means 1.1 vs 1.5 points
 
-    def val_accuracy(task, policy, seed, cache, *, data_dir=None, epochs=None):
+    def val_accuracy(task, policy, seed, cache, *, data_dir=None, epochs=None, overrides=None):
         name = "none" if policy is None else policy.rsplit("/", 1)[-1].removesuffix(".json")
         return 0.6 + (0.0 if policy is None else swing[name][seed - 3000])
 
@@ -462,6 +462,31 @@ def test_race_picks_the_steady_winner_by_its_lower_confidence_bound(tmp_path, mo
     assert repr(load_policy(str(tmp_path / "r" / "schedule.json")).policies[0]) == repr(load_policy(files["steady"]))
     with pytest.raises(ValueError, match="--pick lcb needs a last round of at least 2 seeds"):
         dataclasses.replace(cfg, pick="lcb", rounds=(2, 1)).validate()
+
+
+def test_race_passes_preset_overrides_to_every_run_and_keys_its_cache_on_them(tmp_path, monkeypatch, capsys):
+    from policy_search.search import race
+
+    policy = str(tmp_path / "ra.json")
+    RandAugment(num_ops=1, magnitude=5).save(policy)
+    seen = []
+
+    def val_accuracy(task, policy, seed, cache, *, data_dir=None, epochs=None, overrides=None):
+        seen.append(overrides)
+        return 0.6 + 0.01 * (policy is not None)
+
+    monkeypatch.setattr(race, "val_accuracy", val_accuracy)
+    out = str(tmp_path / "r")
+    args = ["--task", "mnist-episode", "--policies", policy, "--rounds", "2", "--out", out, "--no-progress-bar"]
+    assert race.main([*args, "--set", "lr_schedule=constant", "--set", "train_size=512"]) == 0
+    assert seen == [{"lr_schedule": "constant", "train_size": 512}] * 4  # none and the candidate, on 2 seeds
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["overrides"]["train_size"] == 512
+    capsys.readouterr()
+    assert race.main([*args, "--set", "lr_schedule=cosine"]) == 2  # its cached runs are of the other variant
+    fresh = [*args[:-3], "--out", str(tmp_path / "x"), "--no-progress-bar"]
+    assert race.main([*fresh, "--set", "lr_shedule=cosine"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "overrides" in err[0] and "give a fresh --out" in err[0] and "lr_shedule" in err[1]
 
 
 def test_race_in_worker_processes_matches_the_race_in_process(tmp_path):

@@ -71,10 +71,18 @@ class CurveConfig:
 
 
 def val_accuracy(
-    task: str, policy: str | None, seed: int, cache: Path, *, data_dir: str | None = None, epochs: float | None = None
+    task: str,
+    policy: str | None,
+    seed: int,
+    cache: Path,
+    *,
+    data_dir: str | None = None,
+    epochs: float | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> float:
     """Validation accuracy of a ``task`` child trained from scratch with ``policy`` (a file or preset name, or None
-    for no augmentation), the test split locked; cached in ``cache`` (a JSON file) and read from there after."""
+    for no augmentation), the test split locked; cached in ``cache`` (a JSON file) and read from there after.
+    ``overrides``: preset fields (``--set``); ``epochs`` wins over an ``epochs`` among them."""
     if cache.exists():
         return float(json.loads(cache.read_text())["val_accuracy"])
     from policy_search.child.run import run_child
@@ -87,7 +95,7 @@ def val_accuracy(
         data_dir=data_dir,
         policy=load_policy(policy) if policy else None,
         test=False,
-        **({"epochs": epochs} if epochs else {}),
+        **{**(overrides or {}), **({"epochs": epochs} if epochs else {})},
     )
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")

@@ -34,7 +34,7 @@ import json
 import math
 import shlex
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,9 @@ class RaceConfig:
     """Output folder (created; rerunning continues from the cached runs)."""
     epochs: float | None = None
     """Override the preset's epochs (tests use a tiny budget)."""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Preset field overrides of every child run (``--set lr_schedule=cosine``, repeatable), e.g. a design check of
+    a variant of the task on validation only."""
     data_dir: str | None = None
     """Dataset root (default $POLICY_SEARCH_DATA_DIR)."""
     description: str = ""
@@ -90,7 +93,7 @@ class RaceConfig:
     def validate(self) -> None:
         from policy_search.child.tasks import get_preset
 
-        get_preset(self.task)
+        get_preset(self.task, **self.overrides)  # an unknown field or bad value: one line naming the valid ones
         if not self.searches and not self.policies:
             raise ValueError("nothing to race: give --searches (train_agent folders) and/or --policies")
         if not self.rounds or min(self.rounds) < 1:
@@ -213,13 +216,18 @@ def _plot(summary: dict, path: Path) -> None:
 
 
 # Fields that decide which policies the cached runs in ``evals/`` (keyed by candidate index and seed) belong to.
-_CACHE_FIELDS = ("task", "searches", "policies", "candidates", "skip_inert", "prior_runs", "epochs", "data_dir")
-_LEGACY = {"skip_inert": False}  # what a race's config.json written before the field existed ran with
+_CACHE_FIELDS = (
+    "task", "searches", "policies", "candidates", "skip_inert", "prior_runs", "epochs", "overrides", "data_dir",
+)  # fmt: skip
+_LEGACY: dict[str, Any] = {
+    "skip_inert": False,
+    "overrides": {},
+}  # what a race's config.json written before the field existed ran with
 
 
-def _evaluate(job: tuple[str, str | None, int, str, str | None, float | None]) -> str:
-    task, policy, seed, cache, data_dir, epochs = job
-    val_accuracy(task, policy, seed, Path(cache), data_dir=data_dir, epochs=epochs)
+def _evaluate(job: tuple[str, str | None, int, str, str | None, float | None, dict[str, Any]]) -> str:
+    task, policy, seed, cache, data_dir, epochs, overrides = job
+    val_accuracy(task, policy, seed, Path(cache), data_dir=data_dir, epochs=epochs, overrides=overrides)
     return cache
 
 
@@ -326,7 +334,7 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any
             step = 1  # the bar's step per run read below; the workers have counted them already
             if cfg.workers > 1:
                 jobs = [
-                    (cfg.task, file, s, str(evals / f"{name}-seed{s}.json"), cfg.data_dir, cfg.epochs)
+                    (cfg.task, file, s, str(evals / f"{name}-seed{s}.json"), cfg.data_dir, cfg.epochs, cfg.overrides)
                     for s in seeds
                     for name, file in [("none", None)] + [(n, by_name[n]["file"]) for n in alive]
                 ]
@@ -334,7 +342,13 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any
                 step = 0
             for s in seeds:
                 reference[s] = val_accuracy(
-                    cfg.task, None, s, evals / f"none-seed{s}.json", data_dir=cfg.data_dir, epochs=cfg.epochs
+                    cfg.task,
+                    None,
+                    s,
+                    evals / f"none-seed{s}.json",
+                    data_dir=cfg.data_dir,
+                    epochs=cfg.epochs,
+                    overrides=cfg.overrides,
                 )
                 bar.update(step)
                 for name in alive:
@@ -345,6 +359,7 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any
                         evals / f"{name}-seed{s}.json",
                         data_dir=cfg.data_dir,
                         epochs=cfg.epochs,
+                        overrides=cfg.overrides,
                     )
                     bar.update(step)
                     rows.append(
@@ -412,19 +427,24 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any
 
 
 def build_parser():
-    from policy_search.config import dataclass_parser
+    from policy_search.config import add_set_option, dataclass_parser
 
-    return dataclass_parser(
-        RaceConfig, prog="python -m policy_search.search race", description=__doc__.split("\n\n")[0]
+    parser = dataclass_parser(
+        RaceConfig,
+        prog="python -m policy_search.search race",
+        description=__doc__.split("\n\n")[0],
+        skip=["overrides"],
     )
+    add_set_option(parser, "preset field override of every child run, e.g. --set lr_schedule=cosine (repeatable)")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from policy_search.config import parse_config
+    from policy_search.config import overrides_to_dict, parse_config
     from policy_search.threads import use_all_cores_unless_configured
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    cfg = parse_config(RaceConfig, build_parser(), argv)
+    cfg = parse_config(RaceConfig, build_parser(), argv, convert=overrides_to_dict)
     use_all_cores_unless_configured()
     try:
         summary = run_race(cfg, ["python", "-m", "policy_search.search", "race", *argv])
