@@ -440,6 +440,17 @@ def test_glove_rows_start_the_embedding_and_relate_words():
     assert torch.equal(model.embedding.weight.detach(), matrix)
 
 
+def test_imdb_small_long_is_imdb_small_trained_twice_as_long():
+    short, long = get_preset("imdb-small").to_dict(), get_preset("imdb-small-long").to_dict()
+    assert (short.pop("epochs"), long.pop("epochs")) == (12, 24)
+    assert {**short, "name": "", "description": ""} == {**long, "name": "", "description": ""}
+    assert {**get_preset("imdb-small", epochs=24).to_dict(), "name": "", "description": ""} == {
+        **get_preset("imdb-small-long").to_dict(),
+        "name": "",
+        "description": "",
+    }
+
+
 def test_word_vectors_fail_in_one_line(monkeypatch):
     from policy_search.child import word_vectors
 
