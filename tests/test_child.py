@@ -144,6 +144,25 @@ def test_child_cli_overrides_preset_fields(tmp_path, shared_data_dir, capsys):
     assert len(err) == 2 and "lr_schedule" in err[0] and "lr_shedule" in err[1] and "valid fields" in err[1]
 
 
+def test_child_cli_no_test_locks_the_test_split(tmp_path, shared_data_dir, capsys, monkeypatch):
+    from policy_search.child import run as child_run
+    from policy_search.child.cli import main
+
+    splits = []
+    evaluate_full = child_run.ChildRun.evaluate_full
+    monkeypatch.setattr(
+        child_run.ChildRun,
+        "evaluate_full",
+        lambda self, split="test": splits.append(split) or evaluate_full(self, split),
+    )
+    args = ["--preset", "mnist-proxy", "--epochs", "0.2", "--data-dir", str(shared_data_dir), "--device", "cpu"]
+    assert main([*args, "--no-test", "--out", str(tmp_path)]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["test"] is None and "test" not in splits and metrics["val"]["accuracy"] > 0
+    assert json.loads((tmp_path / "config.json").read_text())["test"] is False
+    assert "val (test split locked) accuracy" in capsys.readouterr().out
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_childrun_on_cuda(shared_data_dir):
     run = ChildRun("mnist-proxy", device="cuda", data_dir=str(shared_data_dir), **TINY)

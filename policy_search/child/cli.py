@@ -27,6 +27,8 @@ class ChildConfig:
     """Preset field overrides (``--set lr_schedule=cosine``, repeatable); ``--epochs`` wins over ``--set epochs=``."""
     seed: int = 0
     """Seed of model initialisation and batch order."""
+    test: bool = True
+    """Score the test split at the end; --no-test locks it (validation only, for design checks and choices)."""
     device: str = "auto"
     """auto, cpu or cuda."""
     data_dir: str | None = None
@@ -88,7 +90,13 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         run, metrics = run_child(
-            preset, seed=args.seed, device=args.device, data_dir=args.data_dir, policy=policy, progress_bar=True
+            preset,
+            seed=args.seed,
+            device=args.device,
+            data_dir=args.data_dir,
+            policy=policy,
+            progress_bar=True,
+            test=args.test,
         )
     except (DatasetError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -98,13 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     write_json(out / "metrics.json", metrics)
     write_json(out / "config.json", asdict(args))
     (out / "command.txt").write_text(metrics["command"] + "\n")
-    t = metrics["test"]
+    t = metrics["test"] or metrics["val"]
+    split = "test" if metrics["test"] else "val (test split locked)"
     if "entity_f1" in t:
         print(
-            f"test entity F1 {t['entity_f1']:.4f}  precision {t['entity_precision']:.4f}  recall {t['entity_recall']:.4f}"
+            f"{split} entity F1 {t['entity_f1']:.4f}  precision {t['entity_precision']:.4f}  recall {t['entity_recall']:.4f}"
         )
     print(
-        f"test accuracy {t['accuracy']:.4f}  macro-F1 {t['macro_f1']:.4f}  train {metrics['train_time_s']:.1f}s "
+        f"{split} accuracy {t['accuracy']:.4f}  macro-F1 {t['macro_f1']:.4f}  train {metrics['train_time_s']:.1f}s "
         f"({metrics['samples_per_s']:.0f} samples/s)  gap {metrics['generalization_gap']:+.3f}"
     )
     print(f"metrics written to {out / 'metrics.json'}")
