@@ -75,12 +75,19 @@ def worker_pool(workers: int):
 
 @contextmanager
 def pooled(workers: int) -> Iterator[Any]:
-    """``worker_pool`` for one batch of jobs: on an error or Ctrl-C the jobs not yet started are cancelled (a plain
-    ``with ProcessPoolExecutor`` would run every queued job, for nothing, before the error reached the user)."""
+    """``worker_pool`` for one batch of jobs: on an error or Ctrl-C the jobs not yet started are cancelled and the
+    workers still running one are stopped. A plain ``with ProcessPoolExecutor`` would run every queued job, for
+    nothing, before the error reached the user; cancelling alone would still leave the running jobs to finish
+    (minutes of a child run each) while the caller, which has stopped collecting their results, holds its output
+    folder's lock. Results already collected were saved by the caller, so stopping loses nothing that was kept."""
     pool = worker_pool(workers)
     try:
         yield pool
     except BaseException:
+        processes = list((getattr(pool, "_processes", None) or {}).values())  # no public handle before 3.14
         pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
         raise
     pool.shutdown()

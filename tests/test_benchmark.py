@@ -159,3 +159,19 @@ def test_a_failing_job_cancels_the_queued_ones_instead_of_running_them():
     while sum(f.cancelled() for f in queued) < 15 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert sum(f.cancelled() for f in queued) >= 15  # at most a few had been handed to the worker already
+
+
+def test_a_failing_job_stops_the_workers_still_running_a_job():
+    import time
+
+    from policy_search.threads import pooled
+
+    with pytest.raises(TypeError):
+        with pooled(2) as pool:
+            pool.submit(time.sleep, 120)
+            failing = pool.submit(pow, "a", "b")
+            processes = list(pool._processes.values())
+            failing.result()
+    for process in processes:
+        process.join(timeout=60)
+    assert not any(p.is_alive() for p in processes)  # the 120 s job was stopped, not waited for

@@ -1,3 +1,4 @@
+import json
 import os
 from pathlib import Path
 
@@ -117,3 +118,23 @@ def test_a_truncated_parquet_file_is_an_error_not_a_stale_cache(tmp_path, monkey
     os.utime(parquet, ns=(before.st_atime_ns, before.st_mtime_ns))  # a copy that kept its time stamp
     with pytest.raises(DatasetError, match="could not load"):
         load_image_dataset(str(root), val_size=4)
+
+
+def test_a_cache_another_worker_published_first_is_kept_not_swapped_under_its_readers(tmp_path):
+    from policy_search.child.data import publish_cache
+
+    target = tmp_path / "cache"
+    first, second = tmp_path / "cache.tmp1", tmp_path / "cache.tmp2"
+    for folder, value in ((first, "first"), (second, "second")):
+        folder.mkdir()
+        (folder / "tensors.pt").write_text(value)
+    publish_cache(first, target, {"by": 1})
+    reader = target / "tensors.pt"  # a worker that saw meta.json and is about to load the tensors
+    publish_cache(second, target, {"by": 2})  # a second worker whose build finished later
+    assert reader.read_text() == "first" and json.loads((target / "meta.json").read_text()) == {"by": 1}
+    assert not second.exists()
+    third = tmp_path / "cache.tmp3"
+    third.mkdir()
+    (third / "tensors.pt").write_text("refreshed")
+    publish_cache(third, target, {"by": 3}, replace=True)  # refresh=True rebuilds on purpose
+    assert reader.read_text() == "refreshed" and not third.exists()

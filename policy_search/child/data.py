@@ -280,6 +280,7 @@ def _build_cache(
     label_column: str | None,
     image_size: int | None,
     test_fraction: float,
+    refresh: bool = False,
 ) -> None:
     dsd = _load_hf(hub_id, local)
     if "train" not in dsd:
@@ -319,18 +320,31 @@ def _build_cache(
         "test_split": test_name or f"carved {test_fraction:.0%} of train",
         "decode_seconds": round(time.perf_counter() - t0, 2),
     }
-    publish_cache(tmp, target, meta)
+    publish_cache(tmp, target, meta, replace=refresh)
 
 
-def publish_cache(tmp: Path, target: Path, meta: dict) -> None:
-    """Write ``meta.json`` last into the finished ``tmp`` folder and move it to ``target`` (replacing an old one),
-    so a cache folder with ``meta.json`` is always complete."""
+def publish_cache(tmp: Path, target: Path, meta: dict, *, replace: bool = False) -> None:
+    """Write ``meta.json`` last into the finished ``tmp`` folder and move it to ``target``, so a cache folder with
+    ``meta.json`` is always complete.
+
+    Without ``replace``, a complete ``target`` that another process published while this one was building wins and
+    ``tmp`` is dropped: parallel workers (``--workers N``) that all find the cache missing build it side by side,
+    and none may delete the folder another one is already reading. ``replace=True`` (a refresh) swaps it out.
+    """
+    import shutil
+
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+    if (target / "meta.json").exists() and not replace:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
     if target.exists():
-        import shutil
-
         shutil.rmtree(target)
-    tmp.rename(target)
+    try:
+        tmp.rename(target)
+    except OSError:
+        if not (target / "meta.json").exists():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)  # another worker published between our check and our rename
 
 
 def load_image_dataset(
@@ -360,7 +374,7 @@ def load_image_dataset(
     label = local.name if local is not None else hub_id.replace("/", "--")
     target = cache_root() / "datasets" / f"{label}-{key}"
     if refresh or not (target / "meta.json").exists():
-        _build_cache(target, hub_id, local, image_column, label_column, image_size, test_fraction)
+        _build_cache(target, hub_id, local, image_column, label_column, image_size, test_fraction, refresh)
     try:
         meta = json.loads((target / "meta.json").read_text())
         arrays = {

@@ -235,7 +235,14 @@ def build_synonyms(tok, max_synonyms: int = MAX_SYNONYMS) -> torch.Tensor | None
 
 
 def _build_cache(
-    target: Path, hub_id: str, local: Path | None, kind: str, vocab_size: int, max_length: int, pretrained: str | None
+    target: Path,
+    hub_id: str,
+    local: Path | None,
+    kind: str,
+    vocab_size: int,
+    max_length: int,
+    pretrained: str | None,
+    refresh: bool = False,
 ) -> None:
     dsd = _load_hf(hub_id, local)
     if "train" not in dsd:
@@ -292,7 +299,7 @@ def _build_cache(
         "synonyms": synonyms is not None,
         "build_seconds": round(time.perf_counter() - t0, 2),
     }
-    publish_cache(tmp, target, meta)
+    publish_cache(tmp, target, meta, replace=refresh)
 
 
 def load_text_dataset(
@@ -325,7 +332,7 @@ def load_text_dataset(
     label = local.name if local is not None else hub_id.replace("/", "--")
     target = cache_root() / "text" / f"{label}-{tokenizer}-{key}"
     if refresh or not (target / "meta.json").exists():
-        _build_cache(target, hub_id, local, tokenizer, vocab_size, max_length, pretrained)
+        _build_cache(target, hub_id, local, tokenizer, vocab_size, max_length, pretrained, refresh)
     try:
         meta = json.loads((target / "meta.json").read_text())
         tensors = torch.load(target / "tensors.pt")
