@@ -77,8 +77,10 @@ def test_missing_and_incompatible_checkpoints_name_the_command(gen_root):
     (other / "checkpoint.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(GeneratorCheckpointError, match="cannot be read"):
         get_generator("mnist", "dcgan", "tiny", seed=8, train_if_missing=False)
-    with pytest.raises(GeneratorCheckpointError, match="--model vae --size proxy"):
-        Synthetic("vae", 0.5, seed=9)(torch.zeros(4, 1, 28, 28, dtype=torch.uint8), torch.zeros(4).long())
+    # Missing generators fail on the first batch, even one that picks no image to replace.
+    for ratio in (0.5, 1e-9):
+        with pytest.raises(GeneratorCheckpointError, match="--model vae --size proxy"):
+            Synthetic("vae", ratio, seed=9)(torch.zeros(4, 1, 28, 28, dtype=torch.uint8), torch.zeros(4).long())
 
 
 def test_resume_continues_exactly(gen_root, tmp_path):

@@ -110,11 +110,14 @@ class Synthetic(BatchTransform):
                 f"{tuple(getattr(labels, 'shape', ()))}"
             )
         g = generator if generator is not None else self.default_generator()
+        # Looked up before the draw: a missing generator fails on the first batch, not on whichever batch first
+        # happens to pick an image (a cached generator is a dictionary lookup).
+        net = self.generator_for(batch)
         # The mask is always drawn for the whole batch, so the stream does not depend on how many were picked.
         mask = (torch.rand(batch.shape[0], generator=g, device=g.device) < self.ratio).to(batch.device)
         if not bool(mask.any()):
             return images, labels
-        fake = self.generator_for(batch).sample(labels[mask].to(torch.int64), g)
+        fake = net.sample(labels[mask].to(torch.int64), g)
         out = batch.clone()
         out[mask] = fake.to(out.device)
         return out, labels

@@ -375,10 +375,11 @@ class SyntheticText(BatchTransform):
         self, tokens: TokenBatch, labels: Tensor, *, generator: torch.Generator | None = None, progress=None
     ) -> tuple[TokenBatch, Tensor]:
         g = generator if generator is not None else self.default_generator()
+        lm = self.generator_model()  # before the draw, as the image Synthetic: a missing model shows on batch one
         replace = torch.rand(len(tokens), generator=g, device=g.device).to(tokens.device) < self.ratio
         if not bool(replace.any()):
             return tokens, labels
-        fake = self.generator_model().sample(labels[replace].cpu(), g, max_length=int(tokens.ids.shape[1]))
+        fake = lm.sample(labels[replace].cpu(), g, max_length=int(tokens.ids.shape[1]))
         ids, lengths = tokens.ids.clone(), tokens.lengths.clone()
         width = min(ids.shape[1], fake.ids.shape[1])
         rows = torch.nonzero(replace).flatten()
