@@ -115,6 +115,14 @@ class TrainConfig:
     (model, optimizer, budget); validation is 10% of its training split."""
     progress_bar: bool = True
     """Show a progress bar."""
+    online: bool = False
+    """Learn inside one training instead of across many: train the task's model once with --online-policy, which
+    adapts each sample's augmentation while the model trains (docs/ARCHITECTURE.md "Policies that learn inside
+    the run"), and export what it learned as policy.json (warm-starts the next run) and its distilled schedule
+    (schedule.json). One child-run equivalent plus the policy's validation passes; --episodes does not apply."""
+    online_policy: str = "online-augnet"
+    """With --online: the policy that learns (the online-augnet preset, or a policy.json exported by an earlier
+    --online run, which continues from what that run learned)."""
 
     def validate(self) -> None:
         from policy_search.child.tasks import PRESETS
@@ -318,7 +326,10 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
     """Run (or resume) a training run; returns a summary with the exported files' paths."""
     cfg.validate()
     if cfg.out is None:
-        cfg.out = f"runs/{cfg.task}-{cfg.agent}-seed{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+        what = "online" if cfg.online else cfg.agent
+        cfg.out = f"runs/{cfg.task}-{what}-seed{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if cfg.online:
+        return _train_online(cfg, argv)
     out = Path(cfg.out)
     ckpt = out / "checkpoint.pt"
     if cfg.resume and not ckpt.exists():
@@ -469,6 +480,89 @@ def _export(cfg, trainer, env, out: Path, command: str, child_seconds: float, cu
         "schedule": str(out / "schedule.json"),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def _train_online(cfg: TrainConfig, argv: list[str] | None) -> dict:
+    """--online: one training of the task's model with a policy that learns inside it; exports its learned state
+    and distilled schedule. The test split stays locked."""
+    from policy_search.child.run import run_child
+    from policy_search.outputs import FolderInUseError, lock_folder, write_json
+    from policy_search.policy import load_policy
+    from policy_search.policy.export import markdown_table, plot_schedule
+
+    if cfg.resume:
+        raise ValueError("--online trains once (minutes); there is nothing to resume: rerun without --resume")
+    policy = load_policy(cfg.online_policy)
+    if not (getattr(policy, "observes_batches", False) and hasattr(policy, "learned")):
+        raise ValueError(
+            f"--online-policy {cfg.online_policy!r} does not learn inside the run; use online-augnet or a policy.json "
+            "from an earlier --online run"
+        )
+    out = Path(cfg.out or "runs/online")
+    if (out / "policy.json").exists():
+        raise FileExistsError(f"{out} already holds a run; choose another --out")
+    try:
+        lock_folder(out)
+    except FolderInUseError as exc:
+        raise ValueError(str(exc)) from None
+    except OSError as exc:
+        raise ValueError(f"--out {str(out)!r} cannot hold the run ({exc.strerror or exc}); choose another") from None
+    write_json(out / "config.json", asdict(cfg))
+    command = "python -m policy_search.train_agent " + shlex.join(argv if argv is not None else sys.argv[1:])
+    (out / "command.txt").write_text(command + "\n")
+    overrides: dict = {}
+    if cfg.epochs is not None:
+        overrides["epochs"] = cfg.epochs
+    if cfg.dataset is not None:
+        overrides.update(dataset=cfg.dataset, val_size=0.1)
+    run, metrics = run_child(
+        cfg.task,
+        seed=cfg.seed,
+        device=cfg.device,
+        data_dir=cfg.data_dir,
+        policy=policy,
+        progress_bar=cfg.progress_bar,
+        test=False,
+        **overrides,
+    )
+    equivalents = float(metrics["child_run_equivalents"])
+    provenance = {
+        "task": cfg.task,
+        "dataset": run.preset.dataset,
+        "agent": "online",
+        "seed": cfg.seed,
+        "search_budget": {"trainings": 1},
+        "compute_spent": int(round(equivalents * run.total_batches * run.preset.batch_size)),
+        "compute_unit": "child-training samples",
+        "child_run_equivalents": round(equivalents, 3),
+        "warm_start": cfg.online_policy if cfg.online_policy != "online-augnet" else None,
+        "val_accuracy": metrics["val"]["accuracy"],
+        "command": command,
+    }
+    learned = policy.learned()  # type: ignore[operator]
+    learned.image_spec = run.image_spec
+    learned.save(out / "policy.json", provenance=provenance)
+    schedule = policy.distill()  # type: ignore[operator]
+    schedule.image_spec = run.image_spec
+    schedule.save(out / "schedule.json", provenance={**provenance, "distill": "online choices per phase"})
+    ops = policy._ops(policy._text)  # type: ignore[attr-defined]
+    plot_schedule(schedule, ops, out / "schedule.png", title=f"online on {cfg.task}: op use per phase")
+    (out / "schedule.md").write_text(markdown_table(schedule, ops) + "\n")
+    write_json(out / "trace.json", getattr(policy, "trace", []))
+    summary = {
+        "episodes": 1,
+        "mean_return_last": 100.0 * metrics["val"]["accuracy"],
+        "std_return_last": 0.0,
+        "last_episodes": 1,
+        "final_val_acc_last": metrics["val"]["accuracy"],
+        "child_seconds": metrics["wall_time_s"],
+        "child_samples": provenance["compute_spent"],
+        "child_run_equivalents": equivalents,
+        "policy": str(out / "policy.json"),
+        "schedule": str(out / "schedule.json"),
+    }
+    write_json(out / "summary.json", summary)
     return summary
 
 

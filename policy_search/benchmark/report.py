@@ -36,7 +36,10 @@ class PolicySpec:
 
     @property
     def is_baseline(self) -> bool:
-        return self.path is None
+        """Presets are the free recipes, except those that learn inside the run (the policies under test)."""
+        from policy_search.policy.presets import LEARNERS
+
+        return self.path is None and self.name not in LEARNERS
 
 
 def _get(*keys: str) -> Callable[[dict], float | None]:
@@ -70,6 +73,10 @@ METRICS: list[tuple[str, str, float, Callable[[dict], float | None]]] = [
     ("cpu_utilization", "CPU util %", 100, _get("cpu_utilization")),
     ("cuda_max_allocated_mb", "CUDA peak MiB", 1, _get("cuda_max_allocated_mb")),
     ("search_cost", "search cost", 1, _get("search_cost")),
+    # Cost of the run itself: child-run equivalents (samples trained plus extra forward passes at 1/3 each, over one
+    # plain run's samples) and wall time over the `none` run of the same seed (when `none` is benchmarked).
+    ("child_run_equivalents", "child-run eq.", 1, _get("child_run_equivalents")),
+    ("wall_vs_none", "wall × none", 1, _get("wall_vs_none")),
 ]
 COMPARED = ("test_accuracy", "test_entity_f1", "macro_f1", "corruption_accuracy", "fgsm_2", "fgsm_8")
 # The task's headline metric: entity-level F1 where the runs report it (tagging), else test accuracy.
@@ -115,6 +122,11 @@ def aggregate(
     by_policy: dict[str, dict[int, dict]] = {s.name: {} for s in specs}
     for r in records:
         by_policy[r["policy"]][r["seed"]] = r
+    reference = by_policy.get("none", {})
+    for r in records:  # wall time relative to no augmentation on the same seed (derived, never cached)
+        ref = reference.get(r["seed"])
+        if ref is not None and ref.get("wall_time_s") and r.get("wall_time_s") is not None:
+            r["wall_vs_none"] = float(r["wall_time_s"]) / float(ref["wall_time_s"])
     summary = {
         name: {m: summarize([v for v in (get(r) for r in runs.values()) if v is not None]) for m, _, _, get in METRICS}
         for name, runs in by_policy.items()

@@ -130,6 +130,8 @@ class ChildRun:
         self.aug_time_s = 0.0
         self.train_time_s = 0.0
         self.eval_time_s = 0.0
+        self.extra_forward_samples = 0
+        self._val_generator: torch.Generator | None = None
         self._order = torch.empty(0, dtype=torch.long)
         self._cursor = 0
         self._loss_ema: float | None = None
@@ -181,16 +183,31 @@ class ChildRun:
         c, h, _ = self.image_shape
         return build_model(self.preset.model, c, self.num_classes, h)
 
-    def _batch(self, index: torch.Tensor) -> tuple:
-        """Training inputs and labels at ``index`` (what the policy and the model see)."""
-        train = self.splits["train"]
-        return train.images.index_select(0, index), train.labels.index_select(0, index)
+    def _batch(self, index: torch.Tensor, split: str = "train") -> tuple:
+        """Inputs and labels of ``split`` at ``index`` (for training: what the policy and the model see)."""
+        data = self.splits[split]
+        return data.images.index_select(0, index), data.labels.index_select(0, index)
+
+    def _outputs(self, inputs, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The model's logits on one (augmented) batch, the targets they are scored against and the mask of scored
+        positions (None: every sample; a tagger scores the real tokens of ``[B, L]``)."""
+        return self.model(self.normalize(inputs)), labels, None
 
     def _loss(self, inputs, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
         """Training loss, correct predictions and how many were scored, for one (augmented) batch."""
-        logits = self.model(self.normalize(inputs))
-        loss = F.cross_entropy(logits, labels, label_smoothing=self.preset.label_smoothing)
-        return loss, (logits.detach().argmax(1) == labels).sum(), int(labels.shape[0])
+        return self._scored(*self._outputs(inputs, labels))[:3]
+
+    def _scored(
+        self, logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, int, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(loss, correct, scored, logits, targets, mask): the preset's loss over the scored positions."""
+        if mask is not None:
+            logits_s, targets_s = logits[mask], targets[mask]
+        else:
+            logits_s, targets_s = logits, targets
+        loss = F.cross_entropy(logits_s, targets_s, label_smoothing=self.preset.label_smoothing)
+        hits = (logits_s.detach().argmax(-1) == targets_s).sum()
+        return loss, hits, int(targets_s.shape[0]), logits, targets, mask
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         p = self.preset
@@ -245,10 +262,18 @@ class ChildRun:
 
     # -- stepping ----------------------------------------------------------------------------------------------
     def train(
-        self, n_batches: int, augment: Augment | None = None, batch_transform: BatchTransform | None = None
+        self,
+        n_batches: int,
+        augment: Augment | None = None,
+        batch_transform: BatchTransform | None = None,
+        observer: Augmentation | None = None,
     ) -> dict:
         """Run up to ``n_batches`` optimizer steps (fewer at the end of the budget) and return their mean loss
-        and accuracy. Raises ``ChildDivergedError`` if the loss becomes non-finite."""
+        and accuracy. Raises ``ChildDivergedError`` if the loss becomes non-finite.
+
+        ``observer``: a policy that learns per batch (``observes_batches``, docs/ARCHITECTURE.md "Policies that
+        learn inside the run"): it is attached to the model, told each batch's sample ids before augmenting, handed
+        the batch's logits after the step, and given a validation minibatch's loss whenever it asks for one."""
         n_batches = min(int(n_batches), self.total_batches - self.batches_done)
         if n_batches <= 0:
             return {"batches": 0, "loss": float("nan"), "accuracy": float("nan")}
@@ -260,9 +285,13 @@ class ChildRun:
         scored = 0
         t_start = time.perf_counter()
         aug_time = 0.0
+        if observer is not None:
+            observer.attach(self.model)
         for _ in range(n_batches):
             index = self._next_indices(bs)
             images, labels = self._batch(index)
+            if observer is not None:
+                observer.before_batch(ids=index)
             if augment is not None or batch_transform is not None:
                 if sync:
                     torch.cuda.synchronize(self.device)
@@ -276,10 +305,16 @@ class ChildRun:
                 aug_time += time.perf_counter() - t0
             for group in self.optimizer.param_groups:
                 group["lr"] = self._lr_at(self.batches_done)
-            loss, hits, count = self._loss(images, labels)
+            loss, hits, count, logits, targets, mask = self._scored(*self._outputs(images, labels))
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+            if observer is not None:
+                t0 = time.perf_counter()
+                observer.after_batch(ids=index, logits=logits.detach(), targets=targets, mask=mask)
+                if observer.needs_validation():
+                    self._validation_feedback(observer)
+                aug_time += time.perf_counter() - t0
             loss_sum += loss.detach()
             correct += hits
             scored += count
@@ -299,6 +334,33 @@ class ChildRun:
         self._loss_ema = mean_loss if self._loss_ema is None else decay * self._loss_ema + (1 - decay) * mean_loss
         self._acc_ema = accuracy if self._acc_ema is None else decay * self._acc_ema + (1 - decay) * accuracy
         return {"batches": n_batches, "loss": mean_loss, "accuracy": accuracy}
+
+    def _validation_feedback(self, observer: Augmentation) -> None:
+        """Hand ``observer`` the loss of a random validation minibatch (with its graph: the observer takes the
+        gradient it needs from it). Its own random stream, so the batch order and model init are untouched."""
+        if self._val_generator is None:
+            self._val_generator = torch.Generator().manual_seed(self.seed + 7_919)
+        val = self.splits["val"]
+        n = min(int(observer.validation_size), len(val))
+        index = torch.randperm(len(val), generator=self._val_generator)[:n].to(self.device)
+        inputs, labels = self._batch(index, "val")
+        self.model.eval()
+        try:
+            with torch.enable_grad():
+                loss = self._scored(*self._outputs(inputs, labels))[0]
+                observer.validate(loss)
+        finally:
+            self.model.train()
+            self.model.zero_grad(set_to_none=True)
+        self.extra_forward_samples += n
+
+    @property
+    def child_run_equivalents(self) -> float:
+        """Compute spent so far in units of one child run's training samples: samples trained, plus extra
+        forward passes (an observer's validation minibatches) at a third of a training sample each (a forward pass
+        is about a third of a forward-backward step)."""
+        full = self.total_batches * self.preset.batch_size
+        return (self.samples_seen + self.extra_forward_samples / 3.0) / full
 
     @torch.no_grad()
     def predict(self, split: str, max_samples: int | None = None) -> tuple[torch.Tensor, torch.Tensor, float]:
@@ -366,7 +428,8 @@ class ChildRun:
                     images, labels = augment_batch(stage, images, labels, generator, min(self.progress, 1.0))
                 return images, labels
 
-        stats = self.train(n_batches, augment=augment, batch_transform=transform)
+        observer = policy if getattr(policy, "observes_batches", False) else None
+        stats = self.train(n_batches, augment=augment, batch_transform=transform, observer=observer)  # type: ignore[arg-type]
         val = self.evaluate("val", max_samples=len(self.splits["val"]) if full_val else None)
         return stats, val
 
@@ -431,6 +494,8 @@ class ChildRun:
             "aug_time_s": self.aug_time_s,
             "eval_time_s": self.eval_time_s,
             "samples_per_s": self.samples_seen / wall if wall > 0 else 0.0,
+            "extra_forward_samples": self.extra_forward_samples,
+            "child_run_equivalents": self.child_run_equivalents,
             "peak_rss_mb": peak_rss_mb(),
             "parameters": count_parameters(self.model),
         }
@@ -455,6 +520,7 @@ class ChildRun:
                 "val": (self._prev_val, self._val),
                 "history": self.history,
                 "times": (self.aug_time_s, self.train_time_s, self.eval_time_s),
+                "extra_forward_samples": self.extra_forward_samples,
             }
         )
 
@@ -469,6 +535,7 @@ class ChildRun:
         self._prev_val, self._val = state["val"]
         self.history = list(state["history"])
         self.aug_time_s, self.train_time_s, self.eval_time_s = state["times"]
+        self.extra_forward_samples = state.get("extra_forward_samples", 0)
 
 
 def run_child(
@@ -553,6 +620,8 @@ def run_child(
         "eval_time_s": acct["eval_time_s"],
         "wall_time_s": resources["wall_s"],
         "samples_seen": acct["samples_seen"],
+        "extra_forward_samples": acct["extra_forward_samples"],
+        "child_run_equivalents": acct["child_run_equivalents"],
         "samples_per_s": acct["samples_per_s"],
         "peak_rss_mb": resources["peak_rss_mb"],
         "cpu_utilization": resources["cpu_utilization"],

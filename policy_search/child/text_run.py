@@ -109,20 +109,16 @@ class TextChildRun(ChildRun):
     def normalize(self, images):  # text has nothing to standardize
         return images
 
-    def _batch(self, index: torch.Tensor) -> tuple:
-        split = self.splits["train"].select(index)  # type: ignore[attr-defined]
-        return split.tokens, split.labels
+    def _batch(self, index: torch.Tensor, split: str = "train") -> tuple:
+        data = self.splits[split].select(index)  # type: ignore[attr-defined]
+        return data.tokens, data.labels
 
-    def _loss(self, inputs: TokenBatch, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    def _outputs(self, inputs: TokenBatch, labels: torch.Tensor):  # type: ignore[override]
         logits = self.model(inputs)
-        smoothing = self.preset.label_smoothing
         if not self.tagging:
-            loss = F.cross_entropy(logits, labels, label_smoothing=smoothing)
-            return loss, (logits.detach().argmax(1) == labels).sum(), int(labels.shape[0])
-        tags = inputs.tags  # after augmentation: the tags moved with their tokens
-        real = inputs.real()
-        loss = F.cross_entropy(logits[real], tags[real], label_smoothing=smoothing)
-        return loss, (logits.detach().argmax(-1)[real] == tags[real]).sum(), int(real.sum())
+            return logits, labels, None
+        # after augmentation the tags moved with their tokens; padding is not scored
+        return logits, inputs.tags, inputs.real()
 
     @torch.no_grad()
     def _predict_rows(self, split: str, max_samples: int | None) -> tuple[list, torch.Tensor, float, int]:

@@ -72,6 +72,8 @@ _OP_COST: dict[str, float] = {**ops.OP_COST, **text_ops.OP_COST}  # both modalit
 LAZY_KINDS: dict[str, str] = {
     "controller": "policy_search.policy.controller",
     "progress-heuristic": "policy_search.policy.heuristic",
+    "online-augnet": "policy_search.policy.online",
+    "entropy-adaptive": "policy_search.policy.online",
     "synthetic": "policy_search.generative.synthetic",
     "synthetic-text": "policy_search.generative.text_lm",
 }
@@ -323,6 +325,10 @@ class Augmentation(nn.Module, abc.ABC):
     # implement observe()/reset(). needs_labels: applied through augment_batch (it replaces samples or labels).
     observes_training: ClassVar[bool] = False
     needs_labels: ClassVar[bool] = False
+    # Kinds that learn inside the run, per batch (policy/online.py) set this and implement the batch hooks below;
+    # ChildRun.train calls them (docs/ARCHITECTURE.md "Policies that learn inside the run").
+    observes_batches: ClassVar[bool] = False
+    validation_size: int = 0  # validation samples a batch learner wants per validate() call
     # What the policy's ops take: "image" (uint8 images) or "text" (a TokenBatch); None for containers that hold
     # nothing, which pass either through unchanged.
     modality: ClassVar[str | None] = "image"
@@ -387,6 +393,25 @@ class Augmentation(nn.Module, abc.ABC):
 
     def observe(self, features: Mapping[str, float]) -> None:
         """Training-state features (keys: ``policy_search.child.run.FEATURE_NAMES``) after each evaluation."""
+
+    def attach(self, model: nn.Module) -> None:
+        """Batch learners: the model being trained, once per run (to hook its output layer)."""
+
+    def before_batch(self, ids: Tensor | None = None) -> None:
+        """Batch learners: the ids of the next batch's samples (keys of per-sample memory), or None."""
+
+    def after_batch(
+        self, ids: Tensor | None = None, logits: Tensor | None = None, targets: Tensor | None = None, mask=None
+    ) -> None:
+        """Batch learners: after the optimizer step, the batch's ids and the logits it trained on (``mask``: the
+        scored positions of ``[B, L]`` logits, for taggers)."""
+
+    def needs_validation(self) -> bool:
+        """Batch learners: whether the loop should call ``validate`` now."""
+        return False
+
+    def validate(self, loss: Tensor) -> None:
+        """Batch learners: the mean loss of ``validation_size`` validation samples, with its graph."""
 
     def reset(self, seed: int | None = None) -> None:
         """Forget observed training state (start of a new training run). ``seed``: the run's seed, for kinds

@@ -30,6 +30,12 @@ Text presets (for ``TokenBatch`` inputs; ``none`` serves both modalities):
 - ``synthetic-text-0.1``: the same at a tenth of each batch, the ratio picked on validation for ``imdb-small``
   (experiments/synthetic-ratio-imdb-small).
 
+Presets that adapt per sample inside the run, for images and text alike (``policy_search.policy.online``):
+- ``entropy-adaptive``: EntAugment-style (Yang et al. 2024): one op per sample (RandAugment's 14 ops, or EDA's four
+  on text) at a magnitude that falls with the model's prediction entropy on that sample; no learning, no extra cost.
+- ``online-augnet``: a small actor that learns during the run which base (none / flip / crop / both), op and
+  magnitude each sample gets, credited by each augmented sample's influence on the validation loss.
+
 Every image preset is generic: it runs on 1-channel images (MNIST) too, where Color is a no-op. Horizontal flips
 change the meaning of some digits and letters; for such data prefer ``none`` or compose your own without flips.
 """
@@ -43,7 +49,7 @@ from policy_search.policy.heuristic import ProgressHeuristic
 from policy_search.policy.kinds import RandAugment, Schedule, Sequence, SubPolicies, TrivialAugmentWide
 from policy_search.policy.text import EDA, MENTION_REPLACEMENT, TextSubPolicies
 
-__all__ = ["AUTOAUGMENT_CIFAR10", "CUTOUT_16", "FLIP_CROP", "PRESETS", "SEED_RECIPE_JITTER", "get_preset"]
+__all__ = ["AUTOAUGMENT_CIFAR10", "CUTOUT_16", "FLIP_CROP", "LEARNERS", "PRESETS", "SEED_RECIPE_JITTER", "get_preset"]
 
 # (op, probability, magnitude bin of 10 or None), torchvision.transforms.v2.AutoAugment CIFAR10 policy.
 AUTOAUGMENT_CIFAR10: list[list[tuple[str, float, int | None]]] = [
@@ -127,8 +133,13 @@ _BUILDERS: dict[str, Callable[[], Augmentation]] = {
     "text-progress-heuristic": lambda: ProgressHeuristic(modality="text"),
     "synthetic-text-0.2": lambda: build_kind("synthetic-text", 0.2),
     "synthetic-text-0.1": lambda: build_kind("synthetic-text", 0.1),
+    # Policies that learn inside the run (policy/online.py), images and text alike
+    "online-augnet": lambda: build_kind("online-augnet"),
+    "entropy-adaptive": lambda: build_kind("entropy-adaptive"),
 }
 PRESETS: tuple[str, ...] = tuple(_BUILDERS)
+# Presets that learn inside the run: benchmarks treat them as policies under test, not as free-recipe baselines.
+LEARNERS: tuple[str, ...] = ("online-augnet",)
 
 
 def get_preset(name: str) -> Augmentation:
