@@ -1,0 +1,110 @@
+"""A/B of the online designs on validation (issue 30): one training each, >= 3 seeds, test split locked.
+
+    python experiments/ab-online/run.py --task mnist-small --seeds 300 301 302 --out experiments/ab-online/mnist-small
+
+Designs, each trained once per seed on the task's own budget:
+- ``online-augnet`` (design A, single model): the preset, learning inside the run (policy/online.py).
+- ``population-2`` (design B, OHL/PBA style with weight sharing): ``train_agent --population 2 --episodes 2`` with
+  AugNet deciding the compact action per segment (6 segments), the best member's weights copied to both after each
+  segment; the final model is the best member of the last segment (judged on the whole validation split).
+- the zero-cost foil ``entropy-adaptive`` and the free recipes ``none`` and ``flip-crop``.
+Reported: validation accuracy of the final model (whole validation split), child-run equivalents and wall time.
+Every result is cached per (design, seed) in OUT/runs/, so a rerun continues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def run_design(task: str, design: str, seed: int) -> dict:
+    if design == "population-2":
+        from policy_search.train_agent import TrainConfig, train
+
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            cfg = TrainConfig(
+                task=task, population=2, episodes=2, steps_per_episode=6, seed=seed, out=f"{tmp}/run", progress_bar=False
+            )
+            train(cfg, argv=[])
+            wall = time.perf_counter() - t0
+            import csv
+
+            rows = list(csv.DictReader(open(f"{tmp}/run/episodes.csv")))
+        return {"val_accuracy": max(float(r["final_val_acc"]) for r in rows), "child_run_equivalents": 2.0, "wall_s": wall}
+    from policy_search.child.run import run_child
+    from policy_search.policy import load_policy
+
+    policy = None if design == "none" else load_policy(design)
+    _, m = run_child(task, seed=seed, policy=policy, test=False)
+    return {
+        "val_accuracy": m["val"]["accuracy"],
+        "child_run_equivalents": m["child_run_equivalents"],
+        "wall_s": m["wall_time_s"],
+        "op_distribution": policy.op_distribution() if policy is not None else {},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--task", required=True)
+    parser.add_argument("--seeds", type=int, nargs="+", required=True)
+    parser.add_argument("--designs", nargs="+", default=["none", "flip-crop", "entropy-adaptive", "online-augnet", "population-2"])
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    from policy_search.benchmark.stats import paired_comparison, summarize
+    from policy_search.threads import use_all_cores_unless_configured
+
+    use_all_cores_unless_configured()
+    out = Path(args.out)
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict[int, dict]] = {d: {} for d in args.designs}
+    for seed in args.seeds:
+        for design in args.designs:
+            path = out / "runs" / f"{design}-seed{seed}.json"
+            if not path.exists():
+                record = run_design(args.task, design, seed)
+                path.write_text(json.dumps(record, indent=1))
+            results[design][seed] = json.loads(path.read_text())
+            r = results[design][seed]
+            print(f"{args.task} seed {seed} {design:18s} val {100 * r['val_accuracy']:.2f}% "
+                  f"eq {r['child_run_equivalents']:.2f} wall {r['wall_s']:.1f}s", flush=True)
+    summary = {}
+    for d in args.designs:
+        accs = [results[d][s]["val_accuracy"] for s in args.seeds]
+        walls = [results[d][s]["wall_s"] / results["none"][s]["wall_s"] for s in args.seeds] if "none" in results else []
+        summary[d] = {
+            "val_accuracy": summarize(accs),
+            "child_run_equivalents": float(np.mean([results[d][s]["child_run_equivalents"] for s in args.seeds])),
+            "wall_vs_none": float(np.mean(walls)) if walls else None,
+        }
+    comparisons = {}
+    for a in ("online-augnet", "population-2"):
+        for b in args.designs:
+            if a in results and b != a:
+                comparisons[f"{a} - {b}"] = paired_comparison(
+                    [results[a][s]["val_accuracy"] for s in args.seeds], [results[b][s]["val_accuracy"] for s in args.seeds]
+                )
+    (out / "results.json").write_text(json.dumps({"task": args.task, "seeds": args.seeds, "summary": summary,
+                                                   "comparisons": comparisons, "runs": results}, indent=1, default=str))
+    lines = [f"# A/B on validation: {args.task}, seeds {args.seeds}", "",
+             "| design | val acc % (mean ± 95% CI) | child-run eq. | wall × none |", "|---|---|---|---|"]
+    for d, s in summary.items():
+        v = s["val_accuracy"]
+        wall = f"{s['wall_vs_none']:.2f}" if s["wall_vs_none"] is not None else "—"
+        lines.append(f"| {d} | {100 * v['mean']:.2f} ± {100 * v['half_width']:.2f} | {s['child_run_equivalents']:.2f} | {wall} |")
+    lines += ["", "| comparison (paired by seed) | mean diff (pp) | p |", "|---|---|---|"]
+    for k, c in comparisons.items():
+        lines.append(f"| {k} | {100 * c['mean_diff']:+.2f} | {c['p_value']:.3g} |")
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
