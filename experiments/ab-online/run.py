@@ -30,14 +30,24 @@ def run_design(task: str, design: str, seed: int) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
             cfg = TrainConfig(
-                task=task, population=2, episodes=2, steps_per_episode=6, seed=seed, out=f"{tmp}/run", progress_bar=False
+                task=task,
+                population=2,
+                episodes=2,
+                steps_per_episode=6,
+                seed=seed,
+                out=f"{tmp}/run",
+                progress_bar=False,
             )
             train(cfg, argv=[])
             wall = time.perf_counter() - t0
             import csv
 
             rows = list(csv.DictReader(open(f"{tmp}/run/episodes.csv")))
-        return {"val_accuracy": max(float(r["final_val_acc"]) for r in rows), "child_run_equivalents": 2.0, "wall_s": wall}
+        return {
+            "val_accuracy": max(float(r["final_val_acc"]) for r in rows),
+            "child_run_equivalents": 2.0,
+            "wall_s": wall,
+        }
     from policy_search.child.run import run_child
     from policy_search.policy import load_policy
 
@@ -55,7 +65,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--task", required=True)
     parser.add_argument("--seeds", type=int, nargs="+", required=True)
-    parser.add_argument("--designs", nargs="+", default=["none", "flip-crop", "entropy-adaptive", "online-augnet", "population-2"])
+    parser.add_argument(
+        "--designs", nargs="+", default=["none", "flip-crop", "entropy-adaptive", "online-augnet", "population-2"]
+    )
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     from policy_search.benchmark.stats import paired_comparison, summarize
@@ -73,12 +85,17 @@ def main() -> None:
                 path.write_text(json.dumps(record, indent=1))
             results[design][seed] = json.loads(path.read_text())
             r = results[design][seed]
-            print(f"{args.task} seed {seed} {design:18s} val {100 * r['val_accuracy']:.2f}% "
-                  f"eq {r['child_run_equivalents']:.2f} wall {r['wall_s']:.1f}s", flush=True)
+            print(
+                f"{args.task} seed {seed} {design:18s} val {100 * r['val_accuracy']:.2f}% "
+                f"eq {r['child_run_equivalents']:.2f} wall {r['wall_s']:.1f}s",
+                flush=True,
+            )
     summary = {}
     for d in args.designs:
         accs = [results[d][s]["val_accuracy"] for s in args.seeds]
-        walls = [results[d][s]["wall_s"] / results["none"][s]["wall_s"] for s in args.seeds] if "none" in results else []
+        walls = (
+            [results[d][s]["wall_s"] / results["none"][s]["wall_s"] for s in args.seeds] if "none" in results else []
+        )
         summary[d] = {
             "val_accuracy": summarize(accs),
             "child_run_equivalents": float(np.mean([results[d][s]["child_run_equivalents"] for s in args.seeds])),
@@ -89,16 +106,28 @@ def main() -> None:
         for b in args.designs:
             if a in results and b != a:
                 comparisons[f"{a} - {b}"] = paired_comparison(
-                    [results[a][s]["val_accuracy"] for s in args.seeds], [results[b][s]["val_accuracy"] for s in args.seeds]
+                    [results[a][s]["val_accuracy"] for s in args.seeds],
+                    [results[b][s]["val_accuracy"] for s in args.seeds],
                 )
-    (out / "results.json").write_text(json.dumps({"task": args.task, "seeds": args.seeds, "summary": summary,
-                                                   "comparisons": comparisons, "runs": results}, indent=1, default=str))
-    lines = [f"# A/B on validation: {args.task}, seeds {args.seeds}", "",
-             "| design | val acc % (mean ± 95% CI) | child-run eq. | wall × none |", "|---|---|---|---|"]
+    (out / "results.json").write_text(
+        json.dumps(
+            {"task": args.task, "seeds": args.seeds, "summary": summary, "comparisons": comparisons, "runs": results},
+            indent=1,
+            default=str,
+        )
+    )
+    lines = [
+        f"# A/B on validation: {args.task}, seeds {args.seeds}",
+        "",
+        "| design | val acc % (mean ± 95% CI) | child-run eq. | wall × none |",
+        "|---|---|---|---|",
+    ]
     for d, s in summary.items():
         v = s["val_accuracy"]
         wall = f"{s['wall_vs_none']:.2f}" if s["wall_vs_none"] is not None else "—"
-        lines.append(f"| {d} | {100 * v['mean']:.2f} ± {100 * v['half_width']:.2f} | {s['child_run_equivalents']:.2f} | {wall} |")
+        lines.append(
+            f"| {d} | {100 * v['mean']:.2f} ± {100 * v['half_width']:.2f} | {s['child_run_equivalents']:.2f} | {wall} |"
+        )
     lines += ["", "| comparison (paired by seed) | mean diff (pp) | p |", "|---|---|---|"]
     for k, c in comparisons.items():
         lines.append(f"| {k} | {100 * c['mean_diff']:+.2f} | {c['p_value']:.3g} |")

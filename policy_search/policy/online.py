@@ -202,6 +202,7 @@ class _EntropyRule(Policy):
             self._state["progress"] = float(progress)
         entropy, seen = self._entropy(batch_size)
         frac = (1.0 - entropy).clamp(0, 1)
+        frac = torch.where(frac < 1e-3, torch.zeros_like(frac), frac)  # float noise of a uniform prediction: none
         op = self._choose_ops(entropy, seen, text, g)
         self._record(text, op, frac, progress)
         dev = g.device

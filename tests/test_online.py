@@ -1,0 +1,240 @@
+"""Policies that learn inside the run (issue 30): the batch hooks, entropy-adaptive, online-augnet, its files, the
+ChildRun / benchmark / train_agent integration, on images and text alike."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from policy_search.child.run import ChildRun, run_child
+from policy_search.ops.text import TokenBatch, Vocab
+from policy_search.policy import load_policy
+from policy_search.policy.file import PolicyConfigError
+from policy_search.policy.online import ONLINE_IMAGE_OPS, TEXT_OPS, EntropyAdaptive, OnlineAugNet, sample_stats
+
+TINY = dict(train_size=256, epochs=2, eval_samples=128, batch_size=32)
+
+
+def images(b: int = 8, seed: int = 0) -> torch.Tensor:
+    return torch.randint(0, 256, (b, 1, 28, 28), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+
+
+def test_sample_stats_per_sample_and_per_sequence():
+    logits = torch.tensor([[10.0, 0.0], [0.0, 0.0]])
+    stats = sample_stats(logits, torch.tensor([0, 1]))
+    assert stats["entropy"][0] < 0.01 and abs(float(stats["entropy"][1]) - 1.0) < 1e-6
+    assert stats["correct"].tolist() == [1.0, 0.0]
+    tagged = torch.zeros(2, 3, 4)
+    tagged[0, :, 1] = 20.0  # sequence 0 confident everywhere; sequence 1 uniform
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    per = sample_stats(tagged, torch.ones(2, 3, dtype=torch.long), mask)
+    assert per["entropy"].shape == (2,) and per["entropy"][0] < 0.01 and per["entropy"][1] > 0.99
+
+
+def test_entropy_adaptive_augments_confident_samples_hardest():
+    policy = load_policy("entropy-adaptive")
+    assert isinstance(policy, EntropyAdaptive) and policy.observes_batches and policy.modality is None
+    policy.reset(0)
+    ids = torch.arange(8)
+    g = torch.Generator().manual_seed(0)
+    x = images()
+    policy.before_batch(ids=ids)
+    assert torch.equal(policy(x, generator=g, progress=0.0), x)  # nothing seen yet: entropy 1, no augmentation
+    logits = torch.zeros(8, 10)
+    logits[:4, 3] = 30.0  # samples 0-3 confident, 4-7 uniform
+    policy.after_batch(ids=ids, logits=logits, targets=torch.full((8,), 3))
+    policy.before_batch(ids=ids)
+    params = policy.sample(x, g, 0.5)
+    assert params.mask[0, :4].sum() >= 3  # confident: augmented (Identity draws are masked)
+    assert not params.mask[0, 4:].any()  # uncertain: left alone
+    assert params.param.shape == (1, 8)
+    with pytest.raises(ValueError, match="needs the batch's logits"):
+        policy.after_batch(ids=ids)
+
+
+class Tiny(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 16), nn.ReLU())
+        self.out = nn.Linear(16, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.body(x.float() / 255))
+
+
+def test_online_augnet_learns_from_the_output_layer_credit():
+    torch.manual_seed(0)
+    model, policy = Tiny(), load_policy("online-augnet")
+    assert isinstance(policy, OnlineAugNet) and policy.learn
+    policy.reset(0)
+    policy.attach(model)
+    policy.attach(model)  # idempotent
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 10, (8,), generator=g)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    ids = torch.arange(8)
+    for step in range(6):
+        x = images(seed=step)
+        policy.before_batch(ids=ids)
+        xa = policy(x, generator=g, progress=step / 6)
+        logits = model(xa)
+        loss = F.cross_entropy(logits, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        policy.after_batch(ids=ids, logits=logits.detach(), targets=y)
+        if policy.needs_validation():
+            model.eval()
+            policy.validate(F.cross_entropy(model(images(seed=99)), y))
+            model.train()
+    assert policy.trace, "the actor never received credit"
+    actor = policy._actors[False]
+    assert actor.head.weight.abs().sum() > 0  # it moved from the uniform start
+    assert set(policy.op_distribution()) <= set(ONLINE_IMAGE_OPS)
+    with pytest.raises(RuntimeError, match="forward pass through the attached model"):
+        policy.validate(torch.zeros((), requires_grad=True))
+
+
+def test_online_augnet_file_round_trip_and_warm_start(tmp_path):
+    policy = OnlineAugNet(lr=0.05, validation_every=2)
+    policy.reset(3)
+    policy._actor(False)  # an actor exists once the run sees images
+    with torch.no_grad():
+        policy._actors[False].head.bias.copy_(torch.arange(len(ONLINE_IMAGE_OPS), dtype=torch.float32))
+    learned = policy.learned()
+    learned.save(tmp_path / "p.json")
+    back = load_policy(tmp_path / "p.json")
+    assert isinstance(back, OnlineAugNet) and back.lr == 0.05 and back.validation_every == 2
+    back.reset(7)
+    assert torch.equal(back._actor(False).head.bias, torch.arange(len(ONLINE_IMAGE_OPS), dtype=torch.float32))
+    doc = json.loads((tmp_path / "p.json").read_text())
+    doc["body"]["weights"]["image"]["head.bias"] = [1.0, 2.0]
+    (tmp_path / "bad.json").write_text(json.dumps(doc))
+    with pytest.raises(PolicyConfigError, match=r"weights.image.head.bias.*shape"):
+        load_policy(tmp_path / "bad.json")
+    doc["body"] = {"lr": -1}
+    (tmp_path / "bad2.json").write_text(json.dumps(doc))
+    with pytest.raises(PolicyConfigError, match="lr"):
+        load_policy(tmp_path / "bad2.json")
+
+
+def test_online_policies_drive_a_child_with_cost_accounting(shared_data_dir):
+    for name in ("online-augnet", "entropy-adaptive"):
+        policy = load_policy(name)
+        run, metrics = run_child("mnist-proxy", seed=0, device="cpu", policy=policy, test=False, **TINY)
+        assert metrics["test"] is None
+        log = policy.action_log()
+        assert log is not None and float(log.sum()) == run.total_batches * TINY["batch_size"]  # every sample decided
+        if name == "online-augnet":
+            assert metrics["extra_forward_samples"] > 0 and 1.0 < metrics["child_run_equivalents"] < 2.0
+            assert policy.trace
+            schedule = policy.distill(phases=2)
+            assert len(schedule.policies) == 2 and schedule(images(4), progress=0.9).shape == (4, 1, 28, 28)
+        else:
+            assert metrics["extra_forward_samples"] == 0 and metrics["child_run_equivalents"] == 1.0
+
+
+def test_online_policies_on_text_take_eda_ops():
+    vocab = Vocab(pad_id=0, mask_id=1, num_special=5)
+    tokens = TokenBatch(torch.randint(5, 50, (6, 12)), torch.full((6,), 12), None, vocab)
+    for policy in (OnlineAugNet(), EntropyAdaptive()):
+        policy.reset(0)
+        policy.before_batch(ids=torch.arange(6))
+        policy.after_batch(ids=torch.arange(6), logits=torch.tensor([[9.0, 0.0]] * 6), targets=torch.zeros(6).long())
+        policy.before_batch(ids=torch.arange(6))
+        out = policy(tokens, generator=torch.Generator().manual_seed(0), progress=0.5)
+        assert isinstance(out, TokenBatch)
+        assert set(policy.op_distribution()) <= set(TEXT_OPS) and policy.op_distribution()
+
+
+def test_online_augnet_on_the_text_child(tmp_path):
+    import datasets
+
+    rng = np.random.default_rng(0)
+    words = "good great bad awful film movie plot actor story boring fun dull superb weak".split()
+    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["n", "p"])})
+    for split, n in (("train", 160), ("test", 40)):
+        labels = rng.integers(0, 2, n)
+        texts = [
+            " ".join(rng.choice(words[:2] if y else words[2:4], 2).tolist() + rng.choice(words, 5).tolist())
+            for y in labels
+        ]
+        datasets.Dataset.from_dict({"text": texts, "label": labels.tolist()}, features=features).to_parquet(
+            str(tmp_path / "sentiment" / f"{split}-00000-of-00001.parquet")
+        )
+    policy = load_policy("online-augnet")
+    overrides = {"dataset": str(tmp_path / "sentiment"), "val_size": 0.2, "train_size": None, "eval_samples": None}
+    _, metrics = run_child(
+        "imdb-small",
+        seed=0,
+        device="cpu",
+        policy=policy,
+        epochs=2,
+        batch_size=16,
+        vocab_size=100,
+        test=False,
+        embeddings=None,
+        **overrides,
+    )
+    assert metrics["extra_forward_samples"] > 0 and policy.trace
+    assert set(policy.op_distribution()) <= set(TEXT_OPS)
+
+
+def test_benchmark_treats_online_augnet_as_the_policy_under_test():
+    from policy_search.benchmark.report import METRICS, PolicySpec
+
+    assert not PolicySpec("online-augnet", "online-augnet").is_baseline
+    assert PolicySpec("entropy-adaptive", "entropy-adaptive").is_baseline
+    names = [m[0] for m in METRICS]
+    assert "child_run_equivalents" in names and "wall_vs_none" in names
+
+
+def test_childrun_counts_validation_passes_in_its_state(shared_data_dir):
+    run = ChildRun("mnist-proxy", seed=0, device="cpu", data_dir=str(shared_data_dir), **TINY)
+    policy = load_policy("online-augnet")
+    policy.reset(0)
+    run.segment(5, policy, torch.Generator().manual_seed(0))
+    state = run.state_dict()
+    assert state["extra_forward_samples"] == run.extra_forward_samples > 0
+    run.segment(2, policy, torch.Generator().manual_seed(0))
+    run.load_state_dict(state)
+    assert run.extra_forward_samples == state["extra_forward_samples"]
+
+
+def test_train_agent_online_exports_a_warm_startable_controller_and_a_schedule(shared_data_dir, tmp_path):
+    from policy_search.train_agent import TrainConfig, train
+
+    out = tmp_path / "online"
+    summary = train(
+        TrainConfig(
+            task="mnist-proxy", online=True, epochs=1, out=str(out), progress_bar=False, data_dir=str(shared_data_dir)
+        ),
+        argv=["--online"],
+    )
+    assert 1.0 < summary["child_run_equivalents"] < 2.0
+    learned = load_policy(out / "policy.json")
+    assert isinstance(learned, OnlineAugNet) and learned.weights is not None and "image" in learned.weights
+    assert learned.provenance["agent"] == "online" and learned.provenance["child_run_equivalents"] > 1
+    schedule = load_policy(out / "schedule.json")
+    assert schedule.kind == "schedule" and (out / "schedule.png").is_file()
+    again = train(
+        TrainConfig(
+            task="mnist-proxy",
+            online=True,
+            online_policy=str(out / "policy.json"),
+            epochs=1,
+            seed=1,
+            out=str(tmp_path / "again"),
+            progress_bar=False,
+            data_dir=str(shared_data_dir),
+        ),
+        argv=[],
+    )
+    assert load_policy(again["policy"]).provenance["warm_start"] == str(out / "policy.json")
+    with pytest.raises(ValueError, match="does not learn inside the run"):
+        train(TrainConfig(task="mnist-proxy", online=True, online_policy="flip-crop", out=str(tmp_path / "x")))
