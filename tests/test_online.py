@@ -69,8 +69,8 @@ class Tiny(nn.Module):
 
 def test_online_augnet_learns_from_the_output_layer_credit():
     torch.manual_seed(0)
-    model, policy = Tiny(), load_policy("online-augnet")
-    assert isinstance(policy, OnlineAugNet) and policy.learn
+    model, policy = Tiny(), OnlineAugNet(credit="cosine", validation_every=4, validation_size=128)
+    assert policy.learn
     policy.reset(0)
     policy.attach(model)
     policy.attach(model)  # idempotent
@@ -100,8 +100,32 @@ def test_online_augnet_learns_from_the_output_layer_credit():
         policy.validate(torch.zeros((), requires_grad=True))
 
 
+def test_affinity_gates_label_changing_bases_and_weights_ops():
+    policy = OnlineAugNet()
+    assert policy.credit == "affinity" and "HorizontalFlip" not in policy._ops(False)
+    policy.reset(0)
+
+    class FlipSensitive(nn.Module):  # classifies by which half of the image is bright: a flip changes the label
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = x.float()
+            left, right = x[..., : x.shape[-1] // 2].mean((1, 2, 3)), x[..., x.shape[-1] // 2 :].mean((1, 2, 3))
+            return torch.stack([left - right, right - left], 1)
+
+    x = torch.zeros(64, 1, 28, 28, dtype=torch.uint8)
+    y = torch.arange(64) % 2
+    x[y == 0, :, :, :14] = 200
+    x[y == 1, :, :, 14:] = 200
+    model = FlipSensitive()
+    for _ in range(8):  # round robin: flip and crop first, then the ops
+        assert policy.validate_batch(model, x, y) >= 64
+    assert policy._affinity["HorizontalFlip"] < 0.1 and policy._affinity["PadCrop"] > 0.9
+    bases = policy._base_probabilities()
+    assert bases["HorizontalFlip"] == 0.0 and bases["PadCrop"] > 0.0
+    assert policy._gate(0.4) == 0.0 and policy._gate(1.0) == 1.0 and policy._gate(None) == 0.0
+
+
 def test_online_augnet_file_round_trip_and_warm_start(tmp_path):
-    policy = OnlineAugNet(lr=0.05, validation_every=2)
+    policy = OnlineAugNet(lr=0.05, validation_every=2, credit="cosine")
     policy.reset(3)
     policy._actor(False)  # an actor exists once the run sees images
     with torch.no_grad():
@@ -109,7 +133,7 @@ def test_online_augnet_file_round_trip_and_warm_start(tmp_path):
     learned = policy.learned()
     learned.save(tmp_path / "p.json")
     back = load_policy(tmp_path / "p.json")
-    assert isinstance(back, OnlineAugNet) and back.lr == 0.05 and back.validation_every == 2
+    assert isinstance(back, OnlineAugNet) and back.lr == 0.05 and back.validation_every == 2 and back.credit == "cosine"
     back.reset(7)
     assert torch.equal(back._actor(False).head.bias, torch.arange(len(ONLINE_IMAGE_OPS), dtype=torch.float32))
     doc = json.loads((tmp_path / "p.json").read_text())
@@ -132,7 +156,6 @@ def test_online_policies_drive_a_child_with_cost_accounting(shared_data_dir):
         assert log is not None and float(log.sum()) == run.total_batches * TINY["batch_size"]  # every sample decided
         if name == "online-augnet":
             assert metrics["extra_forward_samples"] > 0 and 1.0 < metrics["child_run_equivalents"] < 2.0
-            assert policy.trace
             schedule = policy.distill(phases=2)
             assert len(schedule.policies) == 2 and schedule(images(4), progress=0.9).shape == (4, 1, 28, 28)
         else:
@@ -181,7 +204,7 @@ def test_online_augnet_on_the_text_child(tmp_path):
         embeddings=None,
         **overrides,
     )
-    assert metrics["extra_forward_samples"] > 0 and policy.trace
+    assert metrics["extra_forward_samples"] > 0
     assert set(policy.op_distribution()) <= set(TEXT_OPS)
 
 
@@ -218,7 +241,7 @@ def test_train_agent_online_exports_a_warm_startable_controller_and_a_schedule(s
     )
     assert 1.0 < summary["child_run_equivalents"] < 2.0
     learned = load_policy(out / "policy.json")
-    assert isinstance(learned, OnlineAugNet) and learned.weights is not None and "image" in learned.weights
+    assert isinstance(learned, OnlineAugNet) and learned.affinity is not None
     assert learned.provenance["agent"] == "online" and learned.provenance["child_run_equivalents"] > 1
     schedule = load_policy(out / "schedule.json")
     assert schedule.kind == "schedule" and (out / "schedule.png").is_file()

@@ -336,23 +336,27 @@ class ChildRun:
         return {"batches": n_batches, "loss": mean_loss, "accuracy": accuracy}
 
     def _validation_feedback(self, observer: Augmentation) -> None:
-        """Hand ``observer`` the loss of a random validation minibatch (with its graph: the observer takes the
-        gradient it needs from it). Its own random stream, so the batch order and model init are untouched."""
+        """Hand ``observer`` a random validation minibatch and a ``predict`` that runs the model on it (eval mode,
+        gradients on: the observer may take the gradient it needs, or score augmented views). Its own random stream,
+        so the batch order and model init are untouched; the forward passes it runs count as extra cost."""
         if self._val_generator is None:
             self._val_generator = torch.Generator().manual_seed(self.seed + 7_919)
         val = self.splits["val"]
         n = min(int(observer.validation_size), len(val))
         index = torch.randperm(len(val), generator=self._val_generator)[:n].to(self.device)
         inputs, labels = self._batch(index, "val")
+
+        def predict(batch):
+            return self._outputs(batch, labels)
+
         self.model.eval()
         try:
             with torch.enable_grad():
-                loss = self._scored(*self._outputs(inputs, labels))[0]
-                observer.validate(loss)
+                forwards = observer.validate_batch(predict, inputs, labels)
         finally:
             self.model.train()
             self.model.zero_grad(set_to_none=True)
-        self.extra_forward_samples += n
+        self.extra_forward_samples += int(forwards)
 
     @property
     def child_run_equivalents(self) -> float:

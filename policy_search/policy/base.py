@@ -413,6 +413,12 @@ class Augmentation(nn.Module, abc.ABC):
     def validate(self, loss: Tensor) -> None:
         """Batch learners: the mean loss of ``validation_size`` validation samples, with its graph."""
 
+    def validate_batch(self, predict: Any, inputs: Any, labels: Tensor) -> int:
+        """Batch learners: a validation minibatch (``validation_size`` samples) and ``predict(inputs) -> logits``
+        (or ``(logits, targets, mask)``) that runs the model on it, in eval mode with gradients on. Returns how many
+        sample-forward passes it ran (the loop counts them as cost)."""
+        return 0
+
     def reset(self, seed: int | None = None) -> None:
         """Forget observed training state (start of a new training run). ``seed``: the run's seed, for kinds
         that draw their own decisions (a sampling controller), so that each run draws afresh and a run replays."""

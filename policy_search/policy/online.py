@@ -7,30 +7,29 @@ image ops, a ``TokenBatch`` gets EDA's text ops; nothing else differs):
   when it was last trained on (taken from the training step's own logits: no extra pass). Unseen samples get no
   augmentation, so the first epoch is clean and confident samples are augmented hardest. One op per sample drawn
   uniformly from the op set.
-- ``online-augnet``: the same per-sample magnitude rule, and a small actor network (AugNet's MLP) that learns
-  during the run which op each sample gets, from the training state (progress, training accuracy, validation
-  accuracy, generalization gap, learning-rate ratio: the last ``observe``) and the sample's own (its entropy when
-  last trained on, whether it was seen). Its op set adds the geometric bases to RandAugment's ops (images:
-  HorizontalFlip and PadCrop, which mean different things on different data: a flipped digit is another digit);
-  Identity is left out (magnitude 0 is the way not to augment). It starts untrained in each run (or from
-  ``weights`` learned earlier) and learns by REINFORCE while the model trains, with a per-sample reward: the
-  first-order influence of the augmented sample on the validation loss, ``<grad_W L_val, grad_W l_i>`` over the
-  weights ``W`` of the model's output layer (the last ``nn.Linear``). Training on sample i moves ``W`` by
-  ``-lr * grad_W l_i``, which changes the validation loss by about ``-lr * <grad_W L_val, grad_W l_i>``. That
-  one-step credit is myopic: any augmentation costs validation loss in the short run (a memorized clean sample
-  has no gradient at all), so learned from it, the *amount* of augmentation collapses to none (attempt 1, in
-  experiments/ab-online-mnist-small). It does rank *which* view of a sample is the more label-preserving at a
-  given strength (a flipped digit against a sheared one), so the actor learns ops only, and the strength comes
-  from the entropy rule: the advantage of a sample is its reward less a least-squares fit of the batch's rewards
-  on the magnitudes, so a strong view is compared with other views of like strength. The samples of one batch
-  are compared with each other (a paired comparison at one model state, which removes the drift of training from
-  the credit). The per-sample output-layer gradients come for free from the training step's backward pass (a
-  tensor hook); the validation gradient costs one forward pass over ``validation_size`` validation samples every
-  ``validation_every`` batches.
+- ``online-augnet``: the same per-sample magnitude rule, and an op mix it learns during the run. Default credit
+  ``affinity`` (Gontijo-Lopes et al. 2020, "Affinity and Diversity"): every ``validation_every`` batches it takes
+  ``validation_size`` validation samples, scores the model on them clean and with each of the next
+  ``ops_per_validation`` ops applied to all of them (round robin; images: HorizontalFlip and PadCrop first, then
+  RandAugment's ops; text: EDA's four), at the magnitude the run applies now, and keeps each op's affinity
+  (augmented accuracy / clean accuracy, averaged over its measurements). An op's gate rises linearly from 0 at its
+  floor to 1 at affinity 1: the bases (flip on up to half the samples, 4-px crop on up to all) use a strict floor
+  (``affinity_floor``, 0.9), since they are applied at full strength to many samples; the ops (one per sample, at the
+  entropy rule's magnitude) are drawn in proportion to their gates with a lenient floor (``op_affinity_floor``,
+  0.5), since diversity is what they are for. So flips are used on CIFAR (affinity ~1.0) and never on digits
+  (~0.3-0.6), and translations strong enough to push a digit out of the frame drop out. Nothing is used before it is
+  measured, and nothing is measured before the model is at twice chance on the clean minibatch.
+  Earlier designs, kept as ``credit`` options and measured in experiments/ab-online: a small actor network
+  (AugNet's MLP) picks each sample's op by REINFORCE on a per-sample reward from the training step's own backward
+  pass: ``influence``, the first-order effect of the augmented sample on the validation loss, ``<grad_W L_val,
+  grad_W l_i>`` over the weights ``W`` of the model's output layer (the last ``nn.Linear``, caught by hooks), or
+  ``cosine``, its cosine. That one-step credit is right (checked against the real change of the validation loss)
+  but myopic: any augmentation costs validation loss in the next step, so learned from it the actor drifts to
+  whatever the noise favors, flips on digits included.
 
 Why by hand: AdaAugment's code and EntAugment's are training scripts for one model family, not policies; here the
 same policy object drives any child (image or text, a classifier or a tagger) and any user loop through four calls
-(``attach``, ``before_batch``, ``after_batch``, ``validate``), and files save and load it like every other policy.
+(``attach``, ``before_batch``, ``after_batch``, ``validate_batch``), and files save and load it like every other policy.
 
 The training loop's side of the contract (``ChildRun.train`` does it; a user's loop does the same, README):
 
@@ -40,8 +39,8 @@ The training loop's side of the contract (``ChildRun.train`` does it; a user's l
                 x = policy(x, generator=g, progress=p)         # augment, per-sample decisions
                 logits = model(x); loss.backward(); optimizer.step()
                 policy.after_batch(ids=sample_ids, logits=logits.detach(), targets=y, mask=None)
-                if policy.needs_validation():                  # the loss of a validation minibatch, with its graph
-                    model.eval(); policy.validate(loss_fn(model(xv), yv)); model.train()
+                if policy.needs_validation():                  # a validation minibatch and how to run the model
+                    model.eval(); policy.validate_batch(lambda x: model(x), xv, yv); model.train()
     per evaluation: policy.observe(features)  # training-state features (run.feature_dict())
 """
 
@@ -56,9 +55,10 @@ from torch import Tensor, nn
 
 from policy_search.ops import image as ops
 from policy_search.ops import text as text_ops
-from policy_search.policy.base import ImageSpec, Policy, TextParams, make_slot, register_kind
+from policy_search.ops.text import TokenBatch
+from policy_search.policy.base import AugmentParams, ImageSpec, Policy, TextParams, make_slot, register_kind
 from policy_search.policy.file import PolicyConfigError, as_choice, as_int, as_number, as_object, join
-from policy_search.policy.kinds import RANDAUGMENT_OPS, Schedule, SubPolicies
+from policy_search.policy.kinds import RANDAUGMENT_OPS, Schedule, Sequence, SubPolicies
 from policy_search.policy.text import TextSubPolicies
 
 __all__ = [
@@ -79,7 +79,10 @@ TEXT_OPS: tuple[str, ...] = ("SynonymReplacement", "RandomInsertion", "RandomSwa
 GLOBAL_FEATURES: tuple[str, ...] = ("progress", "train_acc_ema", "val_acc", "generalization_gap", "lr_ratio")
 SAMPLE_FEATURES: tuple[str, ...] = ("entropy", "seen")
 LOG_BUCKETS = 10  # choices are counted per tenth of training (the distilled schedule's phases come from them)
-CREDITS = ("influence", "cosine")  # per-sample reward: <grad L_val, grad l_i>, or its cosine
+# Per-sample reward: "affinity" (the chosen op's label preservation, measured on validation as the model trains),
+# "cosine" (cosine of the sample's output-layer gradient with the validation loss's) or "influence" (their dot).
+CREDITS = ("affinity", "cosine", "influence")
+IMAGE_BASES: tuple[str, ...] = ("HorizontalFlip", "PadCrop")  # per-sample bases, gated by affinity
 LEVELS = 11  # magnitudes are counted on a grid of tenths of magnitude_max
 
 
@@ -99,6 +102,20 @@ def sample_stats(logits: Tensor, targets: Tensor, mask: Tensor | None = None) ->
         n = m.sum(1).clamp(min=1)
         entropy, loss, correct = ((t * m).sum(1) / n for t in (entropy, loss, correct))
     return {"loss": loss, "entropy": entropy, "correct": correct}
+
+
+def _unpack(out: Any, labels: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+    """``predict``'s result as (logits, targets, mask): logits alone score against ``labels``."""
+    if isinstance(out, tuple):
+        logits, targets, mask = out
+        return logits, targets, mask
+    return out, labels, None
+
+
+def _mean_loss(logits: Tensor, targets: Tensor, mask: Tensor | None) -> Tensor:
+    if mask is not None:
+        logits, targets = logits[mask], targets[mask]
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
 
 class _Memory:
@@ -160,6 +177,7 @@ class _EntropyRule(Policy):
         self._state = dict.fromkeys(GLOBAL_FEATURES, 0.0)
         self._log: dict[bool, Tensor] = {}
         self._recent: dict[str, float] | None = None
+        self._base_log: dict[str, Tensor] = {}  # image bases applied per tenth of training
         self._memory = _Memory()
         self._last_mean = 1.0
 
@@ -217,7 +235,29 @@ class _EntropyRule(Policy):
         index = torch.tensor([ops.OP_NAMES.index(n) for n in names], device=dev)[op.to(dev)]
         sign = torch.randint(0, 2, (batch_size,), generator=g, device=dev).float() * 2 - 1
         size = (int(image_size[0]), int(image_size[1]))
-        return make_slot(index, magnitude, sign, mask, self.space, size, g)
+        slots = []
+        for name, p in self._base_probabilities().items():  # flip / crop before the op, each with its probability
+            use = (
+                (torch.rand(batch_size, generator=g, device=dev) < p)
+                if p > 0
+                else torch.zeros(batch_size, dtype=torch.bool, device=dev)
+            )
+            full = torch.ones(batch_size, device=dev)
+            base_index = torch.full((batch_size,), ops.OP_NAMES.index(name), device=dev)
+            slots.append(make_slot(base_index, full, full, use, self.space, size, g))
+            self._count_base(name, float(use.float().mean()))
+            bucket = min(int((progress or 0.0) * LOG_BUCKETS), LOG_BUCKETS - 1)
+            self._base_log.setdefault(name, torch.zeros(LOG_BUCKETS))[bucket] += float(use.sum())
+        slots.append(make_slot(index, magnitude, sign, mask, self.space, size, g))
+        return AugmentParams.cat(slots, batch_size, dev) if len(slots) > 1 else slots[0]
+
+    def _base_probabilities(self) -> dict[str, float]:
+        """Per-sample probability of each image base applied before the op (none here)."""
+        return {}
+
+    def _count_base(self, name: str, share: float) -> None:
+        if self._recent is not None:
+            self._recent[name] = 0.9 * self._recent.get(name, share) + 0.1 * share
 
     def _record(self, text: bool, op: Tensor, frac: Tensor, progress: float | None) -> None:
         """Count the batch's choices per tenth of training: ``[bucket, op, magnitude level]``."""
@@ -234,7 +274,7 @@ class _EntropyRule(Policy):
         if self._recent is None:
             self._recent = usage
         else:  # op use of the latest batches (what op_distribution reports), decayed per batch
-            self._recent = {k: 0.9 * self._recent.get(k, 0.0) + 0.1 * usage.get(k, 0.0) for k in usage}
+            self._recent = {**self._recent, **{k: 0.9 * self._recent.get(k, 0.0) + 0.1 * usage[k] for k in usage}}
 
     def op_distribution(self, progress: float | None = None) -> dict[str, float]:
         """Op use of the latest batches (the policy adapts to training, not to ``progress``); before any batch,
@@ -274,6 +314,14 @@ class _EntropyRule(Policy):
                 entry = ("Identity", 1.0, 0.0) if level == 0 else (names[op], 1.0, round(m, 4))
                 entries += [[entry]] * int(n[flat])
             policy: Policy = TextSubPolicies(entries) if text else SubPolicies(entries)
+            samples = float(log[part].sum())
+            bases = [
+                SubPolicies([[(name, round(float(self._base_log[name][part].sum()) / samples, 4), 1.0)]])
+                for name in IMAGE_BASES
+                if not text and name in self._base_log and samples > 0 and float(self._base_log[name][part].sum()) > 0
+            ]
+            if bases:  # flip / crop with the share of samples the run gave them in this phase, then the op
+                policy = Sequence([*bases, policy])
             table.append((1.0 if k == len(buckets) - 1 else float(part[-1] + 1) / LOG_BUCKETS, policy))
         return Schedule(table, image_spec=self.image_spec)
 
@@ -329,15 +377,22 @@ class OnlineAugNet(_EntropyRule):
         hidden: int = 32,
         lr: float = 0.01,
         entropy_coef: float = 0.01,
-        validation_every: int = 4,
-        validation_size: int = 128,
+        validation_every: int = 8,
+        validation_size: int = 64,
         learn: bool = True,
-        credit: str = "cosine",
+        credit: str = "affinity",
+        affinity_floor: float = 0.9,
+        op_affinity_floor: float = 0.5,
+        ops_per_validation: int = 4,
+        affinity: Mapping[str, Any] | None = None,
         weights: Mapping[str, Any] | None = None,
         image_spec: ImageSpec | None = None,
     ) -> None:
         super().__init__(magnitude_max, text_magnitude_max, image_spec=image_spec)
         self.credit = as_choice(credit, "credit", CREDITS, "credit")
+        self.affinity_floor = as_number(affinity_floor, "affinity_floor", 0.0, 0.999)
+        self.op_affinity_floor = as_number(op_affinity_floor, "op_affinity_floor", 0.0, 0.999)
+        self.ops_per_validation = as_int(ops_per_validation, "ops_per_validation", 1, 64)
         self.hidden = as_int(hidden, "hidden", 1, 1024)
         self.lr = as_number(lr, "lr", 0.0, 10.0)
         self.entropy_coef = as_number(entropy_coef, "entropy_coef", 0.0, 10.0)
@@ -347,11 +402,44 @@ class OnlineAugNet(_EntropyRule):
             raise PolicyConfigError("learn", f"expected true or false, got {learn!r}")
         self.learn = learn
         self.weights = self._check_weights(weights)
+        self.affinity = self._check_affinity(affinity)
         self._hook: Any = None
         self._hooked: nn.Module | None = None
 
     def _ops(self, text: bool) -> tuple[str, ...]:
-        return TEXT_OPS if text else ONLINE_IMAGE_OPS
+        if text:
+            return TEXT_OPS
+        if self.credit == "affinity":  # flip and crop are bases, gated by their own affinity
+            return tuple(n for n in ONLINE_IMAGE_OPS if n not in IMAGE_BASES)
+        return ONLINE_IMAGE_OPS
+
+    def _measured(self, text: bool) -> tuple[str, ...]:
+        """Ops whose affinity is measured: the image bases first, then the actor's ops."""
+        return self._ops(text) if text else (*IMAGE_BASES, *self._ops(text))
+
+    def _warm(self, text: bool) -> None:
+        """Start from the affinities a file carries for this modality (once per run)."""
+        start = self._affinity_start.pop("text" if text else "image", None)
+        if start and not self._affinity:
+            self._affinity = dict(start)
+
+    def _gate(self, affinity: float | None, floor: float | None = None) -> float:
+        """How usable an op is, from its affinity a (accuracy on augmented / clean validation): 0 at or below the
+        floor (``op_affinity_floor`` for the ops, ``affinity_floor`` for the bases; or not measured yet), 1 at
+        a >= 1, linear between."""
+        if affinity is None:
+            return 0.0
+        low = self.op_affinity_floor if floor is None else floor
+        return float(min(max((affinity - low) / (1.0 - low), 0.0), 1.0))
+
+    def _base_probabilities(self) -> dict[str, float]:
+        if self.credit != "affinity" or self._text:
+            return {}
+        # flip: at most half the samples (a flip applied to all is no augmentation); crop: up to all of them
+        return {
+            "HorizontalFlip": 0.5 * self._gate(self._affinity.get("HorizontalFlip"), self.affinity_floor),
+            "PadCrop": self._gate(self._affinity.get("PadCrop"), self.affinity_floor),
+        }
 
     # --- actor -------------------------------------------------------------------------------------------------
     def _new_actor(self, text: bool) -> _Actor:
@@ -380,6 +468,18 @@ class OnlineAugNet(_EntropyRule):
             out[modality] = loaded
         return out
 
+    def _check_affinity(self, affinity: Mapping[str, Any] | None) -> dict[str, dict[str, float]] | None:
+        if affinity is None:
+            return None
+        obj = as_object(dict(affinity), "affinity", allowed=("image", "text"))
+        out: dict[str, dict[str, float]] = {}
+        for modality, table in obj.items():
+            where = join("affinity", modality)
+            names = self._measured(modality == "text")
+            table = as_object(table, where, allowed=names)
+            out[modality] = {k: as_number(v, join(where, k), 0.0, 10.0) for k, v in table.items()}
+        return out
+
     def _actor(self, text: bool) -> _Actor:
         if text not in self._actors:
             state = torch.random.get_rng_state()
@@ -398,7 +498,10 @@ class OnlineAugNet(_EntropyRule):
         weights: dict[str, Any] = dict(self.weights or {})
         for text, actor in self._actors.items():
             weights["text" if text else "image"] = {k: v.detach().clone() for k, v in actor.state_dict().items()}
-        body = {**self.body(), "weights": weights}
+        affinity: dict[str, Any] = dict(self.affinity or {})
+        if self._affinity:
+            affinity["text" if self._text else "image"] = {k: round(v, 4) for k, v in self._affinity.items()}
+        body = {**self.body(), "weights": weights or None, "affinity": affinity or None}
         return OnlineAugNet(**body, image_spec=self.image_spec)
 
     # --- hooks ---------------------------------------------------------------------------------------------------
@@ -413,10 +516,14 @@ class OnlineAugNet(_EntropyRule):
         self._captured: tuple[Tensor, Tensor] | None = None
         self._validating = False
         self._batches = 0
-        self.trace: list[dict[str, float]] = []  # per update: progress, mean reward
+        self._affinity: dict[str, float] = {}  # op -> EMA of accuracy on augmented / clean validation samples
+        self._affinity_start: dict[str, dict[str, float]] = dict(getattr(self, "affinity", None) or {})
+        self._next_measured = 0
+        self._magnitude_ema: float | None = None
+        self.trace: list[dict[str, float]] = []  # per update: progress, mean reward (affinity: the affinities)
 
     def attach(self, model: nn.Module) -> None:
-        if self._hooked is model:
+        if self._hooked is model or self.credit == "affinity":  # affinity needs no gradients from the model
             return
         if self._hook is not None:
             self._hook.remove()
@@ -454,7 +561,65 @@ class OnlineAugNet(_EntropyRule):
         self._grad = None
 
     def needs_validation(self) -> bool:
-        return self.learn and (self._val_grad is None or self._batches % self.validation_every == 0)
+        if not self.learn:
+            return False
+        if self.credit == "affinity":
+            return (self._batches - 1) % self.validation_every == 0  # after the first batch, then every k
+        return self._val_grad is None or self._batches % self.validation_every == 0
+
+    def validate_batch(self, predict: Any, inputs: Any, labels: Tensor) -> int:
+        """Gradient credits: the validation loss's gradient at the output layer (``validate``). Affinity: the
+        accuracy of the model on the clean minibatch, then on it with each of the next ``ops_per_validation`` ops
+        applied (round robin over the op set, the bases first), at the magnitude the run applies now; each op's
+        affinity (augmented / clean accuracy) is averaged over its measurements (EMA 0.5). Measured only once the
+        model is at twice chance on the clean minibatch. Returns the sample-forward passes run."""
+        n = int(labels.shape[0])
+        if self.credit != "affinity":
+            logits, targets, mask = _unpack(predict(inputs), labels)
+            self.validate(_mean_loss(logits, targets, mask))
+            return n
+        text = isinstance(inputs, TokenBatch)
+        self._text = text
+        self._warm(text)
+        with torch.no_grad():
+            logits, targets, mask = _unpack(predict(inputs), labels)
+            clean = float(sample_stats(logits, targets, mask)["correct"].mean())
+            chance = 1.0 / max(int(logits.shape[-1]), 2)
+            if clean < 2 * chance:
+                return n
+            measured = self._measured(text)
+            g = torch.Generator().manual_seed(self._seed_value * 1_000_003 + self._batches)
+            frac = max(self._magnitude_ema or 0.5, 0.3)
+            runs = 0
+            for _ in range(min(self.ops_per_validation, len(measured))):
+                name = measured[self._next_measured % len(measured)]
+                self._next_measured += 1
+                view = self._single_op(inputs, name, frac, g)
+                logits, targets, mask = _unpack(predict(view), labels)
+                ratio = float(sample_stats(logits, targets, mask)["correct"].mean()) / clean
+                old = self._affinity.get(name)
+                self._affinity[name] = ratio if old is None else 0.5 * old + 0.5 * ratio
+                runs += 1
+        self.trace.append({"progress": self._state["progress"], "clean": clean, **dict(self._affinity)})
+        return n * (1 + runs)
+
+    def _single_op(self, inputs: Any, name: str, frac: float, g: torch.Generator) -> Any:
+        """``inputs`` with op ``name`` applied to every sample (bases at their fixed strength, others at ``frac`` of
+        the maximum magnitude)."""
+        if isinstance(inputs, TokenBatch):
+            b = len(inputs)
+            index = torch.full((1, b), text_ops.TEXT_OP_NAMES.index(name))
+            rate = torch.full((1, b), frac * self.text_magnitude_max * text_ops.MAX_RATE[name])
+            seed = torch.randint(0, 2**62, (1,), generator=g)
+            mask = torch.ones(1, b, dtype=torch.bool)
+            return self.apply(inputs, TextParams(index, rate, seed, mask))
+        b, size = int(inputs.shape[0]), (int(inputs.shape[-2]), int(inputs.shape[-1]))
+        index = torch.full((b,), ops.OP_NAMES.index(name))
+        magnitude = torch.full((b,), 1.0 if name in IMAGE_BASES else frac * self.magnitude_max)
+        sign = torch.randint(0, 2, (b,), generator=g).float() * 2 - 1
+        return self.apply(
+            inputs, make_slot(index, magnitude, sign, torch.ones(b, dtype=torch.bool), self.space, size, g)
+        )
 
     def validate(self, loss: Tensor) -> None:
         if self._captured is None:
@@ -476,6 +641,13 @@ class OnlineAugNet(_EntropyRule):
         self._batches += 1
         pending, grads = self._pending, self._grad
         self._pending, self._grad, self._captured = None, None, None
+        if pending is not None:
+            applied = pending[2][pending[2] > 0]
+            if applied.numel():
+                mean = float(applied.mean())
+                self._magnitude_ema = mean if self._magnitude_ema is None else 0.95 * self._magnitude_ema + 0.05 * mean
+        if self.credit == "affinity":
+            return  # what it learns is the affinity of each op, in validate_batch
         if not self.learn or pending is None or grads is None or self._val_grad is None:
             return
         features, op, magnitude, text = pending
@@ -495,10 +667,14 @@ class OnlineAugNet(_EntropyRule):
         design = torch.stack([torch.ones(b), magnitude], 1)
         coef = torch.linalg.lstsq(design, reward[:, None]).solution
         residual = reward - (design @ coef).squeeze(1)
-        spread = residual.std()
-        if not bool(torch.isfinite(spread)) or float(spread) <= 0:
+        self._reinforce(features, op, text, residual, raw=reward)
+
+    def _reinforce(self, features: Tensor, op: Tensor, text: bool, reward: Tensor, raw: Tensor | None = None) -> None:
+        """One REINFORCE step of the actor on per-sample rewards, standardized within the batch."""
+        spread = reward.std()
+        if not bool(torch.isfinite(spread)) or float(spread) <= 1e-12:
             return
-        advantage = residual / spread
+        advantage = (reward - reward.mean()) / spread
         actor = self._actor(text)
         logp = actor(features)
         chosen = logp.gather(1, op[:, None]).squeeze(1)
@@ -508,10 +684,24 @@ class OnlineAugNet(_EntropyRule):
         optim.zero_grad(set_to_none=True)
         loss.backward()
         optim.step()
-        self.trace.append({"progress": self._state["progress"], "reward": float(reward.mean())})
+        self.trace.append(
+            {"progress": self._state["progress"], "reward": float((reward if raw is None else raw).mean())}
+        )
 
     # --- decisions -----------------------------------------------------------------------------------------------
     def _choose_ops(self, entropy: Tensor, seen: Tensor, text: bool, g: torch.Generator) -> Tensor:
+        if self.credit == "affinity":
+            self._warm(text)
+            # each op in proportion to its gate (uniform until some op is measured usable); the draw is the
+            # same stream whatever the weights
+            weights = torch.tensor([self._gate(self._affinity.get(n)) for n in self._ops(text)])
+            if float(weights.sum()) <= 0:
+                weights = torch.ones_like(weights)
+            cdf = (weights / weights.sum()).cumsum(0)
+            u = torch.rand(entropy.shape[0], generator=g, device=g.device).cpu()
+            op = torch.searchsorted(cdf, u * cdf[-1]).clamp(max=len(weights) - 1)
+            self._pending = (torch.zeros(entropy.shape[0], 0), op, (1.0 - entropy).clamp(0, 1), text)
+            return op
         glob = torch.tensor([self._state[k] for k in GLOBAL_FEATURES], dtype=torch.float32)
         features = torch.cat([glob.expand(entropy.shape[0], -1), torch.stack([entropy, seen.float()], 1)], 1)
         with torch.no_grad():
@@ -526,7 +716,8 @@ class OnlineAugNet(_EntropyRule):
     def _fields(cls) -> tuple[str, ...]:
         return (
             "magnitude_max", "text_magnitude_max", "hidden", "lr", "entropy_coef", "validation_every",
-            "validation_size", "learn", "credit", "weights",
+            "validation_size", "learn", "credit", "affinity_floor", "op_affinity_floor", "ops_per_validation",
+            "affinity", "weights",
         )  # fmt: skip
 
     def body(self) -> dict[str, Any]:
@@ -539,15 +730,19 @@ class OnlineAugNet(_EntropyRule):
             "validation_size": self.validation_size,
             "learn": self.learn,
             "credit": self.credit,
+            "affinity_floor": self.affinity_floor,
+            "op_affinity_floor": self.op_affinity_floor,
+            "ops_per_validation": self.ops_per_validation,
             "weights": None,
         }
+        body["affinity"] = self.affinity
         if self.weights is not None:
             body["weights"] = {m: {k: v.tolist() for k, v in s.items()} for m, s in self.weights.items()}
         return body
 
     def describe(self, indent: str = "") -> str:
-        body = {k: v for k, v in self.body().items() if k != "weights"}
-        return f"{indent}OnlineAugNet({body!r}, warm_start={self.weights is not None})"
+        body = {k: v for k, v in self.body().items() if k not in ("weights", "affinity")}
+        return f"{indent}OnlineAugNet({body!r}, warm_start={self.weights is not None or self.affinity is not None})"
 
 
 register_kind("entropy-adaptive", EntropyAdaptive)
