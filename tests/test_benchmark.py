@@ -12,7 +12,7 @@ from policy_search.policy import SubPolicies
 
 # ~1-2 s per run on mnist-proxy: 10 batches of 64, small validation split, 50 robustness images.
 TINY = dict(train_size=640, epochs=1, eval_samples=128, val_size=500)
-KW = dict(device="cpu", overrides=TINY, robustness_samples=50, progress=False)
+KW = dict(device="cpu", overrides=TINY, robustness_samples=50, progress=False, adaptive_baseline=False)
 
 
 def test_interrupt_resume_add_policy_and_cli(tmp_path, shared_data_dir, monkeypatch, capsys):
@@ -87,6 +87,7 @@ def test_interrupt_resume_add_policy_and_cli(tmp_path, shared_data_dir, monkeypa
                 "overrides": TINY,
                 "robustness_samples": 50,
                 "optional_policies": [str(tmp_path / "missing-augnet" / "policy.json")],
+                "adaptive_baseline": False,
             }
         )
     )
@@ -175,3 +176,29 @@ def test_a_failing_job_stops_the_workers_still_running_a_job():
     for process in processes:
         process.join(timeout=60)
     assert not any(p.is_alive() for p in processes)  # the 120 s job was stopped, not waited for
+
+
+def test_entropy_adaptive_joins_the_free_recipes_unless_turned_off(tmp_path, monkeypatch):
+    trained: list[str] = []
+
+    def fake_run_one(spec, seed, preset, protocol, device, data_dir):
+        trained.append(spec.name)
+        return {
+            "policy": spec.name,
+            "key": spec.key,
+            "seed": seed,
+            "protocol": protocol,
+            "test": {"accuracy": 0.5},
+            "wall_time_s": 1.0,
+        }
+
+    monkeypatch.setattr(benchmark, "_run_one", fake_run_one)
+    kw = dict(device="cpu", overrides=TINY, robustness_samples=0, progress=False, report=False)
+    run_benchmark("mnist-proxy", ["none"], 1, tmp_path / "a", **kw)
+    assert trained == ["none", "entropy-adaptive"]
+    trained.clear()
+    run_benchmark("mnist-proxy", ["none"], 1, tmp_path / "b", adaptive_baseline=False, **kw)
+    assert trained == ["none"]
+    trained.clear()
+    run_benchmark("mnist-proxy", ["none", "online-augnet"], 1, tmp_path / "c", **kw)
+    assert trained == ["none", "online-augnet", "entropy-adaptive"]

@@ -280,6 +280,7 @@ def _benchmark_command(tmp_path: Path, data_dir, policies: list[str], seeds: int
                 "device": "cpu",
                 "data_dir": str(data_dir),
                 "overrides": overrides,
+                "adaptive_baseline": False,
             }
         )
     )

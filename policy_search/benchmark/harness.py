@@ -43,6 +43,7 @@ from policy_search.outputs import atomic_write_text, kill_point, remove_stale_te
 __all__ = ["PolicySpec", "resolve_policy", "run_benchmark", "main"]
 
 RUN_FORMAT = "policy-search/benchmark-run"
+ADAPTIVE_BASELINE = "entropy-adaptive"  # added beside the free recipes in every benchmark (adaptive_baseline)
 
 
 def _slug(text: str) -> str:
@@ -195,6 +196,7 @@ def run_benchmark(
     data_dir: str | None = None,
     overrides: Mapping[str, Any] | None = None,
     optional_policies: Sequence[str | os.PathLike[str]] = (),
+    adaptive_baseline: bool = True,
     robustness_samples: int = DEFAULT_SUBSET,
     fgsm_eps: Sequence[float] = DEFAULT_FGSM_EPS,
     progress: bool = True,
@@ -206,7 +208,8 @@ def run_benchmark(
 
     ``epochs`` and ``overrides`` (any ``TaskPreset`` field, e.g. ``{"train_size": 1000}``) change the budget for
     every policy alike. ``optional_policies`` are files included when present and skipped with a message when
-    not (e.g. an agent not trained yet). ``robustness_samples`` test images (stratified, fixed) are used for the
+    not (e.g. an agent not trained yet). ``adaptive_baseline``: with any free recipe among the policies, add the
+    zero-cost adaptive recipe ``entropy-adaptive`` beside them (issue 30) unless it is listed already. ``robustness_samples`` test images (stratified, fixed) are used for the
     corruption and FGSM (``fgsm_eps``, pixel units) accuracies; 0 skips robustness. ``workers`` processes train
     the missing runs side by side (spawned, each with its share of the cores); every run is the run one process
     would train, cached as it finishes.
@@ -235,6 +238,8 @@ def run_benchmark(
             )
     if not specs:
         raise ValueError("no policies to benchmark: pass preset names or policy files with --policies")
+    if adaptive_baseline and any(s.is_baseline for s in specs) and ADAPTIVE_BASELINE not in [s.name for s in specs]:
+        specs.append(resolve_policy(ADAPTIVE_BASELINE))  # the zero-cost adaptive recipe beside the free recipes
     if len({s.key for s in specs}) != len(specs):
         raise ValueError(f"the same policy is listed twice: {[s.name for s in specs]}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -323,6 +328,7 @@ CONFIG_KEYS = (
     "task",
     "policies",
     "optional_policies",
+    "adaptive_baseline",
     "seeds",
     "out",
     "epochs",
@@ -366,6 +372,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="processes training runs side by side (default 1; each gets cores / workers threads)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--no-adaptive-baseline",
+        dest="adaptive_baseline",
+        action="store_false",
+        default=None,
+        help="do not add entropy-adaptive beside the free recipes (it is added by default)",
+    )
     return parser
 
 
@@ -391,7 +404,18 @@ def main(argv: list[str] | None = None) -> int:
     use_all_cores_unless_configured()
     config = _load_config(args.config) if args.config else {}
     config.pop("description", None)
-    for key in ("task", "policies", "seeds", "out", "epochs", "device", "data_dir", "robustness_samples", "workers"):
+    for key in (
+        "task",
+        "policies",
+        "seeds",
+        "out",
+        "epochs",
+        "device",
+        "data_dir",
+        "robustness_samples",
+        "workers",
+        "adaptive_baseline",
+    ):
         if getattr(args, key) is not None:
             config[key] = getattr(args, key)
     if args.dataset is not None:

@@ -233,6 +233,7 @@ def _via_harness(
         overrides=dict(config.overrides),
         robustness_samples=0,
         progress=False,
+        adaptive_baseline=False,  # the comparison's own baselines (config.baselines) are the reference points
     )
     by_source = {source: name for name, source in policies.items()}
     scores: dict[str, list[float]] = {}
