@@ -365,7 +365,10 @@ def _markdown(results: dict, figures: list[tuple[str, str]]) -> str:
             if meta["protocol"].get("robustness_samples")
             else "No robustness evaluation (robustness_samples 0). "
         )
-        + "Times are per run on this machine (CPU), shared with other jobs, so treat them as indicative.",
+        + "Times are per run on this machine (CPU), shared with other jobs, so treat them as indicative. "
+        + "Cost of the run itself: child-run eq. = (samples trained + extra forward passes / 3) / samples of one "
+        + "plain run (population members and a policy's validation passes count); wall × none = wall time over "
+        + "the `none` run of the same seed.",
         "",
         "| policy | " + " | ".join(label for _, label, _, _ in shown) + " |",
         "|---|" + "---|" * len(shown),
