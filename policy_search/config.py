@@ -19,6 +19,7 @@ import ast
 import dataclasses
 import inspect
 import json
+import math
 import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -124,6 +125,41 @@ def read_config_file(path: str | Path, valid: Sequence[str]) -> dict[str, Any]:
     return values
 
 
+def _type_error(annotation: Any, value: Any) -> str | None:
+    """Why ``value`` (read from JSON) does not fit a field annotated ``annotation``, or None if it does. Checked:
+    int, float, bool, str, their ``| None`` forms, ``tuple[X, ...]`` and ``dict[...]``; anything else passes."""
+    text = annotation if isinstance(annotation, str) else str(annotation)
+    parts = [p.strip() for p in text.split("|")]
+    if "None" in parts and value is None:
+        return None
+    kinds = [p for p in parts if p != "None"]
+    if len(kinds) != 1:
+        return None
+    kind = kinds[0]
+    if kind.startswith("tuple["):
+        if not isinstance(value, list):
+            return f"expected a list, got {json.dumps(value)}"
+        inner = kind.removeprefix("tuple[").split(",")[0].strip()
+        for item in value:
+            why = _type_error(inner, item)
+            if why is not None:
+                return f"{why} in the list"
+        return None
+    if kind.startswith("dict["):
+        return None if isinstance(value, dict) else f"expected an object, got {json.dumps(value)}"
+    if kind == "bool":
+        return None if isinstance(value, bool) else f"expected true or false, got {json.dumps(value)}"
+    if kind == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return None if ok else f"expected a whole number, got {json.dumps(value)}"
+    if kind == "float":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return None if ok else f"expected a finite number, got {json.dumps(value)}"
+    if kind == "str":
+        return None if isinstance(value, str) else f"expected a string, got {json.dumps(value)}"
+    return None
+
+
 def parse_config(
     cls: type,
     parser: argparse.ArgumentParser,
@@ -139,6 +175,11 @@ def parse_config(
             values = read_config_file(first.config, names)
         except ConfigFileError as exc:
             parser.exit(2, f"error: {exc}\n")
+        types = {f.name: f.type for f in dataclasses.fields(cls)}
+        for key, value in values.items():  # JSON is not argparse: check each value against its field's type
+            why = _type_error(types[key], value)
+            if why is not None:
+                parser.exit(2, f"error: {first.config}: {key!r}: {why}\n")
         appended = {a.dest for a in parser._actions if isinstance(a, argparse._AppendAction)}
         parser.set_defaults(
             **{k: list(v.items()) if k in appended and isinstance(v, dict) else v for k, v in values.items()}

@@ -436,3 +436,27 @@ def test_train_agent_on_a_disk_that_fills_up_loses_no_finished_episode(small_tmp
     rows = (out / "episodes.csv").read_text().splitlines()[1:]
     assert [int(r.split(",")[0]) for r in rows] == [0, 1, 2]
     assert (out / "policy.json").is_file() and (out / "schedule.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("module", "values", "match"),
+    [
+        ("policy_search.child.cli", {"test": "no"}, "'test': expected true or false"),
+        ("policy_search.train_agent", {"episodes": 1.7}, "'episodes': expected a whole number"),
+        ("policy_search.train_agent", {"seed": 1.5}, "'seed': expected a whole number"),
+        ("policy_search.train_agent", {"task": ["mnist-small"]}, "'task': expected a string"),
+        ("policy_search.train_agent", {"cost_weight": True}, "'cost_weight': expected a finite number"),
+        ("policy_search.search.race", {"rounds": [1, "x"]}, "'rounds': expected a whole number"),
+    ],
+)
+def test_config_file_values_are_type_checked(tmp_path, capsys, module, values, match):
+    """JSON is not argparse: a --config value of the wrong type is one error line, never a silently wrong run."""
+    import importlib
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(values))
+    with pytest.raises(SystemExit) as exc:
+        importlib.import_module(module).main(["--config", str(config), "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and match in err and len(err.splitlines()) == 1, err
