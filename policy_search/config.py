@@ -190,6 +190,9 @@ def parse_config(
     for f in dataclasses.fields(cls):  # lists from nargs (or a JSON file) back to the field's tuple
         if isinstance(getattr(defaults, f.name), tuple) and isinstance(values.get(f.name), list):
             values[f.name] = tuple(values[f.name])
+    for key in ("out", "out_dir"):  # an empty folder name would write into the current folder
+        if key in names and isinstance(values.get(key), str) and not values[key].strip():
+            parser.exit(2, f"error: {flag_of(key)} is empty; name the folder the outputs go to\n")
     if convert is not None:
         values = convert(values)
     return cls(**{k: v for k, v in values.items() if k in names})

@@ -460,3 +460,27 @@ def test_config_file_values_are_type_checked(tmp_path, capsys, module, values, m
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and match in err and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "policy_search.child.cli",
+        "policy_search.train_agent",
+        "policy_search.search.study",
+        "policy_search.benchmark.harness",
+    ],
+)
+def test_an_empty_out_is_refused_not_the_current_folder(tmp_path, capsys, monkeypatch, module):
+    import importlib
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["--task", "mnist-small", "--out", ""] + (["--policies", "none"] if "benchmark" in module else [])
+    try:
+        code = importlib.import_module(module).main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "--out is empty" in err and len(err.splitlines()) == 1, err
+    assert list(tmp_path.iterdir()) == []  # nothing written here

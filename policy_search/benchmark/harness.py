@@ -426,6 +426,9 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+    if isinstance(config.get("out"), str) and not config["out"].strip():
+        print("error: --out is empty; name the folder the outputs go to", file=sys.stderr)
+        return 2
     missing = [k for k in ("task", "out") if k not in config]
     if missing or not (config.get("policies") or config.get("optional_policies")):
         names = [f"--{k}" for k in missing] + (
