@@ -361,6 +361,15 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
         env.reset()  # learn the episode length (it depends on the task's data size)
     inner = env.unwrapped
     episode_length = math.ceil(inner.run.total_batches / inner.batches_per_step)
+    if episode_length != cfg.steps_per_episode:  # before any episode: what is recorded is what runs
+        total = inner.run.total_batches
+        fits = sorted({math.ceil(total / math.ceil(total / k)) for k in range(1, total + 1)})
+        near = min(fits, key=lambda k: (abs(k - cfg.steps_per_episode), k))
+        env.close()
+        raise ValueError(
+            f"--steps-per-episode {cfg.steps_per_episode} cannot split a run of {total} batches into that many "
+            f"decisions ({episode_length} would run); use at most {total}, e.g. {near}"
+        )
     trainer = _Trainer(cfg, env, episode_length)
     if cfg.resume:
         trainer.load(ckpt)

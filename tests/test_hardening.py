@@ -484,3 +484,13 @@ def test_an_empty_out_is_refused_not_the_current_folder(tmp_path, capsys, monkey
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "--out is empty" in err and len(err.splitlines()) == 1, err
     assert list(tmp_path.iterdir()) == []  # nothing written here
+
+
+def test_more_decisions_than_a_run_can_make_is_refused(tmp_path, capsys, shared_data_dir):
+    from policy_search.train_agent import main
+
+    argv = ["--task", "mnist-episode", "--epochs", "0.2", "--no-progress-bar", "--data-dir", str(shared_data_dir)]
+    assert main([*argv, "--steps-per-episode", "100000", "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "--steps-per-episode 100000" in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "a" / "checkpoint.pt").exists()
