@@ -130,8 +130,8 @@ class TrainConfig:
         if self.task not in PRESETS:
             raise ValueError(f"unknown task {self.task!r}; choose one of {sorted(PRESETS)}")
         agent = agent_class(self.agent)  # unknown names fail here, listing the agents
-        if self.episodes < 1:
-            raise ValueError(f"--episodes must be at least 1, got {self.episodes}")
+        if not 1 <= self.episodes <= 10_000_000:
+            raise ValueError(f"--episodes must be from 1 to 10,000,000, got {self.episodes}")
         for name in ("budget_seconds", "epochs", "cost_weight", "gamma", "lr", "distill_fraction"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not math.isfinite(value)):

@@ -494,3 +494,19 @@ def test_more_decisions_than_a_run_can_make_is_refused(tmp_path, capsys, shared_
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "--steps-per-episode 100000" in err and len(err.splitlines()) == 1, err
     assert not (tmp_path / "a" / "checkpoint.pt").exists()
+
+
+def test_absurd_counts_are_refused_before_any_allocation(tmp_path, capsys):
+    from policy_search.benchmark.harness import main as bench
+    from policy_search.child.tasks import get_preset
+    from policy_search.train_agent import main as train
+
+    assert (
+        bench(["--task", "mnist-small", "--policies", "none", "--seeds", "100000000000", "--out", str(tmp_path / "b")])
+        == 2
+    )
+    assert "seeds must be a count from 1 to" in capsys.readouterr().err
+    assert train(["--task", "mnist-small", "--episodes", "100000000000", "--out", str(tmp_path / "t")]) == 2
+    assert "--episodes must be from 1" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="epochs must be finite and > 0 and <= 100000"):
+        get_preset("mnist-small", epochs=1e12)

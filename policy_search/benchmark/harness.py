@@ -43,6 +43,7 @@ from policy_search.outputs import atomic_write_text, kill_point, remove_stale_te
 __all__ = ["PolicySpec", "resolve_policy", "run_benchmark", "main"]
 
 RUN_FORMAT = "policy-search/benchmark-run"
+MAX_SEEDS = 100_000  # a benchmark of more seeds than this is a typo, not a plan (and would allocate without end)
 ADAPTIVE_BASELINE = "entropy-adaptive"  # added beside the free recipes in every benchmark (adaptive_baseline)
 
 
@@ -81,8 +82,8 @@ def resolve_seeds(seeds: int | Sequence[int]) -> list[int]:
     if isinstance(seeds, bool) or not isinstance(seeds, (int, Sequence)):
         raise TypeError(f"seeds must be a count or a list of integers, got {seeds!r}")
     if isinstance(seeds, int):
-        if seeds < 1:
-            raise ValueError(f"seeds must be at least 1, got {seeds}")
+        if not 1 <= seeds <= MAX_SEEDS:
+            raise ValueError(f"seeds must be a count from 1 to {MAX_SEEDS}, got {seeds}")
         return list(range(seeds))
     out = list(dict.fromkeys(int(s) for s in seeds))
     if not out or any(s < 0 for s in out):

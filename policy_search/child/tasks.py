@@ -17,6 +17,9 @@ TEXT_MODELS: tuple[str, ...] = ("bilstm", "bert-small", "bert-pretrained", "bils
 TAGGING_MODELS: tuple[str, ...] = ("bilstm-tagger",)
 
 
+MAX_EPOCHS = 100_000  # a bound that no real run reaches and that keeps a typo (1e12) from running for ever
+
+
 @dataclass(frozen=True)
 class TaskPreset:
     """One child-run recipe. Every field has a default that runs; presets override what they need."""
@@ -103,8 +106,8 @@ class TaskPreset:
         number("lr", low=0, low_open=True)
         number("momentum", low=0, high=1)
         number("weight_decay", low=0)
-        number("batch_size", low=1, integer=True)
-        number("epochs", low=0, low_open=True)
+        number("batch_size", low=1, integer=True, high=2**20)
+        number("epochs", low=0, low_open=True, high=MAX_EPOCHS)
         number("label_smoothing", low=0, high=1)
         number("data_seed", low=0, integer=True)
         if self.train_size is not None:

@@ -100,8 +100,8 @@ class SearchConfig:
             parse_synthetic(self.synthetic)  # raises with the valid choices
         if self.space not in SPACES:
             raise ValueError(f"unknown search space {self.space!r}; choose one of {', '.join(SPACES)}")
-        if self.trials <= 0:
-            raise ValueError(f"--trials must be a positive number of trials, got {self.trials}")
+        if self.trials <= 0 or self.trials > 10_000_000:
+            raise ValueError(f"--trials must be a number of trials from 1 to 10,000,000, got {self.trials}")
         if self.epochs is not None and self.epochs <= 0:
             raise ValueError(f"--epochs must be positive, got {self.epochs}")
         if self.evals_per_epoch <= 0:
