@@ -510,3 +510,19 @@ def test_absurd_counts_are_refused_before_any_allocation(tmp_path, capsys):
     assert "--episodes must be from 1" in capsys.readouterr().err
     with pytest.raises(ValueError, match="epochs must be finite and > 0 and <= 100000"):
         get_preset("mnist-small", epochs=1e12)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "match"),
+    [("--epochs", "0", "--epochs must be a positive"), ("--prior-runs", "nan", "--prior-runs must be a finite")],
+)
+def test_race_refuses_values_it_would_record_but_not_use(tmp_path, capsys, flag, value, match):
+    from policy_search.search.race import main
+
+    policy = tmp_path / "p.json"
+    from policy_search.policy import load_policy
+
+    load_policy("flip-crop").save(policy)
+    assert main(["--task", "mnist-small", "--policies", str(policy), flag, value, "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and match in err and len(err.splitlines()) == 1, err

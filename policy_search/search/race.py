@@ -100,8 +100,10 @@ class RaceConfig:
             raise ValueError(f"--rounds must be one or more positive seed counts, got {list(self.rounds)}")
         if self.candidates < 1 and not self.policies:
             raise ValueError(f"--candidates must be >= 1, got {self.candidates}")
-        if self.prior_runs < 0:
-            raise ValueError(f"--prior-runs must be >= 0, got {self.prior_runs}")
+        if not (math.isfinite(self.prior_runs) and self.prior_runs >= 0):
+            raise ValueError(f"--prior-runs must be a finite number >= 0, got {self.prior_runs}")
+        if self.epochs is not None and not (math.isfinite(self.epochs) and self.epochs > 0):
+            raise ValueError(f"--epochs must be a positive number (omit it for the preset's), got {self.epochs}")
         if self.workers < 1:
             raise ValueError(f"--workers must be at least 1, got {self.workers}")
         if self.pick not in ("mean", "lcb"):
