@@ -300,7 +300,8 @@ def _write_csv(path: Path, episodes: list[dict]) -> None:
 
 # Fields that may change on --resume: how long to go on, where the children run, what is shown. Everything else
 # (task, agent, seed, rewards, action space, ...) defines the run and must match the checkpoint.
-RESUMABLE_CHANGES = ("episodes", "budget_seconds", "resume", "progress_bar", "device", "workers", "data_dir")
+RESUMABLE_CHANGES = ("episodes", "budget_seconds", "resume", "progress_bar", "device", "workers", "data_dir", "out")
+# "out": a run folder that was moved or renamed resumes where it now is
 
 
 def _check_resume(out: Path, cfg: TrainConfig) -> None:

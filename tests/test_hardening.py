@@ -526,3 +526,19 @@ def test_race_refuses_values_it_would_record_but_not_use(tmp_path, capsys, flag,
     assert main(["--task", "mnist-small", "--policies", str(policy), flag, value, "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and match in err and len(err.splitlines()) == 1, err
+
+
+def test_a_moved_run_folder_resumes_where_it_now_is(tmp_path):
+    from policy_search.train_agent import main
+
+    first = tmp_path / "first"
+    assert main([*TINY, "--episodes", "1", "--out", str(first)]) == 0
+    from policy_search.outputs import unlock_folder
+
+    unlock_folder(first)  # as when that process ends (a lock dies with its holder)
+    moved = tmp_path / "renamed" / "run"
+    moved.parent.mkdir()
+    first.rename(moved)
+    assert main([*TINY, "--episodes", "2", "--resume", "--out", str(moved)]) == 0
+    rows = (moved / "episodes.csv").read_text().strip().splitlines()
+    assert len(rows) == 3  # header + the moved run's episode + the one resumed here
