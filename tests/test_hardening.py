@@ -542,3 +542,15 @@ def test_a_moved_run_folder_resumes_where_it_now_is(tmp_path):
     assert main([*TINY, "--episodes", "2", "--resume", "--out", str(moved)]) == 0
     rows = (moved / "episodes.csv").read_text().strip().splitlines()
     assert len(rows) == 3  # header + the moved run's episode + the one resumed here
+
+
+def test_a_controller_with_unknown_feature_names_is_one_line_before_training(tmp_path, capsys):
+    from policy_search.child.cli import main
+
+    path = _controller_file(tmp_path)  # feature names a, b, c: no child run computes them
+    assert main(["--task", "mnist-episode", "--policy", str(path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "['a', 'b', 'c']" in err and len(err.splitlines()) == 1, err
+    controller = load_policy(path)
+    with pytest.raises(ValueError, match="observe\\(\\) was not given"):
+        controller.observe({"a": 0.0})

@@ -568,6 +568,13 @@ def run_child(
             f"the policy augments {wants} but task {run.preset.name!r} trains on {run.preset.modality}; "
             f"pass a policy for {run.preset.modality} ({'eda' if run.preset.modality == 'text' else 'flip-crop'}, ...)"
         )
+    wanted = getattr(policy, "feature_names", None)
+    if wanted is not None and not set(wanted) <= set(FEATURE_NAMES):  # before any training: one line
+        unknown = sorted(set(wanted) - set(FEATURE_NAMES))
+        raise ValueError(
+            f"the policy observes training-state features {unknown} that a child run does not compute; its file's "
+            f"feature_names must come from {list(FEATURE_NAMES)} (re-export it with train_agent)"
+        )
     generator = None
     if policy is not None:
         generator = augment_generator(seed) if augment_seed is None else torch.Generator().manual_seed(augment_seed)

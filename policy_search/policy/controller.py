@@ -111,7 +111,10 @@ class Controller(Policy):
         if isinstance(features, Mapping):
             missing = [n for n in self.feature_names if n not in features]
             if missing:
-                raise KeyError(f"features missing {missing}; the controller needs {self.feature_names}")
+                raise ValueError(
+                    f"the controller needs training-state features {missing} that observe() was not given; "
+                    f"pass every one of {self.feature_names} (ChildRun.feature_dict() computes them)"
+                )
             vec = np.asarray([features[n] for n in self.feature_names], dtype=np.float32)
         else:
             vec = np.asarray(features, dtype=np.float32).reshape(-1)
