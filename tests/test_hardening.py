@@ -554,3 +554,12 @@ def test_a_controller_with_unknown_feature_names_is_one_line_before_training(tmp
     controller = load_policy(path)
     with pytest.raises(ValueError, match="observe\\(\\) was not given"):
         controller.observe({"a": 0.0})
+
+
+def test_a_diverging_child_is_one_line(tmp_path, capsys, shared_data_dir):
+    from policy_search.child.cli import main
+
+    argv = ["--task", "mnist-episode", "--set", "lr=1e30", "--epochs", "0.2", "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: training loss became") and "lower the learning rate" in err

@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     from policy_search.child.data import DatasetError
+    from policy_search.child.run import ChildDivergedError
 
     try:
         run, metrics = run_child(
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             progress_bar=True,
             test=args.test,
         )
-    except (DatasetError, ValueError) as err:
+    except (DatasetError, ValueError, ChildDivergedError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     metrics["policy"] = args.policy or "none"

@@ -601,18 +601,20 @@ def run_child(
         policy.observe(features)
         if on_observe is not None:
             on_observe(float(features["progress"]))
-    while not run.done:
-        stats, val = run.segment(eval_every, policy, generator)
-        if policy is not None and getattr(policy, "observes_training", False):
-            features = run.feature_dict()
-            policy.observe(features)  # controllers and heuristics adapt to the training state
-            if on_observe is not None:
-                on_observe(float(features["progress"]))
+    try:
+        while not run.done:
+            stats, val = run.segment(eval_every, policy, generator)
+            if policy is not None and getattr(policy, "observes_training", False):
+                features = run.feature_dict()
+                policy.observe(features)  # controllers and heuristics adapt to the training state
+                if on_observe is not None:
+                    on_observe(float(features["progress"]))
+            if bar is not None:
+                bar.update(stats["batches"])
+                bar.set_postfix(loss=f"{stats['loss']:.3f}", val_acc=f"{val['accuracy']:.3f}")
+    finally:  # a run that stops (a diverged loss, Ctrl-C) leaves its bar closed before the error line
         if bar is not None:
-            bar.update(stats["batches"])
-            bar.set_postfix(loss=f"{stats['loss']:.3f}", val_acc=f"{val['accuracy']:.3f}")
-    if bar is not None:
-        bar.close()
+            bar.close()
     resources = meter.read()
     train_metrics = run.evaluate_full("train")
     test_metrics = run.evaluate_full("test") if test else None
