@@ -130,6 +130,8 @@ class TrainConfig:
         if self.task not in PRESETS:
             raise ValueError(f"unknown task {self.task!r}; choose one of {sorted(PRESETS)}")
         agent = agent_class(self.agent)  # unknown names fail here, listing the agents
+        if self.seed < 0:
+            raise ValueError(f"--seed must be >= 0, got {self.seed}")
         if not 1 <= self.episodes <= 10_000_000:
             raise ValueError(f"--episodes must be from 1 to 10,000,000, got {self.episodes}")
         for name in ("budget_seconds", "epochs", "cost_weight", "gamma", "lr", "distill_fraction"):

@@ -563,3 +563,11 @@ def test_a_diverging_child_is_one_line(tmp_path, capsys, shared_data_dir):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error: training loss became") and "lower the learning rate" in err
+
+
+def test_a_negative_train_agent_seed_is_one_line(tmp_path, capsys):
+    from policy_search.train_agent import main
+
+    assert main([*TINY, "--seed", "-5", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: --seed must be >= 0, got -5"
