@@ -571,3 +571,24 @@ def test_a_negative_train_agent_seed_is_one_line(tmp_path, capsys):
     assert main([*TINY, "--seed", "-5", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "error: --seed must be >= 0, got -5"
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (None, "does not exist"),
+        ("{not json", "not valid JSON"),
+        ('{"bogus": 1}', "unknown key"),
+        ('{"seeds": "ten"}', "'seeds': expected a whole number or a list"),
+        ('{"adaptive_baseline": "no"}', "'adaptive_baseline': expected true or false"),
+    ],
+)
+def test_benchmark_config_errors_exit_2_in_one_line(tmp_path, capsys, content, match):
+    from policy_search.benchmark.harness import main
+
+    config = tmp_path / "config.json"
+    if content is not None:
+        config.write_text(content)
+    assert main(["--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and match in err and len(err.splitlines()) == 1, err

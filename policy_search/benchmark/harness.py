@@ -384,16 +384,45 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load_config(path: str) -> dict:
-    file = Path(path)
-    if not file.is_file():
-        raise SystemExit(f"error: config file {path!r} does not exist")
-    try:
-        config = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise SystemExit(f"error: {path}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
-    unknown = sorted(set(config) - set(CONFIG_KEYS))
-    if unknown:
-        raise SystemExit(f"error: {path}: unknown key(s) {unknown}; valid keys: {', '.join(CONFIG_KEYS)}")
+    """The benchmark's --config file (the shared reader: one error line for a missing, unreadable or non-object
+    file, or unknown keys), with each key's value type checked."""
+    from policy_search.config import ConfigFileError, read_config_file
+
+    config = read_config_file(path, CONFIG_KEYS)
+    kinds: dict[str, tuple[type, ...]] = {
+        "task": (str,),
+        "policies": (list,),
+        "optional_policies": (list,),
+        "adaptive_baseline": (bool,),
+        "seeds": (int, list),
+        "out": (str,),
+        "epochs": (int, float),
+        "device": (str,),
+        "data_dir": (str,),
+        "overrides": (dict,),
+        "robustness_samples": (int,),
+        "fgsm_eps": (list,),
+        "workers": (int,),
+        "description": (str,),
+    }
+    for key, value in config.items():
+        want = kinds.get(key)
+        wrong_bool = isinstance(value, bool) and bool not in (want or ())
+        if want is not None and value is not None and (wrong_bool or not isinstance(value, want)):
+            names = " or ".join(
+                [
+                    {
+                        "str": "a string",
+                        "list": "a list",
+                        "bool": "true or false",
+                        "int": "a whole number",
+                        "float": "a number",
+                        "dict": "an object",
+                    }[t.__name__]
+                    for t in want
+                ]
+            )
+            raise ConfigFileError(f"{path}: {key!r}: expected {names}, got {json.dumps(value)}")
     return config
 
 
@@ -403,7 +432,13 @@ def main(argv: list[str] | None = None) -> int:
     from policy_search.threads import use_all_cores_unless_configured
 
     use_all_cores_unless_configured()
-    config = _load_config(args.config) if args.config else {}
+    from policy_search.config import ConfigFileError
+
+    try:
+        config = _load_config(args.config) if args.config else {}
+    except ConfigFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     config.pop("description", None)
     for key in (
         "task",
