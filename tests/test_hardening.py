@@ -592,3 +592,16 @@ def test_benchmark_config_errors_exit_2_in_one_line(tmp_path, capsys, content, m
     assert main(["--config", str(config)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and match in err and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [(["--baselines", "bogus"], "unknown baseline preset"), (["--methods"], "--methods needs at least one")],
+)
+def test_search_compare_refuses_nothing_to_compare(tmp_path, capsys, extra, match):
+    from policy_search.search.compare import main
+
+    assert main(["--task", "mnist-small", "--out", str(tmp_path / "c"), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and match in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "c").exists()

@@ -68,6 +68,13 @@ class CompareConfig:
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
             raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
+        if not self.methods:
+            raise ValueError(f"--methods needs at least one method; choose from {', '.join(METHODS)}")
+        from policy_search.policy.presets import PRESETS
+
+        bogus = [b for b in self.baselines if b not in PRESETS]
+        if bogus:
+            raise ValueError(f"unknown baseline preset(s) {bogus}; choose from {', '.join(PRESETS)}")
         if self.budget_samples <= 0 or self.seeds <= 0 or self.test_seeds < 0:
             raise ValueError("--budget-samples and --seeds must be positive and --test-seeds >= 0")
 
