@@ -306,6 +306,30 @@ RESUMABLE_CHANGES = ("episodes", "budget_seconds", "resume", "progress_bar", "de
 # "out": a run folder that was moved or renamed resumes where it now is
 
 
+def _recorded_config(cfg: TrainConfig) -> dict:
+    """The config as it ran: the data folder the environment chose is written down, not null."""
+    import os
+
+    values = asdict(cfg)
+    if values.get("data_dir") is None and os.environ.get("POLICY_SEARCH_DATA_DIR"):
+        values["data_dir"] = os.environ["POLICY_SEARCH_DATA_DIR"]
+    return values
+
+
+def _command_line(argv: list[str] | None) -> str:
+    """The command that reproduces the run, with the environment settings it read (data folder, threads)."""
+    import os
+
+    env = [
+        f"{k}={shlex.quote(os.environ[k])}"
+        for k in ("POLICY_SEARCH_DATA_DIR", "POLICY_SEARCH_THREADS")
+        if os.environ.get(k)
+    ]
+    args = shlex.join(argv if argv is not None else sys.argv[1:])
+    line = " ".join([*env, "python -m policy_search.train_agent", *([args] if args else [])])
+    return line if args else line + "  # the embedded defaults"
+
+
 def _check_resume(out: Path, cfg: TrainConfig) -> None:
     stored_path = out / "config.json"
     if not stored_path.is_file():
@@ -350,8 +374,8 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if cfg.resume:
         _check_resume(out, cfg)
-    write_json(out / "config.json", asdict(cfg))
-    command = "python -m policy_search.train_agent " + shlex.join(argv if argv is not None else sys.argv[1:])
+    write_json(out / "config.json", _recorded_config(cfg))
+    command = _command_line(argv)
     with (out / "command.txt").open("a") as f:
         f.write(command + "\n")
 
@@ -520,8 +544,8 @@ def _train_online(cfg: TrainConfig, argv: list[str] | None) -> dict:
         raise ValueError(str(exc)) from None
     except OSError as exc:
         raise ValueError(f"--out {str(out)!r} cannot hold the run ({exc.strerror or exc}); choose another") from None
-    write_json(out / "config.json", asdict(cfg))
-    command = "python -m policy_search.train_agent " + shlex.join(argv if argv is not None else sys.argv[1:])
+    write_json(out / "config.json", _recorded_config(cfg))
+    command = _command_line(argv)
     (out / "command.txt").write_text(command + "\n")
     overrides: dict = {}
     if cfg.epochs is not None:

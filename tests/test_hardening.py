@@ -605,3 +605,14 @@ def test_search_compare_refuses_nothing_to_compare(tmp_path, capsys, extra, matc
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and match in err and len(err.splitlines()) == 1, err
     assert not (tmp_path / "c").exists()
+
+
+def test_train_agent_records_the_data_folder_and_command_it_really_used(tmp_path, monkeypatch, shared_data_dir):
+    from policy_search.train_agent import main
+
+    monkeypatch.setenv("POLICY_SEARCH_DATA_DIR", str(shared_data_dir))
+    out = tmp_path / "run"
+    assert main([*TINY, "--episodes", "1", "--out", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["data_dir"] == str(shared_data_dir)
+    command = (out / "command.txt").read_text().strip()
+    assert command.startswith(f"POLICY_SEARCH_DATA_DIR={shared_data_dir}") and "--episodes 1" in command
