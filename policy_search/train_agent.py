@@ -447,6 +447,7 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
 
 def _export(cfg, trainer, env, out: Path, command: str, child_seconds: float, cumulative: int, feature_names) -> dict:
     from policy_search.policy.export import (
+        applies_nothing,
         critic_schedule,
         distill_schedule,
         markdown_table,
@@ -496,7 +497,8 @@ def _export(cfg, trainer, env, out: Path, command: str, child_seconds: float, cu
         title=f"{cfg.agent} on {cfg.task}: op use per phase ({cfg.distill} {n_last} episodes)",
     )
     table = markdown_table(schedule, ops)
-    if inner.action_spec.kind == "compact":  # the table shows op use; say the magnitudes too
+    nothing = applies_nothing(schedule, ops)
+    if inner.action_spec.kind == "compact" and not nothing:  # the table shows op use; say the magnitudes too
         table += "\n\n" + "\n\n".join(
             f"Phase ending at {end:.2f}:\n\n```\n{policy!r}\n```"
             for end, policy in zip(schedule.ends, schedule.policies)
@@ -514,6 +516,7 @@ def _export(cfg, trainer, env, out: Path, command: str, child_seconds: float, cu
         "child_samples": cumulative,
         "policy": str(out / "policy.json"),
         "schedule": str(out / "schedule.json"),
+        "no_augmentation": nothing,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
@@ -525,7 +528,7 @@ def _train_online(cfg: TrainConfig, argv: list[str] | None) -> dict:
     from policy_search.child.run import run_child
     from policy_search.outputs import FolderInUseError, lock_folder, write_json
     from policy_search.policy import load_policy
-    from policy_search.policy.export import markdown_table, plot_schedule
+    from policy_search.policy.export import applies_nothing, markdown_table, plot_schedule
 
     if cfg.resume:
         raise ValueError("--online trains once (minutes); there is nothing to resume: rerun without --resume")
@@ -597,6 +600,7 @@ def _train_online(cfg: TrainConfig, argv: list[str] | None) -> dict:
         "child_run_equivalents": equivalents,
         "policy": str(out / "policy.json"),
         "schedule": str(out / "schedule.json"),
+        "no_augmentation": applies_nothing(schedule, ops),
     }
     write_json(out / "summary.json", summary)
     return summary
@@ -637,6 +641,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"frozen controller: {summary['policy']}")
     print(f"distilled schedule: {summary['schedule']} (heatmap: {Path(summary['schedule']).with_suffix('.png')})")
+    folder = Path(summary["policy"]).parent
+    if summary.get("no_augmentation"):
+        print("the search chose no augmentation: on this task and budget every augmentation it tried cost accuracy")
+    curves = f"; learning curves: tensorboard --logdir {folder / 'tb'}" if (folder / "tb").is_dir() else ""
+    print(
+        "next: load either file in your training loop with policy_search.load_policy (README, 'Using a learned "
+        f"policy'); op use per phase in {folder / 'schedule.md'}{curves}"
+    )
     return 0
 
 

@@ -616,3 +616,30 @@ def test_train_agent_records_the_data_folder_and_command_it_really_used(tmp_path
     assert json.loads((out / "config.json").read_text())["data_dir"] == str(shared_data_dir)
     command = (out / "command.txt").read_text().strip()
     assert command.startswith(f"POLICY_SEARCH_DATA_DIR={shared_data_dir}") and "--episodes 1" in command
+
+
+def test_schedule_figure_and_table_say_no_augmentation_and_fit_one_phase(tmp_path, recwarn):
+    from policy_search.policy import RandAugment, Schedule, Sequence
+    from policy_search.policy.export import applies_nothing, markdown_table, plot_schedule
+
+    ops = ("Identity", "Rotate", "ShearX")
+    empty = Schedule([(1.0, Sequence([]))])
+    assert applies_nothing(empty, ops)
+    assert markdown_table(empty, ops).startswith("No augmentation in any phase")
+    plot_schedule(empty, ops, tmp_path / "empty.png", title="a long title " * 8)
+    one = Schedule([(1.0, RandAugment(1, 5, num_bins=10, ops=["Rotate", "ShearX"]))])
+    assert not applies_nothing(one, ops)
+    plot_schedule(one, ops, tmp_path / "one.png", title="a long title " * 8)
+    assert (tmp_path / "empty.png").stat().st_size > 0 and (tmp_path / "one.png").stat().st_size > 0
+    assert not [w for w in recwarn if "layout" in str(w.message).lower()]
+
+
+def test_train_agent_says_when_the_search_chose_no_augmentation_and_what_to_do_next(tmp_path, capsys):
+    from policy_search.train_agent import main
+
+    out = tmp_path / "run"
+    argv = [*TINY, "--agent", "fixed", "--fixed-policy", "none", "--episodes", "1", "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "the search chose no augmentation" in printed and "next: load either file" in printed
+    assert (out / "schedule.md").read_text().startswith("No augmentation in any phase")

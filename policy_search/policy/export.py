@@ -9,6 +9,7 @@ a RandAugment draw is not a sub-policy row, and the modal choice is what a conve
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -128,7 +129,8 @@ def schedule_table(schedule: Schedule, ops: tuple[str, ...]) -> tuple[list[float
 
 
 def plot_schedule(schedule: Schedule, ops: tuple[str, ...], path: str | Path, title: str = "") -> Path:
-    """Heatmap of op use (expected applications per image) per training phase, saved as PNG."""
+    """Heatmap of op use (expected applications per image) per training phase, saved as PNG. A schedule that
+    applies nothing says so in words (an all-dark heatmap reads as augmentation)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -136,23 +138,43 @@ def plot_schedule(schedule: Schedule, ops: tuple[str, ...], path: str | Path, ti
 
     ends, table = schedule_table(schedule, ops)
     keep = [i for i, op in enumerate(ops) if op != "Identity"]
-    fig, ax = plt.subplots(figsize=(1.2 + 0.55 * len(ends), 0.9 + 0.32 * len(keep)))
-    im = ax.imshow(table[:, keep].T, aspect="auto", cmap="viridis", vmin=0)
-    ax.set_yticks(range(len(keep)), [ops[i] for i in keep])
-    ax.set_xticks(range(len(ends)), [f"≤{e:.2f}" for e in ends], rotation=45)
-    ax.set_xlabel("training progress (phase end)")
-    ax.set_title(title or "op use per phase (expected applications per image)", fontsize=9)
-    fig.colorbar(im, ax=ax, fraction=0.04)
-    fig.tight_layout()
+    title = title or "op use per phase (expected applications per image)"
+    if not keep or float(table[:, keep].max(initial=0.0)) <= 0:
+        fig, ax = plt.subplots(figsize=(6.0, 2.2), layout="constrained")
+        ax.axis("off")
+        ax.text(0.5, 0.55, "no augmentation in any phase", ha="center", va="center", fontsize=13)
+        ax.set_title("\n".join(textwrap.wrap(title, 60)), fontsize=9)
+    else:
+        # wide enough for the title and colour bar even with one phase
+        fig, ax = plt.subplots(figsize=(max(5.5, 2.5 + 0.55 * len(ends)), 1.2 + 0.32 * len(keep)), layout="constrained")
+        im = ax.imshow(table[:, keep].T, aspect="auto", cmap="viridis", vmin=0)
+        ax.set_yticks(range(len(keep)), [ops[i] for i in keep])
+        ax.set_xticks(range(len(ends)), [f"≤{e:.2f}" for e in ends], rotation=45)
+        ax.set_xlabel("training progress (phase end)")
+        ax.set_title("\n".join(textwrap.wrap(title, 60)), fontsize=9)
+        fig.colorbar(im, ax=ax, fraction=0.04)
     path = Path(path)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
 
+def applies_nothing(schedule: Schedule, ops: tuple[str, ...]) -> bool:
+    """Whether the schedule applies no op in any phase (the search chose no augmentation)."""
+    _, table = schedule_table(schedule, ops)
+    keep = [i for i, op in enumerate(ops) if op != "Identity"]
+    return not keep or float(table[:, keep].max(initial=0.0)) <= 0
+
+
 def markdown_table(schedule: Schedule, ops: tuple[str, ...]) -> str:
     ends, table = schedule_table(schedule, ops)
     used = [i for i, op in enumerate(ops) if op != "Identity" and table[:, i].max() > 0]
+    if not used:
+        return (
+            "No augmentation in any phase: the schedule applies no op ("
+            + ", ".join(f"phase ending at {e:.2f}" for e in ends)
+            + ")."
+        )
     lines = ["| phase end | " + " | ".join(ops[i] for i in used) + " |", "|---:|" + "---:|" * len(used)]
     for end, row in zip(ends, table):
         lines.append(f"| {end:.2f} | " + " | ".join(f"{row[i]:.2f}" for i in used) + " |")
