@@ -643,3 +643,16 @@ def test_train_agent_says_when_the_search_chose_no_augmentation_and_what_to_do_n
     printed = capsys.readouterr().out
     assert "the search chose no augmentation" in printed and "next: load either file" in printed
     assert (out / "schedule.md").read_text().startswith("No augmentation in any phase")
+
+
+def test_benchmark_report_on_a_file_or_a_device_is_one_line(tmp_path, capsys):
+    from policy_search.benchmark.report import main
+
+    afile = tmp_path / "report.md"
+    afile.write_text("x")
+    for target in (str(afile), "/dev/null"):
+        with pytest.raises(SystemExit) as exc:
+            main([target])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"error: {target}:") and len(err.splitlines()) == 1, err

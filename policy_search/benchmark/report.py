@@ -530,4 +530,10 @@ def main(argv: list[str] | None = None) -> int:
             print(rebuild_report(folder))
         except (FileNotFoundError, ValueError) as exc:
             parser.exit(2, f"error: {folder}: {exc}\n")
+        except OSError as exc:  # a file, /dev/null, a folder it cannot write: nothing is changed
+            what = exc.strerror or type(exc).__name__
+            where = f" ({exc.filename})" if exc.filename else ""
+            parser.exit(
+                2, f"error: {folder}: cannot rebuild a report here: {what}{where}; give a benchmark --out folder\n"
+            )
     return 0
