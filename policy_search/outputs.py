@@ -80,6 +80,17 @@ def unlock_folder(folder: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+def require_writable(folder: str | os.PathLike[str], flag: str = "--out") -> None:
+    """``check_writable`` for commands: a ``ValueError`` with one line saying what is wrong and what to do."""
+    try:
+        check_writable(folder)
+    except OSError as exc:
+        raise ValueError(
+            f"{flag} {os.fspath(folder)!r} is not a writable folder ({exc.strerror or type(exc).__name__}); "
+            "choose another"
+        ) from None
+
+
 def check_writable(folder: str | os.PathLike[str]) -> None:
     """Create ``folder`` and write and remove a probe file in it; raises ``OSError`` if it cannot hold outputs.
     Commands call it before training, so that a finished run is never lost to an unwritable folder."""

@@ -656,3 +656,25 @@ def test_benchmark_report_on_a_file_or_a_device_is_one_line(tmp_path, capsys):
         assert exc.value.code == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith(f"error: {target}:") and len(err.splitlines()) == 1, err
+
+
+def test_search_commands_refuse_an_out_that_is_a_file_in_one_line(tmp_path, capsys):
+    from policy_search.policy import load_policy
+    from policy_search.search.compare import main as compare
+    from policy_search.search.curve import main as curve
+    from policy_search.search.race import main as race
+
+    afile = tmp_path / "taken"
+    afile.write_text("x")
+    policy = tmp_path / "p.json"
+    load_policy("flip-crop").save(policy)
+    designs = tmp_path / "designs.json"
+    designs.write_text(json.dumps({"designs": {"a": {"episodes": 2}}}))
+    for cli, argv in (
+        (compare, ["--task", "mnist-small", "--out", str(afile)]),
+        (race, ["--task", "mnist-small", "--policies", str(policy), "--out", str(afile)]),
+        (curve, ["--config", str(designs), "--task", "mnist-small", "--out", str(afile)]),
+    ):
+        assert cli(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: --out") and "not a writable folder" in err and len(err.splitlines()) == 1, err

@@ -285,6 +285,9 @@ def run_compare(config: CompareConfig, argv: list[str] | None = None) -> dict[st
     """Run every method for every seed at the same sample budget, then the test evaluation; returns the summary."""
     config.validate()
     out = Path(config.out)
+    from policy_search.outputs import require_writable
+
+    require_writable(out)  # before any work: a file or read-only folder is one line, not a traceback
     out.mkdir(parents=True, exist_ok=True)
     per_run = _samples_per_run(config)
     runs = config.budget_samples // per_run

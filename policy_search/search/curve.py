@@ -143,6 +143,9 @@ def run_curve(cfg: CurveConfig) -> dict:
     """Train every design to every checkpoint, evaluate the exports on validation; returns the summary."""
     cfg.validate()
     out = Path(cfg.out)
+    from policy_search.outputs import require_writable
+
+    require_writable(out)  # before any work: a file or read-only folder is one line, not a traceback
     out.mkdir(parents=True, exist_ok=True)
     kw = {"data_dir": cfg.data_dir, "epochs": cfg.epochs}
     none = {s: val_accuracy(cfg.task, None, s, out / "evals" / f"none-seed{s}.json", **kw) for s in cfg.eval_seeds}

@@ -281,6 +281,9 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any
     cfg.validate()
     check_out(cfg)
     out = Path(cfg.out)
+    from policy_search.outputs import require_writable
+
+    require_writable(out)  # before any work: a file or read-only folder is one line, not a traceback
     (out / "candidates").mkdir(parents=True, exist_ok=True)
     if command is not None:
         atomic_write_text(out / "command.txt", " ".join(shlex.quote(a) for a in command) + "\n")
