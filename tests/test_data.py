@@ -79,10 +79,11 @@ def _write_imagefolder(root: Path, corrupt: bool = False) -> None:
         (root / "cat" / "0.png").write_bytes(b"not a png")
 
 
-def test_imagefolder_dataset_with_carved_test_split(tmp_path, monkeypatch):
+def test_imagefolder_dataset_with_carved_test_split(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("POLICY_SEARCH_CACHE", str(tmp_path / "cache"))
     _write_imagefolder(tmp_path / "pets")
     ds = load_image_dataset(str(tmp_path / "pets"), val_size=3, test_fraction=0.25)
+    assert "no test split: 25% of 'train' is set aside" in capsys.readouterr().err  # said, not silent
     assert ds.class_names == ["cat", "dog", "eel"]
     assert ds.train.images.shape[1:] == (3, 12, 12)
     assert len(ds.train) + len(ds.val) + len(ds.test) == 24 and len(ds.test) == 6
@@ -138,3 +139,19 @@ def test_a_cache_another_worker_published_first_is_kept_not_swapped_under_its_re
     (third / "tensors.pt").write_text("refreshed")
     publish_cache(third, target, {"by": 3}, replace=True)  # refresh=True rebuilds on purpose
     assert reader.read_text() == "refreshed" and not third.exists()
+
+
+def test_a_test_class_that_train_never_has_is_refused(tmp_path, monkeypatch):
+    import datasets
+    from PIL import Image
+
+    monkeypatch.setenv("POLICY_SEARCH_CACHE", str(tmp_path / "cache"))
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["a", "b", "c"])})
+    rng = np.random.default_rng(0)
+    for split, labels in (("train", [0, 1] * 6), ("test", [0, 1, 2, 2])):
+        images = [Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)) for _ in labels]
+        datasets.Dataset.from_dict({"image": images, "label": labels}, features=features).to_parquet(
+            str(tmp_path / "three" / f"{split}-00000-of-00001.parquet")
+        )
+    with pytest.raises(DatasetError, match=r"label\(s\) \[2\] that the 'train' split never has"):
+        load_image_dataset(str(tmp_path / "three"), val_size=2)

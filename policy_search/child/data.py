@@ -19,6 +19,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -295,7 +296,18 @@ def _build_cache(
     test_name = next((s for s in ("test", "validation", "valid", "val") if s in dsd), None)
     if test_name is not None:
         test_x, test_y = _decode_split(dsd[test_name], image_column, label_column, image_size)
+        unseen = sorted(set(np.unique(test_y).tolist()) - set(np.unique(train_y).tolist()))
+        if unseen:  # scored as an extra class the model can never predict: refuse rather than report a wrong number
+            raise DatasetError(
+                f"the {test_name!r} split has label(s) {unseen} that the 'train' split never has; a classifier cannot "
+                "learn them: drop those examples or add them to train"
+            )
     else:
+        print(
+            f"[data] the dataset has no test split: {test_fraction:.0%} of 'train' is set aside as a fixed test split "
+            "(stratified, never used for search)",
+            file=sys.stderr,
+        )
         # No held-out split shipped: carve a fixed stratified test split so it is never seen by search.
         n_test = max(len(names), int(round(len(train_y) * test_fraction)))
         index = stratified_indices(torch.from_numpy(train_y), n_test, seed=12345).numpy()
