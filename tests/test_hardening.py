@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from policy_search.policy import RandAugment, load_policy
+from policy_search.policy import RandAugment, Sequence, SubPolicies, load_policy
 from policy_search.policy.file import PolicyFileError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -678,3 +678,50 @@ def test_search_commands_refuse_an_out_that_is_a_file_in_one_line(tmp_path, caps
         assert cli(argv) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: --out") and "not a writable folder" in err and len(err.splitlines()) == 1, err
+
+
+def _edited(tmp_path: Path, policy, body: dict) -> str:
+    """A valid file of ``policy`` with its body replaced."""
+    policy.save(tmp_path / "valid.json")
+    doc = json.loads((tmp_path / "valid.json").read_text())
+    doc["body"] = body
+    return json.dumps(doc)
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda tmp: "[" + "[]," * 2_000_000 + "[]]", "JSON arrays and objects"),  # 6 MB of empty lists
+        (
+            lambda tmp: _edited(
+                tmp,
+                SubPolicies([[("Rotate", 0.5, 0.5)]]),
+                {"magnitude_sampling": "fixed", "subpolicies": [[["Rotate", 0.5, 0.5]] * 20_000]},
+            ),
+            r"subpolicies\[0\].*over the limit of 32",
+        ),
+        (
+            lambda tmp: _edited(
+                tmp,
+                SubPolicies([[("Rotate", 0.5, 0.5)]]),
+                {"magnitude_sampling": "fixed", "subpolicies": [[["Rotate", 0.5, 0.5]]] * 5000},
+            ),
+            "over the limit of 4,096",
+        ),
+        (
+            lambda tmp: _edited(tmp, Sequence([]), {"policies": [Sequence([]).to_dict()] * 300}),
+            "over the limit of 256",
+        ),
+    ],
+)
+def test_huge_policy_files_are_refused_fast_and_small(tmp_path, make, match):
+    import resource
+
+    path = tmp_path / "huge.json"
+    path.write_text(make(tmp_path))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    with pytest.raises(PolicyFileError, match=match):
+        load_policy(path)
+    assert time.perf_counter() - start < 5
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500_000  # KiB: no gigabytes parsed

@@ -54,7 +54,13 @@ class PolicyFileError(PolicyConfigError):
 MAX_NUM_BINS = 1024
 MAX_NUM_OPS = 32
 MAX_DEPTH = 64  # nesting of JSON objects and arrays (a controller's weights are 3 deep, a schedule of sequences ~10)
-MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_FILE_BYTES = 16 * 1024 * 1024
+# JSON arrays and objects in one file: a controller's weights are a few hundred, a long schedule a few thousand.
+# Counted on the text before parsing, so a file of millions of empty lists is refused in milliseconds, not after
+# gigabytes of parsing.
+MAX_CONTAINERS = 100_000
+MAX_SUBPOLICIES = 4096  # rows of a sub-policy table (AutoAugment has 25; a distilled phase 20)
+MAX_POLICIES = 256  # policies in a sequence or phases in a schedule
 
 
 def join(where: str, key: str | int) -> str:
@@ -200,6 +206,11 @@ def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise PolicyFileError("", f"not UTF-8 text ({exc.reason}); a policy file is JSON", source) from None
     except OSError as exc:
         raise PolicyFileError("", f"cannot be read ({exc.strerror or exc})", source) from None
+    containers = text.count("[") + text.count("{")
+    if containers > MAX_CONTAINERS:
+        raise PolicyFileError(
+            "", f"holds {containers:,} JSON arrays and objects, over the limit of {MAX_CONTAINERS:,}", source
+        )
     try:
         doc = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:

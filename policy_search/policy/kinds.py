@@ -29,6 +29,8 @@ from policy_search.policy.base import (
 from policy_search.policy.file import (
     MAX_NUM_BINS,
     MAX_NUM_OPS,
+    MAX_POLICIES,
+    MAX_SUBPOLICIES,
     PolicyConfigError,
     as_choice,
     as_int,
@@ -103,6 +105,13 @@ def randaugment_from_body(
         ) from None
 
 
+def _bound(items: list, where: str, most: int) -> list:
+    """``items`` if it has at most ``most`` entries, else a one-line error naming the field."""
+    if len(items) > most:
+        raise PolicyConfigError(where, f"has {len(items):,} entries, over the limit of {most:,}")
+    return items
+
+
 def _entry(value: Any, where: str) -> OpEntry:
     """(op, probability, magnitude) from a tuple/list of 3 or an object with those keys; None magnitude -> 0."""
     if isinstance(value, Mapping):
@@ -143,8 +152,12 @@ class SubPolicies(Policy):
             raise PolicyConfigError(
                 "subpolicies", "needs at least one sub-policy (use Sequence([]) for no augmentation)"
             )
+        _bound(rows, "subpolicies", MAX_SUBPOLICIES)
         self.subpolicies: list[SubPolicy] = [
-            [_entry(e, join(join("subpolicies", i), j)) for j, e in enumerate(as_list(row, join("subpolicies", i)))]
+            [
+                _entry(e, join(join("subpolicies", i), j))
+                for j, e in enumerate(_bound(as_list(row, join("subpolicies", i)), join("subpolicies", i), MAX_NUM_OPS))
+            ]
             for i, row in enumerate(rows)
         ]
         self.magnitude_sampling = as_choice(magnitude_sampling, "magnitude_sampling", MAGNITUDE_SAMPLING)
@@ -386,7 +399,10 @@ class Sequence(_Container):
     """Apply ``policies`` in order (e.g. flip-crop, then AutoAugment, then Cutout). ``Sequence([])`` is a no-op."""
 
     def __init__(self, policies: Iterable[Policy], *, image_spec: ImageSpec | None = None) -> None:
-        policies = [_check_policy(p, join("policies", i)) for i, p in enumerate(policies)]
+        policies = [
+            _check_policy(p, join("policies", i))
+            for i, p in enumerate(_bound(list(policies), "policies", MAX_POLICIES))
+        ]
         super().__init__(space=_children_space(policies), image_spec=image_spec)
         self.policies = torch.nn.ModuleList(policies)
 
@@ -431,7 +447,7 @@ class Schedule(_Container):
     """
 
     def __init__(self, phases: Iterable[tuple[float, Policy]], *, image_spec: ImageSpec | None = None) -> None:
-        rows = as_list(list(phases), "phases")
+        rows = _bound(as_list(list(phases), "phases"), "phases", MAX_POLICIES)
         if not rows:
             raise PolicyConfigError("phases", "needs at least one (end_progress, policy) phase")
         ends, policies, previous = [], [], 0.0

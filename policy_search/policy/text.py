@@ -31,6 +31,7 @@ from policy_search.policy.base import ImageSpec, Policy, TextParams, register_ki
 from policy_search.policy.file import (
     MAX_NUM_BINS,
     MAX_NUM_OPS,
+    MAX_SUBPOLICIES,
     PolicyConfigError,
     as_choice,
     as_int,
@@ -91,10 +92,17 @@ class TextSubPolicies(Policy):
         rows = as_list(list(subpolicies), "subpolicies")
         if not rows:
             raise PolicyConfigError("subpolicies", "needs at least one sub-policy (use Sequence([]) for none)")
+        if len(rows) > MAX_SUBPOLICIES:
+            raise PolicyConfigError("subpolicies", f"has {len(rows):,} entries, over the limit of {MAX_SUBPOLICIES:,}")
         self.subpolicies: list[list[tuple[str, float, float]]] = []
         for i, row in enumerate(rows):
             entries = []
-            for j, e in enumerate(as_list(row, join("subpolicies", i))):
+            items = as_list(row, join("subpolicies", i))
+            if len(items) > MAX_NUM_OPS:
+                raise PolicyConfigError(
+                    join("subpolicies", i), f"has {len(items):,} entries, over the limit of {MAX_NUM_OPS}"
+                )
+            for j, e in enumerate(items):
                 where = join(join("subpolicies", i), j)
                 if isinstance(e, Mapping):
                     obj = as_object(e, where, allowed=("op", "probability", "magnitude"))
