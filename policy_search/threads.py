@@ -52,10 +52,31 @@ def use_all_cores_unless_configured() -> None:
     configure_threads("all")
 
 
-def _set_worker_threads(threads: int) -> None:
+def _set_worker_threads(threads: int, parent: int | None = None) -> None:
     import torch
 
     torch.set_num_threads(max(1, threads))
+    if parent is not None:
+        _die_with(parent)
+
+
+def _die_with(parent: int) -> None:
+    """Ask Linux to kill this worker when the process that started it dies (a ``kill -9`` of a benchmark or a
+    population left its workers training for nothing). Elsewhere a no-op."""
+    import signal
+    import sys
+
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request was made
+        os._exit(1)
 
 
 def worker_pool(workers: int):
@@ -69,7 +90,7 @@ def worker_pool(workers: int):
         workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_set_worker_threads,
-        initargs=(threads,),
+        initargs=(threads, os.getpid()),
     )
 
 

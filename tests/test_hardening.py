@@ -725,3 +725,41 @@ def test_huge_policy_files_are_refused_fast_and_small(tmp_path, make, match):
         load_policy(path)
     assert time.perf_counter() - start < 5
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500_000  # KiB: no gigabytes parsed
+
+
+def test_workers_die_with_a_killed_parent(tmp_path):
+    """kill -9 of a command that trains in worker processes leaves no worker behind."""
+    script = tmp_path / "parent.py"
+    started = tmp_path / "started"
+    script.write_text(
+        "import pathlib, time\n"
+        "from policy_search.threads import worker_pool\n"
+        "def job(flag):\n"
+        "    pathlib.Path(flag).write_text('x')\n"
+        "    time.sleep(600)\n"
+        "if __name__ == '__main__':\n"
+        "    pool = worker_pool(1)\n"
+        f"    pool.submit(job, {str(started)!r})\n"
+        f"    while not pathlib.Path({str(started)!r}).exists():\n"
+        "        time.sleep(0.05)\n"
+        "    print(next(iter(pool._processes)), flush=True)\n"
+        "    time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=_env())
+    worker = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        try:  # a zombie reaped by init counts as gone
+            if open(f"/proc/{worker}/stat").read().split()[2] == "Z":
+                return
+        except FileNotFoundError:
+            return
+        time.sleep(0.2)
+    os.kill(worker, signal.SIGKILL)
+    pytest.fail("the worker outlived its killed parent")
