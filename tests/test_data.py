@@ -155,3 +155,32 @@ def test_a_test_class_that_train_never_has_is_refused(tmp_path, monkeypatch):
         )
     with pytest.raises(DatasetError, match=r"label\(s\) \[2\] that the 'train' split never has"):
         load_image_dataset(str(tmp_path / "three"), val_size=2)
+
+
+def test_tiny_images_are_one_line_and_image_size_is_a_real_option(tmp_path, monkeypatch, capsys):
+    """1-pixel images: an error that names the option that fixes it, and that option works from the CLI."""
+    from PIL import Image
+
+    from policy_search.child.cli import main
+
+    monkeypatch.setenv("POLICY_SEARCH_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    for cls in ("a", "b"):
+        (tmp_path / "dots" / cls).mkdir(parents=True)
+        for i in range(12):
+            Image.fromarray(rng.integers(0, 255, (1, 1, 3), dtype=np.uint8)).save(tmp_path / "dots" / cls / f"{i}.png")
+    argv = [
+        "--task",
+        "mnist-small",
+        "--dataset",
+        str(tmp_path / "dots"),
+        "--epochs",
+        "1",
+        "--no-test",
+        "--set",
+        "batch_size=8",
+    ]
+    assert main([*argv, "--out", str(tmp_path / "o1")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "1x1 pixels" in err and "--set image_size=32" in err
+    assert main([*argv, "--set", "image_size=16", "--out", str(tmp_path / "o2")]) == 0

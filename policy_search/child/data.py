@@ -223,7 +223,10 @@ def _pick_column(columns: list[str], given: str | None, candidates: tuple[str, .
         for name in columns:
             if isinstance(features.get(name), datasets.Image):
                 return name
-    raise DatasetError(f"could not detect the {what} column among {columns}; pass {what}_column=...")
+    raise DatasetError(
+        f"could not detect the {what} column among {columns}; name it with --set {what}_column=NAME "
+        f"({what}_column=NAME in Python)"
+    )
 
 
 def _decode_split(ds, image_column: str, label_column: str, image_size: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -257,7 +260,7 @@ def _decode_split(ds, image_column: str, label_column: str, image_size: int | No
         if array.shape != out.shape[1:]:
             raise DatasetError(
                 f"image at row {i} has shape {tuple(array.shape)} but earlier images have {out.shape[1:]}; "
-                "pass image_size=... to resize all images to one square size"
+                "resize them to one square size with --set image_size=N (image_size=N in Python)"
             )
         out[i] = array
     if out is None:

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from policy_search.child.data import ImageDataset, Split, load_image_dataset
 from policy_search.child.metrics import ResourceMeter, classification_report, peak_rss_mb
 from policy_search.child.models import build_model, count_parameters
-from policy_search.child.tasks import TaskPreset, get_preset
+from policy_search.child.tasks import MIN_IMAGE_SIDE, TaskPreset, get_preset
 from policy_search.policy.base import Augmentation, augment_batch
 
 Augment = Callable[[torch.Tensor], torch.Tensor]
@@ -84,8 +84,24 @@ def augment_generator(seed: int) -> torch.Generator:
 
 
 @lru_cache(maxsize=4)
-def _cached_dataset(name: str, data_dir: str | None, val_size: int, data_seed: int) -> ImageDataset:
-    return load_image_dataset(name, data_dir, val_size=val_size, seed=data_seed)
+def _cached_dataset(
+    name: str,
+    data_dir: str | None,
+    val_size: int,
+    data_seed: int,
+    image_size: int | None = None,
+    image_column: str | None = None,
+    label_column: str | None = None,
+) -> ImageDataset:
+    return load_image_dataset(
+        name,
+        data_dir,
+        val_size=val_size,
+        seed=data_seed,
+        image_size=image_size,
+        image_column=image_column,
+        label_column=label_column,
+    )
 
 
 class ChildRun:
@@ -164,7 +180,9 @@ class ChildRun:
     def _setup_data(self, data_dir: str | None, dataset: ImageDataset | None) -> None:
         """Load the splits onto the device and set what the model and policies need to know about the inputs."""
         p = self.preset
-        data = dataset or _cached_dataset(p.dataset, data_dir, p.val_size, p.data_seed)
+        data = dataset or _cached_dataset(
+            p.dataset, data_dir, p.val_size, p.data_seed, p.image_size, p.image_column, p.label_column
+        )
         if p.train_size and p.train_size < len(data.train):
             train = data.train.subset(p.train_size, seed=p.data_seed)
         else:  # no cap, or a dataset smaller than the cap: all of it
@@ -174,6 +192,11 @@ class ChildRun:
         self.splits: dict[str, Split] = {"train": train.to(self.device), "val": data.val.to(self.device)}
         self._test = data.test
         c, h, w = train.images.shape[1:]
+        if min(int(h), int(w)) < MIN_IMAGE_SIDE:  # before any model is built: one line, not a shape traceback
+            raise ValueError(
+                f"the images of {p.dataset!r} are {int(h)}x{int(w)} pixels; the child models need at least "
+                f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}: resize them with --set image_size=32"
+            )
         self.image_shape = (int(c), int(h), int(w))
         mean, std = channel_stats(train.images)
         self._mean = mean.view(1, -1, 1, 1).to(self.device)

@@ -17,6 +17,7 @@ TEXT_MODELS: tuple[str, ...] = ("bilstm", "bert-small", "bert-pretrained", "bils
 TAGGING_MODELS: tuple[str, ...] = ("bilstm-tagger",)
 
 
+MIN_IMAGE_SIDE = 8  # the child models pool three times; smaller images are resized up with image_size
 MAX_EPOCHS = 100_000  # a bound that no real run reaches and that keeps a typo (1e12) from running for ever
 
 
@@ -59,6 +60,13 @@ class TaskPreset:
     """Seed of the validation split and proxy subset: fixed across child seeds so runs compare paired."""
     description: str = ""
     """One line for ``--help`` and reports."""
+    image_size: int | None = None
+    """Image presets: resize every image to this square size when the dataset is decoded (a dataset of mixed
+    sizes needs it: ``--set image_size=32``); ``None`` keeps the images as they are."""
+    image_column: str | None = None
+    """Image presets: the dataset's image column (``None`` detects it: image, img, pixel_values, ...)."""
+    label_column: str | None = None
+    """Image presets: the dataset's label column (``None`` detects it: label, labels, fine_label, ...)."""
     tokenizer: str = "word"
     """Text presets: ``word`` (word level, for LSTMs) or ``wordpiece`` (BERT-style), trained on the training
     split (``child/text_data.py``); ignored for images."""
@@ -112,6 +120,8 @@ class TaskPreset:
         number("data_seed", low=0, integer=True)
         if self.train_size is not None:
             number("train_size", low=1, integer=True)
+        if self.image_size is not None:
+            number("image_size", low=MIN_IMAGE_SIDE, integer=True, high=4096)
         if self.eval_samples is not None:
             number("eval_samples", low=1, integer=True)
         number("val_size", low=0, low_open=True)
