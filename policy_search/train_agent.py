@@ -620,10 +620,11 @@ def main(argv: list[str] | None = None) -> int:
 
     use_all_cores_unless_configured()
     from policy_search.child.data import DatasetError
+    from policy_search.generative.train import GeneratorCheckpointError
 
     try:
         summary = train(cfg, argv)
-    except (ValueError, FileExistsError, FileNotFoundError, DatasetError) as err:
+    except (ValueError, FileExistsError, FileNotFoundError, DatasetError, GeneratorCheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # a full disk, a folder gone: the finished episodes are in the last checkpoint

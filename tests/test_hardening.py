@@ -763,3 +763,40 @@ def test_workers_die_with_a_killed_parent(tmp_path):
         time.sleep(0.2)
     os.kill(worker, signal.SIGKILL)
     pytest.fail("the worker outlived its killed parent")
+
+
+def test_a_missing_generator_is_one_line_in_every_command(tmp_path, capsys, monkeypatch, shared_data_dir):
+    from policy_search.child.cli import main as child
+    from policy_search.train_agent import main as train
+
+    monkeypatch.setenv("POLICY_SEARCH_GENERATORS", str(tmp_path / "no-generators"))
+    for cli, argv in (
+        (train, [*TINY, "--episodes", "1", "--synthetic", "vae", "--out", str(tmp_path / "t")]),
+        (
+            child,
+            [
+                "--task",
+                "mnist-episode",
+                "--epochs",
+                "0.2",
+                "--policy",
+                "synthetic-vae-0.2",
+                "--out",
+                str(tmp_path / "c"),
+            ],
+        ),
+    ):
+        assert cli(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert err.startswith("error: no trained vae generator") and "python -m policy_search.generative train" in err
+
+
+def test_curve_needs_seeds_and_checkpoints(tmp_path, capsys):
+    from policy_search.search.curve import main
+
+    designs = tmp_path / "designs.json"
+    designs.write_text(json.dumps({"designs": {"a": {"episodes": 2}}}))
+    for flag in ("--seeds", "--checkpoints"):
+        assert main(["--config", str(designs), "--task", "mnist-small", flag, "--out", str(tmp_path / "c")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"error: {flag} needs one or more") and len(err.splitlines()) == 1, err

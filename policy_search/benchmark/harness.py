@@ -474,6 +474,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     command = "python -m policy_search.benchmark " + " ".join(shlex.quote(a) for a in argv)
     from policy_search.child.data import DatasetError
+    from policy_search.generative.train import GeneratorCheckpointError
 
     try:
         results = run_benchmark(
@@ -485,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
             command=command,
             **config,
         )
-    except (ValueError, FileNotFoundError, PermissionError, DatasetError) as exc:
+    except (ValueError, FileNotFoundError, PermissionError, DatasetError, GeneratorCheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a full disk: every finished run is already in its own cache file

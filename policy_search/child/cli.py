@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from policy_search.child.data import DatasetError
     from policy_search.child.run import ChildDivergedError
+    from policy_search.generative.train import GeneratorCheckpointError
 
     try:
         run, metrics = run_child(
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             progress_bar=True,
             test=args.test,
         )
-    except (DatasetError, ValueError, ChildDivergedError) as err:
+    except (DatasetError, ValueError, ChildDivergedError, GeneratorCheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     metrics["policy"] = args.policy or "none"

@@ -61,6 +61,10 @@ class CurveConfig:
         get_preset(self.task)
         if not self.designs:
             raise ValueError("no designs: give 'designs' as {name: {TrainConfig field: value}}")
+        if not self.seeds or min(self.seeds) < 0:
+            raise ValueError(f"--seeds needs one or more search seeds >= 0, got {list(self.seeds)}")
+        if not self.checkpoints:
+            raise ValueError("--checkpoints needs one or more budgets (child runs), e.g. --checkpoints 16 32 48")
         known = set(TrainConfig.__dataclass_fields__)
         for name, fields in self.designs.items():
             unknown = sorted(set(fields) - known)
