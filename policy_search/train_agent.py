@@ -257,12 +257,18 @@ class _Trainer:
         except Exception as exc:  # noqa: BLE001 - truncated, corrupt or foreign: one line, not a traceback
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise ValueError(f"--resume: {path} cannot be loaded safely ({first}); start a new --out") from None
-        self.env.load_state(state["recorder"])
-        agent_state = state["agent"]
-        legacy = path.with_suffix(".ppo.zip")  # checkpoints written before the agent interface kept PPO beside
-        if agent_state is None and legacy.is_file():
-            agent_state = {"sb3_zip": legacy.read_bytes()}
-        self.agent.load_state_dict(agent_state)
+        try:  # a loadable file of the wrong structure (another program's, an edited one) is one line too
+            self.env.load_state(state["recorder"])
+            agent_state = state["agent"]
+            legacy = path.with_suffix(".ppo.zip")  # checkpoints written before the agent interface kept PPO beside
+            if agent_state is None and legacy.is_file():
+                agent_state = {"sb3_zip": legacy.read_bytes()}
+            self.agent.load_state_dict(agent_state)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as exc:
+            what = f"missing {exc}" if isinstance(exc, KeyError) else str(exc).strip().splitlines()[0][:200]
+            raise ValueError(
+                f"--resume: {path} is not a checkpoint of this run ({type(exc).__name__}: {what}); start a new --out"
+            ) from None
 
     def controller(self, feature_names: list[str], image_spec):
         """The frozen policy: the learned controller, a uniform-random one, or the fixed policy itself."""

@@ -800,3 +800,19 @@ def test_curve_needs_seeds_and_checkpoints(tmp_path, capsys):
         assert main(["--config", str(designs), "--task", "mnist-small", flag, "--out", str(tmp_path / "c")]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith(f"error: {flag} needs one or more") and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("state", [{"foo": 1}, {"recorder": [1, 2], "agent": None}, [1, 2, 3]])
+def test_a_resume_checkpoint_of_the_wrong_structure_is_one_line(tmp_path, capsys, state):
+    from policy_search.train_agent import main
+
+    out = tmp_path / "run"
+    assert main([*TINY, "--episodes", "1", "--out", str(out)]) == 0
+    from policy_search.outputs import unlock_folder
+
+    unlock_folder(out)
+    torch.save(state, out / "checkpoint.pt")
+    capsys.readouterr()
+    assert main([*TINY, "--episodes", "2", "--resume", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --resume:") and "start a new --out" in err and len(err.splitlines()) == 1, err
