@@ -523,6 +523,8 @@ def _export(cfg, trainer, env, out: Path, command: str, child_seconds: float, cu
         "policy": str(out / "policy.json"),
         "schedule": str(out / "schedule.json"),
         "no_augmentation": nothing,
+        # episodes.csv's `actions`: per decision, one entry per head, in this order
+        "actions_legend": inner.action_spec.legend(),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary

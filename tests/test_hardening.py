@@ -643,6 +643,8 @@ def test_train_agent_says_when_the_search_chose_no_augmentation_and_what_to_do_n
     printed = capsys.readouterr().out
     assert "the search chose no augmentation" in printed and "next: load either file" in printed
     assert (out / "schedule.md").read_text().startswith("No augmentation in any phase")
+    legend = json.loads((out / "summary.json").read_text())["actions_legend"]
+    assert legend[0].startswith("flip") and len(legend) == 4  # episodes.csv's actions column, head by head
 
 
 def test_benchmark_report_on_a_file_or_a_device_is_one_line(tmp_path, capsys):

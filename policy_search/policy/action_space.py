@@ -112,6 +112,24 @@ class ActionSpec:
             heads = [len(self.ops), self.num_bins, len(self.probabilities)] * self.slots
         return np.asarray(heads + ([len(self.ratios)] if self.ratios else []), dtype=np.int64)
 
+    def legend(self) -> list[str]:
+        """What each entry of a MultiDiscrete action means, in order (the legend of ``episodes.csv``'s
+        ``actions``: one such list per decision of the episode)."""
+        if self.kind == "compact":
+            heads = (["flip (0 off, 1 on)", "crop (0 off, 1 on)"] if self._geometric else []) + [
+                f"N: ops per sample, 0..{self.max_ops}",
+                f"M: magnitude bin 0..{self.num_bins - 1} (magnitude bin / {self.num_bins - 1})",
+            ]
+        else:
+            heads = []
+            for k in range(self.slots):
+                heads += [
+                    f"slot {k + 1} op: index into {list(self.ops)}",
+                    f"slot {k + 1} magnitude bin 0..{self.num_bins - 1}",
+                    f"slot {k + 1} probability level: index into {list(self.probabilities)}",
+                ]
+        return heads + ([f"synthetic ratio level: index into {list(self.ratios)}"] if self.ratios else [])
+
     @property
     def ordinal(self) -> np.ndarray:
         """Per head, whether its choices are ordered (magnitude bins, N, probability and ratio levels) rather
