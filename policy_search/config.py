@@ -67,10 +67,12 @@ def dataclass_parser(
     flags: dict[str, Sequence[str]] | None = None,
     skip: Sequence[str] = (),
     choices: dict[str, Sequence[Any]] | None = None,
+    shown: dict[str, Sequence[Any]] | None = None,
 ) -> argparse.ArgumentParser:
     """An ``ArgumentParser`` with one option per field of ``cls`` (help = the field's docstring and default),
     plus ``--config FILE.json``. ``flags`` renames or aliases a field's flags; ``skip`` leaves fields out (the
-    caller adds its own option for them)."""
+    caller adds its own option for them); ``choices`` are enforced by argparse; ``shown`` only lists a field's
+    choices in the usage line (the command's own validation names the bad value and the valid ones)."""
     parser = argparse.ArgumentParser(
         prog=prog, description=description, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -98,6 +100,8 @@ def dataclass_parser(
             kwargs.update(nargs="*", type=_TYPES.get(inner, str))
         if choices and f.name in choices:
             kwargs["choices"] = list(choices[f.name])
+        elif shown and f.name in shown:
+            kwargs["metavar"] = "{" + ",".join(str(c) for c in shown[f.name]) + "}"
         parser.add_argument(*names, **kwargs)
     return parser
 

@@ -617,7 +617,22 @@ def _train_online(cfg: TrainConfig, argv: list[str] | None) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     from policy_search.config import dataclass_parser
 
-    return dataclass_parser(TrainConfig, prog="python -m policy_search.train_agent", description=__doc__)
+    return dataclass_parser(
+        TrainConfig,
+        prog="python -m policy_search.train_agent",
+        description=__doc__,
+        shown={
+            "agent": sorted(AGENTS),
+            "credit": ("end", "step"),
+            "action_kind": ("compact", "slots"),
+            "heads": ("categorical", "ordinal"),
+            "action_mode": ("discrete", "box"),
+            "distill": ("last", "elite", "critic"),
+            "controller_decision": ("argmax", "sample"),
+            "reward_metric": ("accuracy", "loss"),
+            "device": ("auto", "cpu", "cuda"),
+        },
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

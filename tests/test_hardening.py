@@ -818,3 +818,22 @@ def test_a_resume_checkpoint_of_the_wrong_structure_is_one_line(tmp_path, capsys
     assert main([*TINY, "--episodes", "2", "--resume", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: --resume:") and "start a new --out" in err and len(err.splitlines()) == 1, err
+
+
+def test_search_help_lists_every_subcommand(capsys):
+    from policy_search.search.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(f"`{sub} ...`" in text for sub in ("compare", "curve", "race"))
+
+
+def test_usage_lines_show_the_choices(capsys):
+    from policy_search.search.study import build_parser as search_parser
+    from policy_search.train_agent import build_parser as train_parser
+
+    usage = " ".join(train_parser().format_usage().split())
+    assert "--credit {end,step}" in usage and "--agent {" in usage and "--distill {last,elite,critic}" in usage
+    usage = " ".join(search_parser().format_usage().split())
+    assert "--sampler {" in usage and "--space {" in usage

@@ -82,7 +82,7 @@ def test_resume_ppo(tmp_path):
     [
         (["--task", "nope"], "unknown task"),
         (["--agent", "dqn"], "unknown agent"),
-        (["--episodes", "0"], "at least 1"),
+        (["--episodes", "0"], "from 1 to"),
         (["--budget-seconds", "-5"], "positive"),
         (["--agent", "fixed"], "--fixed-policy"),
         (["--agent", "augnet", "--action-mode", "box"], "discrete"),

@@ -449,14 +449,20 @@ def _argv_of(config: SearchConfig) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     from policy_search.config import add_set_option, dataclass_parser
+    from policy_search.search.objective import PRUNERS, SAMPLERS
 
     parser = dataclass_parser(
         SearchConfig,
         prog="python -m policy_search.search",
         description=__doc__.split("\n\n")[0],
-        epilog="Subcommands: `compare ...`, `curve ...` (see `compare --help`, `curve --help`).",
+        epilog=(
+            "Subcommands: `compare ...` (methods at equal compute), `curve ...` (validation learning curves of RL "
+            "designs), `race ...` (successive halving of finished searches' best policies on shared child seeds); "
+            "each has its own --help (python -m policy_search.search race --help)."
+        ),
         flags={"heartbeat_s": ["--heartbeat"], "grace_s": ["--grace"]},
         skip=["overrides"],
+        shown={"sampler": SAMPLERS, "pruner": PRUNERS, "space": sorted(SPACES), "device": ("auto", "cpu", "cuda")},
     )
     add_set_option(parser, "preset field override, e.g. --set train_size=512 (repeatable)")
     return parser
