@@ -120,7 +120,7 @@ def test_bad_arguments_fail_with_clear_messages(tmp_path, capsys):
         resolve_policy("nope")
     with pytest.raises(ValueError, match="unknown task preset 'mnist-tiny'"):
         run_benchmark("mnist-tiny", ["none"], 1, tmp_path, **KW)
-    with pytest.raises(ValueError, match="seeds must be at least 1"):
+    with pytest.raises(ValueError, match="seeds must be a count from 1 to"):
         run_benchmark("mnist-proxy", ["none"], 0, tmp_path, **KW)
     with pytest.raises(ValueError, match="listed twice"):
         run_benchmark("mnist-proxy", ["none", "none"], 1, tmp_path, **KW)
