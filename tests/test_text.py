@@ -494,3 +494,22 @@ def test_a_planted_generator_checkpoint_is_refused_without_running_code(shared_d
     with pytest.raises(ValueError, match="not a plain-tensor checkpoint.*delete"):
         text_lm.train_text_generator("imdb", "tiny", 0)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("case", ["no-test", "empty"])
+def test_text_datasets_without_test_or_words_are_one_line(tmp_path, monkeypatch, case):
+    import datasets
+
+    from policy_search.child.text_data import DatasetError, load_text_dataset
+
+    monkeypatch.setenv("POLICY_SEARCH_CACHE", str(tmp_path / "cache"))
+    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["n", "p"])})
+    splits = ("train",) if case == "no-test" else ("train", "test")
+    for split in splits:
+        texts = ["good film", "bad film"] * 10 if case == "no-test" else [""] * 20
+        datasets.Dataset.from_dict({"text": texts, "label": [0, 1] * 10}, features=features).to_parquet(
+            str(tmp_path / "d" / f"{split}-00000-of-00001.parquet")
+        )
+    match = "a 'test' split is required" if case == "no-test" else "holds no words"
+    with pytest.raises(DatasetError, match=match):
+        load_text_dataset(str(tmp_path / "d"), vocab_size=50, max_length=8, val_size=0.2)

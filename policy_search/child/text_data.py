@@ -247,6 +247,11 @@ def _build_cache(
     dsd = _load_hf(hub_id, local)
     if "train" not in dsd:
         raise DatasetError(f"the dataset has splits {list(dsd)}, but a 'train' split is required")
+    if "test" not in dsd:  # one line, not a KeyError: held-out scoring needs a split the search never sees
+        raise DatasetError(
+            f"the text dataset has splits {list(dsd)}, but a 'test' split is required (scored once, never searched "
+            "on): add a test-*.parquet file beside the train files"
+        )
     train = dsd["train"]
     cols = train.column_names
     tagging = any(c in cols for c in _TOKENS_COLUMNS)
@@ -277,6 +282,14 @@ def _build_cache(
         )
         tensors[f"{ours}_ids"], tensors[f"{ours}_lengths"] = ids, lengths
         tensors[f"{ours}_labels"] = tags if tags is not None else torch.tensor(labels, dtype=torch.long)
+        if ours == "train":
+            special = torch.tensor([v for k, v in specials.items() if k != "num_special"])
+            words = int((~torch.isin(ids, special) & (torch.arange(ids.shape[1]) < lengths[:, None])).sum())
+            if words == 0:  # a model would train to the majority class on padding alone
+                raise DatasetError(
+                    f"the 'train' split's {text_col!r} column holds no words ({len(texts)} texts, all empty); put "
+                    f"the texts in a column named one of {list(_TEXT_COLUMNS)}"
+                )
     synonyms = build_synonyms(tok) if kind == "word" else None
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     tmp.mkdir(parents=True, exist_ok=True)
