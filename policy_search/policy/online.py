@@ -4,9 +4,10 @@ image ops, a ``TokenBatch`` gets EDA's text ops; nothing else differs):
 
 - ``entropy-adaptive`` (EntAugment-style, Yang et al. 2024, arXiv 2409.06290; the zero-cost foil): sample i's
   magnitude is ``magnitude_max * (1 - H_i)``, ``H_i`` the normalized entropy of the model's prediction on sample i
-  when it was last trained on (taken from the training step's own logits: no extra pass). Unseen samples get no
-  augmentation, so the first epoch is clean and confident samples are augmented hardest. One op per sample drawn
-  uniformly from the op set.
+  when it was last trained on (taken from the training step's own logits: no extra pass). Samples not seen yet (or
+  a loop that passes no ids) read the last batch's mean entropy, 1 at the start, so training starts clean and
+  confident samples are augmented hardest. One op per sample drawn uniformly from the op set (images: RandAugment's
+  14, Identity included; no flip or crop, which change what digits and letters mean).
 - ``online-augnet``: the same per-sample magnitude rule, and an op mix it learns during the run. Default credit
   ``affinity`` (Gontijo-Lopes et al. 2020, "Affinity and Diversity"): every ``validation_every`` batches it takes
   ``validation_size`` validation samples, scores the model on them clean and with each of the next
