@@ -56,6 +56,8 @@ class ExportSpec:
 class Agent(abc.ABC):
     """Acts on observations, learns from finished episodes, checkpoints, and exports a frozen policy."""
 
+    learns: ClassVar[bool] = True
+    """Whether it learns from episodes (a search method): random and fixed actions do not."""
     supports_population: ClassVar[bool] = False
     """Can learn from a population of children (``learn_batch``)."""
     action_modes: ClassVar[tuple[str, ...]] = ("discrete", "box")

@@ -15,6 +15,8 @@ from policy_search.policy.controller import Controller, build_mlp
 class RandomAgent(Agent):
     """Uniformly random actions from the env's action space, seeded."""
 
+    learns = False
+
     supports_population = True
 
     def __init__(self, action_space: gym.Space, seed: int = 0) -> None:
@@ -53,6 +55,8 @@ class RandomAgent(Agent):
 
 class FixedAgent(Agent):
     """For an env built with ``fixed_policy=...``: the action is ignored, the fixed policy augments."""
+
+    learns = False
 
     uses_fixed_policy = True
 

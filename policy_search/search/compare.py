@@ -27,10 +27,17 @@ from typing import Any
 
 from policy_search.outputs import write_json
 
-__all__ = ["METHODS", "CompareConfig", "main", "run_compare"]
+__all__ = ["CompareConfig", "main", "methods", "run_compare"]
 
-METHODS = ("tpe", "random", "ppo", "augnet")
 OPTUNA_METHODS = ("tpe", "random")
+
+
+def methods() -> tuple[str, ...]:
+    """The methods a comparison can run: Optuna's samplers, then every agent that learns (``AGENTS``; an agent
+    added there is comparable without touching this module)."""
+    from policy_search.agents import AGENTS, agent_class
+
+    return OPTUNA_METHODS + tuple(n for n in AGENTS if n not in OPTUNA_METHODS and agent_class(n).learns)
 
 
 @dataclass
@@ -65,11 +72,12 @@ class CompareConfig:
     """Preset field overrides for every method (tests use a tiny task)."""
 
     def validate(self) -> None:
-        unknown = [m for m in self.methods if m not in METHODS]
+        known = methods()
+        unknown = [m for m in self.methods if m not in known]
         if unknown:
-            raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
+            raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(known)}")
         if not self.methods:
-            raise ValueError(f"--methods needs at least one method; choose from {', '.join(METHODS)}")
+            raise ValueError(f"--methods needs at least one method; choose from {', '.join(known)}")
         from policy_search.policy.presets import PRESETS
 
         bogus = [b for b in self.baselines if b not in PRESETS]
@@ -124,8 +132,6 @@ def _run_rl(config: CompareConfig, method: str, seed: int, out: Path, runs: int)
     train_agent = importlib.import_module("policy_search.train_agent")
     names = {f.name for f in dataclasses.fields(train_agent.TrainConfig)}
     kwargs: dict[str, Any] = {"task": config.task, "agent": method, "episodes": runs, "seed": seed, "out": str(out)}
-    if method == "ppo":
-        kwargs["population"] = 0  # SB3's PPO drives one child per episode; populations are AugNet's
     for key, value in (
         ("overrides", dict(config.overrides)),
         ("data_dir", config.data_dir),
