@@ -394,14 +394,18 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
         env.reset()  # learn the episode length (it depends on the task's data size)
     inner = env.unwrapped
     episode_length = math.ceil(inner.run.total_batches / inner.batches_per_step)
-    if episode_length != cfg.steps_per_episode:  # before any episode: what is recorded is what runs
-        total = inner.run.total_batches
-        fits = sorted({math.ceil(total / math.ceil(total / k)) for k in range(1, total + 1)})
-        near = min(fits, key=lambda k: (abs(k - cfg.steps_per_episode), k))
+    total = inner.run.total_batches
+    if cfg.steps_per_episode > total:  # before any episode: a run cannot make more decisions than it has batches
         env.close()
         raise ValueError(
-            f"--steps-per-episode {cfg.steps_per_episode} cannot split a run of {total} batches into that many "
-            f"decisions ({episode_length} would run); use at most {total}, e.g. {near}"
+            f"--steps-per-episode {cfg.steps_per_episode} is more decisions than a run of {total} batches can make; "
+            f"use at most {total}"
+        )
+    if episode_length != cfg.steps_per_episode:  # said, and the exports record the decisions that really ran
+        print(
+            f"note: --steps-per-episode {cfg.steps_per_episode} on runs of {total} batches makes {episode_length} "
+            f"decisions of {inner.batches_per_step} batches each",
+            file=sys.stderr,
         )
     trainer = _Trainer(cfg, env, episode_length)
     if cfg.resume:
@@ -478,6 +482,7 @@ def _export(cfg, trainer, env, out: Path, command: str, child_seconds: float, cu
             "action_kind": cfg.action_kind,
             "population": cfg.population,
             "steps_per_episode": cfg.steps_per_episode,
+            "decisions_per_episode": math.ceil(inner.run.total_batches / inner.batches_per_step),
             "heads": cfg.heads,
         },
         "child_seconds": round(child_seconds, 2),

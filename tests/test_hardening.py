@@ -494,6 +494,11 @@ def test_more_decisions_than_a_run_can_make_is_refused(tmp_path, capsys, shared_
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "--steps-per-episode 100000" in err and len(err.splitlines()) == 1, err
     assert not (tmp_path / "a" / "checkpoint.pt").exists()
+    # a count the run can make only approximately runs, says so, and the export records what ran
+    assert main([*argv, "--steps-per-episode", "4", "--episodes", "1", "--out", str(tmp_path / "b")]) == 0
+    note = capsys.readouterr().err
+    ran = json.loads((tmp_path / "b" / "policy.json").read_text())["provenance"]["method"]["decisions_per_episode"]
+    assert ran >= 1 and (ran == 4 or f"makes {ran} decisions" in note)
 
 
 def test_absurd_counts_are_refused_before_any_allocation(tmp_path, capsys):
