@@ -206,7 +206,7 @@ def test_two_workers_share_one_journal_study_exactly(tmp_path, shared_data_dir):
         (["--pruner", "asha"], "unknown pruner 'asha'"),
         (["--task", "imagenet"], "unknown task preset 'imagenet'"),
         (["--space", "gan"], "unknown search space 'gan'"),
-        (["--trials", "0"], "--trials must be a positive"),
+        (["--trials", "0"], "--trials must be a number of trials from 1"),
         (["--storage", "/nonexistent-dir/x/study.log"], "does not exist"),
         (["--storage", "study.db"], "neither a journal file"),
     ],
