@@ -129,39 +129,52 @@ def read_config_file(path: str | Path, valid: Sequence[str]) -> dict[str, Any]:
     return values
 
 
-def _type_error(annotation: Any, value: Any) -> str | None:
-    """Why ``value`` (read from JSON) does not fit a field annotated ``annotation``, or None if it does. Checked:
-    int, float, bool, str, their ``| None`` forms, ``tuple[X, ...]`` and ``dict[...]``; anything else passes."""
-    text = annotation if isinstance(annotation, str) else str(annotation)
-    parts = [p.strip() for p in text.split("|")]
-    if "None" in parts and value is None:
-        return None
-    kinds = [p for p in parts if p != "None"]
-    if len(kinds) != 1:
-        return None
-    kind = kinds[0]
+# What each checked kind accepts, said in words for the error line.
+_KIND_WORDS = {"bool": "true or false", "int": "a whole number", "float": "a finite number", "str": "a string"}
+
+
+def _fits(kind: str, value: Any) -> bool:
+    """Whether JSON ``value`` fits one kind of an annotation (kinds not checked here always fit)."""
     if kind.startswith("tuple["):
-        if not isinstance(value, list):
-            return f"expected a list, got {json.dumps(value)}"
         inner = kind.removeprefix("tuple[").split(",")[0].strip()
-        for item in value:
-            why = _type_error(inner, item)
-            if why is not None:
-                return f"{why} in the list"
-        return None
+        return isinstance(value, list) and all(_fits(inner, item) for item in value)
     if kind.startswith("dict["):
-        return None if isinstance(value, dict) else f"expected an object, got {json.dumps(value)}"
+        return isinstance(value, dict)
     if kind == "bool":
-        return None if isinstance(value, bool) else f"expected true or false, got {json.dumps(value)}"
+        return isinstance(value, bool)
     if kind == "int":
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        return None if ok else f"expected a whole number, got {json.dumps(value)}"
+        return isinstance(value, int) and not isinstance(value, bool)
     if kind == "float":
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        return None if ok else f"expected a finite number, got {json.dumps(value)}"
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if kind == "str":
-        return None if isinstance(value, str) else f"expected a string, got {json.dumps(value)}"
-    return None
+        return isinstance(value, str)
+    return True
+
+
+def _words(kind: str) -> str:
+    if kind.startswith("tuple["):
+        inner = kind.removeprefix("tuple[").split(",")[0].strip()
+        return f"a list of {_KIND_WORDS.get(inner, inner).removeprefix('a ')}s" if inner in _KIND_WORDS else "a list"
+    return "an object" if kind.startswith("dict[") else _KIND_WORDS.get(kind, kind)
+
+
+def json_type_error(annotation: Any, value: Any) -> str | None:
+    """Why ``value`` (read from JSON) does not fit a field annotated ``annotation``, or None if it does. Checked:
+    int, float, bool, str, ``tuple[X, ...]`` (a JSON list) and ``dict[...]``, and unions of them (``| None``
+    included); anything else passes."""
+    text = annotation if isinstance(annotation, str) else str(annotation)
+    kinds = [p.strip() for p in text.split("|")]
+    if value is None and "None" in kinds:
+        return None
+    kinds = [k for k in kinds if k != "None"]
+    if any(_fits(kind, value) for kind in kinds):
+        return None
+    lists = [k for k in kinds if k.startswith("tuple[")]
+    if isinstance(value, list) and len(lists) == 1:  # a list of the right shape: name the item that is wrong
+        inner = lists[0].removeprefix("tuple[").split(",")[0].strip()
+        bad = next(item for item in value if not _fits(inner, item))
+        return f"expected {_words(inner)}, got {json.dumps(bad)} in the list"
+    return f"expected {' or '.join(_words(k) for k in kinds)}, got {json.dumps(value)}"
 
 
 def parse_config(
@@ -181,7 +194,7 @@ def parse_config(
             parser.exit(2, f"error: {exc}\n")
         types = {f.name: f.type for f in dataclasses.fields(cls)}
         for key, value in values.items():  # JSON is not argparse: check each value against its field's type
-            why = _type_error(types[key], value)
+            why = json_type_error(types[key], value)
             if why is not None:
                 parser.exit(2, f"error: {first.config}: {key!r}: {why}\n")
         appended = {a.dest for a in parser._actions if isinstance(a, argparse._AppendAction)}

@@ -22,6 +22,7 @@ import argparse
 import csv
 import json
 import math
+import os
 import shlex
 import sys
 import time
@@ -314,8 +315,6 @@ RESUMABLE_CHANGES = ("episodes", "budget_seconds", "resume", "progress_bar", "de
 
 def _recorded_config(cfg: TrainConfig) -> dict:
     """The config as it ran: the data folder the environment chose is written down, not null."""
-    import os
-
     values = asdict(cfg)
     if values.get("data_dir") is None and os.environ.get("POLICY_SEARCH_DATA_DIR"):
         values["data_dir"] = os.environ["POLICY_SEARCH_DATA_DIR"]
@@ -324,8 +323,6 @@ def _recorded_config(cfg: TrainConfig) -> dict:
 
 def _command_line(argv: list[str] | None) -> str:
     """The command that reproduces the run, with the environment settings it read (data folder, threads)."""
-    import os
-
     env = [
         f"{k}={shlex.quote(os.environ[k])}"
         for k in ("POLICY_SEARCH_DATA_DIR", "POLICY_SEARCH_THREADS")
@@ -334,6 +331,19 @@ def _command_line(argv: list[str] | None) -> str:
     args = shlex.join(argv if argv is not None else sys.argv[1:])
     line = " ".join([*env, "python -m policy_search.train_agent", *([args] if args else [])])
     return line if args else line + "  # the embedded defaults"
+
+
+def _lock_out(out: Path) -> None:
+    """Take ``out``'s lock (one writer per folder, for the life of this process; released if it dies), or say in
+    one line why the folder cannot hold the run."""
+    from policy_search.outputs import FolderInUseError, lock_folder
+
+    try:
+        lock_folder(out)
+    except FolderInUseError as exc:
+        raise ValueError(str(exc)) from None
+    except OSError as exc:
+        raise ValueError(f"--out {str(out)!r} cannot hold the run ({exc.strerror or exc}); choose another") from None
 
 
 def _check_resume(out: Path, cfg: TrainConfig) -> None:
@@ -367,14 +377,9 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
     ckpt = out / "checkpoint.pt"
     if cfg.resume and not ckpt.exists():
         raise FileNotFoundError(f"--resume: no checkpoint in {out}; start without --resume")
-    from policy_search.outputs import FolderInUseError, kill_point, lock_folder, remove_stale_temps, write_json
+    from policy_search.outputs import kill_point, remove_stale_temps, write_json
 
-    try:
-        lock_folder(out)  # one writer per folder, for the life of this process; released if it dies
-    except FolderInUseError as exc:
-        raise ValueError(str(exc)) from None
-    except OSError as exc:
-        raise ValueError(f"--out {str(out)!r} cannot hold the run ({exc.strerror or exc}); choose another") from None
+    _lock_out(out)
     remove_stale_temps(out)  # temp files of a writer killed mid-write; under the lock, every one is stale
     if ckpt.exists() and not cfg.resume:  # checked under the lock: a run may have started meanwhile
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
@@ -539,7 +544,8 @@ def _train_online(cfg: TrainConfig, argv: list[str] | None) -> dict:
     """--online: one training of the task's model with a policy that learns inside it; exports its learned state
     and distilled schedule. The test split stays locked."""
     from policy_search.child.run import run_child
-    from policy_search.outputs import FolderInUseError, lock_folder, write_json
+    from policy_search.child.tasks import dataset_overrides
+    from policy_search.outputs import write_json
     from policy_search.policy import load_policy
     from policy_search.policy.export import applies_nothing, markdown_table, plot_schedule
 
@@ -554,20 +560,11 @@ def _train_online(cfg: TrainConfig, argv: list[str] | None) -> dict:
     out = Path(cfg.out or "runs/online")
     if (out / "policy.json").exists():
         raise FileExistsError(f"{out} already holds a run; choose another --out")
-    try:
-        lock_folder(out)
-    except FolderInUseError as exc:
-        raise ValueError(str(exc)) from None
-    except OSError as exc:
-        raise ValueError(f"--out {str(out)!r} cannot hold the run ({exc.strerror or exc}); choose another") from None
+    _lock_out(out)
     write_json(out / "config.json", _recorded_config(cfg))
     command = _command_line(argv)
     (out / "command.txt").write_text(command + "\n")
-    overrides: dict = {}
-    if cfg.epochs is not None:
-        overrides["epochs"] = cfg.epochs
-    if cfg.dataset is not None:
-        overrides.update(dataset=cfg.dataset, val_size=0.1)
+    overrides = {**({"epochs": cfg.epochs} if cfg.epochs else {}), **dataset_overrides(cfg.dataset)}
     run, metrics = run_child(
         cfg.task,
         seed=cfg.seed,
@@ -598,7 +595,7 @@ def _train_online(cfg: TrainConfig, argv: list[str] | None) -> dict:
     schedule = policy.distill()  # type: ignore[operator]
     schedule.image_spec = run.image_spec
     schedule.save(out / "schedule.json", provenance={**provenance, "distill": "online choices per phase"})
-    ops = policy._ops(policy._text)  # type: ignore[attr-defined]
+    ops = policy.display_ops()  # type: ignore[attr-defined]
     plot_schedule(schedule, ops, out / "schedule.png", title=f"online on {cfg.task}: op use per phase")
     (out / "schedule.md").write_text(markdown_table(schedule, ops) + "\n")
     write_json(out / "trace.json", getattr(policy, "trace", []))

@@ -325,22 +325,26 @@ def run_benchmark(
 
 
 # --- command line ---------------------------------------------------------------------------------------------
-CONFIG_KEYS = (
-    "task",
-    "policies",
-    "optional_policies",
-    "adaptive_baseline",
-    "seeds",
-    "out",
-    "epochs",
-    "device",
-    "data_dir",
-    "overrides",
-    "robustness_samples",
-    "fgsm_eps",
-    "description",
-    "workers",
-)
+
+
+# The JSON type of each --config key, in the annotations' words (checked by the same reader as every command's).
+CONFIG_TYPES = {
+    "task": "str",
+    "policies": "tuple[str, ...]",
+    "optional_policies": "tuple[str, ...]",
+    "adaptive_baseline": "bool",
+    "seeds": "int | tuple[int, ...]",
+    "out": "str",
+    "epochs": "float | None",
+    "device": "str",
+    "data_dir": "str | None",
+    "overrides": "dict[str, Any]",
+    "robustness_samples": "int",
+    "fgsm_eps": "tuple[float, ...]",
+    "workers": "int",
+    "description": "str",
+}
+CONFIG_KEYS = tuple(CONFIG_TYPES)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -384,45 +388,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load_config(path: str) -> dict:
-    """The benchmark's --config file (the shared reader: one error line for a missing, unreadable or non-object
-    file, or unknown keys), with each key's value type checked."""
-    from policy_search.config import ConfigFileError, read_config_file
+    """The benchmark's --config file through the commands' shared reader (one error line for a missing, unreadable
+    or non-object file, unknown keys, or a value of the wrong type)."""
+    from policy_search.config import ConfigFileError, json_type_error, read_config_file
 
     config = read_config_file(path, CONFIG_KEYS)
-    kinds: dict[str, tuple[type, ...]] = {
-        "task": (str,),
-        "policies": (list,),
-        "optional_policies": (list,),
-        "adaptive_baseline": (bool,),
-        "seeds": (int, list),
-        "out": (str,),
-        "epochs": (int, float),
-        "device": (str,),
-        "data_dir": (str,),
-        "overrides": (dict,),
-        "robustness_samples": (int,),
-        "fgsm_eps": (list,),
-        "workers": (int,),
-        "description": (str,),
-    }
     for key, value in config.items():
-        want = kinds.get(key)
-        wrong_bool = isinstance(value, bool) and bool not in (want or ())
-        if want is not None and value is not None and (wrong_bool or not isinstance(value, want)):
-            names = " or ".join(
-                [
-                    {
-                        "str": "a string",
-                        "list": "a list",
-                        "bool": "true or false",
-                        "int": "a whole number",
-                        "float": "a number",
-                        "dict": "an object",
-                    }[t.__name__]
-                    for t in want
-                ]
-            )
-            raise ConfigFileError(f"{path}: {key!r}: expected {names}, got {json.dumps(value)}")
+        why = json_type_error(CONFIG_TYPES[key], value)
+        if why is not None:
+            raise ConfigFileError(f"{path}: {key!r}: {why}")
     return config
 
 

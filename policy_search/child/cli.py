@@ -10,7 +10,7 @@ from typing import Any
 
 from policy_search.child.tasks import PRESETS
 from policy_search.config import add_set_option, dataclass_parser, overrides_to_dict, parse_config
-from policy_search.outputs import check_writable, write_json
+from policy_search.outputs import require_writable, write_json
 
 
 @dataclass
@@ -79,12 +79,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     out = Path(args.out)
     try:  # checked before training, so a finished run is never lost to an unwritable folder
-        check_writable(out)
-    except OSError as err:
-        print(
-            f"error: --out {args.out!r} is not a writable folder ({err.strerror or err}); choose another",
-            file=sys.stderr,
-        )
+        require_writable(out)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     from policy_search.child.data import DatasetError
     from policy_search.child.run import ChildDivergedError

@@ -218,19 +218,19 @@ class ChildRun:
 
     def _loss(self, inputs, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
         """Training loss, correct predictions and how many were scored, for one (augmented) batch."""
-        return self._scored(*self._outputs(inputs, labels))[:3]
+        return self._scored(*self._outputs(inputs, labels))
 
     def _scored(
         self, logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor, int, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """(loss, correct, scored, logits, targets, mask): the preset's loss over the scored positions."""
+    ) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """(loss, correct, scored): the preset's loss over the scored positions of ``_outputs``."""
         if mask is not None:
             logits_s, targets_s = logits[mask], targets[mask]
         else:
             logits_s, targets_s = logits, targets
         loss = F.cross_entropy(logits_s, targets_s, label_smoothing=self.preset.label_smoothing)
         hits = (logits_s.detach().argmax(-1) == targets_s).sum()
-        return loss, hits, int(targets_s.shape[0]), logits, targets, mask
+        return loss, hits, int(targets_s.shape[0])
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         p = self.preset
@@ -328,7 +328,8 @@ class ChildRun:
                 aug_time += time.perf_counter() - t0
             for group in self.optimizer.param_groups:
                 group["lr"] = self._lr_at(self.batches_done)
-            loss, hits, count, logits, targets, mask = self._scored(*self._outputs(images, labels))
+            logits, targets, mask = self._outputs(images, labels)
+            loss, hits, count = self._scored(logits, targets, mask)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()

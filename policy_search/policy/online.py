@@ -172,6 +172,16 @@ class _EntropyRule(Policy):
     def _mmax(self, text: bool) -> float:
         return self.text_magnitude_max if text else self.magnitude_max
 
+    def display_ops(self, text: bool | None = None) -> tuple[str, ...]:
+        """Every op this policy may apply on the modality it saw (``text`` picks one): the bases, then the ops (for
+        schedule tables and heatmaps)."""
+        text = self._text if text is None else text
+        return self._ops(text) if text else (*self._bases(), *self._ops(text))
+
+    def _bases(self) -> tuple[str, ...]:
+        """Image ops applied before the per-sample op, each with its own probability (none here)."""
+        return ()
+
     # --- the loop's hooks ----------------------------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> None:
         self._ids: Tensor | None = None
@@ -318,7 +328,7 @@ class _EntropyRule(Policy):
             samples = float(log[part].sum())
             bases = [
                 SubPolicies([[(name, round(float(self._base_log[name][part].sum()) / samples, 4), 1.0)]])
-                for name in IMAGE_BASES
+                for name in self._bases()
                 if not text and name in self._base_log and samples > 0 and float(self._base_log[name][part].sum()) > 0
             ]
             if bases:  # flip / crop with the share of samples the run gave them in this phase, then the op
@@ -414,9 +424,12 @@ class OnlineAugNet(_EntropyRule):
             return tuple(n for n in ONLINE_IMAGE_OPS if n not in IMAGE_BASES)
         return ONLINE_IMAGE_OPS
 
+    def _bases(self) -> tuple[str, ...]:
+        return IMAGE_BASES if self.credit == "affinity" else ()
+
     def _measured(self, text: bool) -> tuple[str, ...]:
-        """Ops whose affinity is measured: the image bases first, then the actor's ops."""
-        return self._ops(text) if text else (*IMAGE_BASES, *self._ops(text))
+        """Ops whose affinity is measured: the image bases first, then the per-sample ops."""
+        return self.display_ops(text)
 
     def _warm(self, text: bool) -> None:
         """Start from the affinities a file carries for this modality (once per run)."""
