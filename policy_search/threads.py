@@ -2,8 +2,9 @@
 ``torch.get_num_threads()`` as it was).
 
 Each command sets its own at start, from ``POLICY_SEARCH_THREADS`` when set (``0``: torch's default), else its
-default: every core for single-run commands (child, train_agent, benchmark, search curve), one thread for Optuna
-search workers, which scale across processes. One thread per process is what parallel workers want: torch's default
+default: for single-run commands (child, train_agent, benchmark, search curve) every core that other processes
+leave free when the command starts (``usable_cores``: a shared machine's busy cores are not oversubscribed), one
+thread for Optuna search workers, which scale across processes. One thread per process is what parallel workers want: torch's default
 of one thread per core makes small batched ops up to ~50x slower as soon as two processes share the cores
 (measured: RandAugment on 64 MNIST images, 7 ms with 1 thread vs 98-217 ms with 2 under load).
 """
@@ -34,14 +35,54 @@ def requested_threads() -> int | None:
     return threads
 
 
+def _cpu_times() -> tuple[float, float] | None:
+    """(busy, total) jiffies of the whole machine from /proc/stat (None where there is none)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [float(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    if len(fields) < 4:
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
+def usable_cores(window_s: float = 0.3) -> int:
+    """The cores this process may use (its affinity) less those other processes keep busy now: the machine's busy
+    share over ``window_s`` seconds (/proc/stat), this process's own time taken out, rounded. At least 1; every
+    usable core where /proc/stat is missing. Why it matters: torch's OpenMP threads wait on each other at every op,
+    so a thread that shares its core with another busy process stalls the rest (issue 33:
+    benchmarks/threads_load.py)."""
+    import time
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    total_cores = os.cpu_count() or cores
+    first = _cpu_times()
+    if first is None or cores <= 1:
+        return max(1, cores)
+    own0 = time.process_time()
+    time.sleep(window_s)
+    own = time.process_time() - own0
+    second = _cpu_times()
+    if second is None or second[1] <= first[1]:
+        return cores
+    busy_share = (second[0] - first[0]) / (second[1] - first[1])  # of all the machine's cores
+    others = max(0.0, busy_share * total_cores - own / window_s)
+    return max(1, min(cores, total_cores - round(others)))
+
+
 def configure_threads(default: str = "all") -> int:
-    """Set torch's intra-op threads for a command: ``POLICY_SEARCH_THREADS`` if set, else ``default`` ("all" cores
-    or "one"). Returns the thread count in effect."""
+    """Set torch's intra-op threads for a command: ``POLICY_SEARCH_THREADS`` if set, else ``default``: "all" the
+    cores that other processes leave free now (``usable_cores``), or "one". Returns the thread count in effect."""
     import torch
 
     threads = requested_threads()
     if threads is None:
-        threads = (os.cpu_count() or 1) if default == "all" else 1
+        threads = usable_cores() if default == "all" else 1
     if threads > 0:
         torch.set_num_threads(threads)
     return torch.get_num_threads()

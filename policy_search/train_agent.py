@@ -107,8 +107,8 @@ class TrainConfig:
     controller_decision: str = "sample"
     """How the exported controller turns its logits into a choice: argmax (the most likely choice) or sample
     (draws from them, as the agent did while it learned)."""
-    device: str = "cpu"
-    """Device of the child runs: auto, cpu or cuda."""
+    device: str = "auto"
+    """Device of the child runs: auto (cuda when there is one), cpu or cuda; every command defaults to auto."""
     data_dir: str | None = None
     """Folder with datasets in the Hub layout (default: $POLICY_SEARCH_DATA_DIR, else the Hub)."""
     dataset: str | None = None

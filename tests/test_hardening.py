@@ -842,3 +842,37 @@ def test_usage_lines_show_the_choices(capsys):
     assert "--credit {end,step}" in usage and "--agent {" in usage and "--distill {last,elite,critic}" in usage
     usage = " ".join(search_parser().format_usage().split())
     assert "--sampler {" in usage and "--space {" in usage
+
+
+def test_default_threads_leave_the_cores_other_processes_use(monkeypatch):
+    """Issue 33's thread cliff: a single-run command's default takes only the cores that other processes leave free
+    (at least one); POLICY_SEARCH_THREADS still wins; without /proc/stat every usable core."""
+    import os
+
+    import torch
+
+    from policy_search import threads
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    monkeypatch.setattr("time.process_time", lambda: 0.0)  # this process used no CPU in the window
+
+    def machine(busy_cores: float):
+        reads = iter([(0.0, 0.0), (busy_cores * 100.0, 400.0)])  # 4 cores x 100 jiffies, busy_cores of them busy
+        monkeypatch.setattr(threads, "_cpu_times", lambda: next(reads))
+
+    for busy, expected in ((0.0, 4), (1.0, 3), (2.2, 2), (3.9, 1), (4.0, 1)):
+        machine(busy)
+        assert threads.usable_cores() == expected, (busy, expected)
+    monkeypatch.setattr(threads, "_cpu_times", lambda: None)
+    assert threads.usable_cores() == 4
+    before = torch.get_num_threads()
+    try:
+        machine(3.0)
+        monkeypatch.delenv("POLICY_SEARCH_THREADS", raising=False)
+        assert threads.configure_threads("all") == 1
+        monkeypatch.setenv("POLICY_SEARCH_THREADS", "2")
+        assert threads.configure_threads("all") == 2  # the setting wins over the measurement
+    finally:
+        torch.set_num_threads(before)

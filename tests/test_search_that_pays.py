@@ -559,3 +559,43 @@ def test_race_shortlists_a_search_by_shrunken_means_without_no_augmentation(tmp_
     with pytest.raises(ValueError, match="skip_inert = False, not True"):
         run_race(cfg)
     assert run_race(dataclasses.replace(cfg, skip_inert=False))["candidates"] == summary["candidates"]
+
+
+def test_dataset_flag_in_compare_curve_and_race(tmp_path, own_data, monkeypatch, capsys):
+    """search compare / curve / race take --dataset like the other commands: every child run trains on the user's
+    data (its 3 classes, 10% of its training split as validation), and a missing folder is one line."""
+    from policy_search.search import compare, curve, race
+
+    monkeypatch.setenv("POLICY_SEARCH_CACHE", str(tmp_path / "cache"))
+    seen: list[tuple[str | None, int]] = []
+    from policy_search.child import run as child_run
+
+    original = child_run.ChildRun.__init__
+
+    def spy(self, task, *args, **kwargs):
+        original(self, task, *args, **kwargs)
+        seen.append((self.preset.dataset, self.num_classes))
+
+    monkeypatch.setattr(child_run.ChildRun, "__init__", spy)
+    common = ["--task", "mnist-small", "--dataset", str(own_data), "--epochs", "1", "--device", "cpu"]
+    assert race.main([*common, "--policies", "randaugment", "--rounds", "1", "--out", str(tmp_path / "race")]) == 0
+    assert json.loads((tmp_path / "race" / "config.json").read_text())["dataset"] == str(own_data)
+    designs = tmp_path / "designs.json"
+    designs.write_text(json.dumps({"designs": {"a": {"agent": "augnet", "steps_per_episode": 1}}}))
+    argv = [*common, "--config", str(designs), "--checkpoints", "1", "--seeds", "0", "--eval-seeds", "1000"]
+    assert curve.main([*argv, "--out", str(tmp_path / "curve")]) == 0
+    argv = ["--task", "mnist-small", "--dataset", str(own_data), "--device", "cpu", "--set", "epochs=1"]
+    argv += ["--methods", "random", "--seeds", "1", "--test-seeds", "0", "--baselines", "none"]
+    assert compare.main([*argv, "--budget-samples", "200", "--out", str(tmp_path / "compare")]) == 0
+    assert seen and all(d == str(own_data) and c == 3 for d, c in seen), seen  # never the preset's MNIST
+    capsys.readouterr()
+    for main, extra in (
+        (race.main, ["--policies", "randaugment"]),
+        (curve.main, ["--config", str(designs)]),
+        (compare.main, ["--methods", "random"]),
+    ):
+        code = main(
+            ["--task", "mnist-small", "--dataset", str(tmp_path / "missing"), *extra, "--out", str(tmp_path / "m")]
+        )
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and err.startswith("error:") and "missing" in err and len(err.splitlines()) == 1, err

@@ -140,6 +140,12 @@ def cache_root() -> Path:
     return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "policy_search")).expanduser()
 
 
+def check_dataset(name: str | None, data_dir: str | os.PathLike | None = None) -> None:
+    """Fail early, with ``DatasetError``'s one line, on a ``--dataset`` that names nothing (before any work)."""
+    if name is not None:
+        _resolve(str(name), default_data_dir(data_dir))
+
+
 def _resolve(name: str, data_dir: Path | None) -> tuple[str, Path | None]:
     """-> (Hub repository id or "", local path or None)."""
     key = _ALIASES.get(name.lower(), name.lower())

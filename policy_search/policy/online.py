@@ -230,21 +230,26 @@ class _EntropyRule(Policy):
         if progress is not None:
             self._state["progress"] = float(progress)
         entropy, seen = self._entropy(batch_size)
-        frac = (1.0 - entropy).clamp(0, 1)
-        frac = torch.where(frac < 1e-3, torch.zeros_like(frac), frac)  # float noise of a uniform prediction: none
-        op = self._choose_ops(entropy, seen, text, g)
-        self._record(text, op, frac, progress)
+        base_frac = (1.0 - entropy).clamp(0, 1)
+        base_frac = torch.where(base_frac < 1e-3, torch.zeros_like(base_frac), base_frac)  # a uniform prediction
         dev = g.device
         names = self._ops(text)
-        magnitude = (frac * self._mmax(text)).to(dev)
-        mask = (frac > 0).to(dev)
+        chosen = []
+        for _ in range(self._per_sample()):
+            op = self._choose_ops(entropy, seen, text, g)
+            frac = base_frac * self._op_scale(op, text)
+            self._record(text, op, frac, progress)
+            sign = None if text else torch.randint(0, 2, (batch_size,), generator=g, device=dev).float() * 2 - 1
+            chosen.append((op, frac, sign))
         if text:
-            index = torch.tensor([text_ops.TEXT_OP_NAMES.index(n) for n in names], device=dev)[op.to(dev)]
-            rate = magnitude * torch.tensor([text_ops.MAX_RATE[n] for n in names], device=dev)[op.to(dev)]
-            seed = torch.randint(0, 2**62, (1,), generator=g, device=dev).cpu()
-            return TextParams(index[None], rate.float()[None], seed, mask[None])
-        index = torch.tensor([ops.OP_NAMES.index(n) for n in names], device=dev)[op.to(dev)]
-        sign = torch.randint(0, 2, (batch_size,), generator=g, device=dev).float() * 2 - 1
+            parts = []
+            for op, frac, _ in chosen:
+                magnitude = (frac * self._mmax(text)).to(dev)
+                index = torch.tensor([text_ops.TEXT_OP_NAMES.index(n) for n in names], device=dev)[op.to(dev)]
+                rate = magnitude * torch.tensor([text_ops.MAX_RATE[n] for n in names], device=dev)[op.to(dev)]
+                seed = torch.randint(0, 2**62, (1,), generator=g, device=dev).cpu()
+                parts.append(TextParams(index[None], rate.float()[None], seed, (frac > 0).to(dev)[None]))
+            return TextParams.cat(parts, batch_size, dev) if len(parts) > 1 else parts[0]
         size = (int(image_size[0]), int(image_size[1]))
         slots = []
         for name, p in self._base_probabilities().items():  # flip / crop before the op, each with its probability
@@ -259,8 +264,19 @@ class _EntropyRule(Policy):
             self._count_base(name, float(use.float().mean()))
             bucket = min(int((progress or 0.0) * LOG_BUCKETS), LOG_BUCKETS - 1)
             self._base_log.setdefault(name, torch.zeros(LOG_BUCKETS))[bucket] += float(use.sum())
-        slots.append(make_slot(index, magnitude, sign, mask, self.space, size, g))
+        for op, frac, sign in chosen:
+            index = torch.tensor([ops.OP_NAMES.index(n) for n in names], device=dev)[op.to(dev)]
+            magnitude = (frac * self._mmax(text)).to(dev)
+            slots.append(make_slot(index, magnitude, sign, (frac > 0).to(dev), self.space, size, g))
         return AugmentParams.cat(slots, batch_size, dev) if len(slots) > 1 else slots[0]
+
+    def _per_sample(self) -> int:
+        """Ops applied to each sample, one after another (each drawn on its own)."""
+        return 1
+
+    def _op_scale(self, op: Tensor, text: bool) -> Tensor:
+        """Per-sample multiplier of the entropy rule's magnitude for the chosen ops (1 here)."""
+        return torch.ones(op.shape[0])
 
     def _base_probabilities(self) -> dict[str, float]:
         """Per-sample probability of each image base applied before the op (none here)."""
@@ -395,7 +411,12 @@ class OnlineAugNet(_EntropyRule):
         affinity_floor: float = 0.9,
         op_affinity_floor: float = 0.5,
         ops_per_validation: int = 4,
+        magnitude_target: float | None = None,
+        level_start: float = 0.3,
+        level_lr: float = 1.0,
+        ops_per_sample: int = 1,
         affinity: Mapping[str, Any] | None = None,
+        levels: Mapping[str, Any] | None = None,
         weights: Mapping[str, Any] | None = None,
         image_spec: ImageSpec | None = None,
     ) -> None:
@@ -404,6 +425,14 @@ class OnlineAugNet(_EntropyRule):
         self.affinity_floor = as_number(affinity_floor, "affinity_floor", 0.0, 0.999)
         self.op_affinity_floor = as_number(op_affinity_floor, "op_affinity_floor", 0.0, 0.999)
         self.ops_per_validation = as_int(ops_per_validation, "ops_per_validation", 1, 64)
+        self.magnitude_target = (
+            None if magnitude_target is None else as_number(magnitude_target, "magnitude_target", 0.0, 1.0)
+        )
+        if self.magnitude_target is not None and self.credit != "affinity":
+            raise PolicyConfigError("magnitude_target", "needs credit 'affinity' (levels are set from affinities)")
+        self.level_start = as_number(level_start, "level_start", 0.0, 1.0)
+        self.level_lr = as_number(level_lr, "level_lr", 0.0, 100.0)
+        self.ops_per_sample = as_int(ops_per_sample, "ops_per_sample", 1, 8)
         self.hidden = as_int(hidden, "hidden", 1, 1024)
         self.lr = as_number(lr, "lr", 0.0, 10.0)
         self.entropy_coef = as_number(entropy_coef, "entropy_coef", 0.0, 10.0)
@@ -414,6 +443,7 @@ class OnlineAugNet(_EntropyRule):
         self.learn = learn
         self.weights = self._check_weights(weights)
         self.affinity = self._check_affinity(affinity)
+        self.levels = self._check_affinity(levels, "levels", 1.0)
         self._hook: Any = None
         self._hooked: nn.Module | None = None
 
@@ -433,9 +463,13 @@ class OnlineAugNet(_EntropyRule):
 
     def _warm(self, text: bool) -> None:
         """Start from the affinities a file carries for this modality (once per run)."""
-        start = self._affinity_start.pop("text" if text else "image", None)
+        key = "text" if text else "image"
+        start = self._affinity_start.pop(key, None)
         if start and not self._affinity:
             self._affinity = dict(start)
+        start = self._level_start.pop(key, None)
+        if start and not self._level:
+            self._level = dict(start)
 
     def _gate(self, affinity: float | None, floor: float | None = None) -> float:
         """How usable an op is, from its affinity a (accuracy on augmented / clean validation): 0 at or below the
@@ -482,16 +516,19 @@ class OnlineAugNet(_EntropyRule):
             out[modality] = loaded
         return out
 
-    def _check_affinity(self, affinity: Mapping[str, Any] | None) -> dict[str, dict[str, float]] | None:
+    def _check_affinity(
+        self, affinity: Mapping[str, Any] | None, field: str = "affinity", top: float = 10.0
+    ) -> dict[str, dict[str, float]] | None:
+        """``{"image" | "text": {op: number in [0, top]}}`` (affinities or levels of an earlier run)."""
         if affinity is None:
             return None
-        obj = as_object(dict(affinity), "affinity", allowed=("image", "text"))
+        obj = as_object(dict(affinity), field, allowed=("image", "text"))
         out: dict[str, dict[str, float]] = {}
         for modality, table in obj.items():
-            where = join("affinity", modality)
+            where = join(field, modality)
             names = self._measured(modality == "text")
             table = as_object(table, where, allowed=names)
-            out[modality] = {k: as_number(v, join(where, k), 0.0, 10.0) for k, v in table.items()}
+            out[modality] = {k: as_number(v, join(where, k), 0.0, top) for k, v in table.items()}
         return out
 
     def _actor(self, text: bool) -> _Actor:
@@ -515,7 +552,10 @@ class OnlineAugNet(_EntropyRule):
         affinity: dict[str, Any] = dict(self.affinity or {})
         if self._affinity:
             affinity["text" if self._text else "image"] = {k: round(v, 4) for k, v in self._affinity.items()}
-        body = {**self.body(), "weights": weights or None, "affinity": affinity or None}
+        levels: dict[str, Any] = dict(self.levels or {})
+        if self._level:
+            levels["text" if self._text else "image"] = {k: round(v, 4) for k, v in self._level.items()}
+        body = {**self.body(), "weights": weights or None, "affinity": affinity or None, "levels": levels or None}
         return OnlineAugNet(**body, image_spec=self.image_spec)
 
     # --- hooks ---------------------------------------------------------------------------------------------------
@@ -531,6 +571,8 @@ class OnlineAugNet(_EntropyRule):
         self._validating = False
         self._batches = 0
         self._affinity: dict[str, float] = {}  # op -> EMA of accuracy on augmented / clean validation samples
+        self._level: dict[str, float] = {}  # op -> its magnitude level (magnitude_target): a share of the maximum
+        self._level_start: dict[str, dict[str, float]] = dict(getattr(self, "levels", None) or {})
         self._affinity_start: dict[str, dict[str, float]] = dict(getattr(self, "affinity", None) or {})
         self._next_measured = 0
         self._magnitude_ema: float | None = None
@@ -608,13 +650,19 @@ class OnlineAugNet(_EntropyRule):
             for _ in range(min(self.ops_per_validation, len(measured))):
                 name = measured[self._next_measured % len(measured)]
                 self._next_measured += 1
-                view = self._single_op(inputs, name, frac, g)
+                leveled = self.magnitude_target is not None and name not in IMAGE_BASES
+                level = self._level.get(name, self.level_start) if leveled else frac
+                view = self._single_op(inputs, name, level, g)
                 logits, targets, mask = _unpack(predict(view), labels)
                 ratio = float(sample_stats(logits, targets, mask)["correct"].mean()) / clean
                 old = self._affinity.get(name)
                 self._affinity[name] = ratio if old is None else 0.5 * old + 0.5 * ratio
+                if leveled:  # stochastic approximation: the level at which the op keeps the target affinity
+                    step = self.level_lr * (ratio - float(self.magnitude_target))
+                    self._level[name] = min(max(level + step, 0.05), 1.0)
                 runs += 1
-        self.trace.append({"progress": self._state["progress"], "clean": clean, **dict(self._affinity)})
+        levels = {f"level:{k}": v for k, v in self._level.items()}
+        self.trace.append({"progress": self._state["progress"], "clean": clean, **dict(self._affinity), **levels})
         return n * (1 + runs)
 
     def _single_op(self, inputs: Any, name: str, frac: float, g: torch.Generator) -> Any:
@@ -725,13 +773,22 @@ class OnlineAugNet(_EntropyRule):
         self._pending = (features, op, (1.0 - entropy).clamp(0, 1), text)
         return op
 
+    def _per_sample(self) -> int:
+        return self.ops_per_sample
+
+    def _op_scale(self, op: Tensor, text: bool) -> Tensor:
+        if self.magnitude_target is None:
+            return torch.ones(op.shape[0])
+        levels = torch.tensor([self._level.get(n, self.level_start) for n in self._ops(text)])
+        return levels[op.long()]
+
     # --- file ----------------------------------------------------------------------------------------------------
     @classmethod
     def _fields(cls) -> tuple[str, ...]:
         return (
             "magnitude_max", "text_magnitude_max", "hidden", "lr", "entropy_coef", "validation_every",
             "validation_size", "learn", "credit", "affinity_floor", "op_affinity_floor", "ops_per_validation",
-            "affinity", "weights",
+            "magnitude_target", "level_start", "level_lr", "ops_per_sample", "affinity", "levels", "weights",
         )  # fmt: skip
 
     def body(self) -> dict[str, Any]:
@@ -747,15 +804,20 @@ class OnlineAugNet(_EntropyRule):
             "affinity_floor": self.affinity_floor,
             "op_affinity_floor": self.op_affinity_floor,
             "ops_per_validation": self.ops_per_validation,
+            "magnitude_target": self.magnitude_target,
+            "level_start": self.level_start,
+            "level_lr": self.level_lr,
+            "ops_per_sample": self.ops_per_sample,
             "weights": None,
         }
         body["affinity"] = self.affinity
+        body["levels"] = self.levels
         if self.weights is not None:
             body["weights"] = {m: {k: v.tolist() for k, v in s.items()} for m, s in self.weights.items()}
         return body
 
     def describe(self, indent: str = "") -> str:
-        body = {k: v for k, v in self.body().items() if k not in ("weights", "affinity")}
+        body = {k: v for k, v in self.body().items() if k not in ("weights", "affinity", "levels")}
         return f"{indent}OnlineAugNet({body!r}, warm_start={self.weights is not None or self.affinity is not None})"
 
 

@@ -68,6 +68,9 @@ class CompareConfig:
     """Device of every child run: auto, cpu or cuda."""
     data_dir: str | None = None
     """Dataset root (default $POLICY_SEARCH_DATA_DIR)."""
+    dataset: str | None = None
+    """Compare on your own data: a folder (Hub layout or imagefolder) or a Hub id, trained with the task's recipe;
+    validation is 10% of its training split, and the final evaluation uses its test split."""
     overrides: dict[str, Any] = field(default_factory=dict)
     """Preset field overrides for every method (tests use a tiny task)."""
 
@@ -83,14 +86,24 @@ class CompareConfig:
         bogus = [b for b in self.baselines if b not in PRESETS]
         if bogus:
             raise ValueError(f"unknown baseline preset(s) {bogus}; choose from {', '.join(PRESETS)}")
+        from policy_search.child.data import check_dataset
+
+        check_dataset(self.dataset, self.data_dir)
         if self.budget_samples <= 0 or self.seeds <= 0 or self.test_seeds < 0:
             raise ValueError("--budget-samples and --seeds must be positive and --test-seeds >= 0")
+
+
+def _child_overrides(config: CompareConfig) -> dict[str, Any]:
+    """Preset overrides of every child run outside the searches: ``overrides`` and ``dataset``'s."""
+    from policy_search.child.tasks import dataset_overrides
+
+    return {**config.overrides, **dataset_overrides(config.dataset)}
 
 
 def _samples_per_run(config: CompareConfig) -> int:
     from policy_search.child.run import ChildRun
 
-    run = ChildRun(config.task, device="cpu", data_dir=config.data_dir, allow_test=False, **config.overrides)
+    run = ChildRun(config.task, device="cpu", data_dir=config.data_dir, allow_test=False, **_child_overrides(config))
     return run.total_batches * run.preset.batch_size
 
 
@@ -106,6 +119,7 @@ def _run_optuna(config: CompareConfig, method: str, seed: int, out: Path, runs: 
         space=config.space,
         seed=seed,
         data_dir=config.data_dir,
+        dataset=config.dataset,
         device=config.device,
         n_startup_trials=config.n_startup_trials,
         budget_samples=config.budget_samples,
@@ -135,7 +149,8 @@ def _run_rl(config: CompareConfig, method: str, seed: int, out: Path, runs: int)
     for key, value in (
         ("overrides", dict(config.overrides)),
         ("data_dir", config.data_dir),
-        ("device", config.device if config.device != "auto" else "cpu"),
+        ("dataset", config.dataset),
+        ("device", config.device),
         ("progress_bar", False),
     ):
         if key in names:
@@ -210,7 +225,7 @@ def _test_accuracy(config: CompareConfig, policies: dict[str, str], out: Path) -
                 device=config.device,
                 data_dir=config.data_dir,
                 policy=load_policy(path),
-                **config.overrides,
+                **_child_overrides(config),
             )
             scores.setdefault(name, []).append(float(metrics["test"]["accuracy"]))
     why = f"harness failed: {harness_error}" if harness_error else "benchmark harness not installed"
@@ -243,7 +258,7 @@ def _via_harness(
         str(out / "benchmark"),
         device=config.device,
         data_dir=config.data_dir,
-        overrides=dict(config.overrides),
+        overrides=_child_overrides(config),
         robustness_samples=0,
         progress=False,
         adaptive_baseline=False,  # the comparison's own baselines (config.baselines) are the reference points
@@ -406,6 +421,7 @@ def build_parser():
         prog="python -m policy_search.search compare",
         description=__doc__.split("\n\n")[0],
         skip=["overrides"],
+        choices={"device": ("auto", "cpu", "cuda")},
     )
     add_set_option(parser, "preset field override for every method (repeatable)")
     return parser

@@ -51,14 +51,22 @@ class CurveConfig:
     """Override the preset's epochs in search and evaluation alike (tests use a tiny budget)."""
     data_dir: str | None = None
     """Dataset root (default $POLICY_SEARCH_DATA_DIR)."""
+    dataset: str | None = None
+    """Run the task's recipe on your own data: a folder (Hub layout or imagefolder) or a Hub id; validation is 10%
+    of its training split (as ``child`` and ``train_agent --dataset``)."""
+    device: str = "auto"
+    """Device of every child run: auto, cpu or cuda."""
     description: str = ""
     """One line for the summary."""
 
     def validate(self) -> None:
-        from policy_search.child.tasks import get_preset
+        from policy_search.child.tasks import dataset_overrides, get_preset
         from policy_search.train_agent import TrainConfig
 
-        get_preset(self.task)
+        get_preset(self.task, **dataset_overrides(self.dataset))
+        from policy_search.child.data import check_dataset
+
+        check_dataset(self.dataset, self.data_dir)
         if not self.designs:
             raise ValueError("no designs: give 'designs' as {name: {TrainConfig field: value}}")
         if not self.seeds or min(self.seeds) < 0:
@@ -83,6 +91,7 @@ def val_accuracy(
     data_dir: str | None = None,
     epochs: float | None = None,
     overrides: dict[str, Any] | None = None,
+    device: str = "auto",
 ) -> float:
     """Validation accuracy of a ``task`` child trained from scratch with ``policy`` (a file or preset name, or None
     for no augmentation), the test split locked; cached in ``cache`` (a JSON file) and read from there after.
@@ -95,7 +104,7 @@ def val_accuracy(
     _, metrics = run_child(
         task,
         seed=seed,
-        device="cpu",
+        device=device,
         data_dir=data_dir,
         policy=load_policy(policy) if policy else None,
         test=False,
@@ -122,6 +131,8 @@ def _train_to(cfg: CurveConfig, design: dict, seed: int, folder: Path, runs: int
                     "task": cfg.task,
                     "seed": seed,
                     "data_dir": cfg.data_dir,
+                    "dataset": cfg.dataset,
+                    "device": cfg.device,
                     "progress_bar": False,
                     "epochs": cfg.epochs,
                     **design,
@@ -151,7 +162,14 @@ def run_curve(cfg: CurveConfig) -> dict:
 
     require_writable(out)  # before any work: a file or read-only folder is one line, not a traceback
     out.mkdir(parents=True, exist_ok=True)
-    kw = {"data_dir": cfg.data_dir, "epochs": cfg.epochs}
+    from policy_search.child.tasks import dataset_overrides
+
+    kw = {
+        "data_dir": cfg.data_dir,
+        "epochs": cfg.epochs,
+        "overrides": dataset_overrides(cfg.dataset),
+        "device": cfg.device,
+    }
     none = {s: val_accuracy(cfg.task, None, s, out / "evals" / f"none-seed{s}.json", **kw) for s in cfg.eval_seeds}
     rows = []
     from tqdm.auto import tqdm
@@ -252,10 +270,12 @@ def build_parser():
         description=__doc__.split("\n\n")[0],
         epilog="designs (design name -> train_agent fields) come from --config FILE.json, which is required.",
         skip=("designs",),
+        choices={"device": ("auto", "cpu", "cuda")},
     )
 
 
 def main(argv: list[str] | None = None) -> int:
+    from policy_search.child.data import DatasetError
     from policy_search.config import parse_config
     from policy_search.threads import use_all_cores_unless_configured
 
@@ -266,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     use_all_cores_unless_configured()
     try:
         summary = run_curve(cfg)
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, FileNotFoundError, DatasetError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     for p in summary["points"]:

@@ -78,6 +78,11 @@ class RaceConfig:
     a variant of the task on validation only."""
     data_dir: str | None = None
     """Dataset root (default $POLICY_SEARCH_DATA_DIR)."""
+    dataset: str | None = None
+    """Run the task's recipe on your own data: a folder (Hub layout or imagefolder) or a Hub id; validation is 10%
+    of its training split (as ``child`` and ``train_agent --dataset``)."""
+    device: str = "auto"
+    """Device of every child run: auto, cpu or cuda."""
     description: str = ""
     """One line for race.json."""
     progress_bar: bool = True
@@ -93,7 +98,10 @@ class RaceConfig:
     def validate(self) -> None:
         from policy_search.child.tasks import get_preset
 
-        get_preset(self.task, **self.overrides)  # an unknown field or bad value: one line naming the valid ones
+        get_preset(self.task, **self.child_overrides())  # an unknown field or bad value: one line naming them
+        from policy_search.child.data import check_dataset
+
+        check_dataset(self.dataset, self.data_dir)
         if not self.searches and not self.policies:
             raise ValueError("nothing to race: give --searches (train_agent folders) and/or --policies")
         if not self.rounds or min(self.rounds) < 1:
@@ -111,6 +119,12 @@ class RaceConfig:
         if self.pick == "lcb" and self.rounds[-1] < 2:
             raise ValueError("--pick lcb needs a last round of at least 2 seeds (a confidence bound needs two)")
 
+    def child_overrides(self) -> dict[str, Any]:
+        """Preset overrides of every child run: ``overrides``, and ``dataset``'s."""
+        from policy_search.child.tasks import dataset_overrides
+
+        return {**self.overrides, **dataset_overrides(self.dataset)}
+
 
 def _canonical(policy) -> str:
     return json.dumps(policy.to_dict(), sort_keys=True)
@@ -127,7 +141,15 @@ def _is_identity(policy, inert: bool = False) -> bool:
     return inert and isinstance(policy, TextRandAugment) and (policy.num_ops == 0 or policy.magnitude == 0)
 
 
-def pool_episodes(task: str, folders: tuple[str, ...] | list[str]) -> list[dict[str, Any]]:
+def _same_data(dataset: str | None) -> str | None:
+    """A ``--dataset`` as compared between a search and a race: a folder by its resolved path, a Hub id as given."""
+    if dataset is None:
+        return None
+    path = Path(dataset).expanduser()
+    return str(path.resolve()) if path.exists() else str(dataset)
+
+
+def pool_episodes(task: str, folders: tuple[str, ...] | list[str], dataset: str | None = None) -> list[dict[str, Any]]:
     """The searches' episodes grouped by the policy they applied: ``[{"policy", "key", "accuracies", "searches"}]``
     with validation accuracies in percent (diverged episodes left out)."""
     from policy_search.train_agent import TrainConfig, _action_spec
@@ -141,6 +163,11 @@ def pool_episodes(task: str, folders: tuple[str, ...] | list[str]) -> list[dict[
         cfg = TrainConfig(**{k: v for k, v in fields.items() if k in TrainConfig.__dataclass_fields__})
         if cfg.task != task:
             raise ValueError(f"{folder} searched task {cfg.task!r}, not {task!r}; race on its task or drop it")
+        if _same_data(cfg.dataset) != _same_data(dataset):
+            raise ValueError(
+                f"{folder} searched dataset {cfg.dataset or 'of the preset'!r}, not {dataset or 'of the preset'!r}; "
+                "race with its --dataset or drop it"
+            )
         if cfg.steps_per_episode != 1 or cfg.population:
             raise ValueError(
                 f"{folder}: the race pools one decision per child run; it has steps_per_episode "
@@ -220,16 +247,18 @@ def _plot(summary: dict, path: Path) -> None:
 # Fields that decide which policies the cached runs in ``evals/`` (keyed by candidate index and seed) belong to.
 _CACHE_FIELDS = (
     "task", "searches", "policies", "candidates", "skip_inert", "prior_runs", "epochs", "overrides", "data_dir",
+    "dataset",
 )  # fmt: skip
 _LEGACY: dict[str, Any] = {
     "skip_inert": False,
     "overrides": {},
+    "dataset": None,
 }  # what a race's config.json written before the field existed ran with
 
 
-def _evaluate(job: tuple[str, str | None, int, str, str | None, float | None, dict[str, Any]]) -> str:
-    task, policy, seed, cache, data_dir, epochs, overrides = job
-    val_accuracy(task, policy, seed, Path(cache), data_dir=data_dir, epochs=epochs, overrides=overrides)
+def _evaluate(job: tuple[str, str | None, int, str, str | None, float | None, dict[str, Any], str]) -> str:
+    task, policy, seed, cache, data_dir, epochs, overrides, device = job
+    val_accuracy(task, policy, seed, Path(cache), data_dir=data_dir, epochs=epochs, overrides=overrides, device=device)
     return cache
 
 
@@ -280,6 +309,7 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any
 
     cfg.validate()
     check_out(cfg)
+    child = cfg.child_overrides()  # every child run's preset overrides (--set and --dataset)
     out = Path(cfg.out)
     from policy_search.outputs import require_writable
 
@@ -288,7 +318,7 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any
     if command is not None:
         atomic_write_text(out / "command.txt", " ".join(shlex.quote(a) for a in command) + "\n")
     atomic_write_text(out / "config.json", json.dumps(dataclasses.asdict(cfg), indent=1) + "\n")
-    groups = pool_episodes(cfg.task, cfg.searches) if cfg.searches else []
+    groups = pool_episodes(cfg.task, cfg.searches, cfg.dataset) if cfg.searches else []
     picked = shortlist(groups, cfg.candidates, cfg.prior_runs, cfg.skip_inert)
     image_spec = None
     for folder in cfg.searches:
@@ -339,7 +369,16 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any
             step = 1  # the bar's step per run read below; the workers have counted them already
             if cfg.workers > 1:
                 jobs = [
-                    (cfg.task, file, s, str(evals / f"{name}-seed{s}.json"), cfg.data_dir, cfg.epochs, cfg.overrides)
+                    (
+                        cfg.task,
+                        file,
+                        s,
+                        str(evals / f"{name}-seed{s}.json"),
+                        cfg.data_dir,
+                        cfg.epochs,
+                        child,
+                        cfg.device,
+                    )
                     for s in seeds
                     for name, file in [("none", None)] + [(n, by_name[n]["file"]) for n in alive]
                 ]
@@ -353,7 +392,8 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any
                     evals / f"none-seed{s}.json",
                     data_dir=cfg.data_dir,
                     epochs=cfg.epochs,
-                    overrides=cfg.overrides,
+                    overrides=child,
+                    device=cfg.device,
                 )
                 bar.update(step)
                 for name in alive:
@@ -364,7 +404,8 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any
                         evals / f"{name}-seed{s}.json",
                         data_dir=cfg.data_dir,
                         epochs=cfg.epochs,
-                        overrides=cfg.overrides,
+                        overrides=child,
+                        device=cfg.device,
                     )
                     bar.update(step)
                     rows.append(
@@ -439,12 +480,14 @@ def build_parser():
         prog="python -m policy_search.search race",
         description=__doc__.split("\n\n")[0],
         skip=["overrides"],
+        choices={"device": ("auto", "cpu", "cuda"), "pick": ("mean", "lcb")},
     )
     add_set_option(parser, "preset field override of every child run, e.g. --set lr_schedule=cosine (repeatable)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from policy_search.child.data import DatasetError
     from policy_search.config import overrides_to_dict, parse_config
     from policy_search.threads import use_all_cores_unless_configured
 
@@ -453,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     use_all_cores_unless_configured()
     try:
         summary = run_race(cfg, ["python", "-m", "policy_search.search", "race", *argv])
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, FileNotFoundError, DatasetError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     for e in summary["candidates"]:
