@@ -27,6 +27,7 @@ import shlex
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -327,125 +328,106 @@ def run_benchmark(
 # --- command line ---------------------------------------------------------------------------------------------
 
 
-# The JSON type of each --config key, in the annotations' words (checked by the same reader as every command's).
-CONFIG_TYPES = {
-    "task": "str",
-    "policies": "tuple[str, ...]",
-    "optional_policies": "tuple[str, ...]",
-    "adaptive_baseline": "bool",
-    "seeds": "int | tuple[int, ...]",
-    "out": "str",
-    "epochs": "float | None",
-    "device": "str",
-    "data_dir": "str | None",
-    "overrides": "dict[str, Any]",
-    "robustness_samples": "int",
-    "fgsm_eps": "tuple[float, ...]",
-    "workers": "int",
-    "description": "str",
-}
-CONFIG_KEYS = tuple(CONFIG_TYPES)
+@dataclass
+class BenchmarkConfig:
+    """One benchmark: what ``--config FILE.json`` and the flags fill (the same reader and checks as every command)."""
+
+    task: str = ""
+    """Task preset (policy_search.child.tasks), e.g. mnist-small (required; no default)."""
+    policies: tuple[str, ...] = ()
+    """Preset names and/or policy files (DIR/policy.json) (required, or optional_policies; no default)."""
+    optional_policies: tuple[str, ...] = ()
+    """Policy files included when present and skipped with a message when not (e.g. an agent not trained yet)."""
+    adaptive_baseline: bool = True
+    """Add the zero-cost entropy-adaptive recipe beside the free recipes (default: yes; the configs committed
+    before issue 30 say false)."""
+    seeds: int | tuple[int, ...] = 5
+    """Seeds: a count N (0..N-1) on the command line; a count or a list in a config file (default: 5)."""
+    out: str = ""
+    """Output folder: the cache under OUT/runs, the report in OUT/report.md (required; no default)."""
+    epochs: float | None = None
+    """Override the preset's epochs for every policy."""
+    device: str = "auto"
+    """Training device: auto, cpu or cuda."""
+    data_dir: str | None = None
+    """Dataset folder (default $POLICY_SEARCH_DATA_DIR)."""
+    dataset: str | None = None
+    """Run the task's recipe on this dataset (a folder or a Hub id; validation is 10% of its training split)."""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Preset field overrides of every run (e.g. {"train_size": 1000})."""
+    robustness_samples: int = DEFAULT_SUBSET
+    """Test images for the corruption and FGSM accuracies (0 skips them)."""
+    fgsm_eps: tuple[float, ...] = tuple(DEFAULT_FGSM_EPS)
+    """FGSM step sizes, in pixel units."""
+    workers: int = 1
+    """Processes training runs side by side (each gets cores / workers threads)."""
+    progress: bool = True
+    """Show a progress bar."""
+    description: str = ""
+    """One line saying what the benchmark is for (kept in the config file only)."""
+
+
+CONFIG_KEYS = tuple(f.name for f in fields(BenchmarkConfig) if f.name not in ("progress", "dataset"))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from policy_search.config import add_set_option, dataclass_parser
+
+    parser = dataclass_parser(
+        BenchmarkConfig,
         prog="python -m policy_search.benchmark",
         description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        skip=("overrides", "description", "optional_policies", "fgsm_eps"),
+        choices={"device": ("auto", "cpu", "cuda")},
     )
-    parser.add_argument("--config", help="JSON file with any of: " + ", ".join(CONFIG_KEYS) + " (flags override it)")
-    parser.add_argument("--task", help="task preset (policy_search.child.tasks), e.g. mnist-proxy")
-    parser.add_argument("--policies", nargs="+", help="preset names and/or policy files (DIR/policy.json)")
-    parser.add_argument("--seeds", type=int, help="number of seeds (0..N-1)")
-    parser.add_argument("--out", help="output directory (cache under OUT/runs, report in OUT/report.md)")
-    parser.add_argument("--epochs", type=float, help="override the preset's epochs for every policy")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="training device (default auto)")
-    parser.add_argument("--data-dir", dest="data_dir", help="dataset folder (default $POLICY_SEARCH_DATA_DIR)")
-    parser.add_argument(
-        "--dataset",
-        help="run the task's recipe on this dataset (folder or Hub id; validation is 10%% of its training split)",
-    )
-    parser.add_argument(
-        "--robustness-samples",
-        dest="robustness_samples",
-        type=int,
-        help=f"test images for corruption/FGSM accuracy (default {DEFAULT_SUBSET}; 0 skips)",
-    )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        help="processes training runs side by side (default 1; each gets cores / workers threads)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument(
-        "--no-adaptive-baseline",
-        dest="adaptive_baseline",
-        action="store_false",
-        default=None,
-        help="do not add entropy-adaptive beside the free recipes (it is added by default)",
-    )
+    add_set_option(parser, "preset field override of every run, e.g. --set train_size=1000 (repeatable)")
     return parser
 
 
-def _load_config(path: str) -> dict:
-    """The benchmark's --config file through the commands' shared reader (one error line for a missing, unreadable
-    or non-object file, unknown keys, or a value of the wrong type)."""
-    from policy_search.config import ConfigFileError, json_type_error, read_config_file
+def _seeds_and_overrides(values: dict[str, Any]) -> dict[str, Any]:
+    from policy_search.config import overrides_to_dict
 
-    config = read_config_file(path, CONFIG_KEYS)
-    for key, value in config.items():
-        why = json_type_error(CONFIG_TYPES[key], value)
-        if why is not None:
-            raise ConfigFileError(f"{path}: {key!r}: {why}")
-    return config
+    values = overrides_to_dict(values)
+    if isinstance(values.get("seeds"), str):  # a count from the command line
+        try:
+            values["seeds"] = int(values["seeds"])
+        except ValueError:
+            raise SystemExit(f"error: --seeds expects a whole number, got {values['seeds']!r}") from None
+    return values
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(argv)
+    from policy_search.config import parse_config
+
+    try:
+        cfg = parse_config(BenchmarkConfig, build_parser(), argv, convert=_seeds_and_overrides)
+    except SystemExit as exc:  # a bad flag or config file: argparse has printed its one line
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+            return 2
+        if exc.code == 2:
+            return 2
+        raise
     from policy_search.threads import use_all_cores_unless_configured
 
     use_all_cores_unless_configured()
-    from policy_search.config import ConfigFileError
-
-    try:
-        config = _load_config(args.config) if args.config else {}
-    except ConfigFileError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    config.pop("description", None)
-    for key in (
-        "task",
-        "policies",
-        "seeds",
-        "out",
-        "epochs",
-        "device",
-        "data_dir",
-        "robustness_samples",
-        "workers",
-        "adaptive_baseline",
-    ):
-        if getattr(args, key) is not None:
-            config[key] = getattr(args, key)
-    if args.dataset is not None:
+    config = {k: getattr(cfg, k) for k in CONFIG_KEYS if k != "description"}
+    if cfg.dataset is not None:
         from policy_search.child.tasks import dataset_overrides
 
         try:
-            config["overrides"] = {**config.get("overrides", {}), **dataset_overrides(args.dataset)}
+            config["overrides"] = {**config["overrides"], **dataset_overrides(cfg.dataset)}
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    if isinstance(config.get("out"), str) and not config["out"].strip():
-        print("error: --out is empty; name the folder the outputs go to", file=sys.stderr)
+    missing = [f"--{k}" for k in ("task", "out") if not config[k]]
+    if not (config["policies"] or config["optional_policies"]):
+        missing.append("--policies")
+    if missing:
+        print(f"error: missing {', '.join(missing)} (give them as flags or in --config)", file=sys.stderr)
         return 2
-    missing = [k for k in ("task", "out") if k not in config]
-    if missing or not (config.get("policies") or config.get("optional_policies")):
-        names = [f"--{k}" for k in missing] + (
-            [] if config.get("policies") or config.get("optional_policies") else ["--policies"]
-        )
-        print(f"error: missing {', '.join(names)} (give them as flags or in --config)", file=sys.stderr)
-        return 2
+    config["policies"] = list(config["policies"])
     command = "python -m policy_search.benchmark " + " ".join(shlex.quote(a) for a in argv)
     from policy_search.child.data import DatasetError
     from policy_search.generative.train import GeneratorCheckpointError
@@ -456,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
             config.pop("policies", []),
             config.pop("seeds", 5),
             config.pop("out"),
-            progress=not args.no_progress,
+            progress=cfg.progress,
             command=command,
             **config,
         )
