@@ -175,6 +175,31 @@ def test_online_policies_on_text_take_eda_ops():
         assert set(policy.op_distribution()) <= set(TEXT_OPS) and policy.op_distribution()
 
 
+def test_affinity_is_measured_on_two_class_tasks():
+    """A binary task's model at 70% on the clean minibatch is learning: its ops are measured (the threshold was
+    twice chance, 100% for two classes, so text sentiment never measured an op before this was fixed)."""
+    vocab = Vocab(pad_id=0, mask_id=1, num_special=5)
+    tokens = TokenBatch(torch.randint(5, 50, (20, 12)), torch.full((20,), 12), None, vocab)
+    labels = torch.zeros(20).long()
+
+    def predict(batch):  # right on the first 14 of 20 sequences, whatever the augmentation did
+        logits = torch.zeros(len(batch), 2)
+        logits[:14, 0], logits[14:, 1] = 1.0, 1.0
+        return logits
+
+    for target in (None, 0.8):
+        policy = OnlineAugNet(magnitude_target=target)
+        policy.reset(0)
+        assert policy.validate_batch(predict, tokens, labels) == 20 * (1 + policy.ops_per_validation)
+        assert set(policy._affinity) == set(TEXT_OPS) and all(a == 1.0 for a in policy._affinity.values())
+        if target is not None:  # affinity above the target: each op's level rises from its start
+            assert all(v > policy.level_start for v in policy._level.values())
+    low = OnlineAugNet()
+    low.reset(0)
+    assert low.validate_batch(lambda b: torch.zeros(len(b), 2) + torch.tensor([0.0, 1.0]), tokens, labels) == 20
+    assert not low._affinity  # at 0% the model is not learning yet: nothing measured
+
+
 def test_online_augnet_on_the_text_child(tmp_path):
     import datasets
 
@@ -261,3 +286,41 @@ def test_train_agent_online_exports_a_warm_startable_controller_and_a_schedule(s
     assert load_policy(again["policy"]).provenance["warm_start"] == str(out / "policy.json")
     with pytest.raises(ValueError, match="does not learn inside the run"):
         train(TrainConfig(task="mnist-proxy", online=True, online_policy="flip-crop", out=str(tmp_path / "x")))
+
+
+def test_magnitude_levels_follow_the_target_and_warm_start(tmp_path):
+    """``magnitude_target``: each op's level moves toward the magnitude at which the model keeps that share of its
+    clean accuracy (down for an op that breaks the model, up for one it ignores); ``ops_per_sample`` ops are
+    applied in sequence; the levels travel in the learned file and warm-start the next run."""
+    policy = OnlineAugNet(magnitude_target=0.8, ops_per_sample=2, ops_per_validation=13)
+    policy.reset(0)
+
+    class ColorBlind(nn.Module):  # right on clean images; wrong once the pixels' geometry moves
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = (x.float()[:, 0, :14, :2].mean((1, 2)) > 50).long()  # the bright quarter's left edge
+            return F.one_hot(y, 2).float()
+
+    x = torch.zeros(64, 1, 28, 28, dtype=torch.uint8)
+    x[:32, :, :14, :14] = 200
+    y = (torch.arange(64) < 32).long()
+    for _ in range(3):
+        policy.validate_batch(ColorBlind(), x, y)
+    levels = policy._level
+    assert levels["Brightness"] > policy.level_start  # brightness keeps the bright quarter bright: affinity 1
+    assert levels["TranslateX"] < levels["Brightness"]  # a shift moves the quarter: lower affinity, lower level
+    policy.before_batch(ids=torch.arange(8))
+    policy.after_batch(ids=torch.arange(8), logits=torch.tensor([[9.0, 0.0]] * 8), targets=torch.zeros(8).long())
+    policy.before_batch(ids=torch.arange(8))
+    params = policy.sample_batch(8, (28, 28), torch.Generator().manual_seed(0), 0.5)
+    assert params.op_index.shape[0] == 2 + 2  # flip and crop bases, then two ops per sample
+    learned = policy.learned()
+    learned.save(tmp_path / "p.json")
+    back = load_policy(tmp_path / "p.json")
+    assert back.magnitude_target == 0.8 and back.ops_per_sample == 2
+    back.reset(1)
+    back._warm(False)
+    assert back._level == pytest.approx(learned.levels["image"], abs=1e-4)
+    with pytest.raises(PolicyConfigError, match="levels.image.Rotate"):
+        OnlineAugNet(levels={"image": {"Rotate": 2.0}})
+    with pytest.raises(PolicyConfigError, match="magnitude_target"):
+        OnlineAugNet(magnitude_target=0.8, credit="cosine")

@@ -22,6 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+# Earlier online-augnet designs kept runnable beside the preset (round 3 compares the preset with round 2's).
+VARIANTS: dict[str, dict] = {
+    "online-augnet-r2": {"magnitude_target": None, "ops_per_sample": 1},  # round 2 / attempt 6: entropy magnitudes
+}
+
 
 def run_design(task: str, design: str, seed: int) -> dict:
     if design == "population-2":
@@ -50,8 +55,12 @@ def run_design(task: str, design: str, seed: int) -> dict:
         }
     from policy_search.child.run import run_child
     from policy_search.policy import load_policy
+    from policy_search.policy.online import OnlineAugNet
 
-    policy = None if design == "none" else load_policy(design)
+    if design in VARIANTS:
+        policy = OnlineAugNet(**VARIANTS[design])
+    else:
+        policy = None if design == "none" else load_policy(design)
     _, m = run_child(task, seed=seed, policy=policy, test=False)
     return {
         "val_accuracy": m["val"]["accuracy"],
@@ -102,7 +111,7 @@ def main() -> None:
             "wall_vs_none": float(np.mean(walls)) if walls else None,
         }
     comparisons = {}
-    for a in ("online-augnet", "population-2"):
+    for a in ("online-augnet", "online-augnet-r2", "population-2"):
         for b in args.designs:
             if a in results and b != a:
                 comparisons[f"{a} - {b}"] = paired_comparison(

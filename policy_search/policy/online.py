@@ -19,7 +19,8 @@ image ops, a ``TokenBatch`` gets EDA's text ops; nothing else differs):
   entropy rule's magnitude) are drawn in proportion to their gates with a lenient floor (``op_affinity_floor``,
   0.5), since diversity is what they are for. So flips are used on CIFAR (affinity ~1.0) and never on digits
   (~0.3-0.6), and translations strong enough to push a digit out of the frame drop out. Nothing is used before it is
-  measured, and nothing is measured before the model is at twice chance on the clean minibatch.
+  measured, and nothing is measured before the model is learning (twice chance on the clean minibatch, or a quarter
+  of the way from chance to all correct where that is lower: 62.5% for two classes).
   Earlier designs, kept as ``credit`` options and measured in experiments/ab-online: a small actor network
   (AugNet's MLP) picks each sample's op by REINFORCE on a per-sample reward from the training step's own backward
   pass: ``influence``, the first-order effect of the augmented sample on the validation loss, ``<grad_W L_val,
@@ -628,7 +629,9 @@ class OnlineAugNet(_EntropyRule):
         accuracy of the model on the clean minibatch, then on it with each of the next ``ops_per_validation`` ops
         applied (round robin over the op set, the bases first), at the magnitude the run applies now; each op's
         affinity (augmented / clean accuracy) is averaged over its measurements (EMA 0.5). Measured only once the
-        model is at twice chance on the clean minibatch. Returns the sample-forward passes run."""
+        model is learning: at twice chance on the clean minibatch, or a quarter of the way from chance to all
+        correct where that is lower (two classes: 62.5%; twice chance would be 100%). Returns the sample-forward
+        passes run."""
         n = int(labels.shape[0])
         if self.credit != "affinity":
             logits, targets, mask = _unpack(predict(inputs), labels)
@@ -641,7 +644,9 @@ class OnlineAugNet(_EntropyRule):
             logits, targets, mask = _unpack(predict(inputs), labels)
             clean = float(sample_stats(logits, targets, mask)["correct"].mean())
             chance = 1.0 / max(int(logits.shape[-1]), 2)
-            if clean < 2 * chance:
+            # learning: at twice chance (10 classes: 20%), or a quarter of the way from chance to all correct
+            # where twice chance is out of reach or nearly so (2 classes: 62.5%, not 100%)
+            if clean < min(2 * chance, chance + 0.25 * (1 - chance)):
                 return n
             measured = self._measured(text)
             g = torch.Generator().manual_seed(self._seed_value * 1_000_003 + self._batches)
