@@ -78,7 +78,8 @@ class TrainConfig:
     credit: str = "end"
     """end (the return is the child's final validation metric less cost; gamma 1) or step (per-step gains)."""
     action_kind: str = "compact"
-    """compact (flip, crop, RandAugment N and M per step) or slots (op, magnitude, probability per slot)."""
+    """compact (flip, crop, RandAugment N and M per step), families (compact plus an on/off head per op family:
+    affine, colour, tone; on text each op) or slots (op, magnitude, probability per slot)."""
     population: int = 0
     """Children trained side by side per run (OHL-AutoAug style, rewards relative to the population, best
     weights copied to all after each segment); 0 trains one child per episode."""
@@ -161,8 +162,8 @@ class TrainConfig:
             raise ValueError(f"--lr must be positive, got {self.lr}")
         if self.credit not in ("end", "step"):
             raise ValueError(f"--credit must be end or step, got {self.credit!r}")
-        if self.action_kind not in ("compact", "slots"):
-            raise ValueError(f"--action-kind must be compact or slots, got {self.action_kind!r}")
+        if self.action_kind not in ("compact", "families", "slots"):
+            raise ValueError(f"--action-kind must be compact, families or slots, got {self.action_kind!r}")
         if self.population == 1 or self.population < 0:
             raise ValueError(f"--population must be 0 (off) or at least 2 children, got {self.population}")
         if self.workers < 1:
@@ -188,6 +189,8 @@ def _action_spec(cfg: TrainConfig):
     modality = get_preset(cfg.task).modality  # which op table the agent chooses from
     if cfg.action_kind == "compact":
         return ActionSpec.compact(modality, ratios=ratios)
+    if cfg.action_kind == "families":
+        return ActionSpec.families_spec(modality, ratios=ratios)
     return ActionSpec.slots_spec(modality, ratios=ratios)
 
 
@@ -626,7 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
         shown={
             "agent": sorted(AGENTS),
             "credit": ("end", "step"),
-            "action_kind": ("compact", "slots"),
+            "action_kind": ("compact", "families", "slots"),
             "heads": ("categorical", "ordinal"),
             "action_mode": ("discrete", "box"),
             "distill": ("last", "elite", "critic"),

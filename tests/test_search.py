@@ -81,6 +81,8 @@ def _cli(out: Path, *extra: str, trials: int = 3) -> list[str]:
 
 @pytest.mark.parametrize("space", sorted(SPACES))
 def test_each_space_rebuilds_its_policy_and_records_real_parameters(space):
+    from policy_search.policy.action_space import IMAGE_FAMILIES
+
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
     trial = study.ask()
     image = ImageSpec(1, 28, 28)
@@ -99,6 +101,14 @@ def test_each_space_rebuilds_its_policy_and_records_real_parameters(space):
     elif space == "compact":  # magnitude bin of 10
         assert real["rotate_degrees"] == pytest.approx(30.0 * trial.params["magnitude"] / 9, abs=1e-4)
         assert set(trial.params) == {"flip", "crop", "num_ops", "magnitude"}
+    elif space in ("families", "text-families"):  # compact plus one on/off per op family
+        families = {k for k in trial.params if k.startswith("family_")}
+        assert len(families) == (3 if space == "families" else 6)  # images 3 families; text each of 6 ops
+        assert ("rotate_degrees" if space == "families" else "rate") in real
+        on = [k for k in families if trial.params[k]]
+        if trial.params["num_ops"] and on and space == "families":
+            names = {o for p in policy.policies if hasattr(p, "ops") for o in p.ops}
+            assert names - {"Identity"} <= {o for f in on for o in IMAGE_FAMILIES[f.removeprefix("family_")]}
     elif space == "text-compact":  # rate = 0.5 * M / 9 per op
         assert set(trial.params) == {"num_ops", "magnitude"} and policy.modality in ("text", None)
         assert real["rate"] == pytest.approx(0.5 * trial.params["magnitude"] / 9)
@@ -318,3 +328,29 @@ def test_postgresql_storage_runs_a_search(tmp_path, shared_data_dir, postgres_ur
     assert summary["finished"] == 2
     assert len(_study(config).get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 2
     load_policy(Path(config.out) / "best_policy.json")
+
+
+def test_families_action_says_only_these_ops_and_round_trips():
+    """The families action expresses what the compact one cannot: "only affine ops" (issue 31)."""
+    import numpy as np
+
+    from policy_search.policy.action_space import IMAGE_FAMILIES, ActionSpec
+
+    spec = ActionSpec.families_spec()
+    assert spec.nvec.tolist() == [2, 2, 2, 2, 2, 4, 10] and spec.family_names() == list(IMAGE_FAMILIES)
+    assert len(spec.legend()) == len(spec.nvec) and not spec.ordinal[:5].any() and spec.ordinal[5:].all()
+    policy = spec.to_policy(np.array([0, 0, 1, 0, 0, 2, 3]))  # affine only, 2 ops at bin 3
+    (ra,) = policy.policies
+    assert set(ra.ops) == {"Identity", *IMAGE_FAMILIES["affine"]} and ra.num_ops == 2
+    assert spec.to_policy(np.array([1, 0, 0, 0, 0, 2, 3])).policies[0].__class__.__name__ == "SubPolicies"
+    assert len(spec.to_policy(np.array([1, 0, 0, 0, 0, 2, 3])).policies) == 1  # no family on: flip alone
+    assert ActionSpec.from_dict(spec.to_dict()) == spec
+    assert "families" not in ActionSpec.compact().to_dict()  # files written before families read the same
+    text = ActionSpec.families_spec("text")
+    on = np.array([name == "RandomDeletion" for name in text.family_names()], dtype=np.int64)
+    (tra,) = text.to_policy(np.concatenate([on, [1, 5]])).policies  # deletion only
+    assert set(tra.ops) == {"RandomDeletion"}
+    with pytest.raises(ValueError, match="families"):
+        ActionSpec(kind="slots", families=(("Rotate",),))
+    with pytest.raises(ValueError, match="Bogus"):
+        ActionSpec.compact(families=(("Bogus",),))

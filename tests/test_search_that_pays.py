@@ -599,3 +599,22 @@ def test_dataset_flag_in_compare_curve_and_race(tmp_path, own_data, monkeypatch,
         )
         err = capsys.readouterr().err.strip()
         assert code == 2 and err.startswith("error:") and "missing" in err and len(err.splitlines()) == 1, err
+
+
+def test_train_agent_families_action_exports_a_controller_that_replays_it(tmp_path):
+    """--action-kind families: the agent learns on/off heads per op family; the exported controller and schedule
+    carry the families and restrict RandAugment to the families on."""
+    from policy_search.policy.action_space import ActionSpec
+    from policy_search.train_agent import TrainConfig, train
+
+    out = tmp_path / "families"
+    summary = train(
+        TrainConfig(
+            task="mnist-episode", action_kind="families", episodes=2, epochs=0.25, out=str(out), progress_bar=False
+        )
+    )
+    body = json.loads((out / "policy.json").read_text())["body"]
+    spec = ActionSpec.from_dict(body["action_spec"])
+    assert spec == ActionSpec.families_spec() and len(spec.nvec) == 7
+    assert any("family affine" in head for head in summary["actions_legend"])
+    assert load_policy(str(out / "policy.json")) is not None and load_policy(str(out / "schedule.json")) is not None

@@ -16,6 +16,9 @@ Families:
 - ``compact``: the RL agents' compact action (``ActionSpec.compact()``) as one static policy: horizontal flip on
   or off, pad-and-crop on or off, RandAugment N in 0..3 at magnitude bin M of 10. Static search and RL then
   explore the same policies, so their comparison at equal compute is like for like.
+- ``families`` / ``text-families``: the compact action with an on/off choice per op family
+  (``ActionSpec.families_spec()``: images affine, colour, tone; text each op), RandAugment drawing only from the
+  families that are on: the RL agents' ``--action-kind families`` as one static policy.
 - ``text-compact``: the same for text tasks (``ActionSpec.compact("text")``): TextRandAugment's N in 0..3 ops per
   sequence from the six text ops at magnitude bin M of 10 (rate ``MAX_RATE * M / 9``).
 """
@@ -139,9 +142,38 @@ def sample_text_compact(trial: TrialLike, image: ImageSpec) -> Policy:
     return policy
 
 
+def _sample_families(trial: TrialLike, image: ImageSpec, modality: str) -> Policy:
+    from policy_search.policy.action_space import ActionSpec
+
+    spec = ActionSpec.families_spec(modality)
+    action = [trial.suggest_int("flip", 0, 1), trial.suggest_int("crop", 0, 1)] if modality == "image" else []
+    action += [trial.suggest_int(f"family_{name}", 0, 1) for name in spec.family_names()]
+    action += [trial.suggest_int("num_ops", 0, spec.max_ops), trial.suggest_int("magnitude", 0, spec.num_bins - 1)]
+    unit = action[-1] / (spec.num_bins - 1)
+    if modality == "image":
+        trial.set_user_attr("rotate_degrees", _real_param("Rotate", unit, image, spec.num_bins))
+    else:
+        trial.set_user_attr("rate", MAX_RATE["RandomDeletion"] * unit)  # every text op's rate at this bin
+    policy = spec.to_policy(action)
+    policy.image_spec = image
+    return policy
+
+
+def sample_families(trial: TrialLike, image: ImageSpec) -> Policy:
+    """Flip, crop, one on/off per op family (affine, colour, tone), RandAugment (N, M of 10) over the families on."""
+    return _sample_families(trial, image, "image")
+
+
+def sample_text_families(trial: TrialLike, image: ImageSpec) -> Policy:
+    """One on/off per text op, TextRandAugment (N, M of 10) over the ops on."""
+    return _sample_families(trial, image, "text")
+
+
 SPACES: dict[str, SpaceFn] = {
     "compact": sample_compact,
     "text-compact": sample_text_compact,
+    "families": sample_families,
+    "text-families": sample_text_families,
     "subpolicies": sample_subpolicies,
     "randaugment": sample_randaugment,
     "schedule": sample_schedule,
