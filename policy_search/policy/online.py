@@ -8,7 +8,16 @@ image ops, a ``TokenBatch`` gets EDA's text ops; nothing else differs):
   a loop that passes no ids) read the last batch's mean entropy, 1 at the start, so training starts clean and
   confident samples are augmented hardest. One op per sample drawn uniformly from the op set (images: RandAugment's
   14, Identity included; no flip or crop, which change what digits and letters mean).
-- ``online-augnet``: the same per-sample magnitude rule, and an op mix it learns during the run. Default credit
+- ``online-augnet``: the same per-sample magnitude rule scaled per op by a level it learns, and an op mix it learns,
+  during the run. Levels (``magnitude_target``, 0.8; round 3 of experiments/ab-online): each op's magnitude level
+  (a share of the maximum, from ``level_start`` 0.3) moves after each measurement of its affinity by
+  ``level_lr * (affinity - magnitude_target)``: up while the model keeps more than 80% of its clean accuracy on
+  validation samples with the op applied at its level, down while it keeps less. So ops the model has learned to
+  ignore grow strong and ops that break labels stay mild (on text every EDA op climbs to its full rate; on digits
+  translations stay near a third of their range, colour ops reach the top); a sample's magnitude is its op's level
+  times the entropy rule's. ``ops_per_sample`` (2) ops are drawn per sample, one after the other, as the searched
+  policies (RandAugment N = 2-3 at low magnitudes) do. ``magnitude_target=None, ops_per_sample=1`` is round 2's
+  design (the entropy rule's magnitudes, one op). Default credit
   ``affinity`` (Gontijo-Lopes et al. 2020, "Affinity and Diversity"): every ``validation_every`` batches it takes
   ``validation_size`` validation samples, scores the model on them clean and with each of the next
   ``ops_per_validation`` ops applied to all of them (round robin; images: HorizontalFlip and PadCrop first, then
@@ -318,7 +327,8 @@ class _EntropyRule(Policy):
         """The run's choices as a schedule that needs nothing but the training progress: per phase (``phases``
         equal shares of training), ``rows`` sub-policies of one op each at its magnitude, duplicated in proportion
         to how often the run chose that (op, magnitude) in that phase (picking one uniformly per sample replays the
-        run's empirical choice distribution; level 0, not augmented, is an Identity row)."""
+        run's empirical choice distribution; level 0, not augmented, is an Identity row), drawn as many times per
+        sample as the run drew ops."""
         log = self.action_log(text)
         if log is None:
             raise ValueError("this policy has not augmented a batch yet: train with it first, then distill")
@@ -342,6 +352,8 @@ class _EntropyRule(Policy):
                 entry = ("Identity", 1.0, 0.0) if level == 0 else (names[op], 1.0, round(m, 4))
                 entries += [[entry]] * int(n[flat])
             policy: Policy = TextSubPolicies(entries) if text else SubPolicies(entries)
+            if self._per_sample() > 1:  # the run drew that many ops per sample, each from the same mix
+                policy = Sequence([policy] * self._per_sample())
             samples = float(log[part].sum())
             bases = [
                 SubPolicies([[(name, round(float(self._base_log[name][part].sum()) / samples, 4), 1.0)]])
@@ -390,8 +402,9 @@ class _Actor(nn.Module):
 
 
 class OnlineAugNet(_EntropyRule):
-    """Per-sample op from a small actor that learns during the run; magnitude from the entropy rule (module
-    docstring). ``hidden``: the actor's width. ``lr``: its Adam step. ``entropy_coef``: the entropy bonus that keeps
+    """Per-sample ops drawn by their learned affinity (credit ``affinity``, the default) or from a small actor
+    (``cosine``, ``influence``); magnitude from the entropy rule times each op's learned level (module docstring;
+    levels need credit ``affinity`` and are ignored with the others). ``hidden``: the actor's width. ``lr``: its Adam step. ``entropy_coef``: the entropy bonus that keeps
     it exploring. ``validation_every`` / ``validation_size``: how often and on how many validation samples the
     validation gradient is refreshed. ``learn``: False freezes the actor (a learned file replayed as it is).
     ``weights``: the actor's parameters per modality (``{"image": {name: nested lists}}``) learned in an earlier run;
@@ -412,10 +425,10 @@ class OnlineAugNet(_EntropyRule):
         affinity_floor: float = 0.9,
         op_affinity_floor: float = 0.5,
         ops_per_validation: int = 4,
-        magnitude_target: float | None = None,
+        magnitude_target: float | None = 0.8,
         level_start: float = 0.3,
         level_lr: float = 1.0,
-        ops_per_sample: int = 1,
+        ops_per_sample: int = 2,
         affinity: Mapping[str, Any] | None = None,
         levels: Mapping[str, Any] | None = None,
         weights: Mapping[str, Any] | None = None,
@@ -429,8 +442,6 @@ class OnlineAugNet(_EntropyRule):
         self.magnitude_target = (
             None if magnitude_target is None else as_number(magnitude_target, "magnitude_target", 0.0, 1.0)
         )
-        if self.magnitude_target is not None and self.credit != "affinity":
-            raise PolicyConfigError("magnitude_target", "needs credit 'affinity' (levels are set from affinities)")
         self.level_start = as_number(level_start, "level_start", 0.0, 1.0)
         self.level_lr = as_number(level_lr, "level_lr", 0.0, 100.0)
         self.ops_per_sample = as_int(ops_per_sample, "ops_per_sample", 1, 8)
@@ -655,7 +666,7 @@ class OnlineAugNet(_EntropyRule):
             for _ in range(min(self.ops_per_validation, len(measured))):
                 name = measured[self._next_measured % len(measured)]
                 self._next_measured += 1
-                leveled = self.magnitude_target is not None and name not in IMAGE_BASES
+                leveled = self.magnitude_target is not None and name not in IMAGE_BASES  # (credit affinity here)
                 level = self._level.get(name, self.level_start) if leveled else frac
                 view = self._single_op(inputs, name, level, g)
                 logits, targets, mask = _unpack(predict(view), labels)
@@ -782,7 +793,7 @@ class OnlineAugNet(_EntropyRule):
         return self.ops_per_sample
 
     def _op_scale(self, op: Tensor, text: bool) -> Tensor:
-        if self.magnitude_target is None:
+        if self.magnitude_target is None or self.credit != "affinity":  # levels come from affinity measurements
             return torch.ones(op.shape[0])
         levels = torch.tensor([self._level.get(n, self.level_start) for n in self._ops(text)])
         return levels[op.long()]
