@@ -117,6 +117,12 @@ class TrainConfig:
     (model, optimizer, budget); validation is 10% of its training split."""
     progress_bar: bool = True
     """Show a progress bar."""
+    rescore: int = 0
+    """Child runs of the --episodes budget kept for selection that noise cannot fool: after the search's episodes,
+    its best candidates are re-scored on shared validation child seeds against no augmentation (a race, successive
+    halving: ``search race``), and the winner becomes schedule.json (the distilled schedule stays as
+    distilled.json). Every race run counts: the search runs --episodes minus this many. 0 (default) keeps the
+    distilled schedule. Needs one decision per run (--steps-per-episode 1) and no --population."""
     online: bool = False
     """Learn inside one training instead of across many: train the task's model once with --online-policy, which
     adapts each sample's augmentation while the model trains (docs/ARCHITECTURE.md "Policies that learn inside
@@ -136,6 +142,14 @@ class TrainConfig:
             raise ValueError(f"--seed must be >= 0, got {self.seed}")
         if not 1 <= self.episodes <= 10_000_000:
             raise ValueError(f"--episodes must be from 1 to 10,000,000, got {self.episodes}")
+        if self.rescore:
+            if self.rescore < MIN_RACE_RUNS or self.episodes - self.rescore < 4:
+                raise ValueError(
+                    f"--rescore must be 0 or at least {MIN_RACE_RUNS} child runs and leave at least 4 episodes to "
+                    f"search; got --rescore {self.rescore} of --episodes {self.episodes}"
+                )
+            if self.steps_per_episode != 1 or self.population:
+                raise ValueError("--rescore races whole-run policies: use --steps-per-episode 1 and no --population")
         for name in ("budget_seconds", "epochs", "cost_weight", "gamma", "lr", "distill_fraction"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not math.isfinite(value)):
@@ -179,6 +193,21 @@ class TrainConfig:
             raise ValueError(f"--distill must be last, elite or critic, got {self.distill!r}")
         if self.controller_decision not in ("argmax", "sample"):
             raise ValueError(f"--controller-decision must be argmax or sample, got {self.controller_decision!r}")
+
+
+MIN_RACE_RUNS = 6  # two candidates and no augmentation on two seeds
+
+
+def race_plan(runs: int) -> tuple[int, tuple[int, ...]]:
+    """(candidates, seeds per round) of a race that spends at most ``runs`` child runs, no augmentation's runs
+    included: three candidates when they fit two rounds, else two; two seeds in the first round, the rest in the
+    second (the better half and no augmentation)."""
+    for candidates in (3, 2):
+        first = (candidates + 1) * 2
+        second = (runs - first) // ((candidates + 1) // 2 + 1)
+        if second >= 2:
+            return candidates, (2, second)
+    return 2, (max(2, runs // 3),)
 
 
 def _action_spec(cfg: TrainConfig):
@@ -427,8 +456,9 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
     if cfg.progress_bar:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=cfg.episodes, initial=len(env.episodes), desc=f"{cfg.agent} on {cfg.task}", unit="ep")
-    while len(env.episodes) < cfg.episodes:
+        searched = cfg.episodes - cfg.rescore
+        bar = tqdm(total=searched, initial=len(env.episodes), desc=f"{cfg.agent} on {cfg.task}", unit="ep")
+    while len(env.episodes) < cfg.episodes - cfg.rescore:
         if cfg.budget_seconds is not None and child_seconds >= cfg.budget_seconds:
             break
         t0 = time.perf_counter()
@@ -460,7 +490,70 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
     writer.close()
     if cfg.budget_seconds is not None and not env.episodes:
         raise ValueError(f"--budget-seconds {cfg.budget_seconds} ended before the first episode; raise it")
-    return _export(cfg, trainer, env, out, command, child_seconds, cumulative, FEATURE_NAMES)
+    summary = _export(cfg, trainer, env, out, command, child_seconds, cumulative, FEATURE_NAMES)
+    if cfg.rescore:
+        summary = _rescore(cfg, out, summary)
+    return summary
+
+
+def _rescore(cfg: TrainConfig, out: Path, summary: dict) -> dict:
+    """Race the search's shortlist on shared validation seeds within --rescore child runs; the winner (or no
+    augmentation) becomes schedule.json, the distilled schedule moves to distilled.json."""
+    from policy_search.policy import load_policy
+    from policy_search.search.race import RaceConfig, run_race
+
+    candidates, rounds = race_plan(cfg.rescore)
+    race_cfg = RaceConfig(
+        task=cfg.task,
+        searches=(str(out),),
+        candidates=candidates,
+        rounds=rounds,
+        first_seed=3000 + 100 * cfg.seed,  # shared by the candidates; apart from the episodes' random child seeds
+        out=str(out / "race"),
+        epochs=cfg.epochs,
+        data_dir=cfg.data_dir,
+        dataset=cfg.dataset,
+        device=cfg.device,
+        progress_bar=cfg.progress_bar,
+        description=f"--rescore {cfg.rescore} of train_agent in {out}",
+    )
+    race = run_race(race_cfg)
+    for ext in ("json", "png"):  # the distilled schedule keeps its files under another name
+        if (out / f"schedule.{ext}").exists() and not (out / f"distilled.{ext}").exists():
+            (out / f"schedule.{ext}").replace(out / f"distilled.{ext}")
+    winner = load_policy(str(out / "race" / "schedule.json"))
+    per_run = summary["child_samples"] / max(1, summary["episodes"])
+    provenance = {
+        **(winner.provenance or {}),
+        "task": cfg.task,
+        "agent": cfg.agent,
+        "seed": cfg.seed,
+        "selection": "race",
+        "search_episodes": summary["episodes"],
+        "race_runs": race["race_runs"],
+        "child_run_equivalents": summary["episodes"] + race["race_runs"],
+    }
+    winner.save(out / "schedule.json", provenance=provenance)
+    from policy_search.policy.export import plot_schedule
+
+    plot_schedule(
+        winner,
+        _action_spec(cfg).display_ops,
+        out / "schedule.png",
+        title=f"{cfg.agent} on {cfg.task}: race winner of {summary['episodes']} episodes' shortlist",
+    )
+    (out / "schedule.md").write_text(
+        f"Race winner over the search's shortlist ({race['race_runs']} validation runs, seeds "
+        f"{race['rounds']}): {race['exported']}\n\nThe distilled schedule: distilled.json.\n"
+    )
+    summary = {
+        **summary,
+        "rescore": {"race": str(out / "race" / "race.json"), "winner": race["exported"], "runs": race["race_runs"]},
+        "distilled": str(out / "distilled.json"),
+        "child_samples": summary["child_samples"] + int(per_run * race["race_runs"]),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
 
 
 def _export(cfg, trainer, env, out: Path, command: str, child_seconds: float, cumulative: int, feature_names) -> dict:
@@ -669,9 +762,15 @@ def main(argv: list[str] | None = None) -> int:
         f"final val acc {summary['final_val_acc_last']:.3f}"
     )
     print(f"frozen controller: {summary['policy']}")
-    print(f"distilled schedule: {summary['schedule']} (heatmap: {Path(summary['schedule']).with_suffix('.png')})")
+    heatmap = Path(summary["schedule"]).with_suffix(".png")
+    if summary.get("rescore"):
+        print(f"race winner (of the search's shortlist, {summary['rescore']['runs']} validation runs): ", end="")
+        print(f"{summary['schedule']} (heatmap: {heatmap}); {summary['rescore']['winner']}")
+        print(f"distilled schedule: {summary['distilled']}")
+    else:
+        print(f"distilled schedule: {summary['schedule']} (heatmap: {heatmap})")
     folder = Path(summary["policy"]).parent
-    if summary.get("no_augmentation"):
+    if summary.get("no_augmentation") and not summary.get("rescore"):
         print("the search chose no augmentation: on this task and budget every augmentation it tried cost accuracy")
     curves = f"; learning curves: tensorboard --logdir {folder / 'tb'}" if (folder / "tb").is_dir() else ""
     print(

@@ -618,3 +618,31 @@ def test_train_agent_families_action_exports_a_controller_that_replays_it(tmp_pa
     assert spec == ActionSpec.families_spec() and len(spec.nvec) == 7
     assert any("family affine" in head for head in summary["actions_legend"])
     assert load_policy(str(out / "policy.json")) is not None and load_policy(str(out / "schedule.json")) is not None
+
+
+def test_rescore_races_the_shortlist_within_the_budget(tmp_path):
+    """--rescore: the search runs --episodes minus the race's runs, then races its shortlist on shared validation
+    seeds against no augmentation; the winner is schedule.json, the distilled schedule distilled.json, and every
+    run is counted."""
+    from policy_search.train_agent import TrainConfig, race_plan, train
+
+    assert race_plan(12) == (2, (2, 3)) and race_plan(16) == (3, (2, 2)) and race_plan(6) == (2, (2,))
+    for runs in range(6, 40):
+        c, rounds = race_plan(runs)
+        spent = (c + 1) * rounds[0] + sum(((c + 1) // 2 + 1) * s for s in rounds[1:])
+        assert spent <= runs, (runs, c, rounds)
+    out = tmp_path / "rescored"
+    summary = train(
+        TrainConfig(task="mnist-episode", episodes=10, rescore=6, epochs=0.25, out=str(out), progress_bar=False)
+    )
+    assert summary["episodes"] == 4 and summary["rescore"]["runs"] <= 6
+    race = json.loads((out / "race" / "race.json").read_text())
+    assert race["search_runs"] == 4 and (out / "distilled.json").is_file() and (out / "schedule.png").is_file()
+    schedule = json.loads((out / "schedule.json").read_text())
+    assert schedule["provenance"]["selection"] == "race"
+    assert schedule["provenance"]["child_run_equivalents"] == 4 + race["race_runs"] <= 10
+    load_policy(str(out / "schedule.json"))
+    with pytest.raises(ValueError, match="--rescore"):
+        TrainConfig(episodes=8, rescore=6).validate()
+    with pytest.raises(ValueError, match="--steps-per-episode 1"):
+        TrainConfig(episodes=20, rescore=6, steps_per_episode=2).validate()
