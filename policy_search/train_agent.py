@@ -143,6 +143,8 @@ class TrainConfig:
         if not 1 <= self.episodes <= 10_000_000:
             raise ValueError(f"--episodes must be from 1 to 10,000,000, got {self.episodes}")
         if self.rescore:
+            from policy_search.search.race import MIN_RACE_RUNS
+
             if self.rescore < MIN_RACE_RUNS or self.episodes - self.rescore < 4:
                 raise ValueError(
                     f"--rescore must be 0 or at least {MIN_RACE_RUNS} child runs and leave at least 4 episodes to "
@@ -193,21 +195,6 @@ class TrainConfig:
             raise ValueError(f"--distill must be last, elite or critic, got {self.distill!r}")
         if self.controller_decision not in ("argmax", "sample"):
             raise ValueError(f"--controller-decision must be argmax or sample, got {self.controller_decision!r}")
-
-
-MIN_RACE_RUNS = 6  # two candidates and no augmentation on two seeds
-
-
-def race_plan(runs: int) -> tuple[int, tuple[int, ...]]:
-    """(candidates, seeds per round) of a race that spends at most ``runs`` child runs, no augmentation's runs
-    included: three candidates when they fit two rounds, else two; two seeds in the first round, the rest in the
-    second (the better half and no augmentation)."""
-    for candidates in (3, 2):
-        first = (candidates + 1) * 2
-        second = (runs - first) // ((candidates + 1) // 2 + 1)
-        if second >= 2:
-            return candidates, (2, second)
-    return 2, (max(2, runs // 3),)
 
 
 def _action_spec(cfg: TrainConfig):
@@ -500,7 +487,7 @@ def _rescore(cfg: TrainConfig, out: Path, summary: dict) -> dict:
     """Race the search's shortlist on shared validation seeds within --rescore child runs; the winner (or no
     augmentation) becomes schedule.json, the distilled schedule moves to distilled.json."""
     from policy_search.policy import load_policy
-    from policy_search.search.race import RaceConfig, run_race
+    from policy_search.search.race import RaceConfig, race_plan, run_race
 
     candidates, rounds = race_plan(cfg.rescore)
     race_cfg = RaceConfig(

@@ -354,3 +354,27 @@ def test_families_action_says_only_these_ops_and_round_trips():
         ActionSpec(kind="slots", families=(("Rotate",),))
     with pytest.raises(ValueError, match="Bogus"):
         ActionSpec.compact(families=(("Bogus",),))
+
+
+def test_rescore_races_the_studys_best_within_its_trials(tmp_path, shared_data_dir):
+    """--rescore: the study runs --trials minus N trials, its best distinct policies race on shared validation
+    seeds, and the winner (or no augmentation) is best_policy.json; every run is counted."""
+    import json
+
+    from policy_search.policy import load_policy
+
+    config = _config(tmp_path, trials=10, rescore=6, space="compact", sampler="random")
+    summary = run_search(config)
+    assert len(_rows(Path(config.out))) == 4 and summary["rescore"]["runs"] <= 6
+    out = Path(config.out)
+    race = json.loads((out / "race" / "race.json").read_text())
+    assert len(race["candidates"]) <= 2 and (out / "study_best_policy.json").is_file()
+    best = json.loads((out / "best_policy.json").read_text())["provenance"]
+    assert best["selection"] == "race" and best["child_run_equivalents"] == 4 + race["race_runs"] <= 10
+    load_policy(str(out / "best_policy.json"))
+    from dataclasses import replace
+
+    again = run_search(replace(config, resume=True))  # the finished study and the cached race: the same export
+    assert again["rescore"] == summary["rescore"]
+    with pytest.raises(ValueError, match="--rescore"):
+        _config(tmp_path, trials=8, rescore=6).validate()

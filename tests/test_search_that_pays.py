@@ -624,7 +624,8 @@ def test_rescore_races_the_shortlist_within_the_budget(tmp_path):
     """--rescore: the search runs --episodes minus the race's runs, then races its shortlist on shared validation
     seeds against no augmentation; the winner is schedule.json, the distilled schedule distilled.json, and every
     run is counted."""
-    from policy_search.train_agent import TrainConfig, race_plan, train
+    from policy_search.search.race import race_plan
+    from policy_search.train_agent import TrainConfig, train
 
     assert race_plan(12) == (2, (2, 3)) and race_plan(16) == (3, (2, 2)) and race_plan(6) == (2, (2,))
     for runs in range(6, 40):

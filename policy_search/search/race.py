@@ -141,6 +141,21 @@ def _is_identity(policy, inert: bool = False) -> bool:
     return inert and isinstance(policy, TextRandAugment) and (policy.num_ops == 0 or policy.magnitude == 0)
 
 
+MIN_RACE_RUNS = 6  # two candidates and no augmentation on two seeds
+
+
+def race_plan(runs: int) -> tuple[int, tuple[int, ...]]:
+    """(candidates, seeds per round) of a race that spends at most ``runs`` child runs, no augmentation's runs
+    included: three candidates when they fit two rounds, else two; two seeds in the first round, the rest in the
+    second (the better half and no augmentation)."""
+    for candidates in (3, 2):
+        first = (candidates + 1) * 2
+        second = (runs - first) // ((candidates + 1) // 2 + 1)
+        if second >= 2:
+            return candidates, (2, second)
+    return 2, (max(2, runs // 3),)
+
+
 def _same_data(dataset: str | None) -> str | None:
     """A ``--dataset`` as compared between a search and a race: a folder by its resolved path, a Hub id as given."""
     if dataset is None:

@@ -87,6 +87,11 @@ class SearchConfig:
     """Run the task's recipe on this dataset (folder or Hub id; validation is 10% of its training split)."""
     quiet: bool = False
     """No per-trial progress lines."""
+    rescore: int = 0
+    """Trials of the --trials budget kept for selection that noise cannot fool: the study runs --trials minus this
+    many, then its best distinct policies race on shared validation child seeds against no augmentation (``search
+    race``); the winner becomes best_policy.json (the study's own best stays as study_best_policy.json). 0 (default):
+    the study's best trial, scored on one child seed, is exported."""
 
     def validate(self) -> None:
         from policy_search.child.tasks import get_preset
@@ -102,6 +107,13 @@ class SearchConfig:
             raise ValueError(f"unknown search space {self.space!r}; choose one of {', '.join(SPACES)}")
         if self.trials <= 0 or self.trials > 10_000_000:
             raise ValueError(f"--trials must be a number of trials from 1 to 10,000,000, got {self.trials}")
+        from policy_search.search.race import MIN_RACE_RUNS
+
+        if self.rescore and (self.rescore < MIN_RACE_RUNS or self.trials - self.rescore < 4):
+            raise ValueError(
+                f"--rescore must be 0 or at least 6 child runs and leave at least 4 trials; got --rescore "
+                f"{self.rescore} of --trials {self.trials}"
+            )
         if self.epochs is not None and self.epochs <= 0:
             raise ValueError(f"--epochs must be positive, got {self.epochs}")
         if self.evals_per_epoch <= 0:
@@ -218,7 +230,8 @@ def run_search(config: SearchConfig, argv: list[str] | None = None) -> dict[str,
             )
         finished = study.get_trials(deepcopy=False, states=st.FINISHED)
         alive = study.get_trials(deepcopy=False, states=st.ALIVE)
-        if len(finished) >= config.trials:
+        searched = config.trials - config.rescore  # the rest of the budget is the race's
+        if len(finished) >= searched:
             break
         if (
             config.budget_samples is not None
@@ -227,9 +240,9 @@ def run_search(config: SearchConfig, argv: list[str] | None = None) -> dict[str,
             if not alive:
                 _log(config, f"[search] sample budget {config.budget_samples} reached")
                 break
-        elif len(finished) + len(alive) < config.trials:
+        elif len(finished) + len(alive) < searched:
             trial = study.ask()
-            if st.trials_ahead(study, trial.number) >= config.trials:
+            if st.trials_ahead(study, trial.number) >= searched:
                 # Another worker claimed the last slot between our check and ask(): give this one back.
                 trial.set_user_attr("over_cap", True)
                 study.tell(trial, state=TrialState.FAIL)
@@ -241,6 +254,8 @@ def run_search(config: SearchConfig, argv: list[str] | None = None) -> dict[str,
         # Every remaining slot is held by a running trial: wait until those finish or go stale.
         time.sleep(min(config.heartbeat_s, 5.0))
     summary = write_outputs(study, config, image)
+    if config.rescore:
+        summary.update(rescore=_rescore(study, config, image))
     summary.update(worker=worker, trials_run_by_this_worker=ran, worker_wall_s=time.perf_counter() - start)
     _log(
         config,
@@ -248,6 +263,69 @@ def run_search(config: SearchConfig, argv: list[str] | None = None) -> dict[str,
         f"{summary['best_value']} (trial {summary['best_trial']}), outputs in {out}",
     )
     return summary
+
+
+def _rescore(study: optuna.Study, config: SearchConfig, image: Any) -> dict[str, Any]:
+    """Race the study's best distinct policies on shared validation seeds within ``config.rescore`` child runs;
+    the winner (or no augmentation) becomes best_policy.json, the study's best is kept as study_best_policy.json."""
+    from policy_search.policy import load_policy
+    from policy_search.search.race import RaceConfig, race_plan, run_race
+
+    out = Path(config.out)
+    candidates, rounds = race_plan(config.rescore)
+    complete = sorted(
+        study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: (-t.value, t.number)
+    )
+    files, seen = [], set()
+    for t in complete:
+        policy = build_policy(config.space, t.params, image)
+        key = json.dumps(policy.to_dict()["body"], sort_keys=True)
+        if key in seen:
+            continue
+        seen.add(key)
+        path = out / "rescore" / f"trial{t.number}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        policy.save(path, provenance={"task": config.task, "trial": t.number, "val_accuracy": t.value})
+        files.append(str(path))
+        if len(files) == candidates:
+            break
+    race = run_race(
+        RaceConfig(
+            task=config.task,
+            policies=tuple(files),
+            candidates=len(files),
+            rounds=rounds,
+            first_seed=3000 + 100 * config.seed,
+            out=str(out / "race"),
+            epochs=config.epochs,
+            overrides=dict(config.overrides),
+            data_dir=config.data_dir,
+            dataset=config.dataset,
+            device=config.device,
+            progress_bar=not config.quiet,
+            description=f"--rescore {config.rescore} of the search in {out}",
+        )
+    )
+    best = out / "best_policy.json"
+    if best.exists() and not (out / "study_best_policy.json").exists():
+        best.replace(out / "study_best_policy.json")
+    winner = load_policy(str(out / "race" / "schedule.json"))
+    searched = len(study.get_trials(deepcopy=False, states=st.FINISHED))
+    winner.image_spec = winner.image_spec or image
+    winner.save(
+        best,
+        provenance={
+            **(winner.provenance or {}),
+            "task": config.task,
+            "agent": f"optuna-{config.sampler}",
+            "seed": config.seed,
+            "selection": "race",
+            "search_trials": searched,
+            "race_runs": race["race_runs"],
+            "child_run_equivalents": searched + race["race_runs"],
+        },
+    )
+    return {"race": str(out / "race" / "race.json"), "winner": race["exported"], "runs": race["race_runs"]}
 
 
 def _run_one(
