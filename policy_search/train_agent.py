@@ -143,7 +143,7 @@ class TrainConfig:
         if not 1 <= self.episodes <= 10_000_000:
             raise ValueError(f"--episodes must be from 1 to 10,000,000, got {self.episodes}")
         if self.rescore:
-            from policy_search.search.race import MIN_RACE_RUNS
+            from policy_search.benchmark.race import MIN_RACE_RUNS
 
             if self.rescore < MIN_RACE_RUNS or self.episodes - self.rescore < 4:
                 raise ValueError(
@@ -199,15 +199,9 @@ class TrainConfig:
 
 def _action_spec(cfg: TrainConfig):
     from policy_search.child.tasks import get_preset
-    from policy_search.policy.action_space import DEFAULT_RATIOS, ActionSpec
+    from policy_search.policy.action_space import ActionSpec
 
-    ratios = DEFAULT_RATIOS if cfg.synthetic else ()
-    modality = get_preset(cfg.task).modality  # which op table the agent chooses from
-    if cfg.action_kind == "compact":
-        return ActionSpec.compact(modality, ratios=ratios)
-    if cfg.action_kind == "families":
-        return ActionSpec.families_spec(modality, ratios=ratios)
-    return ActionSpec.slots_spec(modality, ratios=ratios)
+    return ActionSpec.for_search(cfg.action_kind, get_preset(cfg.task).modality, bool(cfg.synthetic))
 
 
 def _make_env(cfg: TrainConfig):
@@ -486,8 +480,8 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
 def _rescore(cfg: TrainConfig, out: Path, summary: dict) -> dict:
     """Race the search's shortlist on shared validation seeds within --rescore child runs; the winner (or no
     augmentation) becomes schedule.json, the distilled schedule moves to distilled.json."""
+    from policy_search.benchmark.race import RaceConfig, race_plan, run_race
     from policy_search.policy import load_policy
-    from policy_search.search.race import RaceConfig, race_plan, run_race
 
     candidates, rounds = race_plan(cfg.rescore)
     race_cfg = RaceConfig(

@@ -395,7 +395,7 @@ def _fake_accuracy(quality: dict[str, float]):
     every policy on that seed (the common random numbers the race pairs on)."""
     calls = []
 
-    def val_accuracy(task, policy, seed, cache, *, data_dir=None, epochs=None, overrides=None):
+    def val_accuracy(task, policy, seed, cache, *, data_dir=None, epochs=None, overrides=None, device="auto"):
         calls.append((policy, seed))
         name = "none" if policy is None else policy.rsplit("/", 1)[-1].removesuffix(".json")
         return 0.6 + quality.get(name, 0.0) + 0.01 * (seed % 7)
@@ -404,7 +404,7 @@ def _fake_accuracy(quality: dict[str, float]):
 
 
 def test_race_halves_the_field_on_shared_seeds_and_exports_the_paired_winner(tmp_path, monkeypatch):
-    from policy_search.search import race
+    from policy_search.benchmark import race
 
     files = {}
     for name, n in (("a", 1), ("b", 2), ("c", 3), ("d", 1)):
@@ -442,7 +442,7 @@ def test_race_halves_the_field_on_shared_seeds_and_exports_the_paired_winner(tmp
 
 
 def test_race_picks_the_steady_winner_by_its_lower_confidence_bound(tmp_path, monkeypatch):
-    from policy_search.search import race
+    from policy_search.benchmark import race
 
     files = {}
     for name, n in (("steady", 1), ("risky", 2)):
@@ -450,7 +450,7 @@ def test_race_picks_the_steady_winner_by_its_lower_confidence_bound(tmp_path, mo
         RandAugment(num_ops=n, magnitude=5).save(files[name])
     swing = {"steady": [0.010, 0.012, 0.010, 0.012], "risky": [0.05, -0.02, 0.05, -0.02]}  # means 1.1 vs 1.5 points
 
-    def val_accuracy(task, policy, seed, cache, *, data_dir=None, epochs=None, overrides=None):
+    def val_accuracy(task, policy, seed, cache, *, data_dir=None, epochs=None, overrides=None, device="auto"):
         name = "none" if policy is None else policy.rsplit("/", 1)[-1].removesuffix(".json")
         return 0.6 + (0.0 if policy is None else swing[name][seed - 3000])
 
@@ -465,13 +465,13 @@ def test_race_picks_the_steady_winner_by_its_lower_confidence_bound(tmp_path, mo
 
 
 def test_race_passes_preset_overrides_to_every_run_and_keys_its_cache_on_them(tmp_path, monkeypatch, capsys):
-    from policy_search.search import race
+    from policy_search.benchmark import race
 
     policy = str(tmp_path / "ra.json")
     RandAugment(num_ops=1, magnitude=5).save(policy)
     seen = []
 
-    def val_accuracy(task, policy, seed, cache, *, data_dir=None, epochs=None, overrides=None):
+    def val_accuracy(task, policy, seed, cache, *, data_dir=None, epochs=None, overrides=None, device="auto"):
         seen.append(overrides)
         return 0.6 + 0.01 * (policy is not None)
 
@@ -490,7 +490,7 @@ def test_race_passes_preset_overrides_to_every_run_and_keys_its_cache_on_them(tm
 
 
 def test_race_in_worker_processes_matches_the_race_in_process(tmp_path):
-    from policy_search.search import race
+    from policy_search.benchmark import race
 
     files = []
     for n in (1, 2):

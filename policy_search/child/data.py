@@ -27,31 +27,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-CACHE_FORMAT = 1
-DATA_DIR_ENV = "POLICY_SEARCH_DATA_DIR"
-CACHE_ENV = "POLICY_SEARCH_CACHE"
+from policy_search.child.sources import (  # noqa: F401  (DATA_DIR_ENV, check_dataset: this module's API too)
+    CACHE_ENV,
+    DATA_DIR_ENV,
+    KNOWN_DATASETS,
+    DatasetError,
+    cache_root,
+    check_dataset,
+    default_data_dir,
+    load_hub_dataset,
+    resolve_dataset,
+    source_fingerprint,
+)
 
-# name -> (Hub repository id, folder under the data directory)
-KNOWN_DATASETS: dict[str, tuple[str, str]] = {
-    "cifar10": ("uoft-cs/cifar10", "cifar10"),
-    "mnist": ("ylecun/mnist", "mnist"),
-    # text: tokenized by policy_search.child.text_data
-    "imdb": ("stanfordnlp/imdb", "imdb"),
-    "conll2003": ("eriktks/conll2003", "conll2003"),
-}
-_ALIASES = {
-    "cifar-10": "cifar10",
-    "uoft-cs/cifar10": "cifar10",
-    "ylecun/mnist": "mnist",
-    "stanfordnlp/imdb": "imdb",
-    "eriktks/conll2003": "conll2003",
-}
+CACHE_FORMAT = 1
+
 _IMAGE_COLUMNS = ("img", "image", "pixel_values", "images", "picture")
 _LABEL_COLUMNS = ("label", "labels", "fine_label", "class", "target")
-
-
-class DatasetError(RuntimeError):
-    """A dataset could not be found, read or decoded; the message says what to set or fetch."""
 
 
 @dataclass
@@ -131,90 +123,6 @@ def stratified_indices(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:
     return index[torch.randperm(len(index), generator=generator)]
 
 
-def default_data_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
-    value = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV)
-    return Path(value).expanduser() if value else None
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "policy_search")).expanduser()
-
-
-def check_dataset(name: str | None, data_dir: str | os.PathLike | None = None) -> None:
-    """Fail early, with ``DatasetError``'s one line, on a ``--dataset`` that names nothing (before any work)."""
-    if name is not None:
-        _resolve(str(name), default_data_dir(data_dir))
-
-
-def _resolve(name: str, data_dir: Path | None) -> tuple[str, Path | None]:
-    """-> (Hub repository id or "", local path or None)."""
-    key = _ALIASES.get(name.lower(), name.lower())
-    if key in KNOWN_DATASETS:
-        hub_id, folder = KNOWN_DATASETS[key]
-        if data_dir is None:
-            return hub_id, None
-        local = data_dir / folder
-        if not local.is_dir():
-            raise DatasetError(
-                f"dataset {name!r} not found: expected {local} (Hugging Face Hub layout) because "
-                f"{DATA_DIR_ENV} / --data-dir is set to {data_dir}. Point the setting at the folder that holds "
-                f"'{folder}/', or unset it to read {hub_id!r} from the Hub."
-            )
-        return hub_id, local
-    path = Path(name).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            raise DatasetError(f"{path} is a file; pass a directory in the Hub layout or an imagefolder tree")
-        return "", path
-    if data_dir is not None and (data_dir / name).is_dir():
-        return "", data_dir / name
-    if "/" in name and not name.startswith((".", "/")):
-        return name, None
-    raise DatasetError(
-        f"unknown dataset {name!r}: not one of {sorted(KNOWN_DATASETS)}, not a local directory"
-        + (f" (also looked in {data_dir})" if data_dir else "")
-        + ", and not a Hub id of the form 'owner/name'. Pass a known name, a folder, or a Hub id."
-    )
-
-
-def _source_fingerprint(hub_id: str, local: Path | None) -> str:
-    if local is None:
-        return f"hub:{hub_id}"
-    files = sorted(p for p in local.rglob("*") if p.is_file())
-    if not files:
-        raise DatasetError(f"{local} holds no files; fetch the dataset into it or point the setting elsewhere")
-    digest = hashlib.sha1()
-    for p in files:
-        st = p.stat()
-        digest.update(f"{p.relative_to(local)}:{st.st_size}:{int(st.st_mtime)}".encode())
-    return f"local:{local.resolve()}:{digest.hexdigest()}"
-
-
-def _load_hf(hub_id: str, local: Path | None):
-    import datasets
-
-    datasets.disable_progress_bars()
-    try:
-        if local is None:
-            return datasets.load_dataset(hub_id)
-        # Our decoded cache missed (its key covers every source file's size and mtime), so the sources changed or
-        # were never read: make datasets read them again rather than serve its own Arrow cache of an older copy
-        # (a truncated parquet file was otherwise served silently from a stale cache).
-        fresh = datasets.DownloadMode.FORCE_REDOWNLOAD
-        has_parquet_or_card = any(local.rglob("*.parquet")) or (local / "README.md").exists()
-        if has_parquet_or_card:
-            return datasets.load_dataset(str(local), download_mode=fresh)
-        return datasets.load_dataset("imagefolder", data_dir=str(local), download_mode=fresh)
-    except Exception as err:  # datasets raises many types; the user needs one clear message
-        where = str(local) if local else f"the Hub ({hub_id})"
-        hint = (
-            f"set {DATA_DIR_ENV} (or --data-dir) to a folder holding it in the Hub layout"
-            if local is None
-            else "check that the folder is in the Hub layout (parquet + README card) or an imagefolder tree"
-        )
-        raise DatasetError(f"could not load the dataset from {where}: {type(err).__name__}: {err}. {hint}.") from err
-
-
 def _pick_column(columns: list[str], given: str | None, candidates: tuple[str, ...], what: str, features) -> str:
     if given is not None:
         if given not in columns:
@@ -292,7 +200,7 @@ def _build_cache(
     test_fraction: float,
     refresh: bool = False,
 ) -> None:
-    dsd = _load_hf(hub_id, local)
+    dsd = load_hub_dataset(hub_id, local)
     if "train" not in dsd:
         raise DatasetError(f"the dataset has splits {list(dsd)}, but a 'train' split is required")
     train = dsd["train"]
@@ -387,8 +295,8 @@ def load_image_dataset(
     ``test_fraction`` is used only when the source has no test split. ``refresh=True`` re-decodes.
     """
     root = default_data_dir(data_dir)
-    hub_id, local = _resolve(name, root)
-    fingerprint = _source_fingerprint(hub_id, local)
+    hub_id, local = resolve_dataset(name, root)
+    fingerprint = source_fingerprint(hub_id, local)
     key = hashlib.sha1(
         json.dumps([CACHE_FORMAT, fingerprint, image_column, label_column, image_size, test_fraction]).encode()
     ).hexdigest()[:16]

@@ -35,14 +35,16 @@ from pathlib import Path
 import torch
 
 from policy_search.child.data import (
-    DatasetError,
-    _load_hf,
-    _resolve,
-    _source_fingerprint,
-    cache_root,
-    default_data_dir,
     publish_cache,
     stratified_indices,
+)
+from policy_search.child.sources import (
+    DatasetError,
+    cache_root,
+    default_data_dir,
+    load_hub_dataset,
+    resolve_dataset,
+    source_fingerprint,
 )
 from policy_search.ops.text import Mentions, TokenBatch, Vocab
 
@@ -244,7 +246,7 @@ def _build_cache(
     pretrained: str | None,
     refresh: bool = False,
 ) -> None:
-    dsd = _load_hf(hub_id, local)
+    dsd = load_hub_dataset(hub_id, local)
     if "train" not in dsd:
         raise DatasetError(f"the dataset has splits {list(dsd)}, but a 'train' split is required")
     if "test" not in dsd:  # one line, not a KeyError: held-out scoring needs a split the search never sees
@@ -337,8 +339,8 @@ def load_text_dataset(
     if (tokenizer == "pretrained") != (pretrained is not None):
         raise ValueError("tokenizer='pretrained' needs pretrained=<Hub name or folder>, and only it takes one")
     root = default_data_dir(data_dir)
-    hub_id, local = _resolve(name, root)
-    fingerprint = _source_fingerprint(hub_id, local)
+    hub_id, local = resolve_dataset(name, root)
+    fingerprint = source_fingerprint(hub_id, local)
     key = hashlib.sha1(
         json.dumps([TEXT_CACHE_FORMAT, fingerprint, tokenizer, vocab_size, max_length, pretrained]).encode()
     ).hexdigest()[:16]

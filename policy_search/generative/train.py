@@ -30,6 +30,7 @@ import torch
 from torch import Tensor
 
 from policy_search.child.data import cache_root, load_image_dataset
+from policy_search.child.sources import SOURCES
 from policy_search.generative.models import MODEL_KINDS, build_generative_model
 
 __all__ = [
@@ -50,7 +51,10 @@ __all__ = [
 
 FORMAT, VERSION = "policy-search/generator", 1
 GENERATORS_ENV = "POLICY_SEARCH_GENERATORS"
-DATASETS: dict[str, tuple[int, int, int, int]] = {"mnist": (1, 28, 28, 10), "cifar10": (3, 32, 32, 10)}  # C,H,W,K
+# C, H, W, classes of the image datasets generators are built for: the data-source table's image rows
+DATASETS: dict[str, tuple[int, int, int, int]] = {
+    name: (*src.shape, src.classes) for name, src in SOURCES.items() if src.shape is not None and src.classes
+}
 SIZES: tuple[str, ...] = ("tiny", "proxy", "full")
 
 # Time to generate one image relative to one Brightness op on a 32x32 uint8 image (ops.OP_COST units), batch 256,

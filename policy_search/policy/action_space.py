@@ -95,6 +95,19 @@ class ActionSpec:
         return cls.compact(modality, families=groups, **kw)
 
     @classmethod
+    def for_search(cls, action_kind: str, modality: str, synthetic: bool = False) -> ActionSpec:
+        """The spec ``train_agent --action-kind`` searches (``compact``, ``families`` or ``slots``), with the
+        synthetic ratio head when ``--synthetic`` is on."""
+        ratios = DEFAULT_RATIOS if synthetic else ()
+        if action_kind == "compact":
+            return cls.compact(modality, ratios=ratios)
+        if action_kind == "families":
+            return cls.families_spec(modality, ratios=ratios)
+        if action_kind == "slots":
+            return cls.slots_spec(modality, ratios=ratios)
+        raise ValueError(f"unknown action kind {action_kind!r}; choose compact, families or slots")
+
+    @classmethod
     def slots_spec(cls, modality: str = "image", **kw) -> ActionSpec:
         """The slots (AutoAugment-like) spec over every op of the modality."""
         return cls(kind="slots", ops=TEXT_OP_NAMES if modality == "text" else ops.OP_NAMES, modality=modality, **kw)

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from policy_search.benchmark.race import ci95, val_accuracy  # shared with the race
+
 __all__ = ["CurveConfig", "run_curve", "val_accuracy", "ci95", "main"]
 
 
@@ -82,41 +84,6 @@ class CurveConfig:
             raise ValueError(f"checkpoints must be increasing positive budgets, got {list(self.checkpoints)}")
 
 
-def val_accuracy(
-    task: str,
-    policy: str | None,
-    seed: int,
-    cache: Path,
-    *,
-    data_dir: str | None = None,
-    epochs: float | None = None,
-    overrides: dict[str, Any] | None = None,
-    device: str = "auto",
-) -> float:
-    """Validation accuracy of a ``task`` child trained from scratch with ``policy`` (a file or preset name, or None
-    for no augmentation), the test split locked; cached in ``cache`` (a JSON file) and read from there after.
-    ``overrides``: preset fields (``--set``); ``epochs`` wins over an ``epochs`` among them."""
-    if cache.exists():
-        return float(json.loads(cache.read_text())["val_accuracy"])
-    from policy_search.child.run import run_child
-    from policy_search.policy import load_policy
-
-    _, metrics = run_child(
-        task,
-        seed=seed,
-        device=device,
-        data_dir=data_dir,
-        policy=load_policy(policy) if policy else None,
-        test=False,
-        **{**(overrides or {}), **({"epochs": epochs} if epochs else {})},
-    )
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"policy": policy, "seed": seed, "val_accuracy": metrics["val"]["accuracy"]}))
-    tmp.replace(cache)
-    return float(metrics["val"]["accuracy"])
-
-
 def _train_to(cfg: CurveConfig, design: dict, seed: int, folder: Path, runs: int) -> dict:
     from policy_search.train_agent import TrainConfig, train
 
@@ -143,15 +110,6 @@ def _train_to(cfg: CurveConfig, design: dict, seed: int, folder: Path, runs: int
             )
         )
     return json.loads((folder / "summary.json").read_text())
-
-
-def ci95(values: list[float]) -> float:
-    """Half-width of the t-based 95% confidence interval of the mean of ``values`` (nan for fewer than two)."""
-    from scipy import stats
-
-    if len(values) < 2:
-        return math.nan
-    return float(stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values)))
 
 
 def run_curve(cfg: CurveConfig) -> dict:

@@ -107,7 +107,7 @@ class SearchConfig:
             raise ValueError(f"unknown search space {self.space!r}; choose one of {', '.join(SPACES)}")
         if self.trials <= 0 or self.trials > 10_000_000:
             raise ValueError(f"--trials must be a number of trials from 1 to 10,000,000, got {self.trials}")
-        from policy_search.search.race import MIN_RACE_RUNS
+        from policy_search.benchmark.race import MIN_RACE_RUNS
 
         if self.rescore and (self.rescore < MIN_RACE_RUNS or self.trials - self.rescore < 4):
             raise ValueError(
@@ -268,8 +268,8 @@ def run_search(config: SearchConfig, argv: list[str] | None = None) -> dict[str,
 def _rescore(study: optuna.Study, config: SearchConfig, image: Any) -> dict[str, Any]:
     """Race the study's best distinct policies on shared validation seeds within ``config.rescore`` child runs;
     the winner (or no augmentation) becomes best_policy.json, the study's best is kept as study_best_policy.json."""
+    from policy_search.benchmark.race import RaceConfig, race_plan, run_race
     from policy_search.policy import load_policy
-    from policy_search.search.race import RaceConfig, race_plan, run_race
 
     out = Path(config.out)
     candidates, rounds = race_plan(config.rescore)

@@ -1,0 +1,574 @@
+"""Race the most promising policies of finished searches on shared fresh child seeds (validation only).
+
+    python -m policy_search.search race --task imdb-small --searches runs/a runs/b --out runs/race
+
+A search that spends one child run per candidate ranks candidates by single noisy runs: on ``imdb-small`` two
+runs of the same policy differ by ±1.5 points, more than the effects searched for, so the schedules distilled
+from such searches (elite modes, a fitted critic) fell back to no augmentation. The race spends a second, small
+budget where that noise decides: it pools the episodes of one or more finished ``train_agent`` searches (one
+decision per child run) by the policy each episode applied, shortlists the ``candidates`` policies with the best
+shrunken mean validation accuracy (a policy tried once is pulled toward the mean of all runs), and runs
+successive halving (Jamieson & Talwalkar 2016) with common random numbers: each round, every surviving candidate
+and the reference (no augmentation) train from scratch on the same fresh child seeds; candidates are ranked by
+their mean paired gain over the reference on every seed they ran, and the better half goes on. The winner (the
+highest mean, or with ``pick="lcb"`` the highest lower bound of the gain's 95% CI) is exported as
+``schedule.json`` (the file format of every policy) if its mean gain over no augmentation is positive, else no
+augmentation is; the test split is never loaded.
+
+Written here rather than with Optuna's successive-halving pruner: that stops one trial early on its learning
+curve, where this repeats finished candidates over seeds and compares them paired with the reference, the
+comparison whose noise a single run cannot average out.
+
+Outputs in ``out``: ``race.csv`` (round, candidate, child seed, validation accuracy, the reference's, the gain),
+``race.json`` (shortlist with the searches' evidence, each candidate's gain mean ± 95% CI, the winner, compute),
+``race.png``, ``candidates/*.json`` (each candidate as a policy file), ``schedule.json``, ``config.json`` and
+``command.txt``. Every child run is
+cached in ``evals/`` and never recomputed, so an interrupted race resumes by running it again.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from policy_search.outputs import atomic_write_text
+
+__all__ = ["RaceConfig", "pool_episodes", "shortlist", "run_race", "main"]
+
+
+@dataclass
+class RaceConfig:
+    """One race; ``searches`` (finished train_agent folders) or ``policies`` must be given."""
+
+    task: str = "mnist-small"
+    """Task preset of every child run; the searches must have run on it."""
+    searches: tuple[str, ...] = ()
+    """Finished ``train_agent`` output folders (config.json + episodes.csv; one decision per child run)."""
+    policies: tuple[str, ...] = ()
+    """Policy files or preset names raced as well (e.g. schedules distilled by other searches)."""
+    candidates: int = 4
+    """Policies shortlisted from the searches (the highest shrunken mean validation accuracy)."""
+    rounds: tuple[int, ...] = (2, 2, 3)
+    """Fresh child seeds per round; after every round but the last, the better half of the candidates goes on."""
+    first_seed: int = 3000
+    """Child seed of the race's first run (rounds use consecutive seeds; keep them apart from test seeds)."""
+    skip_inert: bool = True
+    """Leave out of the shortlist, beside no augmentation, policies that apply nothing in effect (TextRandAugment
+    at magnitude bin 0, where every text op's rate is 0, or with no ops). Races run before this option existed
+    shortlisted them; ``--no-skip-inert`` reproduces those (search5-imdb-small)."""
+    prior_runs: float = 1.0
+    """Shrinkage of the shortlist: a policy's search mean counts as if this many runs at the mean of all runs
+    were added to its own."""
+    out: str = "runs/race"
+    """Output folder (created; rerunning continues from the cached runs)."""
+    epochs: float | None = None
+    """Override the preset's epochs (tests use a tiny budget)."""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Preset field overrides of every child run (``--set lr_schedule=cosine``, repeatable), e.g. a design check of
+    a variant of the task on validation only."""
+    data_dir: str | None = None
+    """Dataset root (default $POLICY_SEARCH_DATA_DIR)."""
+    dataset: str | None = None
+    """Run the task's recipe on your own data: a folder (Hub layout or imagefolder) or a Hub id; validation is 10%
+    of its training split (as ``child`` and ``train_agent --dataset``)."""
+    device: str = "auto"
+    """Device of every child run: auto, cpu or cuda."""
+    description: str = ""
+    """One line for race.json."""
+    progress_bar: bool = True
+    """Show a progress bar over the race's child runs."""
+    pick: str = "mean"
+    """How the winner is chosen among the last round's candidates: ``mean`` (the highest mean paired gain) or
+    ``lcb`` (the highest lower bound of its 95% confidence interval: a steady gain over a larger, riskier one).
+    Halving always ranks by the mean; the runs do not depend on it."""
+    workers: int = 1
+    """Processes that train each round's child runs side by side (each with cores / workers torch threads, or
+    $POLICY_SEARCH_THREADS); results are the same as with one."""
+
+    def validate(self) -> None:
+        from policy_search.child.tasks import get_preset
+
+        get_preset(self.task, **self.child_overrides())  # an unknown field or bad value: one line naming them
+        from policy_search.child.data import check_dataset
+
+        check_dataset(self.dataset, self.data_dir)
+        if not self.searches and not self.policies:
+            raise ValueError("nothing to race: give --searches (train_agent folders) and/or --policies")
+        if not self.rounds or min(self.rounds) < 1:
+            raise ValueError(f"--rounds must be one or more positive seed counts, got {list(self.rounds)}")
+        if self.candidates < 1 and not self.policies:
+            raise ValueError(f"--candidates must be >= 1, got {self.candidates}")
+        if not (math.isfinite(self.prior_runs) and self.prior_runs >= 0):
+            raise ValueError(f"--prior-runs must be a finite number >= 0, got {self.prior_runs}")
+        if self.epochs is not None and not (math.isfinite(self.epochs) and self.epochs > 0):
+            raise ValueError(f"--epochs must be a positive number (omit it for the preset's), got {self.epochs}")
+        if self.workers < 1:
+            raise ValueError(f"--workers must be at least 1, got {self.workers}")
+        if self.pick not in ("mean", "lcb"):
+            raise ValueError(f"--pick must be mean or lcb, got {self.pick!r}")
+        if self.pick == "lcb" and self.rounds[-1] < 2:
+            raise ValueError("--pick lcb needs a last round of at least 2 seeds (a confidence bound needs two)")
+
+    def child_overrides(self) -> dict[str, Any]:
+        """Preset overrides of every child run: ``overrides``, and ``dataset``'s."""
+        from policy_search.child.tasks import dataset_overrides
+
+        return {**self.overrides, **dataset_overrides(self.dataset)}
+
+
+def _canonical(policy) -> str:
+    return json.dumps(policy.to_dict(), sort_keys=True)
+
+
+def _is_identity(policy, inert: bool = False) -> bool:
+    """No augmentation: an empty Sequence (or Schedule of them); with ``inert``, also policies that apply nothing in
+    effect (TextRandAugment with no ops or at magnitude bin 0: every text op's rate is ``MAX_RATE * 0``)."""
+    from policy_search.policy.kinds import Schedule, Sequence
+    from policy_search.policy.text import TextRandAugment
+
+    if isinstance(policy, Schedule | Sequence):
+        return all(_is_identity(p, inert) for p in policy.policies)
+    return inert and isinstance(policy, TextRandAugment) and (policy.num_ops == 0 or policy.magnitude == 0)
+
+
+MIN_RACE_RUNS = 6  # two candidates and no augmentation on two seeds
+
+
+def race_plan(runs: int) -> tuple[int, tuple[int, ...]]:
+    """(candidates, seeds per round) of a race that spends at most ``runs`` child runs, no augmentation's runs
+    included: three candidates when they fit two rounds, else two; two seeds in the first round, the rest in the
+    second (the better half and no augmentation)."""
+    for candidates in (3, 2):
+        first = (candidates + 1) * 2
+        second = (runs - first) // ((candidates + 1) // 2 + 1)
+        if second >= 2:
+            return candidates, (2, second)
+    return 2, (max(2, runs // 3),)
+
+
+def val_accuracy(
+    task: str,
+    policy: str | None,
+    seed: int,
+    cache: Path,
+    *,
+    data_dir: str | None = None,
+    epochs: float | None = None,
+    overrides: dict[str, Any] | None = None,
+    device: str = "auto",
+) -> float:
+    """Validation accuracy of a ``task`` child trained from scratch with ``policy`` (a file or preset name, or None
+    for no augmentation), the test split locked; cached in ``cache`` (a JSON file) and read from there after.
+    ``overrides``: preset fields (``--set``); ``epochs`` wins over an ``epochs`` among them."""
+    if cache.exists():
+        return float(json.loads(cache.read_text())["val_accuracy"])
+    from policy_search.child.run import run_child
+    from policy_search.policy import load_policy
+
+    _, metrics = run_child(
+        task,
+        seed=seed,
+        device=device,
+        data_dir=data_dir,
+        policy=load_policy(policy) if policy else None,
+        test=False,
+        **{**(overrides or {}), **({"epochs": epochs} if epochs else {})},
+    )
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"policy": policy, "seed": seed, "val_accuracy": metrics["val"]["accuracy"]}))
+    tmp.replace(cache)
+    return float(metrics["val"]["accuracy"])
+
+
+def ci95(values: list[float]) -> float:
+    """Half-width of the t-based 95% confidence interval of the mean of ``values`` (nan for fewer than two)."""
+    from scipy import stats
+
+    if len(values) < 2:
+        return math.nan
+    return float(stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values)))
+
+
+def _same_data(dataset: str | None) -> str | None:
+    """A ``--dataset`` as compared between a search and a race: a folder by its resolved path, a Hub id as given."""
+    if dataset is None:
+        return None
+    path = Path(dataset).expanduser()
+    return str(path.resolve()) if path.exists() else str(dataset)
+
+
+def pool_episodes(task: str, folders: tuple[str, ...] | list[str], dataset: str | None = None) -> list[dict[str, Any]]:
+    """The searches' episodes grouped by the policy they applied: ``[{"policy", "key", "accuracies", "searches"}]``
+    with validation accuracies in percent (diverged episodes left out)."""
+    from policy_search.child.tasks import get_preset
+    from policy_search.policy.action_space import ActionSpec
+
+    groups: dict[str, dict[str, Any]] = {}
+    for folder in map(Path, folders):
+        config, log = folder / "config.json", folder / "episodes.csv"
+        if not config.is_file() or not log.is_file():
+            raise FileNotFoundError(f"{folder} is not a train_agent output folder (config.json and episodes.csv)")
+        fields = json.loads(config.read_text())  # train_agent's config.json (every TrainConfig field)
+        searched, searched_data = fields.get("task"), fields.get("dataset")
+        if searched != task:
+            raise ValueError(f"{folder} searched task {searched!r}, not {task!r}; race on its task or drop it")
+        if _same_data(searched_data) != _same_data(dataset):
+            raise ValueError(
+                f"{folder} searched dataset {searched_data or 'of the preset'!r}, not {dataset or 'of the preset'!r}; "
+                "race with its --dataset or drop it"
+            )
+        steps, population = fields.get("steps_per_episode", 1), fields.get("population", 0)
+        if steps != 1 or population:
+            raise ValueError(
+                f"{folder}: the race pools one decision per child run; it has steps_per_episode "
+                f"{steps} and population {population}"
+            )
+        spec = ActionSpec.for_search(
+            fields.get("action_kind", "compact"), get_preset(task).modality, bool(fields.get("synthetic"))
+        )
+        with log.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        if rows and not rows[0].get("actions"):
+            raise ValueError(
+                f"{log} has no actions column (an older train_agent wrote it); rerun the search with --resume "
+                "--episodes at its count to rewrite the log from the checkpoint"
+            )
+        for row in rows:
+            acc = float(row["final_val_acc"]) if row["final_val_acc"] not in ("", None) else math.nan
+            if row.get("diverged") or not math.isfinite(acc):
+                continue
+            policy = spec.to_policy(np.asarray(json.loads(row["actions"])[0]))
+            key = _canonical(policy)
+            group = groups.setdefault(key, {"policy": policy, "key": key, "accuracies": [], "searches": set()})
+            group["accuracies"].append(100.0 * acc)
+            group["searches"].add(str(folder))
+    return list(groups.values())
+
+
+def shortlist(
+    groups: list[dict[str, Any]], k: int, prior_runs: float = 1.0, skip_inert: bool = True
+) -> list[dict[str, Any]]:
+    """The ``k`` non-identity policies (``skip_inert``: nor any that applies nothing in effect) with the highest
+    shrunken mean accuracy: (sum + prior_runs * grand mean) / (runs + prior_runs), the grand mean over every pooled
+    run (no augmentation included)."""
+    every = [a for g in groups for a in g["accuracies"]]
+    if not every:
+        return []
+    grand = float(np.mean(every))
+    for g in groups:
+        n = len(g["accuracies"])
+        g["search_mean"] = float(np.mean(g["accuracies"]))
+        g["shrunk_mean"] = (sum(g["accuracies"]) + prior_runs * grand) / (n + prior_runs)
+    ranked = sorted((g for g in groups if not _is_identity(g["policy"], skip_inert)), key=lambda g: -g["shrunk_mean"])
+    return ranked[:k]
+
+
+def _plot(summary: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = summary["candidates"]
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(rows) + 2), 3.6))
+    x = np.arange(len(rows))
+    y = [r["gain_mean"] for r in rows]
+    # Every run's paired gain as a dot; the 95% CI only where 3+ seeds make it informative (with 2 seeds the t
+    # quantile is 12.7 and the bar would flatten the plot).
+    err = [r["gain_ci95"] if r["seeds"] >= 3 and math.isfinite(r["gain_ci95"]) else 0 for r in rows]
+    colors = ["tab:green" if r["name"] == summary["winner"] else "tab:blue" for r in rows]
+    ax.bar(x, y, yerr=err, capsize=3, color=colors, alpha=0.7)
+    for xi, r in zip(x, rows):
+        gains = r.get("gains", [])
+        ax.plot(np.full(len(gains), xi), gains, "k.", ms=4)
+        ax.annotate(
+            f"{r['seeds']} seeds", (xi, 0), textcoords="offset points", xytext=(0, -12), ha="center", fontsize=7
+        )
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xticks(x, [r["name"] for r in rows], fontsize=7, rotation=20, ha="right")
+    ax.set_ylabel("val accuracy vs no augmentation (points)")
+    ax.set_title(
+        f"race on {summary['task']}: paired gains per seed (dots), mean and 95% CI for 3+ seeds (winner green)",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# Fields that decide which policies the cached runs in ``evals/`` (keyed by candidate index and seed) belong to.
+_CACHE_FIELDS = (
+    "task", "searches", "policies", "candidates", "skip_inert", "prior_runs", "epochs", "overrides", "data_dir",
+    "dataset",
+)  # fmt: skip
+_LEGACY: dict[str, Any] = {
+    "skip_inert": False,
+    "overrides": {},
+    "dataset": None,
+}  # what a race's config.json written before the field existed ran with
+
+
+def _evaluate(job: tuple[str, str | None, int, str, str | None, float | None, dict[str, Any], str]) -> str:
+    task, policy, seed, cache, data_dir, epochs, overrides, device = job
+    val_accuracy(task, policy, seed, Path(cache), data_dir=data_dir, epochs=epochs, overrides=overrides, device=device)
+    return cache
+
+
+def _run_in_workers(jobs: list[tuple], workers: int, bar) -> None:
+    """Train one round's child runs in ``workers`` spawned processes; each writes its own cache file, which the race
+    then reads as if it had run the child itself. The bar counts every job: cached ones at once, the rest as they
+    finish."""
+    from concurrent.futures import as_completed
+
+    from policy_search.threads import pooled
+
+    todo = [job for job in jobs if not Path(job[3]).exists()]
+    bar.update(len(jobs) - len(todo))
+    if not todo:
+        return
+    with pooled(workers) as pool:
+        for future in as_completed([pool.submit(_evaluate, job) for job in todo]):
+            future.result()
+            bar.update(1)
+
+
+def check_out(cfg: RaceConfig) -> None:
+    """Refuse an output folder that holds a race whose cached runs would be read for other candidates."""
+    path = Path(cfg.out) / "config.json"
+    if not path.is_file():
+        return
+    old, new = json.loads(path.read_text()), json.loads(json.dumps(dataclasses.asdict(cfg)))
+    for key in _CACHE_FIELDS:
+        if key == "skip_inert" and not cfg.searches:
+            continue  # without searches there is no shortlist for it to change
+        held = old.get(key, _LEGACY.get(key))
+        if held != new[key]:
+            raise ValueError(
+                f"{cfg.out} holds a race with {key} = {held!r}, not {new[key]!r}, and its cached runs would be read "
+                f"for other candidates; give a fresh --out (only --rounds and --first-seed may change)"
+                + (" or --no-skip-inert to rerun it as it ran" if key == "skip_inert" else "")
+            )
+
+
+def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any]:
+    """Shortlist, race, export; returns the summary written to race.json. ``command`` (the CLI's argv) is
+    recorded in ``command.txt`` once the output folder is accepted."""
+    from tqdm.auto import tqdm
+
+    from policy_search.policy import load_policy
+    from policy_search.policy.base import Policy
+    from policy_search.policy.kinds import Schedule, Sequence
+
+    cfg.validate()
+    check_out(cfg)
+    child = cfg.child_overrides()  # every child run's preset overrides (--set and --dataset)
+    out = Path(cfg.out)
+    from policy_search.outputs import require_writable
+
+    require_writable(out)  # before any work: a file or read-only folder is one line, not a traceback
+    (out / "candidates").mkdir(parents=True, exist_ok=True)
+    if command is not None:
+        atomic_write_text(out / "command.txt", " ".join(shlex.quote(a) for a in command) + "\n")
+    atomic_write_text(out / "config.json", json.dumps(dataclasses.asdict(cfg), indent=1) + "\n")
+    groups = pool_episodes(cfg.task, cfg.searches, cfg.dataset) if cfg.searches else []
+    picked = shortlist(groups, cfg.candidates, cfg.prior_runs, cfg.skip_inert)
+    image_spec = None
+    for folder in cfg.searches:
+        if (Path(folder) / "schedule.json").is_file():
+            image_spec = load_policy(str(Path(folder) / "schedule.json")).image_spec
+            break
+    entries: list[dict[str, Any]] = []
+    for i, g in enumerate(picked):
+        path = out / "candidates" / f"c{i}.json"
+        g["policy"].image_spec = image_spec
+        g["policy"].save(path, provenance={"task": cfg.task, "agent": "race candidate"})
+        entries.append(
+            {
+                "name": f"c{i}",
+                "file": str(path),
+                "repr": repr(g["policy"]),
+                "search_runs": len(g["accuracies"]),
+                "search_mean": g["search_mean"],
+                "shrunk_mean": g["shrunk_mean"],
+            }
+        )
+    for p in cfg.policies:
+        entries.append({"name": Path(p).stem if Path(p).is_file() else p, "file": p, "repr": repr(load_policy(p))})
+    if not entries:
+        raise ValueError("the searches hold no augmenting policy to race (every run applied no augmentation)")
+
+    seeds_by_round, start = [], cfg.first_seed
+    for n in cfg.rounds:
+        seeds_by_round.append(list(range(start, start + n)))
+        start += n
+    evals = out / "evals"
+    reference: dict[int, float] = {}
+    acc: dict[tuple[str, int], float] = {}
+    alive = [e["name"] for e in entries]
+    by_name = {e["name"]: e for e in entries}
+    rows: list[dict[str, Any]] = []
+    # planned runs if each round halves the field (the reference runs on every seed)
+    total, field = 0, len(alive)
+    for r, seeds in enumerate(seeds_by_round):
+        total += (field + 1) * len(seeds)
+        field = field if r == len(seeds_by_round) - 1 else max(1, math.ceil(field / 2))
+    with tqdm(total=total, desc=f"race on {cfg.task}", unit="run", disable=not cfg.progress_bar) as bar:
+
+        def gain(name: str) -> list[float]:
+            return [100 * (acc[(name, s)] - reference[s]) for s in reference if (name, s) in acc]
+
+        for r, seeds in enumerate(seeds_by_round):
+            step = 1  # the bar's step per run read below; the workers have counted them already
+            if cfg.workers > 1:
+                jobs = [
+                    (
+                        cfg.task,
+                        file,
+                        s,
+                        str(evals / f"{name}-seed{s}.json"),
+                        cfg.data_dir,
+                        cfg.epochs,
+                        child,
+                        cfg.device,
+                    )
+                    for s in seeds
+                    for name, file in [("none", None)] + [(n, by_name[n]["file"]) for n in alive]
+                ]
+                _run_in_workers(jobs, cfg.workers, bar)
+                step = 0
+            for s in seeds:
+                reference[s] = val_accuracy(
+                    cfg.task,
+                    None,
+                    s,
+                    evals / f"none-seed{s}.json",
+                    data_dir=cfg.data_dir,
+                    epochs=cfg.epochs,
+                    overrides=child,
+                    device=cfg.device,
+                )
+                bar.update(step)
+                for name in alive:
+                    acc[(name, s)] = val_accuracy(
+                        cfg.task,
+                        by_name[name]["file"],
+                        s,
+                        evals / f"{name}-seed{s}.json",
+                        data_dir=cfg.data_dir,
+                        epochs=cfg.epochs,
+                        overrides=child,
+                        device=cfg.device,
+                    )
+                    bar.update(step)
+                    rows.append(
+                        {
+                            "round": r,
+                            "candidate": name,
+                            "seed": s,
+                            "val_accuracy": acc[(name, s)],
+                            "reference_accuracy": reference[s],
+                            "gain_points": 100 * (acc[(name, s)] - reference[s]),
+                        }
+                    )
+            alive.sort(key=lambda n: -float(np.mean(gain(n))))
+            if r < len(seeds_by_round) - 1:
+                alive = alive[: max(1, math.ceil(len(alive) / 2))]
+            bar.set_postfix_str(f"leader {alive[0]} {float(np.mean(gain(alive[0]))):+.2f} pts")
+    if cfg.pick == "lcb":
+        alive.sort(key=lambda n: -(float(np.mean(gain(n))) - ci95(gain(n))))
+    winner = alive[0]
+    for e in entries:
+        gains = gain(e["name"])
+        e.update(gain_mean=float(np.mean(gains)), gain_ci95=ci95(gains), seeds=len(gains), gains=gains)
+    won = by_name[winner]["gain_mean"] > 0
+    chosen = load_policy(by_name[winner]["file"]) if won else Sequence([])
+    if not isinstance(chosen, Policy):
+        raise ValueError(f"the winner {by_name[winner]['file']} is not a policy that a schedule can hold")
+    schedule = chosen if isinstance(chosen, Schedule) else Schedule([(1.0, chosen)])
+    if image_spec is not None or chosen.image_spec is not None:
+        schedule.image_spec = image_spec or chosen.image_spec
+    search_runs = sum(len(g["accuracies"]) for g in groups)
+    race_runs = len(rows) + len(reference)
+    summary: dict[str, Any] = {
+        "task": cfg.task,
+        "description": cfg.description,
+        "searches": list(cfg.searches),
+        "search_runs": search_runs,
+        "race_runs": race_runs,
+        "child_run_equivalents": search_runs + race_runs,
+        "rounds": seeds_by_round,
+        "reference_val_accuracy": {str(s): a for s, a in reference.items()},
+        "candidates": entries,
+        "winner": winner,
+        "pick": cfg.pick,
+        "exported": by_name[winner]["repr"] if won else "no augmentation (no candidate beat it on average)",
+    }
+    schedule.save(
+        out / "schedule.json",
+        provenance={
+            "task": cfg.task,
+            "agent": "race",
+            "seed": cfg.first_seed,
+            "search_budget": {"searches": list(cfg.searches), "race_rounds": seeds_by_round},
+            "child_run_equivalents": search_runs + race_runs,
+            "race_winner": winner,
+            "race_gain_points": by_name[winner]["gain_mean"],
+        },
+    )
+    with (out / "race.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    atomic_write_text(out / "race.json", json.dumps(summary, indent=1))
+    _plot(summary, out / "race.png")
+    return summary
+
+
+def build_parser():
+    from policy_search.config import add_set_option, dataclass_parser
+
+    parser = dataclass_parser(
+        RaceConfig,
+        prog="python -m policy_search.search race",
+        description=__doc__.split("\n\n")[0],
+        skip=["overrides"],
+        choices={"device": ("auto", "cpu", "cuda"), "pick": ("mean", "lcb")},
+    )
+    add_set_option(parser, "preset field override of every child run, e.g. --set lr_schedule=cosine (repeatable)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from policy_search.child.data import DatasetError
+    from policy_search.config import overrides_to_dict, parse_config
+    from policy_search.threads import use_all_cores_unless_configured
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cfg = parse_config(RaceConfig, build_parser(), argv, convert=overrides_to_dict)
+    use_all_cores_unless_configured()
+    try:
+        summary = run_race(cfg, ["python", "-m", "policy_search.search", "race", *argv])
+    except (ValueError, TypeError, FileNotFoundError, DatasetError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for e in summary["candidates"]:
+        print(
+            f"{e['name']:>6} {' '.join(e['repr'].split())[:70]:<70} {e['gain_mean']:+.2f} ± {e['gain_ci95']:.2f} points vs none "
+            f"({e['seeds']} seeds)"
+        )
+    print(f"exported {summary['exported']} -> {Path(cfg.out) / 'schedule.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
