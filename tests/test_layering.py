@@ -28,6 +28,7 @@ LAYERS = [  # (module-name prefix, layer); the longest matching prefix wins
     ("policy_search.threads", 0),
     ("policy_search.config", 0),
     ("policy_search.outputs", 0),
+    ("policy_search.dispatch", 0),
     ("policy_search.ops", 1),
     ("policy_search.policy", 2),
     ("policy_search.child", 3),

@@ -205,6 +205,7 @@ def run_benchmark(
     report: bool = True,
     command: str | None = None,
     workers: int = 1,
+    ray: str | None = None,
 ) -> dict:
     """Benchmark ``policies`` on task preset ``task`` over ``seeds`` (a count N -> 0..N-1, or a list).
 
@@ -291,18 +292,12 @@ def run_benchmark(
             bar.update(1)
 
     try:
-        if workers > 1 and len(todo) > 1:
-            from concurrent.futures import as_completed
+        if ray is not None or (workers > 1 and len(todo) > 1):
+            from policy_search.dispatch import run_jobs
 
-            from policy_search.threads import pooled
-
-            with pooled(min(workers, len(todo))) as pool:
-                futures = {
-                    pool.submit(_run_one, spec, seed, preset, protocol, device, data_dir): (spec, seed)
-                    for spec, seed in todo
-                }
-                for future in as_completed(futures):
-                    save(*futures[future], future.result())
+            jobs = [(spec, seed, preset, protocol, device, data_dir) for spec, seed in todo]
+            for i, record in run_jobs(_run_one, jobs, workers=workers, ray=ray):
+                save(*todo[i], record)
         else:
             for spec, seed in todo:
                 if bar is not None:
@@ -361,6 +356,9 @@ class BenchmarkConfig:
     """FGSM step sizes, in pixel units."""
     workers: int = 1
     """Processes training runs side by side (each gets cores / workers threads)."""
+    ray: str | None = None
+    """Run the child runs as tasks on a Ray cluster: auto (the cluster `ray start` runs here), an address, or local
+    (a private one-machine cluster for this command); default: the local process pool (--workers)."""
     progress: bool = True
     """Show a progress bar."""
     description: str = ""

@@ -90,6 +90,8 @@ class RaceConfig:
     """How the winner is chosen among the last round's candidates: ``mean`` (the highest mean paired gain) or
     ``lcb`` (the highest lower bound of its 95% confidence interval: a steady gain over a larger, riskier one).
     Halving always ranks by the mean; the runs do not depend on it."""
+    ray: str | None = None
+    """Train each round's child runs as tasks on a Ray cluster (auto, an address, or local); default: --workers."""
     workers: int = 1
     """Processes that train each round's child runs side by side (each with cores / workers torch threads, or
     $POLICY_SEARCH_THREADS); results are the same as with one."""
@@ -324,22 +326,16 @@ def _evaluate(job: tuple[str, str | None, int, str, str | None, float | None, di
     return cache
 
 
-def _run_in_workers(jobs: list[tuple], workers: int, bar) -> None:
+def _run_in_workers(jobs: list[tuple], workers: int, bar, ray: str | None = None) -> None:
     """Train one round's child runs in ``workers`` spawned processes; each writes its own cache file, which the race
     then reads as if it had run the child itself. The bar counts every job: cached ones at once, the rest as they
     finish."""
-    from concurrent.futures import as_completed
-
-    from policy_search.threads import pooled
+    from policy_search.dispatch import run_jobs
 
     todo = [job for job in jobs if not Path(job[3]).exists()]
     bar.update(len(jobs) - len(todo))
-    if not todo:
-        return
-    with pooled(workers) as pool:
-        for future in as_completed([pool.submit(_evaluate, job) for job in todo]):
-            future.result()
-            bar.update(1)
+    for _ in run_jobs(_evaluate, [(job,) for job in todo], workers=workers, ray=ray):
+        bar.update(1)
 
 
 def check_out(cfg: RaceConfig) -> None:
@@ -429,7 +425,7 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any
 
         for r, seeds in enumerate(seeds_by_round):
             step = 1  # the bar's step per run read below; the workers have counted them already
-            if cfg.workers > 1:
+            if cfg.workers > 1 or cfg.ray is not None:
                 jobs = [
                     (
                         cfg.task,
@@ -444,7 +440,7 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any
                     for s in seeds
                     for name, file in [("none", None)] + [(n, by_name[n]["file"]) for n in alive]
                 ]
-                _run_in_workers(jobs, cfg.workers, bar)
+                _run_in_workers(jobs, cfg.workers, bar, cfg.ray)
                 step = 0
             for s in seeds:
                 reference[s] = val_accuracy(

@@ -1,0 +1,149 @@
+"""Scale-out (issue 32): child runs dispatched to a Ray cluster give the figures the local back ends give."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from policy_search.dispatch import ray_available, run_jobs
+
+TINY = dict(train_size=256, epochs=1, eval_samples=128, val_size=200)
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def test_local_back_ends_yield_every_job_once_in_completion_order():
+    jobs = [(i,) for i in range(5)]
+    for workers in (1, 2):
+        got = dict(run_jobs(_square, jobs, workers=workers))
+        assert got == {i: i * i for i in range(5)}
+    assert list(run_jobs(_square, [])) == []
+
+
+def test_missing_or_unreachable_ray_is_one_line(monkeypatch):
+    from policy_search import dispatch
+
+    if not ray_available():
+        with pytest.raises(ValueError, match="pip install"):
+            list(run_jobs(_square, [(1,)], ray="auto"))
+        return
+    import ray
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("Could not find any running Ray instance.\nmore detail")
+
+    monkeypatch.setattr(ray, "init", refuse)
+    with pytest.raises(ValueError, match="cannot reach the Ray cluster '10.0.0.1:6379'") as info:
+        dispatch.connect("10.0.0.1:6379")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(not ray_available(), reason="Ray is not installed (pip install 'policy-search[ray]')")
+def test_benchmark_through_ray_gives_the_local_figures(tmp_path, shared_data_dir, monkeypatch):
+    """The same benchmark on a private one-machine Ray cluster (--ray local) and on the local pool: every run
+    present once, and the same accuracies and statistics (wall times aside)."""
+    from policy_search.benchmark.harness import run_benchmark
+
+    monkeypatch.setenv("POLICY_SEARCH_THREADS", "1")
+    common = dict(
+        device="cpu",
+        data_dir=str(shared_data_dir),
+        overrides=TINY,
+        robustness_samples=0,
+        progress=False,
+        adaptive_baseline=False,
+    )
+    local = run_benchmark("mnist-proxy", ["none", "randaugment"], 2, str(tmp_path / "local"), workers=2, **common)
+    remote = run_benchmark("mnist-proxy", ["none", "randaugment"], 2, str(tmp_path / "ray"), ray="local", **common)
+    assert remote["counts"] == {"computed": 4, "cached": 0, "total": 4}
+    runs = sorted((tmp_path / "ray" / "runs").glob("*.json"))
+    assert len(runs) == 4
+    for path in runs:
+        a = json.loads(path.read_text())
+        b = json.loads((tmp_path / "local" / "runs" / path.name).read_text())
+        assert a["test"] == b["test"] and a["val"] == b["val"], path.name
+    for name, table in local["comparisons"].items():  # the paired statistics of the figures (not of wall times)
+        assert table["test_accuracy"] == remote["comparisons"][name]["test_accuracy"], name
+    import ray
+
+    assert not ray.is_initialized()  # the private cluster this command started is stopped
+
+
+def _slow_square(x: int, marker: str) -> int:
+    """A job that takes a while and leaves a mark per attempt (to count reruns)."""
+    import os
+    import time
+    from pathlib import Path
+
+    Path(marker).mkdir(parents=True, exist_ok=True)
+    (Path(marker) / f"{x}-{os.getpid()}-{time.monotonic_ns()}").touch()
+    time.sleep(2.0)
+    return x * x
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.skipif(not ray_available(), reason="Ray is not installed (pip install 'policy-search[ray]')")
+def test_a_worker_node_killed_mid_run_loses_nothing(tmp_path):
+    """A real two-node cluster on this machine (a head and a second node, one CPU each): the second node's raylet is
+    killed while it runs jobs; Ray reruns its jobs on the head, and every result arrives once."""
+    import os
+    import shutil
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    ray_cli = shutil.which("ray", path=os.path.dirname(sys.executable))
+    if ray_cli is None:
+        pytest.skip("the ray command is not on this Python's path")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    temp = f"/tmp/ps-ray-{os.getpid()}"  # short: Ray's socket paths must fit in 107 characters
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    head = [ray_cli, "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false"]
+    worker_port = port + 7
+    node = [ray_cli, "start", f"--address=127.0.0.1:{port}", "--num-cpus=1", f"--node-manager-port={worker_port}"]
+    try:
+        try:
+            subprocess.run([*head, f"--temp-dir={temp}"], env=env, check=True, capture_output=True, timeout=90)
+            subprocess.run(node, env=env, check=True, capture_output=True, timeout=90)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            pytest.skip(f"Ray could not start a local two-node cluster here: {exc}")
+        import ray
+
+        from policy_search import dispatch
+
+        dispatch.connect(f"127.0.0.1:{port}")
+        try:
+            deadline = time.monotonic() + 60
+            while len([n for n in ray.nodes() if n["Alive"]]) < 2 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert len([n for n in ray.nodes() if n["Alive"]]) == 2
+
+            def kill_second_raylet() -> None:
+                time.sleep(3.0)  # both nodes are running jobs by now
+                out = subprocess.run(["pgrep", "-f", f"raylet.*node_manager_port={worker_port}"], capture_output=True)
+                for pid in out.stdout.split():
+                    os.kill(int(pid), signal.SIGKILL)
+
+            killer = threading.Thread(target=kill_second_raylet)
+            killer.start()
+            marks = tmp_path / "marks"
+            jobs = [(i, str(marks)) for i in range(8)]
+            results = dict(run_jobs(_slow_square, jobs, ray=f"127.0.0.1:{port}", max_retries=5))
+            killer.join()
+            assert results == {i: i * i for i in range(8)}  # every result, once
+            attempts = len(list(marks.iterdir()))
+            assert attempts >= 8  # reruns of the lost jobs show as extra attempts
+        finally:
+            ray.shutdown()
+    finally:
+        subprocess.run([ray_cli, "stop", "--force"], env=env, capture_output=True, timeout=60)
+        shutil.rmtree(temp, ignore_errors=True)
