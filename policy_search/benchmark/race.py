@@ -358,16 +358,10 @@ def check_out(cfg: RaceConfig) -> None:
 
 def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any]:
     """Shortlist, race, export; returns the summary written to race.json. ``command`` (the CLI's argv) is
-    recorded in ``command.txt`` once the output folder is accepted."""
-    from tqdm.auto import tqdm
-
-    from policy_search.policy import load_policy
-    from policy_search.policy.base import Policy
-    from policy_search.policy.kinds import Schedule, Sequence
-
+    recorded in ``command.txt`` once the output folder is accepted. Plan (the entries), run (the rounds, cached
+    per run), aggregate (gains, the winner), write."""
     cfg.validate()
     check_out(cfg)
-    child = cfg.child_overrides()  # every child run's preset overrides (--set and --dataset)
     out = Path(cfg.out)
     from policy_search.outputs import require_writable
 
@@ -376,6 +370,22 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any
     if command is not None:
         atomic_write_text(out / "command.txt", " ".join(shlex.quote(a) for a in command) + "\n")
     atomic_write_text(out / "config.json", json.dumps(dataclasses.asdict(cfg), indent=1) + "\n")
+    groups, entries, image_spec = _plan_entries(cfg, out)
+    seeds_by_round, start = [], cfg.first_seed
+    for n in cfg.rounds:
+        seeds_by_round.append(list(range(start, start + n)))
+        start += n
+    reference, acc, rows, alive = _run_rounds(cfg, out, entries, seeds_by_round)
+    summary, schedule = _aggregate(cfg, groups, entries, image_spec, seeds_by_round, reference, acc, rows, alive)
+    _write_race(cfg, out, summary, schedule, rows)
+    return summary
+
+
+def _plan_entries(cfg: RaceConfig, out: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Any]:
+    """The searches' pooled episodes, the shortlisted candidates (saved as files) and the policies raced beside
+    them; the image spec the searches ran with."""
+    from policy_search.policy import load_policy
+
     groups = pool_episodes(cfg.task, cfg.searches, cfg.dataset) if cfg.searches else []
     picked = shortlist(groups, cfg.candidates, cfg.prior_runs, cfg.skip_inert)
     image_spec = None
@@ -402,30 +412,42 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any
         entries.append({"name": Path(p).stem if Path(p).is_file() else p, "file": p, "repr": repr(load_policy(p))})
     if not entries:
         raise ValueError("the searches hold no augmenting policy to race (every run applied no augmentation)")
+    return groups, entries, image_spec
 
-    seeds_by_round, start = [], cfg.first_seed
-    for n in cfg.rounds:
-        seeds_by_round.append(list(range(start, start + n)))
-        start += n
+
+def _gain(acc: dict[tuple[str, int], float], reference: dict[int, float], name: str) -> list[float]:
+    """A candidate's paired gains over no augmentation, in points, on the seeds it ran."""
+    return [100 * (acc[(name, s)] - reference[s]) for s in reference if (name, s) in acc]
+
+
+def _run_rounds(cfg: RaceConfig, out: Path, entries: list[dict[str, Any]], seeds_by_round: list[list[int]]):
+    """Successive halving on shared seeds: every surviving candidate and no augmentation train on each round's
+    seeds (through the workers or Ray when asked; every run cached in ``evals/``); the better half goes on."""
+    from tqdm.auto import tqdm
+
+    child = cfg.child_overrides()  # every child run's preset overrides (--set and --dataset)
     evals = out / "evals"
     reference: dict[int, float] = {}
     acc: dict[tuple[str, int], float] = {}
     alive = [e["name"] for e in entries]
     by_name = {e["name"]: e for e in entries}
     rows: list[dict[str, Any]] = []
-    # planned runs if each round halves the field (the reference runs on every seed)
-    total, field = 0, len(alive)
+    total, field = 0, len(alive)  # planned runs if each round halves the field (the reference runs on every seed)
     for r, seeds in enumerate(seeds_by_round):
         total += (field + 1) * len(seeds)
         field = field if r == len(seeds_by_round) - 1 else max(1, math.ceil(field / 2))
+
+    def score(name: str, file: str | None, seed: int) -> float:
+        return val_accuracy(
+            cfg.task, file, seed, evals / f"{name}-seed{seed}.json", data_dir=cfg.data_dir, epochs=cfg.epochs,
+            overrides=child, device=cfg.device,
+        )  # fmt: skip
+
     with tqdm(total=total, desc=f"race on {cfg.task}", unit="run", disable=not cfg.progress_bar) as bar:
-
-        def gain(name: str) -> list[float]:
-            return [100 * (acc[(name, s)] - reference[s]) for s in reference if (name, s) in acc]
-
         for r, seeds in enumerate(seeds_by_round):
             step = 1  # the bar's step per run read below; the workers have counted them already
             if cfg.workers > 1 or cfg.ray is not None:
+                named = [("none", None)] + [(n, by_name[n]["file"]) for n in alive]
                 jobs = [
                     (
                         cfg.task,
@@ -438,53 +460,41 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any
                         cfg.device,
                     )
                     for s in seeds
-                    for name, file in [("none", None)] + [(n, by_name[n]["file"]) for n in alive]
+                    for name, file in named
                 ]
                 _run_in_workers(jobs, cfg.workers, bar, cfg.ray)
                 step = 0
             for s in seeds:
-                reference[s] = val_accuracy(
-                    cfg.task,
-                    None,
-                    s,
-                    evals / f"none-seed{s}.json",
-                    data_dir=cfg.data_dir,
-                    epochs=cfg.epochs,
-                    overrides=child,
-                    device=cfg.device,
-                )
+                reference[s] = score("none", None, s)
                 bar.update(step)
                 for name in alive:
-                    acc[(name, s)] = val_accuracy(
-                        cfg.task,
-                        by_name[name]["file"],
-                        s,
-                        evals / f"{name}-seed{s}.json",
-                        data_dir=cfg.data_dir,
-                        epochs=cfg.epochs,
-                        overrides=child,
-                        device=cfg.device,
-                    )
+                    acc[(name, s)] = score(name, by_name[name]["file"], s)
                     bar.update(step)
+                    gain = 100 * (acc[(name, s)] - reference[s])
                     rows.append(
-                        {
-                            "round": r,
-                            "candidate": name,
-                            "seed": s,
-                            "val_accuracy": acc[(name, s)],
-                            "reference_accuracy": reference[s],
-                            "gain_points": 100 * (acc[(name, s)] - reference[s]),
-                        }
-                    )
-            alive.sort(key=lambda n: -float(np.mean(gain(n))))
+                        {"round": r, "candidate": name, "seed": s, "val_accuracy": acc[(name, s)],
+                         "reference_accuracy": reference[s], "gain_points": gain}
+                    )  # fmt: skip
+            alive.sort(key=lambda n: -float(np.mean(_gain(acc, reference, n))))
             if r < len(seeds_by_round) - 1:
                 alive = alive[: max(1, math.ceil(len(alive) / 2))]
-            bar.set_postfix_str(f"leader {alive[0]} {float(np.mean(gain(alive[0]))):+.2f} pts")
+            bar.set_postfix_str(f"leader {alive[0]} {float(np.mean(_gain(acc, reference, alive[0]))):+.2f} pts")
+    return reference, acc, rows, alive
+
+
+def _aggregate(cfg, groups, entries, image_spec, seeds_by_round, reference, acc, rows, alive):
+    """Each candidate's gains, the winner (by mean, or by the lower bound with --pick lcb) and the schedule
+    exported: the winner if its mean gain is positive, else no augmentation."""
+    from policy_search.policy import load_policy
+    from policy_search.policy.base import Policy
+    from policy_search.policy.kinds import Schedule, Sequence
+
     if cfg.pick == "lcb":
-        alive.sort(key=lambda n: -(float(np.mean(gain(n))) - ci95(gain(n))))
+        alive.sort(key=lambda n: -(float(np.mean(_gain(acc, reference, n))) - ci95(_gain(acc, reference, n))))
     winner = alive[0]
+    by_name = {e["name"]: e for e in entries}
     for e in entries:
-        gains = gain(e["name"])
+        gains = _gain(acc, reference, e["name"])
         e.update(gain_mean=float(np.mean(gains)), gain_ci95=ci95(gains), seeds=len(gains), gains=gains)
     won = by_name[winner]["gain_mean"] > 0
     chosen = load_policy(by_name[winner]["file"]) if won else Sequence([])
@@ -509,16 +519,23 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any
         "pick": cfg.pick,
         "exported": by_name[winner]["repr"] if won else "no augmentation (no candidate beat it on average)",
     }
+    return summary, schedule
+
+
+def _write_race(cfg: RaceConfig, out: Path, summary: dict[str, Any], schedule: Any, rows: list[dict]) -> None:
+    """schedule.json (with its provenance), race.csv, race.json and race.png."""
+    winner = summary["winner"]
+    gain = next(e["gain_mean"] for e in summary["candidates"] if e["name"] == winner)
     schedule.save(
         out / "schedule.json",
         provenance={
             "task": cfg.task,
             "agent": "race",
             "seed": cfg.first_seed,
-            "search_budget": {"searches": list(cfg.searches), "race_rounds": seeds_by_round},
-            "child_run_equivalents": search_runs + race_runs,
+            "search_budget": {"searches": list(cfg.searches), "race_rounds": summary["rounds"]},
+            "child_run_equivalents": summary["child_run_equivalents"],
             "race_winner": winner,
-            "race_gain_points": by_name[winner]["gain_mean"],
+            "race_gain_points": gain,
         },
     )
     with (out / "race.csv").open("w", newline="") as f:
@@ -527,7 +544,6 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any
         writer.writerows(rows)
     atomic_write_text(out / "race.json", json.dumps(summary, indent=1))
     _plot(summary, out / "race.png")
-    return summary
 
 
 def build_parser():

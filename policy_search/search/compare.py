@@ -303,7 +303,8 @@ def _plot(curves: dict[str, list[list[dict]]], budget: int, path: Path, title: s
 
 
 def run_compare(config: CompareConfig, argv: list[str] | None = None) -> dict[str, Any]:
-    """Run every method for every seed at the same sample budget, then the test evaluation; returns the summary."""
+    """Run every method for every seed at the same sample budget, then the test evaluation; returns the summary.
+    Plan (the runs the budget buys), run the searches (each resumable in its folder), aggregate, test, write."""
     config.validate()
     out = Path(config.out)
     from policy_search.outputs import require_writable
@@ -322,6 +323,18 @@ def run_compare(config: CompareConfig, argv: list[str] | None = None) -> dict[st
     )
     command = ["python", "-m", "policy_search.search", "compare", *(argv or [])]
     (out / "command.txt").write_text(" ".join(shlex.quote(a) for a in command) + "\n", encoding="utf-8")
+    curves, exported, skipped = _run_methods(config, out, runs, per_run)
+    _write_curves(config, out, curves)
+    summary = _summarize(config, curves, runs, per_run, skipped)
+    if config.test_seeds:
+        _test_exports(config, out, curves, exported, summary)
+    write_json(out / "summary.json", summary, indent=2)
+    return summary
+
+
+def _run_methods(config: CompareConfig, out: Path, runs: int, per_run: int):
+    """Every method's searches (one per seed) at ``runs`` child runs; their best-so-far curves and exports. An RL
+    method that fails is reported as skipped, not a crash that throws away the other methods' runs."""
     curves: dict[str, list[list[dict]]] = {}
     exported: dict[str, str] = {}
     skipped: dict[str, str] = {}
@@ -344,8 +357,6 @@ def run_compare(config: CompareConfig, argv: list[str] | None = None) -> dict[st
             except Exception as exc:
                 if method in OPTUNA_METHODS:
                     raise
-                # The RL trainer is another module in progress: its failure is a result to report, not a crash
-                # that throws away the other methods' runs.
                 skipped[method] = f"train_agent failed: {exc.__class__.__name__}: {exc}"
                 print(f"[compare] skipping {method}: {skipped[method]}", file=sys.stderr, flush=True)
                 break
@@ -356,6 +367,11 @@ def run_compare(config: CompareConfig, argv: list[str] | None = None) -> dict[st
                 f"{time.perf_counter() - start:.0f} s",
                 flush=True,
             )
+    return curves, exported, skipped
+
+
+def _write_curves(config: CompareConfig, out: Path, curves: dict[str, list[list[dict]]]) -> None:
+    """curves.csv (every run of every search, best so far) and curves.png."""
     with open(out / "curves.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["method", "seed", "run", "samples", "wall_s", "val_acc", "best_so_far"])
@@ -371,6 +387,9 @@ def run_compare(config: CompareConfig, argv: list[str] | None = None) -> dict[st
         out / "curves.png",
         f"{config.task}: best val accuracy vs samples ({config.seeds} seeds)",
     )
+
+
+def _summarize(config: CompareConfig, curves, runs: int, per_run: int, skipped: dict[str, str]) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "task": config.task,
         "budget_samples": config.budget_samples,
@@ -388,29 +407,29 @@ def run_compare(config: CompareConfig, argv: list[str] | None = None) -> dict[st
             "samples_spent": [rows[-1]["samples"] for rows in per_seed if rows],
             "wall_s_per_seed": [round(rows[-1]["wall_s"], 1) for rows in per_seed if rows],
         }
-    if config.test_seeds:
-        from policy_search.policy.presets import PRESETS
-
-        policies = {**exported, **{f"baseline-{b}": b for b in config.baselines if b in PRESETS}}
-        scores, harness = _test_accuracy(config, policies, out)
-        summary["test_harness"] = harness
-        with open(out / "test.csv", "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["policy", "test_seed", "test_acc"])
-            for name, accs in scores.items():
-                writer.writerows([name, i, a] for i, a in enumerate(accs))
-        summary["test"] = {
-            name: {"mean": statistics.fmean(a), "std": statistics.pstdev(a), "n": len(a)}
-            for name, a in scores.items()
-            if a
-        }
-        for method in curves:
-            accs = [a for name, vals in scores.items() if name.startswith(f"{method}-s") for a in vals]
-            if accs:
-                summary["methods"][method]["test_mean"] = statistics.fmean(accs)
-                summary["methods"][method]["test_std"] = statistics.pstdev(accs)
-    write_json(out / "summary.json", summary, indent=2)
     return summary
+
+
+def _test_exports(config: CompareConfig, out: Path, curves, exported: dict[str, str], summary: dict) -> None:
+    """Every export and the baselines on the test split (test.csv), into ``summary``."""
+    from policy_search.policy.presets import PRESETS
+
+    policies = {**exported, **{f"baseline-{b}": b for b in config.baselines if b in PRESETS}}
+    scores, harness = _test_accuracy(config, policies, out)
+    summary["test_harness"] = harness
+    with open(out / "test.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["policy", "test_seed", "test_acc"])
+        for name, accs in scores.items():
+            writer.writerows([name, i, a] for i, a in enumerate(accs))
+    summary["test"] = {
+        name: {"mean": statistics.fmean(a), "std": statistics.pstdev(a), "n": len(a)} for name, a in scores.items() if a
+    }
+    for method in curves:
+        accs = [a for name, vals in scores.items() if name.startswith(f"{method}-s") for a in vals]
+        if accs:
+            summary["methods"][method]["test_mean"] = statistics.fmean(accs)
+            summary["methods"][method]["test_std"] = statistics.pstdev(accs)
 
 
 def build_parser():
