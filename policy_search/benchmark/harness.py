@@ -229,6 +229,32 @@ def run_benchmark(
     preset = get_preset(task, **{**(overrides or {}), **({"epochs": epochs} if epochs is not None else {})})
     resolve_device(device)  # fail on a bad device before any training
     seed_list = resolve_seeds(seeds)
+    specs = _plan_specs(policies, optional_policies, adaptive_baseline)
+    _check_numbers(workers, robustness_samples, fgsm_eps)
+    out_dir = Path(out)
+    _open_out(out_dir)
+    protocol = _protocol(preset, robustness_samples, fgsm_eps)
+    pairs = [(s, k) for s in specs for k in seed_list]
+    records, todo = _run_missing(specs, seed_list, preset, protocol, device, data_dir, out_dir, progress, workers, ray)
+    order = {(s.key, k): i for i, (s, k) in enumerate(pairs)}
+    records.sort(key=lambda r: order[(r["key"], r["seed"])])
+    command = (
+        command
+        or "run_benchmark(" + ", ".join(repr(x) for x in (task, [s.name for s in specs], seed_list, str(out_dir))) + ")"
+    )
+    results = aggregate(records, specs, seed_list, preset, protocol, command)
+    results["meta"]["out"] = str(out_dir)
+    results["counts"] = {"computed": len(todo), "cached": len(pairs) - len(todo), "total": len(pairs)}
+    if report:
+        write_report(out_dir, results, records)
+    return results
+
+
+def _plan_specs(
+    policies: Sequence[str | os.PathLike[str]], optional_policies: Sequence[str | os.PathLike[str]], adaptive: bool
+) -> list[PolicySpec]:
+    """The policies benchmarked: those given, the optional ones present, and the adaptive baseline beside free
+    recipes; each once."""
     specs = [resolve_policy(p) for p in policies]
     for extra in optional_policies:
         try:
@@ -241,34 +267,44 @@ def run_benchmark(
             )
     if not specs:
         raise ValueError("no policies to benchmark: pass preset names or policy files with --policies")
-    if adaptive_baseline and any(s.is_baseline for s in specs) and ADAPTIVE_BASELINE not in [s.name for s in specs]:
+    if adaptive and any(s.is_baseline for s in specs) and ADAPTIVE_BASELINE not in [s.name for s in specs]:
         specs.append(resolve_policy(ADAPTIVE_BASELINE))  # the zero-cost adaptive recipe beside the free recipes
     if len({s.key for s in specs}) != len(specs):
         raise ValueError(f"the same policy is listed twice: {[s.name for s in specs]}")
+    return specs
+
+
+def _check_numbers(workers: Any, robustness_samples: Any, fgsm_eps: Sequence[Any]) -> None:
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
     if isinstance(robustness_samples, bool) or not isinstance(robustness_samples, int) or robustness_samples < 0:
         raise ValueError(f"robustness_samples must be a whole number >= 0 (0 skips), got {robustness_samples!r}")
     if not all(isinstance(e, int | float) and math.isfinite(e) and e >= 0 for e in fgsm_eps):
         raise ValueError(f"fgsm_eps must be finite numbers >= 0, got {list(fgsm_eps)!r}")
-    out_dir = Path(out)
+
+
+def _open_out(out_dir: Path) -> None:
+    """Before any training: the folder must be writable (results would be lost at the end) and ours alone (a second
+    benchmark into it would train every run twice); temp files of a writer killed mid-write are removed."""
     from policy_search.outputs import FolderInUseError, check_writable, lock_folder
 
-    try:  # before any training: results would be lost at the end
+    try:
         check_writable(out_dir / "runs")
     except OSError as exc:
         raise ValueError(
             f"--out {str(out_dir)!r} is not a writable folder ({exc.strerror or exc}); choose another"
         ) from None
-
     try:
-        lock_folder(out_dir)  # a second benchmark into this folder would train every run twice
+        lock_folder(out_dir)
     except FolderInUseError as exc:
         raise ValueError(str(exc)) from None
-    for folder in (out_dir, out_dir / "runs"):  # a writer killed mid-write left them; we hold the lock
+    for folder in (out_dir, out_dir / "runs"):  # we hold the lock: every temp file is stale
         remove_stale_temps(folder)
-    protocol = _protocol(preset, robustness_samples, fgsm_eps)
-    pairs = [(s, k) for s in specs for k in seed_list]
+
+
+def _run_missing(specs, seed_list, preset, protocol, device, data_dir, out_dir: Path, progress, workers, ray):
+    """Every (policy, seed) run: read from the cache, or trained (here, in workers or on Ray) and cached as it
+    finishes. Returns (records, the pairs trained)."""
     records: list[dict] = []
     todo = []
     # Seed-major: an interrupted benchmark leaves whole seeds (every policy), which pair in a partial report.
@@ -278,11 +314,12 @@ def run_benchmark(
             todo.append((spec, seed))
         else:
             records.append(cached)
+    total = len(specs) * len(seed_list)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(pairs), initial=len(pairs) - len(todo), desc=f"benchmark {preset.name}", unit="run")
+        bar = tqdm(total=total, initial=total - len(todo), desc=f"benchmark {preset.name}", unit="run")
 
     def save(spec: PolicySpec, seed: int, record: dict) -> None:
         _write_json_atomic(out_dir / "runs" / f"{spec.key}-seed{seed}.json", record)
@@ -306,18 +343,7 @@ def run_benchmark(
     finally:
         if bar is not None:
             bar.close()
-    order = {(s.key, k): i for i, (s, k) in enumerate(pairs)}
-    records.sort(key=lambda r: order[(r["key"], r["seed"])])
-    command = (
-        command
-        or "run_benchmark(" + ", ".join(repr(x) for x in (task, [s.name for s in specs], seed_list, str(out_dir))) + ")"
-    )
-    results = aggregate(records, specs, seed_list, preset, protocol, command)
-    results["meta"]["out"] = str(out_dir)
-    results["counts"] = {"computed": len(todo), "cached": len(pairs) - len(todo), "total": len(pairs)}
-    if report:
-        write_report(out_dir, results, records)
-    return results
+    return records, todo
 
 
 # --- command line ---------------------------------------------------------------------------------------------
