@@ -231,15 +231,24 @@ def _save_figure(fig: Any, path: Path, command: str, bottom: float = 0.05) -> No
 
 
 def _plots(out: Path, results: dict, records: list[dict]) -> list[tuple[str, str]]:
+    """The report's figures, each saved with the command that produced it: learning curves, accuracy against
+    compute, op usage over training (where it changes) and the best policy's confusion matrix."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     command = results["meta"]["command"]
     names = [p["name"] for p in results["meta"]["policies"]]
     by_policy = {n: [r for r in records if r["policy"] == n] for n in names}
-    figures: list[tuple[str, str]] = []
+    figures = [_plot_curves(out, by_policy, command), _plot_cost(out, results, by_policy, command)]
+    varying = [n for n, runs in by_policy.items() if runs and _usage_varies(runs)]
+    if varying:
+        figures.append(_plot_op_usage(out, by_policy, varying, command))
+    figures.append(_plot_confusion(out, results, by_policy, names, command))
+    return figures
+
+
+def _plot_curves(out: Path, by_policy: dict[str, list[dict]], command: str) -> tuple[str, str]:
+    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, runs in by_policy.items():
@@ -254,7 +263,11 @@ def _plots(out: Path, results: dict, records: list[dict]) -> list[tuple[str, str
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     _save_figure(fig, out / "learning_curves.png", command)
-    figures.append(("learning_curves.png", "Validation accuracy against training samples, mean over seeds."))
+    return ("learning_curves.png", "Validation accuracy against training samples, mean over seeds.")
+
+
+def _plot_cost(out: Path, results: dict, by_policy: dict[str, list[dict]], command: str) -> tuple[str, str]:
+    import matplotlib.pyplot as plt
 
     main = headline_metric(results["summary"])
     read = dict((m, g) for m, _, _, g in METRICS)[main]
@@ -267,15 +280,9 @@ def _plots(out: Path, results: dict, records: list[dict]) -> list[tuple[str, str
         acc = np.array([read(r) for r in runs]) * 100
         points = ax.scatter(cost, acc, s=12, alpha=0.5)
         ax.errorbar(
-            cost.mean(),
-            acc.mean(),
-            xerr=cost.std(),
-            yerr=acc.std(),
-            fmt="o",
-            ms=7,
-            label=name,
+            cost.mean(), acc.mean(), xerr=cost.std(), yerr=acc.std(), fmt="o", ms=7, label=name,
             color=points.get_facecolor()[0][:3],
-        )
+        )  # fmt: skip
     ax.set(
         xlabel="training + augmentation time per run (s, CPU)",
         ylabel=f"{label} (%)",
@@ -284,22 +291,29 @@ def _plots(out: Path, results: dict, records: list[dict]) -> list[tuple[str, str
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     _save_figure(fig, out / "accuracy_vs_cost.png", command)
-    figures.append(("accuracy_vs_cost.png", f"{label.capitalize()} against training + augmentation time."))
+    return ("accuracy_vs_cost.png", f"{label.capitalize()} against training + augmentation time.")
 
-    varying = [n for n, runs in by_policy.items() if runs and _usage_varies(runs)]
-    if varying:
-        fig, axes = plt.subplots(len(varying), 1, figsize=(7, 2.6 * len(varying) + 0.6), squeeze=False)
-        for ax, name in zip(axes[:, 0], varying):
-            _plot_usage(ax, name, by_policy[name])
-        _save_figure(fig, out / "op_usage.png", command, bottom=0.04)
-        figures.append(
-            (
-                "op_usage.png",
-                "Expected applications per image of each op over training (mean over "
-                "seeds), for policies whose op distribution changes during training: " + ", ".join(varying) + ".",
-            )
-        )
 
+def _plot_op_usage(out: Path, by_policy: dict[str, list[dict]], varying: list[str], command: str) -> tuple[str, str]:
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(varying), 1, figsize=(7, 2.6 * len(varying) + 0.6), squeeze=False)
+    for ax, name in zip(axes[:, 0], varying):
+        _plot_usage(ax, name, by_policy[name])
+    _save_figure(fig, out / "op_usage.png", command, bottom=0.04)
+    return (
+        "op_usage.png",
+        "Expected applications per image of each op over training (mean over "
+        "seeds), for policies whose op distribution changes during training: " + ", ".join(varying) + ".",
+    )
+
+
+def _plot_confusion(
+    out: Path, results: dict, by_policy: dict[str, list[dict]], names: list[str], command: str
+) -> tuple[str, str]:
+    import matplotlib.pyplot as plt
+
+    main = headline_metric(results["summary"])
     best = max(names, key=lambda n: results["summary"][n][main]["mean"] if by_policy[n] else -1.0)
     cm = np.sum([np.array(r["test"]["confusion_matrix"]) for r in by_policy[best]], axis=0)
     rate = cm / np.maximum(cm.sum(1, keepdims=True), 1)
@@ -311,20 +325,12 @@ def _plots(out: Path, results: dict, records: list[dict]) -> list[tuple[str, str
     for i in range(len(cm)):
         for j in range(len(cm)):
             if rate[i, j] >= 0.01:
-                ax.text(
-                    j,
-                    i,
-                    f"{rate[i, j]:.2f}",
-                    ha="center",
-                    va="center",
-                    fontsize=5,
-                    color="white" if rate[i, j] > 0.5 else "black",
-                )
+                colour = "white" if rate[i, j] > 0.5 else "black"
+                ax.text(j, i, f"{rate[i, j]:.2f}", ha="center", va="center", fontsize=5, color=colour)
     ax.set(xlabel="predicted", ylabel="true", title=f"Test confusion (row-normalized), best: {best}, all seeds")
     fig.colorbar(image, ax=ax, fraction=0.046)
     _save_figure(fig, out / "confusion_best.png", command)
-    figures.append(("confusion_best.png", f"Test confusion matrix of the best policy ({best}), summed over seeds."))
-    return figures
+    return ("confusion_best.png", f"Test confusion matrix of the best policy ({best}), summed over seeds.")
 
 
 def _usage_varies(runs: list[dict]) -> bool:
@@ -345,6 +351,25 @@ def _plot_usage(ax: Any, name: str, runs: list[dict]) -> None:
 
 
 def _markdown(results: dict, figures: list[tuple[str, str]]) -> str:
+    """report.md: the summary table, the paired comparison with the best baseline, the learned policies head to
+    head, the figures and the versions."""
+    meta = results["meta"]
+    lines = _summary_section(results) + _comparison_section(results) + _head_to_head_section(results)
+    lines += ["## Figures", ""] + [
+        f"![{f}]({f})\n\n{caption} Produced by: `{meta['command']}`\n" for f, caption in figures
+    ]
+    lines += ["## Versions", "", "| library | version |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in meta["versions"].items()]
+    lines += [
+        "",
+        "Per-run records: `runs/<policy-key>-seed<k>.json` (cached; rerunning the command recomputes "
+        "nothing). Per-run table: `results.csv`; everything: `results.json`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _summary_section(results: dict) -> list[str]:
     meta, summary = results["meta"], results["summary"]
     names = [p["name"] for p in meta["policies"]]
     shown = [m for m in METRICS if any(summary[n][m[0]]["n"] > 0 for n in names)]
@@ -375,8 +400,12 @@ def _markdown(results: dict, figures: list[tuple[str, str]]) -> str:
     ]
     for n in names:
         lines.append(f"| {n} | " + " | ".join(_fmt(summary[n][m], s) for m, _, s, _ in shown) + " |")
+    return lines
+
+
+def _comparison_section(results: dict) -> list[str]:
     best = results["best_baseline"]
-    lines += [
+    lines = [
         "",
         f"## Paired comparison against the best baseline: `{best}`",
         "",
@@ -403,7 +432,7 @@ def _markdown(results: dict, figures: list[tuple[str, str]]) -> str:
                 f"{c['boot_high'] * 100:+.2f}] | {c['p_value']:.3g} | {holm_p:.3g} | "
                 f"{'yes' if c['significant'] else 'no'} | {'yes' if after else 'no'} |"
             )
-    lines += [
+    return lines + [
         "",
         "**Significant at 0.05 after Holm's correction:** "
         + ("; ".join(corrected) + "." if corrected else "none of the differences above."),
@@ -412,34 +441,26 @@ def _markdown(results: dict, figures: list[tuple[str, str]]) -> str:
         + ("; ".join(uncorrected) + "." if uncorrected else "none."),
         "",
     ]
-    if results.get("head_to_head"):
-        lines += [
-            "## Learned policies against each other (secondary)",
-            "",
-            f"{'Test accuracy' if headline_metric(summary) == 'test_accuracy' else 'Test entity F1'}, a − b paired "
-            "by seed, in percentage points; two-sided paired t-test, not adjusted.",
-            "",
-            "| a | b | mean diff (pp) | 95% bootstrap CI | p |",
-            "|---|---|---|---|---|",
-        ]
-        for c in results["head_to_head"]:
-            lines.append(
-                f"| {c['a']} | {c['b']} | {c['mean_diff'] * 100:+.2f} | [{c['boot_low'] * 100:+.2f}, "
-                f"{c['boot_high'] * 100:+.2f}] | {c['p_value']:.3g} |"
-            )
-        lines.append("")
-    lines += ["## Figures", ""] + [
-        f"![{f}]({f})\n\n{caption} Produced by: `{meta['command']}`\n" for f, caption in figures
-    ]
-    lines += ["## Versions", "", "| library | version |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in meta["versions"].items()]
-    lines += [
+
+
+def _head_to_head_section(results: dict) -> list[str]:
+    if not results.get("head_to_head"):
+        return []
+    lines = [
+        "## Learned policies against each other (secondary)",
         "",
-        "Per-run records: `runs/<policy-key>-seed<k>.json` (cached; rerunning the command recomputes "
-        "nothing). Per-run table: `results.csv`; everything: `results.json`.",
+        f"{'Test accuracy' if headline_metric(results['summary']) == 'test_accuracy' else 'Test entity F1'}, a − b "
+        "paired by seed, in percentage points; two-sided paired t-test, not adjusted.",
         "",
+        "| a | b | mean diff (pp) | 95% bootstrap CI | p |",
+        "|---|---|---|---|---|",
     ]
-    return "\n".join(lines)
+    for c in results["head_to_head"]:
+        lines.append(
+            f"| {c['a']} | {c['b']} | {c['mean_diff'] * 100:+.2f} | [{c['boot_low'] * 100:+.2f}, "
+            f"{c['boot_high'] * 100:+.2f}] | {c['p_value']:.3g} |"
+        )
+    return lines + [""]
 
 
 def write_report(out: str | Path, results: dict, records: list[dict]) -> Path:
