@@ -586,6 +586,19 @@ def run_child(
     is called with the progress after the policy's reset (0) and after each ``observe``.
     Returns the run and a JSON-ready metrics dict."""
     run = ChildRun(preset, seed=seed, device=device, data_dir=data_dir, allow_test=test, **overrides)
+    _check_policy_fits(run, policy)
+    generator = None
+    if policy is not None:
+        generator = augment_generator(seed) if augment_seed is None else torch.Generator().manual_seed(augment_seed)
+    # A controller decides every `observe_every` batches, as during its search; others are evaluated per epoch.
+    eval_every = eval_every or getattr(policy, "observe_every", None) or run.batches_per_epoch
+    meter = ResourceMeter(run.device).start()
+    _train_to_end(run, policy, seed, generator, eval_every, progress_bar, on_observe)
+    return run, _run_metrics(run, seed, meter.read(), test)
+
+
+def _check_policy_fits(run: ChildRun, policy: torch.nn.Module | None) -> None:
+    """Before any training, one line: the policy's modality and the features it observes must fit the run."""
     wants = getattr(policy, "modality", None)
     if wants is not None and wants != run.preset.modality:  # before any training: one line, nothing lost
         raise ValueError(
@@ -599,12 +612,19 @@ def run_child(
             f"the policy observes training-state features {unknown} that a child run does not compute; its file's "
             f"feature_names must come from {list(FEATURE_NAMES)} (re-export it with train_agent)"
         )
-    generator = None
-    if policy is not None:
-        generator = augment_generator(seed) if augment_seed is None else torch.Generator().manual_seed(augment_seed)
-    # A controller decides every `observe_every` batches, as during its search; others are evaluated per epoch.
-    eval_every = eval_every or getattr(policy, "observe_every", None) or run.batches_per_epoch
-    meter = ResourceMeter(run.device).start()
+
+
+def _train_to_end(
+    run: ChildRun,
+    policy: torch.nn.Module | None,
+    seed: int,
+    generator: torch.Generator | None,
+    eval_every: int,
+    progress_bar: bool,
+    on_observe: Callable[[float], None] | None,
+) -> None:
+    """The training loop: the policy reset to the run's seed, segments of ``eval_every`` batches, the training
+    state handed to policies that observe it after each."""
     bar = None
     if progress_bar:
         from tqdm.auto import tqdm
@@ -639,7 +659,10 @@ def run_child(
     finally:  # a run that stops (a diverged loss, Ctrl-C) leaves its bar closed before the error line
         if bar is not None:
             bar.close()
-    resources = meter.read()
+
+
+def _run_metrics(run: ChildRun, seed: int, resources: dict, test: bool) -> dict:
+    """The JSON-ready metrics of a finished run (train, val and, unless locked, test; cost and resources)."""
     train_metrics = run.evaluate_full("train")
     test_metrics = run.evaluate_full("test") if test else None
     val_metrics = run.evaluate_full("val")
@@ -668,4 +691,4 @@ def run_child(
     for key in ("cuda_max_allocated_mb", "gpu_utilization"):
         if key in resources:
             metrics[key] = resources[key]
-    return run, metrics
+    return metrics
