@@ -40,15 +40,6 @@ import torch
 
 Tensor = torch.Tensor
 
-TEXT_OP_NAMES: tuple[str, ...] = (
-    "Identity", "RandomDeletion", "RandomSwap", "RandomInsertion", "SynonymReplacement", "TokenMask", "SpanCutout",
-    "MentionReplacement",
-)  # fmt: skip
-# magnitude 1 -> this rate. EDA's recommended alpha is 0.05-0.1 for every op (their Fig. 3 tried up to 0.5).
-MAX_RATE: dict[str, float] = {
-    "Identity": 0.0, "RandomDeletion": 0.5, "RandomSwap": 0.5, "RandomInsertion": 0.5, "SynonymReplacement": 0.5,
-    "TokenMask": 0.5, "SpanCutout": 0.5, "MentionReplacement": 1.0,
-}  # fmt: skip
 DRAWS = 3  # uniform draws per position that an op may read
 
 
@@ -339,12 +330,36 @@ def random_insertion(ids, lengths, rate, draws, vocab: Vocab, tags=None):
     return _apply(out_ids, out_tags, source, new, lengths + active.sum(1), vocab)
 
 
-OPS: dict[str, Callable[..., tuple[Tensor, Tensor, Tensor | None]]] = {
-    "Identity": identity, "RandomDeletion": random_deletion, "RandomSwap": random_swap,
-    "RandomInsertion": random_insertion, "SynonymReplacement": synonym_replacement, "TokenMask": token_mask,
-    "SpanCutout": span_cutout, "MentionReplacement": mention_replacement,
-}  # fmt: skip
-assert tuple(OPS) == TEXT_OP_NAMES
+@dataclass(frozen=True)
+class TextOp:
+    """Everything the library knows about one text op; every other text-op structure derives from ``OP_TABLE``
+    (as ``ops.image.OP_TABLE`` for images): adding an op is one row plus its kernel."""
+
+    name: str
+    kernel: Callable[..., tuple[Tensor, Tensor, Tensor | None]]
+    max_rate: float
+    """The rate at magnitude 1 (EDA's recommended alpha is 0.05-0.1 for every op; their Fig. 3 tried up to 0.5)."""
+    cost: float = 1.0
+    """Relative cost per sequence, in the units of the image ops' OP_COST (one Brightness on a 32x32 image): a text
+    op on a 128-token review costs about as much (benchmarks/text_ops.py: ~10^4 reviews/s per op on one core), so
+    every op counts 1 and Identity 0. The reward's cost term (lambda) uses these."""
+
+
+# The op index is the row's position (files and sampled params store it): append new ops at the end.
+OP_TABLE: tuple[TextOp, ...] = (
+    TextOp("Identity", identity, 0.0, 0.0),
+    TextOp("RandomDeletion", random_deletion, 0.5),
+    TextOp("RandomSwap", random_swap, 0.5),
+    TextOp("RandomInsertion", random_insertion, 0.5),
+    TextOp("SynonymReplacement", synonym_replacement, 0.5),
+    TextOp("TokenMask", token_mask, 0.5),
+    TextOp("SpanCutout", span_cutout, 0.5),
+    TextOp("MentionReplacement", mention_replacement, 1.0),
+)
+TEXT_OP_NAMES: tuple[str, ...] = tuple(op.name for op in OP_TABLE)
+MAX_RATE: dict[str, float] = {op.name: op.max_rate for op in OP_TABLE}
+OPS: dict[str, Callable[..., tuple[Tensor, Tensor, Tensor | None]]] = {op.name: op.kernel for op in OP_TABLE}
+OP_COST: dict[str, float] = {op.name: op.cost for op in OP_TABLE}
 
 
 def apply(op: str, ids: Tensor, lengths: Tensor, rate: Tensor, draws: Tensor, vocab: Vocab, tags: Tensor | None = None):
@@ -355,12 +370,6 @@ def apply(op: str, ids: Tensor, lengths: Tensor, rate: Tensor, draws: Tensor, vo
     if tags is not None and tags.shape != ids.shape:
         raise ValueError(f"tags must have the shape of ids {tuple(ids.shape)}, got {tuple(tags.shape)}")
     return OPS[op](ids, lengths.to(ids.device), rate.to(ids.device), draws, vocab, tags)
-
-
-# Relative cost per sequence of each op, in the units of the image ops' OP_COST (one Brightness on a 32x32 image):
-# a text op on a 128-token review costs about as much (benchmarks/text_ops.py: ~10^4 reviews/s per op on one
-# core), so every op counts 1 and Identity 0. The reward's cost term (lambda) uses these.
-OP_COST: dict[str, float] = {name: 0.0 if name == "Identity" else 1.0 for name in TEXT_OP_NAMES}
 
 
 def apply_slots(tokens: TokenBatch, op_index: Tensor, rate: Tensor, seed: Tensor, mask: Tensor) -> TokenBatch:
