@@ -41,12 +41,11 @@ import numpy as np
 
 from policy_search.ops import image as ops
 from policy_search.ops.text import TEXT_OP_NAMES
-from policy_search.policy.base import Policy
+from policy_search.policy.base import MODALITIES, Policy
 from policy_search.policy.kinds import RANDAUGMENT_OPS, RandAugment, Sequence, SubPolicies
 from policy_search.policy.text import TEXT_OPS, TextRandAugment, TextSubPolicies
 
 ACTION_KINDS = ("compact", "slots")
-MODALITIES = ("image", "text")
 DEFAULT_OPS: tuple[str, ...] = ops.OP_NAMES
 DEFAULT_PROBABILITIES: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
 DEFAULT_RATIOS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5)

@@ -78,6 +78,8 @@ LAZY_KINDS: dict[str, str] = {
     "synthetic-text": "policy_search.generative.text_lm",
 }
 
+MODALITIES: tuple[str, ...] = ("image", "text")  # what a policy, an action spec or a task trains on
+
 
 def ensure_kind(name: str) -> None:
     """Import the module that registers kind ``name`` if it is a known lazily-registered kind."""

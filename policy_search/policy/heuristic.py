@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from policy_search.policy.base import ImageSpec, Policy, register_kind
+from policy_search.policy.base import MODALITIES, ImageSpec, Policy, register_kind
 from policy_search.policy.file import PolicyConfigError, as_choice, as_int, as_number, as_object, get, join
 from policy_search.policy.kinds import Sequence, SubPolicies
 from policy_search.policy.text import EDA, TextSubPolicies
@@ -54,7 +54,6 @@ LEVEL_OPS: tuple[list[tuple[str, float, float]], ...] = (
 
 # Text levels: the EDA sub-policies with their magnitudes scaled by these factors (0: no augmentation).
 TEXT_LEVEL_SCALES: tuple[float, ...] = (0.0, 0.5, 1.0)
-MODALITIES = ("image", "text")
 
 
 class ProgressHeuristic(Policy):
