@@ -285,6 +285,35 @@ def test_mention_replacement_swaps_same_type_mentions_and_keeps_tags():
     assert torch.equal(apply("MentionReplacement", ids, lengths, torch.zeros(3), draws, vocab, tags)[0], ids)
 
 
+def test_dai_adel_ops_keep_tags_and_draw_from_the_same_label():
+    """Label-wise token replacement draws each new token from the training tokens of its tag; shuffle within
+    segments permutes tokens only inside one-label segments (a mention, a run of O); tags never move."""
+    from policy_search.ops.text import apply, sample_draws
+
+    ids, tags, lengths, vocab = toy_mentions()
+    real = torch.arange(ids.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
+    by_tag = {t: set(ids[real & (tags == t)].tolist()) for t in range(5)}
+    shuffled_any = False
+    for seed in range(30):
+        draws = sample_draws(ids, torch.Generator().manual_seed(seed))
+        out, out_lengths, out_tags = apply("LabelwiseTokenReplacement", ids, lengths, torch.ones(3), draws, vocab, tags)
+        assert torch.equal(out_tags, tags) and torch.equal(out_lengths, lengths)
+        for b, p in torch.nonzero(real).tolist():
+            assert out[b, p].item() in by_tag[int(tags[b, p])]  # a token that carried this tag in training
+        assert out[0, 5].item() == 0  # padding stays padding
+        out, _, out_tags = apply("SegmentShuffle", ids, lengths, torch.ones(3), draws, vocab, tags)
+        assert torch.equal(out_tags, tags)
+        # row 1: segments [20] [21 22] [23] [30 31] (O, PER, O, LOC): each keeps its own tokens
+        assert out[1, 0].item() == 20 and set(out[1, 1:3].tolist()) == {21, 22} and out[1, 3].item() == 23
+        assert set(out[1, 4:6].tolist()) == {30, 31}
+        shuffled_any |= not torch.equal(out, ids)
+    assert shuffled_any
+    draws = sample_draws(ids, torch.Generator().manual_seed(0))
+    for op in ("LabelwiseTokenReplacement", "SegmentShuffle"):
+        assert torch.equal(apply(op, ids, lengths, torch.zeros(3), draws, vocab, tags)[0], ids)  # rate 0: nothing
+        assert torch.equal(apply(op, ids, lengths, torch.ones(3), draws, vocab, None)[0], ids)  # no tags: no-op
+
+
 def test_mention_replacement_preset_replaces_a_third_of_mentions_and_nothing_else():
     ids, tags, lengths, vocab = toy_mentions()
     n = 1000

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from policy_search.ops.text import MAX_RATE, TEXT_OP_NAMES
+from policy_search.ops.text import OP_TABLE as TEXT_OP_TABLE
 from policy_search.policy.base import ImageSpec, Policy, TextParams, register_kind
 from policy_search.policy.file import (
     MAX_NUM_BINS,
@@ -54,9 +55,9 @@ __all__ = [
     "TextSubPolicies",
 ]
 
-# The ops every text task can use (the compact action's set); tagging adds MentionReplacement (a no-op without tags).
-TEXT_OPS: tuple[str, ...] = tuple(n for n in TEXT_OP_NAMES if n not in ("Identity", "MentionReplacement"))
-TAGGING_OPS: tuple[str, ...] = (*TEXT_OPS, "MentionReplacement")
+# The ops every text task can use (the compact action's set); tagging adds the tagging ops (no-ops without tags).
+TEXT_OPS: tuple[str, ...] = tuple(op.name for op in TEXT_OP_TABLE if op.name != "Identity" and not op.tagging)
+TAGGING_OPS: tuple[str, ...] = (*TEXT_OPS, *(op.name for op in TEXT_OP_TABLE if op.tagging))
 EDA_ALPHA = 0.1  # EDA's recommended alpha for SR, RI, RS and p for RD
 EDA_KEEP_ORIGINAL = 1 / 10  # eda_nlp's default num_aug = 9 augmented sentences beside the original
 _EDA_M = EDA_ALPHA / MAX_RATE["SynonymReplacement"]  # 0.2

@@ -24,6 +24,11 @@ Ops and what the rate means (n = round(rate * length), as EDA's alpha):
 - ``MentionReplacement`` (tagging; Dai & Adel, 2020, restricted to same-length mentions so tags stay put): each
   entity mention (``B-X I-X ...`` in IOB2 tags) is replaced with probability ``rate`` by a mention of the same
   type and length from the training split (``Vocab.mentions``); a no-op without tags.
+- ``LabelwiseTokenReplacement`` (tagging; Dai & Adel): each token is replaced with probability ``rate`` by a
+  training-split token of the same tag, drawn by frequency.
+- ``SegmentShuffle`` (tagging; Dai & Adel): each segment of one label (a mention, a run of ``O``) has its tokens
+  shuffled with probability ``rate``; tags stay in place. (Their fourth op, synonym replacement, is
+  ``SynonymReplacement`` above.)
 
 Every op is a handful of tensor ops on the whole batch (loops run over swap or insertion counts, never over
 sentences): an op computes, per output position, the source position it copies (or -1 for a new token and the id
@@ -72,6 +77,11 @@ class Mentions:
     offset: Tensor
     count: Tensor
     begin_of: Tensor
+    tag_tokens: Tensor | None = None
+    """long[N]: every token of the training split sorted by its tag (``LabelwiseTokenReplacement`` draws from it,
+    so by frequency); ``tag_offset`` / ``tag_count`` long[T] say where tag t's tokens start and how many there are."""
+    tag_offset: Tensor | None = None
+    tag_count: Tensor | None = None
 
     @classmethod
     def from_split(cls, ids: Tensor, lengths: Tensor, tags: Tensor, tag_names: list[str], max_len: int = 8) -> Mentions:
@@ -98,7 +108,12 @@ class Mentions:
             for mention in found[(t, n)]:
                 table[row, :n] = torch.tensor(mention)
                 row += 1
-        return cls(table, offset, count, begin_of)
+        real = torch.arange(tags.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
+        flat_tags, flat_ids = tags[real], ids[real]
+        order = torch.argsort(flat_tags, stable=True)
+        tag_count = torch.bincount(flat_tags, minlength=len(tag_names))[: len(tag_names)]
+        tag_offset = torch.cumsum(tag_count, 0) - tag_count
+        return cls(table, offset, count, begin_of, flat_ids[order], tag_offset, tag_count)
 
 
 @dataclass(frozen=True)
@@ -236,6 +251,47 @@ def mention_replacement(ids, lengths, rate, draws, vocab: Vocab, tags=None):
     return torch.where(replace, new, ids), lengths.clone(), tags.clone()
 
 
+def labelwise_token_replacement(ids, lengths, rate, draws, vocab: Vocab, tags=None):
+    """Dai & Adel (2020): each token is replaced with probability ``rate`` by a token drawn from the training split's
+    tokens of the same tag (by frequency); tags stay. A no-op without tags or the table (``Mentions.tag_tokens``)."""
+    m = vocab.mentions
+    if tags is None or m is None or m.tag_tokens is None or m.tag_offset is None or m.tag_count is None:
+        return identity(ids, lengths, rate, draws, vocab, tags)
+    _, real = _positions(ids, lengths)
+    t = tags.clamp(0, len(m.tag_count) - 1)
+    count = m.tag_count.to(ids.device)[t]
+    pick = m.tag_offset.to(ids.device)[t] + torch.floor(draws[..., 1] * count).long().clamp(min=0)
+    new = m.tag_tokens.to(ids.device)[pick.clamp(0, max(len(m.tag_tokens) - 1, 0))]
+    replace = real & (ids >= vocab.num_special) & (count > 0) & (draws[..., 0] < rate.unsqueeze(1))
+    return torch.where(replace, new, ids), lengths.clone(), tags.clone()
+
+
+def segment_shuffle(ids, lengths, rate, draws, vocab: Vocab, tags=None):
+    """Dai & Adel (2020), shuffle within segments: the sentence is cut into segments of one label (each entity
+    mention, each run of ``O`` tokens), and each segment's tokens are shuffled with probability ``rate``; tags stay
+    where they are (a mention keeps its ``B-X I-X`` order). Special tokens stay put. A no-op without tags or the
+    mention table (which knows each tag's mention type)."""
+    m = vocab.mentions
+    if tags is None or m is None:
+        return identity(ids, lengths, rate, draws, vocab, tags)
+    pos, real = _positions(ids, lengths)
+    table = m.begin_of.to(ids.device)
+    kind = table[tags.clamp(0, len(table) - 1)]  # the mention's B tag, -1 for O
+    special = (ids < vocab.num_special) | ~real
+    prev_kind = torch.cat([torch.full_like(kind[:, :1], -2), kind[:, :-1]], 1)
+    prev_special = torch.cat([torch.ones_like(special[:, :1]), special[:, :-1]], 1)
+    starts = (kind != prev_kind) | (kind == tags) | special | prev_special
+    segment = starts.long().cumsum(1)  # segment id per position, increasing along the sentence
+    first = torch.where(starts, pos.expand_as(ids), 0).cummax(1).values  # each position's segment start
+    fires = draws[..., 0].gather(1, first) < rate.unsqueeze(1)
+    shuffled = fires & ~special
+    key = segment.double() * 2 + torch.where(
+        shuffled, draws[..., 2].double(), (pos.double() + 0.5) / (ids.shape[1] + 1)
+    )
+    order = torch.argsort(key, dim=1, stable=True)  # within a segment: random if it fires, else in place
+    return ids.gather(1, order), lengths.clone(), tags.clone()
+
+
 def identity(ids, lengths, rate, draws, vocab: Vocab, tags=None):
     return ids.clone(), lengths.clone(), None if tags is None else tags.clone()
 
@@ -343,6 +399,9 @@ class TextOp:
     """Relative cost per sequence, in the units of the image ops' OP_COST (one Brightness on a 32x32 image): a text
     op on a 128-token review costs about as much (benchmarks/text_ops.py: ~10^4 reviews/s per op on one core), so
     every op counts 1 and Identity 0. The reward's cost term (lambda) uses these."""
+    tagging: bool = False
+    """An op for tagging tasks only (it reads the tags; a no-op without them): left out of the ops every text task
+    uses (``policy.text.TEXT_OPS``), added for taggers (``TAGGING_OPS``)."""
 
 
 # The op index is the row's position (files and sampled params store it): append new ops at the end.
@@ -354,7 +413,9 @@ OP_TABLE: tuple[TextOp, ...] = (
     TextOp("SynonymReplacement", synonym_replacement, 0.5),
     TextOp("TokenMask", token_mask, 0.5),
     TextOp("SpanCutout", span_cutout, 0.5),
-    TextOp("MentionReplacement", mention_replacement, 1.0),
+    TextOp("MentionReplacement", mention_replacement, 1.0, tagging=True),
+    TextOp("LabelwiseTokenReplacement", labelwise_token_replacement, 0.5, tagging=True),
+    TextOp("SegmentShuffle", segment_shuffle, 1.0, tagging=True),
 )
 TEXT_OP_NAMES: tuple[str, ...] = tuple(op.name for op in OP_TABLE)
 MAX_RATE: dict[str, float] = {op.name: op.max_rate for op in OP_TABLE}
