@@ -114,6 +114,7 @@ class Population:
         base_seed: int = 0,
         device: str = "cpu",
         data_dir: str | None = None,
+        ray: str | None = None,
     ) -> None:
         if size < 2:
             raise ValueError(f"a population needs at least 2 members, got {size}")
@@ -134,12 +135,18 @@ class Population:
         self.population_index = 0
         self.episodes: list[dict[str, Any]] = []
         self._pool: ProcessPoolExecutor | None = None
+        self.ray = ray  # members' segments as tasks on this Ray cluster (policy_search.dispatch), else the pool
 
     @property
     def unwrapped(self) -> Population:
         return self
 
     def _map(self, jobs: list[dict]) -> list[dict]:
+        if self.ray is not None:
+            from policy_search.dispatch import run_jobs
+
+            done = dict(run_jobs(train_segment, [(job,) for job in jobs], ray=self.ray))
+            return [done[i] for i in range(len(jobs))]
         if self.workers == 1:
             return [train_segment(job) for job in jobs]
         if self._pool is None:

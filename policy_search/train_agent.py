@@ -117,6 +117,9 @@ class TrainConfig:
     (model, optimizer, budget); validation is 10% of its training split."""
     progress_bar: bool = True
     """Show a progress bar."""
+    ray: str | None = None
+    """--population: train the members' segments as tasks on a Ray cluster (auto, an address, or local) instead of
+    --workers processes (docs/SCALE_OUT.md)."""
     rescore: int = 0
     """Child runs of the --episodes budget kept for selection that noise cannot fool: after the search's episodes,
     its best candidates are re-scored on shared validation child seeds against no augmentation (a race, successive
@@ -184,6 +187,8 @@ class TrainConfig:
             raise ValueError(f"--population must be 0 (off) or at least 2 children, got {self.population}")
         if self.workers < 1:
             raise ValueError(f"--workers must be at least 1, got {self.workers}")
+        if self.ray is not None and not self.population:
+            raise ValueError("--ray runs population members on a Ray cluster; add --population K (or drop --ray)")
         if self.population and not agent.supports_population:
             able = [name for name in AGENTS if agent_class(name).supports_population]
             raise ValueError(f"--population trains {' or '.join(able)} agents, not {self.agent!r}; use one of them")
@@ -224,6 +229,7 @@ def _make_env(cfg: TrainConfig):
             base_seed=cfg.seed,
             device=cfg.device,
             data_dir=cfg.data_dir,
+            ray=cfg.ray,
         )
     env = AugmentEnv(
         cfg.task,
@@ -322,7 +328,9 @@ def _write_csv(path: Path, episodes: list[dict]) -> None:
 
 # Fields that may change on --resume: how long to go on, where the children run, what is shown. Everything else
 # (task, agent, seed, rewards, action space, ...) defines the run and must match the checkpoint.
-RESUMABLE_CHANGES = ("episodes", "budget_seconds", "resume", "progress_bar", "device", "workers", "data_dir", "out")
+RESUMABLE_CHANGES = (
+    "episodes", "budget_seconds", "resume", "progress_bar", "device", "workers", "ray", "data_dir", "out",
+)  # fmt: skip
 # "out": a run folder that was moved or renamed resumes where it now is
 
 

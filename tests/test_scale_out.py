@@ -147,3 +147,26 @@ def test_a_worker_node_killed_mid_run_loses_nothing(tmp_path):
     finally:
         subprocess.run([ray_cli, "stop", "--force"], env=env, capture_output=True, timeout=60)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(not ray_available(), reason="Ray is not installed (pip install 'policy-search[ray]')")
+def test_population_members_on_ray_train_what_the_local_members_train(tmp_path, shared_data_dir, monkeypatch):
+    """train_agent --population 2 --ray local: the members' segments run as Ray tasks, and the run is the one the
+    local back end trains (the same validation accuracies per member and segment)."""
+    import csv
+
+    from policy_search.train_agent import TrainConfig, train
+
+    monkeypatch.setenv("POLICY_SEARCH_THREADS", "1")
+    common = dict(task="mnist-episode", population=2, episodes=2, steps_per_episode=2, epochs=0.25, progress_bar=False)
+    train(TrainConfig(**common, out=str(tmp_path / "local"), data_dir=str(shared_data_dir)))
+    train(TrainConfig(**common, out=str(tmp_path / "ray"), ray="local", data_dir=str(shared_data_dir)))
+
+    def accs(folder: str) -> list[str]:
+        with open(tmp_path / folder / "episodes.csv", newline="") as f:
+            return [row["final_val_acc"] for row in csv.DictReader(f)]
+
+    assert accs("ray") == accs("local") and len(accs("ray")) == 2
+    with pytest.raises(ValueError, match="--population"):
+        TrainConfig(ray="local").validate()
