@@ -118,8 +118,8 @@ class TrainConfig:
     progress_bar: bool = True
     """Show a progress bar."""
     ray: str | None = None
-    """--population: train the members' segments as tasks on a Ray cluster (auto, an address, or local) instead of
-    --workers processes (docs/SCALE_OUT.md)."""
+    """Train the members' segments of a --population run as tasks on a Ray cluster (auto, an address, or local)
+    instead of --workers processes (docs/SCALE_OUT.md)."""
     rescore: int = 0
     """Child runs of the --episodes budget kept for selection that noise cannot fool: after the search's episodes,
     its best candidates are re-scored on shared validation child seeds against no augmentation (a race, successive

@@ -73,21 +73,9 @@ def test_benchmark_through_ray_gives_the_local_figures(tmp_path, shared_data_dir
     assert not ray.is_initialized()  # the private cluster this command started is stopped
 
 
-def _slow_square(x: int, marker: str) -> int:
-    """A job that takes a while and leaves a mark per attempt (to count reruns)."""
-    import os
-    import time
-    from pathlib import Path
-
-    Path(marker).mkdir(parents=True, exist_ok=True)
-    (Path(marker) / f"{x}-{os.getpid()}-{time.monotonic_ns()}").touch()
-    time.sleep(2.0)
-    return x * x
-
-
 @pytest.mark.timeout(240)
 @pytest.mark.skipif(not ray_available(), reason="Ray is not installed (pip install 'policy-search[ray]')")
-def test_a_worker_node_killed_mid_run_loses_nothing(tmp_path):
+def test_a_worker_node_killed_mid_run_loses_nothing(tmp_path, monkeypatch):
     """A real two-node cluster on this machine (a head and a second node, one CPU each): the second node's raylet is
     killed while it runs jobs; Ray reruns its jobs on the head, and every result arrives once."""
     import os
@@ -99,6 +87,16 @@ def test_a_worker_node_killed_mid_run_loses_nothing(tmp_path):
     import threading
     import time
 
+    def _slow_square(x: int, marker: str) -> int:  # nested: Ray pickles it by value (workers cannot import tests)
+        import os
+        import time
+        from pathlib import Path
+
+        Path(marker).mkdir(parents=True, exist_ok=True)
+        (Path(marker) / f"{x}-{os.getpid()}-{time.monotonic_ns()}").touch()  # one mark per attempt
+        time.sleep(2.0)
+        return x * x
+
     ray_cli = shutil.which("ray", path=os.path.dirname(sys.executable))
     if ray_cli is None:
         pytest.skip("the ray command is not on this Python's path")
@@ -106,6 +104,9 @@ def test_a_worker_node_killed_mid_run_loses_nothing(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     temp = f"/tmp/ps-ray-{os.getpid()}"  # short: Ray's socket paths must fit in 107 characters
+    # a home of its own: Ray keeps per-user state (an auth token a cluster left behind) under ~/.ray
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     head = [ray_cli, "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false"]
     worker_port = port + 7
@@ -149,7 +150,7 @@ def test_a_worker_node_killed_mid_run_loses_nothing(tmp_path):
         shutil.rmtree(temp, ignore_errors=True)
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)
 @pytest.mark.skipif(not ray_available(), reason="Ray is not installed (pip install 'policy-search[ray]')")
 def test_population_members_on_ray_train_what_the_local_members_train(tmp_path, shared_data_dir, monkeypatch):
     """train_agent --population 2 --ray local: the members' segments run as Ray tasks, and the run is the one the
@@ -159,7 +160,7 @@ def test_population_members_on_ray_train_what_the_local_members_train(tmp_path, 
     from policy_search.train_agent import TrainConfig, train
 
     monkeypatch.setenv("POLICY_SEARCH_THREADS", "1")
-    common = dict(task="mnist-episode", population=2, episodes=2, steps_per_episode=2, epochs=0.25, progress_bar=False)
+    common = dict(task="mnist-episode", population=2, episodes=2, steps_per_episode=1, epochs=0.25, progress_bar=False)
     train(TrainConfig(**common, out=str(tmp_path / "local"), data_dir=str(shared_data_dir)))
     train(TrainConfig(**common, out=str(tmp_path / "ray"), ray="local", data_dir=str(shared_data_dir)))
 
