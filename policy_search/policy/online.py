@@ -253,10 +253,12 @@ class _EntropyRule(Policy):
             chosen.append((op, frac, sign))
         if text:
             parts = []
+            table = torch.tensor([text_ops.TEXT_OP_NAMES.index(n) for n in names], device=dev)
+            rates = torch.tensor([text_ops.MAX_RATE[n] for n in names], device=dev)
             for op, frac, _ in chosen:
                 magnitude = (frac * self._mmax(text)).to(dev)
-                index = torch.tensor([text_ops.TEXT_OP_NAMES.index(n) for n in names], device=dev)[op.to(dev)]
-                rate = magnitude * torch.tensor([text_ops.MAX_RATE[n] for n in names], device=dev)[op.to(dev)]
+                index = table[op.to(dev)]
+                rate = magnitude * rates[op.to(dev)]
                 seed = torch.randint(0, 2**62, (1,), generator=g, device=dev).cpu()
                 parts.append(TextParams(index[None], rate.float()[None], seed, (frac > 0).to(dev)[None]))
             return TextParams.cat(parts, batch_size, dev) if len(parts) > 1 else parts[0]
@@ -274,8 +276,9 @@ class _EntropyRule(Policy):
             self._count_base(name, float(use.float().mean()))
             bucket = min(int((progress or 0.0) * LOG_BUCKETS), LOG_BUCKETS - 1)
             self._base_log.setdefault(name, torch.zeros(LOG_BUCKETS))[bucket] += float(use.sum())
+        table = torch.tensor([ops.OP_NAMES.index(n) for n in names], device=dev)
         for op, frac, sign in chosen:
-            index = torch.tensor([ops.OP_NAMES.index(n) for n in names], device=dev)[op.to(dev)]
+            index = table[op.to(dev)]
             magnitude = (frac * self._mmax(text)).to(dev)
             slots.append(make_slot(index, magnitude, sign, (frac > 0).to(dev), self.space, size, g))
         return AugmentParams.cat(slots, batch_size, dev) if len(slots) > 1 else slots[0]
