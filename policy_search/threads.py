@@ -151,5 +151,7 @@ def pooled(workers: int) -> Iterator[Any]:
         for process in processes:
             if process.is_alive():
                 process.terminate()
+        for process in processes:  # returns once the process is gone: its pipe closes when it exits
+            process.join(timeout=30)
         raise
     pool.shutdown()
