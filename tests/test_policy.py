@@ -329,3 +329,95 @@ def test_cuda_batches_match_cpu(cifar_batch: tuple[torch.Tensor, torch.Tensor]) 
         assert out.device.type == "cuda"
         params = policy.sample(images, seeded(3))
         assert torch.equal(out.cpu(), policy.apply(images, params))
+
+
+# --- issue 34: one modality protocol, policy kinds written once over it -------------------------------------------
+def _modality_batches():
+    from policy_search.ops.text import TokenBatch
+
+    images = torch.randint(0, 256, (16, 3, 32, 32), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
+    ids = torch.randint(5, 200, (16, 40), generator=torch.Generator().manual_seed(2))
+    return images, TokenBatch(ids, torch.full((16,), 40))
+
+
+def test_text_kinds_are_the_image_kinds_on_the_text_modality():
+    from policy_search.policy.kinds import RandAugment, SubPolicies
+    from policy_search.policy.modality import IMAGE, TEXT
+    from policy_search.policy.text import TextRandAugment, TextSubPolicies
+
+    for text_kind, image_kind in ((TextSubPolicies, SubPolicies), (TextRandAugment, RandAugment)):
+        assert issubclass(text_kind, image_kind)
+        # the sampler, tables, op counts and description are the image kind's, not a copy
+        assert not {"sample_batch", "op_distribution", "describe", "num_bins"} & set(vars(text_kind))
+    assert IMAGE.kinds == {"subpolicies": SubPolicies, "randaugment": RandAugment}
+    assert TEXT.kinds == {"subpolicies": TextSubPolicies, "randaugment": TextRandAugment}
+
+
+def test_no_type_test_on_batches_outside_the_modality_protocol():
+    import re
+
+    root = Path(policy_search.__file__).parent
+    offenders = [
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if path.name != "modality.py" and re.search(r"isinstance\([^)]*TokenBatch", path.read_text())
+    ]
+    assert offenders == []
+
+
+def test_shared_kinds_replay_the_draws_they_made_before_they_were_shared():
+    """Seeded draws recorded with the separate image and text kinds (before the protocol): the shared kinds make
+    the same ones, so committed runs replay bit for bit."""
+    from policy_search.policy.kinds import RandAugment, SubPolicies
+    from policy_search.policy.text import EDA, TextRandAugment, TextSubPolicies
+
+    images, tokens = _modality_batches()
+    eda = TextSubPolicies(EDA).sample(tokens, torch.Generator().manual_seed(7))
+    assert eda.op_index[:, :8].tolist() == [[1, 4, 3, 2, 1, 1, 1, 1]]
+    assert eda.mask[:, :8].int().tolist() == [[1, 1, 0, 1, 1, 1, 1, 1]]
+    assert eda.seed.tolist() == [3936265012042116799]
+    tra = TextRandAugment(2, 4).sample(tokens, torch.Generator().manual_seed(7))
+    assert tra.op_index[:, :8].tolist() == [[4, 5, 2, 3, 2, 4, 6, 6], [1, 5, 4, 1, 1, 5, 6, 4]]
+    assert tra.seed.tolist() == [3936265012042116799, 3728528892528791352]
+    ra = RandAugment().sample(images, torch.Generator().manual_seed(7))
+    assert ra.op_index[:, :8].tolist() == [[5, 6, 13, 8, 1, 11, 13, 1], [12, 6, 11, 13, 10, 13, 3, 2]]
+    assert ra.param[:, :4].flatten().tolist() == pytest.approx([-9.0, 0.73, 0.0, 0.73, 0.0, 1.27, 178.5, 0.0])
+    sp = SubPolicies([[("Rotate", 0.5, 0.3), ("Color", 0.7, 0.6)], [("PadCrop", 1.0, 1.0)]])
+    drawn = sp.sample(images, torch.Generator().manual_seed(7))
+    assert drawn.op_index[:, :8].tolist() == [[16, 5, 16, 5, 16, 16, 16, 16], [0, 7, 0, 7, 0, 0, 0, 0]]
+    assert drawn.mask[:, :8].int().tolist() == [[1, 1, 1, 1, 1, 1, 1, 1], [0, 1, 0, 1, 0, 0, 0, 0]]
+
+
+def test_a_policy_checks_its_batch_once(monkeypatch):
+    import policy_search.ops.image as image_ops
+    import policy_search.policy.modality as modality
+
+    images, tokens = _modality_batches()
+    policy = get_preset("randaugment")
+    calls = []
+    real = modality.check_images
+    monkeypatch.setattr(modality, "check_images", lambda x: calls.append(1) or real(x))
+    monkeypatch.setattr(image_ops, "apply_slots", lambda *a, **k: pytest.fail("the checked public entry ran again"))
+    out = policy(images, torch.Generator().manual_seed(0))
+    assert out.shape == images.shape and len(calls) == 1
+    with pytest.raises(ValueError, match="augments image, but it was given a TokenBatch"):
+        policy(tokens)
+
+
+def test_actions_become_policies_of_their_modality_through_the_protocol():
+    import numpy as np
+
+    from policy_search.policy.action_space import ActionSpec
+    from policy_search.policy.text import TextRandAugment, TextSubPolicies
+
+    images, tokens = _modality_batches()
+    for modality, batch in (("image", images), ("text", tokens)):
+        for spec in (ActionSpec.compact(modality), ActionSpec.slots_spec(modality), ActionSpec.families_spec(modality)):
+            action = np.asarray(spec.nvec) - 1  # every head at its last choice
+            policy = spec.to_policy(action)
+            assert policy.modality in (modality, None)
+            policy(batch, torch.Generator().manual_seed(0))  # runs on its own modality
+    text_compact = ActionSpec.compact("text").to_policy(np.asarray([2, 5]))
+    assert isinstance(text_compact.policies[0], TextRandAugment) and text_compact.policies[0].space == "text"
+    text_slots = ActionSpec.slots_spec("text").to_policy(np.asarray([1, 3, 2, 2, 9, 0]))
+    assert isinstance(text_slots, TextSubPolicies) and text_slots.to_dict()["body"].keys() == {"subpolicies"}

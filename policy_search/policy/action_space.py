@@ -39,21 +39,17 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+import policy_search.policy.text  # noqa: F401  # registers the text kinds with the text modality
 from policy_search.ops import image as ops
-from policy_search.ops.text import TEXT_OP_NAMES
-from policy_search.policy.base import MODALITIES, Policy
-from policy_search.policy.kinds import RANDAUGMENT_OPS, RandAugment, Sequence, SubPolicies
-from policy_search.policy.text import TEXT_OPS, TextRandAugment, TextSubPolicies
+from policy_search.policy.base import Policy
+from policy_search.policy.kinds import Sequence, SubPolicies
+from policy_search.policy.modality import IMAGE_FAMILIES, Modality, get_modality
 
 ACTION_KINDS = ("compact", "slots")
 DEFAULT_OPS: tuple[str, ...] = ops.OP_NAMES
 DEFAULT_PROBABILITIES: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
 DEFAULT_RATIOS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5)
-IMAGE_FAMILIES: dict[str, tuple[str, ...]] = {
-    "affine": ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate"),
-    "colour": ("Brightness", "Color", "Contrast", "Sharpness"),
-    "tone": ("Posterize", "Solarize", "AutoContrast", "Equalize"),
-}
+__all__ = ["ACTION_KINDS", "ActionSpec", "DEFAULT_OPS", "IMAGE_FAMILIES", "parse_synthetic"]
 
 
 @dataclass(frozen=True)
@@ -85,13 +81,12 @@ class ActionSpec:
     @classmethod
     def compact(cls, modality: str = "image", **kw) -> ActionSpec:
         """The compact (RandAugment-like) spec with RandAugment's op set (on text, every text op)."""
-        return cls(kind="compact", ops=TEXT_OPS if modality == "text" else RANDAUGMENT_OPS, modality=modality, **kw)
+        return cls(kind="compact", ops=get_modality(modality).search_ops, modality=modality, **kw)
 
     @classmethod
     def families_spec(cls, modality: str = "image", **kw) -> ActionSpec:
         """The compact spec with an on/off head per op family (images: affine, colour, tone; text: each op)."""
-        groups = tuple((op,) for op in TEXT_OPS) if modality == "text" else tuple(IMAGE_FAMILIES.values())
-        return cls.compact(modality, families=groups, **kw)
+        return cls.compact(modality, families=tuple(get_modality(modality).families.values()), **kw)
 
     @classmethod
     def for_search(cls, action_kind: str, modality: str, synthetic: bool = False) -> ActionSpec:
@@ -109,21 +104,23 @@ class ActionSpec:
     @classmethod
     def slots_spec(cls, modality: str = "image", **kw) -> ActionSpec:
         """The slots (AutoAugment-like) spec over every op of the modality."""
-        return cls(kind="slots", ops=TEXT_OP_NAMES if modality == "text" else ops.OP_NAMES, modality=modality, **kw)
+        return cls(kind="slots", ops=get_modality(modality).op_names, modality=modality, **kw)
+
+    @property
+    def _modality(self) -> Modality:
+        return get_modality(self.modality)
 
     @property
     def _geometric(self) -> bool:
-        """The compact image action's flip and crop heads (text has none)."""
-        return self.kind == "compact" and self.modality == "image"
+        """The compact action's flip and crop heads (images have them, text has none)."""
+        return self.kind == "compact" and self._modality.geometric_heads
 
     def __post_init__(self) -> None:
         if self.kind not in ACTION_KINDS:
             raise ValueError(f"unknown action kind {self.kind!r}; choose one of {list(ACTION_KINDS)}")
-        if self.modality not in MODALITIES:
-            raise ValueError(f"unknown modality {self.modality!r}; choose one of {list(MODALITIES)}")
+        table = get_modality(self.modality).op_names  # a one-line error for an unknown modality
         if self.max_ops < 0:
             raise ValueError(f"max_ops must be >= 0, got {self.max_ops}")
-        table = TEXT_OP_NAMES if self.modality == "text" else ops.OP_NAMES
         unknown = [o for o in self.ops if o not in table]
         if unknown:
             raise ValueError(f"unknown op(s) {unknown} in the {self.modality} action spec; valid ops are {list(table)}")
@@ -143,7 +140,7 @@ class ActionSpec:
 
     def family_names(self) -> list[str]:
         """A short name per family (its ops joined, or the image family's name)."""
-        named = {ops_: name for name, ops_ in IMAGE_FAMILIES.items()}
+        named = {ops_: name for name, ops_ in self._modality.families.items()}
         return [named.get(tuple(group), "+".join(group)) for group in self.families]
 
     def _split(self, action: np.ndarray) -> tuple[list[int], list[int], int, int]:
@@ -225,7 +222,7 @@ class ActionSpec:
         "probability" entry), for logs and schedules."""
         if self.kind == "compact":
             geometric, fams, n, m = self._split(action)
-            name = "TextRandAugment" if self.modality == "text" else "RandAugment"
+            name = self._modality.kinds["randaugment"].__name__
             families = [(f"family:{f}", float(on), 0.0) for f, on in zip(self.family_names(), fams, strict=True)]
             if not geometric:
                 return [*families, (name, float(n), m / (self.num_bins - 1))]
@@ -246,28 +243,24 @@ class ActionSpec:
 
     def to_policy(self, action: np.ndarray, base: Policy | None = None) -> Policy:
         """The policy a MultiDiscrete action stands for (``base`` applied first, e.g. flip-crop)."""
+        modality = self._modality
         chosen: Policy
-        if self.modality == "text":
-            if self.kind == "compact":
-                _, fams, n, m = self._split(action)
-                allowed = self._allowed_ops(fams)
-                use = n > 0 and any(o != "Identity" for o in allowed)
-                chosen = Sequence([TextRandAugment(n, m, self.num_bins, ops=allowed)] if use else [])
-            else:
-                chosen = TextSubPolicies([self.slots_of(action)])
-            return chosen if base is None else Sequence([base, chosen])
+        space = modality.space(self.space)
         if self.kind == "compact":
-            (flip, crop), fams, n, m = self._split(action)
+            geometric, fams, n, m = self._split(action)
             allowed = self._allowed_ops(fams)
             parts: list[Policy] = []
-            geometric = [("HorizontalFlip", 0.5, 0.0)] * flip + [("PadCrop", 1.0, 1.0)] * crop
             if geometric:
-                parts.append(SubPolicies([geometric]))
+                flip, crop = geometric
+                entries = [("HorizontalFlip", 0.5, 0.0)] * flip + [("PadCrop", 1.0, 1.0)] * crop
+                if entries:
+                    parts.append(SubPolicies([entries]))
             if n > 0 and any(o != "Identity" for o in allowed):
-                parts.append(RandAugment(num_ops=n, magnitude=m, num_bins=self.num_bins, ops=allowed, space=self.space))
+                randaugment = modality.kinds["randaugment"]
+                parts.append(randaugment(num_ops=n, magnitude=m, num_bins=self.num_bins, ops=allowed, space=space))
             chosen = Sequence(parts)
         else:
-            chosen = SubPolicies([self.slots_of(action)], space=self.space, num_bins=self.num_bins)
+            chosen = modality.kinds["subpolicies"]([self.slots_of(action)], space=space, num_bins=self.num_bins)
         return chosen if base is None else Sequence([base, chosen])
 
     def modal_action(self, actions: list[np.ndarray]) -> np.ndarray:

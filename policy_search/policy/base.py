@@ -15,7 +15,6 @@ inside DataLoader workers). The global torch RNG is never read or advanced.
 from __future__ import annotations
 
 import abc
-import functools
 import os
 import secrets
 from collections.abc import Mapping
@@ -26,12 +25,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from policy_search.ops import image as ops
-from policy_search.ops import text as text_ops
 from policy_search.ops.text import TokenBatch
 from policy_search.policy.file import (
-    REFERENCE,
-    TEXT_REFERENCE,
     PolicyConfigError,
     as_choice,
     as_int,
@@ -43,6 +38,21 @@ from policy_search.policy.file import (
     get,
     join,
     write_document,
+)
+from policy_search.policy.modality import (
+    MODALITIES,
+    AugmentParams,
+    Modality,
+    Params,
+    TextParams,
+    check_images,
+    check_tokens,
+    get_modality,
+    make_slot,
+    modality_of,
+    modality_of_space,
+    param_table,
+    params_modality,
 )
 
 __all__ = [
@@ -57,6 +67,9 @@ __all__ = [
     "TextParams",
     "augment_batch",
     "check_images",
+    "check_tokens",
+    "param_table",
+    "TokenBatch",
     "make_slot",
     "policy_from_dict",
     "register_kind",
@@ -66,7 +79,7 @@ OpEntry = tuple[str, float, float]  # (op name, probability in [0, 1], normalize
 SubPolicy = list[OpEntry]
 
 KINDS: dict[str, type[Augmentation]] = {}
-_OP_COST: dict[str, float] = {**ops.OP_COST, **text_ops.OP_COST}  # both modalities' ops (Identity is 0 in both)
+_OP_COST: dict[str, float] = {k: v for m in MODALITIES.values() for k, v in m.op_cost.items()}  # every op's cost
 # Kinds defined in modules that sit above this one (they need the env's action spec, generators, ...): imported
 # on first use so `load_policy` finds them without this module importing them eagerly.
 LAZY_KINDS: dict[str, str] = {
@@ -77,8 +90,6 @@ LAZY_KINDS: dict[str, str] = {
     "synthetic": "policy_search.generative.synthetic",
     "synthetic-text": "policy_search.generative.text_lm",
 }
-
-MODALITIES: tuple[str, ...] = ("image", "text")  # what a policy, an action spec or a task trains on
 
 
 def ensure_kind(name: str) -> None:
@@ -125,75 +136,6 @@ class ImageSpec:
         return cls(**check_image_spec(value, where))
 
 
-class _Slots:
-    """Shape of sampled params: ``op_index`` is [S, B] (slots, samples) in both modalities."""
-
-    op_index: Tensor
-
-    @property
-    def num_slots(self) -> int:
-        return int(self.op_index.shape[0])
-
-    @property
-    def batch_size(self) -> int:
-        return int(self.op_index.shape[1])
-
-
-@dataclass(frozen=True)
-class AugmentParams(_Slots):
-    """One sampled augmentation: S slots applied in order, each a per-sample op choice.
-
-    op_index long[S,B] into ``ops.OP_NAMES``; param float32[S,B] physical parameter (torchvision units);
-    aux float32[S,B,2] uniform position draws in [0,1) (PadCrop offset, Cutout centre); mask bool[S,B]
-    (False: the sample passes this slot unchanged).
-    """
-
-    op_index: Tensor
-    param: Tensor
-    aux: Tensor
-    mask: Tensor
-
-    def to(self, device: torch.device | str) -> AugmentParams:
-        # Blocking copies: a non_blocking device-to-host copy could be read before it lands.
-        return AugmentParams(*(t.to(device) for t in (self.op_index, self.param, self.aux, self.mask)))
-
-    @staticmethod
-    def cat(parts: list[AugmentParams], batch_size: int, device: torch.device | str = "cpu") -> AugmentParams:
-        if not parts:
-            return AugmentParams(
-                torch.zeros(0, batch_size, dtype=torch.long, device=device),
-                torch.zeros(0, batch_size, device=device),
-                torch.zeros(0, batch_size, 2, device=device),
-                torch.zeros(0, batch_size, dtype=torch.bool, device=device),
-            )
-        return AugmentParams(*(torch.cat(ts) for ts in zip(*((p.op_index, p.param, p.aux, p.mask) for p in parts))))
-
-
-@dataclass(frozen=True)
-class TextParams(_Slots):
-    """One sampled text augmentation: S slots applied in order, each a per-sample op choice.
-
-    op_index long[S,B] into ``ops.text.TEXT_OP_NAMES``; rate float32[S,B] the op's rate (``MAX_RATE[op] * m``);
-    seed long[S] the seed of each slot's uniform draws (``ops.text.apply_slots``); mask bool[S,B] (False: the
-    sample passes this slot unchanged).
-    """
-
-    op_index: Tensor
-    rate: Tensor
-    seed: Tensor
-    mask: Tensor
-
-    def to(self, device: torch.device | str) -> TextParams:
-        return TextParams(self.op_index.to(device), self.rate.to(device), self.seed, self.mask.to(device))
-
-    @staticmethod
-    def cat(parts: list[TextParams], batch_size: int, device: torch.device | str = "cpu") -> TextParams:
-        return TextParams(*(torch.cat(ts) for ts in zip(*((p.op_index, p.rate, p.seed, p.mask) for p in parts))))
-
-
-Params = AugmentParams | TextParams
-
-
 def cat_params(parts: list[Params], batch_size: int, device: torch.device | str = "cpu") -> Params:
     """Slots of ``parts`` in order (a Sequence); empty parts (no slots) fit either modality."""
     parts = [p for p in parts if p.num_slots]
@@ -203,109 +145,6 @@ def cat_params(parts: list[Params], batch_size: int, device: torch.device | str 
     if not parts:
         return AugmentParams.cat([], batch_size, device)
     return type(parts[0]).cat(parts, batch_size, device)  # type: ignore[arg-type]
-
-
-def check_tokens(tokens: Any) -> TokenBatch:
-    """Validate a ``TokenBatch`` (ids long[B, L], lengths long[B], optional tags long[B, L])."""
-    ids, lengths = tokens.ids, tokens.lengths
-    if not isinstance(ids, Tensor) or ids.ndim != 2 or ids.dtype != torch.long:
-        raise ValueError(f"TokenBatch.ids must be long[B, L], got {getattr(ids, 'dtype', type(ids).__name__)}")
-    if not isinstance(lengths, Tensor) or lengths.shape != (ids.shape[0],):
-        raise ValueError(f"TokenBatch.lengths must be long[{ids.shape[0]}], got {tuple(getattr(lengths, 'shape', ()))}")
-    if tokens.tags is not None and tokens.tags.shape != ids.shape:
-        raise ValueError(
-            f"TokenBatch.tags must have the shape of ids {tuple(ids.shape)}, got {tuple(tokens.tags.shape)}"
-        )
-    return tokens
-
-
-def check_images(images: Any) -> tuple[Tensor, bool]:
-    """Validate uint8 [C,H,W] or [B,C,H,W] (C in {1,3}); returns the batch view and whether it was one image."""
-    if not isinstance(images, Tensor):
-        raise TypeError(
-            f"images must be a torch.Tensor uint8 [C,H,W] or [B,C,H,W], got {type(images).__name__}; "
-            "convert PIL images with torchvision.transforms.v2.PILToTensor() first"
-        )
-    if images.dtype != torch.uint8:
-        raise ValueError(
-            f"images have dtype {images.dtype}; policies work on uint8 pixels in [0, 255]. Convert with "
-            "torchvision.transforms.v2.ToDtype(torch.uint8, scale=True) "
-            "(or (x * 255).round().to(torch.uint8)) "
-            "before the policy and normalize after it"
-        )
-    if images.ndim not in (3, 4):
-        raise ValueError(f"images have shape {tuple(images.shape)}; expected [C,H,W] (one image) or [B,C,H,W]")
-    if images.shape[-3] not in (1, 3):
-        raise ValueError(
-            f"images have shape {tuple(images.shape)} with {images.shape[-3]} channels at dim -3; "
-            "expected 1 or 3 channels first (a channels-last [H,W,C] image needs .permute(2, 0, 1))"
-        )
-    return (images.unsqueeze(0), True) if images.ndim == 3 else (images, False)
-
-
-def _signs(n: int, g: torch.Generator) -> Tensor:
-    return torch.randint(0, 2, (n,), generator=g, device=g.device).float().mul_(2).sub_(1)
-
-
-@functools.lru_cache(maxsize=64)
-def param_table(space: str, image_size: tuple[int, int], num_bins: int) -> Tensor:
-    """float32[len(OP_NAMES), num_bins, 2]: the physical parameter of every (op, bin, sign), sign -1 at index 0.
-
-    Binned policies look parameters up here (one gather) instead of calling ``ops.magnitude_to_param`` per op
-    and batch; the entries come from that function, so the values are the same bit for bit.
-    """
-    magnitude = torch.arange(num_bins, dtype=torch.float64) / (num_bins - 1)
-    rows = [
-        torch.stack(
-            [
-                ops.magnitude_to_param(
-                    op,
-                    magnitude,
-                    torch.full((num_bins,), float(sign)),
-                    space=space,
-                    image_size=image_size,
-                    num_bins=num_bins,
-                ).to(torch.float32)
-                for sign in (-1, 1)
-            ],
-            dim=-1,
-        )
-        for op in ops.OP_NAMES
-    ]
-    return torch.stack(rows)
-
-
-def make_slot(
-    op_index: Tensor,
-    magnitude: Tensor,
-    sign: Tensor,
-    mask: Tensor,
-    space: str,
-    image_size: tuple[int, int],
-    g: torch.Generator,
-    num_bins: int | None = None,
-) -> AugmentParams:
-    """One slot from per-sample op indices [B], normalized magnitudes [B], signs (+1/-1) [B] and masks [B].
-
-    Draws the position randoms from ``g`` (always, so the stream does not depend on which ops were picked).
-    With ``num_bins`` the magnitudes are bins and the parameter is torchvision's table entry bit for bit (one
-    lookup); without, magnitudes are continuous and mapped op by op (a loop over the ops present, not samples).
-    """
-    aux = torch.rand(op_index.shape[0], 2, generator=g, device=g.device)
-    if num_bins is not None:
-        table = param_table(space, tuple(image_size), num_bins).to(op_index.device)
-        bins = (magnitude.double() * (num_bins - 1)).round_().long().clamp_(0, num_bins - 1)
-        param = table[op_index, bins, (sign > 0).long()]
-    else:
-        param = torch.zeros(op_index.shape[0], dtype=torch.float32, device=op_index.device)
-        for i in torch.unique(op_index).tolist():
-            sel = op_index == i
-            param[sel] = ops.magnitude_to_param(
-                ops.OP_NAMES[i], magnitude[sel], sign[sel], space=space, image_size=image_size
-            ).to(torch.float32)
-    # Identity does no work; masking it lets apply_ops skip those samples.
-    mask = mask & (op_index != ops.OP_NAMES.index("Identity"))
-    return AugmentParams(op_index[None], param[None], aux[None], mask[None])
 
 
 class Augmentation(nn.Module, abc.ABC):
@@ -366,7 +205,13 @@ class Augmentation(nn.Module, abc.ABC):
     # --- shared ----------------------------------------------------------------------------------------------
     @classmethod
     def allowed_spaces(cls) -> tuple[str, ...]:
-        return tuple(ops.MAGNITUDE_SPACES) + (("mixed", "text") if cls.container else ())
+        """The magnitude spaces of the kind's modality; containers (and modality-free kinds) take every
+        modality's, containers also ``mixed``."""
+        modality = cls.__dict__.get("modality", cls.modality)
+        if cls.container or not isinstance(modality, str):
+            every = tuple(space for m in MODALITIES.values() for space in m.spaces)
+            return every + (("mixed",) if cls.container else ())
+        return get_modality(modality).spaces
 
     def manual_seed(self, seed: int) -> Augmentation:
         """Seed the policy's own generator (used when no generator is passed). Returns self."""
@@ -430,7 +275,7 @@ class Augmentation(nn.Module, abc.ABC):
         return float(sum(n * _OP_COST[op] for op, n in self.op_distribution(progress).items()))
 
     def semantics(self) -> dict[str, Any]:
-        reference = TEXT_REFERENCE if self.space == "text" else REFERENCE
+        reference = (modality_of_space(self.space) or MODALITIES["image"]).reference
         return {"space": self.space, "reference": reference, "num_bins": self.num_bins()}
 
     def to_dict(self) -> dict[str, Any]:
@@ -471,42 +316,38 @@ class Policy(Augmentation):
     def sample_batch(
         self, batch_size: int, image_size: tuple[int, ...], g: torch.Generator, progress: float | None
     ) -> Any:
-        """Per-sample draws for ``batch_size`` images of ``image_size`` (H, W), on ``g.device``
-        (``AugmentParams``); text kinds get ``(L,)`` and return ``TextParams``."""
+        """Per-sample draws for ``batch_size`` samples of per-sample size ``image_size`` ((H, W) for images,
+        (L,) for text: ``Modality.size``), on ``g.device``; the modality's params (``AugmentParams``,
+        ``TextParams``)."""
 
     def sample(self, images: Any, generator: torch.Generator | None = None, progress: float | None = None) -> Any:
         """Draw per-sample params for uint8 images [C,H,W] or [B,C,H,W] (``AugmentParams``), or for a
         ``TokenBatch`` (``TextParams``); returned on the input's device."""
-        self._check_modality("text" if isinstance(images, TokenBatch) else "image")
-        if isinstance(images, TokenBatch):
-            tokens = check_tokens(images)
-            g = self._generator_for(generator)
-            if progress is not None:
-                progress = as_number(progress, "progress", 0.0, 1.0)
-            return self.sample_batch(len(tokens), (int(tokens.ids.shape[1]),), g, progress).to(tokens.device)
-        batch, _ = check_images(images)
+        modality = self._modality_for(images)
+        view, _ = modality.check(images)
+        return self._sample_checked(modality, view, generator, progress)
+
+    def _modality_for(self, batch: Any) -> Modality:
+        """The modality of ``batch``, which must be the one this policy augments (containers take either)."""
+        given = modality_of(batch)
+        if self.modality is not None and self.modality != given.name:
+            raise ValueError(
+                f"{type(self).__name__} augments {self.modality}, but it was given {given.inputs}; {given.hint}"
+            )
+        return given
+
+    def _sample_checked(self, modality: Modality, view: Any, generator: Any, progress: float | None) -> Any:
+        """``sample`` on an already checked batch view."""
         if progress is not None:
             progress = as_number(progress, "progress", 0.0, 1.0)
         g = self._generator_for(generator)
-        params = self.sample_batch(batch.shape[0], (batch.shape[-2], batch.shape[-1]), g, progress)
-        if isinstance(params, TextParams):
+        params = self.sample_batch(modality.count(view), modality.size(view), g, progress)
+        if params.num_slots and not isinstance(params, modality.params_type):
             raise ValueError(
-                f"{type(self).__name__} is a text policy (its ops work on a TokenBatch) and cannot augment images; "
-                "use an image policy (flip-crop, randaugment, ...)"
+                f"{type(self).__name__} holds {params_modality(params).name} ops and cannot augment "  # type: ignore[union-attr]
+                f"{modality.inputs}; {modality.hint}"
             )
-        return params.to(batch.device)
-
-    def _check_modality(self, given: str) -> None:
-        if self.modality is not None and self.modality != given:
-            hint = (
-                "use a text policy (eda, text-progress-heuristic, or a policy searched on a text task)"
-                if given == "text"
-                else "use an image policy (flip-crop, randaugment, ...)"
-            )
-            raise ValueError(
-                f"{type(self).__name__} augments {self.modality}, but it was given "
-                f"{'a TokenBatch (text)' if given == 'text' else 'images'}; {hint}"
-            )
+        return params.to(modality.device(view))
 
     def _generator_for(self, generator: Any) -> torch.Generator:
         if generator is not None and not isinstance(generator, torch.Generator):
@@ -519,28 +360,27 @@ class Policy(Augmentation):
     def apply(self, images: Any, params: Any) -> Any:  # type: ignore[override]  # nn.Module.apply
         """Apply sampled ``params`` to uint8 images [C,H,W] or [B,C,H,W] (same shape, dtype and device out), or
         ``TextParams`` to a ``TokenBatch`` (a new batch: lengths and tags follow the ops)."""
-        if isinstance(images, TokenBatch):
-            tokens = check_tokens(images)
-            if params.num_slots == 0:
-                return tokens
-            if not isinstance(params, TextParams):
+        modality = modality_of(images)
+        view, single = modality.check(images)
+        return self._apply_checked(modality, images, view, single, params)
+
+    def _apply_checked(self, modality: Modality, images: Any, view: Any, single: bool, params: Any) -> Any:
+        """``apply`` on an already checked batch view (one validation per batch)."""
+        if not isinstance(params, modality.params_type):
+            other = params_modality(params)
+            if other is None:
+                raise TypeError(f"params must come from policy.sample(...), got {type(params).__name__}")
+            if params.num_slots:
                 raise ValueError(
-                    f"{type(self).__name__} holds image ops and cannot augment text; use a text policy "
-                    "(preset eda or text-progress-heuristic, or kinds text-subpolicies / text-randaugment)"
+                    f"{type(self).__name__} holds {other.name} ops and cannot augment {modality.inputs}; "
+                    f"{modality.hint}"
                 )
-            if params.batch_size != len(tokens):
-                raise ValueError(f"params were sampled for {params.batch_size} sequences but {len(tokens)} were given")
-            p = params.to(tokens.device)
-            return text_ops.apply_slots(tokens, p.op_index, p.rate, p.seed, p.mask)
-        batch, single = check_images(images)
-        if not isinstance(params, AugmentParams):
-            raise TypeError(f"params must be AugmentParams from policy.sample(...), got {type(params).__name__}")
-        if params.batch_size != batch.shape[0]:
-            raise ValueError(f"params were sampled for {params.batch_size} images but {batch.shape[0]} were given")
-        params = params.to(batch.device)
-        out = ops.apply_slots(batch, params.op_index, params.param, params.aux, params.mask)
-        out = out[0] if single else out
-        return _rewrap(out, images)
+            params = modality.params_type.cat([], modality.count(view), modality.device(view))  # no slots
+        if params.batch_size != modality.count(view):
+            raise ValueError(
+                f"params were sampled for {params.batch_size} samples but {modality.count(view)} were given"
+            )
+        return modality.restore(modality.apply(view, params), images, single)
 
     def forward(
         self,
@@ -549,10 +389,13 @@ class Policy(Augmentation):
         progress: float | None = None,
         params: Any = None,
     ) -> Any:
-        """Augment uint8 [C,H,W] or [B,C,H,W] (or a ``TokenBatch``): apply(sample(...)), or replay ``params``."""
+        """Augment uint8 [C,H,W] or [B,C,H,W] (or a ``TokenBatch``): apply(sample(...)), or replay ``params``.
+        The batch is checked once."""
+        modality = self._modality_for(images) if params is None else modality_of(images)
+        view, single = modality.check(images)
         if params is None:
-            params = self.sample(images, generator, progress)
-        return self.apply(images, params)
+            params = self._sample_checked(modality, view, generator, progress)
+        return self._apply_checked(modality, images, view, single, params)
 
     def batch_stage(self) -> BatchTransform | None:
         """A batch transform to apply after this policy's images (``augment_batch`` does): a controller whose
@@ -595,19 +438,6 @@ def augment_batch(
     if stage is None:
         return out, labels
     return stage(out, labels, generator=generator, progress=progress)
-
-
-def _rewrap(out: Tensor, like: Tensor) -> Tensor:
-    # Keep torchvision's tv_tensors.Image type so the policy composes with other v2 transforms.
-    if type(like) is not Tensor:
-        try:
-            from torchvision import tv_tensors
-
-            if isinstance(like, tv_tensors.TVTensor):
-                return tv_tensors.wrap(out, like=like)
-        except ImportError:
-            pass
-    return out
 
 
 def policy_from_dict(value: Any, image_spec: ImageSpec | None = None, where: str = "") -> Augmentation:

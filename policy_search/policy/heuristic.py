@@ -30,14 +30,15 @@ maximum level), not the state: ``reset()`` returns to level 0 and a fresh run st
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 
-from policy_search.policy.base import MODALITIES, ImageSpec, Policy, register_kind
+from policy_search.policy.base import ImageSpec, Policy, register_kind
 from policy_search.policy.file import PolicyConfigError, as_choice, as_int, as_number, as_object, get, join
 from policy_search.policy.kinds import Sequence, SubPolicies
+from policy_search.policy.modality import MODALITIES
 from policy_search.policy.text import EDA, TextSubPolicies
 
 __all__ = ["DEFAULT_TOLERANCE", "LEVEL_OPS", "ProgressHeuristic"]
@@ -54,6 +55,29 @@ LEVEL_OPS: tuple[list[tuple[str, float, float]], ...] = (
 
 # Text levels: the EDA sub-policies with their magnitudes scaled by these factors (0: no augmentation).
 TEXT_LEVEL_SCALES: tuple[float, ...] = (0.0, 0.5, 1.0)
+
+
+def _image_level(level: int) -> Policy:
+    extra = [op for ops_at in LEVEL_OPS[:level] for op in ops_at]
+    parts: list[Policy] = [SubPolicies(_FLIP_CROP)]
+    if extra:
+        # one sub-policy holding every op: each fires (probability 1) with its own uniform magnitude
+        parts.append(SubPolicies([extra], magnitude_sampling="uniform"))
+    return Sequence(parts)
+
+
+def _text_level(level: int) -> Policy:
+    scale = TEXT_LEVEL_SCALES[level]
+    if scale == 0:
+        return Sequence([])
+    return TextSubPolicies([[(op, p, m * scale) for op, p, m in row] for row in EDA])
+
+
+# Per modality: how many levels there are and the policy at each (level 0 first).
+_LEVELS: dict[str, tuple[int, Callable[[int], Policy]]] = {
+    "image": (len(LEVEL_OPS) + 1, _image_level),
+    "text": (len(TEXT_LEVEL_SCALES), _text_level),
+}
 
 
 class ProgressHeuristic(Policy):
@@ -74,33 +98,16 @@ class ProgressHeuristic(Policy):
         image_spec: ImageSpec | None = None,
     ) -> None:
         self.modality = as_choice(modality, "modality", MODALITIES, "modality")  # type: ignore[misc]
-        super().__init__(space="text" if self.modality == "text" else "standard", image_spec=image_spec)
+        super().__init__(space=MODALITIES[self.modality].space(), image_spec=image_spec)
         self.tolerance = as_number(tolerance, "tolerance", 0.0, 1.0)
-        top = len(TEXT_LEVEL_SCALES) - 1 if self.modality == "text" else len(LEVEL_OPS)
-        self.max_level = as_int(max_level, "max_level", 0, top)
-        build = self._build_text if self.modality == "text" else self._build
+        levels, build = _LEVELS[self.modality]
+        self.max_level = as_int(max_level, "max_level", 0, levels - 1)
         self._levels = [build(k) for k in range(self.max_level + 1)]
         self.reset()
 
     @classmethod
     def allowed_spaces(cls) -> tuple[str, ...]:
         return super().allowed_spaces() + ("text",)
-
-    @staticmethod
-    def _build_text(level: int) -> Policy:
-        scale = TEXT_LEVEL_SCALES[level]
-        if scale == 0:
-            return Sequence([])
-        return TextSubPolicies([[(op, p, m * scale) for op, p, m in row] for row in EDA])
-
-    @staticmethod
-    def _build(level: int) -> Sequence:
-        extra = [op for ops_at in LEVEL_OPS[:level] for op in ops_at]
-        parts: list[Policy] = [SubPolicies(_FLIP_CROP)]
-        if extra:
-            # one sub-policy holding every op: each fires (probability 1) with its own uniform magnitude
-            parts.append(SubPolicies([extra], magnitude_sampling="uniform"))
-        return Sequence(parts)
 
     # --- watching training -----------------------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> None:

@@ -40,6 +40,7 @@ from policy_search.policy.file import (
     get,
     join,
 )
+from policy_search.policy.modality import IMAGE, RANDAUGMENT_OPS, TEXT, Modality, get_modality
 
 __all__ = [
     "MAGNITUDE_SAMPLING",
@@ -52,34 +53,19 @@ __all__ = [
     "TrivialAugmentWide",
 ]
 
-# torchvision.transforms.v2.RandAugment / TrivialAugmentWide op sets (Invert is in neither).
-RANDAUGMENT_OPS = (
-    "Identity",
-    "ShearX",
-    "ShearY",
-    "TranslateX",
-    "TranslateY",
-    "Rotate",
-    "Brightness",
-    "Color",
-    "Contrast",
-    "Sharpness",
-    "Posterize",
-    "Solarize",
-    "AutoContrast",
-    "Equalize",
-)
-TRIVIALAUGMENT_OPS = RANDAUGMENT_OPS
+TRIVIALAUGMENT_OPS = RANDAUGMENT_OPS  # torchvision.transforms.v2.TrivialAugmentWide's set (Invert is in neither)
 # "fixed": the entry's magnitude; "uniform": per sample uniform in [0, magnitude] (ColorJitter-style ranges).
 MAGNITUDE_SAMPLING = ("fixed", "uniform")
 
 
-def _op_index(name: Any, where: str) -> int:
-    return ops.OP_NAMES.index(as_choice(name, where, ops.OP_NAMES, "op"))
+def _op_index(name: Any, where: str, modality: Modality = IMAGE) -> int:
+    return modality.op_names.index(as_choice(name, where, modality.op_names, f"{'text ' * (modality is TEXT)}op"))
 
 
-def _op_list(value: Any, where: str) -> tuple[str, ...]:
-    names = tuple(ops.OP_NAMES[_op_index(n, join(where, i))] for i, n in enumerate(as_list(value, where)))
+def _op_list(value: Any, where: str, modality: Modality = IMAGE) -> tuple[str, ...]:
+    names = tuple(
+        modality.op_names[_op_index(n, join(where, i), modality)] for i, n in enumerate(as_list(value, where))
+    )
     if not names:
         raise PolicyConfigError(where, "needs at least one op")
     return names
@@ -112,7 +98,7 @@ def _bound(items: list, where: str, most: int) -> list:
     return items
 
 
-def _entry(value: Any, where: str) -> OpEntry:
+def _entry(value: Any, where: str, modality: Modality = IMAGE) -> OpEntry:
     """(op, probability, magnitude) from a tuple/list of 3 or an object with those keys; None magnitude -> 0."""
     if isinstance(value, Mapping):
         obj = as_object(value, where, allowed=("op", "probability", "magnitude"))
@@ -122,7 +108,7 @@ def _entry(value: Any, where: str) -> OpEntry:
         if len(items) != 3:
             raise PolicyConfigError(where, f"expected (op, probability, magnitude), got {len(items)} items")
         op, p, m = items
-    op = ops.OP_NAMES[_op_index(op, join(where, "op"))]
+    op = modality.op_names[_op_index(op, join(where, "op"), modality)]
     p = as_number(p, join(where, "probability"), 0.0, 1.0)
     m = 0.0 if m is None else as_number(m, join(where, "magnitude"), 0.0, 1.0)
     return (op, p, m)
@@ -135,6 +121,7 @@ class SubPolicies(Policy):
     normalized in [0, 1] (None for parameter-free ops). Signed ops get a random sign per sample.
     ``magnitude_sampling="uniform"`` draws each magnitude uniformly in [0, magnitude] per sample.
     ``num_bins`` records the grid the magnitudes came from (informational, e.g. 10 for AutoAugment).
+    Written once over the modality protocol: ``TextSubPolicies`` is this kind on text (``policy/text.py``).
     """
 
     def __init__(
@@ -147,6 +134,7 @@ class SubPolicies(Policy):
         image_spec: ImageSpec | None = None,
     ) -> None:
         super().__init__(space=space, image_spec=image_spec)
+        self._modality = get_modality(type(self).modality)
         rows = as_list(list(subpolicies) if not isinstance(subpolicies, (list, tuple)) else subpolicies, "subpolicies")
         if not rows:
             raise PolicyConfigError(
@@ -155,7 +143,7 @@ class SubPolicies(Policy):
         _bound(rows, "subpolicies", MAX_SUBPOLICIES)
         self.subpolicies: list[SubPolicy] = [
             [
-                _entry(e, join(join("subpolicies", i), j))
+                _entry(e, join(join("subpolicies", i), j), self._modality)
                 for j, e in enumerate(_bound(as_list(row, join("subpolicies", i)), join("subpolicies", i), MAX_NUM_OPS))
             ]
             for i, row in enumerate(rows)
@@ -173,23 +161,22 @@ class SubPolicies(Policy):
                         )
         # Padded tables [n_subpolicies, max_len]: padding is Identity with probability 0.
         width = max(len(row) for row in self.subpolicies)
-        identity = ops.OP_NAMES.index("Identity")
-        self._ops = torch.full((len(rows), width), identity, dtype=torch.long)
+        self._ops = torch.full((len(rows), width), self._modality.identity, dtype=torch.long)
         self._prob = torch.zeros(len(rows), width)
         self._mag = torch.zeros(len(rows), width)
         for i, row in enumerate(self.subpolicies):
             for j, (op, p, m) in enumerate(row):
-                self._ops[i, j], self._prob[i, j], self._mag[i, j] = ops.OP_NAMES.index(op), p, m
+                self._ops[i, j], self._prob[i, j], self._mag[i, j] = self._modality.op_names.index(op), p, m
 
     def num_bins(self) -> int | None:
         return self._num_bins
 
-    def sample_batch(
-        self, batch_size: int, image_size: tuple[int, int], g: torch.Generator, progress: float | None
-    ) -> AugmentParams:
+    def sample_batch(self, batch_size: int, image_size: tuple[int, ...], g: torch.Generator, progress: float | None):
         dev = g.device
         table_ops, table_prob, table_mag = self._ops.to(dev), self._prob.to(dev), self._mag.to(dev)
         choice = torch.randint(0, table_ops.shape[0], (batch_size,), generator=g, device=dev)
+        # Binned fixed magnitudes map through torchvision's table exactly; sampled ones are continuous.
+        bins = self._num_bins if self.magnitude_sampling == "fixed" else None
         slots = []
         for k in range(table_ops.shape[1]):
             op_index, prob, mag = table_ops[choice, k], table_prob[choice, k], table_mag[choice, k]
@@ -197,11 +184,8 @@ class SubPolicies(Policy):
             mask = torch.rand(batch_size, generator=g, device=dev) < prob
             if self.magnitude_sampling == "uniform":
                 mag = mag * torch.rand(batch_size, generator=g, device=dev)
-            sign = torch.randint(0, 2, (batch_size,), generator=g, device=dev).float() * 2 - 1
-            # Binned fixed magnitudes map through torchvision's table exactly; sampled ones are continuous.
-            bins = self._num_bins if self.magnitude_sampling == "fixed" else None
-            slots.append(make_slot(op_index, mag, sign, mask, self.space, image_size, g, bins))
-        return AugmentParams.cat(slots, batch_size, dev)
+            slots.append(self._modality.slot(op_index, mag, mask, g, space=self.space, size=image_size, num_bins=bins))
+        return self._modality.cat(slots, batch_size, g)
 
     def op_distribution(self, progress: float | None = None) -> dict[str, float]:
         dist: dict[str, float] = {}
@@ -232,7 +216,7 @@ class SubPolicies(Policy):
     def describe(self, indent: str = "") -> str:
         rows = ",\n".join(f"{indent}    {[tuple(e) for e in row]!r}" for row in self.subpolicies)
         return (
-            f"{indent}SubPolicies(space={self.space!r}, magnitude_sampling={self.magnitude_sampling!r}, "
+            f"{indent}{type(self).__name__}(space={self.space!r}, magnitude_sampling={self.magnitude_sampling!r}, "
             f"num_bins={self._num_bins!r}, subpolicies=[\n{rows}])"
         )
 
@@ -244,9 +228,10 @@ class _BinnedOpSet(Policy):
 
     def __init__(self, num_bins: int, ops: Iterable[str], *, space: str, image_spec: ImageSpec | None) -> None:
         super().__init__(space=space, image_spec=image_spec)
+        self._modality = get_modality(type(self).modality)
         self._num_bins = as_int(num_bins, "num_bins", low=2, high=MAX_NUM_BINS)
-        self.ops = _op_list(list(ops), "ops")
-        self._index = torch.tensor([_op_index(n, "ops") for n in self.ops])
+        self.ops = _op_list(list(ops), "ops", self._modality)
+        self._index = torch.tensor([self._modality.op_names.index(n) for n in self.ops])
 
     def num_bins(self) -> int | None:
         return self._num_bins
@@ -258,7 +243,8 @@ class _BinnedOpSet(Policy):
 
 class RandAugment(_BinnedOpSet):
     """Per sample, ``num_ops`` ops drawn uniformly (with replacement) from ``ops``, at bin ``magnitude`` of
-    ``num_bins``, each with a random sign (torchvision.transforms.v2.RandAugment)."""
+    ``num_bins``, each with a random sign (torchvision.transforms.v2.RandAugment). Written once over the modality
+    protocol: ``TextRandAugment`` is this kind on text (``policy/text.py``)."""
 
     def __init__(
         self,
@@ -274,18 +260,17 @@ class RandAugment(_BinnedOpSet):
         self.num_ops = as_int(num_ops, "num_ops", low=0, high=MAX_NUM_OPS)
         self.magnitude = as_int(magnitude, "magnitude", 0, self._num_bins - 1)
 
-    def sample_batch(
-        self, batch_size: int, image_size: tuple[int, int], g: torch.Generator, progress: float | None
-    ) -> AugmentParams:
+    def sample_batch(self, batch_size: int, image_size: tuple[int, ...], g: torch.Generator, progress: float | None):
         dev = g.device
         mag = torch.full((batch_size,), float(ops.bin_to_magnitude(self.magnitude, self._num_bins)), device=dev)
-        slots = []
-        for _ in range(self.num_ops):
-            op_index = self._draw_ops(batch_size, g)
-            sign = torch.randint(0, 2, (batch_size,), generator=g, device=dev).float() * 2 - 1
-            mask = torch.ones(batch_size, dtype=torch.bool, device=dev)
-            slots.append(make_slot(op_index, mag, sign, mask, self.space, image_size, g, self._num_bins))
-        return AugmentParams.cat(slots, batch_size, dev)
+        mask = torch.ones(batch_size, dtype=torch.bool, device=dev)
+        slots = [
+            self._modality.slot(
+                self._draw_ops(batch_size, g), mag, mask, g, space=self.space, size=image_size, num_bins=self._num_bins
+            )
+            for _ in range(self.num_ops)
+        ]
+        return self._modality.cat(slots, batch_size, g)
 
     def op_distribution(self, progress: float | None = None) -> dict[str, float]:
         dist: dict[str, float] = {}
@@ -301,9 +286,10 @@ class RandAugment(_BinnedOpSet):
         return randaugment_from_body(cls, body, semantics, image_spec, where, space=semantics["space"])
 
     def describe(self, indent: str = "") -> str:
+        space = f", space={self.space!r}" if len(self._modality.spaces) > 1 else ""
         return (
-            f"{indent}RandAugment(num_ops={self.num_ops}, magnitude={self.magnitude}, num_bins={self._num_bins}, "
-            f"space={self.space!r}, ops={list(self.ops)!r})"
+            f"{indent}{type(self).__name__}(num_ops={self.num_ops}, magnitude={self.magnitude}, "
+            f"num_bins={self._num_bins}{space}, ops={list(self.ops)!r})"
         )
 
 
@@ -538,6 +524,8 @@ class Schedule(_Container):
         return f"{indent}Schedule([\n{inner}])"
 
 
+IMAGE.register_role("subpolicies", SubPolicies)
+IMAGE.register_role("randaugment", RandAugment)
 for _name, _cls in (
     ("subpolicies", SubPolicies),
     ("randaugment", RandAugment),

@@ -64,12 +64,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from policy_search.ops import image as ops
-from policy_search.ops import text as text_ops
-from policy_search.ops.text import TokenBatch
-from policy_search.policy.base import AugmentParams, ImageSpec, Policy, TextParams, make_slot, register_kind
+from policy_search.policy.base import ImageSpec, Policy, register_kind
 from policy_search.policy.file import PolicyConfigError, as_choice, as_int, as_number, as_object, join
 from policy_search.policy.kinds import RANDAUGMENT_OPS, Schedule, Sequence, SubPolicies
+from policy_search.policy.modality import TEXT, modality_of, modality_of_size
 from policy_search.policy.text import TextSubPolicies
 
 __all__ = [
@@ -235,7 +233,8 @@ class _EntropyRule(Policy):
         return torch.randint(0, len(self._ops(text)), (entropy.shape[0],), generator=g, device=g.device).cpu()
 
     def sample_batch(self, batch_size: int, image_size: tuple[int, ...], g: torch.Generator, progress: float | None):
-        text = len(image_size) == 1  # text kinds are sampled with (L,), images with (H, W)
+        modality = modality_of_size(image_size)
+        text = modality is TEXT
         self._text = text
         if progress is not None:
             self._state["progress"] = float(progress)
@@ -251,18 +250,6 @@ class _EntropyRule(Policy):
             self._record(text, op, frac, progress)
             sign = None if text else torch.randint(0, 2, (batch_size,), generator=g, device=dev).float() * 2 - 1
             chosen.append((op, frac, sign))
-        if text:
-            parts = []
-            table = torch.tensor([text_ops.TEXT_OP_NAMES.index(n) for n in names], device=dev)
-            rates = torch.tensor([text_ops.MAX_RATE[n] for n in names], device=dev)
-            for op, frac, _ in chosen:
-                magnitude = (frac * self._mmax(text)).to(dev)
-                index = table[op.to(dev)]
-                rate = magnitude * rates[op.to(dev)]
-                seed = torch.randint(0, 2**62, (1,), generator=g, device=dev).cpu()
-                parts.append(TextParams(index[None], rate.float()[None], seed, (frac > 0).to(dev)[None]))
-            return TextParams.cat(parts, batch_size, dev) if len(parts) > 1 else parts[0]
-        size = (int(image_size[0]), int(image_size[1]))
         slots = []
         for name, p in self._base_probabilities().items():  # flip / crop before the op, each with its probability
             use = (
@@ -271,17 +258,20 @@ class _EntropyRule(Policy):
                 else torch.zeros(batch_size, dtype=torch.bool, device=dev)
             )
             full = torch.ones(batch_size, device=dev)
-            base_index = torch.full((batch_size,), ops.OP_NAMES.index(name), device=dev)
-            slots.append(make_slot(base_index, full, full, use, self.space, size, g))
+            base_index = torch.full((batch_size,), modality.op_names.index(name), device=dev)
+            slots.append(modality.slot(base_index, full, use, g, space=self.space, size=image_size, sign=full))
             self._count_base(name, float(use.float().mean()))
             bucket = min(int((progress or 0.0) * LOG_BUCKETS), LOG_BUCKETS - 1)
             self._base_log.setdefault(name, torch.zeros(LOG_BUCKETS))[bucket] += float(use.sum())
-        table = torch.tensor([ops.OP_NAMES.index(n) for n in names], device=dev)
+        table = torch.tensor([modality.op_names.index(n) for n in names], device=dev)
         for op, frac, sign in chosen:
-            index = table[op.to(dev)]
             magnitude = (frac * self._mmax(text)).to(dev)
-            slots.append(make_slot(index, magnitude, sign, (frac > 0).to(dev), self.space, size, g))
-        return AugmentParams.cat(slots, batch_size, dev) if len(slots) > 1 else slots[0]
+            slots.append(
+                modality.slot(
+                    table[op.to(dev)], magnitude, (frac > 0).to(dev), g, space=self.space, size=image_size, sign=sign
+                )
+            )
+        return modality.cat(slots, batch_size, g)
 
     def _per_sample(self) -> int:
         """Ops applied to each sample, one after another (each drawn on its own)."""
@@ -651,7 +641,7 @@ class OnlineAugNet(_EntropyRule):
             logits, targets, mask = _unpack(predict(inputs), labels)
             self.validate(_mean_loss(logits, targets, mask))
             return n
-        text = isinstance(inputs, TokenBatch)
+        text = modality_of(inputs) is TEXT
         self._text = text
         self._warm(text)
         with torch.no_grad():
@@ -687,20 +677,14 @@ class OnlineAugNet(_EntropyRule):
     def _single_op(self, inputs: Any, name: str, frac: float, g: torch.Generator) -> Any:
         """``inputs`` with op ``name`` applied to every sample (bases at their fixed strength, others at ``frac`` of
         the maximum magnitude)."""
-        if isinstance(inputs, TokenBatch):
-            b = len(inputs)
-            index = torch.full((1, b), text_ops.TEXT_OP_NAMES.index(name))
-            rate = torch.full((1, b), frac * self.text_magnitude_max * text_ops.MAX_RATE[name])
-            seed = torch.randint(0, 2**62, (1,), generator=g)
-            mask = torch.ones(1, b, dtype=torch.bool)
-            return self.apply(inputs, TextParams(index, rate, seed, mask))
-        b, size = int(inputs.shape[0]), (int(inputs.shape[-2]), int(inputs.shape[-1]))
-        index = torch.full((b,), ops.OP_NAMES.index(name))
-        magnitude = torch.full((b,), 1.0 if name in IMAGE_BASES else frac * self.magnitude_max)
-        sign = torch.randint(0, 2, (b,), generator=g).float() * 2 - 1
-        return self.apply(
-            inputs, make_slot(index, magnitude, sign, torch.ones(b, dtype=torch.bool), self.space, size, g)
-        )
+        modality = modality_of(inputs)
+        view, _ = modality.check(inputs)
+        b = modality.count(view)
+        index = torch.full((b,), modality.op_names.index(name))
+        magnitude = torch.full((b,), 1.0 if name in IMAGE_BASES else frac * self._mmax(modality is TEXT))
+        mask = torch.ones(b, dtype=torch.bool)
+        slot = modality.slot(index, magnitude, mask, g, space=self.space, size=modality.size(view))
+        return self.apply(inputs, modality.cat([slot], b, g))
 
     def validate(self, loss: Tensor) -> None:
         if self._captured is None:

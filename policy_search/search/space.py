@@ -146,7 +146,8 @@ def _sample_families(trial: TrialLike, image: ImageSpec, modality: str) -> Polic
     from policy_search.policy.action_space import ActionSpec
 
     spec = ActionSpec.families_spec(modality)
-    action = [trial.suggest_int("flip", 0, 1), trial.suggest_int("crop", 0, 1)] if modality == "image" else []
+    geometric = spec.display_ops[:2] == ("HorizontalFlip", "PadCrop")  # the modality's compact action has them
+    action = [trial.suggest_int("flip", 0, 1), trial.suggest_int("crop", 0, 1)] if geometric else []
     action += [trial.suggest_int(f"family_{name}", 0, 1) for name in spec.family_names()]
     action += [trial.suggest_int("num_ops", 0, spec.max_ops), trial.suggest_int("magnitude", 0, spec.num_bins - 1)]
     unit = action[-1] / (spec.num_bins - 1)

@@ -406,6 +406,13 @@ def apply_slots(
         if value is not None and (not isinstance(value, Tensor) or tuple(value.shape[: len(shape)]) != shape):
             got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
             raise ValueError(f"{name} must have shape {list(shape)} to match op_index, got {got}")
+    return run_slots(images, op_index, params, aux, mask)
+
+
+def run_slots(images: Tensor, op_index: Tensor, params: Tensor, aux: Tensor | None, mask: Tensor | None) -> Tensor:
+    """``apply_slots`` without its checks, for callers whose inputs are already checked (a policy checks its batch
+    once and samples params of the right shapes: one validation per batch)."""
+    slots = op_index.shape[0]
     if slots and ops_fused.usable(images, params):
         return ops_fused.apply_slots(images, op_index, params, aux, mask)
     out = images.clone() if not slots else images
