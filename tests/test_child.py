@@ -168,3 +168,19 @@ def test_childrun_on_cuda(shared_data_dir):
     run = ChildRun("mnist-proxy", device="cuda", data_dir=str(shared_data_dir), **TINY)
     run.train(2)
     assert run.evaluate("val")["samples"] == 256 and "cuda_max_allocated_mb" in run.accounting()
+
+
+def test_one_model_table_says_each_models_modality_and_metric():
+    """issue 34: one registry (child/tasks.py MODEL_TABLE); every row builds in its modality's builder."""
+    from policy_search.child.models import build_model
+    from policy_search.child.tasks import MODEL_TABLE, TaskPreset
+    from policy_search.child.text_models import build_text_model
+
+    for row in MODEL_TABLE:
+        preset = TaskPreset(name="t", model=row.name)
+        assert (preset.modality, preset.metric) == (row.modality, row.metric)
+        if row.modality == "image":
+            assert build_model(row.name, 3, 10, 32) is not None
+        elif row.name != "bert-pretrained":  # needs a Hub name or a local folder
+            assert build_text_model(row.name, 50, 2, 16) is not None
+    assert TaskPreset(name="t", model="bilstm-tagger").metric == "entity_f1"

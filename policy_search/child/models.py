@@ -11,6 +11,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from policy_search.child.tasks import models_of
+
 
 class LeNet5(nn.Module):
     """LeNet-5 (LeCun et al. 1998) with ReLU and max-pooling, the usual modern reading."""
@@ -135,6 +137,11 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "fastnet": FastNet,
     "fastnet-s": lambda in_channels, num_classes, image_size: FastNet(in_channels, num_classes, image_size, width=16),
 }
+
+
+# One row per model in child/tasks.py MODEL_TABLE (its modality and metric); checked here.
+if sorted(MODELS) != sorted(models_of("image")):
+    raise ImportError(f"child/tasks.py MODEL_TABLE image rows {models_of('image')} and models {sorted(MODELS)} differ")
 
 
 def build_model(name: str, in_channels: int, num_classes: int, image_size: int) -> nn.Module:

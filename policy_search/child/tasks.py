@@ -12,9 +12,38 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields, replace
 
-# The text models (policy_search.child.text_models) by name: a preset using one is a text task.
-TEXT_MODELS: tuple[str, ...] = ("bilstm", "bert-small", "bert-pretrained", "bilstm-tagger")
-TAGGING_MODELS: tuple[str, ...] = ("bilstm-tagger",)
+
+@dataclass(frozen=True)
+class ModelRow:
+    """One child model: what it trains on and what a run of it is scored by. Its builder is registered under the
+    same name in ``child/models.py`` (images) or ``child/text_models.py`` (text), which check at import that they
+    build exactly the rows of their modality, so a model added in one place and not the other fails at once."""
+
+    name: str
+    modality: str  # "image" or "text" (policy_search.policy.modality.MODALITIES)
+    metric: str = "accuracy"  # the headline test metric of its runs ("entity_f1" for taggers)
+
+
+# The one model registry (this module stays light to import: the builders live beside the model code).
+MODEL_TABLE: tuple[ModelRow, ...] = (
+    ModelRow("lenet5", "image"),
+    ModelRow("seed-cnn", "image"),
+    ModelRow("resnet18-cifar", "image"),
+    ModelRow("fastnet", "image"),
+    ModelRow("fastnet-s", "image"),
+    ModelRow("bilstm", "text"),
+    ModelRow("bert-small", "text"),
+    ModelRow("bert-pretrained", "text"),
+    ModelRow("bilstm-tagger", "text", "entity_f1"),
+)
+MODEL_ROWS: dict[str, ModelRow] = {row.name: row for row in MODEL_TABLE}
+TEXT_MODELS: tuple[str, ...] = tuple(row.name for row in MODEL_TABLE if row.modality == "text")
+TAGGING_MODELS: tuple[str, ...] = tuple(row.name for row in MODEL_TABLE if row.metric == "entity_f1")
+
+
+def models_of(modality: str) -> tuple[str, ...]:
+    """The registered models of ``modality``, in table order."""
+    return tuple(row.name for row in MODEL_TABLE if row.modality == modality)
 
 
 MIN_IMAGE_SIDE = 8  # the child models pool three times; smaller images are resized up with image_size
@@ -84,13 +113,16 @@ class TaskPreset:
 
     @property
     def modality(self) -> str:
-        """``text`` for the text models (``TEXT_MODELS``), else ``image``."""
-        return "text" if self.model in TEXT_MODELS else "image"
+        """The modality of the preset's model (``MODEL_TABLE``); ``image`` for a model not in the table (its
+        build then fails naming the known ones)."""
+        row = MODEL_ROWS.get(self.model)
+        return row.modality if row is not None else "image"
 
     @property
     def metric(self) -> str:
         """The headline test metric in ``metrics.json``: entity-level F1 for tagging, else accuracy."""
-        return "entity_f1" if self.model in TAGGING_MODELS else "accuracy"
+        row = MODEL_ROWS.get(self.model)
+        return row.metric if row is not None else "accuracy"
 
     def __post_init__(self) -> None:
         """Every field checked up front (type, range, finiteness), so a bad value fails in one line before any

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from policy_search.child.tasks import TEXT_MODELS as TEXT_MODEL_NAMES
+from policy_search.child.tasks import models_of
 from policy_search.ops.text import TokenBatch
 
 
@@ -160,11 +160,13 @@ TEXT_MODELS: dict[str, Callable[..., nn.Module]] = {
         vocab_size, num_classes, vectors=vectors
     ),
 }
-# The task presets decide a preset's modality and metric from these names (child/tasks.py, which must stay light to
-# import): one list, checked here, so a text model added to one place and not the other fails at import instead of
-# silently becoming an image task.
-if tuple(sorted(TEXT_MODELS)) != tuple(sorted(TEXT_MODEL_NAMES)):
-    raise ImportError(f"child/tasks.py TEXT_MODELS {TEXT_MODEL_NAMES} and text_models {sorted(TEXT_MODELS)} differ")
+# The task presets decide a preset's modality and metric from the model table (child/tasks.py MODEL_TABLE, which
+# must stay light to import); checked here, so a text model added to one place and not the other fails at import
+# instead of silently becoming an image task.
+if sorted(TEXT_MODELS) != sorted(models_of("text")):
+    raise ImportError(
+        f"child/tasks.py MODEL_TABLE text rows {models_of('text')} and text_models {sorted(TEXT_MODELS)} differ"
+    )
 
 
 def build_text_model(
