@@ -488,8 +488,7 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
 def _rescore(cfg: TrainConfig, out: Path, summary: dict) -> dict:
     """Race the search's shortlist on shared validation seeds within --rescore child runs; the winner (or no
     augmentation) becomes schedule.json, the distilled schedule moves to distilled.json."""
-    from policy_search.benchmark.race import RaceConfig, race_plan, run_race
-    from policy_search.policy import load_policy
+    from policy_search.benchmark.race import RaceConfig, adopt_winner, race_plan, run_race
 
     candidates, rounds = race_plan(cfg.rescore)
     race_cfg = RaceConfig(
@@ -507,22 +506,9 @@ def _rescore(cfg: TrainConfig, out: Path, summary: dict) -> dict:
         description=f"--rescore {cfg.rescore} of train_agent in {out}",
     )
     race = run_race(race_cfg)
-    for ext in ("json", "png"):  # the distilled schedule keeps its files under another name
-        if (out / f"schedule.{ext}").exists() and not (out / f"distilled.{ext}").exists():
-            (out / f"schedule.{ext}").replace(out / f"distilled.{ext}")
-    winner = load_policy(str(out / "race" / "schedule.json"))
+    provenance = {"task": cfg.task, "agent": cfg.agent, "seed": cfg.seed, "search_episodes": summary["episodes"]}
+    winner = adopt_winner(out, race, "schedule", "distilled", summary["episodes"], provenance)
     per_run = summary["child_samples"] / max(1, summary["episodes"])
-    provenance = {
-        **(winner.provenance or {}),
-        "task": cfg.task,
-        "agent": cfg.agent,
-        "seed": cfg.seed,
-        "selection": "race",
-        "search_episodes": summary["episodes"],
-        "race_runs": race["race_runs"],
-        "child_run_equivalents": summary["episodes"] + race["race_runs"],
-    }
-    winner.save(out / "schedule.json", provenance=provenance)
     from policy_search.policy.export import plot_schedule
 
     plot_schedule(

@@ -546,6 +546,33 @@ def _write_race(cfg: RaceConfig, out: Path, summary: dict[str, Any], schedule: A
     _plot(summary, out / "race.png")
 
 
+def adopt_winner(
+    out: Path, race: dict[str, Any], pick: str, kept: str, searched: int, provenance: dict[str, Any]
+) -> Any:
+    """After a search's rescore race (``out/race``): the search's own pick ``out/<pick>.json`` (and its plot) is
+    kept as ``<kept>.*``, and the race's winner (or no augmentation) takes its place with provenance: the
+    ``provenance`` given, ``selection: race``, the runs of the race and ``child_run_equivalents`` = ``searched``
+    runs + the race's. Returns the winner. Shared by ``train_agent --rescore`` and ``search --rescore``."""
+    from policy_search.policy import load_policy
+
+    for ext in ("json", "png"):
+        src, dst = out / f"{pick}.{ext}", out / f"{kept}.{ext}"
+        if src.exists() and not dst.exists():
+            src.replace(dst)
+    winner = load_policy(str(out / "race" / "schedule.json"))
+    winner.save(
+        out / f"{pick}.json",
+        provenance={
+            **(winner.provenance or {}),
+            **provenance,
+            "selection": "race",
+            "race_runs": race["race_runs"],
+            "child_run_equivalents": searched + race["race_runs"],
+        },
+    )
+    return winner
+
+
 def build_parser():
     from policy_search.config import add_set_option, dataclass_parser
 

@@ -268,8 +268,7 @@ def run_search(config: SearchConfig, argv: list[str] | None = None) -> dict[str,
 def _rescore(study: optuna.Study, config: SearchConfig, image: Any) -> dict[str, Any]:
     """Race the study's best distinct policies on shared validation seeds within ``config.rescore`` child runs;
     the winner (or no augmentation) becomes best_policy.json, the study's best is kept as study_best_policy.json."""
-    from policy_search.benchmark.race import RaceConfig, race_plan, run_race
-    from policy_search.policy import load_policy
+    from policy_search.benchmark.race import RaceConfig, adopt_winner, race_plan, run_race
 
     out = Path(config.out)
     candidates, rounds = race_plan(config.rescore)
@@ -306,25 +305,14 @@ def _rescore(study: optuna.Study, config: SearchConfig, image: Any) -> dict[str,
             description=f"--rescore {config.rescore} of the search in {out}",
         )
     )
-    best = out / "best_policy.json"
-    if best.exists() and not (out / "study_best_policy.json").exists():
-        best.replace(out / "study_best_policy.json")
-    winner = load_policy(str(out / "race" / "schedule.json"))
     searched = len(study.get_trials(deepcopy=False, states=st.FINISHED))
-    winner.image_spec = winner.image_spec or image
-    winner.save(
-        best,
-        provenance={
-            **(winner.provenance or {}),
-            "task": config.task,
-            "agent": f"optuna-{config.sampler}",
-            "seed": config.seed,
-            "selection": "race",
-            "search_trials": searched,
-            "race_runs": race["race_runs"],
-            "child_run_equivalents": searched + race["race_runs"],
-        },
-    )
+    provenance = {
+        "task": config.task,
+        "agent": f"optuna-{config.sampler}",
+        "seed": config.seed,
+        "search_trials": searched,
+    }
+    adopt_winner(out, race, "best_policy", "study_best_policy", searched, provenance)
     return {"race": str(out / "race" / "race.json"), "winner": race["exported"], "runs": race["race_runs"]}
 
 
