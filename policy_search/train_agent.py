@@ -48,6 +48,9 @@ CSV_FIELDS = (
 )
 
 
+MAX_SEED = 1 << 40  # episode seeds are seed * 100_003 + episode: kept inside torch's 64-bit seeds
+
+
 @dataclass
 class TrainConfig:
     """Everything one training run needs; every default runs offline on the default proxy."""
@@ -83,8 +86,11 @@ class TrainConfig:
     population: int = 0
     """Children trained side by side per run (OHL-AutoAug style, rewards relative to the population, best
     weights copied to all after each segment); 0 trains one child per episode."""
+    batch_episodes: int = 0
+    """Whole-run episodes per batch, played side by side (--workers processes, or --ray tasks); the agent learns
+    once per batch with the batch mean as its baseline (envs/episode_batch.py). 0 plays episodes one by one."""
     workers: int = 1
-    """Processes that train a population's children in parallel."""
+    """Processes that train a population's children, or a batch's episodes, in parallel."""
     heads: str = "categorical"
     """AugNet's output heads: categorical (a logit per choice) or ordinal (ordered choices such as N and the
     magnitude share evidence with their neighbours; agents/augnet.py says how)."""
@@ -141,8 +147,8 @@ class TrainConfig:
         if self.task not in PRESETS:
             raise ValueError(f"unknown task {self.task!r}; choose one of {sorted(PRESETS)}")
         agent = agent_class(self.agent)  # unknown names fail here, listing the agents
-        if self.seed < 0:
-            raise ValueError(f"--seed must be >= 0, got {self.seed}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"--seed must be from 0 to {MAX_SEED:,} (2**40), got {self.seed}")
         if not 1 <= self.episodes <= 10_000_000:
             raise ValueError(f"--episodes must be from 1 to 10,000,000, got {self.episodes}")
         if self.rescore:
@@ -187,8 +193,25 @@ class TrainConfig:
             raise ValueError(f"--population must be 0 (off) or at least 2 children, got {self.population}")
         if self.workers < 1:
             raise ValueError(f"--workers must be at least 1, got {self.workers}")
-        if self.ray is not None and not self.population:
-            raise ValueError("--ray runs population members on a Ray cluster; add --population K (or drop --ray)")
+        if self.ray is not None and not (self.population or self.batch_episodes):
+            raise ValueError(
+                "--ray runs population members or batches of episodes on a Ray cluster; add --population K or "
+                "--batch-episodes B (or drop --ray)"
+            )
+        if self.batch_episodes:
+            if self.batch_episodes < 2 or self.batch_episodes > self.episodes:
+                raise ValueError(
+                    f"--batch-episodes must be 0 (off) or from 2 to --episodes ({self.episodes}), got "
+                    f"{self.batch_episodes}"
+                )
+            if not agent.supports_population:
+                able = [name for name in AGENTS if agent_class(name).supports_population]
+                raise ValueError(f"--batch-episodes trains {' or '.join(able)} agents, not {self.agent!r}")
+            if self.steps_per_episode != 1 or self.population or self.synthetic:
+                raise ValueError(
+                    "--batch-episodes plays whole-run episodes: use --steps-per-episode 1, no --population and no "
+                    "--synthetic"
+                )
         if self.population and not agent.supports_population:
             able = [name for name in AGENTS if agent_class(name).supports_population]
             raise ValueError(f"--population trains {' or '.join(able)} agents, not {self.agent!r}; use one of them")
@@ -200,6 +223,52 @@ class TrainConfig:
             raise ValueError(f"--distill must be last, elite or critic, got {self.distill!r}")
         if self.controller_decision not in ("argmax", "sample"):
             raise ValueError(f"--controller-decision must be argmax or sample, got {self.controller_decision!r}")
+        if self.fixed_policy and not agent.uses_fixed_policy:
+            users = [name for name in AGENTS if agent_class(name).uses_fixed_policy]
+            raise ValueError(
+                f"--fixed-policy is the policy of the {' or '.join(users)} agent; --agent {self.agent} would ignore "
+                "it: drop --fixed-policy or use that agent"
+            )
+        self._validate_modes()
+
+    def _validate_modes(self) -> None:
+        """Options that one mode (a population, --online) would silently ignore are refused, naming them."""
+        if self.population:
+            ignored = [
+                flag
+                for flag, on in (
+                    ("--reward-metric " + self.reward_metric, self.reward_metric != "accuracy"),
+                    ("--credit step", self.credit != "end"),
+                    ("--steps-per-episode", self.steps_per_episode != 1),
+                )
+                if on
+            ]
+            if ignored:
+                raise ValueError(f"--population trains whole-run members and ignores {', '.join(ignored)}; drop them")
+            if self.population > self.episodes:
+                raise ValueError(
+                    f"--population {self.population} runs {self.population} children per generation, over the budget "
+                    f"of --episodes {self.episodes}; raise --episodes to at least {self.population} or lower "
+                    "--population"
+                )
+        if self.online:
+            ignored = [
+                flag
+                for flag, on in (
+                    ("--population", bool(self.population)),
+                    ("--rescore", bool(self.rescore)),
+                    ("--credit step", self.credit != "end"),
+                    ("--reward-metric " + self.reward_metric, self.reward_metric != "accuracy"),
+                    ("--steps-per-episode", self.steps_per_episode != 1),
+                    ("--fixed-policy", bool(self.fixed_policy)),
+                    ("--synthetic", bool(self.synthetic)),
+                )
+                if on
+            ]
+            if ignored:
+                raise ValueError(
+                    f"--online trains once with --online-policy and ignores {', '.join(ignored)}; drop them"
+                )
 
 
 def _action_spec(cfg: TrainConfig):
@@ -231,8 +300,8 @@ def _make_env(cfg: TrainConfig):
             data_dir=cfg.data_dir,
             ray=cfg.ray,
         )
-    env = AugmentEnv(
-        cfg.task,
+    kwargs = dict(
+        task=cfg.task,
         steps_per_episode=cfg.steps_per_episode,
         action_mode=cfg.action_mode,
         action_spec=_action_spec(cfg),
@@ -245,7 +314,13 @@ def _make_env(cfg: TrainConfig):
         synthetic=cfg.synthetic,
         task_overrides=overrides,
     )
-    return EpisodeRecorder(env, base_seed=cfg.seed)
+    recorder = EpisodeRecorder(AugmentEnv(**kwargs), base_seed=cfg.seed)
+    if not cfg.batch_episodes:
+        return recorder
+    from policy_search.envs.episode_batch import EpisodeBatch
+
+    total = cfg.episodes - cfg.rescore
+    return EpisodeBatch(recorder, kwargs, size=cfg.batch_episodes, total=total, workers=cfg.workers, ray=cfg.ray)
 
 
 class _Trainer:
@@ -370,11 +445,20 @@ def _lock_out(out: Path) -> None:
 def _check_resume(out: Path, cfg: TrainConfig) -> None:
     stored_path = out / "config.json"
     if not stored_path.is_file():
-        return
+        raise ValueError(
+            f"--resume: {stored_path} is missing, so the flags the run started with cannot be checked (a resume "
+            "with other flags would record them for episodes that ran without them); restore it from the run or "
+            "start a new --out"
+        )
     try:
         stored = json.loads(stored_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"--resume: {stored_path} cannot be read ({exc}); the run cannot be checked") from None
+    if not isinstance(stored, dict):
+        raise ValueError(
+            f"--resume: {stored_path} holds {type(stored).__name__}, not the run's flags (an object); restore it "
+            "from the run or start a new --out"
+        )
     requested = asdict(cfg)
     changed = [k for k in requested if k not in RESUMABLE_CHANGES and k in stored and stored[k] != requested[k]]
     if changed:

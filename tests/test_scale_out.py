@@ -171,3 +171,53 @@ def test_population_members_on_ray_train_what_the_local_members_train(tmp_path, 
     assert accs("ray") == accs("local") and len(accs("ray")) == 2
     with pytest.raises(ValueError, match="--population"):
         TrainConfig(ray="local").validate()
+
+
+def _episode_rows(folder) -> list[dict]:
+    import csv
+
+    with open(folder / "episodes.csv", newline="") as f:
+        return [{k: row[k] for k in ("episode", "child_seed", "final_val_acc", "actions")} for row in csv.DictReader(f)]
+
+
+@pytest.mark.timeout(600)
+def test_batches_of_episodes_play_the_sequential_runs_episodes_side_by_side(tmp_path, shared_data_dir, monkeypatch):
+    """train_agent --batch-episodes 2: episode k is the sequential run's episode k (same child seed, and the same
+    result for the same action), whether played in this process or in two workers."""
+    import numpy as np
+
+    from policy_search.envs.episode_batch import play_episode
+    from policy_search.train_agent import TrainConfig, _make_env, train
+
+    monkeypatch.setenv("POLICY_SEARCH_THREADS", "1")
+    common = dict(task="mnist-episode", episodes=4, steps_per_episode=1, epochs=0.25, progress_bar=False)
+    common.update(data_dir=str(shared_data_dir))
+    train(TrainConfig(**common, out=str(tmp_path / "seq")))
+    train(TrainConfig(**common, batch_episodes=2, out=str(tmp_path / "one")))
+    train(TrainConfig(**common, batch_episodes=2, workers=2, out=str(tmp_path / "two")))
+    seq, one, two = (_episode_rows(tmp_path / f) for f in ("seq", "one", "two"))
+    assert one == two and len(one) == 4  # the back end does not change a run
+    assert [r["child_seed"] for r in one] == [r["child_seed"] for r in seq]
+    # the same action at the same index is the same episode as the sequential env plays it
+    env = _make_env(TrainConfig(**common, batch_episodes=2, out=str(tmp_path / "x")))
+    action = json.loads(seq[1]["actions"])[0]
+    record = play_episode(env.env_kwargs, 0, 1, action)["record"]
+    assert record["final_val_acc"] == pytest.approx(float(seq[1]["final_val_acc"]))
+    assert np.isfinite(record["return"])
+    with pytest.raises(ValueError, match="--batch-episodes plays whole-run episodes"):
+        TrainConfig(**{**common, "steps_per_episode": 2}, batch_episodes=2).validate()
+    with pytest.raises(ValueError, match="--batch-episodes trains"):
+        TrainConfig(**common, agent="ppo", batch_episodes=2).validate()
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.skipif(not ray_available(), reason="Ray is not installed (pip install 'policy-search[ray]')")
+def test_batches_of_episodes_on_ray_are_the_local_batches(tmp_path, shared_data_dir, monkeypatch):
+    from policy_search.train_agent import TrainConfig, train
+
+    monkeypatch.setenv("POLICY_SEARCH_THREADS", "1")
+    common = dict(task="mnist-episode", episodes=2, steps_per_episode=1, epochs=0.25, progress_bar=False)
+    common.update(data_dir=str(shared_data_dir), batch_episodes=2)
+    train(TrainConfig(**common, out=str(tmp_path / "local")))
+    train(TrainConfig(**common, ray="local", out=str(tmp_path / "ray")))
+    assert _episode_rows(tmp_path / "ray") == _episode_rows(tmp_path / "local")
