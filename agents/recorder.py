@@ -65,7 +65,19 @@ class EpisodeRecorder(gym.Wrapper):
     def state(self) -> dict[str, Any]:
         return {"base_seed": self.base_seed, "episode_index": self.episode_index, "episodes": self.episodes}
 
+    EPISODE_KEYS = ("episode", "return", "final_val_acc", "samples", "cost", "diverged", "child_seed", "steps")
+
     def load_state(self, state: dict[str, Any]) -> None:
+        """Restore from ``state()``; a state of another structure raises ValueError (nothing is changed)."""
+        episodes = state["episodes"]
+        if not isinstance(episodes, list) or not all(
+            isinstance(e, dict) and all(k in e for k in self.EPISODE_KEYS) and isinstance(e["steps"], list)
+            for e in episodes
+        ):
+            raise ValueError("the recorder's episodes are not a list of episode records")
+        index = int(state["episode_index"])
+        if index != len(episodes):
+            raise ValueError(f"the recorder counts {index} episodes but holds {len(episodes)}")
         self.base_seed = int(state["base_seed"])
-        self.episode_index = int(state["episode_index"])
-        self.episodes = list(state["episodes"])
+        self.episode_index = index
+        self.episodes = list(episodes)

@@ -193,8 +193,13 @@ def parse_config(
         except ConfigFileError as exc:
             parser.exit(2, f"error: {exc}\n")
         types = {f.name: f.type for f in dataclasses.fields(cls)}
+        choices = {a.dest: list(a.choices) for a in parser._actions if a.choices is not None and a.option_strings}
         for key, value in values.items():  # JSON is not argparse: check each value against its field's type
             why = json_type_error(types[key], value)
+            if why is None and key in choices:  # ... and against the option's choices, as argparse does for a flag
+                bad = [v for v in (value if isinstance(value, list) else [value]) if v not in choices[key]]
+                if value is not None and bad:
+                    why = f"{json.dumps(bad[0])} is not one of {', '.join(map(str, choices[key]))}"
             if why is not None:
                 parser.exit(2, f"error: {first.config}: {key!r}: {why}\n")
         appended = {a.dest for a in parser._actions if isinstance(a, argparse._AppendAction)}

@@ -25,6 +25,52 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 RAY_LOCAL = "local"
+SESSION_VARIABLE = "POLICY_SEARCH_RAY_SESSION"  # marks every process of a --ray local cluster (inherited)
+
+# Run by a watchdog process beside a driver that started a private cluster: once the driver is gone (killed with
+# kill -9, say), every process that carries the session's mark is killed. Ray's own processes notice a dead raylet
+# only after a minute or two (its per-node agents lingered ~2 minutes here), and a worker's command line is
+# rewritten (ray::f), so the mark in the environment is what finds them.
+_REAPER = """
+import os, signal, sys, time
+parent, mark = int(sys.argv[1]), sys.argv[2].encode()
+while True:
+    try:
+        os.kill(parent, 0)
+    except ProcessLookupError:
+        break
+    time.sleep(0.5)
+for pid in os.listdir("/proc"):
+    if not pid.isdigit() or int(pid) == os.getpid():
+        continue
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            marked = mark in f.read().split(b"\\0")
+        if marked:
+            os.kill(int(pid), signal.SIGKILL)
+    except OSError:
+        continue
+"""
+
+
+def _reap_with_this_process() -> None:
+    """Start a watchdog that kills this process's private Ray cluster when this process dies (Linux; elsewhere
+    Ray's own checks stop it, later). The cluster's processes inherit ``SESSION_VARIABLE`` from here."""
+    import subprocess
+    import sys
+    import uuid
+
+    if not os.path.isdir("/proc"):
+        return
+    mark = f"{SESSION_VARIABLE}={os.environ.setdefault(SESSION_VARIABLE, uuid.uuid4().hex)}"
+    subprocess.Popen(
+        [sys.executable, "-c", _REAPER, str(os.getpid()), mark],
+        start_new_session=True,  # outside this process group: a kill of the group leaves the watchdog to clean up
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={k: v for k, v in os.environ.items() if k != SESSION_VARIABLE},  # not a process to reap itself
+    )
 
 
 def ray_available() -> bool:
@@ -99,6 +145,7 @@ def connect(address: str) -> bool:
     kwargs["runtime_env"] = {"env_vars": {"PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}}
     try:
         if address == RAY_LOCAL:
+            _reap_with_this_process()
             ray.init(num_cpus=os.cpu_count() or 1, **kwargs)
         else:
             ray.init(address=address, **kwargs)

@@ -6,6 +6,8 @@
 - ``atomic_write_bytes`` / ``atomic_write_text`` / ``write_json`` / ``atomic_torch_save``: write a temporary
   file in the same folder, fsync it, then ``os.replace`` it over the target: a reader (or a resumed run) sees the
   old file or the new one, never a torn one, whatever kills the writer (kill -9, full disk, power cut).
+  ``write_json`` writes strict JSON: a NaN or infinite float (a CI half-width over one seed, a diverged loss) is
+  written as ``null``, which readers take as "no value", never as the bare ``NaN`` other JSON readers reject.
 
 - ``kill_point(name)``: fault injection for the crash tests. With ``POLICY_SEARCH_KILL_AT=NAME[@N]`` in the
   environment the process kills itself with SIGKILL (no clean-up, no ``finally``) the N-th time (default 1) it
@@ -20,6 +22,7 @@ Layer: imports nothing of the package; any module may use it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import time
@@ -137,9 +140,22 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def finite_json(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (at any depth of dicts, lists and tuples) replaced by None, so
+    that it serializes as strict JSON (``null``: no value)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_json(v) for v in value]
+    return value
+
+
 def write_json(path: str | os.PathLike[str], value: Any, indent: int | None = 1) -> Path:
-    """``value`` as JSON at ``path``, atomically (with a trailing newline)."""
-    return atomic_write_text(path, json.dumps(value, indent=indent) + "\n")
+    """``value`` as strict JSON at ``path``, atomically (with a trailing newline). NaN and infinite floats are
+    written as ``null`` (``finite_json``): readers treat ``null`` as a missing value."""
+    return atomic_write_text(path, json.dumps(finite_json(value), indent=indent, allow_nan=False) + "\n")
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:

@@ -239,12 +239,14 @@ class TrainConfig:
                 for flag, on in (
                     ("--reward-metric " + self.reward_metric, self.reward_metric != "accuracy"),
                     ("--credit step", self.credit != "end"),
-                    ("--steps-per-episode", self.steps_per_episode != 1),
                 )
                 if on
             ]
-            if ignored:
-                raise ValueError(f"--population trains whole-run members and ignores {', '.join(ignored)}; drop them")
+            if ignored:  # (its --steps-per-episode is the number of segments)
+                raise ValueError(
+                    f"--population rewards members by validation accuracy against the population and ignores "
+                    f"{', '.join(ignored)}; drop them"
+                )
             if self.population > self.episodes:
                 raise ValueError(
                     f"--population {self.population} runs {self.population} children per generation, over the budget "

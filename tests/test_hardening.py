@@ -575,7 +575,7 @@ def test_a_negative_train_agent_seed_is_one_line(tmp_path, capsys):
 
     assert main([*TINY, "--seed", "-5", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "error: --seed must be >= 0, got -5"
+    assert err == "error: --seed must be from 0 to 1,099,511,627,776 (2**40), got -5"
 
 
 @pytest.mark.parametrize(
@@ -876,3 +876,140 @@ def test_default_threads_leave_the_cores_other_processes_use(monkeypatch):
         assert threads.configure_threads("all") == 2  # the setting wins over the measurement
     finally:
         torch.set_num_threads(before)
+
+
+# --- issue 33, second hostile sweep (inputs kept outside the repository: /tmp/hostile/run_all.sh) -----------------
+def _parquet_dataset(root: Path, splits: dict[str, tuple[list, list]], label_feature=None) -> Path:
+    """A Hub-layout image dataset: per split (images as uint8 arrays, labels)."""
+    import datasets
+    import numpy as np
+    from PIL import Image
+
+    for split, (arrays, labels) in splits.items():
+        features = datasets.Features({"image": datasets.Image(), "label": label_feature or datasets.Value("int64")})
+        images = [Image.fromarray(np.asarray(a, dtype=np.uint8)) for a in arrays]
+        datasets.Dataset.from_dict({"image": images, "label": labels}, features=features).to_parquet(
+            str(root / f"{split}-00000-of-00001.parquet")
+        )
+    return root
+
+
+@pytest.mark.parametrize(
+    "labels, dtype, match",
+    [
+        ([0, 1, -1, 1] * 3, "int64", r"label -1 at row 2 .* is not a class index"),
+        ([0.5, 1.5] * 6, "float64", r"label 0.5 at row 0 .* is not a class index"),
+        ([1] * 12, "int64", r"the 'train' split has 1 class\(es\)"),
+    ],
+)
+def test_labels_that_are_not_class_indices_are_one_line(tmp_path, monkeypatch, labels, dtype, match):
+    import datasets
+    import numpy as np
+
+    from policy_search.child.data import DatasetError, load_image_dataset
+
+    monkeypatch.setenv("POLICY_SEARCH_CACHE", str(tmp_path / "cache"))
+    grey = [np.full((8, 8), 9 * i) for i in range(12)]
+    splits = {"train": (grey, labels), "test": (grey[:4], [0, 1, 0, 1])}
+    root = _parquet_dataset(tmp_path / "d", splits, datasets.Value(dtype))
+    with pytest.raises(DatasetError, match=match):
+        load_image_dataset(str(root), val_size=2)
+
+
+def test_one_colour_image_makes_the_whole_dataset_colour(tmp_path, monkeypatch):
+    """A grey first image used to turn a colour dataset grey (and a colour test split then met a grey model)."""
+    import numpy as np
+
+    from policy_search.child.data import load_image_dataset
+
+    monkeypatch.setenv("POLICY_SEARCH_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    grey = [rng.integers(0, 255, (8, 8)) for _ in range(12)]
+    colour = [rng.integers(0, 255, (8, 8, 3)) for _ in range(4)]
+    root = _parquet_dataset(tmp_path / "d", {"train": (grey, [0, 1] * 6), "test": (colour, [0, 1, 0, 1])})
+    ds = load_image_dataset(str(root), val_size=2)
+    assert ds.train.images.shape[1] == 3 and ds.test.images.shape[1] == 3
+    assert torch.equal(ds.train.images[:, 0], ds.train.images[:, 1])  # grey images stay grey, in three channels
+
+
+def test_a_decode_larger_than_free_memory_is_refused_before_allocating(tmp_path, monkeypatch):
+    import numpy as np
+
+    import policy_search.child.data as data
+
+    monkeypatch.setenv("POLICY_SEARCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(data, "_memory_budget", lambda: 12 * 64 * 64 - 1)  # one byte short of 12 images at 64x64
+    grey = [np.full((8, 8), 9 * i) for i in range(12)]
+    root = _parquet_dataset(tmp_path / "d", {"train": (grey, [0, 1] * 6), "test": (grey[:4], [0, 1, 0, 1])})
+    with pytest.raises(data.DatasetError, match=r"needs 0.0 GiB, over .* use a smaller --set image_size=N"):
+        data.load_image_dataset(str(root), val_size=2, image_size=64)
+    assert len(data.load_image_dataset(str(root), val_size=2, image_size=32).train) == 10
+
+
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("nesterov", "False", "preset field nesterov must be true or false, got str 'False'"),
+        ("max_length", 10**8, "preset field max_length must be finite and >= 2 and <= 65536"),
+        ("vocab_size", 10**12, "preset field vocab_size must be finite"),
+    ],
+)
+def test_preset_fields_are_type_and_size_checked(field, value, match):
+    from policy_search.child.tasks import get_preset
+
+    with pytest.raises(ValueError, match=match):
+        get_preset("imdb-small", **{field: value})
+
+
+def test_child_refuses_an_empty_policy_and_a_seed_out_of_range(tmp_path, capsys):
+    from policy_search.child.cli import main
+
+    assert main(["--task", "mnist-small", "--policy", "", "--out", str(tmp_path / "o")]) == 2
+    assert "--policy is empty" in capsys.readouterr().err
+    assert main(["--task", "mnist-small", "--seed", "-5", "--out", str(tmp_path / "o")]) == 2
+    assert "--seed must be from 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags, match",
+    [
+        (dict(population=2, episodes=4, reward_metric="loss"), "--population rewards members .* ignores"),
+        (dict(population=2, episodes=4, credit="step"), r"ignores --credit step"),
+        (dict(population=6, episodes=2), "over the budget of --episodes 2"),
+        (dict(agent="augnet", fixed_policy="flip-crop"), "--agent augnet would ignore it"),
+        (dict(online=True, population=4), "--online trains once with --online-policy and ignores --population"),
+        (dict(online=True, credit="step"), r"ignores --credit step"),
+        (dict(seed=10**20), "--seed must be from 0 to"),
+    ],
+)
+def test_train_agent_refuses_flags_it_would_record_but_ignore(flags, match):
+    from policy_search.train_agent import TrainConfig
+
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**{"task": "mnist-small", **flags}).validate()
+
+
+@pytest.mark.parametrize("stored", ['"task agent seed"', None])
+def test_a_resume_whose_config_is_missing_or_not_an_object_is_one_line(tmp_path, stored):
+    from policy_search.train_agent import TrainConfig, _check_resume
+
+    if stored is not None:
+        (tmp_path / "config.json").write_text(stored)
+    with pytest.raises(ValueError, match="is missing|holds str, not the run's flags"):
+        _check_resume(tmp_path, TrainConfig(task="mnist-small", seed=7, cost_weight=0.9))
+
+
+@pytest.mark.parametrize("episodes", ["abc", [{}], [{"episode": 0}]])
+def test_a_checkpoint_with_edited_episode_records_is_refused(episodes):
+    from policy_search.agents.recorder import EpisodeRecorder
+
+    recorder = EpisodeRecorder.__new__(EpisodeRecorder)
+    with pytest.raises(ValueError, match="not a list of episode records"):
+        recorder.load_state({"base_seed": 0, "episode_index": 1, "episodes": episodes})
+
+
+def test_a_benchmark_seed_beyond_torchs_seeds_names_the_option():
+    from policy_search.benchmark.harness import resolve_seeds
+
+    with pytest.raises(ValueError, match=r"seeds must be .* from 0 to 2\*\*63 - 1"):
+        resolve_seeds([10**20])

@@ -221,3 +221,57 @@ def test_batches_of_episodes_on_ray_are_the_local_batches(tmp_path, shared_data_
     train(TrainConfig(**common, out=str(tmp_path / "local")))
     train(TrainConfig(**common, ray="local", out=str(tmp_path / "ray")))
     assert _episode_rows(tmp_path / "ray") == _episode_rows(tmp_path / "local")
+
+
+def _marked_processes(mark: str) -> dict[int, str]:
+    """pid -> command line of every process that carries the session mark."""
+    import os
+
+    found = {}
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    if f"POLICY_SEARCH_RAY_SESSION={mark}".encode() in f.read().split(b"\0"):
+                        with open(f"/proc/{pid}/cmdline", "rb") as c:
+                            found[int(pid)] = c.read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(not ray_available(), reason="Ray is not installed (pip install 'policy-search[ray]')")
+def test_a_driver_killed_with_kill_9_leaves_no_ray_process(tmp_path):
+    """--ray local: the private cluster (GCS, raylet, agents, workers running a job) is gone seconds after its
+    driver is killed with kill -9 (without the watchdog, Ray's per-node agents outlived it by ~2 minutes)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import uuid
+
+    mark = uuid.uuid4().hex
+    env = {**os.environ, "POLICY_SEARCH_RAY_SESSION": mark, "HOME": str(tmp_path), "POLICY_SEARCH_THREADS": "1"}
+    script = (
+        "import time\nfrom policy_search.dispatch import run_jobs\nlist(run_jobs(time.sleep, [(300,)], ray='local'))"
+    )
+    driver = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=tmp_path)
+    deadline = time.monotonic() + 180
+
+    def running() -> bool:  # a worker runs the job
+        return "ray::_ray_task" in " ".join(_marked_processes(mark).values())
+
+    while not running() and time.monotonic() < deadline:
+        time.sleep(1)
+    if not running():
+        driver.kill()
+        pytest.skip("Ray could not start a local cluster here in 3 minutes")
+    time.sleep(3)  # the node's agents (they outlived a killed driver by ~2 minutes without the watchdog)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    deadline = time.monotonic() + 5  # the watchdog polls twice a second; Ray's own checks take 20 s to minutes
+    while _marked_processes(mark) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _marked_processes(mark) == {}

@@ -253,6 +253,39 @@ def test_compare_runs_optuna_methods_at_equal_budget(tmp_path, shared_data_dir):
         assert summary["test_harness"] == "policy_search.benchmark.harness.run_benchmark"
 
 
+def test_compare_replicates_each_method_over_searches_on_fresh_test_seeds(tmp_path, shared_data_dir):
+    """issue 31: a budget in child runs, test seeds apart from the searches', and each method judged as the mean
+    of its searches (replicated_effect) against each baseline and against the other method."""
+    from policy_search.search.compare import CompareConfig, run_compare
+
+    config = CompareConfig(
+        task="mnist-episode",
+        budget_runs=2,
+        seeds=2,
+        out=str(tmp_path / "cmp"),
+        methods=("tpe", "random"),
+        test_seeds=2,
+        first_test_seed=500,
+        baselines=("none",),
+        device="cpu",
+        data_dir=str(shared_data_dir),
+        overrides={**TINY, "epochs": 1},
+    )
+    summary = run_compare(config)
+    assert summary["runs"] == 2 and summary["budget_samples"] == 2 * summary["samples_per_run"]
+    replicated = summary["replicated"]
+    assert replicated["test_seeds"] == [500, 501] and replicated["unit"] == "search"
+    for method in ("tpe", "random"):
+        effect = replicated["effects"]["none"][method]
+        assert effect["searches"] == 2 and len(effect["search_gains"]) == 2
+        assert -1.0 <= effect["effect"] <= 1.0
+    assert replicated["pairs"]["tpe - random"]["searches_a"] == 2
+    seeds = {json.loads(p.read_text())["seed"] for p in (Path(config.out) / "benchmark" / "runs").glob("*.json")}
+    assert seeds == {500, 501}  # never the seeds the searches trained their children with
+    with pytest.raises(ValueError, match="leaves fewer than 4 runs to search"):
+        CompareConfig(budget_runs=8, rescore=6).validate()
+
+
 @pytest.mark.slow
 def test_compare_drives_the_rl_trainer_through_its_api(tmp_path):
     pytest.importorskip(

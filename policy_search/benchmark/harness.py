@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import os
 import re
 import shlex
@@ -31,7 +30,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from policy_search.benchmark.report import PolicySpec, load_run
+from policy_search.benchmark.report import PolicySpec, check_run, read_run_file
 from policy_search.benchmark.robustness import (
     CORRUPTIONS,
     DEFAULT_FGSM_EPS,
@@ -87,8 +86,10 @@ def resolve_seeds(seeds: int | Sequence[int]) -> list[int]:
             raise ValueError(f"seeds must be a count from 1 to {MAX_SEEDS}, got {seeds}")
         return list(range(seeds))
     out = list(dict.fromkeys(int(s) for s in seeds))
-    if not out or any(s < 0 for s in out):
-        raise ValueError(f"seeds must be a non-empty list of non-negative integers, got {list(seeds)}")
+    if not out or any(not 0 <= s < 2**63 for s in out):
+        raise ValueError(
+            f"seeds must be a non-empty list of whole numbers from 0 to 2**63 - 1 (torch's seeds), got {list(seeds)}"
+        )
     return out
 
 
@@ -175,16 +176,19 @@ def _comparable(protocol: Any) -> Any:
     return protocol
 
 
-def _load_cached(path: Path, protocol: dict, name: str) -> dict | None:
+def _load_cached(path: Path, protocol: dict, name: str, seed: int | None = None) -> dict | None:
+    """The cached run at ``path`` (None when there is none). A file that is not a run record of this benchmark
+    (unreadable, another protocol, fields missing) is refused with one line naming it, before any training: it is
+    the user's file, so it is neither overwritten nor silently ignored."""
     if not path.is_file():
         return None
-    record = load_run(path, name)
+    record = read_run_file(path)
     if _comparable(record.get("protocol")) != _comparable(protocol):
         raise ValueError(
             f"{path} was computed under a different task, budget or robustness protocol than this "
             "benchmark; use a new --out directory (or delete that run file to recompute it)"
         )
-    return record
+    return {**check_run(record, path, seed), "policy": name}
 
 
 def run_benchmark(
@@ -279,8 +283,8 @@ def _check_numbers(workers: Any, robustness_samples: Any, fgsm_eps: Sequence[Any
         raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
     if isinstance(robustness_samples, bool) or not isinstance(robustness_samples, int) or robustness_samples < 0:
         raise ValueError(f"robustness_samples must be a whole number >= 0 (0 skips), got {robustness_samples!r}")
-    if not all(isinstance(e, int | float) and math.isfinite(e) and e >= 0 for e in fgsm_eps):
-        raise ValueError(f"fgsm_eps must be finite numbers >= 0, got {list(fgsm_eps)!r}")
+    if not all(isinstance(e, int | float) and not isinstance(e, bool) and 0 < e <= 1 for e in fgsm_eps):
+        raise ValueError(f"fgsm_eps must be step sizes in (0, 1] (pixel units: 8/255 = 0.0314), got {list(fgsm_eps)!r}")
 
 
 def _open_out(out_dir: Path) -> None:
@@ -309,7 +313,7 @@ def _run_missing(specs, seed_list, preset, protocol, device, data_dir, out_dir: 
     todo = []
     # Seed-major: an interrupted benchmark leaves whole seeds (every policy), which pair in a partial report.
     for seed, spec in ((k, s) for k in seed_list for s in specs):
-        cached = _load_cached(out_dir / "runs" / f"{spec.key}-seed{seed}.json", protocol, spec.name)
+        cached = _load_cached(out_dir / "runs" / f"{spec.key}-seed{seed}.json", protocol, spec.name, seed)
         if cached is None:
             todo.append((spec, seed))
         else:

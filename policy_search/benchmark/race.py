@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from policy_search.outputs import atomic_write_text
+from policy_search.outputs import atomic_write_text, write_json
 
 __all__ = ["RaceConfig", "pool_episodes", "shortlist", "run_race", "main"]
 
@@ -220,7 +220,7 @@ def pool_episodes(task: str, folders: tuple[str, ...] | list[str], dataset: str 
         config, log = folder / "config.json", folder / "episodes.csv"
         if not config.is_file() or not log.is_file():
             raise FileNotFoundError(f"{folder} is not a train_agent output folder (config.json and episodes.csv)")
-        fields = json.loads(config.read_text())  # train_agent's config.json (every TrainConfig field)
+        fields = _read_search_config(config)  # train_agent's config.json (every TrainConfig field)
         searched, searched_data = fields.get("task"), fields.get("dataset")
         if searched != task:
             raise ValueError(f"{folder} searched task {searched!r}, not {task!r}; race on its task or drop it")
@@ -245,16 +245,52 @@ def pool_episodes(task: str, folders: tuple[str, ...] | list[str], dataset: str 
                 f"{log} has no actions column (an older train_agent wrote it); rerun the search with --resume "
                 "--episodes at its count to rewrite the log from the checkpoint"
             )
-        for row in rows:
-            acc = float(row["final_val_acc"]) if row["final_val_acc"] not in ("", None) else math.nan
-            if row.get("diverged") or not math.isfinite(acc):
-                continue
-            policy = spec.to_policy(np.asarray(json.loads(row["actions"])[0]))
+        for line, row in enumerate(rows, start=2):
+            try:
+                acc = float(row["final_val_acc"]) if row["final_val_acc"] not in ("", None) else math.nan
+                if row.get("diverged") or not math.isfinite(acc):
+                    continue
+                policy = spec.to_policy(_first_action(row["actions"]))
+            except (ValueError, TypeError, KeyError, IndexError) as exc:
+                why = f"no {exc.args[0]!r} column" if isinstance(exc, KeyError) else str(exc)
+                raise ValueError(
+                    f"{log}, line {line}: not an episode train_agent wrote ({why}); restore the file from the search "
+                    f"or drop {folder} from --searches"
+                ) from None
             key = _canonical(policy)
             group = groups.setdefault(key, {"policy": policy, "key": key, "accuracies": [], "searches": set()})
             group["accuracies"].append(100.0 * acc)
             group["searches"].add(str(folder))
     return list(groups.values())
+
+
+def _read_search_config(path: Path) -> dict[str, Any]:
+    """A search folder's config.json as a dict, or a one-line ``ValueError`` naming the file."""
+    try:
+        fields = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not train_agent's config.json (not UTF-8 text: {exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"{path} is not train_agent's config.json (not valid JSON: line {exc.lineno}: {exc.msg}); restore it "
+            "or drop its folder from --searches"
+        ) from None
+    if not isinstance(fields, dict):
+        raise ValueError(
+            f"{path} is not train_agent's config.json (a JSON {type(fields).__name__}, not an object of its options); "
+            "restore it or drop its folder from --searches"
+        )
+    return fields
+
+
+def _first_action(text: Any) -> np.ndarray:
+    """The first decision of an episode's ``actions`` cell (a JSON list of per-step action lists)."""
+    actions = json.loads(text)
+    if not isinstance(actions, list) or not actions or not isinstance(actions[0], list) or not actions[0]:
+        raise ValueError(f"actions {str(text)[:40]!r} is not a list of one or more action lists")
+    if not all(isinstance(a, int) and not isinstance(a, bool) for a in actions[0]):
+        raise ValueError(f"actions {str(text)[:40]!r} holds something other than whole numbers")
+    return np.asarray(actions[0])
 
 
 def shortlist(
@@ -542,7 +578,7 @@ def _write_race(cfg: RaceConfig, out: Path, summary: dict[str, Any], schedule: A
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    atomic_write_text(out / "race.json", json.dumps(summary, indent=1))
+    write_json(out / "race.json", summary)  # strict JSON: a CI over one seed (nan) is written as null
     _plot(summary, out / "race.png")
 
 

@@ -8,6 +8,7 @@ seeds, and each policy paired by seed against the best baseline (paired t-test a
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import platform
@@ -23,7 +24,7 @@ import numpy as np
 from policy_search.benchmark.stats import ALPHA, holm, paired_comparison, summarize
 from policy_search.outputs import write_json
 
-__all__ = ["METRICS", "aggregate", "rebuild_report", "write_report"]
+__all__ = ["METRICS", "RunFileError", "aggregate", "load_run", "metrics_for", "rebuild_report", "write_report"]
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def _get(*keys: str) -> Callable[[dict], float | None]:
 
 
 # (name, label in the report, scale for display, extractor). Accuracies are shown in percent.
-METRICS: list[tuple[str, str, float, Callable[[dict], float | None]]] = [
+_BASE_METRICS: list[tuple[str, str, float, Callable[[dict], float | None]]] = [
     ("test_accuracy", "test acc %", 100, _get("test", "accuracy")),
     ("test_entity_f1", "entity F1 %", 100, _get("test", "entity_f1")),
     ("test_loss", "test loss", 1, _get("test", "loss")),
@@ -64,8 +65,7 @@ METRICS: list[tuple[str, str, float, Callable[[dict], float | None]]] = [
     ("macro_f1", "macro F1 %", 100, _get("test", "macro_f1")),
     ("generalization_gap", "gen. gap (pp)", 100, _get("generalization_gap")),
     ("corruption_accuracy", "corrupted acc %", 100, _get("robustness", "corruption_accuracy")),
-    ("fgsm_2", "FGSM 2/255 acc %", 100, _get("robustness", "fgsm", "2/255")),
-    ("fgsm_8", "FGSM 8/255 acc %", 100, _get("robustness", "fgsm", "8/255")),
+    # the FGSM columns follow the corruption column, one per step size of the protocol (metrics_for)
     ("train_time_s", "train s", 1, _get("train_time_s")),
     ("aug_time_s", "augment s", 1, _get("aug_time_s")),
     ("wall_time_s", "wall s", 1, _get("wall_time_s")),
@@ -78,7 +78,41 @@ METRICS: list[tuple[str, str, float, Callable[[dict], float | None]]] = [
     ("child_run_equivalents", "child-run eq.", 1, _get("child_run_equivalents")),
     ("wall_vs_none", "wall × none", 1, _get("wall_vs_none")),
 ]
-COMPARED = ("test_accuracy", "test_entity_f1", "macro_f1", "corruption_accuracy", "fgsm_2", "fgsm_8")
+DEFAULT_FGSM_EPS = (2 / 255, 8 / 255)  # robustness.DEFAULT_FGSM_EPS (not imported: that module loads torch)
+
+
+def fgsm_key(eps: float) -> str:
+    """The key of step size ``eps`` (pixel units) in a run's ``robustness["fgsm"]`` (as ``evaluate_robustness``
+    writes it): ``2/255``."""
+    return f"{round(eps * 255, 3):g}/255"
+
+
+def fgsm_metrics(fgsm_eps: Sequence[float] = DEFAULT_FGSM_EPS) -> list[tuple[str, str, float, Callable]]:
+    """One metric per FGSM step size of a benchmark: ``fgsm_2`` for 2/255, ``fgsm_4`` for 4/255, ..."""
+    keys = list(dict.fromkeys(fgsm_key(float(e)) for e in fgsm_eps))
+    return [(f"fgsm_{k.removesuffix('/255')}", f"FGSM {k} acc %", 100, _get("robustness", "fgsm", k)) for k in keys]
+
+
+def metrics_for(protocol: Any) -> list[tuple[str, str, float, Callable[[dict], float | None]]]:
+    """``METRICS`` with the FGSM columns of this benchmark's step sizes (``protocol["fgsm_eps"]``; the defaults
+    for a protocol that does not record them), after the corruption column."""
+    eps = protocol.get("fgsm_eps") if isinstance(protocol, dict) else None
+    if not isinstance(eps, list | tuple) or not all(isinstance(e, int | float) for e in eps):
+        eps = DEFAULT_FGSM_EPS
+    at = [m[0] for m in _BASE_METRICS].index("corruption_accuracy") + 1
+    return _BASE_METRICS[:at] + fgsm_metrics(eps) + _BASE_METRICS[at:]
+
+
+METRICS = metrics_for({})  # with the default step sizes (fgsm_2, fgsm_8); a benchmark's own: metrics_for(protocol)
+_COMPARED_BASE = ("test_accuracy", "test_entity_f1", "macro_f1", "corruption_accuracy")
+COMPARED = (*_COMPARED_BASE, "fgsm_2", "fgsm_8")
+
+
+def _compared(metrics: Sequence[tuple]) -> tuple[str, ...]:
+    """The metrics paired against the best baseline: the accuracies and every FGSM column."""
+    return (*_COMPARED_BASE, *(m[0] for m in metrics if m[0].startswith("fgsm_")))
+
+
 # The task's headline metric: entity-level F1 where the runs report it (tagging), else test accuracy.
 HEADLINES = ("test_entity_f1", "test_accuracy")
 
@@ -118,7 +152,10 @@ def _versions() -> dict[str, str]:
 def aggregate(
     records: list[dict], specs: Sequence[Any], seeds: list[int], preset: Any, protocol: dict, command: str
 ) -> dict:
-    """Summaries per policy and metric, the best baseline and paired comparisons against it (JSON-ready)."""
+    """Summaries per policy and metric, the best baseline and paired comparisons against it (JSON-ready). The
+    FGSM metrics are those of ``protocol["fgsm_eps"]`` (``metrics_for``)."""
+    metrics = metrics_for(protocol)
+    compared = _compared(metrics)
     by_policy: dict[str, dict[int, dict]] = {s.name: {} for s in specs}
     for r in records:
         by_policy[r["policy"]][r["seed"]] = r
@@ -128,7 +165,7 @@ def aggregate(
         if ref is not None and ref.get("wall_time_s") and r.get("wall_time_s") is not None:
             r["wall_vs_none"] = float(r["wall_time_s"]) / float(ref["wall_time_s"])
     summary = {
-        name: {m: summarize([v for v in (get(r) for r in runs.values()) if v is not None]) for m, _, _, get in METRICS}
+        name: {m: summarize([v for v in (get(r) for r in runs.values()) if v is not None]) for m, _, _, get in metrics}
         for name, runs in by_policy.items()
     }
     baselines = [s.name for s in specs if s.is_baseline]
@@ -141,8 +178,8 @@ def aggregate(
                 continue
             common = sorted(set(runs) & set(by_policy[best]))
             comparisons[name] = {}
-            for m, _, _, get in METRICS:
-                if m not in COMPARED:
+            for m, _, _, get in metrics:
+                if m not in compared:
                     continue
                 a = [get(runs[k]) for k in common]
                 b = [get(by_policy[best][k]) for k in common]
@@ -150,7 +187,7 @@ def aggregate(
                     continue
                 comparisons[name][m] = paired_comparison(a, b)
         # Holm's correction per metric, over every policy compared with the baseline on it.
-        for m in COMPARED:
+        for m in compared:
             family = [table[m] for table in comparisons.values() if m in table]
             for c, adjusted in zip(family, holm([c["p_value"] for c in family])):
                 c["p_holm"] = adjusted
@@ -158,7 +195,7 @@ def aggregate(
     # Secondary: learned policies (files) against each other on test accuracy, paired, uncorrected (e.g. the RL
     # policy against the static search's best at the same budget).
     learned = [s.name for s in specs if not s.is_baseline]
-    get = dict((m, g) for m, _, _, g in METRICS)[main]
+    get = dict((m, g) for m, _, _, g in metrics)[main]
     head_to_head = []
     for i, a_name in enumerate(learned):
         for b_name in learned[i + 1 :]:
@@ -174,7 +211,7 @@ def aggregate(
                         ),
                     }
                 )
-    rows = [_flat_row(r) for r in records]
+    rows = [_flat_row(r, metrics) for r in records]
     return {
         "head_to_head": head_to_head,
         "meta": {
@@ -195,9 +232,9 @@ def aggregate(
     }
 
 
-def _flat_row(record: dict) -> dict:
+def _flat_row(record: dict, metrics: Sequence[tuple] = METRICS) -> dict:
     row: dict[str, Any] = {"policy": record["policy"], "seed": record["seed"]}
-    for m, _, _, get in METRICS:
+    for m, _, _, get in metrics:
         row[m] = get(record)
     for name, table in ((record.get("robustness") or {}).get("corruptions") or {}).items():
         for severity, acc in table.items():
@@ -274,6 +311,7 @@ def _plot_cost(out: Path, results: dict, by_policy: dict[str, list[dict]], comma
     label = "test accuracy" if main == "test_accuracy" else "test entity F1"
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, runs in by_policy.items():
+        runs = [r for r in runs if read(r) is not None]  # a run without the headline metric has no point here
         if not runs:
             continue
         cost = np.array([r["train_time_s"] + r["aug_time_s"] for r in runs])
@@ -372,7 +410,8 @@ def _markdown(results: dict, figures: list[tuple[str, str]]) -> str:
 def _summary_section(results: dict) -> list[str]:
     meta, summary = results["meta"], results["summary"]
     names = [p["name"] for p in meta["policies"]]
-    shown = [m for m in METRICS if any(summary[n][m[0]]["n"] > 0 for n in names)]
+    metrics = [m for m in metrics_for(meta.get("protocol")) if all(m[0] in summary[n] for n in names)]
+    shown = [m for m in metrics if any(summary[n][m[0]]["n"] > 0 for n in names)]
     lines = [
         f"# Benchmark: {meta['task']}",
         "",
@@ -480,10 +519,105 @@ def write_report(out: str | Path, results: dict, records: list[dict]) -> Path:
     return report
 
 
-def load_run(path: Path, name: str) -> dict:
+class RunFileError(ValueError):
+    """A cached run file (``runs/<key>-seed<k>.json``) that is not a benchmark run record; names the file."""
+
+
+_FIX = "move it aside (or restore it) and rerun the benchmark command, which recomputes that run"
+
+
+def read_run_file(path: Path) -> dict:
+    """The JSON object in a cached run file, or ``RunFileError`` naming the file and what to do."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise RunFileError(f"{path} is not a benchmark run record (not UTF-8 text: {exc.reason}); {_FIX}") from None
+    except json.JSONDecodeError as exc:
+        raise RunFileError(
+            f"{path} is not a benchmark run record (not valid JSON: line {exc.lineno}: {exc.msg}); {_FIX}"
+        ) from None
+    if not isinstance(record, dict):
+        raise RunFileError(
+            f"{path} is not a benchmark run record (a JSON {type(record).__name__}, not an object); {_FIX}"
+        )
+    return record
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _run_problem(record: dict, seed: int | None) -> str | None:
+    """What keeps ``record`` from being a run the report can use, or None."""
+    if not isinstance(record.get("seed"), int) or isinstance(record.get("seed"), bool):
+        return f"'seed' is {json.dumps(record.get('seed'))}, not a whole number"
+    if seed is not None and record["seed"] != seed:
+        return f"it holds seed {record['seed']}, not the seed {seed} its file name says"
+    test = record.get("test")
+    if not isinstance(test, dict):
+        return "it has no 'test' metrics" if test is None else "'test' is not an object"
+    if not any(_is_number(test.get(m)) for m in ("accuracy", "entity_f1")):
+        return "'test' holds neither an accuracy nor an entity F1"
+    if not isinstance(test.get("confusion_matrix"), list):
+        return "'test' has no confusion_matrix"
+    for key in ("train_time_s", "aug_time_s"):
+        if not _is_number(record.get(key)):
+            return f"{key!r} is {json.dumps(record.get(key))}, not a number"
+    history = record.get("history")
+    if not isinstance(history, list) or not all(
+        isinstance(h, dict) and "samples" in h and "val_acc" in h for h in history
+    ):
+        return "'history' is not a list of evaluations (samples, val_acc)"
+    usage = record.get("op_usage")
+    if (
+        not isinstance(usage, list)
+        or not usage
+        or not all(isinstance(u, dict) and isinstance(u.get("ops"), dict) and "progress" in u for u in usage)
+    ):
+        return "'op_usage' is not a non-empty list of {progress, ops}"
+    return None
+
+
+def check_run(record: dict, path: Path, seed: int | None = None) -> dict:
+    """``record`` (read from ``path``) if it holds what the report reads, else ``RunFileError`` naming the file."""
+    problem = _run_problem(record, seed)
+    if problem is not None:
+        raise RunFileError(f"{path} is not a benchmark run record ({problem}); {_FIX}")
+    return record
+
+
+def load_run(path: Path, name: str, seed: int | None = None) -> dict:
     """A cached run file, reported under ``name``: its file name holds the policy's key (a content hash for policy
-    files), so a run found there is this policy's even if the file has moved since it ran (a renamed folder)."""
-    return {**json.loads(path.read_text(encoding="utf-8")), "policy": name}
+    files), so a run found there is this policy's even if the file has moved since it ran (a renamed folder).
+    A file that is not a run record (or not of ``seed``) raises ``RunFileError`` naming it."""
+    return {**check_run(read_run_file(path), path, seed), "policy": name}
+
+
+def _meta_problem(meta: dict) -> str | None:
+    """What in results.json's ``meta`` keeps a report from being rebuilt, or None."""
+    seeds = meta.get("seeds")
+    if seeds is None:
+        return "meta has no 'seeds' (the benchmark's seeds)"
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(k, int) and not isinstance(k, bool) for k in seeds)
+    ):
+        return f"meta 'seeds' must be a non-empty list of whole numbers, got {json.dumps(seeds)[:80]}"
+    policies = meta["policies"]
+    if not isinstance(policies, list) or not policies:
+        return f"meta 'policies' must be a non-empty list of {{name, key, source}}, got {json.dumps(policies)[:80]}"
+    for p in policies:
+        if not isinstance(p, dict) or not all(
+            isinstance(p.get(k), str) and p.get(k) for k in ("name", "key", "source")
+        ):
+            return f"meta 'policies' holds {json.dumps(p)[:80]}, not an object with name, key and source strings"
+        if "/" in p["key"] or "\\" in p["key"]:
+            return f"meta 'policies' holds the key {p['key']!r}, not a run file key"
+    for key, kind in (("preset", dict), ("protocol", dict), ("command", str)):
+        if not isinstance(meta.get(key), kind):
+            return f"meta {key!r} is {'missing' if key not in meta else json.dumps(meta[key])[:80]}, not a JSON {kind.__name__}"
+    return None
 
 
 def rebuild_report(out: str | Path) -> Path:
@@ -499,6 +633,19 @@ def rebuild_report(out: str | Path) -> Path:
     if not isinstance(old, dict) or not isinstance(old.get("meta"), dict) or "policies" not in old["meta"]:
         raise ValueError("results.json was not written by the benchmark harness (no meta.policies); nothing to rebuild")
     meta = old["meta"]
+    problem = _meta_problem(meta)
+    if problem is not None:
+        raise ValueError(f"results.json: {problem}; rerun the benchmark command to rewrite it")
+    try:
+        preset = TaskPreset(**meta["preset"])
+    except (TypeError, ValueError) as exc:
+        known = sorted(f.name for f in dataclasses.fields(TaskPreset))
+        unknown = sorted(set(meta["preset"]) - set(known))
+        why = f"unknown field(s) {unknown}" if unknown else str(exc)
+        raise ValueError(
+            f"results.json: meta 'preset' is not a task preset of this version ({why}); fix that field or rerun the "
+            "benchmark command to rewrite it"
+        ) from None
     specs = [
         PolicySpec(p["name"], p["key"], None if p["source"] == "preset" else Path(p["source"]))
         for p in meta["policies"]
@@ -509,9 +656,10 @@ def rebuild_report(out: str | Path) -> Path:
             path = out / "runs" / f"{spec.key}-seed{seed}.json"
             if not path.is_file():
                 raise FileNotFoundError(f"{path} is missing: rerun the benchmark command ({meta['command']})")
-            records.append(load_run(path, spec.name))
-    results = aggregate(records, specs, meta["seeds"], TaskPreset(**meta["preset"]), meta["protocol"], meta["command"])
-    results["meta"]["versions"] = meta["versions"]  # the libraries the runs were made with, not today's
+            records.append(load_run(path, spec.name, seed))
+    results = aggregate(records, specs, meta["seeds"], preset, meta["protocol"], meta["command"])
+    if isinstance(meta.get("versions"), dict):
+        results["meta"]["versions"] = meta["versions"]  # the libraries the runs were made with, not today's
     if "counts" in old:
         results["counts"] = old["counts"]
     return write_report(out, results, records)

@@ -62,6 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     from policy_search.child.run import run_child
     from policy_search.child.tasks import dataset_overrides, get_preset
 
+    if args.policy is not None and not str(args.policy).strip():
+        print(
+            "error: --policy is empty; give a policy file or a preset name (none for no augmentation)", file=sys.stderr
+        )
+        return 2
+    if not 0 <= args.seed < 2**63:
+        print(f"error: --seed must be from 0 to 2**63 - 1, got {args.seed}", file=sys.stderr)
+        return 2
     try:
         overrides = {**args.overrides, **({"epochs": args.epochs} if args.epochs is not None else {})}
         preset = get_preset(args.task, **overrides, **dataset_overrides(args.dataset))
@@ -69,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     policy = None
-    if args.policy:
+    if args.policy is not None:
         from policy_search.policy import load_policy
 
         try:

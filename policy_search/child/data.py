@@ -23,6 +23,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -143,22 +144,75 @@ def _pick_column(columns: list[str], given: str | None, candidates: tuple[str, .
     )
 
 
-def _decode_split(ds, image_column: str, label_column: str, image_size: int | None) -> tuple[np.ndarray, np.ndarray]:
+def _image_cells(ds, image_column: str) -> list:
     import datasets
+
+    return ds.cast_column(image_column, datasets.Image(decode=False)).data.column(image_column).to_pylist()
+
+
+def _open(cell: Any):
     from PIL import Image
 
-    ds = ds.cast_column(image_column, datasets.Image(decode=False))
-    cells = ds.data.column(image_column).to_pylist()
-    labels = np.asarray(ds.data.column(label_column).to_pylist(), dtype=np.int64)
-    first = None
+    raw = cell.get("bytes")
+    return Image.open(io.BytesIO(raw)) if raw is not None else Image.open(cell["path"])
+
+
+def _colour_mode(*splits: list) -> str:
+    """``RGB`` if any image of any split is in colour, else ``L``: one mode for the whole dataset, so a grey first
+    image does not turn a colour dataset grey (nor a colour test split meet a grey-trained model). Reads headers
+    only; unreadable files are left to the decoder, which names them."""
+    for cells in splits:
+        for cell in cells:
+            try:
+                if _open(cell).mode not in ("L", "1", "I", "I;16", "F"):
+                    return "RGB"
+            except Exception:  # noqa: BLE001 - reported with its row by _decode_split
+                continue
+    return "L"
+
+
+def _labels(ds, label_column: str) -> np.ndarray:
+    """The label column as int64 class indices; a label that is not a whole number >= 0 is one line."""
+    values = ds.data.column(label_column).to_pylist()
+    bad = next(
+        (
+            (i, v)
+            for i, v in enumerate(values)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or v < 0
+        ),
+        None,
+    )
+    if bad is not None:
+        raise DatasetError(
+            f"label {bad[1]!r} at row {bad[0]} of column {label_column!r} is not a class index (a whole number >= 0); "
+            "map the labels to 0..K-1 (a ClassLabel column) or name the right column with --set label_column=NAME"
+        )
+    return np.asarray(values, dtype=np.int64)
+
+
+def _memory_budget() -> int:
+    """Bytes a decoded split may take: half the memory available now (8 GiB where /proc/meminfo is missing)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024 // 2
+    except (OSError, ValueError, IndexError):
+        pass
+    return 8 << 30
+
+
+def _decode_split(
+    ds, image_column: str, label_column: str, image_size: int | None, mode: str = "RGB"
+) -> tuple[np.ndarray, np.ndarray]:
+    from PIL import Image
+
+    cells = _image_cells(ds, image_column)
+    labels = _labels(ds, label_column)
     out: np.ndarray | None = None
     for i, cell in enumerate(cells):
         try:
-            raw = cell.get("bytes")
-            img = Image.open(io.BytesIO(raw)) if raw is not None else Image.open(cell["path"])
-            if first is None:
-                first = "L" if img.mode in ("L", "1", "I", "I;16", "F") else "RGB"
-            img = img.convert(first)
+            img = _open(cell).convert(mode)
             if image_size is not None and img.size != (image_size, image_size):
                 img = img.resize((image_size, image_size), Image.BILINEAR)
             array = np.asarray(img, dtype=np.uint8)
@@ -170,6 +224,12 @@ def _decode_split(ds, image_column: str, label_column: str, image_size: int | No
             ) from err
         array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
         if out is None:
+            need, budget = len(cells) * array.size, _memory_budget()
+            if need > budget:  # before allocating: a huge image_size must not take the machine's memory
+                raise DatasetError(
+                    f"decoding {len(cells):,} images of shape {tuple(array.shape)} needs {need / 2**30:.1f} GiB, over "
+                    f"the {budget / 2**30:.1f} GiB this machine has free for it; use a smaller --set image_size=N"
+                )
             out = np.empty((len(cells),) + array.shape, dtype=np.uint8)
         if array.shape != out.shape[1:]:
             raise DatasetError(
@@ -208,11 +268,18 @@ def _build_cache(
     image_column = _pick_column(cols, image_column, _IMAGE_COLUMNS, "image", train.features)
     label_column = _pick_column(cols, label_column, _LABEL_COLUMNS, "label", train.features)
     t0 = time.perf_counter()
-    train_x, train_y = _decode_split(train, image_column, label_column, image_size)
-    names = _class_names(train, label_column, train_y)
     test_name = next((s for s in ("test", "validation", "valid", "val") if s in dsd), None)
+    splits = [train] + ([dsd[test_name]] if test_name is not None else [])
+    mode = _colour_mode(*(_image_cells(split, image_column) for split in splits))
+    train_x, train_y = _decode_split(train, image_column, label_column, image_size, mode)
+    if len(np.unique(train_y)) < 2:
+        raise DatasetError(
+            f"the 'train' split has {len(np.unique(train_y))} class(es) in column {label_column!r}; a classifier "
+            "needs at least 2: add examples of another class, or name the right column with --set label_column=NAME"
+        )
+    names = _class_names(train, label_column, train_y)
     if test_name is not None:
-        test_x, test_y = _decode_split(dsd[test_name], image_column, label_column, image_size)
+        test_x, test_y = _decode_split(dsd[test_name], image_column, label_column, image_size, mode)
         unseen = sorted(set(np.unique(test_y).tolist()) - set(np.unique(train_y).tolist()))
         if unseen:  # scored as an extra class the model can never predict: refuse rather than report a wrong number
             raise DatasetError(

@@ -47,6 +47,8 @@ def models_of(modality: str) -> tuple[str, ...]:
 
 
 MIN_IMAGE_SIDE = 8  # the child models pool three times; smaller images are resized up with image_size
+MAX_VOCAB_SIZE = 1 << 22  # 4M: beyond any tokenizer; keeps a typo from allocating terabytes of embedding
+MAX_LENGTH = 1 << 16  # tokens per sequence: a batch is [B, max_length]; 1e8 would allocate terabytes
 MAX_EPOCHS = 100_000  # a bound that no real run reaches and that keeps a typo (1e12) from running for ever
 
 
@@ -161,8 +163,15 @@ class TaskPreset:
             raise ValueError(f"preset field val_size must be a count or a fraction in (0, 1), got {self.val_size!r}")
         if self.optimizer not in ("sgd", "adam", "adamw"):
             raise ValueError(f"preset field optimizer must be sgd, adam or adamw, got {self.optimizer!r}")
-        number("vocab_size", low=16, integer=True)
-        number("max_length", low=2, integer=True)
+        number("vocab_size", low=16, integer=True, high=MAX_VOCAB_SIZE)
+        number("max_length", low=2, integer=True, high=MAX_LENGTH)
+        for f in fields(self):
+            if f.type in ("bool", bool) and not isinstance(getattr(self, f.name), bool):
+                value = getattr(self, f.name)
+                raise ValueError(
+                    f"preset field {f.name} must be true or false, got {type(value).__name__} {value!r} "
+                    f"(--set {f.name}=true / false; in JSON true / false, not a string)"
+                )
         if self.tokenizer not in ("word", "wordpiece", "pretrained"):
             raise ValueError(f"preset field tokenizer must be word, wordpiece or pretrained, got {self.tokenizer!r}")
         if (self.tokenizer == "pretrained") != bool(self.pretrained):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from policy_search.config import dataclass_parser, parse_config
 from policy_search.generative import train
@@ -36,7 +37,7 @@ class GenerativeConfig:
     epochs: int | None = None
     """train: override the recipe's epochs (the result is not cached)."""
     resume: bool = False
-    """train: continue from OUT/checkpoint.pt."""
+    """train: continue from OUT/checkpoint.pt (an error when there is none: drop --resume to start afresh)."""
     samples_per_class: int = 200
     """evaluate: generated images per class scored."""
 
@@ -83,7 +84,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--seed must be >= 0 and --samples-per-class >= 1")
     if args.command == "evaluate" and args.out is None:
         parser.error("evaluate needs --out DIR")
-    folder = args.out or generator_dir(args.dataset, args.model, args.size, args.seed)
+    try:
+        folder = args.out or generator_dir(args.dataset, args.model, args.size, args.seed)
+    except ValueError as exc:  # a bad key from a caller that skipped the parser's choices
+        parser.exit(2, f"error: {exc}\n")
+    if args.command == "train" and args.resume and not (Path(folder) / "checkpoint.pt").is_file():
+        parser.exit(
+            2,
+            f"error: --resume: {Path(folder) / 'checkpoint.pt'} does not exist, so there is no training to continue; "
+            "drop --resume to train from scratch, or give the --out of the interrupted run\n",
+        )
     try:  # before any training, so that a trained generator is never lost to an unwritable folder
         from policy_search.outputs import check_writable
 
@@ -93,16 +103,22 @@ def main(argv: list[str] | None = None) -> int:
             2, f"error: --out {str(folder)!r} cannot hold the outputs ({exc.strerror or exc}); choose another\n"
         )
     if args.command == "train":
-        gen = train_generator(
-            args.dataset,
-            args.model,
-            args.out,
-            size=args.size,
-            seed=args.seed,
-            epochs=args.epochs,
-            data_dir=args.data_dir,
-            resume=args.resume,
-        )
+        from policy_search.child.data import DatasetError
+
+        try:  # a checkpoint saved each epoch is kept: rerunning with --resume continues from it
+            gen = train_generator(
+                args.dataset,
+                args.model,
+                args.out,
+                size=args.size,
+                seed=args.seed,
+                epochs=args.epochs,
+                data_dir=args.data_dir,
+                resume=args.resume,
+            )
+        except (ValueError, GeneratorCheckpointError, DatasetError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         _record(folder, args, argv)
         print(f"trained {gen}; checkpoint in {folder}")
         return 0

@@ -297,14 +297,19 @@ def train_generator(
     """Train a generator on the training split of ``dataset``; checkpoint to ``out/checkpoint.pt`` every epoch.
 
     ``out`` defaults to the cache folder; when it is elsewhere, the finished checkpoint is also copied into the
-    cache so ``get_generator`` finds it. ``resume`` continues from ``out/checkpoint.pt`` (same key and recipe).
+    cache so ``get_generator`` finds it. ``resume`` continues from ``out/checkpoint.pt`` (same key and recipe);
+    without that file it raises ``GeneratorCheckpointError`` rather than start from scratch.
     """
     cfg = generator_config(dataset, model, size)
     if epochs is not None:
         cfg = replace(cfg, epochs=int(epochs))
     out_dir = Path(out) if out is not None else generator_dir(dataset, model, size, seed)
-    out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "checkpoint.pt"
+    if resume and not path.is_file():  # never silently from scratch when asked to continue
+        raise GeneratorCheckpointError(
+            f"resume: no checkpoint at {path} to continue from; train without resume to start from scratch"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
     data = load_image_dataset(dataset, data_dir).train  # never .val or .test: they stay held out
     if cfg.train_size is not None and cfg.train_size < len(data):
         data = data.subset(cfg.train_size, seed=seed)
@@ -321,7 +326,7 @@ def train_generator(
         "epoch": 0,
         "history": [],
     }
-    if resume and path.is_file():
+    if resume:
         ckpt = _read(path, dataset, model, size, seed, need_complete=False)
         net.load_state_dict(ckpt["state"])
         for opt, state in zip(opts, ckpt["optimizers"]):

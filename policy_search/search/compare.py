@@ -60,8 +60,17 @@ class CompareConfig:
     """Pruner of the Optuna methods; with one, pruned trials cost less and more trials fit in the budget."""
     n_startup_trials: int = 5
     """TPE random start-up trials."""
+    budget_runs: int = 0
+    """Child-run equivalents per search (every child run a search starts, its rescore race's included); when set,
+    it replaces --budget-samples (as that many runs' samples)."""
+    rescore: int = 0
+    """Child runs of each search's budget kept for a race of its shortlist on shared validation seeds (``search
+    --rescore`` / ``train_agent --rescore``); the race's winner is the search's result. 0: the search's own pick."""
     test_seeds: int = 2
     """Child seeds per exported policy in the final test evaluation (0 skips it)."""
+    first_test_seed: int = 0
+    """The first test seed (test seeds are first_test_seed, first_test_seed + 1, ...): fresh seeds for a
+    confirmatory comparison, apart from every seed the searches used."""
     baselines: tuple[str, ...] = ("none", "randaugment")
     """Policy presets benchmarked beside the found policies, as reference points."""
     device: str = "auto"
@@ -81,6 +90,22 @@ class CompareConfig:
             raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(known)}")
         if not self.methods:
             raise ValueError(f"--methods needs at least one method; choose from {', '.join(known)}")
+        twice = sorted({m for m in self.methods if self.methods.count(m) > 1})
+        if twice:
+            raise ValueError(f"--methods lists {', '.join(twice)} more than once; give each method once")
+        from policy_search.search.space import SPACES
+
+        if any(m in OPTUNA_METHODS for m in self.methods) and self.space not in SPACES:
+            raise ValueError(f"unknown search space {self.space!r}; choose one of {', '.join(SPACES)}")
+        if self.n_startup_trials < 0:
+            raise ValueError(f"--n-startup-trials must be >= 0, got {self.n_startup_trials}")
+        blocked = _rl_without_overrides(self)
+        if blocked:
+            raise ValueError(
+                f"--set {', '.join(f'{k}={v!r}' for k, v in self.overrides.items())} cannot reach "
+                f"{', '.join(blocked)}: train_agent takes no preset overrides; drop --set, or compare only "
+                f"{' and '.join(OPTUNA_METHODS)} with it"
+            )
         from policy_search.policy.presets import PRESETS
 
         bogus = [b for b in self.baselines if b not in PRESETS]
@@ -89,8 +114,31 @@ class CompareConfig:
         from policy_search.child.data import check_dataset
 
         check_dataset(self.dataset, self.data_dir)
+        if self.budget_runs < 0 or self.rescore < 0 or self.first_test_seed < 0:
+            raise ValueError("--budget-runs, --rescore and --first-test-seed must be >= 0")
+        if self.rescore and self.budget_runs and self.budget_runs - self.rescore < 4:
+            raise ValueError(
+                f"--rescore {self.rescore} of --budget-runs {self.budget_runs} leaves fewer than 4 runs to search"
+            )
         if self.budget_samples <= 0 or self.seeds <= 0 or self.test_seeds < 0:
             raise ValueError("--budget-samples and --seeds must be positive and --test-seeds >= 0")
+
+
+def _rl_without_overrides(config: CompareConfig) -> list[str]:
+    """The RL methods of ``config`` that cannot run its preset ``overrides`` (train_agent's TrainConfig has no such
+    field): found before any run, so that no method is skipped after the others have spent their budget."""
+    if not config.overrides:
+        return []
+    rl = [m for m in config.methods if m not in OPTUNA_METHODS]
+    if not rl:
+        return []
+    try:
+        train_agent = importlib.import_module("policy_search.train_agent")
+    except ModuleNotFoundError:
+        return []  # reported as skipped by _run_methods, as before
+    if "overrides" in {f.name for f in dataclasses.fields(train_agent.TrainConfig)}:
+        return []
+    return rl
 
 
 def _child_overrides(config: CompareConfig) -> dict[str, Any]:
@@ -124,6 +172,7 @@ def _run_optuna(config: CompareConfig, method: str, seed: int, out: Path, runs: 
         n_startup_trials=config.n_startup_trials,
         budget_samples=config.budget_samples,
         overrides=dict(config.overrides),
+        rescore=config.rescore,
         resume=True,
     )
     run_search(search)
@@ -146,6 +195,8 @@ def _run_rl(config: CompareConfig, method: str, seed: int, out: Path, runs: int)
     train_agent = importlib.import_module("policy_search.train_agent")
     names = {f.name for f in dataclasses.fields(train_agent.TrainConfig)}
     kwargs: dict[str, Any] = {"task": config.task, "agent": method, "episodes": runs, "seed": seed, "out": str(out)}
+    if config.rescore:
+        kwargs["rescore"] = config.rescore
     for key, value in (
         ("overrides", dict(config.overrides)),
         ("data_dir", config.data_dir),
@@ -163,7 +214,8 @@ def _run_rl(config: CompareConfig, method: str, seed: int, out: Path, runs: int)
     finished = (
         (out / "summary.json").exists()
         and (out / "episodes.csv").exists()
-        and sum(1 for _ in open(out / "episodes.csv", encoding="utf-8")) - 1 >= runs
+        and sum(1 for _ in open(out / "episodes.csv", encoding="utf-8")) - 1 >= runs - config.rescore
+        and (not config.rescore or (out / "race" / "race.json").exists())
     )
     if not finished:  # like the Optuna methods, a rerun continues an interrupted run and skips a finished one
         kwargs["resume"] = (out / "checkpoint.pt").exists()
@@ -175,7 +227,8 @@ def _run_rl(config: CompareConfig, method: str, seed: int, out: Path, runs: int)
             curve.append(
                 {"samples": int(float(row["cumulative_samples"])), "wall_s": wall, "value": float(row["final_val_acc"])}
             )
-    return curve, out / "policy.json"
+    # with a rescore race, the search's result is the race's winner (schedule.json), else the learned controller
+    return curve, out / ("schedule.json" if config.rescore else "policy.json")
 
 
 def _best_so_far(curve: list[dict], budget: int) -> list[dict]:
@@ -191,7 +244,7 @@ def _best_so_far(curve: list[dict], budget: int) -> list[dict]:
 
 def _test_accuracy(config: CompareConfig, policies: dict[str, str], out: Path) -> tuple[dict[str, list[float]], str]:
     """Test accuracy per policy over ``test_seeds`` child seeds: the benchmark harness when present."""
-    seeds = list(range(config.test_seeds))
+    seeds = _test_seed_list(config)
     try:
         benchmark = importlib.import_module("policy_search.benchmark.harness")
     except ModuleNotFoundError:
@@ -312,6 +365,8 @@ def run_compare(config: CompareConfig, argv: list[str] | None = None) -> dict[st
     require_writable(out)  # before any work: a file or read-only folder is one line, not a traceback
     out.mkdir(parents=True, exist_ok=True)
     per_run = _samples_per_run(config)
+    if config.budget_runs:
+        config = dataclasses.replace(config, budget_samples=config.budget_runs * per_run)
     runs = config.budget_samples // per_run
     if runs < 1:
         raise ValueError(
@@ -324,12 +379,55 @@ def run_compare(config: CompareConfig, argv: list[str] | None = None) -> dict[st
     command = ["python", "-m", "policy_search.search", "compare", *(argv or [])]
     (out / "command.txt").write_text(" ".join(shlex.quote(a) for a in command) + "\n", encoding="utf-8")
     curves, exported, skipped = _run_methods(config, out, runs, per_run)
+    if not curves:  # every method was skipped: an empty summary would read as a comparison that ran
+        raise RuntimeError(
+            "every method was skipped, nothing was compared: " + "; ".join(f"{m}: {why}" for m, why in skipped.items())
+        )
     _write_curves(config, out, curves)
     summary = _summarize(config, curves, runs, per_run, skipped)
     if config.test_seeds:
         _test_exports(config, out, curves, exported, summary)
+        summary["replicated"] = _replicated(config, out, exported)
     write_json(out / "summary.json", summary, indent=2)
     return summary
+
+
+def _test_seed_list(config: CompareConfig) -> list[int]:
+    return list(range(config.first_test_seed, config.first_test_seed + config.test_seeds))
+
+
+def _replicated(config: CompareConfig, out: Path, exported: dict[str, str]) -> dict[str, Any]:
+    """Each method as the mean of its searches (``benchmark.stats.replicated_effect``): its effect over every
+    baseline, paired by test seed, with the spread between its searches in the CI; and each pair of methods
+    (``replicated_difference``, over the first baseline). Holm-adjusted within each family of tests."""
+    from policy_search.benchmark.stats import holm, replicated_difference, replicated_effect
+    from policy_search.policy.presets import PRESETS
+
+    baselines = {f"baseline-{b}": b for b in config.baselines if b in PRESETS}
+    records = _harness_records(out / "benchmark", {**exported, **baselines}, _test_seed_list(config))
+    by_name: dict[str, dict[int, float]] = {}
+    for (name, seed), acc in records.items():
+        by_name.setdefault(name, {})[seed] = acc
+    methods = {m: [by_name.get(f"{m}-s{s}", {}) for s in range(config.seeds)] for m in config.methods}
+    result: dict[str, Any] = {"unit": "search", "test_seeds": _test_seed_list(config), "effects": {}, "pairs": {}}
+    for name in baselines:
+        reference = by_name.get(name, {})
+        rows = {m: replicated_effect(searches, reference) for m, searches in methods.items() if reference}
+        for row, p in zip(rows.values(), holm([r["p_value"] for r in rows.values()]), strict=True):
+            row["p_holm"] = p
+        result["effects"][name.removeprefix("baseline-")] = rows
+    if baselines and len(methods) > 1:
+        reference = by_name.get(next(iter(baselines)), {})
+        names = list(methods)
+        pairs = {
+            f"{a} - {b}": replicated_difference(methods[a], methods[b], reference)
+            for i, a in enumerate(names)
+            for b in names[i + 1 :]
+        }
+        for row, p in zip(pairs.values(), holm([r["p_value"] for r in pairs.values()]), strict=True):
+            row["p_holm"] = p
+        result["pairs"] = pairs
+    return result
 
 
 def _run_methods(config: CompareConfig, out: Path, runs: int, per_run: int):

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from policy_search.benchmark.race import ci95, val_accuracy  # shared with the race
+from policy_search.outputs import write_json
 
 __all__ = ["CurveConfig", "run_curve", "val_accuracy", "ci95", "main"]
 
@@ -63,6 +64,7 @@ class CurveConfig:
 
     def validate(self) -> None:
         from policy_search.child.tasks import dataset_overrides, get_preset
+        from policy_search.config import json_type_error
         from policy_search.train_agent import TrainConfig
 
         get_preset(self.task, **dataset_overrides(self.dataset))
@@ -75,40 +77,67 @@ class CurveConfig:
             raise ValueError(f"--seeds needs one or more search seeds >= 0, got {list(self.seeds)}")
         if not self.checkpoints:
             raise ValueError("--checkpoints needs one or more budgets (child runs), e.g. --checkpoints 16 32 48")
+        if not self.eval_seeds or min(self.eval_seeds) < 0:
+            raise ValueError(
+                f"--eval-seeds needs one or more child seeds >= 0 (every export is scored on them), got "
+                f"{list(self.eval_seeds)}"
+            )
+        if list(self.checkpoints) != sorted(set(self.checkpoints)) or min(self.checkpoints) < 1:
+            raise ValueError(f"checkpoints must be increasing positive budgets, got {list(self.checkpoints)}")
         known = set(TrainConfig.__dataclass_fields__)
         for name, fields in self.designs.items():
+            if not isinstance(fields, dict):
+                raise ValueError(f"design {name!r} must be an object of TrainConfig fields, got {fields!r}")
             unknown = sorted(set(fields) - known)
             if unknown:
                 raise ValueError(f"design {name!r} has unknown TrainConfig field(s) {unknown}")
-        if list(self.checkpoints) != sorted(set(self.checkpoints)) or min(self.checkpoints) < 1:
-            raise ValueError(f"checkpoints must be increasing positive budgets, got {list(self.checkpoints)}")
+            reserved = sorted(set(fields) & set(CURVE_SETS))
+            if reserved:
+                raise ValueError(
+                    f"design {name!r} sets {reserved}, which the curve sets itself for every design (the same "
+                    "task, search seeds --seeds, --epochs, run folders under --out); set them on the curve, or drop "
+                    "them from the design"
+                )
+            for key, value in fields.items():  # JSON values against the field types, as --config files are
+                why = json_type_error(TrainConfig.__dataclass_fields__[key].type, value)
+                if why is not None:
+                    raise ValueError(f"design {name!r}: {key!r}: {why}")
+            try:  # a bad value (an unknown agent, a negative weight) is one line now, not after the first runs
+                TrainConfig(**_train_fields(self, fields, 0, min(self.checkpoints), Path(self.out))).validate()
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"design {name!r}: {exc}") from None
+
+
+# TrainConfig fields the curve sets for every design (a design setting one would silently change what is compared,
+# e.g. its own seed in place of the search seeds); ``episodes`` is the checkpoint budget, see run_curve.
+CURVE_SETS = ("task", "seed", "data_dir", "dataset", "device", "progress_bar", "epochs", "out", "resume")
+
+
+def _train_fields(cfg: CurveConfig, design: dict, seed: int, runs: int, folder: Path) -> dict[str, Any]:
+    """The TrainConfig fields of one design's search at ``seed`` trained to ``runs`` episodes in ``folder``."""
+    return {
+        **design,
+        "task": cfg.task,
+        "seed": seed,
+        "data_dir": cfg.data_dir,
+        "dataset": cfg.dataset,
+        "device": cfg.device,
+        "progress_bar": False,
+        "epochs": cfg.epochs,
+        "episodes": runs,
+        "out": str(folder),
+        "resume": (folder / "checkpoint.pt").exists(),
+    }
 
 
 def _train_to(cfg: CurveConfig, design: dict, seed: int, folder: Path, runs: int) -> dict:
     from policy_search.train_agent import TrainConfig, train
 
-    resume = (folder / "checkpoint.pt").exists()
     done = 0
     if (folder / "summary.json").exists():
         done = json.loads((folder / "summary.json").read_text())["episodes"]
     if done < runs:
-        train(
-            TrainConfig(
-                **{
-                    "task": cfg.task,
-                    "seed": seed,
-                    "data_dir": cfg.data_dir,
-                    "dataset": cfg.dataset,
-                    "device": cfg.device,
-                    "progress_bar": False,
-                    "epochs": cfg.epochs,
-                    **design,
-                    "episodes": runs,
-                    "out": str(folder),
-                    "resume": resume,
-                }
-            )
-        )
+        train(TrainConfig(**_train_fields(cfg, design, seed, runs, folder)))
     return json.loads((folder / "summary.json").read_text())
 
 
@@ -120,6 +149,13 @@ def run_curve(cfg: CurveConfig) -> dict:
 
     require_writable(out)  # before any work: a file or read-only folder is one line, not a traceback
     out.mkdir(parents=True, exist_ok=True)
+    for name, design in cfg.designs.items():
+        if "episodes" in design:
+            print(
+                f"[curve] design {name!r}: 'episodes' {design['episodes']!r} is not used: every design trains to each "
+                f"of --checkpoints {list(cfg.checkpoints)} episodes",
+                file=sys.stderr,
+            )
     from policy_search.child.tasks import dataset_overrides
 
     kw = {
@@ -189,7 +225,7 @@ def run_curve(cfg: CurveConfig) -> dict:
                         "child_seconds_mean": float(np.mean([r["child_seconds"] for r in sel])),
                     }
                 )
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    write_json(out / "summary.json", summary)  # strict JSON: a CI over one search seed (nan) is written as null
     _plot(summary, out / "curve.png")
     return summary
 

@@ -15,6 +15,7 @@ benchmark), ``trials.csv``, ``config.json`` and ``command.txt``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -22,6 +23,7 @@ import os
 import shlex
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,6 +122,10 @@ class SearchConfig:
             raise ValueError(f"--evals-per-epoch must be positive, got {self.evals_per_epoch}")
         if self.budget_samples is not None and self.budget_samples <= 0:
             raise ValueError(f"--budget-samples must be positive, got {self.budget_samples}")
+        if self.n_startup_trials < 0:
+            raise ValueError(
+                f"--n-startup-trials must be >= 0 (random trials before TPE's model is used), got {self.n_startup_trials}"
+            )
         if not 0 < self.heartbeat_s < self.grace_s:
             raise ValueError(f"need 0 < --heartbeat ({self.heartbeat_s}) < --grace ({self.grace_s})")
         get_preset(self.task, **self.preset_overrides())  # unknown task or field -> ValueError naming the options
@@ -176,6 +182,56 @@ def _open_study(config: SearchConfig, storage: optuna.storages.BaseStorage, n_re
     return study
 
 
+# What Optuna raises replaying a journal file whose lines are not its log entries (not JSON, a list, an op code
+# it does not know): caught only around opening a journal storage and its study.
+_JOURNAL_ERRORS = (
+    json.JSONDecodeError,
+    UnicodeDecodeError,
+    TypeError,
+    KeyError,
+    AttributeError,
+    IndexError,
+    AssertionError,
+)
+
+
+@contextlib.contextmanager
+def _reading_journal(spec: str) -> Iterator[None]:
+    """A journal file that Optuna cannot replay becomes one line naming it and saying what to do."""
+    if st.describe_storage(spec) != "journal":
+        yield
+        return
+    try:
+        yield
+    except _JOURNAL_ERRORS as exc:
+        raise ValueError(
+            f"storage {spec!r} is not an Optuna journal this search can read ({exc.__class__.__name__}: {exc}); "
+            "it is damaged or not a study.log: move it aside and rerun (without --resume a new study starts), or "
+            "give another --out / --storage"
+        ) from None
+
+
+def _nothing_to_export(study: optuna.Study, config: SearchConfig) -> str:
+    """Why a finished search has no policy to export (no trial completed without diverging), and what to do."""
+    trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("over_cap")]
+    diverged = sum(1 for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get("diverged"))
+    counts = {
+        "diverged": diverged,
+        "pruned": sum(1 for t in trials if t.state == TrialState.PRUNED),
+        "failed": sum(1 for t in trials if t.state == TrialState.FAIL),
+    }
+    detail = ", ".join(f"{n} {what}" for what, n in counts.items() if n) or "none ran"
+    advice = (
+        "training diverged (loss nan/inf): lower the learning rate (--set lr=...) or use a milder --space"
+        if diverged
+        else "raise --trials or --budget-samples"
+    )
+    return (
+        f"no trial of the search completed without diverging ({len(trials)} trial(s): {detail}), so there is no "
+        f"best_policy.json to export; {advice}; the trials are in {Path(config.out) / 'trials.csv'}"
+    )
+
+
 def _samples(trials: list[optuna.trial.FrozenTrial]) -> int:
     return sum(int(t.user_attrs.get("samples", 0)) for t in trials)
 
@@ -194,7 +250,8 @@ def run_search(config: SearchConfig, argv: list[str] | None = None) -> dict[str,
     config.validate()
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    storage = st.make_storage(config.storage_spec())
+    with _reading_journal(config.storage_spec()):
+        storage = st.make_storage(config.storage_spec())
     probe = ChildRun(
         config.task,
         seed=config.seed,
@@ -205,7 +262,13 @@ def run_search(config: SearchConfig, argv: list[str] | None = None) -> dict[str,
     )
     image, n_reports = probe.image_spec, planned_reports(probe, config.evals_per_epoch)
     trial_samples = probe.total_batches * probe.preset.batch_size  # what one unpruned trial costs
-    study = _open_study(config, storage, n_reports)
+    if config.budget_samples is not None and config.budget_samples < trial_samples:
+        raise ValueError(
+            f"--budget-samples {config.budget_samples} is less than one trial: a trial of {config.task!r} trains on "
+            f"{trial_samples} samples; give at least {trial_samples} (or drop --budget-samples)"
+        )
+    with _reading_journal(config.storage_spec()):
+        study = _open_study(config, storage, n_reports)
     _write_json(
         out / "config.json",
         {
@@ -254,6 +317,8 @@ def run_search(config: SearchConfig, argv: list[str] | None = None) -> dict[str,
         # Every remaining slot is held by a running trial: wait until those finish or go stale.
         time.sleep(min(config.heartbeat_s, 5.0))
     summary = write_outputs(study, config, image)
+    if summary["best_trial"] is None:
+        raise RuntimeError(_nothing_to_export(study, config))
     if config.rescore:
         summary.update(rescore=_rescore(study, config, image))
     summary.update(worker=worker, trials_run_by_this_worker=ran, worker_wall_s=time.perf_counter() - start)
@@ -273,7 +338,12 @@ def _rescore(study: optuna.Study, config: SearchConfig, image: Any) -> dict[str,
     out = Path(config.out)
     candidates, rounds = race_plan(config.rescore)
     complete = sorted(
-        study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: (-t.value, t.number)
+        (
+            t
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if not t.user_attrs.get("diverged")  # scored at chance, but no policy to race
+        ),
+        key=lambda t: (-t.value, t.number),
     )
     files, seen = [], set()
     for t in complete:
@@ -411,7 +481,10 @@ def write_outputs(study: optuna.Study, config: SearchConfig, image: Any) -> dict
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(out / "trials.csv", buffer.getvalue())
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    # A diverged trial is scored at chance for the sampler, but it is no policy to export.
+    complete = [
+        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if not t.user_attrs.get("diverged")
+    ]
     summary: dict[str, Any] = {
         "finished": sum(r["state"] in ("COMPLETE", "PRUNED") for r in rows),
         "best_value": None,
