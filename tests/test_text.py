@@ -542,3 +542,28 @@ def test_text_datasets_without_test_or_words_are_one_line(tmp_path, monkeypatch,
     match = "a 'test' split is required" if case == "no-test" else "holds no words"
     with pytest.raises(DatasetError, match=match):
         load_text_dataset(str(tmp_path / "d"), vocab_size=50, max_length=8, val_size=0.2)
+
+
+def test_iob_decoding_is_the_best_valid_path():
+    """issue 35: Viterbi under IOB2 constraints equals the exhaustive search over valid tag paths."""
+    import itertools
+
+    from policy_search.child.text_run import iob_decode, iob_transitions
+
+    names = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    allowed = iob_transitions(names)
+    assert not allowed[0, 2] and allowed[1, 2] and allowed[2, 2] and not allowed[3, 2] and not allowed[-1, 4]
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 4, len(names), generator=g) * 2
+    lengths = torch.tensor([4, 4, 3, 2, 1, 4])
+    decoded = iob_decode(logits, lengths, allowed)
+    logp = torch.log_softmax(logits, -1)
+    for b in range(len(lengths)):
+        n = int(lengths[b])
+        valid = [
+            p
+            for p in itertools.product(range(len(names)), repeat=n)
+            if allowed[-1, p[0]] and all(allowed[p[t - 1], p[t]] for t in range(1, n))
+        ]
+        best = max(valid, key=lambda p: float(sum(logp[b, t, p[t]] for t in range(n))))
+        assert decoded[b, :n].tolist() == list(best) and decoded[b, n:].eq(0).all()

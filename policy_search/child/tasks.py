@@ -101,6 +101,9 @@ class TaskPreset:
     tokenizer: str = "word"
     """Text presets: ``word`` (word level, for LSTMs) or ``wordpiece`` (BERT-style), trained on the training
     split (``child/text_data.py``); ignored for images."""
+    tag_decoding: str = "argmax"
+    """Taggers: ``argmax`` (each token's most likely tag) or ``iob`` (the most likely tag sequence that obeys IOB2:
+    an I-X only after B-X or I-X; Viterbi over the per-token log-probabilities, ``child/text_run.py``)."""
     vocab_size: int = 20000
     """Text presets: tokenizer vocabulary size, special tokens included."""
     max_length: int = 256
@@ -190,6 +193,8 @@ class TaskPreset:
                     "preset field embeddings (pretrained word vectors) needs tokenizer 'word' and model bilstm or "
                     f"bilstm-tagger, got tokenizer {self.tokenizer!r} and model {self.model!r}"
                 )
+        if self.tag_decoding not in ("argmax", "iob"):
+            raise ValueError(f"preset field tag_decoding must be argmax or iob, got {self.tag_decoding!r}")
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"preset field lr_schedule must be constant or cosine, got {self.lr_schedule!r}")
         if not isinstance(self.dataset, str) or not self.dataset:
@@ -437,6 +442,23 @@ _PRESET_LIST = [
         vocab_size=30000,
         max_length=128,
         description="CoNLL-2003 NER: BiLSTM tagger (emb 100, 100 units), Adam 1e-3, batch 32, 5 epochs, entity F1",
+    ),
+    TaskPreset(
+        "conll2003-small",
+        "conll2003",
+        "bilstm-tagger",
+        "adam",
+        1e-3,
+        batch_size=32,
+        epochs=40,
+        train_size=1000,
+        eval_samples=1000,
+        vocab_size=30000,
+        max_length=128,
+        embeddings="glove-6b-50d",
+        tag_decoding="iob",
+        description="Small-data NER (issue 35): 1,000 CoNLL-2003 training sentences, full test set; BiLSTM tagger on "
+        "GloVe 6B 50-d, IOB-constrained decoding, Adam 1e-3, 40 epochs",
     ),
 ]
 _IMDB_SMALL = next(p for p in _PRESET_LIST if p.name == "imdb-small")

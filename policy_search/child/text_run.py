@@ -48,6 +48,46 @@ def _cached_text(
     )
 
 
+def iob_transitions(names: list[str]) -> torch.Tensor:
+    """bool[C + 1, C]: whether tag j may follow tag i under IOB2 (row C: the sequence start). An ``I-X`` may only
+    follow ``B-X`` or ``I-X``; every other tag may follow anything."""
+    allowed = torch.ones(len(names) + 1, len(names), dtype=torch.bool)
+    for j, name in enumerate(names):
+        if name.startswith("I-"):
+            kind = name[2:]
+            allowed[:, j] = False
+            for i, prev in enumerate(names):
+                allowed[i, j] = prev in (f"B-{kind}", f"I-{kind}")
+    return allowed
+
+
+def iob_decode(logits: torch.Tensor, lengths: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """long[B, L]: per sequence the tag path of highest summed log-probability among those ``allowed`` permits
+    (Viterbi; positions past a sequence's length are 0). A softmax tagger's argmax may emit I-X after O, which
+    entity F1 scores as a broken entity; this keeps its per-token scores and returns only valid paths."""
+    logp = F.log_softmax(logits.float(), -1)
+    batch, length, tags = logp.shape
+    if length == 0:
+        return torch.zeros(batch, 0, dtype=torch.long, device=logits.device)
+    block = torch.zeros(allowed.shape, device=logits.device).masked_fill(~allowed.to(logits.device), -1e9)
+    score = logp[:, 0] + block[-1]
+    back = torch.zeros(batch, length, tags, dtype=torch.long, device=logits.device)
+    for t in range(1, length):
+        cand = score[:, :, None] + block[None, :-1]  # [B, from, to]
+        best, arg = cand.max(1)
+        live = (t < lengths.to(logits.device))[:, None]
+        score = torch.where(live, best + logp[:, t], score)
+        back[:, t] = torch.where(live, arg, torch.arange(tags, device=logits.device).expand(batch, tags))
+    path = torch.zeros(batch, length, dtype=torch.long, device=logits.device)
+    cur = score.argmax(-1)
+    for t in range(length - 1, -1, -1):
+        path[:, t] = cur
+        if t:
+            cur = back[:, t].gather(1, cur[:, None]).squeeze(1)
+    real = torch.arange(length, device=logits.device)[None] < lengths.to(logits.device)[:, None]
+    return path * real
+
+
 def entity_report(preds: list[list[str]], labels: list[list[str]]) -> dict:
     """Entity-level micro precision / recall / F1 (seqeval, CoNLL-2000 rules on IOB2 tags) and per-type F1."""
     from seqeval.metrics import classification_report as seq_report
@@ -82,6 +122,7 @@ class TextChildRun(ChildRun):
         )
         self.data = data
         self.tagging = data.task == "tagging"
+        self._transitions = iob_transitions(list(data.class_names)) if self.tagging else None
         self.num_classes = data.num_classes
         self.class_names = data.class_names
         self.vocab = data.vocab("unk" if p.tokenizer == "word" else "mask")
@@ -141,7 +182,11 @@ class TextChildRun(ChildRun):
                 real = tokens.real()
                 loss_sum += F.cross_entropy(logits[real], labels[real], reduction="sum")
                 count += int(real.sum())
-                best = logits.argmax(-1)
+                best = (
+                    iob_decode(logits, tokens.lengths, self._transitions)
+                    if self.preset.tag_decoding == "iob"
+                    else logits.argmax(-1)
+                )
                 preds.extend(best[b, : int(tokens.lengths[b])] for b in range(len(best)))
             else:
                 loss_sum += F.cross_entropy(logits, labels, reduction="sum")
