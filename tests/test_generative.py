@@ -229,3 +229,47 @@ def test_generative_cli_records_options_and_command_and_refuses_bad_input(gen_ro
             main(bad)
         err = capsys.readouterr().err.strip().splitlines()
         assert exit_info.value.code == 2 and message in err[-1] and err[-1].startswith(("error:", "python -m")), err
+
+
+def test_lambada_filter_keeps_only_reviews_a_real_data_classifier_labels_as_conditioned():
+    """issue 35: the classifier learns word presence; the filter keeps a draw only when it carries its label,
+    draws again for the rest, counts the acceptance rate, and flags rows it never accepted."""
+    import torch
+
+    from policy_search.generative.text_filter import FilteredTextGenerator, train_word_presence_classifier
+    from policy_search.ops.text import TokenBatch
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(400) % 2
+    words = torch.randint(0, 5, (400, 12), generator=g) + 5 + 5 * labels[:, None]  # class 0: 5-9, class 1: 10-14
+    tokens = TokenBatch(words, torch.full((400,), 12))
+    clf = train_word_presence_classifier(tokens, labels, vocab_size=20, num_classes=2, epochs=20)
+    assert float((clf(tokens).argmax(1) == labels).float().mean()) == 1.0
+
+    class Coin:  # a generator that carries its label half the time
+        def sample(self, want, generator, max_length=None):
+            flip = torch.rand(len(want), generator=generator) < 0.5
+            shown = torch.where(flip, 1 - want, want)
+            ids = torch.randint(0, 5, (len(want), 8), generator=generator) + 5 + 5 * shown[:, None]
+            return TokenBatch(ids, torch.full((len(want),), 8))
+
+    filtered = FilteredTextGenerator(Coin(), clf, threshold=0.9, rounds=20)
+    want = torch.arange(64) % 2
+    out, accepted = filtered.sample(want, torch.Generator().manual_seed(1))
+    assert bool(accepted.all())  # a row fails 20 draws with probability 0.5**20
+    assert bool((clf(TokenBatch(out.ids, out.lengths)).argmax(1) == want).all())
+    assert 0.35 < filtered.acceptance_rate < 0.65 and filtered.drawn > 64
+    once = FilteredTextGenerator(Coin(), clf, threshold=0.9, rounds=1)
+    _, accepted = once.sample(want, torch.Generator().manual_seed(2))
+    assert 0 < int(accepted.sum()) < 64  # one draw: the rows it rejected are flagged, not filled with a bad review
+
+
+def test_synthetic_text_records_its_filter_only_when_it_has_one(tmp_path):
+    from policy_search.policy import load_policy
+    from policy_search.policy.presets import get_preset
+
+    plain, filtered = get_preset("synthetic-text-0.1"), get_preset("synthetic-text-filtered-0.1")
+    assert "filter_threshold" not in plain.to_dict()["body"]
+    assert filtered.to_dict()["body"]["filter_threshold"] == 0.9
+    filtered.save(tmp_path / "f.json")
+    assert load_policy(str(tmp_path / "f.json")).filter_threshold == 0.9

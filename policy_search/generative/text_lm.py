@@ -359,14 +359,20 @@ class SyntheticText(BatchTransform):
 
     def __init__(
         self, ratio: float = 0.2, *, dataset: str = "imdb", size: str = "proxy", seed: int = 0,
-        image_spec: ImageSpec | None = None,
+        filter_threshold: float | None = None, image_spec: ImageSpec | None = None,
     ) -> None:  # fmt: skip
         super().__init__(space="text", image_spec=image_spec)
         self.ratio = as_number(ratio, "ratio", 0.0, 1.0)
         self.dataset = as_choice(dataset, "dataset", TEXT_DATASETS, "text generator dataset")
         self.size = as_choice(size, "size", tuple(TEXT_SIZES), "size")
         self.seed = as_int(seed, "seed", low=0)
+        # LAMBADA-style filter (generative/text_filter.py): keep a generated review only if a classifier of the real
+        # training reviews gives its label this probability; rows without an accepted review stay real
+        self.filter_threshold = (
+            None if filter_threshold is None else as_number(filter_threshold, "filter_threshold", 0.5, 1.0)
+        )
         self._gen: TextGenerator | None = None
+        self._filtered: Any = None
 
     @classmethod
     def allowed_spaces(cls) -> tuple[str, ...]:
@@ -377,6 +383,23 @@ class SyntheticText(BatchTransform):
             self._gen = get_text_generator(self.dataset, self.size, self.seed)
         return self._gen
 
+    def filtered_model(self):
+        """The generator behind the label filter (``FilteredTextGenerator``; its classifier is trained on the real
+        training reviews once and cached per dataset)."""
+        if self._filtered is None:
+            from policy_search.generative.text_filter import FilteredTextGenerator, cached_classifier
+
+            data = _load_data(self.dataset, None)
+            clf = cached_classifier(
+                generators_root() / f"{self.dataset}-label-filter",
+                data.train.tokens,
+                data.train.labels,
+                data.vocab_size,
+                data.num_classes,
+            )
+            self._filtered = FilteredTextGenerator(self.generator_model(), clf, float(self.filter_threshold or 0.9))
+        return self._filtered
+
     def forward(  # type: ignore[override]
         self, tokens: TokenBatch, labels: Tensor, *, generator: torch.Generator | None = None, progress=None
     ) -> tuple[TokenBatch, Tensor]:
@@ -385,10 +408,16 @@ class SyntheticText(BatchTransform):
         replace = torch.rand(len(tokens), generator=g, device=g.device).to(tokens.device) < self.ratio
         if not bool(replace.any()):
             return tokens, labels
-        fake = lm.sample(labels[replace].cpu(), g, max_length=int(tokens.ids.shape[1]))
+        rows = torch.nonzero(replace).flatten()
+        if self.filter_threshold is None:
+            fake = lm.sample(labels[replace].cpu(), g, max_length=int(tokens.ids.shape[1]))
+        else:
+            fake, accepted = self.filtered_model().sample(labels[replace].cpu(), g, max_length=int(tokens.ids.shape[1]))
+            rows, fake = rows[accepted.to(rows.device)], TokenBatch(fake.ids[accepted], fake.lengths[accepted])
+            if not len(rows):
+                return tokens, labels
         ids, lengths = tokens.ids.clone(), tokens.lengths.clone()
         width = min(ids.shape[1], fake.ids.shape[1])
-        rows = torch.nonzero(replace).flatten()
         ids[rows] = 0
         ids[rows, :width] = fake.ids[:, :width].to(ids.device)
         lengths[rows] = fake.lengths.clamp(max=width).to(ids.device)
@@ -403,21 +432,26 @@ class SyntheticText(BatchTransform):
         return self.ratio * TEXT_SIZES[self.size].max_length
 
     def body(self) -> dict[str, Any]:
-        return {"ratio": self.ratio, "dataset": self.dataset, "size": self.size, "seed": self.seed}
+        body = {"ratio": self.ratio, "dataset": self.dataset, "size": self.size, "seed": self.seed}
+        if self.filter_threshold is not None:  # left out otherwise: files written before the filter read the same
+            body["filter_threshold"] = self.filter_threshold
+        return body
 
     @classmethod
     def from_body(cls, body: dict[str, Any], semantics: dict[str, Any], image_spec: ImageSpec, where: str):
-        as_object(body, where, allowed=("ratio", "dataset", "size", "seed"))
+        as_object(body, where, allowed=("ratio", "dataset", "size", "seed", "filter_threshold"))
         return cls(
             get(body, "ratio", where),
             dataset=get(body, "dataset", where),
             size=get(body, "size", where),
             seed=get(body, "seed", where),
+            filter_threshold=body.get("filter_threshold"),
             image_spec=image_spec,
         )
 
     def describe(self, indent: str = "") -> str:
-        return f"{indent}SyntheticText(ratio={self.ratio}, dataset={self.dataset!r}, size={self.size!r})"
+        kept = "" if self.filter_threshold is None else f", filter_threshold={self.filter_threshold}"
+        return f"{indent}SyntheticText(ratio={self.ratio}, dataset={self.dataset!r}, size={self.size!r}{kept})"
 
 
 register_kind("synthetic-text", SyntheticText)

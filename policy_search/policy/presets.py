@@ -29,6 +29,9 @@ Text presets (for ``TokenBatch`` inputs; ``none`` serves both modalities):
   GPT-2-architecture LM (``policy_search.generative.text_lm``, trained on the training split on first use).
 - ``synthetic-text-0.1``: the same at a tenth of each batch, the ratio picked on validation for ``imdb-small``
   (experiments/synthetic-ratio-imdb-small).
+- ``synthetic-text-filtered-0.1``: the same with a LAMBADA-style filter (Anaby-Tavor et al. 2020;
+  ``policy_search.generative.text_filter``): a generated review replaces a real one only if a word-presence
+  classifier of the real training reviews gives it its label with probability >= 0.9 (eight draws at most).
 
 Presets that adapt per sample inside the run, for images and text alike (``policy_search.policy.online``):
 - ``entropy-adaptive``: EntAugment-style (Yang et al. 2024): one op per sample (RandAugment's 14 ops, or EDA's four
@@ -134,6 +137,7 @@ _BUILDERS: dict[str, Callable[[], Augmentation]] = {
     "text-progress-heuristic": lambda: ProgressHeuristic(modality="text"),
     "synthetic-text-0.2": lambda: build_kind("synthetic-text", 0.2),
     "synthetic-text-0.1": lambda: build_kind("synthetic-text", 0.1),
+    "synthetic-text-filtered-0.1": lambda: build_kind("synthetic-text", 0.1, filter_threshold=0.9),
     # Policies that learn inside the run (policy/online.py), images and text alike
     "online-augnet": lambda: build_kind("online-augnet"),
     "entropy-adaptive": lambda: build_kind("entropy-adaptive"),
