@@ -421,3 +421,43 @@ def test_actions_become_policies_of_their_modality_through_the_protocol():
     assert isinstance(text_compact.policies[0], TextRandAugment) and text_compact.policies[0].space == "text"
     text_slots = ActionSpec.slots_spec("text").to_policy(np.asarray([1, 3, 2, 2, 9, 0]))
     assert isinstance(text_slots, TextSubPolicies) and text_slots.to_dict()["body"].keys() == {"subpolicies"}
+
+
+def test_actions_become_policies_without_the_file_validators(monkeypatch):
+    """issue 34: an env step's action is built into policies without policy/file.py's validators, and the result
+    is the policy those validators would have built from the same file (same body, same draws)."""
+    import numpy as np
+
+    import policy_search.policy.base as base
+    import policy_search.policy.kinds as kinds
+    from policy_search.policy.action_space import ActionSpec
+    from policy_search.policy.base import policy_from_dict
+
+    images, tokens = _modality_batches()
+    rng = np.random.default_rng(0)
+    specs = [
+        (maker(modality), batch)
+        for modality, batch in (("image", images), ("text", tokens))
+        for maker in (ActionSpec.compact, ActionSpec.slots_spec, ActionSpec.families_spec)
+    ]
+    actions = [[rng.integers(0, spec.nvec) for _ in range(6)] for spec, _ in specs]
+    expected = [
+        [policy_from_dict(spec.to_policy(a).to_dict()) for a in acts] for (spec, _), acts in zip(specs, actions)
+    ]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a file validator ran while an action became a policy")
+
+    for module in (base, kinds):
+        for name in ("as_choice", "as_int", "as_list", "as_number", "as_object", "get"):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, refuse)
+    for (spec, batch), acts, wants in zip(specs, actions, expected):
+        for action, want in zip(acts, wants):
+            got = spec.to_policy(action)
+            assert got.to_dict() == want.to_dict()
+            a, b = (
+                got.sample(batch, torch.Generator().manual_seed(3)),
+                want.sample(batch, torch.Generator().manual_seed(3)),
+            )
+            assert all(torch.equal(getattr(a, f), getattr(b, f)) for f in a.__dataclass_fields__)

@@ -254,14 +254,16 @@ class ActionSpec:
                 flip, crop = geometric
                 entries = [("HorizontalFlip", 0.5, 0.0)] * flip + [("PadCrop", 1.0, 1.0)] * crop
                 if entries:
-                    parts.append(SubPolicies([entries]))
+                    parts.append(SubPolicies.trusted([entries]))
             if n > 0 and any(o != "Identity" for o in allowed):
                 randaugment = modality.kinds["randaugment"]
-                parts.append(randaugment(num_ops=n, magnitude=m, num_bins=self.num_bins, ops=allowed, space=space))
-            chosen = Sequence(parts)
+                parts.append(randaugment.trusted(n, m, self.num_bins, allowed, space=space))
+            chosen = Sequence.trusted(parts)
         else:
-            chosen = modality.kinds["subpolicies"]([self.slots_of(action)], space=space, num_bins=self.num_bins)
-        return chosen if base is None else Sequence([base, chosen])
+            chosen = modality.kinds["subpolicies"].trusted([self.slots_of(action)], space=space, num_bins=self.num_bins)
+        # actions are valid by construction (the spec was checked once, each head's index is in range): the policies
+        # are built without the file validators (issue 34); a base is the user's and already checked
+        return chosen if base is None else Sequence.trusted([base, chosen])
 
     def modal_action(self, actions: list[np.ndarray]) -> np.ndarray:
         """Per head, the most frequent entry among ``actions`` (ties to the lower index)."""

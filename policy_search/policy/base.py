@@ -177,11 +177,24 @@ class Augmentation(nn.Module, abc.ABC):
 
     def __init__(self, *, space: str = "standard", image_spec: ImageSpec | None = None) -> None:
         super().__init__()
-        self.space = as_choice(space, "space", self.allowed_spaces(), "magnitude space")
+        self._init_fields(as_choice(space, "space", self.allowed_spaces(), "magnitude space"), image_spec)
+
+    def _init_fields(self, space: str, image_spec: ImageSpec | None) -> None:
+        """The fields every kind has, from values already known to be valid (``__init__`` checks them first;
+        in-process builders such as ``SubPolicies.trusted`` call this after ``nn.Module.__init__``)."""
+        self.space = space
         self.image_spec = image_spec if image_spec is not None else ImageSpec()
         self._seed: int | None = None
         self._generator: torch.Generator | None = None
         self._generator_pid: int | None = None
+
+    @classmethod
+    def _bare(cls, space: str, image_spec: ImageSpec | None = None):
+        """An instance with the common fields set and nothing checked: the start of a trusted in-process build."""
+        policy = cls.__new__(cls)
+        nn.Module.__init__(policy)
+        policy._init_fields(space, image_spec)
+        return policy
 
     # --- to implement per kind (abstract: a kind missing one fails at construction, not at first use) ---------
     @abc.abstractmethod

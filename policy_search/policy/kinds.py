@@ -159,14 +159,37 @@ class SubPolicies(Policy):
                             f"{m!r} is not on the grid of num_bins={self._num_bins} "
                             f"(b / {self._num_bins - 1}); use num_bins=None for free magnitudes",
                         )
+        self._build_tables()
+
+    def _build_tables(self) -> None:
         # Padded tables [n_subpolicies, max_len]: padding is Identity with probability 0.
-        width = max(len(row) for row in self.subpolicies)
-        self._ops = torch.full((len(rows), width), self._modality.identity, dtype=torch.long)
-        self._prob = torch.zeros(len(rows), width)
-        self._mag = torch.zeros(len(rows), width)
+        rows, width = len(self.subpolicies), max(len(row) for row in self.subpolicies)
+        self._ops = torch.full((rows, width), self._modality.identity, dtype=torch.long)
+        self._prob = torch.zeros(rows, width)
+        self._mag = torch.zeros(rows, width)
         for i, row in enumerate(self.subpolicies):
             for j, (op, p, m) in enumerate(row):
                 self._ops[i, j], self._prob[i, j], self._mag[i, j] = self._modality.op_names.index(op), p, m
+
+    @classmethod
+    def trusted(
+        cls,
+        subpolicies: list[list[OpEntry]],
+        *,
+        space: str | None = None,
+        num_bins: int | None = None,
+        magnitude_sampling: str = "fixed",
+    ):
+        """The policy of entries that are valid by construction (an action of a checked ``ActionSpec``: op names
+        of the kind's modality, probabilities and magnitudes in [0, 1], on ``num_bins``'s grid), built without
+        the file validators that ``__init__`` runs on user input (issue 34: an env step builds one per decision)."""
+        modality = get_modality(cls.modality)
+        policy = cls._bare(modality.space(space))
+        policy._modality = modality
+        policy.subpolicies = [[(op, float(p), float(m)) for op, p, m in row] for row in subpolicies]
+        policy.magnitude_sampling, policy._num_bins = magnitude_sampling, num_bins
+        policy._build_tables()
+        return policy
 
     def num_bins(self) -> int | None:
         return self._num_bins
@@ -228,9 +251,14 @@ class _BinnedOpSet(Policy):
 
     def __init__(self, num_bins: int, ops: Iterable[str], *, space: str, image_spec: ImageSpec | None) -> None:
         super().__init__(space=space, image_spec=image_spec)
-        self._modality = get_modality(type(self).modality)
-        self._num_bins = as_int(num_bins, "num_bins", low=2, high=MAX_NUM_BINS)
-        self.ops = _op_list(list(ops), "ops", self._modality)
+        self._set_ops(as_int(num_bins, "num_bins", low=2, high=MAX_NUM_BINS), _op_list(list(ops), "ops", self._m()))
+
+    def _m(self) -> Modality:
+        return get_modality(type(self).modality)
+
+    def _set_ops(self, num_bins: int, ops: tuple[str, ...]) -> None:
+        self._modality = self._m()
+        self._num_bins, self.ops = num_bins, tuple(ops)
         self._index = torch.tensor([self._modality.op_names.index(n) for n in self.ops])
 
     def num_bins(self) -> int | None:
@@ -259,6 +287,15 @@ class RandAugment(_BinnedOpSet):
         super().__init__(num_bins, ops, space=space, image_spec=image_spec)
         self.num_ops = as_int(num_ops, "num_ops", low=0, high=MAX_NUM_OPS)
         self.magnitude = as_int(magnitude, "magnitude", 0, self._num_bins - 1)
+
+    @classmethod
+    def trusted(cls, num_ops: int, magnitude: int, num_bins: int, ops: tuple[str, ...], *, space: str | None = None):
+        """The policy of an action of a checked ``ActionSpec`` (N, M and the ops valid by construction), built
+        without the file validators (``SubPolicies.trusted``)."""
+        policy = cls._bare(get_modality(cls.modality).space(space))
+        policy._set_ops(int(num_bins), ops)
+        policy.num_ops, policy.magnitude = int(num_ops), int(magnitude)
+        return policy
 
     def sample_batch(self, batch_size: int, image_size: tuple[int, ...], g: torch.Generator, progress: float | None):
         dev = g.device
@@ -391,6 +428,13 @@ class Sequence(_Container):
         ]
         super().__init__(space=_children_space(policies), image_spec=image_spec)
         self.policies = torch.nn.ModuleList(policies)
+
+    @classmethod
+    def trusted(cls, policies: list[Policy]) -> Sequence:
+        """A Sequence of policies built in process (``SubPolicies.trusted``), without the file validators."""
+        sequence = cls._bare(_children_space(policies))
+        sequence.policies = torch.nn.ModuleList(policies)
+        return sequence
 
     def sample_batch(
         self, batch_size: int, image_size: tuple[int, int], g: torch.Generator, progress: float | None
