@@ -41,7 +41,7 @@ def test_missing_or_unreachable_ray_is_one_line(monkeypatch):
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)
 @pytest.mark.skipif(not ray_available(), reason="Ray is not installed (pip install 'policy-search[ray]')")
 def test_benchmark_through_ray_gives_the_local_figures(tmp_path, shared_data_dir, monkeypatch):
     """The same benchmark on a private one-machine Ray cluster (--ray local) and on the local pool: every run
