@@ -161,6 +161,11 @@ class TrainConfig:
                 )
             if self.steps_per_episode != 1 or self.population:
                 raise ValueError("--rescore races whole-run policies: use --steps-per-episode 1 and no --population")
+            if not agent.learns:
+                raise ValueError(
+                    f"--rescore races a search's shortlist; --agent {self.agent} does not search (one fixed or random "
+                    "choice per episode): drop --rescore or use a learning agent"
+                )
         for name in ("budget_seconds", "epochs", "cost_weight", "gamma", "lr", "distill_fraction"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not math.isfinite(value)):
@@ -264,6 +269,9 @@ class TrainConfig:
                     ("--steps-per-episode", self.steps_per_episode != 1),
                     ("--fixed-policy", bool(self.fixed_policy)),
                     ("--synthetic", bool(self.synthetic)),
+                    ("--batch-episodes", bool(self.batch_episodes)),
+                    ("--agent " + self.agent, self.agent != "augnet"),
+                    (f"--episodes {self.episodes}", self.episodes != 48),
                 )
                 if on
             ]

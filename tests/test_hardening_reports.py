@@ -431,3 +431,88 @@ def test_compare_where_every_method_was_skipped_is_an_error(tmp_path, capsys, mo
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error: every method was skipped") and "augnet: train_agent failed: RuntimeError: boom" in err
     assert not (tmp_path / "c" / "summary.json").exists()
+
+
+# --- third sweep (issue 33: /tmp/hostile2/run_new.sh) ------------------------------------------------------------
+def test_empty_images_and_token_lengths_out_of_range_are_one_line():
+    import torch
+
+    from policy_search.ops.text import TokenBatch
+    from policy_search.policy import load_policy
+
+    with pytest.raises(ValueError, match="height and width must be at least 1 pixel"):
+        load_policy("randaugment")(torch.zeros(2, 3, 0, 0, dtype=torch.uint8))
+    tokens = TokenBatch(torch.full((2, 5), 7), torch.tensor([9, -3]))
+    with pytest.raises(ValueError, match=r"lengths must lie in \[0, 5\]"):
+        load_policy("eda")(tokens)
+
+
+@pytest.mark.parametrize(
+    "flags, match",
+    [
+        (dict(online=True, batch_episodes=4), "ignores --batch-episodes"),
+        (dict(online=True, agent="ppo", episodes=7), "ignores --agent ppo, --episodes 7"),
+        (dict(agent="fixed", fixed_policy="flip-crop", episodes=10, rescore=6), "--agent fixed does not search"),
+    ],
+)
+def test_train_agent_refuses_what_online_or_a_fixed_agent_would_ignore(flags, match):
+    from policy_search.train_agent import TrainConfig
+
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(task="mnist-small", **flags).validate()
+
+
+def test_report_refuses_repeated_seeds_and_accuracies_that_are_not_fractions(tmp_path, capsys):
+    from policy_search.benchmark.harness import _check_numbers
+    from policy_search.benchmark.report import RunFileError, check_run, rebuild_report
+
+    folder = _bench_folder(tmp_path)
+    _edit_results(folder, lambda meta: meta.update(seeds=[0, 0]))
+    with pytest.raises(ValueError, match="repeats a seed"):
+        rebuild_report(folder)
+    for bad in (1.7, float("nan")):
+        record = _record(_protocol())
+        record["test"]["accuracy"] = bad
+        with pytest.raises(RunFileError, match="not a fraction in"):
+            check_run(record, tmp_path / "none-seed0.json", 0)
+    with pytest.raises(ValueError, match="robustness_samples must be a whole number from 0"):
+        _check_numbers(1, 10**6, [])
+
+
+def test_curve_and_race_refuse_repeats():
+    from policy_search.benchmark.race import RaceConfig
+    from policy_search.search.curve import CurveConfig
+
+    with pytest.raises(ValueError, match="distinct search seeds"):
+        CurveConfig(designs={"a": {}}, seeds=(0, 0)).validate()
+    with pytest.raises(ValueError, match="must not repeat an entry"):
+        RaceConfig(task="mnist-episode", policies=("flip-crop", "flip-crop")).validate()
+    with pytest.raises(ValueError, match="--first-seed must be from 0"):
+        RaceConfig(task="mnist-episode", policies=("flip-crop",), first_seed=-5).validate()
+
+
+def test_lenet5_on_images_it_cannot_pool_is_one_line():
+    from policy_search.child.models import build_model
+
+    with pytest.raises(ValueError, match="lenet5 needs images of at least 16x16"):
+        build_model("lenet5", 1, 10, 8)
+
+
+@pytest.mark.parametrize("edit", ["drop_state", "bad_epoch"])
+def test_an_edited_generator_checkpoint_is_one_line_on_resume(tmp_path, edit, shared_data_dir, monkeypatch):
+    import torch
+
+    from policy_search.generative.train import GeneratorCheckpointError, train_generator
+
+    monkeypatch.setenv("POLICY_SEARCH_DATA_DIR", str(shared_data_dir))
+    out = tmp_path / "gen"
+    train_generator("mnist", "vae", out, size="tiny", progress=False)
+    path = out / "checkpoint.pt"
+    ckpt = torch.load(path, weights_only=True)
+    if edit == "drop_state":
+        del ckpt["state"]
+    else:
+        ckpt.update(epoch="1", state={})
+    torch.save(ckpt, path)
+    with pytest.raises(GeneratorCheckpointError, match="is not a generator checkpoint this run can resume"):
+        train_generator("mnist", "vae", out, size="tiny", resume=True, progress=False)

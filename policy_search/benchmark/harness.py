@@ -77,6 +77,9 @@ def resolve_policy(spec: str | os.PathLike[str]) -> PolicySpec:
     return PolicySpec(text, _slug(f"{path.resolve().parent.name}-{path.stem}-{digest}"), path)
 
 
+MAX_ROBUSTNESS_SAMPLES = 100_000  # more than any test split here; a typo (1e9) is refused
+
+
 def resolve_seeds(seeds: int | Sequence[int]) -> list[int]:
     """``N`` -> seeds 0..N-1; a sequence -> those seeds (deduplicated, order kept)."""
     if isinstance(seeds, bool) or not isinstance(seeds, (int, Sequence)):
@@ -281,8 +284,15 @@ def _plan_specs(
 def _check_numbers(workers: Any, robustness_samples: Any, fgsm_eps: Sequence[Any]) -> None:
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
-    if isinstance(robustness_samples, bool) or not isinstance(robustness_samples, int) or robustness_samples < 0:
-        raise ValueError(f"robustness_samples must be a whole number >= 0 (0 skips), got {robustness_samples!r}")
+    if (
+        isinstance(robustness_samples, bool)
+        or not isinstance(robustness_samples, int)
+        or not 0 <= robustness_samples <= MAX_ROBUSTNESS_SAMPLES
+    ):
+        raise ValueError(
+            f"robustness_samples must be a whole number from 0 (skips) to {MAX_ROBUSTNESS_SAMPLES:,}, got "
+            f"{robustness_samples!r} (runs use at most the test split's size: the report says how many they used)"
+        )
     if not all(isinstance(e, int | float) and not isinstance(e, bool) and 0 < e <= 1 for e in fgsm_eps):
         raise ValueError(f"fgsm_eps must be step sizes in (0, 1] (pixel units: 8/255 = 0.0314), got {list(fgsm_eps)!r}")
 

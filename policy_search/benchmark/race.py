@@ -105,6 +105,10 @@ class RaceConfig:
         check_dataset(self.dataset, self.data_dir)
         if not self.searches and not self.policies:
             raise ValueError("nothing to race: give --searches (train_agent folders) and/or --policies")
+        if len(set(self.policies)) != len(self.policies) or len(set(self.searches)) != len(self.searches):
+            raise ValueError("--policies and --searches must not repeat an entry (a repeat would be raced twice)")
+        if not 0 <= self.first_seed < 2**62:
+            raise ValueError(f"--first-seed must be from 0 to 2**62, got {self.first_seed}")
         if not self.rounds or min(self.rounds) < 1:
             raise ValueError(f"--rounds must be one or more positive seed counts, got {list(self.rounds)}")
         if self.candidates < 1 and not self.policies:

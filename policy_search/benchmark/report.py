@@ -424,7 +424,8 @@ def _summary_section(results: dict) -> list[str]:
         "",
         "Values: mean ± 95% Student-t CI half-width over seeds. "
         + (
-            f"Robustness on {meta['protocol']['robustness_samples']} stratified test images (corruptions: mean "
+            f"Robustness on {meta['protocol']['robustness_samples']} stratified test images, or the whole test split "
+            "where it is smaller (corruptions: mean "
             "over 5 CIFAR-10-C-style corruptions × 5 severities; FGSM in [0,1] pixel units). "
             if meta["protocol"].get("robustness_samples")
             else "No robustness evaluation (robustness_samples 0). "
@@ -558,6 +559,10 @@ def _run_problem(record: dict, seed: int | None) -> str | None:
         return "it has no 'test' metrics" if test is None else "'test' is not an object"
     if not any(_is_number(test.get(m)) for m in ("accuracy", "entity_f1")):
         return "'test' holds neither an accuracy nor an entity F1"
+    for m in ("accuracy", "entity_f1"):
+        value = test.get(m)
+        if _is_number(value) and not 0.0 <= value <= 1.0:  # NaN fails this too
+            return f"'test' {m} is {value!r}, not a fraction in [0, 1]"
     if not isinstance(test.get("confusion_matrix"), list):
         return "'test' has no confusion_matrix"
     for key in ("train_time_s", "aug_time_s"):
@@ -604,6 +609,8 @@ def _meta_problem(meta: dict) -> str | None:
         or not all(isinstance(k, int) and not isinstance(k, bool) for k in seeds)
     ):
         return f"meta 'seeds' must be a non-empty list of whole numbers, got {json.dumps(seeds)[:80]}"
+    if len(set(seeds)) != len(seeds):
+        return f"meta 'seeds' repeats a seed ({json.dumps(seeds)[:80]}): each seed is one run per policy"
     policies = meta["policies"]
     if not isinstance(policies, list) or not policies:
         return f"meta 'policies' must be a non-empty list of {{name, key, source}}, got {json.dumps(policies)[:80]}"

@@ -19,6 +19,11 @@ class LeNet5(nn.Module):
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size: int = 28) -> None:
         super().__init__()
+        if image_size < 16:  # two 5x5 convolutions and two poolings: 16 is the smallest side that leaves a pixel
+            raise ValueError(
+                f"model lenet5 needs images of at least 16x16, got {image_size}x{image_size}; use "
+                "--set image_size=16 or more, or another model"
+            )
         pad = 2 if image_size == 28 else 0  # 28x28 MNIST is padded to the original 32x32 input
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 6, 5, padding=pad),

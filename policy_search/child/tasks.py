@@ -154,7 +154,7 @@ class TaskPreset:
         number("batch_size", low=1, integer=True, high=2**20)
         number("epochs", low=0, low_open=True, high=MAX_EPOCHS)
         number("label_smoothing", low=0, high=1)
-        number("data_seed", low=0, integer=True)
+        number("data_seed", low=0, integer=True, high=2**62)
         if self.train_size is not None:
             number("train_size", low=1, integer=True)
         if self.image_size is not None:

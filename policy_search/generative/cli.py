@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{args.command} needs --{name}")
     if args.epochs is not None and args.epochs < 1:
         parser.error(f"--epochs must be at least 1, got {args.epochs}")
-    if args.seed < 0 or args.samples_per_class < 1:
-        parser.error("--seed must be >= 0 and --samples-per-class >= 1")
+    if not 0 <= args.seed < 2**31 or args.samples_per_class < 1:
+        parser.error("--seed must be from 0 to 2**31 - 1 and --samples-per-class >= 1")
     if args.command == "evaluate" and args.out is None:
         parser.error("evaluate needs --out DIR")
     try:

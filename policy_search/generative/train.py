@@ -328,10 +328,20 @@ def train_generator(
     }
     if resume:
         ckpt = _read(path, dataset, model, size, seed, need_complete=False)
-        net.load_state_dict(ckpt["state"])
-        for opt, state in zip(opts, ckpt["optimizers"]):
-            opt.load_state_dict(state)
-        meta.update(epoch=ckpt["epoch"], history=ckpt["history"])
+        try:  # a loadable file of the wrong structure (an edited one) is one line, like an unreadable one
+            net.load_state_dict(ckpt["state"])
+            for opt, state in zip(opts, ckpt["optimizers"], strict=True):
+                opt.load_state_dict(state)
+            epoch, history = int(ckpt["epoch"]), list(ckpt["history"])
+            if isinstance(ckpt["epoch"], bool) or not isinstance(ckpt["epoch"], int) or epoch < 0:
+                raise TypeError(f"epoch is {ckpt['epoch']!r}")
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            what = f"missing {exc}" if isinstance(exc, KeyError) else str(exc).strip().splitlines()[0][:160]
+            raise GeneratorCheckpointError(
+                f"{path} is not a generator checkpoint this run can resume ({type(exc).__name__}: {what}); move it "
+                "aside and train again without --resume"
+            ) from None
+        meta.update(epoch=epoch, history=history)
     (out_dir / "config.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "history"}, indent=2))
     bar = None
     if progress:

@@ -98,7 +98,8 @@ def load_policy(path_or_preset: str | os.PathLike[str]) -> Augmentation:
     if isinstance(path_or_preset, os.PathLike) or (isinstance(path_or_preset, str) and os.path.isfile(path_or_preset)):
         path = Path(path_or_preset)
         if not path.is_file():
-            raise FileNotFoundError(f"policy file {str(path)!r} does not exist")
+            what = "is a folder, not a policy file" if path.is_dir() else "does not exist"
+            raise FileNotFoundError(f"policy file {str(path)!r} {what}")
         doc = read_document(path)
         try:
             policy = policy_from_dict(

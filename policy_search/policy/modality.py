@@ -164,8 +164,16 @@ def check_tokens(tokens: Any) -> TokenBatch:
     ids, lengths = tokens.ids, tokens.lengths
     if not isinstance(ids, Tensor) or ids.ndim != 2 or ids.dtype != torch.long:
         raise ValueError(f"TokenBatch.ids must be long[B, L], got {getattr(ids, 'dtype', type(ids).__name__)}")
-    if not isinstance(lengths, Tensor) or lengths.shape != (ids.shape[0],):
-        raise ValueError(f"TokenBatch.lengths must be long[{ids.shape[0]}], got {tuple(getattr(lengths, 'shape', ()))}")
+    if not isinstance(lengths, Tensor) or lengths.shape != (ids.shape[0],) or lengths.dtype != torch.long:
+        raise ValueError(
+            f"TokenBatch.lengths must be long[{ids.shape[0]}], got {getattr(lengths, 'dtype', type(lengths).__name__)} "
+            f"{tuple(getattr(lengths, 'shape', ()))}"
+        )
+    if len(lengths) and (int(lengths.min()) < 0 or int(lengths.max()) > ids.shape[1]):
+        raise ValueError(
+            f"TokenBatch.lengths must lie in [0, {ids.shape[1]}] (the width of ids), got {lengths.min().item()} to "
+            f"{lengths.max().item()}"
+        )
     if tokens.tags is not None and tokens.tags.shape != ids.shape:
         raise ValueError(
             f"TokenBatch.tags must have the shape of ids {tuple(ids.shape)}, got {tuple(tokens.tags.shape)}"
@@ -189,6 +197,8 @@ def check_images(images: Any) -> tuple[Tensor, bool]:
         )
     if images.ndim not in (3, 4):
         raise ValueError(f"images have shape {tuple(images.shape)}; expected [C,H,W] (one image) or [B,C,H,W]")
+    if images.shape[-1] < 1 or images.shape[-2] < 1:
+        raise ValueError(f"images have shape {tuple(images.shape)}: height and width must be at least 1 pixel")
     if images.shape[-3] not in (1, 3):
         raise ValueError(
             f"images have shape {tuple(images.shape)} with {images.shape[-3]} channels at dim -3; "

@@ -114,8 +114,8 @@ class CompareConfig:
         from policy_search.child.data import check_dataset
 
         check_dataset(self.dataset, self.data_dir)
-        if self.budget_runs < 0 or self.rescore < 0 or self.first_test_seed < 0:
-            raise ValueError("--budget-runs, --rescore and --first-test-seed must be >= 0")
+        if self.budget_runs < 0 or self.rescore < 0 or not 0 <= self.first_test_seed < 2**62:
+            raise ValueError("--budget-runs and --rescore must be >= 0, --first-test-seed from 0 to 2**62")
         if self.rescore and self.budget_runs and self.budget_runs - self.rescore < 4:
             raise ValueError(
                 f"--rescore {self.rescore} of --budget-runs {self.budget_runs} leaves fewer than 4 runs to search"

@@ -73,8 +73,8 @@ class CurveConfig:
         check_dataset(self.dataset, self.data_dir)
         if not self.designs:
             raise ValueError("no designs: give 'designs' as {name: {TrainConfig field: value}}")
-        if not self.seeds or min(self.seeds) < 0:
-            raise ValueError(f"--seeds needs one or more search seeds >= 0, got {list(self.seeds)}")
+        if not self.seeds or min(self.seeds) < 0 or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"--seeds needs one or more distinct search seeds >= 0, got {list(self.seeds)}")
         if not self.checkpoints:
             raise ValueError("--checkpoints needs one or more budgets (child runs), e.g. --checkpoints 16 32 48")
         if not self.eval_seeds or min(self.eval_seeds) < 0:
