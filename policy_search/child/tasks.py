@@ -444,6 +444,22 @@ _PRESET_LIST = [
         description="CoNLL-2003 NER: BiLSTM tagger (emb 100, 100 units), Adam 1e-3, batch 32, 5 epochs, entity F1",
     ),
     TaskPreset(
+        "conll2003-bilstm-glove",
+        "conll2003",
+        "bilstm-tagger",
+        "adam",
+        1e-3,
+        batch_size=32,
+        epochs=20,
+        eval_samples=1000,
+        vocab_size=30000,
+        max_length=128,
+        embeddings="glove-6b-50d",
+        tag_decoding="iob",
+        description="CoNLL-2003 NER trained to convergence (issue 35): BiLSTM tagger on GloVe 6B 50-d, IOB-constrained "
+        "decoding, Adam 1e-3, 20 epochs (~10 min a run on one thread; experiments/baselines-conll2003-small)",
+    ),
+    TaskPreset(
         "conll2003-small",
         "conll2003",
         "bilstm-tagger",
