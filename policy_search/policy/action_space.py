@@ -213,7 +213,11 @@ class ActionSpec:
             return np.minimum((unit * self.nvec).astype(np.int64), self.nvec - 1)
         a = a.astype(np.int64)
         if (a < 0).any() or (a >= self.nvec).any():
-            raise ValueError(f"action {a.tolist()} out of range for nvec {self.nvec.tolist()}")
+            i = int(np.flatnonzero((a < 0) | (a >= self.nvec))[0])
+            raise ValueError(
+                f"action {a.tolist()} out of range for nvec {self.nvec.tolist()}: entry {i} ({self.legend()[i]}) is "
+                f"{int(a[i])}"
+            )
         return a
 
     def slots_of(self, action: np.ndarray) -> list[tuple[str, float, float]]:
@@ -243,6 +247,7 @@ class ActionSpec:
 
     def to_policy(self, action: np.ndarray, base: Policy | None = None) -> Policy:
         """The policy a MultiDiscrete action stands for (``base`` applied first, e.g. flip-crop)."""
+        action = self.to_discrete(np.asarray(action))  # a range check (actions also come from files: episodes.csv)
         modality = self._modality
         chosen: Policy
         space = modality.space(self.space)
