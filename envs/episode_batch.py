@@ -79,6 +79,7 @@ class EpisodeBatch:
         self.size, self.total = int(size), int(total)
         self.workers, self.ray = int(workers), ray
         self._pool: ProcessPoolExecutor | None = None
+        self._ray_started = False  # this env connected (or started) the cluster, once, and stops it in close()
 
     # what the trainer reads from the env it was given --------------------------------------------------------
     @property
@@ -115,16 +116,29 @@ class EpisodeBatch:
         return self.recorder.action_space
 
     def close(self) -> None:
+        """Stop the workers (running episodes too: after an error or Ctrl-C nothing waits for them) and the
+        cluster this env started."""
         if self._pool is not None:
+            processes = list((getattr(self._pool, "_processes", None) or {}).values())
             self._pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                if process.is_alive():
+                    process.terminate()
             self._pool = None
+        if self._ray_started:
+            import ray
+
+            ray.shutdown()
+            self._ray_started = False
         self.recorder.close()
 
     # playing ---------------------------------------------------------------------------------------------------
     def _map(self, jobs: list[tuple]) -> list[dict]:
         if self.ray is not None:
-            from policy_search.dispatch import run_jobs
+            from policy_search.dispatch import connect, run_jobs
 
+            if not self._ray_started:  # one connection for the whole search: workers keep their data loaded
+                self._ray_started = connect(self.ray)
             done = dict(run_jobs(play_episode, jobs, ray=self.ray))
             return [done[i] for i in range(len(jobs))]
         if self.workers == 1:

@@ -136,6 +136,7 @@ class Population:
         self.episodes: list[dict[str, Any]] = []
         self._pool: ProcessPoolExecutor | None = None
         self.ray = ray  # members' segments as tasks on this Ray cluster (policy_search.dispatch), else the pool
+        self._ray_started = False
 
     @property
     def unwrapped(self) -> Population:
@@ -143,8 +144,10 @@ class Population:
 
     def _map(self, jobs: list[dict]) -> list[dict]:
         if self.ray is not None:
-            from policy_search.dispatch import run_jobs
+            from policy_search.dispatch import connect, run_jobs
 
+            if not self._ray_started:  # one connection for the whole search, stopped in close()
+                self._ray_started = connect(self.ray)
             done = dict(run_jobs(train_segment, [(job,) for job in jobs], ray=self.ray))
             return [done[i] for i in range(len(jobs))]
         if self.workers == 1:
@@ -159,6 +162,11 @@ class Population:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
+        if self._ray_started:
+            import ray
+
+            ray.shutdown()
+            self._ray_started = False
 
     def play(self, act, learn=None) -> list[dict]:
         """One population run. ``act(obs[K, F]) -> actions[K]``; ``learn(obs, actions, rewards)`` is called after

@@ -27,50 +27,72 @@ from typing import Any
 RAY_LOCAL = "local"
 SESSION_VARIABLE = "POLICY_SEARCH_RAY_SESSION"  # marks every process of a --ray local cluster (inherited)
 
-# Run by a watchdog process beside a driver that started a private cluster: once the driver is gone (killed with
-# kill -9, say), every process that carries the session's mark is killed. Ray's own processes notice a dead raylet
-# only after a minute or two (its per-node agents lingered ~2 minutes here), and a worker's command line is
-# rewritten (ray::f), so the mark in the environment is what finds them.
+# Run by a watchdog process, a child of a driver that started a private cluster: once the driver is gone (killed
+# with kill -9, say; the watchdog is then re-parented, which neither a zombie driver nor a reused pid can fake),
+# every process that carries the driver's mark is killed. Ray's own processes notice a dead raylet only after a
+# minute or two (its per-node agents lingered ~2 minutes here), and a worker's command line is rewritten (ray::f),
+# so the mark in the environment is what finds them.
 _REAPER = """
 import os, signal, sys, time
 parent, mark = int(sys.argv[1]), sys.argv[2].encode()
-while True:
-    try:
-        os.kill(parent, 0)
-    except ProcessLookupError:
-        break
+while os.getppid() == parent:
     time.sleep(0.5)
-for pid in os.listdir("/proc"):
-    if not pid.isdigit() or int(pid) == os.getpid():
-        continue
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            marked = mark in f.read().split(b"\\0")
-        if marked:
-            os.kill(int(pid), signal.SIGKILL)
-    except OSError:
-        continue
+for _ in range(20):  # again until none is left: a process may start while the first pass runs
+    found = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                marked = mark in f.read().split(b"\\0")
+            if marked:
+                os.kill(int(pid), signal.SIGKILL)
+                found += 1
+        except OSError:
+            continue
+    if not found:
+        break
+    time.sleep(0.2)
 """
+_MARK: dict[int, str] = {}  # pid -> this process's mark (one watchdog per driver process, started on first need)
 
 
-def _reap_with_this_process() -> None:
-    """Start a watchdog that kills this process's private Ray cluster when this process dies (Linux; elsewhere
-    Ray's own checks stop it, later). The cluster's processes inherit ``SESSION_VARIABLE`` from here."""
+def _session_mark() -> str:
+    """This process's mark (``SESSION_VARIABLE=<uuid>``), with its watchdog started the first time (Linux; elsewhere
+    Ray's own checks stop a cluster, later). Only the processes of the clusters this process starts carry it: it
+    is in the environment only while ``ray.init`` starts them (``_marked``), never inherited by later children."""
     import subprocess
     import sys
     import uuid
 
-    if not os.path.isdir("/proc"):
-        return
-    mark = f"{SESSION_VARIABLE}={os.environ.setdefault(SESSION_VARIABLE, uuid.uuid4().hex)}"
-    subprocess.Popen(
-        [sys.executable, "-c", _REAPER, str(os.getpid()), mark],
-        start_new_session=True,  # outside this process group: a kill of the group leaves the watchdog to clean up
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={k: v for k, v in os.environ.items() if k != SESSION_VARIABLE},  # not a process to reap itself
-    )
+    pid = os.getpid()
+    if pid not in _MARK:
+        _MARK[pid] = f"{SESSION_VARIABLE}={uuid.uuid4().hex}"
+        if os.path.isdir("/proc"):
+            subprocess.Popen(
+                [sys.executable, "-c", _REAPER, str(pid), _MARK[pid]],
+                start_new_session=True,  # outside the process group: a kill of the group leaves it to clean up
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env={k: v for k, v in os.environ.items() if k != SESSION_VARIABLE},
+            )
+    return _MARK[pid]
+
+
+class _marked:
+    """``with _marked():`` the session mark is in this process's environment (for the cluster ``ray.init`` starts)
+    and is restored after."""
+
+    def __enter__(self) -> None:
+        self.before = os.environ.get(SESSION_VARIABLE)
+        os.environ[SESSION_VARIABLE] = _session_mark().split("=", 1)[1]
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.before is None:
+            os.environ.pop(SESSION_VARIABLE, None)
+        else:
+            os.environ[SESSION_VARIABLE] = self.before
 
 
 def ray_available() -> bool:
@@ -145,8 +167,8 @@ def connect(address: str) -> bool:
     kwargs["runtime_env"] = {"env_vars": {"PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}}
     try:
         if address == RAY_LOCAL:
-            _reap_with_this_process()
-            ray.init(num_cpus=os.cpu_count() or 1, **kwargs)
+            with _marked():
+                ray.init(num_cpus=os.cpu_count() or 1, **kwargs)
         else:
             ray.init(address=address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:

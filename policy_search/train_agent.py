@@ -541,32 +541,38 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
 
         searched = cfg.episodes - cfg.rescore
         bar = tqdm(total=searched, initial=len(env.episodes), desc=f"{cfg.agent} on {cfg.task}", unit="ep")
-    while len(env.episodes) < cfg.episodes - cfg.rescore:
-        if cfg.budget_seconds is not None and child_seconds >= cfg.budget_seconds:
-            break
-        t0 = time.perf_counter()
-        done_before = len(env.episodes)
-        trainer.play_episode()
-        wall = time.perf_counter() - t0
-        for ep in env.episodes[done_before:]:
-            ep["wall_s"] = wall / max(1, len(env.episodes) - done_before)
-            child_seconds += ep["wall_s"]
-            cumulative += ep["samples"]
-            step = ep["episode"]
-            writer.add_scalar("charts/episodic_return", ep["return"], step)
-            writer.add_scalar("charts/final_val_acc", ep["final_val_acc"], step)
-            writer.add_scalar("charts/augmentation_cost", ep["cost"], step)
-            for key, value in trainer.stats.items():
-                writer.add_scalar(key, value, step)
-            if ep["diverged"]:
-                print(f"episode {step}: child diverged ({ep['diverged']}); penalised and continued", file=sys.stderr)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(ret=f"{ep['return']:.2f}", val_acc=f"{ep['final_val_acc']:.3f}")
-        kill_point("train_agent:episode-done")
-        trainer.save(ckpt)  # after every episode: an interrupt loses at most the episode in progress
-        kill_point("train_agent:checkpointed")
-        _write_csv(out / "episodes.csv", env.episodes)  # after the checkpoint, derived from what it holds
+    try:
+        while len(env.episodes) < cfg.episodes - cfg.rescore:
+            if cfg.budget_seconds is not None and child_seconds >= cfg.budget_seconds:
+                break
+            t0 = time.perf_counter()
+            done_before = len(env.episodes)
+            trainer.play_episode()
+            wall = time.perf_counter() - t0
+            for ep in env.episodes[done_before:]:
+                ep["wall_s"] = wall / max(1, len(env.episodes) - done_before)
+                child_seconds += ep["wall_s"]
+                cumulative += ep["samples"]
+                step = ep["episode"]
+                writer.add_scalar("charts/episodic_return", ep["return"], step)
+                writer.add_scalar("charts/final_val_acc", ep["final_val_acc"], step)
+                writer.add_scalar("charts/augmentation_cost", ep["cost"], step)
+                for key, value in trainer.stats.items():
+                    writer.add_scalar(key, value, step)
+                if ep["diverged"]:
+                    print(
+                        f"episode {step}: child diverged ({ep['diverged']}); penalised and continued", file=sys.stderr
+                    )
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(ret=f"{ep['return']:.2f}", val_acc=f"{ep['final_val_acc']:.3f}")
+            kill_point("train_agent:episode-done")
+            trainer.save(ckpt)  # after every episode: an interrupt loses at most the episode in progress
+            kill_point("train_agent:checkpointed")
+            _write_csv(out / "episodes.csv", env.episodes)  # after the checkpoint, derived from what it holds
+    except BaseException:
+        env.close()  # stops a batch's or a population's workers: nothing waits for their runs
+        raise
     env.close()
     if bar is not None:
         bar.close()

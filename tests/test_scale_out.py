@@ -232,7 +232,7 @@ def _marked_processes(mark: str) -> dict[int, str]:
         if pid.isdigit():
             try:
                 with open(f"/proc/{pid}/environ", "rb") as f:
-                    if f"POLICY_SEARCH_RAY_SESSION={mark}".encode() in f.read().split(b"\0"):
+                    if f"POLICY_SEARCH_TEST_MARK={mark}".encode() in f.read().split(b"\0"):
                         with open(f"/proc/{pid}/cmdline", "rb") as c:
                             found[int(pid)] = c.read().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
@@ -253,7 +253,8 @@ def test_a_driver_killed_with_kill_9_leaves_no_ray_process(tmp_path):
     import uuid
 
     mark = uuid.uuid4().hex
-    env = {**os.environ, "POLICY_SEARCH_RAY_SESSION": mark, "HOME": str(tmp_path), "POLICY_SEARCH_THREADS": "1"}
+    # a test-only mark, inherited by every process the driver starts (the driver's own mark is its secret)
+    env = {**os.environ, "POLICY_SEARCH_TEST_MARK": mark, "HOME": str(tmp_path), "POLICY_SEARCH_THREADS": "1"}
     script = (
         "import time\nfrom policy_search.dispatch import run_jobs\nlist(run_jobs(time.sleep, [(300,)], ray='local'))"
     )
@@ -275,3 +276,21 @@ def test_a_driver_killed_with_kill_9_leaves_no_ray_process(tmp_path):
     while _marked_processes(mark) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert _marked_processes(mark) == {}
+
+
+def test_the_session_mark_is_never_left_in_the_environment(monkeypatch):
+    """Later children of a driver (another command started from the same script or shell) must not carry the
+    mark of its private cluster, or that cluster's watchdog would kill them when the driver exits."""
+    import os
+
+    from policy_search import dispatch
+
+    monkeypatch.delenv(dispatch.SESSION_VARIABLE, raising=False)
+    monkeypatch.setattr(dispatch, "_MARK", {os.getpid(): f"{dispatch.SESSION_VARIABLE}=abc"})  # no watchdog here
+    with dispatch._marked():
+        assert os.environ[dispatch.SESSION_VARIABLE] == "abc"
+    assert dispatch.SESSION_VARIABLE not in os.environ
+    monkeypatch.setenv(dispatch.SESSION_VARIABLE, "inherited")
+    with dispatch._marked():  # an inherited value is never reused: each driver has its own mark
+        assert os.environ[dispatch.SESSION_VARIABLE] == "abc"
+    assert os.environ[dispatch.SESSION_VARIABLE] == "inherited"

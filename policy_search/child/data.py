@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import sys
 import time
@@ -41,7 +42,7 @@ from policy_search.child.sources import (  # noqa: F401  (DATA_DIR_ENV, check_da
     source_fingerprint,
 )
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: one colour mode per dataset (a grey first image made format 1 caches of colour data grey)
 
 _IMAGE_COLUMNS = ("img", "image", "pixel_values", "images", "picture")
 _LABEL_COLUMNS = ("label", "labels", "fine_label", "class", "target")
@@ -178,7 +179,7 @@ def _labels(ds, label_column: str) -> np.ndarray:
         (
             (i, v)
             for i, v in enumerate(values)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or v < 0
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v != int(v) or v < 0
         ),
         None,
     )

@@ -265,7 +265,8 @@ class ActionSpec:
                 parts.append(randaugment.trusted(n, m, self.num_bins, allowed, space=space))
             chosen = Sequence.trusted(parts)
         else:
-            chosen = modality.kinds["subpolicies"].trusted([self.slots_of(action)], space=space, num_bins=self.num_bins)
+            bins = self.num_bins if modality.binned else None  # text slot files record no grid (as they always have)
+            chosen = modality.kinds["subpolicies"].trusted([self.slots_of(action)], space=space, num_bins=bins)
         # actions are valid by construction (the spec was checked once, each head's index is in range): the policies
         # are built without the file validators (issue 34); a base is the user's and already checked
         return chosen if base is None else Sequence.trusted([base, chosen])

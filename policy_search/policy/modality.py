@@ -300,6 +300,7 @@ class Modality(abc.ABC):
     geometric_heads: ClassVar[bool]  # the compact action has flip and crop heads
     identity: ClassVar[int]  # op_index of Identity
     size_rank: ClassVar[int]  # len(size(view)): what sample_batch's size argument tells a modality-free kind
+    binned: ClassVar[bool]  # its magnitudes map through a bin table (images: torchvision's); text rates are linear
 
     def __init__(self) -> None:
         # The policy kinds built over this protocol, by role ("subpolicies", "randaugment"), filled in by the
@@ -378,6 +379,7 @@ class _Image(Modality):
     geometric_heads = True
     identity = ops.OP_NAMES.index("Identity")
     size_rank = 2
+    binned = True
 
     def accepts(self, batch: Any) -> bool:
         return isinstance(batch, Tensor)
@@ -425,6 +427,7 @@ class _Text(Modality):
     geometric_heads = False
     identity = text_ops.TEXT_OP_NAMES.index("Identity")
     size_rank = 1
+    binned = False
 
     def __init__(self) -> None:
         super().__init__()

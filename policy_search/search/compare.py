@@ -170,7 +170,8 @@ def _run_optuna(config: CompareConfig, method: str, seed: int, out: Path, runs: 
         dataset=config.dataset,
         device=config.device,
         n_startup_trials=config.n_startup_trials,
-        budget_samples=config.budget_samples,
+        # the race's runs come out of the budget, as they do for the RL methods (equal compute)
+        budget_samples=config.budget_samples - config.rescore * (config.budget_samples // max(runs, 1)),
         overrides=dict(config.overrides),
         rescore=config.rescore,
         resume=True,
@@ -242,8 +243,10 @@ def _best_so_far(curve: list[dict], budget: int) -> list[dict]:
     return rows
 
 
-def _test_accuracy(config: CompareConfig, policies: dict[str, str], out: Path) -> tuple[dict[str, list[float]], str]:
-    """Test accuracy per policy over ``test_seeds`` child seeds: the benchmark harness when present."""
+def _test_accuracy(
+    config: CompareConfig, policies: dict[str, str], out: Path
+) -> tuple[dict[str, dict[int, float]], str]:
+    """Test accuracy per policy and test seed (``{name: {seed: accuracy}}``): the benchmark harness when present."""
     seeds = _test_seed_list(config)
     try:
         benchmark = importlib.import_module("policy_search.benchmark.harness")
@@ -265,12 +268,12 @@ def _test_accuracy(config: CompareConfig, policies: dict[str, str], out: Path) -
     from policy_search.child.run import run_child
     from policy_search.policy import load_policy
 
-    scores: dict[str, list[float]] = {}
+    scores: dict[str, dict[int, float]] = {}
     done = _harness_records(out / "benchmark", policies, seeds) if harness_error else {}
     for name, path in policies.items():
         for seed in seeds:
             if (name, seed) in done:  # trained and tested by the harness before its aggregation step failed
-                scores.setdefault(name, []).append(done[(name, seed)])
+                scores.setdefault(name, {})[seed] = done[(name, seed)]
                 continue
             _, metrics = run_child(
                 config.task,
@@ -280,7 +283,7 @@ def _test_accuracy(config: CompareConfig, policies: dict[str, str], out: Path) -
                 policy=load_policy(path),
                 **_child_overrides(config),
             )
-            scores.setdefault(name, []).append(float(metrics["test"]["accuracy"]))
+            scores.setdefault(name, {})[seed] = float(metrics["test"]["accuracy"])
     why = f"harness failed: {harness_error}" if harness_error else "benchmark harness not installed"
     return scores, f"policy_search.child.run.run_child ({why})"
 
@@ -302,8 +305,9 @@ def _harness_records(folder: Path, policies: dict[str, str], seeds: list[int]) -
 
 def _via_harness(
     benchmark: Any, config: CompareConfig, policies: dict[str, str], seeds: list[int], out: Path
-) -> dict[str, list[float]]:
-    # The harness names each policy by the string it was given (a path or a preset name).
+) -> dict[str, dict[int, float]]:
+    # The harness names each policy by the string it was given (a path or a preset name); its results hold this
+    # benchmark's runs only (a cached run of an older export, under another content key, is not among them).
     results = benchmark.run_benchmark(
         config.task,
         list(policies.values()),
@@ -317,10 +321,10 @@ def _via_harness(
         adaptive_baseline=False,  # the comparison's own baselines (config.baselines) are the reference points
     )
     by_source = {source: name for name, source in policies.items()}
-    scores: dict[str, list[float]] = {}
+    scores: dict[str, dict[int, float]] = {}
     for row in results["runs"]:
         if row["policy"] in by_source and row.get("test_accuracy") is not None:
-            scores.setdefault(by_source[row["policy"]], []).append(float(row["test_accuracy"]))
+            scores.setdefault(by_source[row["policy"]], {})[int(row["seed"])] = float(row["test_accuracy"])
     return scores
 
 
@@ -386,8 +390,8 @@ def run_compare(config: CompareConfig, argv: list[str] | None = None) -> dict[st
     _write_curves(config, out, curves)
     summary = _summarize(config, curves, runs, per_run, skipped)
     if config.test_seeds:
-        _test_exports(config, out, curves, exported, summary)
-        summary["replicated"] = _replicated(config, out, exported)
+        scores = _test_exports(config, out, curves, exported, summary)
+        summary["replicated"] = _replicated(config, scores)
     write_json(out / "summary.json", summary, indent=2)
     return summary
 
@@ -396,7 +400,7 @@ def _test_seed_list(config: CompareConfig) -> list[int]:
     return list(range(config.first_test_seed, config.first_test_seed + config.test_seeds))
 
 
-def _replicated(config: CompareConfig, out: Path, exported: dict[str, str]) -> dict[str, Any]:
+def _replicated(config: CompareConfig, by_name: dict[str, dict[int, float]]) -> dict[str, Any]:
     """Each method as the mean of its searches (``benchmark.stats.replicated_effect``): its effect over every
     baseline, paired by test seed, with the spread between its searches in the CI; and each pair of methods
     (``replicated_difference``, over the first baseline). Holm-adjusted within each family of tests."""
@@ -404,10 +408,6 @@ def _replicated(config: CompareConfig, out: Path, exported: dict[str, str]) -> d
     from policy_search.policy.presets import PRESETS
 
     baselines = {f"baseline-{b}": b for b in config.baselines if b in PRESETS}
-    records = _harness_records(out / "benchmark", {**exported, **baselines}, _test_seed_list(config))
-    by_name: dict[str, dict[int, float]] = {}
-    for (name, seed), acc in records.items():
-        by_name.setdefault(name, {})[seed] = acc
     methods = {m: [by_name.get(f"{m}-s{s}", {}) for s in range(config.seeds)] for m in config.methods}
     result: dict[str, Any] = {"unit": "search", "test_seeds": _test_seed_list(config), "effects": {}, "pairs": {}}
     for name in baselines:
@@ -508,8 +508,11 @@ def _summarize(config: CompareConfig, curves, runs: int, per_run: int, skipped: 
     return summary
 
 
-def _test_exports(config: CompareConfig, out: Path, curves, exported: dict[str, str], summary: dict) -> None:
-    """Every export and the baselines on the test split (test.csv), into ``summary``."""
+def _test_exports(
+    config: CompareConfig, out: Path, curves, exported: dict[str, str], summary: dict
+) -> dict[str, dict[int, float]]:
+    """Every export and the baselines on the test split (test.csv), into ``summary``; returns the accuracies by
+    policy and test seed."""
     from policy_search.policy.presets import PRESETS
 
     policies = {**exported, **{f"baseline-{b}": b for b in config.baselines if b in PRESETS}}
@@ -518,16 +521,18 @@ def _test_exports(config: CompareConfig, out: Path, curves, exported: dict[str, 
     with open(out / "test.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["policy", "test_seed", "test_acc"])
-        for name, accs in scores.items():
-            writer.writerows([name, i, a] for i, a in enumerate(accs))
+        for name, by_seed in scores.items():
+            writer.writerows([name, seed, a] for seed, a in sorted(by_seed.items()))
+    lists = {name: [a for _, a in sorted(by_seed.items())] for name, by_seed in scores.items()}
     summary["test"] = {
-        name: {"mean": statistics.fmean(a), "std": statistics.pstdev(a), "n": len(a)} for name, a in scores.items() if a
+        name: {"mean": statistics.fmean(a), "std": statistics.pstdev(a), "n": len(a)} for name, a in lists.items() if a
     }
     for method in curves:
-        accs = [a for name, vals in scores.items() if name.startswith(f"{method}-s") for a in vals]
+        accs = [a for name, vals in lists.items() if name.startswith(f"{method}-s") for a in vals]
         if accs:
             summary["methods"][method]["test_mean"] = statistics.fmean(accs)
             summary["methods"][method]["test_std"] = statistics.pstdev(accs)
+    return scores
 
 
 def build_parser():
