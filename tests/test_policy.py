@@ -461,3 +461,18 @@ def test_actions_become_policies_without_the_file_validators(monkeypatch):
                 want.sample(batch, torch.Generator().manual_seed(3)),
             )
             assert all(torch.equal(getattr(a, f), getattr(b, f)) for f in a.__dataclass_fields__)
+
+
+def test_a_subclass_that_overrides_sample_is_still_called_by_forward():
+    from policy_search.policy.kinds import RandAugment
+
+    calls = []
+
+    class Logged(RandAugment):
+        def sample(self, images, generator=None, progress=None):
+            calls.append(len(images))
+            return super().sample(images, generator, progress)
+
+    images, _ = _modality_batches()
+    out = Logged()(images, torch.Generator().manual_seed(0))
+    assert calls == [16] and out.shape == images.shape

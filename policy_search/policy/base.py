@@ -403,7 +403,9 @@ class Policy(Augmentation):
         params: Any = None,
     ) -> Any:
         """Augment uint8 [C,H,W] or [B,C,H,W] (or a ``TokenBatch``): apply(sample(...)), or replay ``params``.
-        The batch is checked once."""
+        The batch is checked once (a subclass that overrides ``sample`` or ``apply`` gets them called instead)."""
+        if type(self).sample is not Policy.sample or type(self).apply is not Policy.apply:
+            return self.apply(images, self.sample(images, generator, progress) if params is None else params)
         modality = self._modality_for(images) if params is None else modality_of(images)
         view, single = modality.check(images)
         if params is None:
