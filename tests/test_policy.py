@@ -476,3 +476,15 @@ def test_a_subclass_that_overrides_sample_is_still_called_by_forward():
     images, _ = _modality_batches()
     out = Logged()(images, torch.Generator().manual_seed(0))
     assert calls == [16] and out.shape == images.shape
+
+
+def test_hand_built_params_of_the_wrong_shape_are_one_line():
+    from policy_search.policy.modality import AugmentParams
+
+    images, _ = _modality_batches()
+    policy = get_preset("randaugment")
+    good = policy.sample(images, torch.Generator().manual_seed(0))
+    bad = AugmentParams(good.op_index, good.param[:, :3], good.aux, good.mask)
+    with pytest.raises(ValueError, match=r"params.param must have shape \[\d+, 16\] to match op_index, got \(\d+, 3\)"):
+        policy.apply(images, bad)
+    assert torch.equal(policy.apply(images, good), policy(images, params=good))

@@ -375,6 +375,8 @@ class Policy(Augmentation):
         ``TextParams`` to a ``TokenBatch`` (a new batch: lengths and tags follow the ops)."""
         modality = modality_of(images)
         view, single = modality.check(images)
+        if isinstance(params, modality.params_type):  # params from outside: their shapes, once
+            modality.check_params(params)
         return self._apply_checked(modality, images, view, single, params)
 
     def _apply_checked(self, modality: Modality, images: Any, view: Any, single: bool, params: Any) -> Any:

@@ -359,6 +359,17 @@ class Modality(abc.ABC):
         """The output in the form the input came in (one sample unbatched, torchvision's tensor types kept)."""
         return out
 
+    def check_params(self, params: Any) -> None:
+        """Params handed in from outside (``Policy.apply``): each field a tensor of the shape its slots and samples
+        say (``[S, B]``, ``aux`` ``[S, B, 2]``, ``seed`` ``[S]``); one line naming the field otherwise."""
+        slots, batch = params.num_slots, params.batch_size
+        for name in self.params_type.__dataclass_fields__:
+            value = getattr(params, name)
+            want = {"aux": (slots, batch, 2), "seed": (slots,)}.get(name, (slots, batch))
+            if not isinstance(value, Tensor) or tuple(value.shape) != want:
+                got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+                raise ValueError(f"params.{name} must have shape {list(want)} to match op_index, got {got}")
+
     def register_role(self, role: str, cls: type) -> type:
         """Record ``cls`` as this modality's policy kind for ``role`` (``subpolicies``, ``randaugment``)."""
         self.kinds[role] = cls
