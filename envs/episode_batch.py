@@ -126,9 +126,9 @@ class EpisodeBatch:
                     process.terminate()
             self._pool = None
         if self._ray_started:
-            import ray
+            from policy_search.dispatch import disconnect
 
-            ray.shutdown()
+            disconnect()
             self._ray_started = False
         self.recorder.close()
 

@@ -163,9 +163,9 @@ class Population:
             self._pool.shutdown()
             self._pool = None
         if self._ray_started:
-            import ray
+            from policy_search.dispatch import disconnect
 
-            ray.shutdown()
+            disconnect()
             self._ray_started = False
 
     def play(self, act, learn=None) -> list[dict]:

@@ -60,7 +60,7 @@ _MARK: dict[int, str] = {}  # pid -> this process's mark (one watchdog per drive
 def _session_mark() -> str:
     """This process's mark (``SESSION_VARIABLE=<uuid>``), with its watchdog started the first time (Linux; elsewhere
     Ray's own checks stop a cluster, later). Only the processes of the clusters this process starts carry it: it
-    is in the environment only while ``ray.init`` starts them (``_marked``), never inherited by later children."""
+    is in the environment only while a cluster of this process runs (``_mark_environment`` to ``disconnect``)."""
     import subprocess
     import sys
     import uuid
@@ -80,19 +80,29 @@ def _session_mark() -> str:
     return _MARK[pid]
 
 
-class _marked:
-    """``with _marked():`` the session mark is in this process's environment (for the cluster ``ray.init`` starts)
-    and is restored after."""
+_BEFORE: list[str | None] = []  # the environment's value before this process marked it (restored on disconnect)
 
-    def __enter__(self) -> None:
-        self.before = os.environ.get(SESSION_VARIABLE)
-        os.environ[SESSION_VARIABLE] = _session_mark().split("=", 1)[1]
 
-    def __exit__(self, *exc: Any) -> None:
-        if self.before is None:
+def _mark_environment() -> None:
+    """Put this process's mark in its environment while its private cluster runs: Ray starts some of the cluster's
+    processes (the per-node agents) after ``ray.init`` returns, from this environment."""
+    if not _BEFORE:
+        _BEFORE.append(os.environ.get(SESSION_VARIABLE))
+    os.environ[SESSION_VARIABLE] = _session_mark().split("=", 1)[1]
+
+
+def disconnect() -> None:
+    """Stop this process's Ray connection (and the private cluster it started) and take the mark out of its
+    environment, so that later children of this process never carry it."""
+    import ray
+
+    ray.shutdown()
+    if _BEFORE:
+        before = _BEFORE.pop()
+        if before is None:
             os.environ.pop(SESSION_VARIABLE, None)
         else:
-            os.environ[SESSION_VARIABLE] = self.before
+            os.environ[SESSION_VARIABLE] = before
 
 
 def ray_available() -> bool:
@@ -167,8 +177,8 @@ def connect(address: str) -> bool:
     kwargs["runtime_env"] = {"env_vars": {"PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}}
     try:
         if address == RAY_LOCAL:
-            with _marked():
-                ray.init(num_cpus=os.cpu_count() or 1, **kwargs)
+            _mark_environment()
+            ray.init(num_cpus=os.cpu_count() or 1, **kwargs)
         else:
             ray.init(address=address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -193,4 +203,4 @@ def _run_ray(fn: Callable[..., Any], jobs: Sequence[tuple], address: str, gpus: 
                 yield pending.pop(ref), ray.get(ref)
     finally:
         if started:
-            ray.shutdown()
+            disconnect()
