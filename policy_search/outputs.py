@@ -158,6 +158,20 @@ def write_json(path: str | os.PathLike[str], value: Any, indent: int | None = 1)
     return atomic_write_text(path, json.dumps(finite_json(value), indent=indent, allow_nan=False) + "\n")
 
 
+def read_json_object(path: Path, what: str, fix: str, error: type[Exception] = ValueError) -> dict:
+    """The JSON object in ``path``, or one ``error`` line: "<path> is not <what> (why); <fix>" (not UTF-8, not JSON,
+    or JSON that is not an object)."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise error(f"{path} is not {what} (not UTF-8 text: {exc.reason}); {fix}") from None
+    except json.JSONDecodeError as exc:
+        raise error(f"{path} is not {what} (not valid JSON: line {exc.lineno}: {exc.msg}); {fix}") from None
+    if not isinstance(value, dict):
+        raise error(f"{path} is not {what} (a JSON {type(value).__name__}, not an object); {fix}")
+    return value
+
+
 def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
     """``torch.save`` through a temporary file, fsync and rename."""
     import io

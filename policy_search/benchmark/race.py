@@ -270,21 +270,9 @@ def pool_episodes(task: str, folders: tuple[str, ...] | list[str], dataset: str 
 
 def _read_search_config(path: Path) -> dict[str, Any]:
     """A search folder's config.json as a dict, or a one-line ``ValueError`` naming the file."""
-    try:
-        fields = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path} is not train_agent's config.json (not UTF-8 text: {exc.reason})") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(
-            f"{path} is not train_agent's config.json (not valid JSON: line {exc.lineno}: {exc.msg}); restore it "
-            "or drop its folder from --searches"
-        ) from None
-    if not isinstance(fields, dict):
-        raise ValueError(
-            f"{path} is not train_agent's config.json (a JSON {type(fields).__name__}, not an object of its options); "
-            "restore it or drop its folder from --searches"
-        )
-    return fields
+    from policy_search.outputs import read_json_object
+
+    return read_json_object(path, "train_agent's config.json", "restore it or drop its folder from --searches")
 
 
 def _first_action(text: Any) -> np.ndarray:

@@ -529,19 +529,9 @@ _FIX = "move it aside (or restore it) and rerun the benchmark command, which rec
 
 def read_run_file(path: Path) -> dict:
     """The JSON object in a cached run file, or ``RunFileError`` naming the file and what to do."""
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise RunFileError(f"{path} is not a benchmark run record (not UTF-8 text: {exc.reason}); {_FIX}") from None
-    except json.JSONDecodeError as exc:
-        raise RunFileError(
-            f"{path} is not a benchmark run record (not valid JSON: line {exc.lineno}: {exc.msg}); {_FIX}"
-        ) from None
-    if not isinstance(record, dict):
-        raise RunFileError(
-            f"{path} is not a benchmark run record (a JSON {type(record).__name__}, not an object); {_FIX}"
-        )
-    return record
+    from policy_search.outputs import read_json_object
+
+    return read_json_object(path, "a benchmark run record", _FIX, RunFileError)
 
 
 def _is_number(value: Any) -> bool:

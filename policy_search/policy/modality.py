@@ -23,7 +23,7 @@ import abc
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor
@@ -156,6 +156,15 @@ class TextParams(_Slots):
 
 
 Params = AugmentParams | TextParams
+
+
+class TextSlot(NamedTuple):
+    """One text slot before its seed is drawn (``Modality.slot`` on text; ``cat`` draws the seeds): per-sample op
+    index, rate and mask, each [B]."""
+
+    op_index: Tensor
+    rate: Tensor
+    mask: Tensor
 
 
 # ------------------------------------------------------------------------------------------------------ checks
@@ -344,8 +353,9 @@ class Modality(abc.ABC):
         num_bins: int | None = None,
         sign: Tensor | None = None,
     ) -> Any:
-        """One slot of params from per-sample ``op_index`` [B] (into ``op_names``), normalized ``magnitude`` [B]
-        and ``mask`` [B]; draws the slot's own randoms from ``g`` (images: a sign unless given, positions)."""
+        """One slot from per-sample ``op_index`` [B] (into ``op_names``), normalized ``magnitude`` [B] and ``mask``
+        [B], for ``cat``; draws the slot's own randoms from ``g`` (images: a sign unless given, positions; text
+        returns a ``TextSlot`` whose seed ``cat`` draws)."""
 
     @abc.abstractmethod
     def cat(self, slots: Sequence[Any], batch_size: int, g: torch.Generator | None = None) -> Any:
@@ -459,19 +469,20 @@ class _Text(Modality):
     def device(self, view: TokenBatch) -> torch.device:
         return view.device
 
-    def slot(self, op_index, magnitude, mask, g, *, space, size, num_bins=None, sign=None) -> TextParams:
-        # A normalized magnitude m is the rate MAX_RATE[op] * m (float32, as the kernels compare it).
+    def slot(self, op_index, magnitude, mask, g, *, space, size, num_bins=None, sign=None) -> TextSlot:
+        # A normalized magnitude m is the rate MAX_RATE[op] * m (float32, as the kernels compare it). A slot has no
+        # seed yet: the seeds of all slots are drawn in cat, after every slot's draws.
         rate = self._max_rate.to(op_index.device)[op_index] * magnitude.to(torch.float32)
-        placeholder = torch.zeros(1, dtype=torch.long)  # the seed is drawn in cat, after every slot's draws
-        return TextParams(op_index[None], rate[None], placeholder, mask[None])
+        return TextSlot(op_index, rate, mask)
 
     def cat(self, slots, batch_size, g=None) -> TextParams:
         if g is None:
             raise ValueError("text slots need the generator that drew them (their seeds are drawn last)")
-        device = slots[0].op_index.device if slots else g.device
+        if not slots:
+            return TextParams.cat([], batch_size, g.device)
         seeds = torch.randint(0, 2**62, (len(slots),), generator=g, device=g.device).cpu()
-        joined = TextParams.cat(list(slots), batch_size, device)
-        return TextParams(joined.op_index, joined.rate, seeds, joined.mask)
+        op_index, rate, mask = (torch.stack(fields) for fields in zip(*slots, strict=True))
+        return TextParams(op_index, rate, seeds, mask)
 
     def apply(self, view: TokenBatch, params: TextParams) -> TokenBatch:
         if params.num_slots == 0:
