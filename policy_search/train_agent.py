@@ -151,6 +151,56 @@ class TrainConfig:
             raise ValueError(f"--seed must be from 0 to {MAX_SEED:,} (2**40), got {self.seed}")
         if not 1 <= self.episodes <= 10_000_000:
             raise ValueError(f"--episodes must be from 1 to 10,000,000, got {self.episodes}")
+        self._validate_numbers()
+        self._validate_agent(agent)
+        self._validate_scale_out(agent)
+        self._validate_modes()
+
+    def _validate_numbers(self) -> None:
+        """Numbers in range and choices among their names."""
+        for name in ("budget_seconds", "epochs", "cost_weight", "gamma", "lr", "distill_fraction"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not math.isfinite(value)):
+                raise ValueError(f"--{name.replace('_', '-')} must be a finite number, got {value!r}")
+        if self.cost_weight < 0:
+            raise ValueError(
+                f"--cost-weight must be >= 0 (a penalty per unit of augmentation cost), got {self.cost_weight}"
+            )
+        if self.budget_seconds is not None and self.budget_seconds <= 0:
+            raise ValueError(f"--budget-seconds must be positive, got {self.budget_seconds}")
+        if self.epochs is not None and self.epochs <= 0:
+            raise ValueError(f"--epochs must be positive, got {self.epochs}")
+        if self.steps_per_episode < 1:
+            raise ValueError(f"--steps-per-episode must be at least 1, got {self.steps_per_episode}")
+        if self.gamma is not None and not 0 <= self.gamma <= 1:
+            raise ValueError(f"--gamma must be in [0, 1], got {self.gamma}")
+        if self.lr is not None and self.lr <= 0:
+            raise ValueError(f"--lr must be positive, got {self.lr}")
+        if self.credit not in ("end", "step"):
+            raise ValueError(f"--credit must be end or step, got {self.credit!r}")
+        if self.action_kind not in ("compact", "families", "slots"):
+            raise ValueError(f"--action-kind must be compact, families or slots, got {self.action_kind!r}")
+        if not 0 < self.distill_fraction <= 1:
+            raise ValueError(f"--distill-fraction must be in (0, 1], got {self.distill_fraction}")
+        if self.distill not in ("last", "elite", "critic"):
+            raise ValueError(f"--distill must be last, elite or critic, got {self.distill!r}")
+        if self.controller_decision not in ("argmax", "sample"):
+            raise ValueError(f"--controller-decision must be argmax or sample, got {self.controller_decision!r}")
+
+    def _validate_agent(self, agent) -> None:
+        """Options the chosen agent needs, offers or would ignore."""
+        if agent.uses_fixed_policy and not self.fixed_policy:
+            raise ValueError(f"--agent {self.agent} needs --fixed-policy (a preset name or a policy file)")
+        if self.heads not in agent.heads:
+            raise ValueError(f"--agent {self.agent} offers --heads {' or '.join(agent.heads)}, not {self.heads}")
+        if self.action_mode not in agent.action_modes:
+            raise ValueError(f"--agent {self.agent} needs --action-mode {' or '.join(agent.action_modes)}")
+        if self.fixed_policy and not agent.uses_fixed_policy:
+            users = [name for name in AGENTS if agent_class(name).uses_fixed_policy]
+            raise ValueError(
+                f"--fixed-policy is the policy of the {' or '.join(users)} agent; --agent {self.agent} would ignore "
+                "it: drop --fixed-policy or use that agent"
+            )
         if self.rescore:
             from policy_search.benchmark.race import MIN_RACE_RUNS
 
@@ -166,34 +216,9 @@ class TrainConfig:
                     f"--rescore races a search's shortlist; --agent {self.agent} does not search (one fixed or random "
                     "choice per episode): drop --rescore or use a learning agent"
                 )
-        for name in ("budget_seconds", "epochs", "cost_weight", "gamma", "lr", "distill_fraction"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not math.isfinite(value)):
-                raise ValueError(f"--{name.replace('_', '-')} must be a finite number, got {value!r}")
-        if self.cost_weight < 0:
-            raise ValueError(
-                f"--cost-weight must be >= 0 (a penalty per unit of augmentation cost), got {self.cost_weight}"
-            )
-        if self.budget_seconds is not None and self.budget_seconds <= 0:
-            raise ValueError(f"--budget-seconds must be positive, got {self.budget_seconds}")
-        if self.epochs is not None and self.epochs <= 0:
-            raise ValueError(f"--epochs must be positive, got {self.epochs}")
-        if self.steps_per_episode < 1:
-            raise ValueError(f"--steps-per-episode must be at least 1, got {self.steps_per_episode}")
-        if agent.uses_fixed_policy and not self.fixed_policy:
-            raise ValueError(f"--agent {self.agent} needs --fixed-policy (a preset name or a policy file)")
-        if self.heads not in agent.heads:
-            raise ValueError(f"--agent {self.agent} offers --heads {' or '.join(agent.heads)}, not {self.heads}")
-        if self.action_mode not in agent.action_modes:
-            raise ValueError(f"--agent {self.agent} needs --action-mode {' or '.join(agent.action_modes)}")
-        if self.gamma is not None and not 0 <= self.gamma <= 1:
-            raise ValueError(f"--gamma must be in [0, 1], got {self.gamma}")
-        if self.lr is not None and self.lr <= 0:
-            raise ValueError(f"--lr must be positive, got {self.lr}")
-        if self.credit not in ("end", "step"):
-            raise ValueError(f"--credit must be end or step, got {self.credit!r}")
-        if self.action_kind not in ("compact", "families", "slots"):
-            raise ValueError(f"--action-kind must be compact, families or slots, got {self.action_kind!r}")
+
+    def _validate_scale_out(self, agent) -> None:
+        """--population, --workers, --ray and --batch-episodes: sizes, and what each combines with."""
         if self.population == 1 or self.population < 0:
             raise ValueError(f"--population must be 0 (off) or at least 2 children, got {self.population}")
         if self.workers < 1:
@@ -222,19 +247,6 @@ class TrainConfig:
             raise ValueError(f"--population trains {' or '.join(able)} agents, not {self.agent!r}; use one of them")
         if self.population and self.synthetic:
             raise ValueError("--population does not support --synthetic yet; drop one of them")
-        if not 0 < self.distill_fraction <= 1:
-            raise ValueError(f"--distill-fraction must be in (0, 1], got {self.distill_fraction}")
-        if self.distill not in ("last", "elite", "critic"):
-            raise ValueError(f"--distill must be last, elite or critic, got {self.distill!r}")
-        if self.controller_decision not in ("argmax", "sample"):
-            raise ValueError(f"--controller-decision must be argmax or sample, got {self.controller_decision!r}")
-        if self.fixed_policy and not agent.uses_fixed_policy:
-            users = [name for name in AGENTS if agent_class(name).uses_fixed_policy]
-            raise ValueError(
-                f"--fixed-policy is the policy of the {' or '.join(users)} agent; --agent {self.agent} would ignore "
-                "it: drop --fixed-policy or use that agent"
-            )
-        self._validate_modes()
 
     def _validate_modes(self) -> None:
         """Options that one mode (a population, --online) would silently ignore are refused, naming them."""
@@ -481,7 +493,8 @@ def _check_resume(out: Path, cfg: TrainConfig) -> None:
 
 
 def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
-    """Run (or resume) a training run; returns a summary with the exported files' paths."""
+    """Run (or resume) a training run; returns a summary with the exported files' paths: prepare the folder, open
+    the environment, play the episodes (checkpointed one by one), export, and race the shortlist (--rescore)."""
     cfg.validate()
     if cfg.out is None:
         what = "online" if cfg.online else cfg.agent
@@ -489,11 +502,36 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
     if cfg.online:
         return _train_online(cfg, argv)
     out = Path(cfg.out)
+    command = _prepare_out(cfg, out, argv)
+    from policy_search.child.run import FEATURE_NAMES
+
+    env, episode_length = _open_env(cfg)
+    trainer = _Trainer(cfg, env, episode_length)
+    if cfg.resume:
+        trainer.load(out / "checkpoint.pt")
+        _write_csv(out / "episodes.csv", env.episodes)  # the log is what the checkpoint holds, nothing more
+    env.episode_index = len(env.episodes)  # the probing reset does not count as an episode
+    try:
+        child_seconds, cumulative = _play(cfg, env, trainer, out)
+    except BaseException:
+        env.close()  # stops a batch's or a population's workers: nothing waits for their runs
+        raise
+    env.close()
+    if cfg.budget_seconds is not None and not env.episodes:
+        raise ValueError(f"--budget-seconds {cfg.budget_seconds} ended before the first episode; raise it")
+    summary = _export(cfg, trainer, env, out, command, child_seconds, cumulative, FEATURE_NAMES)
+    if cfg.rescore:
+        summary = _rescore(cfg, out, summary)
+    return summary
+
+
+def _prepare_out(cfg: TrainConfig, out: Path, argv: list[str] | None) -> str:
+    """Lock the run folder, check a resume against it, record the config and the command (returned)."""
+    from policy_search.outputs import remove_stale_temps, write_json
+
     ckpt = out / "checkpoint.pt"
     if cfg.resume and not ckpt.exists():
         raise FileNotFoundError(f"--resume: no checkpoint in {out}; start without --resume")
-    from policy_search.outputs import kill_point, remove_stale_temps, write_json
-
     _lock_out(out)
     remove_stale_temps(out)  # temp files of a writer killed mid-write; under the lock, every one is stale
     if ckpt.exists() and not cfg.resume:  # checked under the lock: a run may have started meanwhile
@@ -504,18 +542,19 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
     command = _command_line(argv)
     with (out / "command.txt").open("a") as f:
         f.write(command + "\n")
+    return command
 
-    from torch.utils.tensorboard import SummaryWriter
 
-    from policy_search.child.run import FEATURE_NAMES
-
+def _open_env(cfg: TrainConfig):
+    """The environment and its episode length in decisions, which the task's data size sets (learnt by a probing
+    reset); a request for more decisions than a run has batches is refused before any episode."""
     env = _make_env(cfg)
     if not cfg.population:
-        env.reset()  # learn the episode length (it depends on the task's data size)
+        env.reset()
     inner = env.unwrapped
     episode_length = math.ceil(inner.run.total_batches / inner.batches_per_step)
     total = inner.run.total_batches
-    if cfg.steps_per_episode > total:  # before any episode: a run cannot make more decisions than it has batches
+    if cfg.steps_per_episode > total:
         env.close()
         raise ValueError(
             f"--steps-per-episode {cfg.steps_per_episode} is more decisions than a run of {total} batches can make; "
@@ -527,11 +566,16 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
             f"decisions of {inner.batches_per_step} batches each",
             file=sys.stderr,
         )
-    trainer = _Trainer(cfg, env, episode_length)
-    if cfg.resume:
-        trainer.load(ckpt)
-        _write_csv(out / "episodes.csv", env.episodes)  # the log is what the checkpoint holds, nothing more
-    env.episode_index = len(env.episodes)  # the probing reset above does not count as an episode
+    return env, episode_length
+
+
+def _play(cfg: TrainConfig, env, trainer: _Trainer, out: Path) -> tuple[float, int]:
+    """Play episodes until the search's share of --episodes (or --budget-seconds) is spent, checkpointing after
+    each; returns the child seconds and samples spent, resumed episodes included."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from policy_search.outputs import kill_point
+
     writer = SummaryWriter(str(out / "tb"))
     child_seconds = sum(e.get("wall_s", 0.0) for e in env.episodes)
     cumulative = sum(e["samples"] for e in env.episodes)
@@ -541,48 +585,41 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
 
         searched = cfg.episodes - cfg.rescore
         bar = tqdm(total=searched, initial=len(env.episodes), desc=f"{cfg.agent} on {cfg.task}", unit="ep")
-    try:
-        while len(env.episodes) < cfg.episodes - cfg.rescore:
-            if cfg.budget_seconds is not None and child_seconds >= cfg.budget_seconds:
-                break
-            t0 = time.perf_counter()
-            done_before = len(env.episodes)
-            trainer.play_episode()
-            wall = time.perf_counter() - t0
-            for ep in env.episodes[done_before:]:
-                ep["wall_s"] = wall / max(1, len(env.episodes) - done_before)
-                child_seconds += ep["wall_s"]
-                cumulative += ep["samples"]
-                step = ep["episode"]
-                writer.add_scalar("charts/episodic_return", ep["return"], step)
-                writer.add_scalar("charts/final_val_acc", ep["final_val_acc"], step)
-                writer.add_scalar("charts/augmentation_cost", ep["cost"], step)
-                for key, value in trainer.stats.items():
-                    writer.add_scalar(key, value, step)
-                if ep["diverged"]:
-                    print(
-                        f"episode {step}: child diverged ({ep['diverged']}); penalised and continued", file=sys.stderr
-                    )
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(ret=f"{ep['return']:.2f}", val_acc=f"{ep['final_val_acc']:.3f}")
-            kill_point("train_agent:episode-done")
-            trainer.save(ckpt)  # after every episode: an interrupt loses at most the episode in progress
-            kill_point("train_agent:checkpointed")
-            _write_csv(out / "episodes.csv", env.episodes)  # after the checkpoint, derived from what it holds
-    except BaseException:
-        env.close()  # stops a batch's or a population's workers: nothing waits for their runs
-        raise
-    env.close()
+    while len(env.episodes) < cfg.episodes - cfg.rescore:
+        if cfg.budget_seconds is not None and child_seconds >= cfg.budget_seconds:
+            break
+        t0 = time.perf_counter()
+        done_before = len(env.episodes)
+        trainer.play_episode()
+        wall = time.perf_counter() - t0
+        for ep in env.episodes[done_before:]:
+            ep["wall_s"] = wall / max(1, len(env.episodes) - done_before)
+            child_seconds += ep["wall_s"]
+            cumulative += ep["samples"]
+            _log_episode(ep, trainer.stats, writer, bar)
+        kill_point("train_agent:episode-done")
+        trainer.save(out / "checkpoint.pt")  # after every episode: an interrupt loses at most the episode in progress
+        kill_point("train_agent:checkpointed")
+        _write_csv(out / "episodes.csv", env.episodes)  # after the checkpoint, derived from what it holds
     if bar is not None:
         bar.close()
     writer.close()
-    if cfg.budget_seconds is not None and not env.episodes:
-        raise ValueError(f"--budget-seconds {cfg.budget_seconds} ended before the first episode; raise it")
-    summary = _export(cfg, trainer, env, out, command, child_seconds, cumulative, FEATURE_NAMES)
-    if cfg.rescore:
-        summary = _rescore(cfg, out, summary)
-    return summary
+    return child_seconds, cumulative
+
+
+def _log_episode(ep: dict, stats: dict, writer, bar) -> None:
+    """One finished episode to TensorBoard, the progress bar and (if its child diverged) the console."""
+    step = ep["episode"]
+    writer.add_scalar("charts/episodic_return", ep["return"], step)
+    writer.add_scalar("charts/final_val_acc", ep["final_val_acc"], step)
+    writer.add_scalar("charts/augmentation_cost", ep["cost"], step)
+    for key, value in stats.items():
+        writer.add_scalar(key, value, step)
+    if ep["diverged"]:
+        print(f"episode {step}: child diverged ({ep['diverged']}); penalised and continued", file=sys.stderr)
+    if bar is not None:
+        bar.update(1)
+        bar.set_postfix(ret=f"{ep['return']:.2f}", val_acc=f"{ep['final_val_acc']:.3f}")
 
 
 def _rescore(cfg: TrainConfig, out: Path, summary: dict) -> dict:
@@ -632,65 +669,12 @@ def _rescore(cfg: TrainConfig, out: Path, summary: dict) -> dict:
 
 
 def _export(cfg, trainer, env, out: Path, command: str, child_seconds: float, cumulative: int, feature_names) -> dict:
-    from policy_search.policy.export import (
-        applies_nothing,
-        critic_schedule,
-        distill_schedule,
-        markdown_table,
-        plot_schedule,
-        select_episodes,
-    )
-
+    """The frozen controller (policy.json), the distilled schedule (schedule.json, .png, .md) and summary.json."""
     inner = env.unwrapped
-    image_spec = inner.run.image_spec
-    provenance = {
-        "task": cfg.task,
-        "dataset": inner.run.preset.dataset,
-        "agent": cfg.agent,
-        "seed": cfg.seed,
-        "search_budget": {"episodes": len(env.episodes), "steps_per_episode": cfg.steps_per_episode},
-        # a number (child-training samples), as the benchmark harness and the Optuna search record it
-        "compute_spent": cumulative,
-        "compute_unit": "child-training samples",
-        "child_run_equivalents": round(cumulative / (inner.run.total_batches * inner.run.preset.batch_size), 3),
-        "method": {
-            "credit": cfg.credit,
-            "action_kind": cfg.action_kind,
-            "population": cfg.population,
-            "steps_per_episode": cfg.steps_per_episode,
-            "decisions_per_episode": math.ceil(inner.run.total_batches / inner.batches_per_step),
-            "heads": cfg.heads,
-        },
-        "child_seconds": round(child_seconds, 2),
-        "command": command,
-    }
-    policy = trainer.controller(list(feature_names), image_spec)
+    provenance = _provenance(cfg, env, command, child_seconds, cumulative)
+    policy = trainer.controller(list(feature_names), inner.run.image_spec)
     policy.save(out / "policy.json", provenance=provenance)
-    n_last = max(1, int(round(cfg.distill_fraction * len(env.episodes))))
-    if cfg.distill == "critic":
-        n_last = len(env.episodes)
-        schedule = critic_schedule(env.episodes, inner.action_spec, inner.base)
-    else:
-        schedule = distill_schedule(select_episodes(env.episodes, n_last, cfg.distill), inner.action_spec, inner.base)
-    schedule.image_spec = image_spec
-    schedule.save(
-        out / "schedule.json", provenance={**provenance, "distilled_from_episodes": n_last, "distill": cfg.distill}
-    )
-    ops = inner.action_spec.display_ops
-    plot_schedule(
-        schedule,
-        ops,
-        out / "schedule.png",
-        title=f"{cfg.agent} on {cfg.task}: op use per phase ({cfg.distill} {n_last} episodes)",
-    )
-    table = markdown_table(schedule, ops)
-    nothing = applies_nothing(schedule, ops)
-    if inner.action_spec.kind == "compact" and not nothing:  # the table shows op use; say the magnitudes too
-        table += "\n\n" + "\n\n".join(
-            f"Phase ending at {end:.2f}:\n\n```\n{policy!r}\n```"
-            for end, policy in zip(schedule.ends, schedule.policies)
-        )
-    (out / "schedule.md").write_text(table + "\n")
+    n_last, nothing = _export_schedule(cfg, env, out, provenance)
     returns = [e["return"] for e in env.episodes]
     tail = returns[-n_last:]
     summary = {
@@ -711,6 +695,73 @@ def _export(cfg, trainer, env, out: Path, command: str, child_seconds: float, cu
     return summary
 
 
+def _provenance(cfg: TrainConfig, env, command: str, child_seconds: float, cumulative: int) -> dict:
+    """What the exported files record of the search that made them."""
+    inner = env.unwrapped
+    return {
+        "task": cfg.task,
+        "dataset": inner.run.preset.dataset,
+        "agent": cfg.agent,
+        "seed": cfg.seed,
+        "search_budget": {"episodes": len(env.episodes), "steps_per_episode": cfg.steps_per_episode},
+        # a number (child-training samples), as the benchmark harness and the Optuna search record it
+        "compute_spent": cumulative,
+        "compute_unit": "child-training samples",
+        "child_run_equivalents": round(cumulative / (inner.run.total_batches * inner.run.preset.batch_size), 3),
+        "method": {
+            "credit": cfg.credit,
+            "action_kind": cfg.action_kind,
+            "population": cfg.population,
+            "steps_per_episode": cfg.steps_per_episode,
+            "decisions_per_episode": math.ceil(inner.run.total_batches / inner.batches_per_step),
+            "heads": cfg.heads,
+        },
+        "child_seconds": round(child_seconds, 2),
+        "command": command,
+    }
+
+
+def _export_schedule(cfg: TrainConfig, env, out: Path, provenance: dict) -> tuple[int, bool]:
+    """Distil the episodes into schedule.json (with its plot and table); returns the number of episodes it was
+    distilled from and whether it applies no augmentation."""
+    from policy_search.policy.export import (
+        applies_nothing,
+        critic_schedule,
+        distill_schedule,
+        markdown_table,
+        plot_schedule,
+        select_episodes,
+    )
+
+    inner = env.unwrapped
+    n_last = max(1, int(round(cfg.distill_fraction * len(env.episodes))))
+    if cfg.distill == "critic":
+        n_last = len(env.episodes)
+        schedule = critic_schedule(env.episodes, inner.action_spec, inner.base)
+    else:
+        schedule = distill_schedule(select_episodes(env.episodes, n_last, cfg.distill), inner.action_spec, inner.base)
+    schedule.image_spec = inner.run.image_spec
+    schedule.save(
+        out / "schedule.json", provenance={**provenance, "distilled_from_episodes": n_last, "distill": cfg.distill}
+    )
+    ops = inner.action_spec.display_ops
+    plot_schedule(
+        schedule,
+        ops,
+        out / "schedule.png",
+        title=f"{cfg.agent} on {cfg.task}: op use per phase ({cfg.distill} {n_last} episodes)",
+    )
+    table = markdown_table(schedule, ops)
+    nothing = applies_nothing(schedule, ops)
+    if inner.action_spec.kind == "compact" and not nothing:  # the table shows op use; say the magnitudes too
+        table += "\n\n" + "\n\n".join(
+            f"Phase ending at {end:.2f}:\n\n```\n{policy!r}\n```"
+            for end, policy in zip(schedule.ends, schedule.policies)
+        )
+    (out / "schedule.md").write_text(table + "\n")
+    return n_last, nothing
+
+
 def _train_online(cfg: TrainConfig, argv: list[str] | None) -> dict:
     """--online: one training of the task's model with a policy that learns inside it; exports its learned state
     and distilled schedule. The test split stays locked."""
@@ -718,7 +769,6 @@ def _train_online(cfg: TrainConfig, argv: list[str] | None) -> dict:
     from policy_search.child.tasks import dataset_overrides
     from policy_search.outputs import write_json
     from policy_search.policy import load_policy
-    from policy_search.policy.export import applies_nothing, markdown_table, plot_schedule
 
     if cfg.resume:
         raise ValueError("--online trains once (minutes); there is nothing to resume: rerun without --resume")
@@ -746,6 +796,14 @@ def _train_online(cfg: TrainConfig, argv: list[str] | None) -> dict:
         test=False,
         **overrides,
     )
+    return _export_online(cfg, policy, run, metrics, out, command)
+
+
+def _export_online(cfg: TrainConfig, policy, run, metrics: dict, out: Path, command: str) -> dict:
+    """What an --online run learned (policy.json), its distilled schedule, its trace and summary.json."""
+    from policy_search.outputs import write_json
+    from policy_search.policy.export import applies_nothing, markdown_table, plot_schedule
+
     equivalents = float(metrics["child_run_equivalents"])
     provenance = {
         "task": cfg.task,
@@ -760,13 +818,13 @@ def _train_online(cfg: TrainConfig, argv: list[str] | None) -> dict:
         "val_accuracy": metrics["val"]["accuracy"],
         "command": command,
     }
-    learned = policy.learned()  # type: ignore[operator]
+    learned = policy.learned()
     learned.image_spec = run.image_spec
     learned.save(out / "policy.json", provenance=provenance)
-    schedule = policy.distill()  # type: ignore[operator]
+    schedule = policy.distill()
     schedule.image_spec = run.image_spec
     schedule.save(out / "schedule.json", provenance={**provenance, "distill": "online choices per phase"})
-    ops = policy.display_ops()  # type: ignore[attr-defined]
+    ops = policy.display_ops()
     plot_schedule(schedule, ops, out / "schedule.png", title=f"online on {cfg.task}: op use per phase")
     (out / "schedule.md").write_text(markdown_table(schedule, ops) + "\n")
     write_json(out / "trace.json", getattr(policy, "trace", []))

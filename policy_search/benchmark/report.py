@@ -171,46 +171,11 @@ def aggregate(
     baselines = [s.name for s in specs if s.is_baseline]
     main = headline_metric(summary)
     best = max(baselines, key=lambda n: summary[n][main]["mean"]) if baselines else None
-    comparisons: dict[str, dict[str, dict]] = {}
-    if best is not None:
-        for name, runs in by_policy.items():
-            if name == best:
-                continue
-            common = sorted(set(runs) & set(by_policy[best]))
-            comparisons[name] = {}
-            for m, _, _, get in metrics:
-                if m not in compared:
-                    continue
-                a = [get(runs[k]) for k in common]
-                b = [get(by_policy[best][k]) for k in common]
-                if any(v is None for v in a + b):
-                    continue
-                comparisons[name][m] = paired_comparison(a, b)
-        # Holm's correction per metric, over every policy compared with the baseline on it.
-        for m in compared:
-            family = [table[m] for table in comparisons.values() if m in table]
-            for c, adjusted in zip(family, holm([c["p_value"] for c in family])):
-                c["p_holm"] = adjusted
-                c["significant_holm"] = bool(adjusted < ALPHA)
+    comparisons = _against_baseline(by_policy, best, metrics, compared) if best is not None else {}
     # Secondary: learned policies (files) against each other on test accuracy, paired, uncorrected (e.g. the RL
     # policy against the static search's best at the same budget).
     learned = [s.name for s in specs if not s.is_baseline]
-    get = dict((m, g) for m, _, _, g in metrics)[main]
-    head_to_head = []
-    for i, a_name in enumerate(learned):
-        for b_name in learned[i + 1 :]:
-            common = sorted(set(by_policy[a_name]) & set(by_policy[b_name]))
-            if len(common) >= 2:
-                head_to_head.append(
-                    {
-                        "a": a_name,
-                        "b": b_name,
-                        "seeds": common,
-                        **paired_comparison(
-                            [get(by_policy[a_name][k]) for k in common], [get(by_policy[b_name][k]) for k in common]
-                        ),
-                    }
-                )
+    head_to_head = _head_to_head(by_policy, learned, dict((m, g) for m, _, _, g in metrics)[main])
     rows = [_flat_row(r, metrics) for r in records]
     return {
         "head_to_head": head_to_head,
@@ -230,6 +195,53 @@ def aggregate(
         "comparisons": comparisons,
         "runs": rows,
     }
+
+
+def _against_baseline(
+    by_policy: dict[str, dict[int, dict]], best: str, metrics: Sequence[tuple], compared: Sequence[str]
+) -> dict[str, dict[str, dict]]:
+    """Every policy against the best baseline, paired by seed, per compared metric, with Holm's correction per
+    metric over every policy compared on it."""
+    comparisons: dict[str, dict[str, dict]] = {}
+    for name, runs in by_policy.items():
+        if name == best:
+            continue
+        common = sorted(set(runs) & set(by_policy[best]))
+        comparisons[name] = {}
+        for m, _, _, get in metrics:
+            if m not in compared:
+                continue
+            a = [get(runs[k]) for k in common]
+            b = [get(by_policy[best][k]) for k in common]
+            if any(v is None for v in a + b):
+                continue
+            comparisons[name][m] = paired_comparison(a, b)
+    for m in compared:
+        family = [table[m] for table in comparisons.values() if m in table]
+        for c, adjusted in zip(family, holm([c["p_value"] for c in family])):
+            c["p_holm"] = adjusted
+            c["significant_holm"] = bool(adjusted < ALPHA)
+    return comparisons
+
+
+def _head_to_head(by_policy: dict[str, dict[int, dict]], learned: list[str], get: Any) -> list[dict]:
+    """Each pair of learned policies on the headline metric, paired by their common seeds (two at least)."""
+    pairs = []
+    for i, a_name in enumerate(learned):
+        for b_name in learned[i + 1 :]:
+            common = sorted(set(by_policy[a_name]) & set(by_policy[b_name]))
+            if len(common) >= 2:
+                pairs.append(
+                    {
+                        "a": a_name,
+                        "b": b_name,
+                        "seeds": common,
+                        **paired_comparison(
+                            [get(by_policy[a_name][k]) for k in common], [get(by_policy[b_name][k]) for k in common]
+                        ),
+                    }
+                )
+    return pairs
 
 
 def _flat_row(record: dict, metrics: Sequence[tuple] = METRICS) -> dict:

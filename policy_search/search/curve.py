@@ -165,9 +165,23 @@ def run_curve(cfg: CurveConfig) -> dict:
         "device": cfg.device,
     }
     none = {s: val_accuracy(cfg.task, None, s, out / "evals" / f"none-seed{s}.json", **kw) for s in cfg.eval_seeds}
-    rows = []
+    rows = _run_points(cfg, out, none, kw)
+    with (out / "curve.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    summary = _aggregate(cfg, rows, none)
+    write_json(out / "summary.json", summary)  # strict JSON: a CI over one search seed (nan) is written as null
+    _plot(summary, out / "curve.png")
+    return summary
+
+
+def _run_points(cfg: CurveConfig, out: Path, none: dict[int, float], kw: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each design's searches trained to each checkpoint (resuming the same run), both exports frozen there and
+    evaluated on the validation seeds (cached per file); one row per evaluation."""
     from tqdm.auto import tqdm
 
+    rows = []
     total = len(cfg.designs) * len(cfg.seeds) * len(cfg.checkpoints)
     with tqdm(total=total, desc=f"search curves on {cfg.task}", unit="checkpoint") as bar:
         for name, design in cfg.designs.items():
@@ -197,10 +211,12 @@ def run_curve(cfg: CurveConfig) -> dict:
                                 }
                             )
                     bar.update(1)
-    with (out / "curve.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    return rows
+
+
+def _aggregate(cfg: CurveConfig, rows: list[dict[str, Any]], none: dict[int, float]) -> dict[str, Any]:
+    """One point per design, checkpoint and export: the mean gain over no augmentation across search seeds (each
+    search's gain averaged over the validation seeds first), with its CI."""
     summary: dict[str, Any] = {
         "task": cfg.task,
         "description": cfg.description,
@@ -225,8 +241,6 @@ def run_curve(cfg: CurveConfig) -> dict:
                         "child_seconds_mean": float(np.mean([r["child_seconds"] for r in sel])),
                     }
                 )
-    write_json(out / "summary.json", summary)  # strict JSON: a CI over one search seed (nan) is written as null
-    _plot(summary, out / "curve.png")
     return summary
 
 

@@ -244,12 +244,34 @@ def _log(config: SearchConfig, message: str) -> None:
 def run_search(config: SearchConfig, argv: list[str] | None = None) -> dict[str, Any]:
     """Run this worker's share of the study until it holds ``config.trials`` finished trials (or the sample
     budget is spent), then write the outputs. ``argv`` is recorded in command.txt. Returns a summary dict."""
-    from policy_search.child.run import ChildRun
-    from policy_search.search.objective import planned_reports, run_trial
-
     config.validate()
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    study, storage, image, trial_samples = _open(config, argv)
+    remove_stale_temps(out, older_than_s=config.grace_s)  # left by a worker killed mid-write (workers share OUT)
+    worker, start = st.worker_name(), time.perf_counter()
+    ran = _work(config, study, storage, image, trial_samples, worker)
+    summary = write_outputs(study, config, image)
+    if summary["best_trial"] is None:
+        raise RuntimeError(_nothing_to_export(study, config))
+    if config.rescore:
+        summary.update(rescore=_rescore(study, config, image))
+    summary.update(worker=worker, trials_run_by_this_worker=ran, worker_wall_s=time.perf_counter() - start)
+    _log(
+        config,
+        f"[search] done: {summary['finished']} finished trial(s), best val acc "
+        f"{summary['best_value']} (trial {summary['best_trial']}), outputs in {out}",
+    )
+    return summary
+
+
+def _open(config: SearchConfig, argv: list[str] | None) -> tuple[optuna.Study, Any, Any, int]:
+    """The study (created or joined) and its storage, the task's image spec and the samples one unpruned trial
+    trains on; records config.json and command.txt. A sample budget under one trial is refused first."""
+    from policy_search.child.run import ChildRun
+    from policy_search.search.objective import planned_reports
+
+    out = Path(config.out)
     with _reading_journal(config.storage_spec()):
         storage = st.make_storage(config.storage_spec())
     probe = ChildRun(
@@ -280,11 +302,17 @@ def run_search(config: SearchConfig, argv: list[str] | None = None) -> dict[str,
             "optuna_version": optuna.__version__,
         },
     )
-    del probe
     command = ["python", "-m", "policy_search.search", *(argv if argv is not None else _argv_of(config))]
     atomic_write_text(out / "command.txt", " ".join(shlex.quote(a) for a in command) + "\n")
-    remove_stale_temps(out, older_than_s=config.grace_s)  # left by a worker killed mid-write (workers share OUT)
-    worker, ran, start = st.worker_name(), 0, time.perf_counter()
+    return study, storage, image, trial_samples
+
+
+def _work(config: SearchConfig, study: optuna.Study, storage: Any, image: Any, trial_samples: int, worker: str) -> int:
+    """Ask, run and tell trials until the study holds the search's share of --trials finished ones (workers on
+    other machines count) or the sample budget is spent; returns how many this worker ran."""
+    from policy_search.search.objective import run_trial
+
+    ran = 0
     while True:
         stale = st.fail_stale_trials(study, storage, config.grace_s)
         if stale:
@@ -295,14 +323,14 @@ def run_search(config: SearchConfig, argv: list[str] | None = None) -> dict[str,
         alive = study.get_trials(deepcopy=False, states=st.ALIVE)
         searched = config.trials - config.rescore  # the rest of the budget is the race's
         if len(finished) >= searched:
-            break
+            return ran
         if (
             config.budget_samples is not None
             and _samples(finished) + (len(alive) + 1) * trial_samples > config.budget_samples
         ):
             if not alive:
                 _log(config, f"[search] sample budget {config.budget_samples} reached")
-                break
+                return ran
         elif len(finished) + len(alive) < searched:
             trial = study.ask()
             if st.trials_ahead(study, trial.number) >= searched:
@@ -316,18 +344,6 @@ def run_search(config: SearchConfig, argv: list[str] | None = None) -> dict[str,
             continue
         # Every remaining slot is held by a running trial: wait until those finish or go stale.
         time.sleep(min(config.heartbeat_s, 5.0))
-    summary = write_outputs(study, config, image)
-    if summary["best_trial"] is None:
-        raise RuntimeError(_nothing_to_export(study, config))
-    if config.rescore:
-        summary.update(rescore=_rescore(study, config, image))
-    summary.update(worker=worker, trials_run_by_this_worker=ran, worker_wall_s=time.perf_counter() - start)
-    _log(
-        config,
-        f"[search] done: {summary['finished']} finished trial(s), best val acc "
-        f"{summary['best_value']} (trial {summary['best_trial']}), outputs in {out}",
-    )
-    return summary
 
 
 def _rescore(study: optuna.Study, config: SearchConfig, image: Any) -> dict[str, Any]:
@@ -493,54 +509,62 @@ def write_outputs(study: optuna.Study, config: SearchConfig, image: Any) -> dict
     }
     if complete:
         best = max(complete, key=lambda t: (t.value, -t.number))
-        policy = build_policy(config.space, best.params, image)
         per_run = max(int(t.user_attrs.get("samples", 0)) for t in complete) or 1  # a complete trial = one run
-        tmp_policy = out / f".best_policy.{os.getpid()}.json"
-        policy.save(
-            tmp_policy,
+        _export_best(config, image, best, summary["samples"], per_run, len(rows))
+        summary.update(best_value=best.value, best_trial=best.number)
+    return summary
+
+
+def _export_best(
+    config: SearchConfig, image: Any, best: optuna.trial.FrozenTrial, samples: int, per_run: int, n_trials: int
+) -> None:
+    """best_policy.json (and best_synthetic.json when the best trial adds synthetic data), with provenance."""
+    out = Path(config.out)
+    policy = build_policy(config.space, best.params, image)
+    tmp_policy = out / f".best_policy.{os.getpid()}.json"
+    policy.save(
+        tmp_policy,
+        provenance={
+            "task": config.task,
+            "agent": f"optuna-{config.sampler}",
+            "seed": config.seed,
+            # Numbers, not objects: the benchmark harness reads compute_spent as one number (child samples).
+            "search_budget": config.budget_samples if config.budget_samples is not None else config.trials,
+            "compute_spent": samples,
+            "compute_unit": "child-training samples",
+            "child_run_equivalents": round(samples / per_run, 3),
+            "compute_detail": {
+                "child_samples": samples,
+                "trials": n_trials,
+                "budget_trials": config.trials,
+                "budget_samples": config.budget_samples,
+            },
+            "search": {
+                "space": config.space,
+                "pruner": config.pruner,
+                "study": config.name(),
+                "best_trial": best.number,
+                "val_accuracy": best.value,
+                "params": best.params,
+            },
+        },
+    )
+    os.replace(tmp_policy, out / "best_policy.json")
+    ratio = best.params.get("synthetic_ratio", 0.0)
+    if config.synthetic and ratio > 0:
+        # The synthetic kind cannot nest inside Sequence/Schedule, so the best ratio is a policy file of its own.
+        from policy_search.generative.synthetic import Synthetic
+
+        model, size = parse_synthetic(config.synthetic)
+        Synthetic(model, ratio, size=size, image_spec=image).save(
+            out / "best_synthetic.json",
             provenance={
                 "task": config.task,
                 "agent": f"optuna-{config.sampler}",
                 "seed": config.seed,
-                # Numbers, not objects: the benchmark harness reads compute_spent as one number (child samples).
-                "search_budget": config.budget_samples if config.budget_samples is not None else config.trials,
-                "compute_spent": summary["samples"],
-                "compute_unit": "child-training samples",
-                "child_run_equivalents": round(summary["samples"] / per_run, 3),
-                "compute_detail": {
-                    "child_samples": summary["samples"],
-                    "trials": len(rows),
-                    "budget_trials": config.trials,
-                    "budget_samples": config.budget_samples,
-                },
-                "search": {
-                    "space": config.space,
-                    "pruner": config.pruner,
-                    "study": config.name(),
-                    "best_trial": best.number,
-                    "val_accuracy": best.value,
-                    "params": best.params,
-                },
+                "compute_spent": samples,
             },
         )
-        os.replace(tmp_policy, out / "best_policy.json")
-        ratio = best.params.get("synthetic_ratio", 0.0)
-        if config.synthetic and ratio > 0:
-            # The synthetic kind cannot nest inside Sequence/Schedule, so the best ratio is a policy file of its own.
-            from policy_search.generative.synthetic import Synthetic
-
-            model, size = parse_synthetic(config.synthetic)
-            Synthetic(model, ratio, size=size, image_spec=image).save(
-                out / "best_synthetic.json",
-                provenance={
-                    "task": config.task,
-                    "agent": f"optuna-{config.sampler}",
-                    "seed": config.seed,
-                    "compute_spent": summary["samples"],
-                },
-            )
-        summary.update(best_value=best.value, best_trial=best.number)
-    return summary
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
