@@ -33,7 +33,7 @@ from ops_throughput import load_images  # noqa: E402
 from policy_search.ops import image as ops  # noqa: E402
 from policy_search.policy import RandAugment, TrivialAugmentWide  # noqa: E402
 from policy_search.policy import base as policy_base
-from policy_search.policy.presets import get_preset  # noqa: E402
+from policy_search.policy.presets import policy_preset  # noqa: E402
 
 ENGINE_FILES = (
     "ops.py",
@@ -99,7 +99,7 @@ def main() -> None:
     policies = {
         "trivialaugment": TrivialAugmentWide(31),
         "randaugment": RandAugment(2, 9, 31),
-        "autoaugment-cifar10": get_preset("autoaugment-cifar10-only"),
+        "autoaugment-cifar10": policy_preset("autoaugment-cifar10-only"),
     }
     with tempfile.TemporaryDirectory() as tmp:
         engines = {args.rev: load_engine(args.rev, Path(tmp)), "this checkout": ops}

@@ -50,7 +50,7 @@ from child_overhead import child_loop, plain_loop  # noqa: E402
 from ops_throughput import kornia_policies, load_images, time_interleaved  # noqa: E402
 from policy_search.child.run import ChildRun  # noqa: E402
 from policy_search.policy import RandAugment, TrivialAugmentWide, load_policy  # noqa: E402
-from policy_search.policy.presets import get_preset  # noqa: E402
+from policy_search.policy.presets import policy_preset  # noqa: E402
 
 PARTS = ("cuda_tests", "ops", "child", "search", "time94")
 DEFAULT_POLICY = REPO / "experiments/search-cifar10-small/runs/tpe/seed0/best_policy.json"
@@ -141,7 +141,7 @@ def part_ops(device: torch.device, size: dict, out: Path) -> dict:
     ours = {
         "trivialaugment": TrivialAugmentWide(31),
         "randaugment": RandAugment(2, 9, 31),
-        "autoaugment-cifar10": get_preset("autoaugment-cifar10-only"),
+        "autoaugment-cifar10": policy_preset("autoaugment-cifar10-only"),
     }
     theirs = {
         "trivialaugment": v2.TrivialAugmentWide(),
@@ -259,7 +259,7 @@ def part_time94(device: torch.device, size: dict, out: Path, policy_path: Path) 
         "train_size": size["time94_train_size"],
         "model": size["time94_model"],
     }
-    arms = {"flip-crop": get_preset("flip-crop")}
+    arms = {"flip-crop": policy_preset("flip-crop")}
     if policy_path.is_file():
         arms[str(policy_path.relative_to(REPO) if policy_path.is_relative_to(REPO) else policy_path)] = load_policy(
             policy_path

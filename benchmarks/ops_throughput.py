@@ -48,7 +48,7 @@ sys.path.insert(0, str(REPO))
 from policy_search.ops import image as ops  # noqa: E402
 from policy_search.ops.image import fused as ops_fused
 from policy_search.policy import Policy, RandAugment, TrivialAugmentWide  # noqa: E402
-from policy_search.policy.presets import get_preset  # noqa: E402
+from policy_search.policy.presets import policy_preset  # noqa: E402
 
 
 @dataclass
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> dict:
         "trivialaugment": (TrivialAugmentWide(31), lambda: v2.TrivialAugmentWide(num_magnitude_bins=31)),
         "randaugment": (RandAugment(2, 9, 31), lambda: v2.RandAugment(num_ops=2, magnitude=9, num_magnitude_bins=31)),
         "autoaugment-cifar10": (
-            get_preset("autoaugment-cifar10-only"),
+            policy_preset("autoaugment-cifar10-only"),
             lambda: v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10),
         ),
     }

@@ -183,21 +183,7 @@ class Population:
         for segment in range(self.segments):
             actions = [np.asarray(a, dtype=np.int64) for a in act(observations)]
             last = segment == self.segments - 1
-            jobs = [
-                {
-                    "preset": self.preset,
-                    "data_dir": self.data_dir,
-                    "device": self.device,
-                    "state": state,
-                    "spec": self.action_spec.to_dict(),
-                    "action": actions[k].tolist(),
-                    "base": self.base,
-                    "batches": self.batches_per_step,
-                    "aug_state": aug[k],
-                    "full_val": last,
-                }
-                for k in range(self.size)
-            ]
+            jobs = [self._job(state, actions[k], aug[k], last) for k in range(self.size)]
             results = self._map(jobs)
             accs = np.asarray([r["val_acc"] for r in results])
             costs = np.asarray([r["cost"] for r in results])
@@ -220,26 +206,42 @@ class Population:
             observations = np.repeat(results[best]["features"][None], self.size, 0)
             if results[best]["done"]:
                 break
-        recorded = []
-        for k, r in enumerate(results):
-            recorded.append(
-                {
-                    "episode": self.episode_index,
-                    "population": self.population_index,
-                    "member": k,
-                    "return": float(sum(s["reward"] for s in steps[k])),
-                    "final_val_acc": r["val_acc"],
-                    "samples": int(r["samples"]),
-                    "cost": float(sum(s["cost"] for s in steps[k])),
-                    "diverged": r["diverged"],
-                    "child_seed": seed,
-                    "steps": steps[k],
-                }
-            )
-            self.episode_index += 1
+        recorded = [self._record(k, r, steps[k], seed) for k, r in enumerate(results)]
         self.population_index += 1
         self.episodes.extend(recorded)
         return recorded
+
+    def _job(self, state: dict, action: np.ndarray, aug_state: Any, full_val: bool) -> dict[str, Any]:
+        """One member's segment: continue from ``state`` with ``action`` and its own augmentation stream."""
+        return {
+            "preset": self.preset,
+            "data_dir": self.data_dir,
+            "device": self.device,
+            "state": state,
+            "spec": self.action_spec.to_dict(),
+            "action": action.tolist(),
+            "base": self.base,
+            "batches": self.batches_per_step,
+            "aug_state": aug_state,
+            "full_val": full_val,
+        }
+
+    def _record(self, k: int, result: dict, steps: list[dict], seed: int) -> dict[str, Any]:
+        """Member ``k``'s episode of the population run just played (numbered in play order)."""
+        record = {
+            "episode": self.episode_index,
+            "population": self.population_index,
+            "member": k,
+            "return": float(sum(s["reward"] for s in steps)),
+            "final_val_acc": result["val_acc"],
+            "samples": int(result["samples"]),
+            "cost": float(sum(s["cost"] for s in steps)),
+            "diverged": result["diverged"],
+            "child_seed": seed,
+            "steps": steps,
+        }
+        self.episode_index += 1
+        return record
 
     def state(self) -> dict[str, Any]:
         return {

@@ -266,9 +266,9 @@ def test_lambada_filter_keeps_only_reviews_a_real_data_classifier_labels_as_cond
 
 def test_synthetic_text_records_its_filter_only_when_it_has_one(tmp_path):
     from policy_search.policy import load_policy
-    from policy_search.policy.presets import get_preset
+    from policy_search.policy.presets import policy_preset
 
-    plain, filtered = get_preset("synthetic-text-0.1"), get_preset("synthetic-text-filtered-0.1")
+    plain, filtered = policy_preset("synthetic-text-0.1"), policy_preset("synthetic-text-filtered-0.1")
     assert "filter_threshold" not in plain.to_dict()["body"]
     assert filtered.to_dict()["body"]["filter_threshold"] == 0.9
     filtered.save(tmp_path / "f.json")

@@ -382,6 +382,10 @@ def test_search_where_every_trial_diverged_exports_nothing_and_says_so(tmp_path,
     assert "no trial of the search completed without diverging" in err and "2 diverged" in err, err
     assert not (out / "best_policy.json").exists()
     assert len((out / "trials.csv").read_text().splitlines()) == 3  # the trials are kept
+    import csv
+
+    rows = list(csv.DictReader((out / "trials.csv").open()))
+    assert all(r["diverged"] for r in rows) and all(r["best_so_far"] == "" for r in rows), rows
 
 
 def test_search_names_a_damaged_study_log(tmp_path, capsys):
@@ -407,6 +411,13 @@ def test_search_names_a_damaged_study_log(tmp_path, capsys):
         (["--methods", "random", "random", "--set", "epochs=0.3"], "lists random more than once"),
         (["--methods", "tpe", "--space", "bogus"], "unknown search space 'bogus'"),
         (["--methods", "tpe", "--n-startup-trials", "-1"], "--n-startup-trials must be >= 0"),
+        (["--methods", "random", "--budget-runs", "-1"], "--budget-runs must be >= 0 (0: off), got -1"),
+        (["--methods", "random", "--budget-runs", "8", "--rescore", "3"], "--rescore must be 0 or at least 6"),
+        (["--methods", "random", "--budget-runs", "8", "--rescore", "6"], "give --budget-runs 10 or more"),
+        (
+            ["--methods", "random", "--first-test-seed", str(10**20)],
+            f"--first-test-seed must be from 0 to 2**62 - 1, got {10**20}",
+        ),
     ],
 )
 def test_compare_refuses_a_plan_that_cannot_run_before_any_run(tmp_path, capsys, extra, match):
@@ -516,3 +527,95 @@ def test_an_edited_generator_checkpoint_is_one_line_on_resume(tmp_path, edit, sh
     torch.save(ckpt, path)
     with pytest.raises(GeneratorCheckpointError, match="is not a generator checkpoint this run can resume"):
         train_generator("mnist", "vae", out, size="tiny", resume=True, progress=False)
+
+
+# --- fourth sweep (issue 33: both sweeps rerun; one-line errors that misled) ------------------------------------
+
+
+def test_a_run_file_with_a_confusion_matrix_that_is_not_square_is_named(tmp_path, capsys):
+    from policy_search.benchmark.report import main
+
+    folder = _bench_folder(tmp_path)
+    run = folder / "runs" / "none-seed0.json"
+    for matrix in ([], [[1, 2]], [[1, 2], [3]], [[1, -2], [3, 4]]):
+        record = json.loads(run.read_text())
+        record["test"]["confusion_matrix"] = matrix
+        run.write_text(json.dumps(record))
+        with pytest.raises(SystemExit) as exc:
+            main([str(folder)])
+        assert exc.value.code == 2
+        err = _one_error_line(capsys)
+        assert str(run) in err and "confusion_matrix is not a square table of counts" in err, err
+
+
+def test_a_results_json_that_is_not_text_is_named(tmp_path, capsys):
+    from policy_search.benchmark.report import main
+
+    folder = _bench_folder(tmp_path)
+    (folder / "results.json").write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(SystemExit) as exc:
+        main([str(folder)])
+    assert exc.value.code == 2
+    err = _one_error_line(capsys)
+    assert "results.json is not a benchmark's results (not UTF-8 text" in err and "rerun the benchmark" in err, err
+
+
+def test_search_seeds_beyond_numpys_32_bits_run_and_small_seeds_draw_as_before():
+    import optuna
+
+    from policy_search.search.objective import make_sampler
+    from policy_search.search.study import SearchConfig
+
+    def draws(seed: int) -> list[float]:
+        study = optuna.create_study(sampler=make_sampler("random", seed), direction="maximize")
+        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+        return [t.params["x"] for t in study.trials]
+
+    expected = []
+    for n in range(3):  # trial n draws first from a sampler seeded for (seed, n)
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3 * 1_000_003 + n))
+        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+        expected.append(study.trials[0].params["x"])
+    assert draws(3) == expected
+    assert len(set(draws(2**40))) == 3  # once "Seed must be between 0 and 2**32 - 1" at the first trial
+    with pytest.raises(ValueError, match="--seed must be from 0 to 2\\*\\*62 - 1, got -1"):
+        SearchConfig(task="mnist-small", out="x", seed=-1).validate()
+
+
+def test_an_empty_parquet_split_is_named(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from policy_search.child.data import DatasetError
+    from policy_search.child.sources import load_hub_dataset
+
+    data = tmp_path / "ds" / "data"
+    data.mkdir(parents=True)
+    pq.write_table(pa.table({"text": ["good", "bad"], "label": [1, 0]}), data / "train-00000-of-00001.parquet")
+    pq.write_table(
+        pa.table({"text": pa.array([], pa.string()), "label": pa.array([], pa.int64())}),
+        data / "test-00000-of-00001.parquet",
+    )
+    with pytest.raises(DatasetError, match="test-00000-of-00001.parquet holds no rows"):
+        load_hub_dataset("ds", tmp_path / "ds")
+
+
+def test_generative_seed_and_sample_count_are_named_apart(tmp_path, capsys):
+    from policy_search.generative.cli import main
+
+    base = ["train", "--dataset", "mnist", "--model", "vae", "--out", str(tmp_path / "g")]
+    for extra, message in (
+        (["--seed", str(10**15)], f"--seed must be from 0 to 2**31 - 1, got {10**15}"),
+        (["--samples-per-class", "0"], "--samples-per-class must be at least 1, got 0"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main([*base, *extra])
+        assert exc.value.code == 2
+        assert message in capsys.readouterr().err
+
+
+def test_integer_bounds_of_preset_fields_are_written_as_integers():
+    from policy_search.child.tasks import get_preset
+
+    with pytest.raises(ValueError, match=f"data_seed must be finite and >= 0 and <= {2**62}, got"):
+        get_preset("mnist-small", data_seed=2**63)

@@ -198,3 +198,37 @@ def test_config_files_feed_every_command_and_bad_ones_fail_in_one_line(command, 
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "sede" in err and len(err.splitlines()) == 1
+
+
+MAX_FUNCTION_LINES = 60  # issue 34: orchestration reads as plan -> run -> aggregate -> write, each step short
+
+
+def _code_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """Lines from the first statement after the docstring to the end of the function (comments and blank lines
+    inside count: they are part of what a reader reads)."""
+    body = node.body
+    first = body[0]
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+        if len(body) == 1:
+            return 0
+        first = body[1]
+    assert node.end_lineno is not None
+    return node.end_lineno - first.lineno + 1
+
+
+def test_every_library_function_is_at_most_sixty_lines_of_code():
+    long = []
+    for root in SOURCES.values():
+        for path in sorted(root.rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    lines = _code_lines(node)
+                    if lines > MAX_FUNCTION_LINES:
+                        long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({lines} lines)")
+    assert not long, "split these into named steps: " + "; ".join(long)
+
+
+def test_the_size_rule_sees_a_long_function(tmp_path):
+    source = "def f():\n    '''doc'''\n" + "".join(f"    x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES + 1))
+    node = ast.parse(source).body[0]
+    assert isinstance(node, ast.FunctionDef) and _code_lines(node) == MAX_FUNCTION_LINES + 1

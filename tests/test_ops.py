@@ -298,6 +298,65 @@ def test_op_table_is_complete():
     assert all(cost > 0 for name, cost in ops.OP_COST.items() if name != "Identity")
 
 
+ADD_ONE_ROW = r"""
+import importlib.util, pathlib, sys
+
+import policy_search.ops
+
+src = pathlib.Path(policy_search.ops.__file__).parent / "image" / "__init__.py"
+text = src.read_text(encoding="utf-8")
+start = text.index("OP_TABLE: tuple[OpRow, ...] = (")
+end = text.index(")  # fmt: skip", start)
+kernel = (
+    "def _darken(images, params, aux=None):\n"
+    "    return (images.float() * (1 - params.view(-1, 1, 1, 1))).round().clamp(0, 255).to(torch.uint8)\n\n\n"
+)
+row = '    OpRow("Darken", _darken, "own", 0.5, True, False, "darkened", in_spaces(MagnitudeRange(0.5, False, "linear"))),\n'
+spec = importlib.util.spec_from_file_location("policy_search.ops.image", src, submodule_search_locations=[str(src.parent)])
+module = importlib.util.module_from_spec(spec)
+sys.modules["policy_search.ops.image"] = module
+exec(compile(text[:start] + kernel + text[start:end] + row + text[end:], str(src), "exec"), module.__dict__)
+
+import torch
+
+from policy_search.ops import image as ops
+from policy_search.policy.kinds import RandAugment
+
+assert ops.OP_NAMES[-1] == "Darken" and ops.OP_ROWS["Darken"].fused_code is None and ops.OP_COST["Darken"] == 0.5
+images = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+for space in ("standard", "wide"):
+    param = ops.magnitude_to_param("Darken", torch.full((8,), 0.5), torch.ones(8), space)
+    assert torch.allclose(param, torch.full((8,), 0.25))
+index = torch.tensor([0, 5, 18, 6, 18, 1, 14, 18])  # fused-coded ops beside the new one: the torch path runs all
+params = torch.tensor([0.0, 10.0, 0.25, 1.5, 0.5, 0.2, 0.0, 1.0])
+out = ops.apply_ops(images, index, params)
+for i, k in enumerate(index.tolist()):
+    one = ops.OPS[ops.OP_NAMES[k]](images[i : i + 1], params[i : i + 1])
+    assert torch.equal(out[i : i + 1], one), ops.OP_NAMES[k]
+policy = RandAugment(num_ops=2, magnitude=9, ops=("Darken", "Rotate"))
+assert policy(images, generator=torch.Generator().manual_seed(1)).shape == images.shape
+print("ok")
+"""
+
+
+def test_an_image_op_is_one_row_plus_its_kernel():
+    """Issue 34: a new op (a row appended to OP_TABLE and its kernel, nothing else) is applied, batched with the
+    others, has its magnitude in both spaces and its cost, and a policy can draw it; the fused CPU kernels, which
+    do not know it, step aside for batches holding it."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", ADD_ONE_ROW], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
+
+
+def test_magnitude_spaces_are_the_op_tables_magnitude_column():
+    for row in ops.OP_TABLE:
+        for space, ranges in MAGNITUDE_SPACES.items():
+            assert ranges[row.name] is row.magnitude(space)
+        assert (row.magnitude("standard").kind == "none") == (not row.takes_param)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("op", OP_NAMES)
 def test_gpu_kernels_match_torchvision_on_gpu(op, cifar_batch):

@@ -12,7 +12,7 @@ from test_ops import TORCHVISION_OPS, reference_batch, torchvision_params
 from policy_search.ops import image as ops
 from policy_search.ops.image import OP_NAMES, OPS, apply_ops, magnitude_to_param
 from policy_search.ops.image import fused as ops_fused
-from policy_search.policy.presets import get_preset
+from policy_search.policy.presets import policy_preset
 
 pytestmark = pytest.mark.skipif(ops_fused.numba is None, reason="numba is not installed: no fused kernels")
 
@@ -56,7 +56,7 @@ def test_fused_op_equals_torch_kernel_on_continuous_parameters(op, images, fused
 
 @pytest.mark.parametrize("preset", ["trivialaugment", "randaugment", "autoaugment-cifar10", "flip-crop", "seed-recipe"])
 def test_policies_give_the_same_pixels_on_both_backends(preset, images, monkeypatch):
-    policy = get_preset(preset)
+    policy = policy_preset(preset)
     for seed in range(3):
         params = policy.sample(images, generator=torch.Generator().manual_seed(seed))
         params = type(params)(
@@ -203,7 +203,7 @@ def test_threads_applying_at_once_get_the_sequential_pixels(cifar_batch, kernels
     monkeypatch.setattr(
         ops_geometry, "_CACHES", {(32, 32, images.device): ops_geometry._IndexCache(32, 32, images.device, max_bytes=0)}
     )  # 64 maps: every batch of 64 continuous angles clears it
-    policy = get_preset("seed-recipe")
+    policy = policy_preset("seed-recipe")
     samples = [policy.sample(images, generator=torch.Generator().manual_seed(seed)) for seed in range(16)]
     expected = [policy.apply(images, params) for params in samples]
     with ThreadPoolExecutor(max_workers=4) as pool:

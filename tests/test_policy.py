@@ -24,7 +24,7 @@ from policy_search.policy import (
     make_slot,
     register_kind,
 )
-from policy_search.policy.presets import AUTOAUGMENT_CIFAR10, PRESETS, get_preset
+from policy_search.policy.presets import AUTOAUGMENT_CIFAR10, PRESETS, policy_preset
 
 
 def seeded(seed: int = 0) -> torch.Generator:
@@ -50,7 +50,7 @@ def kinds() -> dict[str, Policy]:
 ROUND_TRIP_CASES = [(f"kind:{k}", None) for k in kinds()] + [(f"preset:{p}", None) for p in PRESETS]
 # Label-aware presets (synthetic data) need a trained generator and labels; tests/test_generative.py runs them.
 IMAGE_PRESETS = [
-    p for p in PRESETS if not getattr(get_preset(p), "needs_labels", False) and get_preset(p).modality != "text"
+    p for p in PRESETS if not getattr(policy_preset(p), "needs_labels", False) and policy_preset(p).modality != "text"
 ]
 
 
@@ -59,7 +59,7 @@ def test_save_load_round_trip_gives_identical_seeded_outputs(
     case: str, tmp_path: Path, cifar_batch: tuple[torch.Tensor, torch.Tensor]
 ) -> None:
     source, name = case.split(":")
-    policy = kinds()[name] if source == "kind" else get_preset(name)
+    policy = kinds()[name] if source == "kind" else policy_preset(name)
     path = policy.save(tmp_path / "policy.json", provenance={"task": "cifar10", "seed": 3})
     loaded = load_policy(str(path))
     assert loaded.to_dict() == policy.to_dict()
@@ -83,7 +83,7 @@ def test_save_load_round_trip_gives_identical_seeded_outputs(
 
 
 def test_file_layout_matches_the_documented_envelope(tmp_path: Path) -> None:
-    doc = json.loads(get_preset("randaugment").save(tmp_path / "p.json").read_text())
+    doc = json.loads(policy_preset("randaugment").save(tmp_path / "p.json").read_text())
     assert set(doc) == {"format", "version", "kind", "magnitude_semantics", "body", "image_spec", "provenance"}
     assert doc["format"] == "policy-search/policy" and doc["version"] == 1 and doc["kind"] == "sequence"
     assert doc["body"]["policies"][1]["magnitude_semantics"] == {
@@ -96,7 +96,7 @@ def test_file_layout_matches_the_documented_envelope(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["autoaugment-cifar10", "trivialaugment", "seed-recipe", "progress-ramp"])
 def test_replaying_sampled_params_is_exact(name: str, cifar_batch: tuple[torch.Tensor, torch.Tensor]) -> None:
-    policy, images = get_preset(name), cifar_batch[0]
+    policy, images = policy_preset(name), cifar_batch[0]
     params = policy.sample(images, seeded(1), progress=0.5)
     first = policy.apply(images, params)
     assert torch.equal(policy(images, params=params), first)
@@ -119,7 +119,7 @@ def test_params_structure_and_per_sample_op_choice(cifar_batch: tuple[torch.Tens
 def test_single_image_and_mnist_batches(mnist_batch: tuple[torch.Tensor, torch.Tensor]) -> None:
     images = mnist_batch[0]
     for name in IMAGE_PRESETS:
-        policy = get_preset(name)
+        policy = policy_preset(name)
         batch = policy(images, generator=seeded(0))
         assert batch.shape == images.shape and batch.dtype == torch.uint8
         one = policy(images[0], generator=seeded(0))
@@ -129,11 +129,11 @@ def test_single_image_and_mnist_batches(mnist_batch: tuple[torch.Tensor, torch.T
 
 def test_default_generator_never_touches_the_global_rng(cifar_batch: tuple[torch.Tensor, torch.Tensor]) -> None:
     images, state = cifar_batch[0], torch.get_rng_state()
-    policy = get_preset("randaugment")
+    policy = policy_preset("randaugment")
     policy(images)
     assert torch.equal(torch.get_rng_state(), state)
-    a = get_preset("randaugment").manual_seed(5)(images)
-    assert torch.equal(a, get_preset("randaugment").manual_seed(5)(images))
+    a = policy_preset("randaugment").manual_seed(5)(images)
+    assert torch.equal(a, policy_preset("randaugment").manual_seed(5)(images))
 
 
 def test_inside_torchvision_compose_and_dataloader(cifar_batch: tuple[torch.Tensor, torch.Tensor]) -> None:
@@ -155,10 +155,10 @@ def test_inside_torchvision_compose_and_dataloader(cifar_batch: tuple[torch.Tens
     # A TensorDataset plus a batch-level transform is the same policy on [B,C,H,W].
     loader = DataLoader(torch.utils.data.TensorDataset(images, labels), batch_size=8, num_workers=0)
     batch = next(iter(loader))[0]
-    assert get_preset("flip-crop")(batch, generator=seeded(0)).shape == batch.shape
+    assert policy_preset("flip-crop")(batch, generator=seeded(0)).shape == batch.shape
     from torchvision import tv_tensors
 
-    wrapped = v2.Compose([get_preset("flip-crop")])(tv_tensors.Image(images[0]))
+    wrapped = v2.Compose([policy_preset("flip-crop")])(tv_tensors.Image(images[0]))
     assert isinstance(wrapped, tv_tensors.Image)
 
 
@@ -167,7 +167,7 @@ def test_autoaugment_table_matches_torchvision() -> None:
 
     reference = v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10)._policies
     assert [[tuple(e) for e in row] for row in AUTOAUGMENT_CIFAR10] == [[tuple(e) for e in row] for row in reference]
-    policy = get_preset("autoaugment-cifar10-only")
+    policy = policy_preset("autoaugment-cifar10-only")
     assert isinstance(policy, SubPolicies) and policy.num_bins() == 10
     assert [[(op, p, round(m * 9)) for op, p, m in row] for row in policy.subpolicies] == [
         [(op, p, 0 if b is None else b) for op, p, b in row] for row in reference
@@ -175,7 +175,7 @@ def test_autoaugment_table_matches_torchvision() -> None:
 
 
 def test_schedule_phases_progress_and_table() -> None:
-    schedule = get_preset("progress-ramp")
+    schedule = policy_preset("progress-ramp")
     assert isinstance(schedule, Schedule)
     assert [schedule.phase_at(p) for p in (0.0, 0.3, 0.34, 0.99, 1.0)] == [0, 0, 1, 2, 2]
     rows = schedule.table()
@@ -192,11 +192,11 @@ def test_expected_cost_from_op_costs() -> None:
 
     flip = SubPolicies([[("HorizontalFlip", 0.5, None), ("Rotate", 0.2, 0.5)]])
     assert flip.expected_cost() == pytest.approx(0.5 * ops.OP_COST["HorizontalFlip"] + 0.2 * ops.OP_COST["Rotate"])
-    assert get_preset("none").expected_cost() == 0.0
+    assert policy_preset("none").expected_cost() == 0.0
 
 
 def _doc(tmp_path: Path, mutate: Any) -> Path:
-    doc = json.loads(get_preset("autoaugment-cifar10").save(tmp_path / "good.json").read_text())
+    doc = json.loads(policy_preset("autoaugment-cifar10").save(tmp_path / "good.json").read_text())
     mutate(doc)
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(doc))
@@ -257,7 +257,7 @@ def test_unknown_name_lists_presets_and_kinds_validate_at_construction() -> None
     with pytest.raises(ValueError, match=r"neither an existing policy file nor a preset name; presets: none, flip"):
         load_policy("no-such-policy.json")
     with pytest.raises(ValueError, match=r"unknown preset 'x'; valid presets: none"):
-        get_preset("x")
+        policy_preset("x")
     with pytest.raises(ValueError, match=r"subpolicies\[0\]\[0\]\.probability: 1\.5 is outside \[0, 1\]"):
         SubPolicies([[("Rotate", 1.5, 0.2)]])
     with pytest.raises(ValueError, match=r"magnitude: 40 is not in \[0, 30\]"):
@@ -277,7 +277,7 @@ def test_unknown_name_lists_presets_and_kinds_validate_at_construction() -> None
 )
 def test_bad_images_name_the_value_and_the_fix(images: torch.Tensor, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        get_preset("flip-crop")(images)
+        policy_preset("flip-crop")(images)
 
 
 def test_a_new_kind_registers_and_round_trips(tmp_path: Path) -> None:
@@ -312,7 +312,7 @@ def test_a_new_kind_registers_and_round_trips(tmp_path: Path) -> None:
 
     register_kind("test-always-invert", AlwaysInvert)
     schedule = Schedule([(1.0, Sequence([SubPolicies([[("Identity", 1.0, None)]]), Watcher()]))])
-    assert schedule.observes_training and not get_preset("randaugment").observes_training
+    assert schedule.observes_training and not policy_preset("randaugment").observes_training
     schedule.observe({"val_accuracy": 0.5})
     assert Watcher.seen == [{"val_accuracy": 0.5}]
     path = Sequence([AlwaysInvert()]).save(tmp_path / "inv.json")
@@ -324,7 +324,7 @@ def test_a_new_kind_registers_and_round_trips(tmp_path: Path) -> None:
 def test_cuda_batches_match_cpu(cifar_batch: tuple[torch.Tensor, torch.Tensor]) -> None:
     images = cifar_batch[0]
     for name in ("autoaugment-cifar10-cutout", "trivialaugment"):
-        policy = get_preset(name)
+        policy = policy_preset(name)
         out = policy(images.cuda(), generator=seeded(3))
         assert out.device.type == "cuda"
         params = policy.sample(images, seeded(3))
@@ -393,7 +393,7 @@ def test_a_policy_checks_its_batch_once(monkeypatch):
     import policy_search.policy.modality as modality
 
     images, tokens = _modality_batches()
-    policy = get_preset("randaugment")
+    policy = policy_preset("randaugment")
     calls = []
     real = modality.check_images
     monkeypatch.setattr(modality, "check_images", lambda x: calls.append(1) or real(x))
@@ -482,7 +482,7 @@ def test_hand_built_params_of_the_wrong_shape_are_one_line():
     from policy_search.policy.modality import AugmentParams
 
     images, _ = _modality_batches()
-    policy = get_preset("randaugment")
+    policy = policy_preset("randaugment")
     good = policy.sample(images, torch.Generator().manual_seed(0))
     bad = AugmentParams(good.op_index, good.param[:, :3], good.aux, good.mask)
     with pytest.raises(ValueError, match=r"params.param must have shape \[\d+, 16\] to match op_index, got \(\d+, 3\)"):

@@ -434,6 +434,23 @@ def _seeds_and_overrides(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def _run_arguments(cfg: BenchmarkConfig) -> dict[str, Any]:
+    """``run_benchmark``'s arguments from the parsed config (--dataset folded into the overrides); a missing
+    task, folder or policy list is a ValueError naming the flags."""
+    config = {k: getattr(cfg, k) for k in CONFIG_KEYS if k != "description"}
+    if cfg.dataset is not None:
+        from policy_search.child.tasks import dataset_overrides
+
+        config["overrides"] = {**config["overrides"], **dataset_overrides(cfg.dataset)}
+    missing = [f"--{k}" for k in ("task", "out") if not config[k]]
+    if not (config["policies"] or config["optional_policies"]):
+        missing.append("--policies")
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)} (give them as flags or in --config)")
+    config["policies"] = list(config["policies"])
+    return config
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     from policy_search.config import parse_config
@@ -450,27 +467,12 @@ def main(argv: list[str] | None = None) -> int:
     from policy_search.threads import use_all_cores_unless_configured
 
     use_all_cores_unless_configured()
-    config = {k: getattr(cfg, k) for k in CONFIG_KEYS if k != "description"}
-    if cfg.dataset is not None:
-        from policy_search.child.tasks import dataset_overrides
-
-        try:
-            config["overrides"] = {**config["overrides"], **dataset_overrides(cfg.dataset)}
-        except ValueError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    missing = [f"--{k}" for k in ("task", "out") if not config[k]]
-    if not (config["policies"] or config["optional_policies"]):
-        missing.append("--policies")
-    if missing:
-        print(f"error: missing {', '.join(missing)} (give them as flags or in --config)", file=sys.stderr)
-        return 2
-    config["policies"] = list(config["policies"])
     command = "python -m policy_search.benchmark " + " ".join(shlex.quote(a) for a in argv)
     from policy_search.child.data import DatasetError
     from policy_search.generative.train import GeneratorCheckpointError
 
     try:
+        config = _run_arguments(cfg)
         results = run_benchmark(
             config.pop("task"),
             config.pop("policies", []),

@@ -365,6 +365,12 @@ def _plot_confusion(
 
     main = headline_metric(results["summary"])
     best = max(names, key=lambda n: results["summary"][n][main]["mean"] if by_policy[n] else -1.0)
+    shapes = {len(r["test"]["confusion_matrix"]) for r in by_policy[best]}
+    if len(shapes) > 1:  # each run file is a square table (checked on reading); their classes must agree too
+        raise RunFileError(
+            f"the runs of {best!r} hold confusion matrices of {sorted(shapes)} classes: they are not runs of one "
+            "task; move the odd run files aside and rerun the benchmark command, which recomputes them"
+        )
     cm = np.sum([np.array(r["test"]["confusion_matrix"]) for r in by_policy[best]], axis=0)
     rate = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(6, 5.4))
@@ -565,8 +571,14 @@ def _run_problem(record: dict, seed: int | None) -> str | None:
         value = test.get(m)
         if _is_number(value) and not 0.0 <= value <= 1.0:  # NaN fails this too
             return f"'test' {m} is {value!r}, not a fraction in [0, 1]"
-    if not isinstance(test.get("confusion_matrix"), list):
+    matrix = test.get("confusion_matrix")
+    if not isinstance(matrix, list):
         return "'test' has no confusion_matrix"
+    if not matrix or not all(
+        isinstance(row, list) and len(row) == len(matrix) and all(_is_number(v) and v >= 0 for v in row)
+        for row in matrix
+    ):
+        return "'test' confusion_matrix is not a square table of counts (one row and column per class)"
     for key in ("train_time_s", "aug_time_s"):
         if not _is_number(record.get(key)):
             return f"{key!r} is {json.dumps(record.get(key))}, not a number"
@@ -635,11 +647,11 @@ def rebuild_report(out: str | Path) -> Path:
     from policy_search.child.tasks import TaskPreset
 
     out = Path(out)
-    try:
-        old = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"results.json is not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    if not isinstance(old, dict) or not isinstance(old.get("meta"), dict) or "policies" not in old["meta"]:
+    from policy_search.outputs import read_json_object
+
+    fix = "rerun the benchmark command to rewrite it (its cached runs are kept)"
+    old = read_json_object(out / "results.json", "a benchmark's results", fix)
+    if not isinstance(old.get("meta"), dict) or "policies" not in old["meta"]:
         raise ValueError("results.json was not written by the benchmark harness (no meta.policies); nothing to rebuild")
     meta = old["meta"]
     problem = _meta_problem(meta)

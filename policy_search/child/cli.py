@@ -59,43 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     from policy_search.threads import use_all_cores_unless_configured
 
     use_all_cores_unless_configured()
-    from policy_search.child.run import run_child
-    from policy_search.child.tasks import dataset_overrides, get_preset
-
-    if args.policy is not None and not str(args.policy).strip():
-        print(
-            "error: --policy is empty; give a policy file or a preset name (none for no augmentation)", file=sys.stderr
-        )
-        return 2
-    if not 0 <= args.seed < 2**63:
-        print(f"error: --seed must be from 0 to 2**63 - 1, got {args.seed}", file=sys.stderr)
-        return 2
-    try:
-        overrides = {**args.overrides, **({"epochs": args.epochs} if args.epochs is not None else {})}
-        preset = get_preset(args.task, **overrides, **dataset_overrides(args.dataset))
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    policy = None
-    if args.policy is not None:
-        from policy_search.policy import load_policy
-
-        try:
-            policy = load_policy(args.policy)
-        except (ValueError, OSError) as err:  # PolicyFileError is a ValueError; one line, exit 2
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-    out = Path(args.out)
-    try:  # checked before training, so a finished run is never lost to an unwritable folder
-        require_writable(out)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     from policy_search.child.data import DatasetError
-    from policy_search.child.run import ChildDivergedError
+    from policy_search.child.run import ChildDivergedError, run_child
     from policy_search.generative.train import GeneratorCheckpointError
 
     try:
+        preset, policy, out = _prepare(args)
         run, metrics = run_child(
             preset,
             seed=args.seed,
@@ -105,14 +74,40 @@ def main(argv: list[str] | None = None) -> int:
             progress_bar=True,
             test=args.test,
         )
-    except (DatasetError, ValueError, ChildDivergedError, GeneratorCheckpointError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (DatasetError, ValueError, OSError, ChildDivergedError, GeneratorCheckpointError) as err:
+        print(f"error: {err}", file=sys.stderr)  # PolicyFileError is a ValueError; one line, exit 2
         return 2
     metrics["policy"] = args.policy or "none"
     metrics["command"] = " ".join(["python -m policy_search.child", *(argv if argv is not None else sys.argv[1:])])
     write_json(out / "metrics.json", metrics)
     write_json(out / "config.json", asdict(args))
     (out / "command.txt").write_text(metrics["command"] + "\n")
+    _print_result(metrics, out)
+    return 0
+
+
+def _prepare(args: ChildConfig):
+    """The task preset, the policy (None for none) and the output folder, each checked before any training, so a
+    finished run is never lost to a bad flag or an unwritable folder (ValueError or OSError, one line)."""
+    from policy_search.child.tasks import dataset_overrides, get_preset
+
+    if args.policy is not None and not str(args.policy).strip():
+        raise ValueError("--policy is empty; give a policy file or a preset name (none for no augmentation)")
+    if not 0 <= args.seed < 2**63:
+        raise ValueError(f"--seed must be from 0 to 2**63 - 1, got {args.seed}")
+    overrides = {**args.overrides, **({"epochs": args.epochs} if args.epochs is not None else {})}
+    preset = get_preset(args.task, **overrides, **dataset_overrides(args.dataset))
+    policy = None
+    if args.policy is not None:
+        from policy_search.policy import load_policy
+
+        policy = load_policy(args.policy)
+    out = Path(args.out)
+    require_writable(out)
+    return preset, policy, out
+
+
+def _print_result(metrics: dict, out: Path) -> None:
     t = metrics["test"] or metrics["val"]
     split = "test" if metrics["test"] else "val (test split locked)"
     if "entity_f1" in t:
@@ -124,4 +119,3 @@ def main(argv: list[str] | None = None) -> int:
         f"({metrics['samples_per_s']:.0f} samples/s)  gap {metrics['generalization_gap']:+.3f}"
     )
     print(f"metrics written to {out / 'metrics.json'}")
-    return 0

@@ -301,7 +301,6 @@ class ChildRun:
         if n_batches <= 0:
             return {"batches": 0, "loss": float("nan"), "accuracy": float("nan")}
         bs = self.preset.batch_size
-        sync = self.device.type == "cuda"
         self.model.train()
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
@@ -316,16 +315,8 @@ class ChildRun:
             if observer is not None:
                 observer.before_batch(ids=index)
             if augment is not None or batch_transform is not None:
-                if sync:
-                    torch.cuda.synchronize(self.device)
-                t0 = time.perf_counter()
-                if augment is not None:
-                    images = augment(images)
-                if batch_transform is not None:
-                    images, labels = batch_transform(images, labels)
-                if sync:
-                    torch.cuda.synchronize(self.device)
-                aug_time += time.perf_counter() - t0
+                images, labels, seconds = self._augment(images, labels, augment, batch_transform)
+                aug_time += seconds
             for group in self.optimizer.param_groups:
                 group["lr"] = self._lr_at(self.batches_done)
             logits, targets, mask = self._outputs(images, labels)
@@ -358,6 +349,20 @@ class ChildRun:
         self._loss_ema = mean_loss if self._loss_ema is None else decay * self._loss_ema + (1 - decay) * mean_loss
         self._acc_ema = accuracy if self._acc_ema is None else decay * self._acc_ema + (1 - decay) * accuracy
         return {"batches": n_batches, "loss": mean_loss, "accuracy": accuracy}
+
+    def _augment(self, images, labels, augment: Augment | None, batch_transform: BatchTransform | None):
+        """A batch through the policy and the batch transform, timed (the device synchronised around it)."""
+        sync = self.device.type == "cuda"
+        if sync:
+            torch.cuda.synchronize(self.device)
+        t0 = time.perf_counter()
+        if augment is not None:
+            images = augment(images)
+        if batch_transform is not None:
+            images, labels = batch_transform(images, labels)
+        if sync:
+            torch.cuda.synchronize(self.device)
+        return images, labels, time.perf_counter() - t0
 
     def _validation_feedback(self, observer: Augmentation) -> None:
         """Hand ``observer`` a random validation minibatch and a ``predict`` that runs the model on it (eval mode,

@@ -108,6 +108,22 @@ def source_fingerprint(hub_id: str, local: Path | None) -> str:
     return f"local:{local.resolve()}:{digest.hexdigest()}"
 
 
+def _check_parquet_rows(local: Path) -> None:
+    """A parquet file of no rows (an empty split) is named before ``datasets`` fails on it with a reader error."""
+    import pyarrow.parquet as pq
+
+    for path in sorted(local.rglob("*.parquet")):
+        try:
+            rows = pq.ParquetFile(path).metadata.num_rows
+        except Exception:  # noqa: BLE001 - unreadable files are left to datasets' own message
+            continue
+        if rows == 0:
+            raise DatasetError(
+                f"{path} holds no rows (an empty split); every split needs at least one example: fill it or "
+                "rebuild the dataset folder"
+            )
+
+
 def load_hub_dataset(hub_id: str, local: Path | None):
     import datasets
 
@@ -119,12 +135,17 @@ def load_hub_dataset(hub_id: str, local: Path | None):
         # were never read: make datasets read them again rather than serve its own Arrow cache of an older copy
         # (a truncated parquet file was otherwise served silently from a stale cache).
         fresh = datasets.DownloadMode.FORCE_REDOWNLOAD
+        _check_parquet_rows(local)
         has_parquet_or_card = any(local.rglob("*.parquet")) or (local / "README.md").exists()
         if has_parquet_or_card:
             return datasets.load_dataset(str(local), download_mode=fresh)
         return datasets.load_dataset("imagefolder", data_dir=str(local), download_mode=fresh)
+    except DatasetError:
+        raise
     except Exception as err:  # datasets raises many types; the user needs one clear message
         where = str(local) if local else f"the Hub ({hub_id})"
+        while isinstance(err.__cause__, Exception):  # the reader's own error (raised from) says most
+            err = err.__cause__
         hint = (
             f"set {DATA_DIR_ENV} (or --data-dir) to a folder holding it in the Hub layout"
             if local is None

@@ -132,22 +132,34 @@ class TaskPreset:
     def __post_init__(self) -> None:
         """Every field checked up front (type, range, finiteness), so a bad value fails in one line before any
         data is loaded or any training runs."""
+        self._check_numbers()
+        for f in fields(self):
+            if f.type in ("bool", bool) and not isinstance(getattr(self, f.name), bool):
+                value = getattr(self, f.name)
+                raise ValueError(
+                    f"preset field {f.name} must be true or false, got {type(value).__name__} {value!r} "
+                    f"(--set {f.name}=true / false; in JSON true / false, not a string)"
+                )
+        if self.optimizer not in ("sgd", "adam", "adamw"):
+            raise ValueError(f"preset field optimizer must be sgd, adam or adamw, got {self.optimizer!r}")
+        self._check_text_fields()
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"preset field lr_schedule must be constant or cosine, got {self.lr_schedule!r}")
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise ValueError(f"preset field dataset must be a dataset name, folder or Hub id, got {self.dataset!r}")
 
-        def number(
-            name: str, *, low: float, high: float = math.inf, integer: bool = False, low_open: bool = False
-        ) -> None:
-            value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or (integer and not isinstance(value, int))
-            ):
-                kind = "an integer" if integer else "a number"
-                raise ValueError(f"preset field {name} must be {kind}, got {type(value).__name__} {value!r}")
-            if not math.isfinite(value) or value < low or value > high or (low_open and value == low):
-                bound = f"{'>' if low_open else '>='} {low:g}" + ("" if high == math.inf else f" and <= {high:g}")
-                raise ValueError(f"preset field {name} must be finite and {bound}, got {value!r}")
+    def _number(self, name: str, *, low: float, high: float = math.inf, integer: bool = False, low_open: bool = False):
+        value = getattr(self, name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
+            kind = "an integer" if integer else "a number"
+            raise ValueError(f"preset field {name} must be {kind}, got {type(value).__name__} {value!r}")
+        if not math.isfinite(value) or value < low or value > high or (low_open and value == low):
+            top = f"{int(high)}" if integer and high != math.inf else f"{high:g}"  # 2**62, not 4.61169e+18
+            bound = f"{'>' if low_open else '>='} {low:g}" + ("" if high == math.inf else f" and <= {top}")
+            raise ValueError(f"preset field {name} must be finite and {bound}, got {value!r}")
 
+    def _check_numbers(self) -> None:
+        number = self._number
         number("lr", low=0, low_open=True)
         number("momentum", low=0, high=1)
         number("weight_decay", low=0)
@@ -164,17 +176,10 @@ class TaskPreset:
         number("val_size", low=0, low_open=True)
         if isinstance(self.val_size, float) and self.val_size >= 1:
             raise ValueError(f"preset field val_size must be a count or a fraction in (0, 1), got {self.val_size!r}")
-        if self.optimizer not in ("sgd", "adam", "adamw"):
-            raise ValueError(f"preset field optimizer must be sgd, adam or adamw, got {self.optimizer!r}")
         number("vocab_size", low=16, integer=True, high=MAX_VOCAB_SIZE)
         number("max_length", low=2, integer=True, high=MAX_LENGTH)
-        for f in fields(self):
-            if f.type in ("bool", bool) and not isinstance(getattr(self, f.name), bool):
-                value = getattr(self, f.name)
-                raise ValueError(
-                    f"preset field {f.name} must be true or false, got {type(value).__name__} {value!r} "
-                    f"(--set {f.name}=true / false; in JSON true / false, not a string)"
-                )
+
+    def _check_text_fields(self) -> None:
         if self.tokenizer not in ("word", "wordpiece", "pretrained"):
             raise ValueError(f"preset field tokenizer must be word, wordpiece or pretrained, got {self.tokenizer!r}")
         if (self.tokenizer == "pretrained") != bool(self.pretrained):
@@ -195,10 +200,6 @@ class TaskPreset:
                 )
         if self.tag_decoding not in ("argmax", "iob"):
             raise ValueError(f"preset field tag_decoding must be argmax or iob, got {self.tag_decoding!r}")
-        if self.lr_schedule not in ("constant", "cosine"):
-            raise ValueError(f"preset field lr_schedule must be constant or cosine, got {self.lr_schedule!r}")
-        if not isinstance(self.dataset, str) or not self.dataset:
-            raise ValueError(f"preset field dataset must be a dataset name, folder or Hub id, got {self.dataset!r}")
 
     def with_overrides(self, **overrides) -> TaskPreset:
         known = {f.name for f in fields(self)}

@@ -236,28 +236,10 @@ def build_synonyms(tok, max_synonyms: int = MAX_SYNONYMS) -> torch.Tensor | None
     return table
 
 
-def _build_cache(
-    target: Path,
-    hub_id: str,
-    local: Path | None,
-    kind: str,
-    vocab_size: int,
-    max_length: int,
-    pretrained: str | None,
-    refresh: bool = False,
-) -> None:
-    dsd = load_hub_dataset(hub_id, local)
-    if "train" not in dsd:
-        raise DatasetError(f"the dataset has splits {list(dsd)}, but a 'train' split is required")
-    if "test" not in dsd:  # one line, not a KeyError: held-out scoring needs a split the search never sees
-        raise DatasetError(
-            f"the text dataset has splits {list(dsd)}, but a 'test' split is required (scored once, never searched "
-            "on): add a test-*.parquet file beside the train files"
-        )
-    train = dsd["train"]
+def _columns(train) -> tuple[bool, str, str, list[str]]:
+    """Whether the dataset is a tagging one (a tokens column), its text and label columns, and the class names."""
     cols = train.column_names
     tagging = any(c in cols for c in _TOKENS_COLUMNS)
-    t0 = time.perf_counter()
     if tagging:
         text_col, label_col = _pick(cols, _TOKENS_COLUMNS, "tokens"), _pick(cols, _TAGS_COLUMNS, "tags")
         names = list(train.features[label_col].feature.names)
@@ -265,11 +247,14 @@ def _build_cache(
         text_col, label_col = _pick(cols, _TEXT_COLUMNS, "text"), _pick(cols, _LABEL_COLUMNS, "label")
         feature = train.features[label_col]
         names = list(getattr(feature, "names", None) or sorted({str(v) for v in train[label_col]}))
-    if kind == "pretrained":
-        tok, specials = _pretrained_tokenizer(str(pretrained))
-    else:
-        tok = _train_tokenizer(train[text_col], kind, vocab_size, lowercase=not tagging, pretokenized=tagging)
-        specials = dict(TRAINED_SPECIALS)
+    return tagging, text_col, label_col, names
+
+
+def _encode_splits(
+    dsd, tok, specials: dict, kind: str, tagging: bool, text_col: str, label_col: str, max_length: int
+) -> dict[str, torch.Tensor]:
+    """Ids, lengths and labels (per-token tags when tagging) of train, test and the source's validation split if
+    it ships one; a training split with no words at all is refused."""
     cls = specials["cls"] if kind != "word" else None
     tensors: dict[str, torch.Tensor] = {}
     split_names = {"train": "train", "test": "test"}
@@ -292,6 +277,36 @@ def _build_cache(
                     f"the 'train' split's {text_col!r} column holds no words ({len(texts)} texts, all empty); put "
                     f"the texts in a column named one of {list(_TEXT_COLUMNS)}"
                 )
+    return tensors
+
+
+def _build_cache(
+    target: Path,
+    hub_id: str,
+    local: Path | None,
+    kind: str,
+    vocab_size: int,
+    max_length: int,
+    pretrained: str | None,
+    refresh: bool = False,
+) -> None:
+    dsd = load_hub_dataset(hub_id, local)
+    if "train" not in dsd:
+        raise DatasetError(f"the dataset has splits {list(dsd)}, but a 'train' split is required")
+    if "test" not in dsd:  # one line, not a KeyError: held-out scoring needs a split the search never sees
+        raise DatasetError(
+            f"the text dataset has splits {list(dsd)}, but a 'test' split is required (scored once, never searched "
+            "on): add a test-*.parquet file beside the train files"
+        )
+    train = dsd["train"]
+    t0 = time.perf_counter()
+    tagging, text_col, label_col, names = _columns(train)
+    if kind == "pretrained":
+        tok, specials = _pretrained_tokenizer(str(pretrained))
+    else:
+        tok = _train_tokenizer(train[text_col], kind, vocab_size, lowercase=not tagging, pretokenized=tagging)
+        specials = dict(TRAINED_SPECIALS)
+    tensors = _encode_splits(dsd, tok, specials, kind, tagging, text_col, label_col, max_length)
     synonyms = build_synonyms(tok) if kind == "word" else None
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     tmp.mkdir(parents=True, exist_ok=True)
@@ -315,6 +330,34 @@ def _build_cache(
         "build_seconds": round(time.perf_counter() - t0, 2),
     }
     publish_cache(tmp, target, meta, replace=refresh)
+
+
+def _read_cache(target: Path) -> tuple[dict, dict[str, torch.Tensor], object]:
+    """meta.json, the token tensors and the synonym table (None when not built) of a tokenized cache."""
+    try:
+        meta = json.loads((target / "meta.json").read_text())
+        tensors = torch.load(target / "tensors.pt", weights_only=True)
+        synonyms = torch.load(target / "synonyms.pt", weights_only=True) if meta.get("synonyms") else None
+    except (OSError, ValueError, RuntimeError) as err:
+        raise DatasetError(
+            f"the tokenized cache at {target} is unreadable ({err}); delete that folder or pass refresh=True"
+        ) from err
+    return meta, tensors, synonyms
+
+
+def _carve_val(train: TextSplit, val_size: int | float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices kept for training and those carved out for validation: ``val_size`` examples (or that fraction),
+    stratified and seeded."""
+    n_train = len(train.labels)
+    if isinstance(val_size, float) and 0 < val_size < 1:
+        val_size = max(1, int(round(val_size * n_train)))
+    val_size = int(val_size)
+    if not 0 < val_size < n_train:
+        raise ValueError(f"val_size={val_size} must be in (0, {n_train}) for a training split of {n_train}")
+    val_index = train.sample_indices(val_size, seed)
+    keep = torch.ones(n_train, dtype=torch.bool)
+    keep[val_index] = False
+    return torch.nonzero(keep).flatten(), val_index
 
 
 def load_text_dataset(
@@ -348,14 +391,7 @@ def load_text_dataset(
     target = cache_root() / "text" / f"{label}-{tokenizer}-{key}"
     if refresh or not (target / "meta.json").exists():
         _build_cache(target, hub_id, local, tokenizer, vocab_size, max_length, pretrained, refresh)
-    try:
-        meta = json.loads((target / "meta.json").read_text())
-        tensors = torch.load(target / "tensors.pt", weights_only=True)
-        synonyms = torch.load(target / "synonyms.pt", weights_only=True) if meta.get("synonyms") else None
-    except (OSError, ValueError, RuntimeError) as err:
-        raise DatasetError(
-            f"the tokenized cache at {target} is unreadable ({err}); delete that folder or pass refresh=True"
-        ) from err
+    meta, tensors, synonyms = _read_cache(target)
     tagging = meta["task"] == "tagging"
 
     def split(prefix: str, index: torch.Tensor | None = None) -> TextSplit:
@@ -367,16 +403,8 @@ def load_text_dataset(
     if "val_ids" in tensors:
         train, val = split("train"), split("val")
     else:
-        n_train = len(tensors["train_labels"])
-        if isinstance(val_size, float) and 0 < val_size < 1:
-            val_size = max(1, int(round(val_size * n_train)))
-        val_size = int(val_size)
-        if not 0 < val_size < n_train:
-            raise ValueError(f"val_size={val_size} must be in (0, {n_train}) for a training split of {n_train}")
-        val_index = split("train").sample_indices(val_size, seed)
-        keep = torch.ones(n_train, dtype=torch.bool)
-        keep[val_index] = False
-        train, val = split("train", torch.nonzero(keep).flatten()), split("train", val_index)
+        keep, val_index = _carve_val(split("train"), val_size, seed)
+        train, val = split("train", keep), split("train", val_index)
     mentions = None
     if tagging:
         tokens = train.tokens

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from dataclasses import dataclass
@@ -75,33 +76,7 @@ def _record(folder, cfg: GenerativeConfig, argv: list[str] | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parse_config(GenerativeConfig, parser, argv)
-    for name in ("dataset", "model"):
-        if getattr(args, name) is None:
-            parser.error(f"{args.command} needs --{name}")
-    if args.epochs is not None and args.epochs < 1:
-        parser.error(f"--epochs must be at least 1, got {args.epochs}")
-    if not 0 <= args.seed < 2**31 or args.samples_per_class < 1:
-        parser.error("--seed must be from 0 to 2**31 - 1 and --samples-per-class >= 1")
-    if args.command == "evaluate" and args.out is None:
-        parser.error("evaluate needs --out DIR")
-    try:
-        folder = args.out or generator_dir(args.dataset, args.model, args.size, args.seed)
-    except ValueError as exc:  # a bad key from a caller that skipped the parser's choices
-        parser.exit(2, f"error: {exc}\n")
-    if args.command == "train" and args.resume and not (Path(folder) / "checkpoint.pt").is_file():
-        parser.exit(
-            2,
-            f"error: --resume: {Path(folder) / 'checkpoint.pt'} does not exist, so there is no training to continue; "
-            "drop --resume to train from scratch, or give the --out of the interrupted run\n",
-        )
-    try:  # before any training, so that a trained generator is never lost to an unwritable folder
-        from policy_search.outputs import check_writable
-
-        check_writable(folder)
-    except OSError as exc:
-        parser.exit(
-            2, f"error: --out {str(folder)!r} cannot hold the outputs ({exc.strerror or exc}); choose another\n"
-        )
+    folder = _checked_folder(parser, args)
     if args.command == "train":
         from policy_search.child.data import DatasetError
 
@@ -138,3 +113,38 @@ def main(argv: list[str] | None = None) -> int:
     _record(args.out, args, argv)
     print(json.dumps({k: quality[k] for k in ("classifier_accuracy_mean", "diversity_ratio_mean")}, indent=2))
     return 0
+
+
+def _checked_folder(parser: argparse.ArgumentParser, args: GenerativeConfig):
+    """The output folder, once the flags are checked and the folder is known to be writable (exits 2 with one line
+    otherwise): checked before any training, so a trained generator is never lost to an unwritable folder."""
+    for name in ("dataset", "model"):
+        if getattr(args, name) is None:
+            parser.error(f"{args.command} needs --{name}")
+    if args.epochs is not None and args.epochs < 1:
+        parser.error(f"--epochs must be at least 1, got {args.epochs}")
+    if not 0 <= args.seed < 2**31:
+        parser.error(f"--seed must be from 0 to 2**31 - 1, got {args.seed}")
+    if args.samples_per_class < 1:
+        parser.error(f"--samples-per-class must be at least 1, got {args.samples_per_class}")
+    if args.command == "evaluate" and args.out is None:
+        parser.error("evaluate needs --out DIR")
+    try:
+        folder = args.out or generator_dir(args.dataset, args.model, args.size, args.seed)
+    except ValueError as exc:  # a bad key from a caller that skipped the parser's choices
+        parser.exit(2, f"error: {exc}\n")
+    if args.command == "train" and args.resume and not (Path(folder) / "checkpoint.pt").is_file():
+        parser.exit(
+            2,
+            f"error: --resume: {Path(folder) / 'checkpoint.pt'} does not exist, so there is no training to continue; "
+            "drop --resume to train from scratch, or give the --out of the interrupted run\n",
+        )
+    try:
+        from policy_search.outputs import check_writable
+
+        check_writable(folder)
+    except OSError as exc:
+        parser.exit(
+            2, f"error: --out {str(folder)!r} cannot hold the outputs ({exc.strerror or exc}); choose another\n"
+        )
+    return folder

@@ -178,6 +178,33 @@ def train_text_generator(
     lengths = lengths.clamp(max=cfg.max_length)
     folder = text_generator_dir(dataset, size, seed)
     torch.manual_seed(seed)
+    net, tokenizer, batch_loss = _model_and_loss(cfg, data, ids, lengths, labels)
+    folder.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    losses = _fit(net, batch_loss, cfg, len(labels), seed, folder / "checkpoint.pt", progress)
+    meta = {
+        "format": FORMAT,
+        "dataset": dataset,
+        "version": GENERATOR_VERSION,
+        "size": size,
+        "seed": seed,
+        "config": asdict(cfg),
+        "vocab_size": data.vocab_size,
+        "num_classes": data.num_classes,
+        "tokenizer": data.tokenizer_path,
+        "class_names": list(data.class_names),
+        "train_reviews": len(labels),
+        "epoch_losses": losses,
+        "train_seconds_this_call": round(time.perf_counter() - t0, 1),
+    }
+    (folder / "config.json").write_text(json.dumps(meta, indent=1))
+    return TextGenerator(net, meta) if tokenizer is None else PretrainedTextGenerator(net, tokenizer, meta)
+
+
+def _model_and_loss(cfg: TextLMConfig, data, ids: Tensor, lengths: Tensor, labels: Tensor):
+    """The language model (a pretrained one fine-tuned on label-prefixed texts, or one built from ``cfg`` over the
+    task's word ids, conditioned by a label token), its tokenizer (None for the built one) and the loss of a batch
+    of training indices."""
     tokenizer = None
     if cfg.pretrained:
         net, tokenizer = _pretrained_lm(cfg.pretrained)
@@ -200,8 +227,12 @@ def train_text_generator(
             x, real, target = lm_batch(data.vocab_size + labels[index], ids[index], lengths[index], cfg.max_length)
             return net(input_ids=x, attention_mask=real.long(), labels=target).loss
 
-    folder.mkdir(parents=True, exist_ok=True)
-    ckpt = folder / "checkpoint.pt"
+    return net, tokenizer, batch_loss
+
+
+def _fit(net, batch_loss, cfg: TextLMConfig, n: int, seed: int, ckpt: Path, progress: bool) -> list[float]:
+    """Train to ``cfg.epochs`` epochs over ``n`` examples, checkpointing after each (a resumed run replays the
+    batch order of the epochs done, so it is the same run); returns the mean loss of every epoch."""
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr)
     epoch, losses = 0, []
     if ckpt.exists():
@@ -210,18 +241,17 @@ def train_text_generator(
         except Exception as exc:  # noqa: BLE001  # pickle, zip and shape errors all mean "not ours"
             raise ValueError(
                 f"the text generator checkpoint {ckpt} is not a plain-tensor checkpoint ({type(exc).__name__}); "
-                f"delete {folder} to train the generator again"
+                f"delete {ckpt.parent} to train the generator again"
             ) from None
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         epoch, losses = state["epoch"], state["losses"]
     g = torch.Generator().manual_seed(seed)
-    for _ in range(epoch):  # the batch order of the epochs already done, so a resumed run is the same run
-        torch.randperm(len(labels), generator=g)
-    t0 = time.perf_counter()
+    for _ in range(epoch):  # the batch order of the epochs already done
+        torch.randperm(n, generator=g)
     while epoch < cfg.epochs:
         net.train()
-        order = torch.randperm(len(labels), generator=g)
+        order = torch.randperm(n, generator=g)
         total, count = 0.0, 0
         for start in range(0, len(order), cfg.batch_size):
             loss = batch_loss(order[start : start + cfg.batch_size])
@@ -236,23 +266,7 @@ def train_text_generator(
         tmp = ckpt.with_name(f"checkpoint.pt.tmp{os.getpid()}")
         torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "losses": losses}, tmp)
         os.replace(tmp, ckpt)
-    meta = {
-        "format": FORMAT,
-        "dataset": dataset,
-        "version": GENERATOR_VERSION,
-        "size": size,
-        "seed": seed,
-        "config": asdict(cfg),
-        "vocab_size": data.vocab_size,
-        "num_classes": data.num_classes,
-        "tokenizer": data.tokenizer_path,
-        "class_names": list(data.class_names),
-        "train_reviews": len(labels),
-        "epoch_losses": losses,
-        "train_seconds_this_call": round(time.perf_counter() - t0, 1),
-    }
-    (folder / "config.json").write_text(json.dumps(meta, indent=1))
-    return TextGenerator(net, meta) if tokenizer is None else PretrainedTextGenerator(net, tokenizer, meta)
+    return losses
 
 
 def _pretrained_lm(name: str):

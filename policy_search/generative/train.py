@@ -327,45 +327,59 @@ def train_generator(
         "history": [],
     }
     if resume:
-        ckpt = _read(path, dataset, model, size, seed, need_complete=False)
-        try:  # a loadable file of the wrong structure (an edited one) is one line, like an unreadable one
-            net.load_state_dict(ckpt["state"])
-            for opt, state in zip(opts, ckpt["optimizers"], strict=True):
-                opt.load_state_dict(state)
-            epoch, history = int(ckpt["epoch"]), list(ckpt["history"])
-            if isinstance(ckpt["epoch"], bool) or not isinstance(ckpt["epoch"], int) or epoch < 0:
-                raise TypeError(f"epoch is {ckpt['epoch']!r}")
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            what = f"missing {exc}" if isinstance(exc, KeyError) else str(exc).strip().splitlines()[0][:160]
-            raise GeneratorCheckpointError(
-                f"{path} is not a generator checkpoint this run can resume ({type(exc).__name__}: {what}); move it "
-                "aside and train again without --resume"
-            ) from None
-        meta.update(epoch=epoch, history=history)
+        meta.update(_resume(path, net, opts, dataset, model, size, seed))
     (out_dir / "config.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "history"}, indent=2))
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        steps = len(data) // cfg.batch_size
-        bar = tqdm(
-            total=steps * cfg.epochs, initial=steps * meta["epoch"], desc=f"{dataset}-{model}-{size}", unit="batch"
-        )
-    for epoch in range(meta["epoch"], cfg.epochs):
-        # One generator per (seed, epoch): a resumed run draws exactly what an uninterrupted one would.
-        g = torch.Generator().manual_seed(int(seed) * 100_003 + epoch)
-        stats = _train_epoch(net, model, opts, data.images, data.labels, cfg, g, bar)
-        meta["epoch"] = epoch + 1
-        meta["history"].append({"epoch": epoch + 1, **stats})
-        _save_atomic({**meta, "state": net.state_dict(), "optimizers": [o.state_dict() for o in opts]}, path)
-    if bar is not None:
-        bar.close()
+    _train_epochs(net, model, opts, data, cfg, meta, path, progress)
     cache = generator_dir(dataset, model, size, seed)
     if out_dir.resolve() != cache.resolve() and epochs is None:  # only the standard recipe enters the cache
         cache.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, cache / "checkpoint.pt")
         shutil.copyfile(out_dir / "config.json", cache / "config.json")
     return TrainedGenerator(net.eval(), meta)
+
+
+def _resume(path: Path, net, opts, dataset: str, model: str, size: str, seed: int) -> dict[str, Any]:
+    """Load a checkpoint's weights and optimizer states into ``net`` and ``opts``; returns its epoch and history.
+    A file of the wrong structure (an edited one) is one line, like an unreadable one."""
+    ckpt = _read(path, dataset, model, size, seed, need_complete=False)
+    try:
+        net.load_state_dict(ckpt["state"])
+        for opt, state in zip(opts, ckpt["optimizers"], strict=True):
+            opt.load_state_dict(state)
+        epoch, history = int(ckpt["epoch"]), list(ckpt["history"])
+        if isinstance(ckpt["epoch"], bool) or not isinstance(ckpt["epoch"], int) or epoch < 0:
+            raise TypeError(f"epoch is {ckpt['epoch']!r}")
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        what = f"missing {exc}" if isinstance(exc, KeyError) else str(exc).strip().splitlines()[0][:160]
+        raise GeneratorCheckpointError(
+            f"{path} is not a generator checkpoint this run can resume ({type(exc).__name__}: {what}); move it "
+            "aside and train again without --resume"
+        ) from None
+    return {"epoch": epoch, "history": history}
+
+
+def _train_epochs(net, model: str, opts, data, cfg, meta: dict[str, Any], path: Path, progress: bool) -> None:
+    """Train from ``meta["epoch"]`` to ``cfg.epochs``, saving the checkpoint (with ``meta``) after each epoch."""
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        steps = len(data) // cfg.batch_size
+        bar = tqdm(
+            total=steps * cfg.epochs,
+            initial=steps * meta["epoch"],
+            desc=f"{meta['dataset']}-{model}-{meta['size']}",
+            unit="batch",
+        )
+    for epoch in range(meta["epoch"], cfg.epochs):
+        # One generator per (seed, epoch): a resumed run draws exactly what an uninterrupted one would.
+        g = torch.Generator().manual_seed(int(meta["seed"]) * 100_003 + epoch)
+        stats = _train_epoch(net, model, opts, data.images, data.labels, cfg, g, bar)
+        meta["epoch"] = epoch + 1
+        meta["history"].append({"epoch": epoch + 1, **stats})
+        _save_atomic({**meta, "state": net.state_dict(), "optimizers": [o.state_dict() for o in opts]}, path)
+    if bar is not None:
+        bar.close()
 
 
 def _read(path: Path, dataset: str, model: str, size: str, seed: int, need_complete: bool = True) -> dict[str, Any]:

@@ -93,7 +93,7 @@ __all__ = [
 
 def load_policy(path_or_preset: str | os.PathLike[str]) -> Augmentation:
     """Load a policy file (an existing path) or a preset by name (``policy_search.policy.presets.PRESETS``)."""
-    from policy_search.policy.presets import PRESETS, get_preset
+    from policy_search.policy.presets import PRESETS, policy_preset
 
     if isinstance(path_or_preset, os.PathLike) or (isinstance(path_or_preset, str) and os.path.isfile(path_or_preset)):
         path = Path(path_or_preset)
@@ -110,7 +110,7 @@ def load_policy(path_or_preset: str | os.PathLike[str]) -> Augmentation:
         policy.provenance = dict(doc["provenance"])
         return policy
     if isinstance(path_or_preset, str) and path_or_preset in PRESETS:
-        return get_preset(path_or_preset)
+        return policy_preset(path_or_preset)
     raise ValueError(
         f"{path_or_preset!r} is neither an existing policy file nor a preset name; presets: {', '.join(PRESETS)}"
     )

@@ -220,37 +220,10 @@ class Controller(Policy):
         names = field("feature_names")
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise PolicyConfigError(f"{where}.feature_names", "must be a list of feature names")
-        net = as_object(field("network"), f"{where}.network", allowed=("activation", "layers"))
-        activation = as_choice(net.get("activation", "tanh"), f"{where}.network.activation", ACTIVATIONS, "activation")
-        layers = net.get("layers")
-        if not isinstance(layers, list) or not layers:
-            raise PolicyConfigError(f"{where}.network.layers", "must be a non-empty list of {weight, bias}")
-        try:
-            weights = [torch.tensor(layer["weight"], dtype=torch.float32) for layer in layers]
-            biases = [torch.tensor(layer["bias"], dtype=torch.float32) for layer in layers]
-        except (KeyError, TypeError, ValueError) as err:
-            raise PolicyConfigError(f"{where}.network.layers", f"malformed weights ({err})") from None
-        if not all(bool(torch.isfinite(t).all()) for t in (*weights, *biases)):
-            raise PolicyConfigError(f"{where}.network.layers", "holds a non-finite weight (NaN or infinity)")
-        sizes = [len(names)] + [w.shape[0] for w in weights]
-        for i, (w, b) in enumerate(zip(weights, biases)):
-            if w.ndim != 2 or w.shape[1] != sizes[i] or b.shape != (w.shape[0],):
-                raise PolicyConfigError(
-                    f"{where}.network.layers[{i}]",
-                    f"weight {tuple(w.shape)} / bias {tuple(b.shape)} do not chain from {sizes[i]} inputs",
-                )
         box = output == "box"
-        expected_out = len(spec.nvec) if box else int(spec.nvec.sum())
-        if sizes[-1] != expected_out:
-            raise PolicyConfigError(
-                f"{where}.network.layers[{len(weights) - 1}]",
-                f"has {sizes[-1]} outputs but the action spec needs {expected_out}",
-            )
-        network = build_mlp(sizes, activation)
-        with torch.no_grad():
-            for m, w, b in zip([m for m in network if isinstance(m, nn.Linear)], weights, biases):
-                m.weight.copy_(w)
-                m.bias.copy_(b)
+        network, activation = _network_from_body(
+            field("network"), len(names), len(spec.nvec) if box else int(spec.nvec.sum()), where
+        )
         base = body.get("base")
         return cls(
             spec,
@@ -274,3 +247,38 @@ class Controller(Policy):
 
 
 register_kind("controller", Controller)
+
+
+def _network_from_body(net: Any, inputs: int, outputs: int, where: str) -> tuple[nn.Sequential, str]:
+    """The MLP a policy file's ``network`` describes (its activation and {weight, bias} layers), checked to be
+    finite and to chain from ``inputs`` features to ``outputs`` action logits (or box values)."""
+    net = as_object(net, f"{where}.network", allowed=("activation", "layers"))
+    activation = as_choice(net.get("activation", "tanh"), f"{where}.network.activation", ACTIVATIONS, "activation")
+    layers = net.get("layers")
+    if not isinstance(layers, list) or not layers:
+        raise PolicyConfigError(f"{where}.network.layers", "must be a non-empty list of {weight, bias}")
+    try:
+        weights = [torch.tensor(layer["weight"], dtype=torch.float32) for layer in layers]
+        biases = [torch.tensor(layer["bias"], dtype=torch.float32) for layer in layers]
+    except (KeyError, TypeError, ValueError) as err:
+        raise PolicyConfigError(f"{where}.network.layers", f"malformed weights ({err})") from None
+    if not all(bool(torch.isfinite(t).all()) for t in (*weights, *biases)):
+        raise PolicyConfigError(f"{where}.network.layers", "holds a non-finite weight (NaN or infinity)")
+    sizes = [inputs] + [w.shape[0] for w in weights]
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        if w.ndim != 2 or w.shape[1] != sizes[i] or b.shape != (w.shape[0],):
+            raise PolicyConfigError(
+                f"{where}.network.layers[{i}]",
+                f"weight {tuple(w.shape)} / bias {tuple(b.shape)} do not chain from {sizes[i]} inputs",
+            )
+    if sizes[-1] != outputs:
+        raise PolicyConfigError(
+            f"{where}.network.layers[{len(weights) - 1}]",
+            f"has {sizes[-1]} outputs but the action spec needs {outputs}",
+        )
+    network = build_mlp(sizes, activation)
+    with torch.no_grad():
+        for m, w, b in zip([m for m in network if isinstance(m, nn.Linear)], weights, biases):
+            m.weight.copy_(w)
+            m.bias.copy_(b)
+    return network, activation

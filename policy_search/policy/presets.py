@@ -1,4 +1,4 @@
-"""Reference augmentation policies, as module-level data, built by name with ``get_preset(name)``.
+"""Reference augmentation policies, as module-level data, built by name with ``policy_preset(name)``.
 
 Provenance:
 - ``flip-crop``: the standard CIFAR recipe (He et al., 2016): random horizontal flip (p=0.5), then zero-pad
@@ -53,7 +53,15 @@ from policy_search.policy.heuristic import ProgressHeuristic
 from policy_search.policy.kinds import RandAugment, Schedule, Sequence, SubPolicies, TrivialAugmentWide
 from policy_search.policy.text import EDA, MENTION_REPLACEMENT, TextSubPolicies
 
-__all__ = ["AUTOAUGMENT_CIFAR10", "CUTOUT_16", "FLIP_CROP", "LEARNERS", "PRESETS", "SEED_RECIPE_JITTER", "get_preset"]
+__all__ = [
+    "AUTOAUGMENT_CIFAR10",
+    "CUTOUT_16",
+    "FLIP_CROP",
+    "LEARNERS",
+    "PRESETS",
+    "SEED_RECIPE_JITTER",
+    "policy_preset",
+]
 
 # (op, probability, magnitude bin of 10 or None), torchvision.transforms.v2.AutoAugment CIFAR10 policy.
 AUTOAUGMENT_CIFAR10: list[list[tuple[str, float, int | None]]] = [
@@ -147,7 +155,7 @@ PRESETS: tuple[str, ...] = tuple(_BUILDERS)
 LEARNERS: tuple[str, ...] = ("online-augnet",)
 
 
-def get_preset(name: str) -> Augmentation:
+def policy_preset(name: str) -> Augmentation:
     """A fresh policy for preset ``name`` (one of PRESETS)."""
     if name not in _BUILDERS:
         raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")

@@ -114,11 +114,22 @@ class CompareConfig:
         from policy_search.child.data import check_dataset
 
         check_dataset(self.dataset, self.data_dir)
-        if self.budget_runs < 0 or self.rescore < 0 or not 0 <= self.first_test_seed < 2**62:
-            raise ValueError("--budget-runs and --rescore must be >= 0, --first-test-seed from 0 to 2**62")
+        for flag, value in (("--budget-runs", self.budget_runs), ("--rescore", self.rescore)):
+            if value < 0:
+                raise ValueError(f"{flag} must be >= 0 (0: off), got {value}")
+        if not 0 <= self.first_test_seed < 2**62:
+            raise ValueError(f"--first-test-seed must be from 0 to 2**62 - 1, got {self.first_test_seed}")
+        from policy_search.benchmark.race import MIN_RACE_RUNS
+
+        if 0 < self.rescore < MIN_RACE_RUNS:
+            raise ValueError(
+                f"--rescore must be 0 or at least {MIN_RACE_RUNS} child runs (two candidates and no augmentation on "
+                f"two seeds), got {self.rescore}"
+            )
         if self.rescore and self.budget_runs and self.budget_runs - self.rescore < 4:
             raise ValueError(
-                f"--rescore {self.rescore} of --budget-runs {self.budget_runs} leaves fewer than 4 runs to search"
+                f"--rescore {self.rescore} of --budget-runs {self.budget_runs} leaves fewer than 4 runs to search; "
+                f"give --budget-runs {self.rescore + 4} or more"
             )
         if self.budget_samples <= 0 or self.seeds <= 0 or self.test_seeds < 0:
             raise ValueError("--budget-samples and --seeds must be positive and --test-seeds >= 0")
@@ -185,7 +196,8 @@ def _run_optuna(config: CompareConfig, method: str, seed: int, out: Path, runs: 
                 {
                     "samples": int(row["cumulative_samples"]),
                     "wall_s": wall,
-                    "value": float(row["value"]) if row["state"] == "COMPLETE" else None,
+                    # a diverged trial is scored at chance for the sampler, but it is no policy
+                    "value": float(row["value"]) if row["state"] == "COMPLETE" and not row.get("diverged") else None,
                 }
             )
     return curve, out / "best_policy.json"
@@ -377,6 +389,7 @@ def run_compare(config: CompareConfig, argv: list[str] | None = None) -> dict[st
             f"--budget-samples {config.budget_samples} is less than one child run of "
             f"{config.task!r} ({per_run} samples)"
         )
+    _check_rescore(config, runs, per_run)
     (out / "config.json").write_text(
         json.dumps({**asdict(config), "samples_per_run": per_run, "runs": runs}, indent=2) + "\n", encoding="utf-8"
     )
@@ -394,6 +407,24 @@ def run_compare(config: CompareConfig, argv: list[str] | None = None) -> dict[st
         summary["replicated"] = _replicated(config, scores)
     write_json(out / "summary.json", summary, indent=2)
     return summary
+
+
+def _check_rescore(config: CompareConfig, runs: int, per_run: int) -> None:
+    """A rescore race needs at least MIN_RACE_RUNS child runs and must leave each search 4: said in this command's
+    own terms (its budget flag), before any method runs."""
+    from policy_search.benchmark.race import MIN_RACE_RUNS
+
+    if config.rescore and (config.rescore < MIN_RACE_RUNS or runs - config.rescore < 4):
+        budget = (
+            f"--budget-runs {config.budget_runs}"
+            if config.budget_runs
+            else f"--budget-samples {config.budget_samples} ({runs} child runs of {per_run} samples)"
+        )
+        raise ValueError(
+            f"--rescore must be 0 or at least {MIN_RACE_RUNS} child runs and leave at least 4 runs to search; got "
+            f"--rescore {config.rescore} of {budget}: raise the budget to at least {config.rescore + 4} runs or "
+            "lower --rescore"
+        )
 
 
 def _test_seed_list(config: CompareConfig) -> list[int]:

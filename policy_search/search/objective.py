@@ -53,10 +53,11 @@ class TrialSeededSampler(optuna.samplers.BaseSampler):
 
     def __init__(self, name: str, seed: int, n_startup_trials: int) -> None:
         self._name, self._seed, self._n_startup = name, seed, n_startup_trials
-        self._inner = _base_sampler(name, seed, n_startup_trials)
+        self._inner = _base_sampler(name, seed % 2**32, n_startup_trials)
 
     def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        self._inner = _base_sampler(self._name, self._seed * 1_000_003 + trial.number, self._n_startup)
+        # numpy seeds are 32-bit: reduced modulo 2**32 (the same value as before for every seed that fitted)
+        self._inner = _base_sampler(self._name, (self._seed * 1_000_003 + trial.number) % 2**32, self._n_startup)
         self._inner.before_trial(study, trial)
 
     def infer_relative_search_space(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict:
@@ -82,7 +83,7 @@ class TrialSeededSampler(optuna.samplers.BaseSampler):
 
 def make_sampler(name: str, seed: int, n_startup_trials: int = 10) -> optuna.samplers.BaseSampler:
     """``tpe`` or ``random``, reseeded per trial number (see TrialSeededSampler)."""
-    _base_sampler(name, seed, n_startup_trials)  # validates the name before anything else runs
+    _base_sampler(name, seed % 2**32, n_startup_trials)  # validates the name before anything else runs
     return TrialSeededSampler(name, seed, n_startup_trials)
 
 

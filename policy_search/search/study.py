@@ -107,6 +107,8 @@ class SearchConfig:
             parse_synthetic(self.synthetic)  # raises with the valid choices
         if self.space not in SPACES:
             raise ValueError(f"unknown search space {self.space!r}; choose one of {', '.join(SPACES)}")
+        if isinstance(self.seed, bool) or not 0 <= self.seed < 2**62:
+            raise ValueError(f"--seed must be from 0 to 2**62 - 1, got {self.seed}")
         if self.trials <= 0 or self.trials > 10_000_000:
             raise ValueError(f"--trials must be a number of trials from 1 to 10,000,000, got {self.trials}")
         from policy_search.benchmark.race import MIN_RACE_RUNS
@@ -460,13 +462,15 @@ def trials_table(study: optuna.Study) -> list[dict[str, Any]]:
     rows, cumulative, best = [], 0, None
     for t in trials:
         cumulative += int(t.user_attrs.get("samples", 0))
-        if t.state == TrialState.COMPLETE and (best is None or t.value > best):
+        diverged = t.user_attrs.get("diverged") or ""  # scored at chance for the sampler; never the best
+        if t.state == TrialState.COMPLETE and not diverged and (best is None or t.value > best):
             best = t.value
         rows.append(
             {
                 "number": t.number,
                 "state": t.state.name,
                 "value": t.value,
+                "diverged": diverged,
                 "samples": t.user_attrs.get("samples", 0),
                 "cumulative_samples": cumulative,
                 "best_so_far": best,

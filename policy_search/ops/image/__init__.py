@@ -27,7 +27,14 @@ import torch
 from policy_search.ops.image import fused as ops_fused
 from policy_search.ops.image import geometry
 from policy_search.ops.image import lut as tables
-from policy_search.ops.image.magnitude import MAGNITUDE_SPACES, MagnitudeRange, bin_to_magnitude, magnitude_to_param  # noqa: F401 - re-exported: ops.MAGNITUDE_SPACES etc.
+from policy_search.ops.image.magnitude import (  # noqa: F401 - re-exported: ops.MAGNITUDE_SPACES etc.
+    MAGNITUDE_SPACES,
+    NONE,
+    MagnitudeRange,
+    bin_to_magnitude,
+    in_spaces,
+    magnitude_to_param,
+)
 
 Tensor = torch.Tensor
 Kernel = Callable[..., Tensor]
@@ -222,16 +229,19 @@ class OpRow:
     """Whether it reads the position draws (PadCrop's offset, Cutout's centre)."""
     doc: str
     """What the op does, with its torchvision reference."""
+    magnitudes: tuple[tuple[str, MagnitudeRange], ...] = in_spaces(NONE)
+    """Its range in each magnitude space (``in_spaces(standard, wide)``); parameter-free ops take the default."""
 
     @property
-    def fused_code(self) -> int:
-        """Its code in the fused CPU kernels (= its index in OP_NAMES, checked below)."""
+    def fused_code(self) -> int | None:
+        """Its code in the fused CPU kernels (= its index in OP_NAMES, checked below), or None where the fused
+        kernels do not implement it: batches holding it then run the torch kernels (same pixels, slower)."""
         snake = re.sub(r"(?<!^)(?=[A-Z])", "_", self.name).upper()  # HorizontalFlip -> HORIZONTAL_FLIP
-        return getattr(ops_fused, snake if hasattr(ops_fused, snake) else self.name.upper())
+        return getattr(ops_fused, snake if hasattr(ops_fused, snake) else self.name.upper(), None)
 
     def magnitude(self, space: str = "standard") -> MagnitudeRange | None:
         """Its magnitude range in ``space`` (``standard`` or ``wide``; None where the space leaves it out)."""
-        return MAGNITUDE_SPACES[space].get(self.name)
+        return dict(self.magnitudes).get(space)
 
 
 # Relative cost per image (the `cost` column): kernel time relative to Brightness (= 1.0), Identity = 0; a
@@ -241,30 +251,48 @@ class OpRow:
 # table-lookup / shared-warp rewrite of the kernels: Brightness is a table lookup, and each geometric op's index
 # map is cached per parameter (the script uses one parameter per op, so these are the cached, steady-state warp
 # costs). Costs vary up to ~2x between runs on this machine. Raw timings: benchmarks/results/op_costs.json.
+# Magnitude ranges (the last column; parameter-free ops leave it out): standard = torchvision's AutoAugment /
+# RandAugment ranges: shear [-0.3, 0.3], translate [-150/331 W, 150/331 W] px (+-14.5 at 32), rotate [-30, 30]
+# degrees, enhance factor [0.1, 1.9], posterize [8, 4] bits; wide = TrivialAugmentWide: shear [-0.99, 0.99],
+# translate [-32, 32] px, rotate [-135, 135] degrees, enhance [0.01, 1.99], posterize [8, 2] bits. Solarize: a
+# threshold in [255, 0]; PadCrop: [0, 4] px padding (RandomCrop(32, padding=4)); Cutout: a side in
+# [0, 0.5 * min(H, W)] px (16 px at 32x32); those three are the same in both spaces.
+ENHANCE = in_spaces(MagnitudeRange(0.9, True, "enhance"), MagnitudeRange(0.99, True, "enhance"))
 OP_TABLE: tuple[OpRow, ...] = (
     OpRow("Identity", _identity, "identity", 0.0, False, False, "copy, unchanged"),
     OpRow("ShearX", _warp(geometry.SHEAR_X), "geometric", 0.86, True, False,
-          "sheared along x by factor params[B] (torchvision AutoAugment ShearX)"),
+          "sheared along x by factor params[B] (torchvision AutoAugment ShearX)",
+          in_spaces(MagnitudeRange(0.3, True, "linear"), MagnitudeRange(0.99, True, "linear"))),
     OpRow("ShearY", _warp(geometry.SHEAR_Y), "geometric", 0.79, True, False,
-          "sheared along y by factor params[B] (torchvision AutoAugment ShearY)"),
+          "sheared along y by factor params[B] (torchvision AutoAugment ShearY)",
+          in_spaces(MagnitudeRange(0.3, True, "linear"), MagnitudeRange(0.99, True, "linear"))),
     OpRow("TranslateX", _warp(geometry.TRANSLATE_X), "geometric", 0.87, True, False,
-          "shifted right by params[B] pixels (truncated toward zero like torchvision's int())"),
+          "shifted right by params[B] pixels (truncated toward zero like torchvision's int())",
+          in_spaces(MagnitudeRange(150.0 / 331.0, True, "width"), MagnitudeRange(32.0, True, "linear"))),
     OpRow("TranslateY", _warp(geometry.TRANSLATE_Y), "geometric", 0.76, True, False,
-          "shifted down by params[B] pixels (truncated toward zero like torchvision's int())"),
+          "shifted down by params[B] pixels (truncated toward zero like torchvision's int())",
+          in_spaces(MagnitudeRange(150.0 / 331.0, True, "height"), MagnitudeRange(32.0, True, "linear"))),
     OpRow("Rotate", _warp(geometry.ROTATE), "geometric", 0.79, True, False,
-          "rotated counter-clockwise by params[B] degrees about the centre (F.rotate, no expand)"),
+          "rotated counter-clockwise by params[B] degrees about the centre (F.rotate, no expand)",
+          in_spaces(MagnitudeRange(30.0, True, "linear"), MagnitudeRange(135.0, True, "linear"))),
     OpRow("Brightness", _lookup("Brightness"), "table", 1.0, True, False,
-          "times enhancement factor params[B] (F.adjust_brightness; 1.0 = unchanged)"),
+          "times enhancement factor params[B] (F.adjust_brightness; 1.0 = unchanged)",
+          ENHANCE),
     OpRow("Color", _color, "own", 2.46, True, False,
-          "saturation scaled by factor params[B] (F.adjust_saturation); 1-channel images unchanged"),
+          "saturation scaled by factor params[B] (F.adjust_saturation); 1-channel images unchanged",
+          ENHANCE),
     OpRow("Contrast", _lookup("Contrast"), "table", 1.33, True, False,
-          "contrast scaled by factor params[B] about the mean grey level (F.adjust_contrast)"),
+          "contrast scaled by factor params[B] about the mean grey level (F.adjust_contrast)",
+          ENHANCE),
     OpRow("Sharpness", _sharpness, "own", 4.81, True, False,
-          "sharpened (factor > 1) or smoothed (< 1) by params[B]; borders kept (F.adjust_sharpness)"),
+          "sharpened (factor > 1) or smoothed (< 1) by params[B]; borders kept (F.adjust_sharpness)",
+          ENHANCE),
     OpRow("Posterize", _posterize, "own", 0.25, True, False,
-          "keeping the top int(params[B]) bits per channel, bits clamped to [0, 8] (F.posterize)"),
+          "keeping the top int(params[B]) bits per channel, bits clamped to [0, 8] (F.posterize)",
+          in_spaces(MagnitudeRange(4.0, False, "posterize"), MagnitudeRange(2.0, False, "posterize"))),
     OpRow("Solarize", _lookup("Solarize"), "table", 0.93, True, False,
-          "with pixels >= threshold params[B] (0..255) inverted (F.solarize)"),
+          "with pixels >= threshold params[B] (0..255) inverted (F.solarize)",
+          in_spaces(MagnitudeRange(255.0, False, "solarize"))),
     OpRow("AutoContrast", _lookup("AutoContrast"), "table", 1.42, False, False,
           "with each channel stretched to 0..255 (F.autocontrast)"),
     OpRow("Equalize", _equalize, "table", 2.62, False, False,
@@ -273,10 +301,12 @@ OP_TABLE: tuple[OpRow, ...] = (
     OpRow("HorizontalFlip", _horizontal_flip, "own", 0.04, False, False, "mirrored left-right (F.horizontal_flip)"),
     OpRow("PadCrop", _pad_crop, "own", 1.03, True, True,
           "zero-padded by int(params[B]) pixels per side, then cropped back to H x W at offset "
-          "floor(aux * (2p + 1)) (RandomCrop's draw; aux None crops the centre)"),
+          "floor(aux * (2p + 1)) (RandomCrop's draw; aux None crops the centre)",
+          in_spaces(MagnitudeRange(4.0, False, "linear"))),
     OpRow("Cutout", _cutout, "own", 0.84, True, True,
           "with a square of side int(params[B]) pixels set to 0 around centre floor(aux * (H, W)) (the image "
-          "centre when aux is None), clipped at the borders (DeVries & Taylor)"),
+          "centre when aux is None), clipped at the borders (DeVries & Taylor)",
+          in_spaces(MagnitudeRange(0.5, False, "side"))),
 )  # fmt: skip
 OP_ROWS: dict[str, OpRow] = {row.name: row for row in OP_TABLE}
 OP_NAMES: tuple[str, ...] = tuple(OP_ROWS)
@@ -315,7 +345,19 @@ assert set(_TABLE_OPS) == {row.name for row in OP_TABLE if row.group == "table"}
 _RUN_ORDER = ("Identity", *_GEOMETRIC_OPS, *_TABLE_OPS, *_OWN_KERNEL_OPS)
 assert sorted(_RUN_ORDER) == sorted(OP_NAMES)
 _RANK = tuple(_RUN_ORDER.index(name) for name in OP_NAMES)  # OP_NAMES index -> position in _RUN_ORDER
-assert [row.fused_code for row in OP_TABLE] == list(range(len(OP_TABLE))), "fused op codes follow OP_TABLE"
+assert all(row.fused_code in (None, i) for i, row in enumerate(OP_TABLE)), "fused op codes follow OP_TABLE"
+_UNFUSED = tuple(i for i, row in enumerate(OP_TABLE) if row.fused_code is None)  # ops the fused kernels lack
+for _row in OP_TABLE:  # the magnitude spaces, derived from the table's magnitude column
+    for _space, _range in _row.magnitudes:
+        MAGNITUDE_SPACES[_space][_row.name] = _range
+assert all(set(space) == set(OP_NAMES) for space in MAGNITUDE_SPACES.values()), "every op has a range in every space"
+
+
+def _fusable(images: Tensor, params: Tensor, op_index: Tensor) -> bool:
+    """Whether the fused CPU kernel can run this call: its inputs fit, and every op in it has a fused code."""
+    if not ops_fused.usable(images, params):
+        return False
+    return not _UNFUSED or not bool(torch.isin(op_index, torch.tensor(_UNFUSED, device=op_index.device)).any())
 
 
 def apply_ops(
@@ -346,7 +388,7 @@ def apply_ops(
                 f"{tuple(getattr(mask, 'shape', ())) or type(mask).__name__}"
             )
         op_index = op_index.masked_fill(~mask.to(device=device, dtype=torch.bool), 0)  # inactive = Identity
-    if ops_fused.usable(images, params):  # CPU: one compiled pass over the batch (policy_search/ops_fused.py)
+    if _fusable(images, params, op_index):  # CPU: one compiled pass over the batch (policy_search/ops_fused.py)
         return ops_fused.apply_slots(images, op_index[None], params[None], None if aux is None else aux[None])
     rank = _rank_table(device)[op_index.clamp(-1, len(OP_NAMES)).add_(1)]
     # The only host sync: the run length of each op (the last entry counts out-of-range op indices).
@@ -413,7 +455,7 @@ def run_slots(images: Tensor, op_index: Tensor, params: Tensor, aux: Tensor | No
     """``apply_slots`` without its checks, for callers whose inputs are already checked (a policy checks its batch
     once and samples params of the right shapes: one validation per batch)."""
     slots = op_index.shape[0]
-    if slots and ops_fused.usable(images, params):
+    if slots and _fusable(images, params, op_index):
         return ops_fused.apply_slots(images, op_index, params, aux, mask)
     out = images.clone() if not slots else images
     for s in range(slots):

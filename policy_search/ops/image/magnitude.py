@@ -28,32 +28,20 @@ class MagnitudeRange:
     kind: str
 
 
-def _space(shear: float, translate: MagnitudeRange, rotate: float, enhance: float, bits: int) -> dict:
-    none = MagnitudeRange(0.0, False, "none")
-    return {
-        "Identity": none,
-        "ShearX": MagnitudeRange(shear, True, "linear"),
-        "ShearY": MagnitudeRange(shear, True, "linear"),
-        "TranslateX": MagnitudeRange(translate.max, True, translate.kind),
-        "TranslateY": MagnitudeRange(translate.max, True, "height" if translate.kind == "width" else "linear"),
-        "Rotate": MagnitudeRange(rotate, True, "linear"),
-        **{op: MagnitudeRange(enhance, True, "enhance") for op in ("Brightness", "Color", "Contrast", "Sharpness")},
-        "Posterize": MagnitudeRange(float(bits), False, "posterize"),
-        "Solarize": MagnitudeRange(255.0, False, "solarize"),  # range [255, 0] threshold (uint8)
-        "AutoContrast": none, "Equalize": none, "Invert": none, "HorizontalFlip": none,
-        "PadCrop": MagnitudeRange(4.0, False, "linear"),  # range [0, 4] px padding, RandomCrop(32, padding=4)
-        "Cutout": MagnitudeRange(0.5, False, "side"),  # range [0, 0.5 * min(H, W)] px side (16 px at 32x32)
-    }  # fmt: skip
+SPACES: tuple[str, ...] = ("standard", "wide")
+NONE = MagnitudeRange(0.0, False, "none")
 
 
-MAGNITUDE_SPACES: dict[str, dict[str, MagnitudeRange]] = {
-    # AutoAugment / RandAugment (torchvision): shear range [-0.3, 0.3]; translate [-150/331 W, 150/331 W] px
-    # (+-14.5 at 32); rotate [-30, 30] degrees; enhance factor [0.1, 1.9]; posterize [8, 4] bits.
-    "standard": _space(0.3, MagnitudeRange(150.0 / 331.0, True, "width"), 30.0, 0.9, 4),
-    # TrivialAugmentWide (torchvision): shear [-0.99, 0.99]; translate [-32, 32] px; rotate [-135, 135] degrees;
-    # enhance factor [0.01, 1.99]; posterize [8, 2] bits.
-    "wide": _space(0.99, MagnitudeRange(32.0, True, "linear"), 135.0, 0.99, 2),
-}
+def in_spaces(standard: MagnitudeRange, wide: MagnitudeRange | None = None) -> tuple[tuple[str, MagnitudeRange], ...]:
+    """An op's range in each space (``wide`` defaults to ``standard``): the magnitude column of ``OP_TABLE``."""
+    return (("standard", standard), ("wide", standard if wide is None else wide))
+
+
+# Per space, every op's range, in OP_TABLE's order. Filled from the table's magnitude column by
+# policy_search.ops.image, which Python always imports before this module (its package), so the table is the one
+# place an op's ranges are written. standard: torchvision's AutoAugment / RandAugment ranges; wide: its
+# TrivialAugmentWide ranges (each written beside its row).
+MAGNITUDE_SPACES: dict[str, dict[str, MagnitudeRange]] = {space: {} for space in SPACES}
 
 
 def bin_to_magnitude(b: int | Tensor, num_bins: int) -> Tensor:
