@@ -643,7 +643,13 @@ def _rescore(cfg: TrainConfig, out: Path, summary: dict) -> dict:
         description=f"--rescore {cfg.rescore} of train_agent in {out}",
     )
     race = run_race(race_cfg)
-    provenance = {"task": cfg.task, "agent": cfg.agent, "seed": cfg.seed, "search_episodes": summary["episodes"]}
+    provenance = {
+        "task": cfg.task,
+        "agent": cfg.agent,
+        "seed": cfg.seed,
+        "search_seed": cfg.seed,
+        "search_episodes": summary["episodes"],
+    }
     winner = adopt_winner(out, race, "schedule", "distilled", summary["episodes"], provenance)
     per_run = summary["child_samples"] / max(1, summary["episodes"])
     from policy_search.policy.export import plot_schedule
@@ -703,6 +709,7 @@ def _provenance(cfg: TrainConfig, env, command: str, child_seconds: float, cumul
         "dataset": inner.run.preset.dataset,
         "agent": cfg.agent,
         "seed": cfg.seed,
+        "search_seed": cfg.seed,  # the names the replicated finals read
         "search_budget": {"episodes": len(env.episodes), "steps_per_episode": cfg.steps_per_episode},
         # a number (child-training samples), as the benchmark harness and the Optuna search record it
         "compute_spent": cumulative,
@@ -810,6 +817,7 @@ def _export_online(cfg: TrainConfig, policy, run, metrics: dict, out: Path, comm
         "dataset": run.preset.dataset,
         "agent": "online",
         "seed": cfg.seed,
+        "search_seed": cfg.seed,  # the names the replicated finals read
         "search_budget": {"trainings": 1},
         "compute_spent": int(round(equivalents * run.total_batches * run.preset.batch_size)),
         "compute_unit": "child-training samples",

@@ -141,6 +141,7 @@ def test_small_search_writes_what_it_promises(tmp_path, shared_data_dir, sampler
     policy = load_policy(out / "best_policy.json")
     assert policy.kind == {"randaugment": "randaugment", "schedule": "schedule", "subpolicies": "subpolicies"}[space]
     assert policy.provenance["agent"] == f"optuna-{sampler}"
+    assert policy.provenance["search_seed"] == config.seed and policy.provenance["child_run_equivalents"] > 0
     assert policy.provenance["search"]["val_accuracy"] == pytest.approx(summary["best_value"])
     saved = json.loads((out / "config.json").read_text())
     assert saved["sampler"] == sampler and saved["pruner"] == pruner and saved["storage"].endswith("study.log")

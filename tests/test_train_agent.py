@@ -43,7 +43,10 @@ def test_end_to_end_exports_load_and_replay(tmp_path, agent):
     assert len(rows(out)) == 2 and any((out / "tb").iterdir())
     controller, schedule = load_policy(str(out / "policy.json")), load_policy(str(out / "schedule.json"))
     assert isinstance(controller, Controller) and isinstance(schedule, Schedule)
-    assert json.loads((out / "policy.json").read_text())["provenance"]["agent"] == agent
+    for name in ("policy.json", "schedule.json"):  # the fields the replicated finals read (issue 31)
+        provenance = json.loads((out / name).read_text())["provenance"]
+        assert provenance["agent"] == agent and provenance["search_seed"] == 1, provenance
+        assert provenance["child_run_equivalents"] > 0
     images = torch.randint(0, 256, (16, 1, 28, 28), dtype=torch.uint8)
     features = {name: 0.1 for name in controller.feature_names}
     controller.observe(features)

@@ -398,6 +398,7 @@ def _rescore(study: optuna.Study, config: SearchConfig, image: Any) -> dict[str,
         "task": config.task,
         "agent": f"optuna-{config.sampler}",
         "seed": config.seed,
+        "search_seed": config.seed,  # the names the replicated finals read
         "search_trials": searched,
     }
     adopt_winner(out, race, "best_policy", "study_best_policy", searched, provenance)
@@ -532,6 +533,7 @@ def _export_best(
             "task": config.task,
             "agent": f"optuna-{config.sampler}",
             "seed": config.seed,
+            "search_seed": config.seed,  # the names the replicated finals read
             # Numbers, not objects: the benchmark harness reads compute_spent as one number (child samples).
             "search_budget": config.budget_samples if config.budget_samples is not None else config.trials,
             "compute_spent": samples,
@@ -566,6 +568,7 @@ def _export_best(
                 "task": config.task,
                 "agent": f"optuna-{config.sampler}",
                 "seed": config.seed,
+                "search_seed": config.seed,  # the names the replicated finals read
                 "compute_spent": samples,
             },
         )
