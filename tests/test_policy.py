@@ -488,3 +488,31 @@ def test_hand_built_params_of_the_wrong_shape_are_one_line():
     with pytest.raises(ValueError, match=r"params.param must have shape \[\d+, 16\] to match op_index, got \(\d+, 3\)"):
         policy.apply(images, bad)
     assert torch.equal(policy.apply(images, good), policy(images, params=good))
+
+
+def test_no_modality_branches_outside_the_protocol():
+    """Issue 34: what differs between images and text lives in the modality protocol (policy/modality.py). The few
+    comparisons with a modality's name left elsewhere are listed with why; a new one fails here."""
+    import re
+
+    root = Path(policy_search.__file__).parent
+    allowed = {
+        "policy/heuristic.py": 1,  # file format: image files written before text existed have no modality key
+        "policy/action_space.py": 1,  # the same, for action specs
+        "policy/file.py": 1,  # a file's magnitude reference by space (the file layer sits below the protocol)
+        "child/tasks.py": 1,  # MODEL_TABLE's modality column, read as a table
+        "search/space.py": 1,  # a trial records its modality's physical magnitude (degrees or a rate)
+        "child/data.py": 1,  # a column's role ("image" column of an image dataset), not a modality
+    }
+    pattern = re.compile(
+        r"""[!=]=\s*["'](image|text)["']|\bis (not )?(TEXT|IMAGE)\b|["'](image|text)["'] if\b|"""
+        r"""\bif (not )?text\b|\btext: bool\b"""
+    )
+    found = {}
+    for path in root.rglob("*.py"):
+        rel = str(path.relative_to(root))
+        if rel != "policy/modality.py":
+            hits = len(pattern.findall(path.read_text(encoding="utf-8")))
+            if hits:
+                found[rel] = hits
+    assert found == allowed, found

@@ -59,22 +59,22 @@ def resolve_policy(spec: str | os.PathLike[str]) -> PolicySpec:
     """
     from policy_search.policy.presets import PRESETS
 
-    text = os.fspath(spec)
-    if text in PRESETS:
-        return PolicySpec(text, text)
-    path = Path(text)
+    given = os.fspath(spec)
+    if given in PRESETS:
+        return PolicySpec(given, given)
+    path = Path(given)
     if path.is_dir():
         found = [path / n for n in ("policy.json", "schedule.json") if (path / n).is_file()]
         if not found:
-            raise FileNotFoundError(f"policy directory {text!r} holds neither policy.json nor schedule.json")
+            raise FileNotFoundError(f"policy directory {given!r} holds neither policy.json nor schedule.json")
         path = found[0]
     if not path.is_file():
         raise ValueError(
-            f"unknown policy {text!r}: not a preset name ({', '.join(PRESETS)}) and no such file or "
+            f"unknown policy {given!r}: not a preset name ({', '.join(PRESETS)}) and no such file or "
             "directory; pass a policy file from train_agent (DIR/policy.json or DIR/schedule.json)"
         )
     digest = hashlib.sha1(path.read_bytes()).hexdigest()[:8]
-    return PolicySpec(text, _slug(f"{path.resolve().parent.name}-{path.stem}-{digest}"), path)
+    return PolicySpec(given, _slug(f"{path.resolve().parent.name}-{path.stem}-{digest}"), path)
 
 
 MAX_ROBUSTNESS_SAMPLES = 100_000  # more than any test split here; a typo (1e9) is refused

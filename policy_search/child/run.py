@@ -606,9 +606,11 @@ def _check_policy_fits(run: ChildRun, policy: torch.nn.Module | None) -> None:
     """Before any training, one line: the policy's modality and the features it observes must fit the run."""
     wants = getattr(policy, "modality", None)
     if wants is not None and wants != run.preset.modality:  # before any training: one line, nothing lost
+        from policy_search.policy.modality import get_modality
+
         raise ValueError(
-            f"the policy augments {wants} but task {run.preset.name!r} trains on {run.preset.modality}; "
-            f"pass a policy for {run.preset.modality} ({'eda' if run.preset.modality == 'text' else 'flip-crop'}, ...)"
+            f"the policy augments {wants} but task {run.preset.name!r} trains on {run.preset.modality}; pass a "
+            f"policy for {run.preset.modality}: {get_modality(run.preset.modality).hint}"
         )
     wanted = getattr(policy, "feature_names", None)
     if wanted is not None and not set(wanted) <= set(FEATURE_NAMES):  # before any training: one line

@@ -40,7 +40,7 @@ from policy_search.policy.file import (
     get,
     join,
 )
-from policy_search.policy.modality import IMAGE, RANDAUGMENT_OPS, TEXT, Modality, get_modality
+from policy_search.policy.modality import IMAGE, RANDAUGMENT_OPS, Modality, get_modality
 
 __all__ = [
     "MAGNITUDE_SAMPLING",
@@ -59,7 +59,7 @@ MAGNITUDE_SAMPLING = ("fixed", "uniform")
 
 
 def _op_index(name: Any, where: str, modality: Modality = IMAGE) -> int:
-    return modality.op_names.index(as_choice(name, where, modality.op_names, f"{'text ' * (modality is TEXT)}op"))
+    return modality.op_names.index(as_choice(name, where, modality.op_names, modality.op_word))
 
 
 def _op_list(value: Any, where: str, modality: Modality = IMAGE) -> tuple[str, ...]:

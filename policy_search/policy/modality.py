@@ -303,6 +303,7 @@ class Modality(abc.ABC):
     reference: ClassVar[str]  # magnitude_semantics.reference of its policy files
     params_type: ClassVar[Any]  # AugmentParams, TextParams: .cat(parts, batch_size, device)
     inputs: ClassVar[str]  # what a batch of it is called in messages
+    op_word: ClassVar[str]  # what one of its ops is called in messages ("op", "text op")
     hint: ClassVar[str]  # which policies to use for it, for messages
     search_ops: ClassVar[tuple[str, ...]]  # the compact action's op set
     families: ClassVar[Mapping[str, tuple[str, ...]]]  # op families: on/off heads of the families action
@@ -310,6 +311,9 @@ class Modality(abc.ABC):
     identity: ClassVar[int]  # op_index of Identity
     size_rank: ClassVar[int]  # len(size(view)): what sample_batch's size argument tells a modality-free kind
     binned: ClassVar[bool]  # its magnitudes map through a bin table (images: torchvision's); text rates are linear
+    online_ops: ClassVar[tuple[str, ...]]  # what the online rules (entropy-adaptive, online-augnet) draw from
+    bases: ClassVar[tuple[str, ...]]  # per-sample base ops the online rules may apply before their op (flip, crop)
+    signed: ClassVar[bool]  # its ops take a random sign per sample
 
     def __init__(self) -> None:
         # The policy kinds built over this protocol, by role ("subpolicies", "randaugment"), filled in by the
@@ -394,6 +398,7 @@ class _Image(Modality):
     reference = REFERENCE
     params_type = AugmentParams
     inputs = "images"
+    op_word = "op"
     hint = "use an image policy (flip-crop, randaugment, ...)"
     search_ops = RANDAUGMENT_OPS
     families = IMAGE_FAMILIES
@@ -401,6 +406,9 @@ class _Image(Modality):
     identity = ops.OP_NAMES.index("Identity")
     size_rank = 2
     binned = True
+    online_ops = RANDAUGMENT_OPS
+    bases = ("HorizontalFlip", "PadCrop")
+    signed = True
 
     def accepts(self, batch: Any) -> bool:
         return isinstance(batch, Tensor)
@@ -442,6 +450,7 @@ class _Text(Modality):
     reference = TEXT_REFERENCE
     params_type = TextParams
     inputs = "a TokenBatch (text)"
+    op_word = "text op"
     hint = "use a text policy (eda, text-progress-heuristic, or a policy searched on a text task)"
     search_ops = TEXT_OPS
     families = {op: (op,) for op in TEXT_OPS}
@@ -449,6 +458,9 @@ class _Text(Modality):
     identity = text_ops.TEXT_OP_NAMES.index("Identity")
     size_rank = 1
     binned = False
+    online_ops = ("SynonymReplacement", "RandomInsertion", "RandomSwap", "RandomDeletion")  # EDA's four, its order
+    bases = ()
+    signed = False
 
     def __init__(self) -> None:
         super().__init__()

@@ -66,9 +66,9 @@ from torch import Tensor, nn
 
 from policy_search.policy.base import ImageSpec, Policy, register_kind
 from policy_search.policy.file import PolicyConfigError, as_choice, as_int, as_number, as_object, join
-from policy_search.policy.kinds import RANDAUGMENT_OPS, Schedule, Sequence, SubPolicies
-from policy_search.policy.modality import TEXT, modality_of, modality_of_size
-from policy_search.policy.text import TextSubPolicies
+from policy_search.policy.kinds import Schedule, Sequence
+from policy_search.policy.modality import IMAGE, MODALITIES, Modality, get_modality, modality_of, modality_of_size
+from policy_search.policy.text import TextSubPolicies  # noqa: F401 - registers the text kinds the protocol builds
 
 __all__ = [
     "IMAGE_OPS",
@@ -79,11 +79,11 @@ __all__ = [
     "sample_stats",
 ]
 
-# The op sets. Images: RandAugment's 14 ops (Identity among them); the learned op choice adds the geometric bases
-# and drops Identity. Text: EDA's four ops.
-IMAGE_OPS: tuple[str, ...] = RANDAUGMENT_OPS
-ONLINE_IMAGE_OPS: tuple[str, ...] = ("HorizontalFlip", "PadCrop", *(n for n in RANDAUGMENT_OPS if n != "Identity"))
-TEXT_OPS: tuple[str, ...] = ("SynonymReplacement", "RandomInsertion", "RandomSwap", "RandomDeletion")
+# The op sets come from the modality protocol (``Modality.online_ops`` and ``.bases``). Images: RandAugment's 14
+# ops (Identity among them); the learned op choice adds the geometric bases and drops Identity. Text: EDA's four.
+IMAGE_OPS: tuple[str, ...] = IMAGE.online_ops
+ONLINE_IMAGE_OPS: tuple[str, ...] = (*IMAGE.bases, *(n for n in IMAGE.online_ops if n != "Identity"))
+TEXT_OPS: tuple[str, ...] = MODALITIES["text"].online_ops
 # Global features the actor sees (from observe()), then the per-sample ones.
 GLOBAL_FEATURES: tuple[str, ...] = ("progress", "train_acc_ema", "val_acc", "generalization_gap", "lr_ratio")
 SAMPLE_FEATURES: tuple[str, ...] = ("entropy", "seen")
@@ -91,7 +91,8 @@ LOG_BUCKETS = 10  # choices are counted per tenth of training (the distilled sch
 # Per-sample reward: "affinity" (the chosen op's label preservation, measured on validation as the model trains),
 # "cosine" (cosine of the sample's output-layer gradient with the validation loss's) or "influence" (their dot).
 CREDITS = ("affinity", "cosine", "influence")
-IMAGE_BASES: tuple[str, ...] = ("HorizontalFlip", "PadCrop")  # per-sample bases, gated by affinity
+IMAGE_BASES: tuple[str, ...] = IMAGE.bases  # per-sample bases, gated by affinity
+_MODALITY_INDEX = {name: i for i, name in enumerate(MODALITIES)}  # seeds each modality's actor apart
 LEVELS = 11  # magnitudes are counted on a grid of tenths of magnitude_max
 
 
@@ -171,30 +172,34 @@ class _EntropyRule(Policy):
         super().__init__(space="standard", image_spec=image_spec)
         self.magnitude_max = as_number(magnitude_max, "magnitude_max", 0.0, 1.0)
         self.text_magnitude_max = as_number(text_magnitude_max, "text_magnitude_max", 0.0, 1.0)
-        self._text = False  # the modality of the last batch (sets the op family)
+        self._modality: Modality = IMAGE  # the modality of the last batch (sets the op family)
         self.reset()
 
-    def _ops(self, text: bool) -> tuple[str, ...]:
-        return TEXT_OPS if text else IMAGE_OPS
+    def _ops(self, m: Modality) -> tuple[str, ...]:
+        return m.online_ops
 
-    def _mmax(self, text: bool) -> float:
-        return self.text_magnitude_max if text else self.magnitude_max
+    def _mmax(self, m: Modality) -> float:
+        """The file's magnitude cap for ``m`` (its fields: magnitude_max for images, text_magnitude_max)."""
+        return {"image": self.magnitude_max, "text": self.text_magnitude_max}[m.name]
 
-    def display_ops(self, text: bool | None = None) -> tuple[str, ...]:
-        """Every op this policy may apply on the modality it saw (``text`` picks one): the bases, then the ops (for
-        schedule tables and heatmaps)."""
-        text = self._text if text is None else text
-        return self._ops(text) if text else (*self._bases(), *self._ops(text))
+    def _seen(self, modality: str | None) -> Modality:
+        return self._modality if modality is None else get_modality(modality)
 
-    def _bases(self) -> tuple[str, ...]:
-        """Image ops applied before the per-sample op, each with its own probability (none here)."""
+    def display_ops(self, modality: str | None = None) -> tuple[str, ...]:
+        """Every op this policy may apply on the modality it saw (``modality`` names one): the bases, then the ops
+        (for schedule tables and heatmaps)."""
+        m = self._seen(modality)
+        return (*self._bases(m), *self._ops(m))
+
+    def _bases(self, m: Modality) -> tuple[str, ...]:
+        """Ops applied before the per-sample op, each with its own probability (none here)."""
         return ()
 
     # --- the loop's hooks ----------------------------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> None:
         self._ids: Tensor | None = None
         self._state = dict.fromkeys(GLOBAL_FEATURES, 0.0)
-        self._log: dict[bool, Tensor] = {}
+        self._log: dict[str, Tensor] = {}
         self._recent: dict[str, float] | None = None
         self._base_log: dict[str, Tensor] = {}  # image bases applied per tenth of training
         self._memory = _Memory()
@@ -228,27 +233,27 @@ class _EntropyRule(Policy):
             return torch.full((batch_size,), self._last_mean), torch.zeros(batch_size, dtype=torch.bool)
         return self._memory.read(ids, self._last_mean)
 
-    def _choose_ops(self, entropy: Tensor, seen: Tensor, text: bool, g: torch.Generator) -> Tensor:
-        """Per-sample op index into ``_ops(text)``."""
-        return torch.randint(0, len(self._ops(text)), (entropy.shape[0],), generator=g, device=g.device).cpu()
+    def _choose_ops(self, entropy: Tensor, seen: Tensor, m: Modality, g: torch.Generator) -> Tensor:
+        """Per-sample op index into ``_ops(m)``."""
+        return torch.randint(0, len(self._ops(m)), (entropy.shape[0],), generator=g, device=g.device).cpu()
 
     def sample_batch(self, batch_size: int, image_size: tuple[int, ...], g: torch.Generator, progress: float | None):
         modality = modality_of_size(image_size)
-        text = modality is TEXT
-        self._text = text
+        self._modality = modality
         if progress is not None:
             self._state["progress"] = float(progress)
         entropy, seen = self._entropy(batch_size)
         base_frac = (1.0 - entropy).clamp(0, 1)
         base_frac = torch.where(base_frac < 1e-3, torch.zeros_like(base_frac), base_frac)  # a uniform prediction
         dev = g.device
-        names = self._ops(text)
+        names = self._ops(modality)
         chosen = []
         for _ in range(self._per_sample()):
-            op = self._choose_ops(entropy, seen, text, g)
-            frac = base_frac * self._op_scale(op, text)
-            self._record(text, op, frac, progress)
-            sign = None if text else torch.randint(0, 2, (batch_size,), generator=g, device=dev).float() * 2 - 1
+            op = self._choose_ops(entropy, seen, modality, g)
+            frac = base_frac * self._op_scale(op, modality)
+            self._record(modality, op, frac, progress)
+            signed = modality.signed
+            sign = torch.randint(0, 2, (batch_size,), generator=g, device=dev).float() * 2 - 1 if signed else None
             chosen.append((op, frac, sign))
         slots = []
         for name, p in self._base_probabilities().items():  # flip / crop before the op, each with its probability
@@ -265,7 +270,7 @@ class _EntropyRule(Policy):
             self._base_log.setdefault(name, torch.zeros(LOG_BUCKETS))[bucket] += float(use.sum())
         table = torch.tensor([modality.op_names.index(n) for n in names], device=dev)
         for op, frac, sign in chosen:
-            magnitude = (frac * self._mmax(text)).to(dev)
+            magnitude = (frac * self._mmax(modality)).to(dev)
             slots.append(
                 modality.slot(
                     table[op.to(dev)], magnitude, (frac > 0).to(dev), g, space=self.space, size=image_size, sign=sign
@@ -277,7 +282,7 @@ class _EntropyRule(Policy):
         """Ops applied to each sample, one after another (each drawn on its own)."""
         return 1
 
-    def _op_scale(self, op: Tensor, text: bool) -> Tensor:
+    def _op_scale(self, op: Tensor, m: Modality) -> Tensor:
         """Per-sample multiplier of the entropy rule's magnitude for the chosen ops (1 here)."""
         return torch.ones(op.shape[0])
 
@@ -289,16 +294,16 @@ class _EntropyRule(Policy):
         if self._recent is not None:
             self._recent[name] = 0.9 * self._recent.get(name, share) + 0.1 * share
 
-    def _record(self, text: bool, op: Tensor, frac: Tensor, progress: float | None) -> None:
+    def _record(self, m: Modality, op: Tensor, frac: Tensor, progress: float | None) -> None:
         """Count the batch's choices per tenth of training: ``[bucket, op, magnitude level]``."""
-        names = self._ops(text)
-        if text not in self._log:
-            self._log[text] = torch.zeros(LOG_BUCKETS, len(names), LEVELS)
+        names = self._ops(m)
+        if m.name not in self._log:
+            self._log[m.name] = torch.zeros(LOG_BUCKETS, len(names), LEVELS)
         bucket = min(int((progress or 0.0) * LOG_BUCKETS), LOG_BUCKETS - 1)
         level = (frac * (LEVELS - 1)).round().long().clamp(0, LEVELS - 1)
         counts = torch.bincount(op.long() * LEVELS + level, minlength=len(names) * LEVELS).float()
         counts = counts.view(len(names), LEVELS)
-        self._log[text][bucket] += counts
+        self._log[m.name][bucket] += counts
         applied = counts[:, 1:].sum(1) / max(int(op.shape[0]), 1)  # level 0: not applied
         usage = {n: float(applied[i]) for i, n in enumerate(names) if n != "Identity"}
         if self._recent is None:
@@ -311,22 +316,22 @@ class _EntropyRule(Policy):
         none (unseen samples are not augmented)."""
         return {k: v for k, v in (self._recent or {}).items() if v > 1e-6}
 
-    def action_log(self, text: bool | None = None) -> Tensor | None:
+    def action_log(self, modality: str | None = None) -> Tensor | None:
         """Choice counts ``[tenth of training, op, magnitude level (tenths of the maximum)]`` of the run so far, for
-        the modality it saw (``text`` picks one when both were seen)."""
-        return self._log.get(self._text if text is None else text)
+        the modality it saw (``modality`` names one when both were seen)."""
+        return self._log.get(self._seen(modality).name)
 
-    def distill(self, phases: int = 5, rows: int = 20, text: bool | None = None) -> Schedule:
+    def distill(self, phases: int = 5, rows: int = 20, modality: str | None = None) -> Schedule:
         """The run's choices as a schedule that needs nothing but the training progress: per phase (``phases``
         equal shares of training), ``rows`` sub-policies of one op each at its magnitude, duplicated in proportion
         to how often the run chose that (op, magnitude) in that phase (picking one uniformly per sample replays the
         run's empirical choice distribution; level 0, not augmented, is an Identity row), drawn as many times per
         sample as the run drew ops."""
-        log = self.action_log(text)
+        log = self.action_log(modality)
         if log is None:
             raise ValueError("this policy has not augmented a batch yet: train with it first, then distill")
-        text = self._text if text is None else text
-        names = self._ops(text)
+        m = self._seen(modality)
+        names = self._ops(m)
         buckets = torch.tensor_split(torch.arange(LOG_BUCKETS), phases)
         table: list[tuple[float, Policy]] = []
         for k, part in enumerate(buckets):
@@ -341,17 +346,17 @@ class _EntropyRule(Policy):
             entries: list[list[tuple[str, float, float]]] = []
             for flat in torch.nonzero(n).flatten().tolist():
                 op, level = divmod(flat, LEVELS)
-                m = level / (LEVELS - 1) * self._mmax(text)
-                entry = ("Identity", 1.0, 0.0) if level == 0 else (names[op], 1.0, round(m, 4))
+                mag = level / (LEVELS - 1) * self._mmax(m)
+                entry = ("Identity", 1.0, 0.0) if level == 0 else (names[op], 1.0, round(mag, 4))
                 entries += [[entry]] * int(n[flat])
-            policy: Policy = TextSubPolicies(entries) if text else SubPolicies(entries)
+            policy: Policy = m.kinds["subpolicies"](entries)
             if self._per_sample() > 1:  # the run drew that many ops per sample, each from the same mix
                 policy = Sequence([policy] * self._per_sample())
             samples = float(log[part].sum())
             bases = [
-                SubPolicies([[(name, round(float(self._base_log[name][part].sum()) / samples, 4), 1.0)]])
-                for name in self._bases()
-                if not text and name in self._base_log and samples > 0 and float(self._base_log[name][part].sum()) > 0
+                m.kinds["subpolicies"]([[(name, round(float(self._base_log[name][part].sum()) / samples, 4), 1.0)]])
+                for name in self._bases(m)
+                if name in self._base_log and samples > 0 and float(self._base_log[name][part].sum()) > 0
             ]
             if bases:  # flip / crop with the share of samples the run gave them in this phase, then the op
                 policy = Sequence([*bases, policy])
@@ -452,23 +457,22 @@ class OnlineAugNet(_EntropyRule):
         self._hook: Any = None
         self._hooked: nn.Module | None = None
 
-    def _ops(self, text: bool) -> tuple[str, ...]:
-        if text:
-            return TEXT_OPS
+    def _ops(self, m: Modality) -> tuple[str, ...]:
+        learned = (*m.bases, *(n for n in m.online_ops if n != "Identity"))  # the actor chooses; none is no choice
         if self.credit == "affinity":  # flip and crop are bases, gated by their own affinity
-            return tuple(n for n in ONLINE_IMAGE_OPS if n not in IMAGE_BASES)
-        return ONLINE_IMAGE_OPS
+            return tuple(n for n in learned if n not in m.bases)
+        return learned
 
-    def _bases(self) -> tuple[str, ...]:
-        return IMAGE_BASES if self.credit == "affinity" else ()
+    def _bases(self, m: Modality) -> tuple[str, ...]:
+        return m.bases if self.credit == "affinity" else ()
 
-    def _measured(self, text: bool) -> tuple[str, ...]:
-        """Ops whose affinity is measured: the image bases first, then the per-sample ops."""
-        return self.display_ops(text)
+    def _measured(self, m: Modality) -> tuple[str, ...]:
+        """Ops whose affinity is measured: the bases first, then the per-sample ops."""
+        return self.display_ops(m.name)
 
-    def _warm(self, text: bool) -> None:
+    def _warm(self, m: Modality) -> None:
         """Start from the affinities a file carries for this modality (once per run)."""
-        key = "text" if text else "image"
+        key = m.name
         start = self._affinity_start.pop(key, None)
         if start and not self._affinity:
             self._affinity = dict(start)
@@ -486,7 +490,7 @@ class OnlineAugNet(_EntropyRule):
         return float(min(max((affinity - low) / (1.0 - low), 0.0), 1.0))
 
     def _base_probabilities(self) -> dict[str, float]:
-        if self.credit != "affinity" or self._text:
+        if self.credit != "affinity" or not self._modality.bases:
             return {}
         # flip: at most half the samples (a flip applied to all is no augmentation); crop: up to all of them
         return {
@@ -495,16 +499,16 @@ class OnlineAugNet(_EntropyRule):
         }
 
     # --- actor -------------------------------------------------------------------------------------------------
-    def _new_actor(self, text: bool) -> _Actor:
-        return _Actor(len(GLOBAL_FEATURES) + len(SAMPLE_FEATURES), self.hidden, len(self._ops(text)))
+    def _new_actor(self, m: Modality) -> _Actor:
+        return _Actor(len(GLOBAL_FEATURES) + len(SAMPLE_FEATURES), self.hidden, len(self._ops(m)))
 
     def _check_weights(self, weights: Mapping[str, Any] | None) -> dict[str, dict[str, Tensor]] | None:
         if weights is None:
             return None
-        obj = as_object(dict(weights), "weights", allowed=("image", "text"))
+        obj = as_object(dict(weights), "weights", allowed=tuple(MODALITIES))
         out: dict[str, dict[str, Tensor]] = {}
         for modality, state in obj.items():
-            template = self._new_actor(modality == "text").state_dict()
+            template = self._new_actor(get_modality(modality)).state_dict()
             state = as_object(state, join("weights", modality), allowed=tuple(template))
             loaded = {}
             for name, ref in template.items():
@@ -527,39 +531,39 @@ class OnlineAugNet(_EntropyRule):
         """``{"image" | "text": {op: number in [0, top]}}`` (affinities or levels of an earlier run)."""
         if affinity is None:
             return None
-        obj = as_object(dict(affinity), field, allowed=("image", "text"))
+        obj = as_object(dict(affinity), field, allowed=tuple(MODALITIES))
         out: dict[str, dict[str, float]] = {}
         for modality, table in obj.items():
             where = join(field, modality)
-            names = self._measured(modality == "text")
+            names = self._measured(get_modality(modality))
             table = as_object(table, where, allowed=names)
             out[modality] = {k: as_number(v, join(where, k), 0.0, top) for k, v in table.items()}
         return out
 
-    def _actor(self, text: bool) -> _Actor:
-        if text not in self._actors:
+    def _actor(self, m: Modality) -> _Actor:
+        if m.name not in self._actors:
             state = torch.random.get_rng_state()
-            torch.manual_seed(self._seed_value * 2 + int(text))  # the actor's init is the run's, not the global RNG's
-            actor = self._new_actor(text)
+            # the actor's init is the run's, not the global RNG's
+            torch.manual_seed(self._seed_value * 2 + _MODALITY_INDEX[m.name])
+            actor = self._new_actor(m)
             torch.random.set_rng_state(state)
-            key = "text" if text else "image"
-            if self.weights is not None and key in self.weights:
-                actor.load_state_dict(self.weights[key])
-            self._actors[text] = actor
-            self._optims[text] = torch.optim.Adam(actor.parameters(), lr=self.lr)
-        return self._actors[text]
+            if self.weights is not None and m.name in self.weights:
+                actor.load_state_dict(self.weights[m.name])
+            self._actors[m.name] = actor
+            self._optims[m.name] = torch.optim.Adam(actor.parameters(), lr=self.lr)
+        return self._actors[m.name]
 
     def learned(self) -> OnlineAugNet:
         """A copy that carries what this run's actors learned as its ``weights`` (to warm-start the next run)."""
         weights: dict[str, Any] = dict(self.weights or {})
-        for text, actor in self._actors.items():
-            weights["text" if text else "image"] = {k: v.detach().clone() for k, v in actor.state_dict().items()}
+        for name, actor in self._actors.items():
+            weights[name] = {k: v.detach().clone() for k, v in actor.state_dict().items()}
         affinity: dict[str, Any] = dict(self.affinity or {})
         if self._affinity:
-            affinity["text" if self._text else "image"] = {k: round(v, 4) for k, v in self._affinity.items()}
+            affinity[self._modality.name] = {k: round(v, 4) for k, v in self._affinity.items()}
         levels: dict[str, Any] = dict(self.levels or {})
         if self._level:
-            levels["text" if self._text else "image"] = {k: round(v, 4) for k, v in self._level.items()}
+            levels[self._modality.name] = {k: round(v, 4) for k, v in self._level.items()}
         body = {**self.body(), "weights": weights or None, "affinity": affinity or None, "levels": levels or None}
         return OnlineAugNet(**body, image_spec=self.image_spec)
 
@@ -567,7 +571,7 @@ class OnlineAugNet(_EntropyRule):
     def reset(self, seed: int | None = None) -> None:
         super().reset(seed)
         self._seed_value = 0 if seed is None else int(seed)
-        self._actors: dict[bool, _Actor] = {}
+        self._actors: dict[str, _Actor] = {}
         self._optims: dict[bool, torch.optim.Optimizer] = {}
         self._pending: tuple[Tensor, Tensor, Tensor, bool] | None = None  # features, ops, magnitudes, modality
         self._grad: tuple[Tensor, Tensor] | None = None  # per-sample output-layer gradient and input (training)
@@ -641,9 +645,9 @@ class OnlineAugNet(_EntropyRule):
             logits, targets, mask = _unpack(predict(inputs), labels)
             self.validate(_mean_loss(logits, targets, mask))
             return n
-        text = modality_of(inputs) is TEXT
-        self._text = text
-        self._warm(text)
+        modality = modality_of(inputs)
+        self._modality = modality
+        self._warm(modality)
         with torch.no_grad():
             logits, targets, mask = _unpack(predict(inputs), labels)
             clean = float(sample_stats(logits, targets, mask)["correct"].mean())
@@ -652,14 +656,14 @@ class OnlineAugNet(_EntropyRule):
             # where twice chance is out of reach or nearly so (2 classes: 62.5%, not 100%)
             if clean < min(2 * chance, chance + 0.25 * (1 - chance)):
                 return n
-            measured = self._measured(text)
+            measured = self._measured(modality)
             g = torch.Generator().manual_seed(self._seed_value * 1_000_003 + self._batches)
             frac = max(self._magnitude_ema or 0.5, 0.3)
             runs = 0
             for _ in range(min(self.ops_per_validation, len(measured))):
                 name = measured[self._next_measured % len(measured)]
                 self._next_measured += 1
-                leveled = self.magnitude_target is not None and name not in IMAGE_BASES  # (credit affinity here)
+                leveled = self.magnitude_target is not None and name not in modality.bases  # (credit affinity here)
                 level = self._level.get(name, self.level_start) if leveled else frac
                 view = self._single_op(inputs, name, level, g)
                 logits, targets, mask = _unpack(predict(view), labels)
@@ -681,7 +685,7 @@ class OnlineAugNet(_EntropyRule):
         view, _ = modality.check(inputs)
         b = modality.count(view)
         index = torch.full((b,), modality.op_names.index(name))
-        magnitude = torch.full((b,), 1.0 if name in IMAGE_BASES else frac * self._mmax(modality is TEXT))
+        magnitude = torch.full((b,), 1.0 if name in modality.bases else frac * self._mmax(modality))
         mask = torch.ones(b, dtype=torch.bool)
         slot = modality.slot(index, magnitude, mask, g, space=self.space, size=modality.size(view))
         return self.apply(inputs, modality.cat([slot], b, g))
@@ -715,7 +719,7 @@ class OnlineAugNet(_EntropyRule):
             return  # what it learns is the affinity of each op, in validate_batch
         if not self.learn or pending is None or grads is None or self._val_grad is None:
             return
-        features, op, magnitude, text = pending
+        features, op, magnitude, m = pending
         g, h = grads  # [B, ..., out], [B, ..., in (+1)]
         b = g.shape[0]
         if features.shape[0] != b:
@@ -732,20 +736,20 @@ class OnlineAugNet(_EntropyRule):
         design = torch.stack([torch.ones(b), magnitude], 1)
         coef = torch.linalg.lstsq(design, reward[:, None]).solution
         residual = reward - (design @ coef).squeeze(1)
-        self._reinforce(features, op, text, residual, raw=reward)
+        self._reinforce(features, op, m, residual, raw=reward)
 
-    def _reinforce(self, features: Tensor, op: Tensor, text: bool, reward: Tensor, raw: Tensor | None = None) -> None:
+    def _reinforce(self, features: Tensor, op: Tensor, m: Modality, reward: Tensor, raw: Tensor | None = None) -> None:
         """One REINFORCE step of the actor on per-sample rewards, standardized within the batch."""
         spread = reward.std()
         if not bool(torch.isfinite(spread)) or float(spread) <= 1e-12:
             return
         advantage = (reward - reward.mean()) / spread
-        actor = self._actor(text)
+        actor = self._actor(m)
         logp = actor(features)
         chosen = logp.gather(1, op[:, None]).squeeze(1)
         entropy = -(logp.exp() * logp).sum(1).mean()
         loss = -(advantage * chosen).mean() - self.entropy_coef * entropy
-        optim = self._optims[text]
+        optim = self._optims[m.name]
         optim.zero_grad(set_to_none=True)
         loss.backward()
         optim.step()
@@ -754,35 +758,35 @@ class OnlineAugNet(_EntropyRule):
         )
 
     # --- decisions -----------------------------------------------------------------------------------------------
-    def _choose_ops(self, entropy: Tensor, seen: Tensor, text: bool, g: torch.Generator) -> Tensor:
+    def _choose_ops(self, entropy: Tensor, seen: Tensor, m: Modality, g: torch.Generator) -> Tensor:
         if self.credit == "affinity":
-            self._warm(text)
+            self._warm(m)
             # each op in proportion to its gate (uniform until some op is measured usable); the draw is the
             # same stream whatever the weights
-            weights = torch.tensor([self._gate(self._affinity.get(n)) for n in self._ops(text)])
+            weights = torch.tensor([self._gate(self._affinity.get(n)) for n in self._ops(m)])
             if float(weights.sum()) <= 0:
                 weights = torch.ones_like(weights)
             cdf = (weights / weights.sum()).cumsum(0)
             u = torch.rand(entropy.shape[0], generator=g, device=g.device).cpu()
             op = torch.searchsorted(cdf, u * cdf[-1]).clamp(max=len(weights) - 1)
-            self._pending = (torch.zeros(entropy.shape[0], 0), op, (1.0 - entropy).clamp(0, 1), text)
+            self._pending = (torch.zeros(entropy.shape[0], 0), op, (1.0 - entropy).clamp(0, 1), m)
             return op
         glob = torch.tensor([self._state[k] for k in GLOBAL_FEATURES], dtype=torch.float32)
         features = torch.cat([glob.expand(entropy.shape[0], -1), torch.stack([entropy, seen.float()], 1)], 1)
         with torch.no_grad():
-            cdf = self._actor(text)(features).exp().cumsum(1)
+            cdf = self._actor(m)(features).exp().cumsum(1)
         u = torch.rand(entropy.shape[0], generator=g, device=g.device).cpu()
         op = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(1)).squeeze(1).clamp(max=cdf.shape[1] - 1)
-        self._pending = (features, op, (1.0 - entropy).clamp(0, 1), text)
+        self._pending = (features, op, (1.0 - entropy).clamp(0, 1), m)
         return op
 
     def _per_sample(self) -> int:
         return self.ops_per_sample
 
-    def _op_scale(self, op: Tensor, text: bool) -> Tensor:
+    def _op_scale(self, op: Tensor, m: Modality) -> Tensor:
         if self.magnitude_target is None or self.credit != "affinity":  # levels come from affinity measurements
             return torch.ones(op.shape[0])
-        levels = torch.tensor([self._level.get(n, self.level_start) for n in self._ops(text)])
+        levels = torch.tensor([self._level.get(n, self.level_start) for n in self._ops(m)])
         return levels[op.long()]
 
     # --- file ----------------------------------------------------------------------------------------------------
