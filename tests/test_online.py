@@ -15,6 +15,7 @@ from policy_search.child.run import ChildRun, run_child
 from policy_search.ops.text import TokenBatch, Vocab
 from policy_search.policy import load_policy
 from policy_search.policy.file import PolicyConfigError
+from policy_search.policy.modality import IMAGE
 from policy_search.policy.online import ONLINE_IMAGE_OPS, TEXT_OPS, EntropyAdaptive, OnlineAugNet, sample_stats
 
 TINY = dict(train_size=256, epochs=2, eval_samples=128, batch_size=32)
@@ -93,7 +94,7 @@ def test_online_augnet_learns_from_the_output_layer_credit():
             policy.validate(F.cross_entropy(model(images(seed=99)), y))
             model.train()
     assert policy.trace, "the actor never received credit"
-    actor = policy._actors[False]
+    actor = policy._actors["image"]
     assert actor.head.weight.abs().sum() > 0  # it moved from the uniform start
     assert set(policy.op_distribution()) <= set(ONLINE_IMAGE_OPS)
     with pytest.raises(RuntimeError, match="forward pass through the attached model"):
@@ -102,7 +103,7 @@ def test_online_augnet_learns_from_the_output_layer_credit():
 
 def test_affinity_gates_label_changing_bases_and_weights_ops():
     policy = OnlineAugNet()
-    assert policy.credit == "affinity" and "HorizontalFlip" not in policy._ops(False)
+    assert policy.credit == "affinity" and "HorizontalFlip" not in policy._ops(IMAGE)
     policy.reset(0)
 
     class FlipSensitive(nn.Module):  # classifies by which half of the image is bright: a flip changes the label
@@ -127,15 +128,15 @@ def test_affinity_gates_label_changing_bases_and_weights_ops():
 def test_online_augnet_file_round_trip_and_warm_start(tmp_path):
     policy = OnlineAugNet(lr=0.05, validation_every=2, credit="cosine")
     policy.reset(3)
-    policy._actor(False)  # an actor exists once the run sees images
+    policy._actor(IMAGE)  # an actor exists once the run sees images
     with torch.no_grad():
-        policy._actors[False].head.bias.copy_(torch.arange(len(ONLINE_IMAGE_OPS), dtype=torch.float32))
+        policy._actors["image"].head.bias.copy_(torch.arange(len(ONLINE_IMAGE_OPS), dtype=torch.float32))
     learned = policy.learned()
     learned.save(tmp_path / "p.json")
     back = load_policy(tmp_path / "p.json")
     assert isinstance(back, OnlineAugNet) and back.lr == 0.05 and back.validation_every == 2 and back.credit == "cosine"
     back.reset(7)
-    assert torch.equal(back._actor(False).head.bias, torch.arange(len(ONLINE_IMAGE_OPS), dtype=torch.float32))
+    assert torch.equal(back._actor(IMAGE).head.bias, torch.arange(len(ONLINE_IMAGE_OPS), dtype=torch.float32))
     doc = json.loads((tmp_path / "p.json").read_text())
     doc["body"]["weights"]["image"]["head.bias"] = [1.0, 2.0]
     (tmp_path / "bad.json").write_text(json.dumps(doc))
@@ -319,7 +320,7 @@ def test_magnitude_levels_follow_the_target_and_warm_start(tmp_path):
     back = load_policy(tmp_path / "p.json")
     assert back.magnitude_target == 0.8 and back.ops_per_sample == 2
     back.reset(1)
-    back._warm(False)
+    back._warm(IMAGE)
     assert back._level == pytest.approx(learned.levels["image"], abs=1e-4)
     with pytest.raises(PolicyConfigError, match="levels.image.Rotate"):
         OnlineAugNet(levels={"image": {"Rotate": 2.0}})
