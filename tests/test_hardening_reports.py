@@ -619,3 +619,21 @@ def test_integer_bounds_of_preset_fields_are_written_as_integers():
 
     with pytest.raises(ValueError, match=f"data_seed must be finite and >= 0 and <= {2**62}, got"):
         get_preset("mnist-small", data_seed=2**63)
+
+
+def test_benchmark_refuses_a_repeated_seed_as_the_report_does():
+    from policy_search.benchmark.harness import resolve_seeds
+
+    assert resolve_seeds([3, 1, 2]) == [3, 1, 2]
+    with pytest.raises(ValueError, match=r"seeds list \[1\] more than once"):
+        resolve_seeds([1, 2, 1])
+
+
+def test_an_unreachable_storage_server_is_one_line():
+    from policy_search.search.storage import StorageError, make_storage
+
+    with pytest.raises(StorageError) as exc:
+        make_storage("postgresql://nobody@127.0.0.1:1/x")
+    message = str(exc.value)
+    assert "\n" not in message and "sqlalche.me" not in message, message
+    assert "Check the URL" in message or "database driver" in message, message  # driver missing: said too

@@ -81,18 +81,23 @@ MAX_ROBUSTNESS_SAMPLES = 100_000  # more than any test split here; a typo (1e9) 
 
 
 def resolve_seeds(seeds: int | Sequence[int]) -> list[int]:
-    """``N`` -> seeds 0..N-1; a sequence -> those seeds (deduplicated, order kept)."""
+    """``N`` -> seeds 0..N-1; a sequence -> those seeds, in order. A repeated seed is refused, as the report and
+    ``search curve`` refuse one: each seed is one paired run, and a repeat would be silently dropped or counted
+    twice."""
     if isinstance(seeds, bool) or not isinstance(seeds, (int, Sequence)):
         raise TypeError(f"seeds must be a count or a list of integers, got {seeds!r}")
     if isinstance(seeds, int):
         if not 1 <= seeds <= MAX_SEEDS:
             raise ValueError(f"seeds must be a count from 1 to {MAX_SEEDS}, got {seeds}")
         return list(range(seeds))
-    out = list(dict.fromkeys(int(s) for s in seeds))
+    out = [int(s) for s in seeds]
     if not out or any(not 0 <= s < 2**63 for s in out):
         raise ValueError(
             f"seeds must be a non-empty list of whole numbers from 0 to 2**63 - 1 (torch's seeds), got {list(seeds)}"
         )
+    repeated = sorted({s for s in out if out.count(s) > 1})
+    if repeated:
+        raise ValueError(f"seeds list {repeated} more than once; each seed is one paired run: drop the repeats")
     return out
 
 

@@ -128,10 +128,12 @@ def make_storage(spec: str) -> optuna.storages.BaseStorage:
             f"storage {spec!r} needs a database driver that is not installed ({exc}); for "
             "PostgreSQL: pip install 'psycopg[binary]' (or psycopg2-binary)"
         ) from None
-    except Exception as exc:  # sqlalchemy's errors name the host/port; keep them, add what to check
+    except Exception as exc:  # sqlalchemy's errors name the host/port; keep their first line, add what to check
+        orig = getattr(exc, "orig", None) or exc  # the driver's own error, without sqlalchemy's background link
+        first = next((line.strip() for line in str(orig).splitlines() if line.strip()), type(orig).__name__)
         raise StorageError(
-            f"cannot open storage {spec!r}: {exc.__class__.__name__}: {exc}. Check the URL, that "
-            "the server is running and that the database exists"
+            f"cannot open storage {spec!r}: {type(orig).__name__}: {first}. Check the URL, that the server is "
+            "running and that the database exists"
         ) from None
 
 
