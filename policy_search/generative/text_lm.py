@@ -73,6 +73,9 @@ TEXT_SIZES: dict[str, TextLMConfig] = {
     "tiny": TextLMConfig(layers=1, hidden=32, heads=2, epochs=1, train_size=256, max_length=32),
     # 5,000 reviews: the 20k-word output layer makes a batch cost ~1 s on two CPU cores (all 22,500: ~20 min/epoch)
     "proxy": TextLMConfig(layers=2, hidden=128, heads=2, epochs=2, train_size=5000),
+    # the proxy architecture on every training review for 4 epochs (~703 batches of ~1-1.5 s an epoch: about
+    # 1-1.5 hours on two free cores): issue 35's "trained long enough to matter on the CPU"
+    "long": TextLMConfig(layers=2, hidden=128, heads=2, epochs=4, train_size=None),
     "full": TextLMConfig(layers=6, hidden=384, heads=6, epochs=10, train_size=None),
     # seed 002's generator: GPT-2 small by Hub name (online; the weights are downloaded once by transformers),
     # fine-tuned with the class name as a text prefix (PretrainedTextGenerator)
