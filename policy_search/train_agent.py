@@ -83,6 +83,15 @@ class TrainConfig:
     action_kind: str = "compact"
     """compact (flip, crop, RandAugment N and M per step), families (compact plus an on/off head per op family:
     affine, colour, tone; on text each op) or slots (op, magnitude, probability per slot)."""
+    ops: tuple[str, ...] = ()
+    """Only these ops in the searched action, to say what an expert would (e.g. the affine ones: --ops Identity
+    ShearX ShearY TranslateX TranslateY Rotate); compact and families: RandAugment's set (families keep their ops
+    among these), slots: the slot ops. Empty: the action kind's own set."""
+    max_ops: int | None = None
+    """Compact and families: the most ops per sample RandAugment's N may choose (None: 3)."""
+    magnitude_range: tuple[float, ...] = ()
+    """LOW HIGH: magnitudes only within these fractions of the magnitude space's maximum (e.g. 0 0.5 for mild
+    ops): the bins of the grid inside the range. Empty: every magnitude."""
     population: int = 0
     """Children trained side by side per run (OHL-AutoAug style, rewards relative to the population, best
     weights copied to all after each segment); 0 trains one child per episode."""
@@ -155,6 +164,7 @@ class TrainConfig:
         self._validate_agent(agent)
         self._validate_scale_out(agent)
         self._validate_modes()
+        _action_spec(self)  # --ops, --max-ops, --magnitude-range: checked against the task's op table now
 
     def _validate_numbers(self) -> None:
         """Numbers in range and choices among their names."""
@@ -195,6 +205,11 @@ class TrainConfig:
             raise ValueError(f"--agent {self.agent} offers --heads {' or '.join(agent.heads)}, not {self.heads}")
         if self.action_mode not in agent.action_modes:
             raise ValueError(f"--agent {self.agent} needs --action-mode {' or '.join(agent.action_modes)}")
+        if agent.uses_fixed_policy and (self.ops or self.max_ops is not None or self.magnitude_range):
+            raise ValueError(
+                f"--agent {self.agent} applies its --fixed-policy and searches nothing: drop --ops, --max-ops and "
+                "--magnitude-range (they narrow a search)"
+            )
         if self.fixed_policy and not agent.uses_fixed_policy:
             users = [name for name in AGENTS if agent_class(name).uses_fixed_policy]
             raise ValueError(
@@ -284,6 +299,9 @@ class TrainConfig:
                     ("--batch-episodes", bool(self.batch_episodes)),
                     ("--agent " + self.agent, self.agent != "augnet"),
                     (f"--episodes {self.episodes}", self.episodes != 48),
+                    ("--ops", bool(self.ops)),
+                    ("--max-ops", self.max_ops is not None),
+                    ("--magnitude-range", bool(self.magnitude_range)),
                 )
                 if on
             ]
@@ -297,7 +315,14 @@ def _action_spec(cfg: TrainConfig):
     from policy_search.child.tasks import get_preset
     from policy_search.policy.action_space import ActionSpec
 
-    return ActionSpec.for_search(cfg.action_kind, get_preset(cfg.task).modality, bool(cfg.synthetic))
+    return ActionSpec.for_search(
+        cfg.action_kind,
+        get_preset(cfg.task).modality,
+        bool(cfg.synthetic),
+        ops=tuple(cfg.ops),
+        max_ops=cfg.max_ops,
+        magnitude_range=tuple(cfg.magnitude_range),
+    )
 
 
 def _make_env(cfg: TrainConfig):

@@ -647,3 +647,65 @@ def test_rescore_races_the_shortlist_within_the_budget(tmp_path):
         TrainConfig(episodes=8, rescore=6).validate()
     with pytest.raises(ValueError, match="--steps-per-episode 1"):
         TrainConfig(episodes=20, rescore=6, steps_per_episode=2).validate()
+
+
+# --- issue 31: an action an expert would write (only these ops, at most N, magnitudes in a range) ----------------
+AFFINE = ("Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
+
+
+def test_a_narrowed_action_draws_only_its_ops_bins_and_counts():
+    spec = ActionSpec.for_search("families", "image", ops=AFFINE, max_ops=2, magnitude_range=(0.2, 0.5))
+    assert spec.ops == AFFINE and spec.max_ops == 2 and spec.magnitude_bins == (2, 4)  # 1.8 -> 2, 4.5 -> 4: inside
+    assert spec.families == (("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate"),)  # colour and tone: gone
+    assert spec.nvec.tolist() == [2, 2, 2, 3, 3]  # flip, crop, the one family, N in 0..2, M in bins 2..4
+    low, high = spec.to_policy(np.array([0, 0, 1, 2, 0])), spec.to_policy(np.array([0, 0, 1, 2, 2]))
+    assert (low.policies[0].magnitude, high.policies[0].magnitude) == (2, 4)
+    assert set(high.policies[0].ops) == set(AFFINE)
+    assert ActionSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    assert "magnitude_bins" not in ActionSpec.compact().to_dict()  # files without a range read as before
+    slots = ActionSpec.for_search("slots", "image", magnitude_range=(0.5, 1.0))
+    assert slots.slots_of(np.array([5, 0, 0, 5, 4, 0]))[0][2] == pytest.approx(5 / 9)  # choice 0 is bin 5
+    for kwargs, message in (
+        ({"ops": ("Rotate", "Blur")}, "unknown image op"),
+        ({"ops": ("Identity",)}, "at least one op besides Identity"),
+        ({"magnitude_range": (0.6, 0.2)}, "0 <= LOW <= HIGH <= 1"),
+        ({"magnitude_range": (0.5,)}, "LOW HIGH"),
+        ({"max_ops": 0}, "from 1 to 8"),
+        ({"magnitude_range": (0.12, 0.2)}, "holds no magnitude of the 10-bin grid"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            ActionSpec.for_search("compact", "image", **kwargs)
+    with pytest.raises(ValueError, match="compact action's ops per sample"):
+        ActionSpec.for_search("slots", "image", max_ops=2)
+
+
+def test_train_agent_and_search_narrow_the_same_action(tmp_path, shared_data_dir):
+    """--ops / --max-ops / --magnitude-range: the agent's exports and Optuna's best policy both stay inside them;
+    a typo is one line before any run."""
+    from policy_search.search.study import SearchConfig, run_search
+    from policy_search.train_agent import TrainConfig, train
+
+    narrowing = {"ops": AFFINE, "max_ops": 1, "magnitude_range": (0.0, 0.3)}
+    out = tmp_path / "agent"
+    train(TrainConfig(task="mnist-episode", episodes=3, epochs=0.25, out=str(out), progress_bar=False, **narrowing))
+    for name in ("policy.json", "schedule.json"):
+        policy = load_policy(str(out / name))
+        if name == "policy.json":
+            spec = policy.spec
+            assert spec.ops == AFFINE and spec.max_ops == 1 and spec.magnitude_bins == (0, 2)  # 0.3 * 9 = 2.7
+        assert set(policy.op_distribution()) <= {"HorizontalFlip", "PadCrop", *AFFINE}
+    config = SearchConfig(
+        task="mnist-episode", space="compact", sampler="random", trials=3, epochs=0.25, quiet=True,
+        out=str(tmp_path / "search"), **narrowing,
+    )  # fmt: skip
+    run_search(config)
+    best = load_policy(str(tmp_path / "search" / "best_policy.json"))
+    randaugment = [p for p in best.policies if isinstance(p, RandAugment)]
+    assert all(set(p.ops) == set(AFFINE) and p.magnitude <= 2 and p.num_ops <= 1 for p in randaugment)
+    command = (tmp_path / "search" / "command.txt").read_text()
+    # from Python the command is rebuilt from the config, narrowing included
+    assert "--ops Identity ShearX ShearY TranslateX TranslateY Rotate --max-ops 1 --magnitude-range 0.0 0.3" in command
+    with pytest.raises(ValueError, match="narrow the action spaces"):
+        SearchConfig(task="mnist-episode", space="randaugment", out=str(tmp_path / "x"), ops=AFFINE).validate()
+    with pytest.raises(ValueError, match="unknown image op"):
+        TrainConfig(task="mnist-episode", ops=("Rotat",)).validate()

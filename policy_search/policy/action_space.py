@@ -35,7 +35,8 @@ from training replays exactly what the agent chose.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -77,6 +78,9 @@ class ActionSpec:
     families: tuple[tuple[str, ...], ...] = ()
     """``compact`` only: groups of ``ops``, each with an on/off head; RandAugment draws from the groups that are
     on (and Identity). Empty: no family heads (every op of ``ops``)."""
+    magnitude_bins: tuple[int, ...] = ()
+    """``(low, high)``: the magnitude heads choose bins ``low..high`` of the ``num_bins`` grid only (an expert's
+    "mild ops only" is ``(0, 4)``); choice k of the head is bin ``low + k``. Empty: every bin."""
 
     @classmethod
     def compact(cls, modality: str = "image", **kw) -> ActionSpec:
@@ -89,17 +93,70 @@ class ActionSpec:
         return cls.compact(modality, families=tuple(get_modality(modality).families.values()), **kw)
 
     @classmethod
-    def for_search(cls, action_kind: str, modality: str, synthetic: bool = False) -> ActionSpec:
+    def for_search(
+        cls,
+        action_kind: str,
+        modality: str,
+        synthetic: bool = False,
+        *,
+        ops: tuple[str, ...] = (),
+        max_ops: int | None = None,
+        magnitude_range: tuple[float, ...] = (),
+    ) -> ActionSpec:
         """The spec ``train_agent --action-kind`` searches (``compact``, ``families`` or ``slots``), with the
-        synthetic ratio head when ``--synthetic`` is on."""
+        synthetic ratio head when ``--synthetic`` is on, narrowed to what an expert would allow: only ``ops`` (the
+        families keep their ops among them), at most ``max_ops`` per sample (compact), magnitudes within
+        ``magnitude_range`` (fractions of the space's maximum, snapped to the bin grid)."""
         ratios = DEFAULT_RATIOS if synthetic else ()
         if action_kind == "compact":
-            return cls.compact(modality, ratios=ratios)
-        if action_kind == "families":
-            return cls.families_spec(modality, ratios=ratios)
-        if action_kind == "slots":
-            return cls.slots_spec(modality, ratios=ratios)
-        raise ValueError(f"unknown action kind {action_kind!r}; choose compact, families or slots")
+            spec = cls.compact(modality, ratios=ratios)
+        elif action_kind == "families":
+            spec = cls.families_spec(modality, ratios=ratios)
+        elif action_kind == "slots":
+            spec = cls.slots_spec(modality, ratios=ratios)
+        else:
+            raise ValueError(f"unknown action kind {action_kind!r}; choose compact, families or slots")
+        return spec._narrowed(tuple(ops), max_ops, tuple(magnitude_range))
+
+    def _narrowed(self, ops: tuple[str, ...], max_ops: int | None, magnitude_range: tuple[float, ...]) -> ActionSpec:
+        changes: dict = {}
+        if ops:
+            table = self._modality.op_names
+            unknown = [o for o in ops if o not in table]
+            if unknown:
+                raise ValueError(f"--ops: unknown {self.modality} op(s) {unknown}; valid ops are {list(table)}")
+            if len(set(ops)) != len(ops) or not any(o != "Identity" for o in ops):
+                raise ValueError(f"--ops must name each op once and at least one op besides Identity, got {list(ops)}")
+            changes["ops"] = ops
+            families = tuple(tuple(o for o in group if o in ops) for group in self.families)
+            changes["families"] = tuple(group for group in families if group)
+        if max_ops is not None:
+            if self.kind != "compact":
+                raise ValueError("--max-ops sets the compact action's ops per sample (N); slots apply one op each")
+            if not 1 <= max_ops <= 8:
+                raise ValueError(f"--max-ops must be from 1 to 8, got {max_ops}")
+            changes["max_ops"] = int(max_ops)
+        if magnitude_range:
+            low, high = (float(v) for v in magnitude_range) if len(magnitude_range) == 2 else (-1.0, -1.0)
+            if not 0.0 <= low <= high <= 1.0:
+                raise ValueError(
+                    f"--magnitude-range takes LOW HIGH with 0 <= LOW <= HIGH <= 1 (fractions of the magnitude "
+                    f"space's maximum), got {list(magnitude_range)}"
+                )
+            top = self.num_bins - 1  # the bins inside the range: magnitudes never leave it
+            bins = (math.ceil(low * top - 1e-9), math.floor(high * top + 1e-9))
+            if bins[0] > bins[1]:
+                raise ValueError(
+                    f"--magnitude-range {low:g} {high:g} holds no magnitude of the {self.num_bins}-bin grid (steps of "
+                    f"1/{top}); widen it"
+                )
+            changes["magnitude_bins"] = bins
+        return replace(self, **changes) if changes else self
+
+    @property
+    def _bins(self) -> tuple[int, int]:
+        """The magnitude bins the heads choose among (low, high), inclusive."""
+        return (self.magnitude_bins[0], self.magnitude_bins[1]) if self.magnitude_bins else (0, self.num_bins - 1)
 
     @classmethod
     def slots_spec(cls, modality: str = "image", **kw) -> ActionSpec:
@@ -128,6 +185,13 @@ class ActionSpec:
             raise ValueError("an action spec needs slots >= 1, num_bins >= 2 and at least one probability level")
         if any(not 0.0 <= p <= 1.0 for p in self.probabilities) or any(not 0.0 <= r < 1.0 for r in self.ratios):
             raise ValueError("probability levels must lie in [0, 1] and synthetic ratios in [0, 1)")
+        if self.magnitude_bins and (
+            len(self.magnitude_bins) != 2 or not 0 <= self.magnitude_bins[0] <= self.magnitude_bins[1] < self.num_bins
+        ):
+            raise ValueError(
+                f"magnitude_bins must be (low, high) with 0 <= low <= high < num_bins ({self.num_bins}), got "
+                f"{list(self.magnitude_bins)}"
+            )
         if self.families and self.kind != "compact":
             raise ValueError("op families are heads of the compact action; use kind 'compact' with families")
         stray = [o for group in self.families for o in group if o not in self.ops]
@@ -144,11 +208,11 @@ class ActionSpec:
         return [named.get(tuple(group), "+".join(group)) for group in self.families]
 
     def _split(self, action: np.ndarray) -> tuple[list[int], list[int], int, int]:
-        """A compact action as (geometric flags, family flags, N, M)."""
+        """A compact action as (geometric flags, family flags, N, M: the magnitude bin)."""
         a = [int(v) for v in action]
         g = 2 if self._geometric else 0
         k = self._family_count
-        return a[:g], a[g : g + k], a[g + k], a[g + k + 1]
+        return a[:g], a[g : g + k], a[g + k], self._bins[0] + a[g + k + 1]
 
     def _allowed_ops(self, family_flags: list[int]) -> tuple[str, ...]:
         """RandAugment's ops under the families that are on (all of ``ops`` without family heads); Identity kept."""
@@ -166,9 +230,10 @@ class ActionSpec:
     def nvec(self) -> np.ndarray:
         """Sizes of the MultiDiscrete action, slot by slot (then the ratio level, if any)."""
         if self.kind == "compact":
-            heads = ([2, 2] if self._geometric else []) + [2] * self._family_count + [self.max_ops + 1, self.num_bins]
+            bins = self._bins[1] - self._bins[0] + 1
+            heads = ([2, 2] if self._geometric else []) + [2] * self._family_count + [self.max_ops + 1, bins]
         else:
-            heads = [len(self.ops), self.num_bins, len(self.probabilities)] * self.slots
+            heads = [len(self.ops), self._bins[1] - self._bins[0] + 1, len(self.probabilities)] * self.slots
         return np.asarray(heads + ([len(self.ratios)] if self.ratios else []), dtype=np.int64)
 
     def legend(self) -> list[str]:
@@ -180,7 +245,10 @@ class ActionSpec:
                 + [f"family {name} (0 off, 1 on)" for name in self.family_names()]
                 + [
                     f"N: ops per sample, 0..{self.max_ops}",
-                    f"M: magnitude bin 0..{self.num_bins - 1} (magnitude bin / {self.num_bins - 1})",
+                    f"M: magnitude bin {self._bins[0]}..{self._bins[1]} (choice k is bin {self._bins[0]} + k; "
+                    f"magnitude bin / {self.num_bins - 1})"
+                    if self.magnitude_bins
+                    else f"M: magnitude bin 0..{self.num_bins - 1} (magnitude bin / {self.num_bins - 1})",
                 ]
             )
         else:
@@ -188,7 +256,8 @@ class ActionSpec:
             for k in range(self.slots):
                 heads += [
                     f"slot {k + 1} op: index into {list(self.ops)}",
-                    f"slot {k + 1} magnitude bin 0..{self.num_bins - 1}",
+                    f"slot {k + 1} magnitude bin {self._bins[0]}..{self._bins[1]}"
+                    + (f" (choice k is bin {self._bins[0]} + k)" if self.magnitude_bins else ""),
                     f"slot {k + 1} probability level: index into {list(self.probabilities)}",
                 ]
         return heads + ([f"synthetic ratio level: index into {list(self.ratios)}"] if self.ratios else [])
@@ -239,6 +308,7 @@ class ActionSpec:
         out = []
         for s in range(self.slots):
             op_i, mag_b, prob_l = (int(v) for v in action[3 * s : 3 * s + 3])
+            mag_b += self._bins[0]
             out.append((self.ops[op_i], self.probabilities[prob_l], mag_b / (self.num_bins - 1)))
         return out
 
@@ -287,12 +357,15 @@ class ActionSpec:
             del d["families"]
         else:
             d["families"] = [list(group) for group in d["families"]]
+        if not d["magnitude_bins"]:  # and before magnitude ranges
+            del d["magnitude_bins"]
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     @classmethod
     def from_dict(cls, d: dict) -> ActionSpec:
         known = {
             "kind", "ops", "max_ops", "slots", "num_bins", "probabilities", "space", "ratios", "modality", "families",
+            "magnitude_bins",
         }  # fmt: skip
         extra = sorted(set(d) - known)
         if extra:

@@ -60,6 +60,13 @@ class CompareConfig:
     """Pruner of the Optuna methods; with one, pruned trials cost less and more trials fit in the budget."""
     n_startup_trials: int = 5
     """TPE random start-up trials."""
+    ops: tuple[str, ...] = ()
+    """Narrow the searched action (Optuna's action spaces and the RL methods' action alike) to these ops, as
+    ``train_agent --ops`` does."""
+    max_ops: int | None = None
+    """The most ops per sample (RandAugment's N), for every method alike."""
+    magnitude_range: tuple[float, ...] = ()
+    """LOW HIGH fractions of the magnitude space's maximum, for every method alike."""
     budget_runs: int = 0
     """Child-run equivalents per search (every child run a search starts, its rescore race's included); when set,
     it replaces --budget-samples (as that many runs' samples)."""
@@ -97,6 +104,16 @@ class CompareConfig:
 
         if any(m in OPTUNA_METHODS for m in self.methods) and self.space not in SPACES:
             raise ValueError(f"unknown search space {self.space!r}; choose one of {', '.join(SPACES)}")
+        if self.ops or self.max_ops is not None or self.magnitude_range:
+            from policy_search.child.tasks import get_preset
+            from policy_search.search.space import ACTION_SPACES, action_space_spec
+
+            modality = get_preset(self.task).modality  # the RL methods' compact action is the task modality's
+            rl_space = next(n for n, (kind, m) in ACTION_SPACES.items() if kind == "compact" and m == modality)
+            space = self.space if any(m in OPTUNA_METHODS for m in self.methods) else rl_space
+            action_space_spec(  # the Optuna space must be an action space; names and ranges checked before any run
+                space, ops=tuple(self.ops), max_ops=self.max_ops, magnitude_range=tuple(self.magnitude_range)
+            )
         if self.n_startup_trials < 0:
             raise ValueError(f"--n-startup-trials must be >= 0, got {self.n_startup_trials}")
         blocked = _rl_without_overrides(self)
@@ -186,6 +203,9 @@ def _run_optuna(config: CompareConfig, method: str, seed: int, out: Path, runs: 
         overrides=dict(config.overrides),
         rescore=config.rescore,
         resume=True,
+        ops=tuple(config.ops),
+        max_ops=config.max_ops,
+        magnitude_range=tuple(config.magnitude_range),
     )
     run_search(search)
     curve, wall = [], 0.0
@@ -210,6 +230,8 @@ def _run_rl(config: CompareConfig, method: str, seed: int, out: Path, runs: int)
     kwargs: dict[str, Any] = {"task": config.task, "agent": method, "episodes": runs, "seed": seed, "out": str(out)}
     if config.rescore:
         kwargs["rescore"] = config.rescore
+    if config.ops or config.max_ops is not None or config.magnitude_range:  # the same narrowed action as Optuna's
+        kwargs.update(ops=tuple(config.ops), max_ops=config.max_ops, magnitude_range=tuple(config.magnitude_range))
     for key, value in (
         ("overrides", dict(config.overrides)),
         ("data_dir", config.data_dir),

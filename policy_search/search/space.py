@@ -26,6 +26,7 @@ Families:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import optuna
 import torch
@@ -113,45 +114,15 @@ def sample_schedule(trial: TrialLike, image: ImageSpec) -> Policy:
     return Schedule(phases, image_spec=image)
 
 
-def sample_compact(trial: TrialLike, image: ImageSpec) -> Policy:
-    """Flip on/off, crop on/off, RandAugment (N, M of 10): one static action of ``ActionSpec.compact()``."""
-    from policy_search.policy.action_space import ActionSpec
-
-    spec = ActionSpec.compact()
-    action = [
-        trial.suggest_int("flip", 0, 1),
-        trial.suggest_int("crop", 0, 1),
-        trial.suggest_int("num_ops", 0, spec.max_ops),
-        trial.suggest_int("magnitude", 0, spec.num_bins - 1),
-    ]
-    trial.set_user_attr("rotate_degrees", _real_param("Rotate", action[3] / (spec.num_bins - 1), image, spec.num_bins))
-    policy = spec.to_policy(action)
-    policy.image_spec = image
-    return policy
-
-
-def sample_text_compact(trial: TrialLike, image: ImageSpec) -> Policy:
-    """RandAugment-style (N, M of 10) over the text ops: one static action of ``ActionSpec.compact("text")``."""
-    from policy_search.policy.action_space import ActionSpec
-
-    spec = ActionSpec.compact("text")
-    action = [trial.suggest_int("num_ops", 0, spec.max_ops), trial.suggest_int("magnitude", 0, spec.num_bins - 1)]
-    trial.set_user_attr("rate", MAX_RATE["RandomDeletion"] * action[1] / (spec.num_bins - 1))  # the real parameter
-    policy = spec.to_policy(action)
-    policy.image_spec = image
-    return policy
-
-
-def _sample_families(trial: TrialLike, image: ImageSpec, modality: str) -> Policy:
-    from policy_search.policy.action_space import ActionSpec
-
-    spec = ActionSpec.families_spec(modality)
-    geometric = spec.display_ops[:2] == ("HorizontalFlip", "PadCrop")  # the modality's compact action has them
-    action = [trial.suggest_int("flip", 0, 1), trial.suggest_int("crop", 0, 1)] if geometric else []
+def _sample_action(trial: TrialLike, image: ImageSpec, spec: Any) -> Policy:
+    """One static action of a compact ``ActionSpec`` (with or without family heads, on images or text, narrowed or
+    not): flip, crop (images), one on/off per family, RandAugment's N and M, under fixed parameter names."""
+    action = [trial.suggest_int("flip", 0, 1), trial.suggest_int("crop", 0, 1)] if spec._geometric else []
     action += [trial.suggest_int(f"family_{name}", 0, 1) for name in spec.family_names()]
-    action += [trial.suggest_int("num_ops", 0, spec.max_ops), trial.suggest_int("magnitude", 0, spec.num_bins - 1)]
-    unit = action[-1] / (spec.num_bins - 1)
-    if modality == "image":
+    magnitudes = int(spec.nvec[len(action) + 1])  # the M head: every bin, or the narrowed range's
+    action += [trial.suggest_int("num_ops", 0, spec.max_ops), trial.suggest_int("magnitude", 0, magnitudes - 1)]
+    unit = spec._split(action)[3] / (spec.num_bins - 1)
+    if spec.modality == "image":
         trial.set_user_attr("rotate_degrees", _real_param("Rotate", unit, image, spec.num_bins))
     else:
         trial.set_user_attr("rate", MAX_RATE["RandomDeletion"] * unit)  # every text op's rate at this bin
@@ -160,14 +131,55 @@ def _sample_families(trial: TrialLike, image: ImageSpec, modality: str) -> Polic
     return policy
 
 
+# The spaces that are the RL agents' actions as one static policy: (action kind, modality). Only these can be
+# narrowed (--ops, --max-ops, --magnitude-range), exactly as train_agent narrows its action.
+ACTION_SPACES: dict[str, tuple[str, str]] = {
+    "compact": ("compact", "image"),
+    "text-compact": ("compact", "text"),
+    "families": ("families", "image"),
+    "text-families": ("families", "text"),
+}
+
+
+def action_space_spec(
+    space: str, *, ops: tuple[str, ...] = (), max_ops: int | None = None, magnitude_range: tuple[float, ...] = ()
+) -> Any:
+    """The ``ActionSpec`` behind an action space, narrowed as ``train_agent`` narrows its own."""
+    from policy_search.policy.action_space import ActionSpec
+
+    if space not in ACTION_SPACES:
+        raise ValueError(
+            f"--ops, --max-ops and --magnitude-range narrow the action spaces ({', '.join(ACTION_SPACES)}), not "
+            f"--space {space}"
+        )
+    kind, modality = ACTION_SPACES[space]
+    return ActionSpec.for_search(kind, modality, ops=ops, max_ops=max_ops, magnitude_range=magnitude_range)
+
+
+def narrowed_space(space: str, **narrowing: Any) -> SpaceFn:
+    """``space``'s sampler over its narrowed action (``action_space_spec``)."""
+    spec = action_space_spec(space, **narrowing)
+    return lambda trial, image: _sample_action(trial, image, spec)
+
+
+def sample_compact(trial: TrialLike, image: ImageSpec) -> Policy:
+    """Flip on/off, crop on/off, RandAugment (N, M of 10): one static action of ``ActionSpec.compact()``."""
+    return _sample_action(trial, image, action_space_spec("compact"))
+
+
+def sample_text_compact(trial: TrialLike, image: ImageSpec) -> Policy:
+    """RandAugment-style (N, M of 10) over the text ops: one static action of ``ActionSpec.compact("text")``."""
+    return _sample_action(trial, image, action_space_spec("text-compact"))
+
+
 def sample_families(trial: TrialLike, image: ImageSpec) -> Policy:
     """Flip, crop, one on/off per op family (affine, colour, tone), RandAugment (N, M of 10) over the families on."""
-    return _sample_families(trial, image, "image")
+    return _sample_action(trial, image, action_space_spec("families"))
 
 
 def sample_text_families(trial: TrialLike, image: ImageSpec) -> Policy:
     """One on/off per text op, TextRandAugment (N, M of 10) over the ops on."""
-    return _sample_families(trial, image, "text")
+    return _sample_action(trial, image, action_space_spec("text-families"))
 
 
 SPACES: dict[str, SpaceFn] = {
@@ -181,8 +193,10 @@ SPACES: dict[str, SpaceFn] = {
 }
 
 
-def build_policy(space: str, params: dict, image: ImageSpec) -> Policy:
-    """Rebuild the policy a trial sampled, from its stored parameters (e.g. the best trial's)."""
+def build_policy(space: str, params: dict, image: ImageSpec, narrowing: dict[str, Any] | None = None) -> Policy:
+    """Rebuild the policy a trial sampled, from its stored parameters (e.g. the best trial's); ``narrowing`` is
+    the search's --ops / --max-ops / --magnitude-range (``narrowed_space``), if it had any."""
     if space not in SPACES:
         raise ValueError(f"unknown search space {space!r}; choose one of {sorted(SPACES)}")
-    return SPACES[space](optuna.trial.FixedTrial(params), image)
+    sample = narrowed_space(space, **narrowing) if narrowing else SPACES[space]
+    return sample(optuna.trial.FixedTrial(params), image)

@@ -34,7 +34,7 @@ from optuna.trial import TrialState
 from policy_search.outputs import atomic_write_text, remove_stale_temps
 from policy_search.policy.action_space import DEFAULT_RATIOS, parse_synthetic
 from policy_search.search import storage as st
-from policy_search.search.space import SPACES, build_policy
+from policy_search.search.space import SPACES, action_space_spec, build_policy, narrowed_space
 from policy_search.threads import configure_threads
 
 __all__ = ["SearchConfig", "main", "run_search", "trials_table", "write_outputs"]
@@ -89,6 +89,12 @@ class SearchConfig:
     """Run the task's recipe on this dataset (folder or Hub id; validation is 10% of its training split)."""
     quiet: bool = False
     """No per-trial progress lines."""
+    ops: tuple[str, ...] = ()
+    """Narrow an action space (compact, families, text-*) to these ops, as ``train_agent --ops`` does."""
+    max_ops: int | None = None
+    """Action spaces: the most ops per sample (RandAugment's N), as ``train_agent --max-ops``."""
+    magnitude_range: tuple[float, ...] = ()
+    """Action spaces: LOW HIGH fractions of the magnitude space's maximum, as ``train_agent --magnitude-range``."""
     rescore: int = 0
     """Trials of the --trials budget kept for selection that noise cannot fool: the study runs --trials minus this
     many, then its best distinct policies race on shared validation child seeds against no augmentation (``search
@@ -131,7 +137,18 @@ class SearchConfig:
         if not 0 < self.heartbeat_s < self.grace_s:
             raise ValueError(f"need 0 < --heartbeat ({self.heartbeat_s}) < --grace ({self.grace_s})")
         get_preset(self.task, **self.preset_overrides())  # unknown task or field -> ValueError naming the options
+        if self.narrowing():
+            action_space_spec(self.space, **self.narrowing())  # unknown ops, bad ranges, a space that has no action
         st.describe_storage(self.storage_spec())
+
+    def narrowing(self) -> dict[str, Any]:
+        """--ops / --max-ops / --magnitude-range as ``narrowed_space`` takes them (empty: the space as it is)."""
+        values = {"ops": tuple(self.ops), "max_ops": self.max_ops, "magnitude_range": tuple(self.magnitude_range)}
+        return {k: v for k, v in values.items() if v not in ((), None)}
+
+    def space_fn(self) -> Any:
+        """The sampler of --space, narrowed when asked."""
+        return narrowed_space(self.space, **self.narrowing()) if self.narrowing() else SPACES[self.space]
 
     def preset_overrides(self) -> dict[str, Any]:
         from policy_search.child.tasks import dataset_overrides
@@ -150,7 +167,11 @@ class SearchConfig:
 
 
 # What must agree between workers (and between a run and its --resume) for their trials to mean the same thing.
-_STUDY_KEYS = ("task", "space", "synthetic", "epochs", "overrides", "evals_per_epoch", "data_dir", "dataset")
+_STUDY_KEYS = (
+    "task", "space", "synthetic", "epochs", "overrides", "evals_per_epoch", "data_dir", "dataset", "ops", "max_ops",
+    "magnitude_range",
+)  # fmt: skip
+_NARROWING = ("ops", "max_ops", "magnitude_range")
 
 
 def _open_study(config: SearchConfig, storage: optuna.storages.BaseStorage, n_reports: int) -> optuna.Study:
@@ -164,7 +185,8 @@ def _open_study(config: SearchConfig, storage: optuna.storages.BaseStorage, n_re
         pruner=make_pruner(config.pruner, n_reports),
         load_if_exists=True,
     )
-    mine = {k: getattr(config, k) for k in _STUDY_KEYS}
+    # (the narrowing keys only when set: studies created before they existed compare equal without them)
+    mine = {k: getattr(config, k) for k in _STUDY_KEYS if k not in _NARROWING or k in config.narrowing()}
     stored = study.user_attrs.get("search")
     existing = study.get_trials(deepcopy=False)
     if existing and not config.resume:
@@ -365,7 +387,7 @@ def _rescore(study: optuna.Study, config: SearchConfig, image: Any) -> dict[str,
     )
     files, seen = [], set()
     for t in complete:
-        policy = build_policy(config.space, t.params, image)
+        policy = build_policy(config.space, t.params, image, config.narrowing())
         key = json.dumps(policy.to_dict()["body"], sort_keys=True)
         if key in seen:
             continue
@@ -417,7 +439,7 @@ def _run_one(
     trial.set_user_attr("worker", worker)
     try:
         with st.heartbeat(storage, study, trial.number, config.heartbeat_s):
-            policy = SPACES[config.space](trial, image)
+            policy = config.space_fn()(trial, image)
             extra = {}
             if config.synthetic:
                 extra["synthetic"] = (
@@ -525,7 +547,7 @@ def _export_best(
 ) -> None:
     """best_policy.json (and best_synthetic.json when the best trial adds synthetic data), with provenance."""
     out = Path(config.out)
-    policy = build_policy(config.space, best.params, image)
+    policy = build_policy(config.space, best.params, image, config.narrowing())
     tmp_policy = out / f".best_policy.{os.getpid()}.json"
     policy.save(
         tmp_policy,
@@ -614,6 +636,8 @@ def _argv_of(config: SearchConfig) -> list[str]:
         if value is not None:
             argv += [flag, str(value)]
     argv += [a for k, v in config.overrides.items() for a in ("--set", f"{k}={json.dumps(v)}")]
+    for key, value in config.narrowing().items():  # --ops A B, --max-ops N, --magnitude-range LOW HIGH
+        argv += ["--" + key.replace("_", "-"), *([str(v) for v in value] if isinstance(value, tuple) else [str(value)])]
     return argv + (["--resume"] if config.resume else [])
 
 
