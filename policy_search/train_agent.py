@@ -506,7 +506,7 @@ def _check_resume(out: Path, cfg: TrainConfig) -> None:
             f"--resume: {stored_path} holds {type(stored).__name__}, not the run's flags (an object); restore it "
             "from the run or start a new --out"
         )
-    requested = asdict(cfg)
+    requested = json.loads(json.dumps(asdict(cfg)))  # as stored: tuples (--ops, --magnitude-range) read as lists
     changed = [k for k in requested if k not in RESUMABLE_CHANGES and k in stored and stored[k] != requested[k]]
     if changed:
         detail = ", ".join(f"--{k.replace('_', '-')} {stored[k]!r} -> {requested[k]!r}" for k in changed)
