@@ -709,3 +709,46 @@ def test_train_agent_and_search_narrow_the_same_action(tmp_path, shared_data_dir
         SearchConfig(task="mnist-episode", space="randaugment", out=str(tmp_path / "x"), ops=AFFINE).validate()
     with pytest.raises(ValueError, match="unknown image op"):
         TrainConfig(task="mnist-episode", ops=("Rotat",)).validate()
+
+
+def test_a_race_reads_a_narrowed_search_with_its_narrowed_action(tmp_path):
+    """The race pools a search's episodes by the policy they applied: choices of narrowed heads decode as the
+    search decoded them (choice k of M is bin low + k; RandAugment over --ops only)."""
+    from policy_search.benchmark.race import pool_episodes
+
+    folder = tmp_path / "search"
+    folder.mkdir()
+    fields = {"task": "mnist-small", "dataset": None, "steps_per_episode": 1, "population": 0}
+    fields.update(ops=["Identity", "Rotate"], magnitude_range=[0.5, 1.0])
+    (folder / "config.json").write_text(json.dumps(fields))
+    (folder / "episodes.csv").write_text(
+        "episode,return,final_val_acc,samples,cumulative_samples,wall_s,cost,diverged,child_seed,actions\n"
+        '0,11.2,0.1124,128,128,1.17,2.7,,1826701614,"[[1, 1, 2, 4]]"\n'
+    )
+    [group] = pool_episodes("mnist-small", [str(folder)])
+    randaugment = [p for p in group["policy"].policies if isinstance(p, RandAugment)][0]
+    assert randaugment.magnitude == 9 and randaugment.num_ops == 2 and list(randaugment.ops) == ["Identity", "Rotate"]
+
+
+def test_ops_narrow_the_kinds_own_set_and_families_keep_every_op_in_a_family():
+    with pytest.raises(ValueError, match=r"not ops of the image compact action"):
+        ActionSpec.for_search("compact", "image", ops=("Identity", "Cutout"))
+    with pytest.raises(ValueError, match=r"not ops of the text compact action"):
+        ActionSpec.for_search("compact", "text", ops=("Identity", "RandomSwap"))
+    assert ActionSpec.for_search("slots", "image", ops=("Identity", "Cutout")).ops == ("Identity", "Cutout")
+
+
+def test_an_empty_shard_beside_shards_with_rows_is_not_an_empty_split(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from policy_search.child.sources import _check_parquet_rows
+
+    data = tmp_path / "data"
+    data.mkdir()
+    table = pa.table({"text": ["good", "bad"], "label": [1, 0]})
+    empty = pa.table({"text": pa.array([], pa.string()), "label": pa.array([], pa.int64())})
+    pq.write_table(table, data / "train-00000-of-00002.parquet")
+    pq.write_table(empty, data / "train-00001-of-00002.parquet")
+    pq.write_table(table, data / "test-00000-of-00001.parquet")
+    _check_parquet_rows(tmp_path)  # no error: the train split has rows

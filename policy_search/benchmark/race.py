@@ -239,9 +239,17 @@ def pool_episodes(task: str, folders: tuple[str, ...] | list[str], dataset: str 
                 f"{folder}: the race pools one decision per child run; it has steps_per_episode "
                 f"{steps} and population {population}"
             )
-        spec = ActionSpec.for_search(
-            fields.get("action_kind", "compact"), get_preset(task).modality, bool(fields.get("synthetic"))
-        )
+        try:  # the action as the search narrowed it (its episodes.csv holds choices of the narrowed heads)
+            spec = ActionSpec.for_search(
+                fields.get("action_kind", "compact"),
+                get_preset(task).modality,
+                bool(fields.get("synthetic")),
+                ops=tuple(fields.get("ops") or ()),
+                max_ops=fields.get("max_ops"),
+                magnitude_range=tuple(fields.get("magnitude_range") or ()),
+            )
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{config}: its action (ops, max_ops, magnitude_range) cannot be rebuilt: {exc}") from None
         with log.open(newline="") as f:
             rows = list(csv.DictReader(f))
         if rows and not rows[0].get("actions"):

@@ -109,17 +109,22 @@ def source_fingerprint(hub_id: str, local: Path | None) -> str:
 
 
 def _check_parquet_rows(local: Path) -> None:
-    """A parquet file of no rows (an empty split) is named before ``datasets`` fails on it with a reader error."""
+    """A split whose parquet files hold no rows at all (an empty split) is named before ``datasets`` fails on it
+    with a reader error; an empty shard beside shards with rows is fine. Shards of a split share a folder and the
+    file-name prefix before the first '-' (the Hub layout's ``train-00000-of-00002.parquet``)."""
     import pyarrow.parquet as pq
 
+    rows: dict[tuple[Path, str], list[tuple[Path, int]]] = {}
     for path in sorted(local.rglob("*.parquet")):
         try:
-            rows = pq.ParquetFile(path).metadata.num_rows
+            count = pq.ParquetFile(path).metadata.num_rows
         except Exception:  # noqa: BLE001 - unreadable files are left to datasets' own message
             continue
-        if rows == 0:
+        rows.setdefault((path.parent, path.name.split("-")[0]), []).append((path, count))
+    for shards in rows.values():
+        if all(count == 0 for _, count in shards):
             raise DatasetError(
-                f"{path} holds no rows (an empty split); every split needs at least one example: fill it or "
+                f"{shards[0][0]} holds no rows (an empty split); every split needs at least one example: fill it or "
                 "rebuild the dataset folder"
             )
 

@@ -125,11 +125,21 @@ class ActionSpec:
             unknown = [o for o in ops if o not in table]
             if unknown:
                 raise ValueError(f"--ops: unknown {self.modality} op(s) {unknown}; valid ops are {list(table)}")
+            outside = [o for o in ops if o not in self.ops]  # narrowing, never widening, the kind's own set
+            if outside:
+                raise ValueError(
+                    f"--ops {outside} are not ops of the {self.modality} {self.kind} action, which draws from "
+                    f"{list(self.ops)}; narrow it to some of those (or use --action-kind slots for every op)"
+                )
             if len(set(ops)) != len(ops) or not any(o != "Identity" for o in ops):
                 raise ValueError(f"--ops must name each op once and at least one op besides Identity, got {list(ops)}")
             changes["ops"] = ops
-            families = tuple(tuple(o for o in group if o in ops) for group in self.families)
-            changes["families"] = tuple(group for group in families if group)
+            if self.families:  # each family keeps its ops among --ops; an op in no family would never apply
+                families = tuple(tuple(o for o in group if o in ops) for group in self.families)
+                changes["families"] = tuple(group for group in families if group)
+                stray = [o for o in ops if o != "Identity" and not any(o in group for group in self.families)]
+                if stray:
+                    raise ValueError(f"--ops {stray} belong to no op family of the families action")
         if max_ops is not None:
             if self.kind != "compact":
                 raise ValueError("--max-ops sets the compact action's ops per sample (N); slots apply one op each")
@@ -186,7 +196,9 @@ class ActionSpec:
         if any(not 0.0 <= p <= 1.0 for p in self.probabilities) or any(not 0.0 <= r < 1.0 for r in self.ratios):
             raise ValueError("probability levels must lie in [0, 1] and synthetic ratios in [0, 1)")
         if self.magnitude_bins and (
-            len(self.magnitude_bins) != 2 or not 0 <= self.magnitude_bins[0] <= self.magnitude_bins[1] < self.num_bins
+            len(self.magnitude_bins) != 2
+            or not all(isinstance(b, int) and not isinstance(b, bool) for b in self.magnitude_bins)
+            or not 0 <= self.magnitude_bins[0] <= self.magnitude_bins[1] < self.num_bins
         ):
             raise ValueError(
                 f"magnitude_bins must be (low, high) with 0 <= low <= high < num_bins ({self.num_bins}), got "

@@ -119,6 +119,8 @@ class SearchConfig:
             raise ValueError(f"--trials must be a number of trials from 1 to 10,000,000, got {self.trials}")
         from policy_search.benchmark.race import MIN_RACE_RUNS
 
+        if self.rescore and 3000 + 100 * self.seed >= 2**62:  # the race's seeds (see _rescore) must fit too
+            raise ValueError(f"--seed with --rescore must be below {(2**62 - 3000) // 100}, got {self.seed}")
         if self.rescore and (self.rescore < MIN_RACE_RUNS or self.trials - self.rescore < 4):
             raise ValueError(
                 f"--rescore must be 0 or at least 6 child runs and leave at least 4 trials; got --rescore "
@@ -574,6 +576,8 @@ def _export_best(
                 "best_trial": best.number,
                 "val_accuracy": best.value,
                 "params": best.params,
+                # with a narrowed space, params are choices of the narrowed heads: build_policy needs this too
+                **({"narrowing": config.narrowing()} if config.narrowing() else {}),
             },
         },
     )
