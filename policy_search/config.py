@@ -97,7 +97,7 @@ def dataclass_parser(
         kwargs: dict[str, Any] = {"dest": f.name, "default": default, "type": _value_type(f.type), "help": doc}
         if isinstance(default, tuple):  # tuple[int, ...] / tuple[str, ...]: several values after one flag
             inner = str(f.type).removeprefix("tuple[").split(",")[0].strip()
-            kwargs.update(nargs="*", type=_TYPES.get(inner, str))
+            kwargs.update(nargs=f.metadata.get("nargs", "*"), type=_TYPES.get(inner, str))  # "+": one value at least
         if choices and f.name in choices:
             kwargs["choices"] = list(choices[f.name])
         elif shown and f.name in shown:

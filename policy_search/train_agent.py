@@ -26,7 +26,7 @@ import os
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -83,13 +83,13 @@ class TrainConfig:
     action_kind: str = "compact"
     """compact (flip, crop, RandAugment N and M per step), families (compact plus an on/off head per op family:
     affine, colour, tone; on text each op) or slots (op, magnitude, probability per slot)."""
-    ops: tuple[str, ...] = ()
+    ops: tuple[str, ...] = field(default=(), metadata={"nargs": "+"})
     """Only these ops in the searched action, to say what an expert would (e.g. the affine ones: --ops Identity
     ShearX ShearY TranslateX TranslateY Rotate); compact and families: RandAugment's set (families keep their ops
     among these), slots: the slot ops. Empty: the action kind's own set."""
     max_ops: int | None = None
     """Compact and families: the most ops per sample RandAugment's N may choose (None: 3)."""
-    magnitude_range: tuple[float, ...] = ()
+    magnitude_range: tuple[float, ...] = field(default=(), metadata={"nargs": "+"})
     """LOW HIGH: magnitudes only within these fractions of the magnitude space's maximum (e.g. 0 0.5 for mild
     ops): the bins of the grid inside the range. Empty: every magnitude."""
     population: int = 0

@@ -752,3 +752,12 @@ def test_an_empty_shard_beside_shards_with_rows_is_not_an_empty_split(tmp_path):
     pq.write_table(empty, data / "train-00001-of-00002.parquet")
     pq.write_table(table, data / "test-00000-of-00001.parquet")
     _check_parquet_rows(tmp_path)  # no error: the train split has rows
+
+
+def test_a_narrowing_flag_given_without_values_is_refused_not_ignored(capsys):
+    from policy_search.train_agent import main
+
+    for flag in ("--ops", "--magnitude-range"):
+        with pytest.raises(SystemExit) as exc:
+            main(["--task", "mnist-small", flag])
+        assert exc.value.code == 2 and "expected at least one argument" in capsys.readouterr().err

@@ -60,12 +60,12 @@ class CompareConfig:
     """Pruner of the Optuna methods; with one, pruned trials cost less and more trials fit in the budget."""
     n_startup_trials: int = 5
     """TPE random start-up trials."""
-    ops: tuple[str, ...] = ()
+    ops: tuple[str, ...] = field(default=(), metadata={"nargs": "+"})
     """Narrow the searched action (Optuna's action spaces and the RL methods' action alike) to these ops, as
     ``train_agent --ops`` does."""
     max_ops: int | None = None
     """The most ops per sample (RandAugment's N), for every method alike."""
-    magnitude_range: tuple[float, ...] = ()
+    magnitude_range: tuple[float, ...] = field(default=(), metadata={"nargs": "+"})
     """LOW HIGH fractions of the magnitude space's maximum, for every method alike."""
     budget_runs: int = 0
     """Child-run equivalents per search (every child run a search starts, its rescore race's included); when set,

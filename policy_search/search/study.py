@@ -89,11 +89,11 @@ class SearchConfig:
     """Run the task's recipe on this dataset (folder or Hub id; validation is 10% of its training split)."""
     quiet: bool = False
     """No per-trial progress lines."""
-    ops: tuple[str, ...] = ()
+    ops: tuple[str, ...] = field(default=(), metadata={"nargs": "+"})
     """Narrow an action space (compact, families, text-*) to these ops, as ``train_agent --ops`` does."""
     max_ops: int | None = None
     """Action spaces: the most ops per sample (RandAugment's N), as ``train_agent --max-ops``."""
-    magnitude_range: tuple[float, ...] = ()
+    magnitude_range: tuple[float, ...] = field(default=(), metadata={"nargs": "+"})
     """Action spaces: LOW HIGH fractions of the magnitude space's maximum, as ``train_agent --magnitude-range``."""
     rescore: int = 0
     """Trials of the --trials budget kept for selection that noise cannot fool: the study runs --trials minus this
