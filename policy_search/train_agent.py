@@ -315,14 +315,7 @@ def _action_spec(cfg: TrainConfig):
     from policy_search.child.tasks import get_preset
     from policy_search.policy.action_space import ActionSpec
 
-    return ActionSpec.for_search(
-        cfg.action_kind,
-        get_preset(cfg.task).modality,
-        bool(cfg.synthetic),
-        ops=tuple(cfg.ops),
-        max_ops=cfg.max_ops,
-        magnitude_range=tuple(cfg.magnitude_range),
-    )
+    return ActionSpec.of_run(asdict(cfg), get_preset(cfg.task).modality)
 
 
 def _make_env(cfg: TrainConfig):

@@ -90,12 +90,14 @@ def resolve_seeds(seeds: int | Sequence[int]) -> list[int]:
         if not 1 <= seeds <= MAX_SEEDS:
             raise ValueError(f"seeds must be a count from 1 to {MAX_SEEDS}, got {seeds}")
         return list(range(seeds))
+    from collections import Counter
+
     out = [int(s) for s in seeds]
     if not out or any(not 0 <= s < 2**63 for s in out):
         raise ValueError(
             f"seeds must be a non-empty list of whole numbers from 0 to 2**63 - 1 (torch's seeds), got {list(seeds)}"
         )
-    repeated = sorted({s for s in out if out.count(s) > 1})
+    repeated = sorted(s for s, n in Counter(out).items() if n > 1)
     if repeated:
         raise ValueError(f"seeds list {repeated} more than once; each seed is one paired run: drop the repeats")
     return out

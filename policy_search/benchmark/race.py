@@ -240,14 +240,7 @@ def pool_episodes(task: str, folders: tuple[str, ...] | list[str], dataset: str 
                 f"{steps} and population {population}"
             )
         try:  # the action as the search narrowed it (its episodes.csv holds choices of the narrowed heads)
-            spec = ActionSpec.for_search(
-                fields.get("action_kind", "compact"),
-                get_preset(task).modality,
-                bool(fields.get("synthetic")),
-                ops=tuple(fields.get("ops") or ()),
-                max_ops=fields.get("max_ops"),
-                magnitude_range=tuple(fields.get("magnitude_range") or ()),
-            )
+            spec = ActionSpec.of_run(fields, get_preset(task).modality)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{config}: its action (ops, max_ops, magnitude_range) cannot be rebuilt: {exc}") from None
         with log.open(newline="") as f:

@@ -36,7 +36,9 @@ from training replays exactly what the agent chose.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -117,6 +119,20 @@ class ActionSpec:
         else:
             raise ValueError(f"unknown action kind {action_kind!r}; choose compact, families or slots")
         return spec._narrowed(tuple(ops), max_ops, tuple(magnitude_range))
+
+    @classmethod
+    def of_run(cls, fields: Mapping[str, Any], modality: str) -> ActionSpec:
+        """The action a ``train_agent`` run searched, from its config (``TrainConfig`` fields, or the config.json
+        it wrote): the kind, the synthetic head and the narrowing. Shared by train_agent and the race that reads
+        its episodes back."""
+        return cls.for_search(
+            fields.get("action_kind", "compact"),
+            modality,
+            bool(fields.get("synthetic")),
+            ops=tuple(fields.get("ops") or ()),
+            max_ops=fields.get("max_ops"),
+            magnitude_range=tuple(fields.get("magnitude_range") or ()),
+        )
 
     def _narrowed(self, ops: tuple[str, ...], max_ops: int | None, magnitude_range: tuple[float, ...]) -> ActionSpec:
         changes: dict = {}
