@@ -205,3 +205,41 @@ def test_entropy_adaptive_joins_the_free_recipes_unless_turned_off(tmp_path, mon
     trained.clear()
     run_benchmark("mnist-proxy", ["none", "online-augnet"], 1, tmp_path / "c", **kw)
     assert trained == ["none", "online-augnet", "entropy-adaptive"]
+
+
+def test_methods_are_reported_as_the_mean_of_their_searches(tmp_path, shared_data_dir):
+    """issue 31: policies grouped by search method ({method: its searches' files}) are benchmarked like any, then
+    each method is reported as the mean of its searches against the best baseline and against the other method,
+    in results.json and report.md, and again when the report is rebuilt."""
+    from policy_search.benchmark.stats import replicated_difference, replicated_effect
+
+    files = {}
+    for method, ops in (("flips", "HorizontalFlip"), ("rotations", "Rotate")):
+        for s in range(2):
+            path = tmp_path / method / f"s{s}" / "policy.json"
+            SubPolicies([[(ops, 0.3 + 0.2 * s, 0.5)]]).save(path)
+            files.setdefault(method, []).append(str(path))
+    out = tmp_path / "bench"
+    policies = ["none", *files["flips"], *files["rotations"]]
+    kw = dict(KW, data_dir=str(shared_data_dir))
+    result = run_benchmark("mnist-proxy", policies, [3, 4, 5], out, methods=files, **kw)
+    rep = result["replicated"]
+    assert rep["unit"] == "search" and rep["reference"] == "none" == result["best_baseline"]
+    acc = {p: {r["seed"]: r["test_accuracy"] for r in result["runs"] if r["policy"] == p} for p in policies}
+    expected = replicated_effect([acc[p] for p in files["flips"]], acc["none"])
+    got = rep["effects"]["flips"]
+    assert got["effect"] == pytest.approx(expected["effect"]) and got["searches"] == 2 and got["seeds"] == 3
+    assert got["p_holm"] >= got["p_value"] or math.isnan(got["p_value"])
+    pair = rep["pairs"]["flips - rotations"]
+    diff = replicated_difference([acc[p] for p in files["flips"]], [acc[p] for p in files["rotations"]])
+    assert pair["difference"] == pytest.approx(diff["difference"])
+    assert result["meta"]["methods"] == files
+    report = (out / "report.md").read_text()
+    assert "## Search methods, each the mean of its searches" in report and "| flips - rotations |" in report
+    rebuild_report(out)
+    rebuilt = json.loads((out / "results.json").read_text())
+    assert json.dumps(rebuilt["replicated"], sort_keys=True) == json.dumps(rep, sort_keys=True)
+    with pytest.raises(ValueError, match=r"methods\['flips'\] lists .* not among the policies"):
+        run_benchmark("mnist-proxy", ["none", *files["rotations"]], [3], out, methods=files, **kw)
+    with pytest.raises(ValueError, match="non-empty list of policy files"):
+        run_benchmark("mnist-proxy", policies, [3], out, methods={"flips": []}, **kw)

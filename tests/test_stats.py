@@ -53,9 +53,24 @@ def test_holm_adjusts_in_input_order_and_keeps_undefined_tests_out():
     assert holm([0.9, 0.8]) == [1.0, 1.0] and holm([]) == []  # 0.8 * 2 caps at 1
 
 
-def test_replicated_effect_treats_each_search_as_one_unit():
-    """Three searches, ten test seeds: the effect is the mean of the searches' paired gains and its CI is the
-    t interval over those three means (2 degrees of freedom), not over the 30 pooled runs."""
+def _simulated(rng, searches, seeds, spread, seed_sd, noise, effect):
+    """A recipe and a method's searches on the same test seeds: common seed difficulty, each side's own seed
+    effects (shared by all of a method's searches), a search effect of sd ``spread`` and search x seed noise."""
+    base = rng.normal(size=seeds) * 2
+    recipe_seed, method_seed = rng.normal(size=seeds) * seed_sd, rng.normal(size=seeds) * seed_sd
+    reference = {j: base[j] + recipe_seed[j] for j in range(seeds)}
+    runs = [
+        {j: base[j] + effect + a + method_seed[j] + noise * rng.normal() for j in range(seeds)}
+        for a in rng.normal(size=searches) * spread
+    ]
+    return runs, reference
+
+
+def test_replicated_effect_is_the_mean_of_searches_with_the_crossed_variance():
+    """Three searches, ten test seeds: the effect is the mean of the searches' paired gains; its CI adds the
+    between-search part of a two-way (search x seed) random-effects model to the seeds' part, so it is about as
+    wide as the t over the three search gains when the searches disagree and near the paired t over seeds when
+    they agree."""
     from scipy import stats as sps
 
     from policy_search.benchmark.stats import replicated_effect
@@ -69,25 +84,53 @@ def test_replicated_effect_treats_each_search_as_one_unit():
     gains = [float(np.mean([acc[s] - reference[s] for s in seeds])) for acc in searches]
     assert result["search_gains"] == pytest.approx(gains)
     assert result["effect"] == pytest.approx(np.mean(gains))
+    assert result["df"] == pytest.approx(2, abs=0.3) and result["between_search_share"] > 0.95
     half = sps.t.ppf(0.975, 2) * np.std(gains, ddof=1) / np.sqrt(3)
-    assert (result["ci_low"], result["ci_high"]) == pytest.approx((np.mean(gains) - half, np.mean(gains) + half))
-    assert result["p_value"] == pytest.approx(sps.ttest_1samp(gains, 0).pvalue)
-    pooled = [acc[s] - reference[s] for acc in searches for s in seeds]  # what ignoring the searches would say
-    assert sps.ttest_1samp(pooled, 0).pvalue < result["p_value"]
+    assert result["ci_high"] - result["ci_low"] == pytest.approx(2 * half, rel=0.1)
+    noise = 0.3 * rng.normal(size=(3, 10))
+    noise -= noise.mean(axis=1, keepdims=True)  # three searches of exactly equal worth
+    agree = [{s: reference[s] + 1.0 + noise[i, j] for j, s in enumerate(seeds)} for i in range(3)]
+    tight = replicated_effect(agree, reference)
+    assert tight["between_search_share"] == 0 and tight["df"] == 9  # no spread beyond noise: the seeds' t
+    pooled = [np.mean([acc[s] for acc in agree]) - reference[s] for s in seeds]
+    assert tight["p_value"] == pytest.approx(sps.ttest_1samp(pooled, 0).pvalue)
     missing = [dict(list(acc.items())[:5]) for acc in searches]  # seeds missing on one side are left out
-    assert replicated_effect(missing, reference)["searches"] == 3
+    assert replicated_effect(missing, reference)["searches"] == 3 and replicated_effect(missing, reference)["seeds"] == 5
 
 
-def test_replicated_difference_is_welch_on_search_gains():
+@pytest.mark.parametrize("spread,seed_sd,noise", [(0.0, 1.0, 0.5), (1.0, 0.5, 0.5), (0.3, 0.7, 0.7)])
+def test_replicated_effect_intervals_cover_at_their_level(spread, seed_sd, noise):
+    """Simulated searches (3) on shared test seeds (10): the 95% interval covers the true effect 93-98.5% of
+    the time whether the searches agree or not. The t over the three search gains (the previous statistic) left
+    out the seed effects the searches share: it covered about 53% when they agree (first case)."""
     from scipy import stats as sps
 
+    from policy_search.benchmark.stats import replicated_effect
+
+    rng = np.random.default_rng(7)
+    covered = old_covered = 0
+    for _ in range(800):
+        runs, reference = _simulated(rng, 3, 10, spread, seed_sd, noise, effect=0.5)
+        r = replicated_effect(runs, reference)
+        covered += r["ci_low"] <= 0.5 <= r["ci_high"]
+        g = r["search_gains"]
+        half = sps.t.ppf(0.975, 2) * np.std(g, ddof=1) / np.sqrt(3)
+        old_covered += abs(np.mean(g) - 0.5) <= half
+    assert 0.93 <= covered / 800 <= 0.985
+    if spread == 0.0:
+        assert old_covered / 800 < 0.7
+
+
+def test_replicated_difference_pairs_two_methods_by_seed():
     from policy_search.benchmark.stats import replicated_difference
 
     reference = {s: 80.0 + s % 3 for s in range(10)}
-    a = [{s: reference[s] + g for s in range(10)} for g in (1.0, 1.5, 2.0)]
+    a = [{s: reference[s] + g + 0.01 * (s % 2) for s in range(10)} for g in (1.0, 1.5, 2.0)]
     b = [{s: reference[s] + g for s in range(10)} for g in (0.0, 0.2, 0.7)]
-    result = replicated_difference(a, b, reference)
-    assert result["difference"] == pytest.approx(1.5 - 0.3)
-    assert result["p_value"] == pytest.approx(sps.ttest_ind([1.0, 1.5, 2.0], [0.0, 0.2, 0.7], equal_var=False).pvalue)
-    assert result["ci_low"] < result["difference"] < result["ci_high"]
-    assert np.isnan(replicated_difference(a[:1], b[:1], reference)["p_value"])  # one search each: no test
+    result = replicated_difference(a, b)
+    assert result["difference"] == pytest.approx(1.5 - 0.3 + 0.005)
+    assert result["ci_low"] < result["difference"] < result["ci_high"] and result["p_value"] < 0.1
+    assert result["searches_a"] == result["searches_b"] == 3 and result["seeds"] == 10
+    assert 2 <= result["df"] <= 9  # the two between-search parts (2 df each) dominate
+    one = replicated_difference(a[:1], b[:1])  # one search each: the paired t over seeds, nothing between searches
+    assert one["between_search_share"] == 0 and one["df"] == 9

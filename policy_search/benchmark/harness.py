@@ -220,6 +220,7 @@ def run_benchmark(
     command: str | None = None,
     workers: int = 1,
     ray: str | None = None,
+    methods: Mapping[str, Sequence[str | os.PathLike[str]]] | None = None,
 ) -> dict:
     """Benchmark ``policies`` on task preset ``task`` over ``seeds`` (a count N -> 0..N-1, or a list).
 
@@ -229,7 +230,9 @@ def run_benchmark(
     zero-cost adaptive recipe ``entropy-adaptive`` beside them (issue 30) unless it is listed already. ``robustness_samples`` test images (stratified, fixed) are used for the
     corruption and FGSM (``fgsm_eps``, pixel units) accuracies; 0 skips robustness. ``workers`` processes train
     the missing runs side by side (spawned, each with its share of the cores); every run is the run one process
-    would train, cached as it finishes.
+    would train, cached as it finishes. ``methods`` ({method: its searches' policies, each also in ``policies``})
+    adds each search method as the mean of its searches against the best baseline and against each other
+    (``results["replicated"]``).
 
     Returns the aggregate (also written to ``out/results.json``): ``meta`` (command, task preset, seeds,
     versions), ``summary`` {policy: {metric: {mean, std, ci_low, ci_high, n}}}, ``best_baseline``,
@@ -244,6 +247,7 @@ def run_benchmark(
     resolve_device(device)  # fail on a bad device before any training
     seed_list = resolve_seeds(seeds)
     specs = _plan_specs(policies, optional_policies, adaptive_baseline)
+    groups = _method_groups(methods or {}, specs)
     _check_numbers(workers, robustness_samples, fgsm_eps)
     out_dir = Path(out)
     _open_out(out_dir)
@@ -256,7 +260,7 @@ def run_benchmark(
         command
         or "run_benchmark(" + ", ".join(repr(x) for x in (task, [s.name for s in specs], seed_list, str(out_dir))) + ")"
     )
-    results = aggregate(records, specs, seed_list, preset, protocol, command)
+    results = aggregate(records, specs, seed_list, preset, protocol, command, groups)
     results["meta"]["out"] = str(out_dir)
     results["counts"] = {"computed": len(todo), "cached": len(pairs) - len(todo), "total": len(pairs)}
     if report:
@@ -286,6 +290,24 @@ def _plan_specs(
     if len({s.key for s in specs}) != len(specs):
         raise ValueError(f"the same policy is listed twice: {[s.name for s in specs]}")
     return specs
+
+
+def _method_groups(methods: Mapping[str, Any], specs: Sequence[PolicySpec]) -> dict[str, list[str]]:
+    """{method: the names of its policies} from {method: policy files or presets}, each one of the benchmark's
+    policies (a method's searches are benchmarked like any policy, then pooled in the report)."""
+    if not isinstance(methods, Mapping):
+        raise ValueError(f"methods must be {{method name: [its searches' policy files]}}, got {methods!r}")
+    by_key = {s.key: s.name for s in specs}
+    groups: dict[str, list[str]] = {}
+    for method, members in methods.items():
+        if not isinstance(members, (list, tuple)) or not members or not all(isinstance(m, str) for m in members):
+            raise ValueError(f"methods[{method!r}] must be a non-empty list of policy files, got {members!r}")
+        keys = [resolve_policy(m).key for m in members]
+        missing = [m for m, k in zip(members, keys) if k not in by_key]
+        if missing:
+            raise ValueError(f"methods[{method!r}] lists {missing}, not among the policies: add them to policies")
+        groups[str(method)] = [by_key[k] for k in keys]
+    return groups
 
 
 def _check_numbers(workers: Any, robustness_samples: Any, fgsm_eps: Sequence[Any]) -> None:
@@ -403,6 +425,9 @@ class BenchmarkConfig:
     """FGSM step sizes, in pixel units."""
     workers: int = 1
     """Processes training runs side by side (each gets cores / workers threads)."""
+    methods: dict[str, Any] = field(default_factory=dict)
+    """Search methods replicated over searches, {method: [each search's policy file]} (config file only): the
+    report adds each method as the mean of its searches, against the best baseline and the other methods."""
     ray: str | None = None
     """Run the child runs as tasks on a Ray cluster: auto (the cluster `ray start` runs here), an address, or local
     (a private one-machine cluster for this command); default: the local process pool (--workers)."""
@@ -422,7 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
         BenchmarkConfig,
         prog="python -m policy_search.benchmark",
         description=__doc__.split("\n\n")[0],
-        skip=("overrides", "description", "optional_policies", "fgsm_eps"),
+        skip=("overrides", "description", "optional_policies", "fgsm_eps", "methods"),
         choices={"device": ("auto", "cpu", "cuda")},
     )
     add_set_option(parser, "preset field override of every run, e.g. --set train_size=1000 (repeatable)")

@@ -14,14 +14,21 @@ import math
 import platform
 import subprocess
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from policy_search.benchmark.stats import ALPHA, holm, paired_comparison, summarize
+from policy_search.benchmark.stats import (
+    ALPHA,
+    holm,
+    paired_comparison,
+    replicated_difference,
+    replicated_effect,
+    summarize,
+)
 from policy_search.outputs import write_json
 
 __all__ = ["METRICS", "RunFileError", "aggregate", "load_run", "metrics_for", "rebuild_report", "write_report"]
@@ -150,10 +157,17 @@ def _versions() -> dict[str, str]:
 
 
 def aggregate(
-    records: list[dict], specs: Sequence[Any], seeds: list[int], preset: Any, protocol: dict, command: str
+    records: list[dict],
+    specs: Sequence[Any],
+    seeds: list[int],
+    preset: Any,
+    protocol: dict,
+    command: str,
+    methods: Mapping[str, Sequence[str]] | None = None,
 ) -> dict:
     """Summaries per policy and metric, the best baseline and paired comparisons against it (JSON-ready). The
-    FGSM metrics are those of ``protocol["fgsm_eps"]`` (``metrics_for``)."""
+    FGSM metrics are those of ``protocol["fgsm_eps"]`` (``metrics_for``). ``methods`` ({method: the names of
+    its searches' policies}) adds ``replicated``: each method as the mean of its searches (``_replicated``)."""
     metrics = metrics_for(protocol)
     compared = _compared(metrics)
     by_policy: dict[str, dict[int, dict]] = {s.name: {} for s in specs}
@@ -177,7 +191,9 @@ def aggregate(
     learned = [s.name for s in specs if not s.is_baseline]
     head_to_head = _head_to_head(by_policy, learned, dict((m, g) for m, _, _, g in metrics)[main])
     rows = [_flat_row(r, metrics) for r in records]
+    replicated = _replicated(by_policy, best, dict((m, g) for m, _, _, g in metrics)[main], methods) if methods else None
     return {
+        **({"replicated": replicated} if replicated else {}),
         "head_to_head": head_to_head,
         "meta": {
             "command": command,
@@ -186,6 +202,7 @@ def aggregate(
             "seeds": seeds,
             "policies": [{"name": s.name, "key": s.key, "source": str(s.path) if s.path else "preset"} for s in specs],
             "protocol": protocol,
+            **({"methods": {m: list(names) for m, names in methods.items()}} if methods else {}),
             "versions": _versions(),
             "alpha": ALPHA,
             "out": None,
@@ -222,6 +239,32 @@ def _against_baseline(
             c["p_holm"] = adjusted
             c["significant_holm"] = bool(adjusted < ALPHA)
     return comparisons
+
+
+def _replicated(
+    by_policy: dict[str, dict[int, dict]], best: str | None, get: Any, methods: Mapping[str, Sequence[str]]
+) -> dict:
+    """Search methods replicated over searches (issue 31): each method (the policies its searches found) against
+    the best baseline on the headline metric, and each pair of methods, by ``stats.replicated_effect`` /
+    ``replicated_difference`` (the spread between searches and the seeds' sampling both in the CI), with Holm's
+    correction within each family."""
+
+    def scores(name: str) -> dict[int, float]:
+        return {k: float(v) for k, r in by_policy[name].items() if (v := get(r)) is not None}
+
+    searches = {m: [scores(n) for n in names] for m, names in methods.items()}
+    effects = {m: replicated_effect(runs, scores(best)) for m, runs in searches.items()} if best else {}
+    names = list(searches)
+    pairs = {
+        f"{a} - {b}": {"a": a, "b": b, **replicated_difference(searches[a], searches[b])}
+        for i, a in enumerate(names)
+        for b in names[i + 1 :]
+    }
+    for family in (effects, pairs):
+        for row, p in zip(family.values(), holm([r["p_value"] for r in family.values()]), strict=True):
+            row["p_holm"] = p
+            row["significant_holm"] = bool(p < ALPHA)
+    return {"unit": "search", "reference": best, "effects": effects, "pairs": pairs}
 
 
 def _head_to_head(by_policy: dict[str, dict[int, dict]], learned: list[str], get: Any) -> list[dict]:
@@ -410,7 +453,8 @@ def _markdown(results: dict, figures: list[tuple[str, str]]) -> str:
     """report.md: the summary table, the paired comparison with the best baseline, the learned policies head to
     head, the figures and the versions."""
     meta = results["meta"]
-    lines = _summary_section(results) + _comparison_section(results) + _head_to_head_section(results)
+    lines = _summary_section(results) + _comparison_section(results) + _replicated_section(results)
+    lines += _head_to_head_section(results)
     lines += ["## Figures", ""] + [
         f"![{f}]({f})\n\n{caption} Produced by: `{meta['command']}`\n" for f, caption in figures
     ]
@@ -499,6 +543,40 @@ def _comparison_section(results: dict) -> list[str]:
         + ("; ".join(uncorrected) + "." if uncorrected else "none."),
         "",
     ]
+
+
+def _replicated_section(results: dict) -> list[str]:
+    rep = results.get("replicated")
+    if not rep:
+        return []
+    methods = results["meta"].get("methods", {})
+    lines = [
+        "## Search methods, each the mean of its searches",
+        "",
+        "Each method's policies (one per search) are pooled as the mean of its searches, paired by seed; the 95% "
+        "CI and p come from a two-way (search x seed) random-effects model, so they include the spread between "
+        "searches as well as the seeds' sampling (Satterthwaite degrees of freedom); a user running a new search "
+        "of that method should expect a result inside it. Holm: within each table. Methods: "
+        + "; ".join(f"`{m}` = {', '.join(f'`{n}`' for n in names)}" for m, names in methods.items())
+        + ".",
+        "",
+        f"| method | − {rep['reference']} (pp) | 95% CI | df | between-search share | per search (pp) | p | Holm p |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for m, e in rep["effects"].items():
+        per = ", ".join(f"{g * 100:+.2f}" for g in e["search_gains"])
+        lines.append(
+            f"| {m} | {e['effect'] * 100:+.2f} | [{e['ci_low'] * 100:+.2f}, {e['ci_high'] * 100:+.2f}] | "
+            f"{e['df']:.1f} | {e['between_search_share']:.2f} | {per} | {e['p_value']:.3g} | {e['p_holm']:.3g} |"
+        )
+    if rep["pairs"]:
+        lines += ["", "| a − b | difference (pp) | 95% CI | df | p | Holm p |", "|---|---|---|---|---|---|"]
+        for name, c in rep["pairs"].items():
+            lines.append(
+                f"| {name} | {c['difference'] * 100:+.2f} | [{c['ci_low'] * 100:+.2f}, {c['ci_high'] * 100:+.2f}] | "
+                f"{c['df']:.1f} | {c['p_value']:.3g} | {c['p_holm']:.3g} |"
+            )
+    return lines + [""]
 
 
 def _head_to_head_section(results: dict) -> list[str]:
@@ -678,7 +756,13 @@ def rebuild_report(out: str | Path) -> Path:
             if not path.is_file():
                 raise FileNotFoundError(f"{path} is missing: rerun the benchmark command ({meta['command']})")
             records.append(load_run(path, spec.name, seed))
-    results = aggregate(records, specs, meta["seeds"], preset, meta["protocol"], meta["command"])
+    methods = meta.get("methods")
+    if methods is not None and not (
+        isinstance(methods, dict)
+        and all(isinstance(v, list) and set(v) <= {s.name for s in specs} for v in methods.values())
+    ):
+        raise ValueError("results.json: meta 'methods' is not {method: [names of its policies]}; rerun the benchmark")
+    results = aggregate(records, specs, meta["seeds"], preset, meta["protocol"], meta["command"], methods)
     if isinstance(meta.get("versions"), dict):
         results["meta"]["versions"] = meta["versions"]  # the libraries the runs were made with, not today's
     if "counts" in old:

@@ -6,7 +6,11 @@ seeds both), so policies are compared *paired by seed*: the per-seed differences
 With the handful of seeds a CPU benchmark affords, both are reported because neither is reliable alone: the
 t-test assumes roughly normal differences, the bootstrap is coarse with five values. A report compares many
 policies against one baseline, so ``holm`` adjusts each metric's p-values for that family (Holm 1979; scipy
-offers only false-discovery-rate control, which answers a different question).
+offers only false-discovery-rate control, which answers a different question). A search *method* is judged over
+several searches tested on shared seeds (``replicated_effect``, ``replicated_difference``): a two-way crossed
+random-effects model (search x seed) by ANOVA estimators with Satterthwaite's degrees of freedom, written here
+because neither scipy nor statsmodels gives a crossed design's CI of a grand mean in closed form (statsmodels'
+MixedLM fits nested groups iteratively and is unstable with three searches).
 """
 
 from __future__ import annotations
@@ -116,53 +120,85 @@ def _search_gains(per_search: Sequence[Mapping[int, float]], reference: Mapping[
     return gains
 
 
-def replicated_effect(
-    per_search: Sequence[Mapping[int, float]], reference: Mapping[int, float], confidence: float = 0.95
-) -> dict[str, float | int | list[float]]:
-    """A search method's effect over ``reference`` (a recipe), from k independent searches, each of whose
-    policies was tested on the same seeds as the reference (``{test seed: accuracy}``).
+def _table(per_search: Sequence[Mapping[int, float]], seeds: list[int]) -> np.ndarray:
+    """Searches x seeds accuracies (searches with no score dropped)."""
+    rows = [[float(accs[s]) for s in seeds] for accs in per_search if accs]
+    return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(seeds))
 
-    Each search's gain is its mean paired difference over the test seeds; the method's effect is the mean of the k
-    gains, with the Student-t CI over them (k - 1 degrees of freedom) and the one-sample t-test against 0. A
-    search is the unit: the CI includes the spread between searches (a user runs a new search, not one of these),
-    which a CI over seeds pooled across searches would leave out. With three searches the interval is wide (t with
-    2 degrees of freedom is 4.30): it says what three searches can show, no more."""
-    gains = _search_gains(per_search, reference)
-    out: dict[str, float | int | list[float]] = {"searches": len(gains), "search_gains": gains}
-    summary = summarize(gains, confidence)
-    out.update(effect=summary["mean"], ci_low=summary["ci_low"], ci_high=summary["ci_high"], p_value=float("nan"))
-    if len(gains) >= 2 and float(np.std(gains)) > 0:
-        out["p_value"] = float(sps.ttest_1samp(gains, 0.0).pvalue)
-    return out
+
+def _between_searches(table: np.ndarray) -> list[tuple[float, float]]:
+    """The between-search part of the variance of a method's grand mean, as Satterthwaite terms (coefficient x
+    mean square, degrees of freedom): (MS_search - MS_residual) / (n S) from the two-way table searches x seeds
+    (E[MS_search] = s_e^2 + n s_a^2), left out when not positive (no spread between searches beyond the noise)."""
+    k, n = table.shape
+    if k < 2 or n < 2:
+        return []
+    rows, cols, grand = table.mean(axis=1), table.mean(axis=0), table.mean()
+    ms_search = n * float(np.var(rows, ddof=1))
+    resid = table - rows[:, None] - cols[None, :] + grand
+    ms_resid = float((resid**2).sum()) / ((k - 1) * (n - 1))
+    if ms_search <= ms_resid:
+        return []
+    return [(ms_search / (n * k), k - 1), (-ms_resid / (n * k), (k - 1) * (n - 1))]
 
 
 def replicated_difference(
     a: Sequence[Mapping[int, float]],
     b: Sequence[Mapping[int, float]],
-    reference: Mapping[int, float],
     confidence: float = 0.95,
 ) -> dict[str, float | int]:
-    """Method ``a`` against method ``b``, each from its own searches: the difference of their mean search gains
-    over a common ``reference`` tested on the same seeds (so each gain is paired by seed), with Welch's t-test and
-    CI over the two sets of search gains (searches are the units, as in ``replicated_effect``)."""
-    ga, gb = _search_gains(a, reference), _search_gains(b, reference)
+    """Method ``a`` against ``b`` (each a list of searches, ``{test seed: accuracy}`` per search's policy; a
+    recipe is one "search" with no spread), all tested on the same seeds: the difference of the two methods' mean
+    accuracies, paired by seed, on the seeds every policy has.
+
+    A search method is a random draw of a search *and* of the test seeds, so the variance of the difference is
+    that of a two-way crossed random-effects model (search x seed, ANOVA estimators): the seed part
+    ``var_j(D_j) / n`` of the per-seed differences of the two methods' search means ``D_j`` (the seed effects
+    every search shares, and the search x seed noise), plus each method's between-search part
+    ``(MS_search - MS_residual) / (n S)``. The t-interval and test use Satterthwaite's degrees of freedom.
+    Averaging each search's gain and taking the t over the S gains instead (S - 1 = 2 degrees of freedom) would
+    leave out the seed effects the searches share (all are tested on the same seeds and against the same
+    reference runs) and throw away the seeds' degrees of freedom when the searches agree."""
     nan = float("nan")
-    out: dict[str, float | int] = {"searches_a": len(ga), "searches_b": len(gb), "difference": nan}
-    out.update(ci_low=nan, ci_high=nan, p_value=nan, df=nan)
-    if not ga or not gb:
+    out: dict[str, float | int] = {"searches_a": sum(1 for x in a if x), "searches_b": sum(1 for x in b if x)}
+    out.update(difference=nan, ci_low=nan, ci_high=nan, p_value=nan, df=nan, seeds=0, between_search_share=nan)
+    sides = [x for x in (*a, *b) if x]
+    if not out["searches_a"] or not out["searches_b"]:
         return out
-    out["difference"] = float(np.mean(ga) - np.mean(gb))
-    if len(ga) < 2 or len(gb) < 2:
+    seeds = sorted(s for s in set.intersection(*(set(x) for x in sides)) if all(math.isfinite(x[s]) for x in sides))
+    ta, tb = _table(a, seeds), _table(b, seeds)
+    out["seeds"] = n = len(seeds)
+    if n == 0:
         return out
-    va, vb = float(np.var(ga, ddof=1)) / len(ga), float(np.var(gb, ddof=1)) / len(gb)
-    if va + vb == 0:
+    d = ta.mean(axis=0) - tb.mean(axis=0)
+    out["difference"] = float(d.mean())
+    if n < 2:
         return out
-    df = (va + vb) ** 2 / (va**2 / (len(ga) - 1) + vb**2 / (len(gb) - 1))
-    half = float(sps.t.ppf(0.5 + confidence / 2, df) * math.sqrt(va + vb))
-    out.update(
-        ci_low=out["difference"] - half,
-        ci_high=out["difference"] + half,
-        df=df,
-        p_value=float(sps.ttest_ind(ga, gb, equal_var=False).pvalue),
-    )
+    terms = [(float(np.var(d, ddof=1)) / n, n - 1), *_between_searches(ta), *_between_searches(tb)]
+    var = sum(v for v, _ in terms)
+    if var <= 0:
+        out["p_value"] = 1.0 if out["difference"] == 0 else nan
+        return out
+    df = var**2 / sum(v**2 / dof for v, dof in terms)
+    half = float(sps.t.ppf(0.5 + confidence / 2, df) * math.sqrt(var))
+    out.update(ci_low=out["difference"] - half, ci_high=out["difference"] + half, df=float(df))
+    out["p_value"] = float(2 * sps.t.sf(abs(out["difference"]) / math.sqrt(var), df))
+    out["between_search_share"] = 1 - terms[0][0] / var
     return out
+
+
+def replicated_effect(
+    per_search: Sequence[Mapping[int, float]], reference: Mapping[int, float], confidence: float = 0.95
+) -> dict[str, float | int | list[float]]:
+    """A search method's effect over ``reference`` (a recipe), from k independent searches, each of whose
+    policies was tested on the same seeds as the reference (``{test seed: accuracy}``): ``replicated_difference``
+    against the recipe (the spread between searches and the seeds' sampling both in the CI; a user runs a new
+    search, not one of these), with each search's own paired gain beside it (``search_gains``)."""
+    result = replicated_difference(per_search, [reference], confidence)
+    gains = _search_gains(per_search, reference)
+    return {
+        "searches": len(gains),
+        "search_gains": gains,
+        "effect": result["difference"],
+        **{k: result[k] for k in ("ci_low", "ci_high", "p_value", "df", "seeds", "between_search_share")},
+    }

@@ -473,7 +473,7 @@ def _replicated(config: CompareConfig, by_name: dict[str, dict[int, float]]) -> 
         reference = by_name.get(next(iter(baselines)), {})
         names = list(methods)
         pairs = {
-            f"{a} - {b}": replicated_difference(methods[a], methods[b], reference)
+            f"{a} - {b}": replicated_difference(methods[a], methods[b])
             for i, a in enumerate(names)
             for b in names[i + 1 :]
         }
