@@ -135,12 +135,13 @@ class TrainConfig:
     ray: str | None = None
     """Train the members' segments of a --population run as tasks on a Ray cluster (auto, an address, or local)
     instead of --workers processes (docs/SCALE_OUT.md)."""
-    rescore: int = 0
+    rescore: int | None = None
     """Child runs of the --episodes budget kept for selection that noise cannot fool: after the search's episodes,
     its best candidates are re-scored on shared validation child seeds against no augmentation (a race, successive
     halving: ``search race``), and the winner becomes schedule.json (the distilled schedule stays as
-    distilled.json). Every race run counts: the search runs --episodes minus this many. 0 (default) keeps the
-    distilled schedule. Needs one decision per run (--steps-per-episode 1) and no --population."""
+    distilled.json). Every race run counts: the search runs --episodes minus this many. Default: a third of
+    --episodes from 12 up (16 -> 6, 48 -> 16) where a run makes one decision (--steps-per-episode 1, no
+    --population) and searches (not --agent fixed), else 0; 0 keeps the distilled schedule."""
     online: bool = False
     """Learn inside one training instead of across many: train the task's model once with --online-policy, which
     adapts each sample's augmentation while the model trains (docs/ARCHITECTURE.md "Policies that learn inside
@@ -216,6 +217,8 @@ class TrainConfig:
                 f"--fixed-policy is the policy of the {' or '.join(users)} agent; --agent {self.agent} would ignore "
                 "it: drop --fixed-policy or use that agent"
             )
+        if self.rescore is None:
+            self.rescore = self._default_rescore(agent)
         if self.rescore:
             from policy_search.benchmark.race import MIN_RACE_RUNS
 
@@ -226,11 +229,19 @@ class TrainConfig:
                 )
             if self.steps_per_episode != 1 or self.population:
                 raise ValueError("--rescore races whole-run policies: use --steps-per-episode 1 and no --population")
-            if not agent.learns:
+            if agent.uses_fixed_policy:
                 raise ValueError(
-                    f"--rescore races a search's shortlist; --agent {self.agent} does not search (one fixed or random "
-                    "choice per episode): drop --rescore or use a learning agent"
+                    f"--rescore races a search's shortlist; --agent {self.agent} does not search (one fixed policy "
+                    "every episode): drop --rescore or use a searching agent"
                 )
+
+    def _default_rescore(self, agent) -> int:
+        """--rescore's default: a third of the episodes for a search of whole-run policies (default_rescore)."""
+        from policy_search.benchmark.race import default_rescore
+
+        if agent.uses_fixed_policy or self.online or self.steps_per_episode != 1 or self.population:
+            return 0
+        return default_rescore(self.episodes)
 
     def _validate_scale_out(self, agent) -> None:
         """--population, --workers, --ray and --batch-episodes: sizes, and what each combines with."""

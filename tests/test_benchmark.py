@@ -225,6 +225,7 @@ def test_methods_are_reported_as_the_mean_of_their_searches(tmp_path, shared_dat
     result = run_benchmark("mnist-proxy", policies, [3, 4, 5], out, methods=files, **kw)
     rep = result["replicated"]
     assert rep["unit"] == "search" and rep["reference"] == "none" == result["best_baseline"]
+    assert rep["by_baseline"]["none"] == rep["effects"]  # against every free recipe; the best's is the primary
     acc = {p: {r["seed"]: r["test_accuracy"] for r in result["runs"] if r["policy"] == p} for p in policies}
     expected = replicated_effect([acc[p] for p in files["flips"]], acc["none"])
     got = rep["effects"]["flips"]

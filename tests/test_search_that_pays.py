@@ -649,6 +649,39 @@ def test_rescore_races_the_shortlist_within_the_budget(tmp_path):
         TrainConfig(episodes=20, rescore=6, steps_per_episode=2).validate()
 
 
+def test_every_search_races_its_shortlist_by_default():
+    """issue 31: train_agent, search and search compare keep a third of a budget of 12 runs or more for the race
+    by default; 0 where a race would not fit, where a run makes several decisions or searches nothing, and where
+    Optuna's race could not see the searched synthetic ratio or sample cap. The random agent races too."""
+    from policy_search.benchmark.race import default_rescore
+    from policy_search.search.compare import CompareConfig
+    from policy_search.search.study import SearchConfig
+    from policy_search.train_agent import TrainConfig
+
+    assert [default_rescore(n) for n in (4, 11, 12, 16, 24, 48)] == [0, 0, 6, 6, 8, 16]
+
+    def rescore(**fields) -> int:
+        cfg = TrainConfig(**fields)
+        cfg.validate()
+        return cfg.rescore
+
+    assert rescore(episodes=16) == 6 and rescore() == 16 and rescore(episodes=8) == 0
+    assert rescore(episodes=16, agent="random") == 6 and rescore(episodes=16, agent="ppo") == 6
+    assert rescore(episodes=16, steps_per_episode=2) == rescore(episodes=16, population=2) == 0
+    assert rescore(episodes=16, agent="fixed", fixed_policy="flip-crop") == 0 and rescore(episodes=16, rescore=0) == 0
+    with pytest.raises(ValueError, match="does not search"):
+        TrainConfig(episodes=16, agent="fixed", fixed_policy="flip-crop", rescore=6).validate()
+
+    def study(**fields) -> int:
+        cfg = SearchConfig(task="mnist-small", out="x", **fields)
+        cfg.validate()
+        return cfg.rescore
+
+    assert study(trials=48) == 16 and study(trials=8) == 0 and study(trials=48, rescore=0) == 0
+    assert study(trials=48, synthetic="vae") == 0 and study(trials=48, budget_samples=10**6) == 0
+    assert CompareConfig().rescore is None  # resolved from the budget's runs by run_compare (default_rescore)
+
+
 # --- issue 31: an action an expert would write (only these ops, at most N, magnitudes in a range) ----------------
 AFFINE = ("Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
 

@@ -149,6 +149,13 @@ def _is_identity(policy, inert: bool = False) -> bool:
 MIN_RACE_RUNS = 6  # two candidates and no augmentation on two seeds
 
 
+def default_rescore(runs: int) -> int:
+    """Child runs a search of ``runs`` keeps, by default, for its rescore race (issue 31: selection that noise
+    cannot fool, inside every search): a third of the budget and at least MIN_RACE_RUNS, from 12 runs up (16 -> 6,
+    48 -> 16); 0 below, where a race would leave the search too few runs."""
+    return max(MIN_RACE_RUNS, runs // 3) if runs >= 12 else 0
+
+
 def race_plan(runs: int) -> tuple[int, tuple[int, ...]]:
     """(candidates, seeds per round) of a race that spends at most ``runs`` child runs, no augmentation's runs
     included: three candidates when they fit two rounds, else two; two seeds in the first round, the rest in the

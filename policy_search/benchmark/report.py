@@ -191,7 +191,8 @@ def aggregate(
     learned = [s.name for s in specs if not s.is_baseline]
     head_to_head = _head_to_head(by_policy, learned, dict((m, g) for m, _, _, g in metrics)[main])
     rows = [_flat_row(r, metrics) for r in records]
-    replicated = _replicated(by_policy, best, dict((m, g) for m, _, _, g in metrics)[main], methods) if methods else None
+    get_main = dict((m, g) for m, _, _, g in metrics)[main]
+    replicated = _replicated(by_policy, best, get_main, methods, baselines) if methods else None
     return {
         **({"replicated": replicated} if replicated else {}),
         "head_to_head": head_to_head,
@@ -242,29 +243,34 @@ def _against_baseline(
 
 
 def _replicated(
-    by_policy: dict[str, dict[int, dict]], best: str | None, get: Any, methods: Mapping[str, Sequence[str]]
+    by_policy: dict[str, dict[int, dict]],
+    best: str | None,
+    get: Any,
+    methods: Mapping[str, Sequence[str]],
+    baselines: Sequence[str] = (),
 ) -> dict:
     """Search methods replicated over searches (issue 31): each method (the policies its searches found) against
-    the best baseline on the headline metric, and each pair of methods, by ``stats.replicated_effect`` /
-    ``replicated_difference`` (the spread between searches and the seeds' sampling both in the CI), with Holm's
-    correction within each family."""
+    the best baseline on the headline metric (``effects``; against every baseline in ``by_baseline``), and each
+    pair of methods, by ``stats.replicated_effect`` / ``replicated_difference`` (the spread between searches and
+    the seeds' sampling both in the CI), with Holm's correction within each family (per baseline; the pairs)."""
 
     def scores(name: str) -> dict[int, float]:
         return {k: float(v) for k, r in by_policy[name].items() if (v := get(r)) is not None}
 
     searches = {m: [scores(n) for n in names] for m, names in methods.items()}
-    effects = {m: replicated_effect(runs, scores(best)) for m, runs in searches.items()} if best else {}
+    by_baseline = {b: {m: replicated_effect(runs, scores(b)) for m, runs in searches.items()} for b in baselines}
+    effects = by_baseline.get(best, {}) if best else {}
     names = list(searches)
     pairs = {
         f"{a} - {b}": {"a": a, "b": b, **replicated_difference(searches[a], searches[b])}
         for i, a in enumerate(names)
         for b in names[i + 1 :]
     }
-    for family in (effects, pairs):
+    for family in (*by_baseline.values(), pairs):
         for row, p in zip(family.values(), holm([r["p_value"] for r in family.values()]), strict=True):
             row["p_holm"] = p
             row["significant_holm"] = bool(p < ALPHA)
-    return {"unit": "search", "reference": best, "effects": effects, "pairs": pairs}
+    return {"unit": "search", "reference": best, "effects": effects, "pairs": pairs, "by_baseline": by_baseline}
 
 
 def _head_to_head(by_policy: dict[str, dict[int, dict]], learned: list[str], get: Any) -> list[dict]:

@@ -70,9 +70,10 @@ class CompareConfig:
     budget_runs: int = 0
     """Child-run equivalents per search (every child run a search starts, its rescore race's included); when set,
     it replaces --budget-samples (as that many runs' samples)."""
-    rescore: int = 0
+    rescore: int | None = None
     """Child runs of each search's budget kept for a race of its shortlist on shared validation seeds (``search
-    --rescore`` / ``train_agent --rescore``); the race's winner is the search's result. 0: the search's own pick."""
+    --rescore`` / ``train_agent --rescore``); the race's winner is the search's result. Default: as those commands,
+    a third of each search's runs from 12 up (16 -> 6, 48 -> 16), else 0; 0: the search's own pick."""
     test_seeds: int = 2
     """Child seeds per exported policy in the final test evaluation (0 skips it)."""
     first_test_seed: int = 0
@@ -131,14 +132,14 @@ class CompareConfig:
         from policy_search.child.data import check_dataset
 
         check_dataset(self.dataset, self.data_dir)
-        for flag, value in (("--budget-runs", self.budget_runs), ("--rescore", self.rescore)):
+        for flag, value in (("--budget-runs", self.budget_runs), ("--rescore", self.rescore or 0)):
             if value < 0:
                 raise ValueError(f"{flag} must be >= 0 (0: off), got {value}")
         if not 0 <= self.first_test_seed < 2**62:
             raise ValueError(f"--first-test-seed must be from 0 to 2**62 - 1, got {self.first_test_seed}")
         from policy_search.benchmark.race import MIN_RACE_RUNS
 
-        if 0 < self.rescore < MIN_RACE_RUNS:
+        if self.rescore is not None and 0 < self.rescore < MIN_RACE_RUNS:
             raise ValueError(
                 f"--rescore must be 0 or at least {MIN_RACE_RUNS} child runs (two candidates and no augmentation on "
                 f"two seeds), got {self.rescore}"
@@ -228,8 +229,7 @@ def _run_rl(config: CompareConfig, method: str, seed: int, out: Path, runs: int)
     train_agent = importlib.import_module("policy_search.train_agent")
     names = {f.name for f in dataclasses.fields(train_agent.TrainConfig)}
     kwargs: dict[str, Any] = {"task": config.task, "agent": method, "episodes": runs, "seed": seed, "out": str(out)}
-    if config.rescore:
-        kwargs["rescore"] = config.rescore
+    kwargs["rescore"] = config.rescore  # 0 too: train_agent's own default would race where Optuna's search does not
     if config.ops or config.max_ops is not None or config.magnitude_range:  # the same narrowed action as Optuna's
         kwargs.update(ops=tuple(config.ops), max_ops=config.max_ops, magnitude_range=tuple(config.magnitude_range))
     for key, value in (
@@ -411,6 +411,10 @@ def run_compare(config: CompareConfig, argv: list[str] | None = None) -> dict[st
             f"--budget-samples {config.budget_samples} is less than one child run of "
             f"{config.task!r} ({per_run} samples)"
         )
+    if config.rescore is None:
+        from policy_search.benchmark.race import default_rescore
+
+        config = dataclasses.replace(config, rescore=default_rescore(runs))
     _check_rescore(config, runs, per_run)
     (out / "config.json").write_text(
         json.dumps({**asdict(config), "samples_per_run": per_run, "runs": runs}, indent=2) + "\n", encoding="utf-8"

@@ -116,6 +116,7 @@ CURVE_SETS = ("task", "seed", "data_dir", "dataset", "device", "progress_bar", "
 def _train_fields(cfg: CurveConfig, design: dict, seed: int, runs: int, folder: Path) -> dict[str, Any]:
     """The TrainConfig fields of one design's search at ``seed`` trained to ``runs`` episodes in ``folder``."""
     return {
+        "rescore": 0,  # a checkpoint is the controller's state after `runs` episodes, not a race's pick (issue 31)
         **design,
         "task": cfg.task,
         "seed": seed,

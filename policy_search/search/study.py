@@ -95,11 +95,12 @@ class SearchConfig:
     """Action spaces: the most ops per sample (RandAugment's N), as ``train_agent --max-ops``."""
     magnitude_range: tuple[float, ...] = field(default=(), metadata={"nargs": "+"})
     """Action spaces: LOW HIGH fractions of the magnitude space's maximum, as ``train_agent --magnitude-range``."""
-    rescore: int = 0
+    rescore: int | None = None
     """Trials of the --trials budget kept for selection that noise cannot fool: the study runs --trials minus this
     many, then its best distinct policies race on shared validation child seeds against no augmentation (``search
-    race``); the winner becomes best_policy.json (the study's own best stays as study_best_policy.json). 0 (default):
-    the study's best trial, scored on one child seed, is exported."""
+    race``); the winner becomes best_policy.json (the study's own best stays as study_best_policy.json). Default: a
+    third of --trials from 12 up (16 -> 6, 48 -> 16) when neither --synthetic nor --budget-samples is set, else 0;
+    0: the study's best trial, scored on one child seed, is exported."""
 
     def validate(self) -> None:
         from policy_search.child.tasks import get_preset
@@ -117,8 +118,10 @@ class SearchConfig:
             raise ValueError(f"--seed must be from 0 to 2**62 - 1, got {self.seed}")
         if self.trials <= 0 or self.trials > 10_000_000:
             raise ValueError(f"--trials must be a number of trials from 1 to 10,000,000, got {self.trials}")
-        from policy_search.benchmark.race import MIN_RACE_RUNS
+        from policy_search.benchmark.race import MIN_RACE_RUNS, default_rescore
 
+        if self.rescore is None:  # the race does not know the synthetic ratio or a sample cap
+            self.rescore = default_rescore(self.trials) if self.synthetic is None and self.budget_samples is None else 0
         if self.rescore and 3000 + 100 * self.seed >= 2**62:  # the race's seeds (see _rescore) must fit too
             raise ValueError(f"--seed with --rescore must be below {(2**62 - 3000) // 100}, got {self.seed}")
         if self.rescore and (self.rescore < MIN_RACE_RUNS or self.trials - self.rescore < 4):
