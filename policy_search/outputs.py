@@ -9,6 +9,9 @@
   ``write_json`` writes strict JSON: a NaN or infinite float (a CI half-width over one seed, a diverged loss) is
   written as ``null``, which readers take as "no value", never as the bare ``NaN`` other JSON readers reject.
 
+- ``waiting_lock(path)``: an exclusive ``flock`` held for a ``with`` block, waiting for the holder (the workers of
+  one study race its shortlist in turn).
+
 - ``kill_point(name)``: fault injection for the crash tests. With ``POLICY_SEARCH_KILL_AT=NAME[@N]`` in the
   environment the process kills itself with SIGKILL (no clean-up, no ``finally``) the N-th time (default 1) it
   passes the point called NAME; unset, a point costs one environment look-up. Points: ``rename:FILE`` (a temp
@@ -26,6 +29,8 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +79,22 @@ def lock_folder(folder: str | os.PathLike[str]) -> None:
     os.ftruncate(fd, 0)
     os.pwrite(fd, str(os.getpid()).encode(), 0)
     _HELD[key] = fd
+
+
+@contextmanager
+def waiting_lock(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` for the ``with`` block, waiting for another holder to finish (where
+    ``lock_folder`` refuses at once): the workers of one study race its shortlist one after another, and the
+    second finds every run of the race cached by the first."""
+    import fcntl
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock (the kernel drops it too when the holder dies)
 
 
 def unlock_folder(folder: str | os.PathLike[str]) -> None:

@@ -1013,3 +1013,29 @@ def test_a_benchmark_seed_beyond_torchs_seeds_names_the_option():
 
     with pytest.raises(ValueError, match=r"seeds must be .* from 0 to 2\*\*63 - 1"):
         resolve_seeds([10**20])
+
+
+def test_a_waiting_lock_serialises_the_workers_of_one_study(tmp_path):
+    """issue 31: every worker of a study races its shortlist at the end (the default race); the race is held under
+    a lock the next worker waits for (not refused), so it finds the first one's race runs cached."""
+    import threading
+    import time
+
+    from policy_search.outputs import waiting_lock
+
+    events: list[str] = []
+    held = threading.Event()
+
+    def first() -> None:
+        with waiting_lock(tmp_path / "race.lock"):
+            held.set()
+            time.sleep(0.3)
+            events.append("first done")
+
+    worker = threading.Thread(target=first)
+    worker.start()
+    held.wait(5)
+    with waiting_lock(tmp_path / "race.lock"):
+        events.append("second in")
+    worker.join()
+    assert events == ["first done", "second in"]

@@ -378,6 +378,15 @@ def _work(config: SearchConfig, study: optuna.Study, storage: Any, image: Any, t
 def _rescore(study: optuna.Study, config: SearchConfig, image: Any) -> dict[str, Any]:
     """Race the study's best distinct policies on shared validation seeds within ``config.rescore`` child runs;
     the winner (or no augmentation) becomes best_policy.json, the study's best is kept as study_best_policy.json."""
+    from policy_search.outputs import waiting_lock
+
+    out = Path(config.out)
+
+    with waiting_lock(out / "race.lock"):  # several workers of one study: the second reads the first's race runs
+        return _race_shortlist(study, config, image)
+
+
+def _race_shortlist(study: optuna.Study, config: SearchConfig, image: Any) -> dict[str, Any]:
     from policy_search.benchmark.race import RaceConfig, adopt_winner, race_plan, run_race
 
     out = Path(config.out)
