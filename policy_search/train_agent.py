@@ -141,7 +141,8 @@ class TrainConfig:
     halving: ``search race``), and the winner becomes schedule.json (the distilled schedule stays as
     distilled.json). Every race run counts: the search runs --episodes minus this many. Default: a third of
     --episodes from 12 up (16 -> 6, 48 -> 16) where a run makes one decision (--steps-per-episode 1, no
-    --population) and searches (not --agent fixed), else 0; 0 keeps the distilled schedule."""
+    --population) and searches (not --agent fixed) with no --budget-seconds, else 0; 0 keeps the distilled
+    schedule."""
     online: bool = False
     """Learn inside one training instead of across many: train the task's model once with --online-policy, which
     adapts each sample's augmentation while the model trains (docs/ARCHITECTURE.md "Policies that learn inside
@@ -240,6 +241,8 @@ class TrainConfig:
         from policy_search.benchmark.race import default_rescore
 
         if agent.uses_fixed_policy or self.online or self.steps_per_episode != 1 or self.population:
+            return 0
+        if self.budget_seconds is not None:  # a race after the time cap would overrun it
             return 0
         return default_rescore(self.episodes)
 

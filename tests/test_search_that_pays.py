@@ -668,6 +668,7 @@ def test_every_search_races_its_shortlist_by_default():
     assert rescore(episodes=16) == 6 and rescore() == 16 and rescore(episodes=8) == 0
     assert rescore(episodes=16, agent="random") == 6 and rescore(episodes=16, agent="ppo") == 6
     assert rescore(episodes=16, steps_per_episode=2) == rescore(episodes=16, population=2) == 0
+    assert rescore(episodes=16, budget_seconds=60.0) == 0  # a race after the time cap would overrun it
     assert rescore(episodes=16, agent="fixed", fixed_policy="flip-crop") == 0 and rescore(episodes=16, rescore=0) == 0
     with pytest.raises(ValueError, match="does not search"):
         TrainConfig(episodes=16, agent="fixed", fixed_policy="flip-crop", rescore=6).validate()
