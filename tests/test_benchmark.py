@@ -244,3 +244,7 @@ def test_methods_are_reported_as_the_mean_of_their_searches(tmp_path, shared_dat
         run_benchmark("mnist-proxy", ["none", *files["rotations"]], [3], out, methods=files, **kw)
     with pytest.raises(ValueError, match="non-empty list of policy files"):
         run_benchmark("mnist-proxy", policies, [3], out, methods={"flips": []}, **kw)
+    with pytest.raises(ValueError, match="more than once"):
+        run_benchmark("mnist-proxy", policies, [3], out, methods={**files, "again": files["flips"][:1]}, **kw)
+    with pytest.raises(ValueError, match="no policy file or preset"):
+        run_benchmark("mnist-proxy", policies, [3], out, methods={"gone": [str(tmp_path / "gone.json")]}, **kw)

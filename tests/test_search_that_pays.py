@@ -683,6 +683,21 @@ def test_every_search_races_its_shortlist_by_default():
     assert CompareConfig().rescore is None  # resolved from the budget's runs by run_compare (default_rescore)
 
 
+def test_a_resume_keeps_the_race_its_run_recorded(tmp_path):
+    """A resumed train_agent run, Optuna study or compare folder keeps the --rescore its config.json recorded
+    (0 for one recorded before the race became the default), whatever --episodes it resumes with."""
+    from policy_search.outputs import recorded_rescore
+
+    assert recorded_rescore(tmp_path, True, None) is None  # no config: the default applies
+    (tmp_path / "config.json").write_text(json.dumps({"episodes": 48}))
+    assert recorded_rescore(tmp_path, True, None) == 0  # recorded before the default race
+    assert recorded_rescore(tmp_path, False, None) is None and recorded_rescore(tmp_path, True, 8) == 8
+    (tmp_path / "config.json").write_text(json.dumps({"episodes": 48, "rescore": 16}))
+    assert recorded_rescore(tmp_path, True, None) == 16
+    (tmp_path / "config.json").write_text("not json")
+    assert recorded_rescore(tmp_path, True, None) is None  # the resume check says what is wrong with it
+
+
 # --- issue 31: an action an expert would write (only these ops, at most N, magnitudes in a range) ----------------
 AFFINE = ("Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
 

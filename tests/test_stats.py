@@ -94,8 +94,12 @@ def test_replicated_effect_is_the_mean_of_searches_with_the_crossed_variance():
     assert tight["between_search_share"] == 0 and tight["df"] == 9  # no spread beyond noise: the seeds' t
     pooled = [np.mean([acc[s] for acc in agree]) - reference[s] for s in seeds]
     assert tight["p_value"] == pytest.approx(sps.ttest_1samp(pooled, 0).pvalue)
-    missing = [dict(list(acc.items())[:5]) for acc in searches]  # seeds missing on one side are left out
-    assert replicated_effect(missing, reference)["searches"] == 3 and replicated_effect(missing, reference)["seeds"] == 5
+    missing = [dict(list(acc.items())[:5 + i]) for i, acc in enumerate(searches)]  # only seeds every policy has
+    partial = replicated_effect(missing, reference)
+    assert partial["searches"] == 3 and partial["seeds"] == 5
+    assert np.mean(partial["search_gains"]) == pytest.approx(partial["effect"])  # the gains on those same seeds
+    empty = [*searches, {s: float("nan") for s in seeds}]  # a search with no score is left out, not every seed
+    assert replicated_effect(empty, reference)["searches"] == 3 and replicated_effect(empty, reference)["seeds"] == 10
 
 
 @pytest.mark.parametrize("spread,seed_sd,noise", [(0.0, 1.0, 0.5), (1.0, 0.5, 0.5), (0.3, 0.7, 0.7)])
@@ -132,5 +136,6 @@ def test_replicated_difference_pairs_two_methods_by_seed():
     assert result["ci_low"] < result["difference"] < result["ci_high"] and result["p_value"] < 0.1
     assert result["searches_a"] == result["searches_b"] == 3 and result["seeds"] == 10
     assert 2 <= result["df"] <= 9  # the two between-search parts (2 df each) dominate
-    one = replicated_difference(a[:1], b[:1])  # one search each: the paired t over seeds, nothing between searches
-    assert one["between_search_share"] == 0 and one["df"] == 9
+    one = replicated_difference(a[:1], b)  # one search of a: its spread between searches is unknown, so no CI
+    assert one["difference"] == pytest.approx(1.0 + 0.005 - 0.3) and math.isnan(one["p_value"])
+    assert math.isnan(one["ci_low"]) and one["searches_a"] == 1

@@ -58,6 +58,7 @@ def main() -> None:
                         out=str(out),
                         resume=resume,
                         progress_bar=True,
+                        rescore=0,  # the learning curves of the search itself, as recorded (no race)
                     ),
                     [
                         "--task",

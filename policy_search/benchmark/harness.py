@@ -302,11 +302,20 @@ def _method_groups(methods: Mapping[str, Any], specs: Sequence[PolicySpec]) -> d
     for method, members in methods.items():
         if not isinstance(members, (list, tuple)) or not members or not all(isinstance(m, str) for m in members):
             raise ValueError(f"methods[{method!r}] must be a non-empty list of policy files, got {members!r}")
-        keys = [resolve_policy(m).key for m in members]
+        keys = []
+        for m in members:
+            try:
+                keys.append(resolve_policy(m).key)
+            except (ValueError, FileNotFoundError):
+                raise ValueError(f"methods[{method!r}] lists {m!r}, which is no policy file or preset here") from None
         missing = [m for m, k in zip(members, keys) if k not in by_key]
         if missing:
             raise ValueError(f"methods[{method!r}] lists {missing}, not among the policies: add them to policies")
         groups[str(method)] = [by_key[k] for k in keys]
+    listed = [n for names in groups.values() for n in names]
+    repeated = sorted({n for n in listed if listed.count(n) > 1})
+    if repeated:
+        raise ValueError(f"methods list {repeated} more than once: each search's policy belongs to one method, once")
     return groups
 
 

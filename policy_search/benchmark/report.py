@@ -562,13 +562,17 @@ def _replicated_section(results: dict) -> list[str]:
         "Each method's policies (one per search) are pooled as the mean of its searches, paired by seed; the 95% "
         "CI and p come from a two-way (search x seed) random-effects model, so they include the spread between "
         "searches as well as the seeds' sampling (Satterthwaite degrees of freedom); a user running a new search "
-        "of that method should expect a result inside it. Holm: within each table. Methods: "
+        "of that method should expect a result inside it (a method with one search has no CI: its spread is "
+        "unknown). Holm: within each table. Methods: "
         + "; ".join(f"`{m}` = {', '.join(f'`{n}`' for n in names)}" for m, names in methods.items())
         + ".",
         "",
-        f"| method | − {rep['reference']} (pp) | 95% CI | df | between-search share | per search (pp) | p | Holm p |",
-        "|---|---|---|---|---|---|---|---|",
     ]
+    if rep["effects"]:
+        lines += [
+            f"| method | − {rep['reference']} (pp) | 95% CI | df | between-search share | per search (pp) | p | Holm p |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
     for m, e in rep["effects"].items():
         per = ", ".join(f"{g * 100:+.2f}" for g in e["search_gains"])
         lines.append(
@@ -765,7 +769,10 @@ def rebuild_report(out: str | Path) -> Path:
     methods = meta.get("methods")
     if methods is not None and not (
         isinstance(methods, dict)
-        and all(isinstance(v, list) and set(v) <= {s.name for s in specs} for v in methods.values())
+        and all(
+            isinstance(v, list) and all(isinstance(n, str) for n in v) and set(v) <= {s.name for s in specs}
+            for v in methods.values()
+        )
     ):
         raise ValueError("results.json: meta 'methods' is not {method: [names of its policies]}; rerun the benchmark")
     results = aggregate(records, specs, meta["seeds"], preset, meta["protocol"], meta["command"], methods)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats as sps
@@ -109,20 +110,14 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
-def _search_gains(per_search: Sequence[Mapping[int, float]], reference: Mapping[int, float]) -> list[float]:
-    """Each search's mean paired gain over ``reference``: the mean over the test seeds both have of
-    ``acc[seed] - reference[seed]`` (a seed missing on either side is left out of that search's mean)."""
-    gains = []
-    for accs in per_search:
-        d = [accs[s] - reference[s] for s in accs if s in reference and math.isfinite(accs[s] - reference[s])]
-        if d:
-            gains.append(float(np.mean(d)))
-    return gains
+def _scored(per_search: Sequence[Mapping[int, float]]) -> list[Mapping[int, float]]:
+    """The searches with at least one finite score (a search with none says nothing and would drop every seed)."""
+    return [x for x in per_search if any(math.isfinite(v) for v in x.values())]
 
 
 def _table(per_search: Sequence[Mapping[int, float]], seeds: list[int]) -> np.ndarray:
-    """Searches x seeds accuracies (searches with no score dropped)."""
-    rows = [[float(accs[s]) for s in seeds] for accs in per_search if accs]
+    """Searches x seeds accuracies."""
+    rows = [[float(accs[s]) for s in seeds] for accs in per_search]
     return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(seeds))
 
 
@@ -142,14 +137,36 @@ def _between_searches(table: np.ndarray) -> list[tuple[float, float]]:
     return [(ms_search / (n * k), k - 1), (-ms_resid / (n * k), (k - 1) * (n - 1))]
 
 
+def _crossed(ta: np.ndarray, tb: np.ndarray, out: dict, confidence: float) -> None:
+    """Fill ``out`` with the difference of the two tables' grand means, paired by seed (columns), its CI, p and
+    Satterthwaite df (``replicated_difference``)."""
+    n = ta.shape[1]
+    d = ta.mean(axis=0) - tb.mean(axis=0)
+    out["difference"] = float(d.mean())
+    if n < 2:
+        return
+    terms = [(float(np.var(d, ddof=1)) / n, n - 1), *_between_searches(ta), *_between_searches(tb)]
+    var = sum(v for v, _ in terms)
+    if var <= 0:
+        out["p_value"] = 1.0 if out["difference"] == 0 else float("nan")
+        return
+    df = var**2 / sum(v**2 / dof for v, dof in terms)
+    half = float(sps.t.ppf(0.5 + confidence / 2, df) * math.sqrt(var))
+    out.update(ci_low=out["difference"] - half, ci_high=out["difference"] + half, df=float(df))
+    out["p_value"] = float(2 * sps.t.sf(abs(out["difference"]) / math.sqrt(var), df))
+    out["between_search_share"] = 1 - terms[0][0] / var
+
+
 def replicated_difference(
     a: Sequence[Mapping[int, float]],
     b: Sequence[Mapping[int, float]],
     confidence: float = 0.95,
+    *,
+    b_is_recipe: bool = False,
 ) -> dict[str, float | int]:
-    """Method ``a`` against ``b`` (each a list of searches, ``{test seed: accuracy}`` per search's policy; a
-    recipe is one "search" with no spread), all tested on the same seeds: the difference of the two methods' mean
-    accuracies, paired by seed, on the seeds every policy has.
+    """Method ``a`` against ``b`` (each a list of searches, ``{test seed: accuracy}`` per search's policy), all
+    tested on the same seeds: the difference of the two methods' mean accuracies, paired by seed, on the seeds
+    every policy has. With ``b_is_recipe``, ``b`` is one fixed recipe (no search, so no spread between searches).
 
     A search method is a random draw of a search *and* of the test seeds, so the variance of the difference is
     that of a two-way crossed random-effects model (search x seed, ANOVA estimators): the seed part
@@ -158,47 +175,35 @@ def replicated_difference(
     ``(MS_search - MS_residual) / (n S)``. The t-interval and test use Satterthwaite's degrees of freedom.
     Averaging each search's gain and taking the t over the S gains instead (S - 1 = 2 degrees of freedom) would
     leave out the seed effects the searches share (all are tested on the same seeds and against the same
-    reference runs) and throw away the seeds' degrees of freedom when the searches agree."""
+    reference runs) and throw away the seeds' degrees of freedom when the searches agree. A method with one
+    search has no CI and no p (its spread between searches cannot be estimated; a seeds-only interval covered
+    29% of the time in simulation): only its difference is given."""
     nan = float("nan")
-    out: dict[str, float | int] = {"searches_a": sum(1 for x in a if x), "searches_b": sum(1 for x in b if x)}
-    out.update(difference=nan, ci_low=nan, ci_high=nan, p_value=nan, df=nan, seeds=0, between_search_share=nan)
-    sides = [x for x in (*a, *b) if x]
-    if not out["searches_a"] or not out["searches_b"]:
+    a, b = _scored(a), _scored(b)
+    out: dict[str, Any] = {"searches_a": len(a), "searches_b": len(b), "difference": nan, "ci_low": nan}
+    out.update(ci_high=nan, p_value=nan, df=nan, seeds=0, between_search_share=nan, search_gains=[])
+    if not a or not b:
         return out
+    sides = [*a, *b]
     seeds = sorted(s for s in set.intersection(*(set(x) for x in sides)) if all(math.isfinite(x[s]) for x in sides))
     ta, tb = _table(a, seeds), _table(b, seeds)
-    out["seeds"] = n = len(seeds)
-    if n == 0:
-        return out
-    d = ta.mean(axis=0) - tb.mean(axis=0)
-    out["difference"] = float(d.mean())
-    if n < 2:
-        return out
-    terms = [(float(np.var(d, ddof=1)) / n, n - 1), *_between_searches(ta), *_between_searches(tb)]
-    var = sum(v for v, _ in terms)
-    if var <= 0:
-        out["p_value"] = 1.0 if out["difference"] == 0 else nan
-        return out
-    df = var**2 / sum(v**2 / dof for v, dof in terms)
-    half = float(sps.t.ppf(0.5 + confidence / 2, df) * math.sqrt(var))
-    out.update(ci_low=out["difference"] - half, ci_high=out["difference"] + half, df=float(df))
-    out["p_value"] = float(2 * sps.t.sf(abs(out["difference"]) / math.sqrt(var), df))
-    out["between_search_share"] = 1 - terms[0][0] / var
+    out["seeds"] = len(seeds)
+    if seeds:
+        out["search_gains"] = [float(g) for g in (ta - tb.mean(axis=0)).mean(axis=1)]
+        if len(a) >= 2 and (b_is_recipe or len(b) >= 2):
+            _crossed(ta, tb, out, confidence)
+        else:
+            out["difference"] = float(ta.mean() - tb.mean())
     return out
 
 
 def replicated_effect(
     per_search: Sequence[Mapping[int, float]], reference: Mapping[int, float], confidence: float = 0.95
-) -> dict[str, float | int | list[float]]:
+) -> dict[str, Any]:
     """A search method's effect over ``reference`` (a recipe), from k independent searches, each of whose
     policies was tested on the same seeds as the reference (``{test seed: accuracy}``): ``replicated_difference``
     against the recipe (the spread between searches and the seeds' sampling both in the CI; a user runs a new
-    search, not one of these), with each search's own paired gain beside it (``search_gains``)."""
-    result = replicated_difference(per_search, [reference], confidence)
-    gains = _search_gains(per_search, reference)
-    return {
-        "searches": len(gains),
-        "search_gains": gains,
-        "effect": result["difference"],
-        **{k: result[k] for k in ("ci_low", "ci_high", "p_value", "df", "seeds", "between_search_share")},
-    }
+    search, not one of these), with each search's own paired gain on the same seeds (``search_gains``)."""
+    result = replicated_difference(per_search, [reference], confidence, b_is_recipe=True)
+    keep = ("ci_low", "ci_high", "p_value", "df", "seeds", "between_search_share", "search_gains")
+    return {"searches": result["searches_a"], "effect": result["difference"], **{k: result[k] for k in keep}}

@@ -411,10 +411,14 @@ def run_compare(config: CompareConfig, argv: list[str] | None = None) -> dict[st
             f"--budget-samples {config.budget_samples} is less than one child run of "
             f"{config.task!r} ({per_run} samples)"
         )
-    if config.rescore is None:
+    from policy_search.outputs import recorded_rescore
+
+    stored = recorded_rescore(out, (out / "config.json").is_file(), config.rescore)  # a rerun keeps its split
+    if stored is None:
         from policy_search.benchmark.race import default_rescore
 
-        config = dataclasses.replace(config, rescore=default_rescore(runs))
+        stored = default_rescore(runs)
+    config = dataclasses.replace(config, rescore=stored)
     _check_rescore(config, runs, per_run)
     (out / "config.json").write_text(
         json.dumps({**asdict(config), "samples_per_run": per_run, "runs": runs}, indent=2) + "\n", encoding="utf-8"
@@ -460,7 +464,7 @@ def _test_seed_list(config: CompareConfig) -> list[int]:
 def _replicated(config: CompareConfig, by_name: dict[str, dict[int, float]]) -> dict[str, Any]:
     """Each method as the mean of its searches (``benchmark.stats.replicated_effect``): its effect over every
     baseline, paired by test seed, with the spread between its searches in the CI; and each pair of methods
-    (``replicated_difference``, over the first baseline). Holm-adjusted within each family of tests."""
+    (``replicated_difference``, paired by test seed). Holm-adjusted within each family of tests."""
     from policy_search.benchmark.stats import holm, replicated_difference, replicated_effect
     from policy_search.policy.presets import PRESETS
 
@@ -473,8 +477,7 @@ def _replicated(config: CompareConfig, by_name: dict[str, dict[int, float]]) -> 
         for row, p in zip(rows.values(), holm([r["p_value"] for r in rows.values()]), strict=True):
             row["p_holm"] = p
         result["effects"][name.removeprefix("baseline-")] = rows
-    if baselines and len(methods) > 1:
-        reference = by_name.get(next(iter(baselines)), {})
+    if len(methods) > 1:
         names = list(methods)
         pairs = {
             f"{a} - {b}": replicated_difference(methods[a], methods[b])

@@ -273,6 +273,9 @@ def _log(config: SearchConfig, message: str) -> None:
 def run_search(config: SearchConfig, argv: list[str] | None = None) -> dict[str, Any]:
     """Run this worker's share of the study until it holds ``config.trials`` finished trials (or the sample
     budget is spent), then write the outputs. ``argv`` is recorded in command.txt. Returns a summary dict."""
+    from policy_search.outputs import recorded_rescore
+
+    config.rescore = recorded_rescore(config.out, config.resume, config.rescore)  # a resume keeps its split
     config.validate()
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -648,6 +651,7 @@ def _argv_of(config: SearchConfig) -> list[str]:
         ("--epochs", config.epochs),
         ("--data-dir", config.data_dir),
         ("--budget-samples", config.budget_samples),
+        ("--rescore", config.rescore),  # resolved by validate: the race the study ran, rerun as it was
     ):
         if value is not None:
             argv += [flag, str(value)]
