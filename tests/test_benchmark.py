@@ -248,3 +248,16 @@ def test_methods_are_reported_as_the_mean_of_their_searches(tmp_path, shared_dat
         run_benchmark("mnist-proxy", policies, [3], out, methods={**files, "again": files["flips"][:1]}, **kw)
     with pytest.raises(ValueError, match="no policy file or preset"):
         run_benchmark("mnist-proxy", policies, [3], out, methods={"gone": [str(tmp_path / "gone.json")]}, **kw)
+
+
+def test_a_renamed_preset_keeps_its_cached_runs():
+    """issue 35: conll2003-bilstm became the converged recipe and the old one conll2003-bilstm-v1; a cached run is
+    matched by the preset's fields (its recipe), not by its name or description, so the v1 baselines read back."""
+    from policy_search.child.tasks import get_preset
+
+    old = benchmark._protocol(get_preset("conll2003-bilstm-v1"), 0, (0.01,))
+    renamed = json.loads(json.dumps(old))
+    renamed["task"].update(name="conll2003-bilstm", description="an older wording")
+    assert benchmark._comparable(renamed) == benchmark._comparable(old)
+    converged = benchmark._protocol(get_preset("conll2003-bilstm"), 0, (0.01,))
+    assert benchmark._comparable(converged) != benchmark._comparable(old)  # another recipe is another protocol

@@ -173,8 +173,9 @@ def _run_one(spec: PolicySpec, seed: int, preset: Any, protocol: dict, device: s
 
 
 def _comparable(protocol: Any) -> Any:
-    # A preset's description is documentation: rewording it must not invalidate finished runs. Preset fields added
-    # since a run was recorded (the text fields) count at their defaults, which is what that run used.
+    # A preset's description and name are labels: rewording or renaming it (conll2003-bilstm -> -v1) must not
+    # invalidate finished runs; its fields are the recipe. Preset fields added since a run was recorded (the text
+    # fields) count at their defaults, which is what that run used.
     if isinstance(protocol, dict) and isinstance(protocol.get("task"), dict):
         from dataclasses import MISSING, fields
 
@@ -182,7 +183,7 @@ def _comparable(protocol: Any) -> Any:
 
         defaults = {f.name: f.default for f in fields(TaskPreset) if f.default is not MISSING}
         task = {**defaults, **protocol["task"]}
-        return {**protocol, "task": {k: v for k, v in task.items() if k != "description"}}
+        return {**protocol, "task": {k: v for k, v in task.items() if k not in ("description", "name")}}
     return protocol
 
 

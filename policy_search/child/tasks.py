@@ -432,7 +432,7 @@ _PRESET_LIST = [
         description="Small data: IMDB 2,000 reviews, BERT architecture (2 layers, hidden 128) from scratch, AdamW",
     ),
     TaskPreset(
-        "conll2003-bilstm",
+        "conll2003-bilstm-v1",
         "conll2003",
         "bilstm-tagger",
         "adam",
@@ -442,10 +442,11 @@ _PRESET_LIST = [
         eval_samples=1000,
         vocab_size=30000,
         max_length=128,
-        description="CoNLL-2003 NER: BiLSTM tagger (emb 100, 100 units), Adam 1e-3, batch 32, 5 epochs, entity F1",
+        description="CoNLL-2003 NER, issue 14's under-trained recipe (kept for its committed baselines): BiLSTM "
+        "tagger (emb 100 from scratch, 100 units), Adam 1e-3, batch 32, 5 epochs, argmax decoding, entity F1",
     ),
     TaskPreset(
-        "conll2003-bilstm-glove",
+        "conll2003-bilstm",
         "conll2003",
         "bilstm-tagger",
         "adam",
@@ -486,7 +487,7 @@ _PRESET_LIST.insert(
 # Small-data NER (issue 35): the converged recipe on 1,000 training sentences, trained longer (set on validation)
 _PRESET_LIST.append(
     replace(
-        next(p for p in _PRESET_LIST if p.name == "conll2003-bilstm-glove"),
+        next(p for p in _PRESET_LIST if p.name == "conll2003-bilstm"),
         name="conll2003-small",
         epochs=80,
         train_size=1000,
