@@ -12,6 +12,18 @@ distribution along the order, so a run at magnitude 7 that did badly also makes 
 choices share evidence, as the kernel densities of TPE do, which a budget of tens of noisy child runs needs. The
 expansion is a fixed linear map, folded into the last layer on export, so the controller file is a plain MLP
 either way.
+
+Updates. ``reinforce`` takes one policy-gradient step per finished episode against a moving baseline: each child
+run is used once, which at budgets of 10-16 runs leaves the controller near where it started. ``critic`` is a mean
+actor-critic (Asadi et al. 2017, "Mean Actor Critic") for whole-run episodes: after each episode a critic, a
+ridge regression of every episode's return so far (standardised) on the action's features (per head its choice,
+or for an ordered head its position and its square, and the products of the ordered heads' positions: the
+features of ``policy.export.action_features``), is refitted, and the actor takes several gradient steps on the
+critic's *expected* value under the current policy, summed over every choice of every head (exact: the heads are
+independent and the features are products of per-head terms), plus an entropy bonus. Every past run informs every
+update, heads share the critic's statistics, and no sampled action's noise enters the gradient. The first
+``warmup`` episodes are drawn from the near-uniform initial policy (as TPE's start-up trials are). Written by hand:
+stable-baselines3 has no actor-critic over a stateless, whole-run action with a regression critic.
 """
 
 from __future__ import annotations
@@ -43,9 +55,20 @@ class AugNetConfig:
     gamma: float = 0.5
     """Discount. Short on purpose: a step's reward is noisy (measured SNR < 1, experiments/agents/README.md) and
     an action shows mostly in the next evaluation, so crediting far-future rewards to it mostly adds variance."""
+    update: str = "reinforce"
+    """``reinforce`` (one step per episode) or ``critic`` (mean actor-critic over all episodes; module docstring)."""
+    warmup: int = 4
+    """``critic``: episodes drawn from the initial policy before the critic steers it."""
+    critic_ridge: float = 1.0
+    """``critic``: ridge penalty of the critic's regression (on standardised returns; the constant is not shrunk)."""
+    critic_steps: int = 25
+    """``critic``: actor gradient steps after each episode."""
+    critic_entropy: float = 0.1
+    """``critic``: entropy bonus of those steps (the critic is in standard deviations of the returns)."""
 
 
 HEADS = ("categorical", "ordinal")
+UPDATES = ("reinforce", "critic")
 
 
 def head_expansion(nvec: np.ndarray, ordinal: np.ndarray, heads: str) -> torch.Tensor:
@@ -68,6 +91,7 @@ class AugNetAgent(Agent):
     supports_population = True
     action_modes = ("discrete",)
     heads = HEADS
+    updates = UPDATES
 
     @classmethod
     def for_env(cls, env, settings: AgentSettings) -> AugNetAgent:
@@ -76,6 +100,8 @@ class AugNetAgent(Agent):
         overrides = {k: v for k, v in (("gamma", settings.gamma), ("lr", settings.lr)) if v is not None}
         if settings.heads is not None:
             overrides["heads"] = settings.heads
+        if settings.update is not None:
+            overrides["update"] = settings.update
         spec = env.unwrapped.action_spec
         return cls(len(FEATURE_NAMES), spec.nvec, AugNetConfig(**overrides), seed=settings.seed, ordinal=spec.ordinal)
 
@@ -88,8 +114,12 @@ class AugNetAgent(Agent):
         ordinal: np.ndarray | None = None,
     ) -> None:
         self.config = config or AugNetConfig()
+        if self.config.update not in UPDATES:
+            raise ValueError(f"unknown AugNet update {self.config.update!r}; choose one of {list(UPDATES)}")
         self.nvec = np.asarray(nvec, dtype=np.int64)
         ordered = np.zeros(len(self.nvec), bool) if ordinal is None else np.asarray(ordinal, dtype=bool)
+        self.ordinal = ordered
+        self.history: list[tuple[list[float], list[int], float]] = []  # critic: (obs, action, return) per episode
         self.expansion = head_expansion(self.nvec, ordered, self.config.heads)
         torch.manual_seed(seed)
         self.net = build_mlp([obs_dim, *self.config.hidden, self.expansion.shape[1]], "tanh")
@@ -136,8 +166,11 @@ class AugNetAgent(Agent):
         )
 
     def update(self, observations: list[np.ndarray], actions: list[np.ndarray], rewards: list[float]) -> dict:
-        """One REINFORCE step on a finished episode. Returns loss statistics for logging."""
+        """One REINFORCE step on a finished episode (or, with ``update="critic"``, the critic refitted and the
+        actor's steps on it). Returns loss statistics for logging."""
         cfg = self.config
+        if cfg.update == "critic":
+            return self._critic_update(observations, actions, rewards)
         returns = np.zeros(len(rewards))
         running = 0.0
         for t in reversed(range(len(rewards))):
@@ -179,6 +212,61 @@ class AugNetAgent(Agent):
             "losses/mean_advantage": float(advantage.mean()),
         }
 
+    def _critic_update(self, observations, actions, rewards) -> dict:
+        """Mean actor-critic on whole-run episodes (module docstring): record the episode, refit the critic on all
+        of them, take ``critic_steps`` actor steps on its expected value."""
+        cfg = self.config
+        if len(actions) != 1:
+            raise ValueError("AugNet's critic update learns whole-run policies: use --steps-per-episode 1")
+        self.history.append(([float(v) for v in observations[0]], [int(a) for a in actions[0]], float(sum(rewards))))
+        returns = np.asarray([h[2] for h in self.history])
+        if len(self.history) < max(cfg.warmup, 2) or float(returns.std()) == 0.0:
+            return {"losses/critic_episodes": float(len(self.history))}
+        coef = torch.as_tensor(self._critic_coef(returns), dtype=torch.float32)
+        obs = torch.as_tensor(np.asarray([h[0] for h in self.history]), dtype=torch.float32)
+        for _ in range(cfg.critic_steps):
+            dists = self._dists(obs)
+            value = self._expected_features([d.probs for d in dists]) @ coef
+            entropy = torch.stack([d.entropy() for d in dists], -1).sum(-1)
+            loss = -value.mean() - cfg.critic_entropy * entropy.mean()
+            self.optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
+            self.optimizer.step()
+        self.updates += 1
+        return {
+            "losses/policy_loss": float(loss.detach()),
+            "losses/entropy": float(entropy.detach().mean()),
+            "losses/critic_value": float(value.detach().mean()),
+        }
+
+    def _critic_coef(self, returns: np.ndarray) -> np.ndarray:
+        """Ridge regression of the standardised returns on the actions' features (the constant unshrunk)."""
+        from types import SimpleNamespace
+
+        from policy_search.policy.export import action_features
+
+        spec = SimpleNamespace(nvec=self.nvec, ordinal=self.ordinal)
+        x = action_features(np.asarray([h[1] for h in self.history]), spec)
+        y = (returns - returns.mean()) / returns.std()
+        penalty = self.config.critic_ridge * np.eye(x.shape[1])
+        penalty[-1, -1] = 0.0
+        return np.linalg.solve(x.T @ x + penalty, x.T @ y)
+
+    def _expected_features(self, probs: list[torch.Tensor]) -> torch.Tensor:
+        """E[action_features] under independent heads with these choice probabilities ``[B, n]`` per head: the
+        same columns, in the same order, as ``policy.export.action_features``."""
+        cols, positions = [], []
+        for p, n, ordered in zip(probs, self.nvec.tolist(), self.ordinal.tolist(), strict=True):
+            if ordered and n > 2:
+                z = torch.linspace(-1.0, 1.0, n)
+                cols += [p @ z, p @ z**2]
+                positions.append(p @ z)
+            else:
+                cols += [p[:, k] for k in range(1, n)]
+        cols += [positions[i] * positions[j] for i in range(len(positions)) for j in range(i + 1, len(positions))]
+        return torch.stack([*cols, torch.ones_like(cols[0])], 1)
+
     def state_dict(self) -> dict:
         # plain data only (the baseline as a list, the generator state as a tensor): loads with weights_only=True
         return {
@@ -188,12 +276,18 @@ class AugNetAgent(Agent):
             "baseline": None if self.baseline is None else [float(b) for b in self.baseline],
             "updates": self.updates,
             "heads": self.config.heads,
+            "update": self.config.update,
+            "history": [[o, a, r] for o, a, r in self.history],
         }
 
     def load_state_dict(self, state: dict) -> None:
         heads = state.get("heads", "categorical")
         if heads != self.config.heads:
             raise ValueError(f"the checkpoint's AugNet has {heads} heads, not {self.config.heads}; resume with them")
+        update = state.get("update", "reinforce")
+        if update != self.config.update:
+            raise ValueError(f"the checkpoint's AugNet learned by {update}, not {self.config.update}; resume with it")
+        self.history = [(list(o), list(a), float(r)) for o, a, r in state.get("history", [])]
         self.net.load_state_dict(state["net"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])

@@ -36,6 +36,8 @@ class AgentSettings:
     """Learning rate (None: the agent's default)."""
     heads: str | None = None
     """AugNet's heads, categorical or ordinal (None: its default)."""
+    update: str | None = None
+    """AugNet's update, reinforce or critic (None: its default)."""
     episode_length: int = 1
     """Decisions per episode (PPO's rollout length)."""
 
@@ -66,6 +68,8 @@ class Agent(abc.ABC):
     """Plays a fixed policy given by the user (``--fixed-policy``) instead of choosing actions."""
     heads: ClassVar[tuple[str, ...]] = ("categorical",)
     """Output-head parameterisations it offers (``--heads``)."""
+    updates: ClassVar[tuple[str, ...]] = ()
+    """Update rules it offers (``--update``; empty: its own, not selectable)."""
 
     @classmethod
     @abc.abstractmethod

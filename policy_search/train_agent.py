@@ -103,6 +103,10 @@ class TrainConfig:
     heads: str = "categorical"
     """AugNet's output heads: categorical (a logit per choice) or ordinal (ordered choices such as N and the
     magnitude share evidence with their neighbours; agents/augnet.py says how)."""
+    update: str | None = None
+    """AugNet's update: reinforce (the default: one policy-gradient step per episode) or critic (a mean
+    actor-critic: after each run a critic regresses every run's return on its action and the controller climbs the
+    critic's expected value; for whole-run episodes, agents/augnet.py says how)."""
     action_mode: str = "discrete"
     """discrete (MultiDiscrete) or box ([-1, 1] floats); AugNet needs discrete."""
     gamma: float | None = None
@@ -205,6 +209,14 @@ class TrainConfig:
             raise ValueError(f"--agent {self.agent} needs --fixed-policy (a preset name or a policy file)")
         if self.heads not in agent.heads:
             raise ValueError(f"--agent {self.agent} offers --heads {' or '.join(agent.heads)}, not {self.heads}")
+        if self.update is not None and self.update not in agent.updates:
+            offers = f"offers --update {' or '.join(agent.updates)}" if agent.updates else "has no --update choice"
+            raise ValueError(f"--agent {self.agent} {offers}, not {self.update}")
+        if self.update == "critic" and (self.steps_per_episode != 1 or self.population or self.batch_episodes):
+            raise ValueError(
+                "--update critic learns whole-run policies one run at a time: use --steps-per-episode 1, no "
+                "--population and no --batch-episodes"
+            )
         if self.action_mode not in agent.action_modes:
             raise ValueError(f"--agent {self.agent} needs --action-mode {' or '.join(agent.action_modes)}")
         if agent.uses_fixed_policy and (self.ops or self.max_ops is not None or self.magnitude_range):
@@ -389,7 +401,9 @@ class _Trainer:
         self.agent = build_agent(
             cfg.agent,
             env,
-            AgentSettings(seed=cfg.seed, gamma=gamma, lr=cfg.lr, heads=cfg.heads, episode_length=episode_length),
+            AgentSettings(
+                seed=cfg.seed, gamma=gamma, lr=cfg.lr, heads=cfg.heads, update=cfg.update, episode_length=episode_length
+            ),
         )
 
     def play_episode(self) -> None:
@@ -758,6 +772,7 @@ def _provenance(cfg: TrainConfig, env, command: str, child_seconds: float, cumul
             "steps_per_episode": cfg.steps_per_episode,
             "decisions_per_episode": math.ceil(inner.run.total_batches / inner.batches_per_step),
             "heads": cfg.heads,
+            "update": cfg.update or "default",
         },
         "child_seconds": round(child_seconds, 2),
         "command": command,
@@ -901,6 +916,7 @@ def build_parser() -> argparse.ArgumentParser:
             "credit": ("end", "step"),
             "action_kind": ("compact", "families", "slots"),
             "heads": ("categorical", "ordinal"),
+            "update": ("reinforce", "critic"),
             "action_mode": ("discrete", "box"),
             "distill": ("last", "elite", "critic"),
             "controller_decision": ("argmax", "sample"),
