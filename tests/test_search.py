@@ -307,6 +307,19 @@ def test_compare_drives_the_rl_trainer_through_its_api(tmp_path):
     assert summary["methods"]["ppo"]["samples_spent"][0] <= config.budget_samples
 
 
+def test_compare_gives_the_rl_methods_the_optuna_action_space(tmp_path):
+    """issue 31: with an action space (families here), the RL methods search that very action, as Optuna does."""
+    from policy_search.search.compare import CompareConfig, run_compare
+
+    config = CompareConfig(
+        task="mnist-episode", budget_runs=2, seeds=1, out=str(tmp_path / "cmp"), methods=("augnet",),
+        space="families", test_seeds=0, device="cpu",
+    )  # fmt: skip
+    run_compare(config)
+    recorded = json.loads((tmp_path / "cmp" / "runs" / "augnet" / "seed0" / "config.json").read_text())
+    assert recorded["action_kind"] == "families" and recorded["rescore"] == 0
+
+
 def _postgres_bin(name: str) -> str | None:
     found = shutil.which(name)
     if found:

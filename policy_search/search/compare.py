@@ -55,7 +55,9 @@ class CompareConfig:
     methods: tuple[str, ...] = ("tpe", "random", "ppo", "augnet")
     """Methods compared: tpe, random (Optuna) and ppo, augnet (train_agent)."""
     space: str = "randaugment"
-    """Search space of the Optuna methods (``policy_search.search.space``)."""
+    """Search space of the Optuna methods (``policy_search.search.space``); an action space (compact, families,
+    text-compact, text-families) is also the RL methods' action kind, so every method searches the same policies
+    (other spaces: the RL methods keep the compact action)."""
     pruner: str = "none"
     """Pruner of the Optuna methods; with one, pruned trials cost less and more trials fit in the budget."""
     n_startup_trials: int = 5
@@ -230,6 +232,10 @@ def _run_rl(config: CompareConfig, method: str, seed: int, out: Path, runs: int)
     names = {f.name for f in dataclasses.fields(train_agent.TrainConfig)}
     kwargs: dict[str, Any] = {"task": config.task, "agent": method, "episodes": runs, "seed": seed, "out": str(out)}
     kwargs["rescore"] = config.rescore  # 0 too: train_agent's own default would race where Optuna's search does not
+    from policy_search.search.space import ACTION_SPACES
+
+    if config.space in ACTION_SPACES:  # an action space: the RL methods search that very action (compact/families)
+        kwargs["action_kind"] = ACTION_SPACES[config.space][0]
     if config.ops or config.max_ops is not None or config.magnitude_range:  # the same narrowed action as Optuna's
         kwargs.update(ops=tuple(config.ops), max_ops=config.max_ops, magnitude_range=tuple(config.magnitude_range))
     for key, value in (
