@@ -201,16 +201,20 @@ class AugNetAgent(Agent):
         entropy = torch.stack([d.entropy() for d in dists], -1).sum(-1)
         adv = torch.as_tensor(advantage / scale, dtype=torch.float32)
         loss = -(adv * logp).mean() - cfg.entropy_coef * entropy.mean()
-        self.optimizer.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
-        self.optimizer.step()
+        self._descend(loss)
         self.updates += 1
         return {
             "losses/policy_loss": float(loss.detach()),
             "losses/entropy": float(entropy.detach().mean()),
             "losses/mean_advantage": float(advantage.mean()),
         }
+
+    def _descend(self, loss: torch.Tensor) -> None:
+        """One Adam step on ``loss`` with the gradient norm clipped at 1."""
+        self.optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
+        self.optimizer.step()
 
     def _critic_update(self, observations, actions, rewards) -> dict:
         """Mean actor-critic on whole-run episodes (module docstring): record the episode, refit the critic on all
@@ -229,10 +233,7 @@ class AugNetAgent(Agent):
             value = self._expected_features([d.probs for d in dists]) @ coef
             entropy = torch.stack([d.entropy() for d in dists], -1).sum(-1)
             loss = -value.mean() - cfg.critic_entropy * entropy.mean()
-            self.optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
-            self.optimizer.step()
+            self._descend(loss)
         self.updates += 1
         return {
             "losses/policy_loss": float(loss.detach()),
