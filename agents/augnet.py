@@ -16,10 +16,10 @@ either way.
 Updates. ``reinforce`` takes one policy-gradient step per finished episode against a moving baseline: each child
 run is used once, which at budgets of 10-16 runs leaves the controller near where it started. ``critic`` is a mean
 actor-critic (Asadi et al. 2017, "Mean Actor Critic") for whole-run episodes: after each episode a critic, a
-ridge regression of every episode's return so far (standardised) on the action's features (per head its choice,
-or for an ordered head its position and its square, and the products of the ordered heads' positions: the
-features of ``policy.export.action_features``), is refitted, and the actor takes several gradient steps on the
-critic's *expected* value under the current policy, summed over every choice of every head (exact: the heads are
+ridge regression of every episode's return so far (its standardised rank: robust to a diverged run) on the
+action's features (per head its choice, or for an ordered head its position and its square, and the products of
+the ordered heads' positions: the features of ``policy.export.action_features``), is refitted, and the actor
+takes several gradient steps on the critic's *expected* value under the current policy, summed over every choice of every head (exact: the heads are
 independent and the features are products of per-head terms), plus an entropy bonus. Every past run informs every
 update, heads share the critic's statistics, and no sampled action's noise enters the gradient. The first
 ``warmup`` episodes are drawn from the near-uniform initial policy (as TPE's start-up trials are). Written by hand:
@@ -91,7 +91,7 @@ class AugNetAgent(Agent):
     supports_population = True
     action_modes = ("discrete",)
     heads = HEADS
-    updates = UPDATES
+    update_rules = UPDATES
 
     @classmethod
     def for_env(cls, env, settings: AgentSettings) -> AugNetAgent:
@@ -222,7 +222,10 @@ class AugNetAgent(Agent):
         cfg = self.config
         if len(actions) != 1:
             raise ValueError("AugNet's critic update learns whole-run policies: use --steps-per-episode 1")
-        self.history.append(([float(v) for v in observations[0]], [int(a) for a in actions[0]], float(sum(rewards))))
+        ret = float(sum(rewards))
+        if not np.isfinite(ret):
+            raise ValueError(f"AugNet's critic update got a non-finite return ({ret}); it cannot rank that run")
+        self.history.append(([float(v) for v in observations[0]], [int(a) for a in actions[0]], ret))
         returns = np.asarray([h[2] for h in self.history])
         if len(self.history) < max(cfg.warmup, 2) or float(returns.std()) == 0.0:
             return {"losses/critic_episodes": float(len(self.history))}
@@ -242,14 +245,19 @@ class AugNetAgent(Agent):
         }
 
     def _critic_coef(self, returns: np.ndarray) -> np.ndarray:
-        """Ridge regression of the standardised returns on the actions' features (the constant unshrunk)."""
+        """Ridge regression of the returns' standardised ranks on the actions' features (the constant unshrunk).
+        Ranks, not values: a diverged child's penalty (-10 against returns near 100) would otherwise squash every
+        other difference for the rest of the search, since the critic never forgets a run."""
         from types import SimpleNamespace
+
+        from scipy.stats import rankdata
 
         from policy_search.policy.export import action_features
 
         spec = SimpleNamespace(nvec=self.nvec, ordinal=self.ordinal)
         x = action_features(np.asarray([h[1] for h in self.history]), spec)
-        y = (returns - returns.mean()) / returns.std()
+        ranks = rankdata(returns)
+        y = (ranks - ranks.mean()) / ranks.std()
         penalty = self.config.critic_ridge * np.eye(x.shape[1])
         penalty[-1, -1] = 0.0
         return np.linalg.solve(x.T @ x + penalty, x.T @ y)

@@ -68,7 +68,7 @@ class Agent(abc.ABC):
     """Plays a fixed policy given by the user (``--fixed-policy``) instead of choosing actions."""
     heads: ClassVar[tuple[str, ...]] = ("categorical",)
     """Output-head parameterisations it offers (``--heads``)."""
-    updates: ClassVar[tuple[str, ...]] = ()
+    update_rules: ClassVar[tuple[str, ...]] = ()
     """Update rules it offers (``--update``; empty: its own, not selectable)."""
 
     @classmethod

@@ -209,8 +209,9 @@ class TrainConfig:
             raise ValueError(f"--agent {self.agent} needs --fixed-policy (a preset name or a policy file)")
         if self.heads not in agent.heads:
             raise ValueError(f"--agent {self.agent} offers --heads {' or '.join(agent.heads)}, not {self.heads}")
-        if self.update is not None and self.update not in agent.updates:
-            offers = f"offers --update {' or '.join(agent.updates)}" if agent.updates else "has no --update choice"
+        if self.update is not None and self.update not in agent.update_rules:
+            rules = agent.update_rules
+            offers = f"offers --update {' or '.join(rules)}" if rules else "has no --update choice"
             raise ValueError(f"--agent {self.agent} {offers}, not {self.update}")
         if self.update == "critic" and (self.steps_per_episode != 1 or self.population or self.batch_episodes):
             raise ValueError(
@@ -772,7 +773,7 @@ def _provenance(cfg: TrainConfig, env, command: str, child_seconds: float, cumul
             "steps_per_episode": cfg.steps_per_episode,
             "decisions_per_episode": math.ceil(inner.run.total_batches / inner.batches_per_step),
             "heads": cfg.heads,
-            "update": cfg.update or "default",
+            "update": cfg.update or next(iter(agent_class(cfg.agent).update_rules), None),  # what ran
         },
         "child_seconds": round(child_seconds, 2),
         "command": command,

@@ -318,6 +318,8 @@ def test_compare_gives_the_rl_methods_the_optuna_action_space(tmp_path):
     run_compare(config)
     recorded = json.loads((tmp_path / "cmp" / "runs" / "augnet" / "seed0" / "config.json").read_text())
     assert recorded["action_kind"] == "families" and recorded["rescore"] == 0
+    with pytest.raises(ValueError, match="action space of image, but imdb-small is a text task; choose one of"):
+        CompareConfig(task="imdb-small", space="families", methods=("augnet",)).validate()
 
 
 def _postgres_bin(name: str) -> str | None:

@@ -94,7 +94,7 @@ def test_replicated_effect_is_the_mean_of_searches_with_the_crossed_variance():
     assert tight["between_search_share"] == 0 and tight["df"] == 9  # no spread beyond noise: the seeds' t
     pooled = [np.mean([acc[s] for acc in agree]) - reference[s] for s in seeds]
     assert tight["p_value"] == pytest.approx(sps.ttest_1samp(pooled, 0).pvalue)
-    missing = [dict(list(acc.items())[:5 + i]) for i, acc in enumerate(searches)]  # only seeds every policy has
+    missing = [dict(list(acc.items())[: 5 + i]) for i, acc in enumerate(searches)]  # only seeds every policy has
     partial = replicated_effect(missing, reference)
     assert partial["searches"] == 3 and partial["seeds"] == 5
     assert np.mean(partial["search_gains"]) == pytest.approx(partial["effect"])  # the gains on those same seeds

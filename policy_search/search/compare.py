@@ -107,13 +107,21 @@ class CompareConfig:
 
         if any(m in OPTUNA_METHODS for m in self.methods) and self.space not in SPACES:
             raise ValueError(f"unknown search space {self.space!r}; choose one of {', '.join(SPACES)}")
-        if self.ops or self.max_ops is not None or self.magnitude_range:
-            from policy_search.child.tasks import get_preset
-            from policy_search.search.space import ACTION_SPACES, action_space_spec
+        from policy_search.child.tasks import get_preset
+        from policy_search.search.space import ACTION_SPACES, action_space_spec
 
-            modality = get_preset(self.task).modality  # the RL methods' compact action is the task modality's
+        modality = get_preset(self.task).modality
+        if self.space in ACTION_SPACES and ACTION_SPACES[self.space][1] != modality:
+            raise ValueError(
+                f"--space {self.space} is an action space of {ACTION_SPACES[self.space][1]}, but {self.task} is a "
+                f"{modality} task; choose one of "
+                + ", ".join(n for n, (_, m) in ACTION_SPACES.items() if m == modality)
+            )
+        if self.ops or self.max_ops is not None or self.magnitude_range:
+            # the RL methods' action: the space's own when it is an action space, else the modality's compact one
             rl_space = next(n for n, (kind, m) in ACTION_SPACES.items() if kind == "compact" and m == modality)
-            space = self.space if any(m in OPTUNA_METHODS for m in self.methods) else rl_space
+            optuna = any(m in OPTUNA_METHODS for m in self.methods)
+            space = self.space if self.space in ACTION_SPACES or optuna else rl_space
             action_space_spec(  # the Optuna space must be an action space; names and ranges checked before any run
                 space, ops=tuple(self.ops), max_ops=self.max_ops, magnitude_range=tuple(self.magnitude_range)
             )
@@ -252,8 +260,10 @@ def _run_rl(config: CompareConfig, method: str, seed: int, out: Path, runs: int)
                 f"TrainConfig has no 'overrides' field, so {method} cannot run the overridden task "
                 f"{config.overrides}; compare on a plain preset"
             )
+    recorded = json.loads((out / "config.json").read_text()) if (out / "config.json").is_file() else {}
     finished = (
-        (out / "summary.json").exists()
+        recorded.get("action_kind", "compact") == kwargs.get("action_kind", "compact")  # else its resume refuses
+        and (out / "summary.json").exists()
         and (out / "episodes.csv").exists()
         and sum(1 for _ in open(out / "episodes.csv", encoding="utf-8")) - 1 >= runs - config.rescore
         and (not config.rescore or (out / "race" / "race.json").exists())
