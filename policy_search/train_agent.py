@@ -590,6 +590,8 @@ def _prepare_out(cfg: TrainConfig, out: Path, argv: list[str] | None) -> str:
     if cfg.resume:
         _check_resume(out, cfg)
     write_json(out / "config.json", _recorded_config(cfg))
+    if not cfg.online:  # episodes.csv's actions column, head by head, readable while the run goes on
+        write_json(out / "actions_legend.json", {"episodes.csv actions": _action_spec(cfg).legend()})
     command = _command_line(argv)
     with (out / "command.txt").open("a") as f:
         f.write(command + "\n")
@@ -703,20 +705,21 @@ def _rescore(cfg: TrainConfig, out: Path, summary: dict) -> dict:
     }
     winner = adopt_winner(out, race, "schedule", "distilled", summary["episodes"], provenance)
     per_run = summary["child_samples"] / max(1, summary["episodes"])
-    from policy_search.policy.export import plot_schedule
+    from policy_search.policy.export import applies_nothing, markdown_table, plot_schedule
 
+    ops = _action_spec(cfg).display_ops
     plot_schedule(
-        winner,
-        _action_spec(cfg).display_ops,
-        out / "schedule.png",
-        title=f"{cfg.agent} on {cfg.task}: race winner of {summary['episodes']} episodes' shortlist",
-    )
+        winner, ops, out / "schedule.png", title=f"{cfg.agent} on {cfg.task}: race winner of {summary['episodes']} "
+        "episodes' shortlist"
+    )  # fmt: skip
     (out / "schedule.md").write_text(
         f"Race winner over the search's shortlist ({race['race_runs']} validation runs, seeds "
-        f"{race['rounds']}): {race['exported']}\n\nThe distilled schedule: distilled.json.\n"
+        f"{race['rounds']}): {race['exported']}\n\n{markdown_table(winner, ops)}\n\nThe distilled schedule: "
+        "distilled.json.\n"
     )
     summary = {
         **summary,
+        "no_augmentation": applies_nothing(winner, ops),
         "rescore": {"race": str(out / "race" / "race.json"), "winner": race["exported"], "runs": race["race_runs"]},
         "distilled": str(out / "distilled.json"),
         "child_samples": summary["child_samples"] + int(per_run * race["race_runs"]),
@@ -964,7 +967,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"distilled schedule: {summary['schedule']} (heatmap: {heatmap})")
     folder = Path(summary["policy"]).parent
-    if summary.get("no_augmentation") and not summary.get("rescore"):
+    if summary.get("no_augmentation") and summary.get("rescore"):
+        print("the race chose no augmentation: no candidate of the search beat it on the shared validation seeds")
+    elif summary.get("no_augmentation"):
         print("the search chose no augmentation: on this task and budget every augmentation it tried cost accuracy")
     curves = f"; learning curves: tensorboard --logdir {folder / 'tb'}" if (folder / "tb").is_dir() else ""
     print(

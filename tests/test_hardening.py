@@ -621,6 +621,11 @@ def test_train_agent_records_the_data_folder_and_command_it_really_used(tmp_path
     assert json.loads((out / "config.json").read_text())["data_dir"] == str(shared_data_dir)
     command = (out / "command.txt").read_text().strip()
     assert command.startswith(f"POLICY_SEARCH_DATA_DIR={shared_data_dir}") and "--episodes 1" in command
+    from policy_search.child.cli import main as child_main
+
+    child = tmp_path / "child"
+    assert child_main(["--preset", "mnist-episode", "--epochs", "0.1", "--no-test", "--out", str(child)]) == 0
+    assert json.loads((child / "config.json").read_text())["data_dir"] == str(shared_data_dir)  # child too
 
 
 def test_schedule_figure_and_table_say_no_augmentation_and_fit_one_phase(tmp_path, recwarn):
@@ -650,6 +655,7 @@ def test_train_agent_says_when_the_search_chose_no_augmentation_and_what_to_do_n
     assert (out / "schedule.md").read_text().startswith("No augmentation in any phase")
     legend = json.loads((out / "summary.json").read_text())["actions_legend"]
     assert legend[0].startswith("flip") and len(legend) == 4  # episodes.csv's actions column, head by head
+    assert json.loads((out / "actions_legend.json").read_text())["episodes.csv actions"] == legend  # from the start
 
 
 def test_benchmark_report_on_a_file_or_a_device_is_one_line(tmp_path, capsys):

@@ -641,6 +641,8 @@ def test_rescore_races_the_shortlist_within_the_budget(tmp_path):
     assert race["search_runs"] == 4 and (out / "distilled.json").is_file() and (out / "schedule.png").is_file()
     schedule = json.loads((out / "schedule.json").read_text())
     assert schedule["provenance"]["selection"] == "race"
+    table = (out / "schedule.md").read_text()  # the winner's op use per phase (or the words for none), as unraced
+    assert ("No augmentation in any phase" in table) == summary["no_augmentation"] != ("| phase end |" in table)
     assert schedule["provenance"]["child_run_equivalents"] == 4 + race["race_runs"] <= 10
     load_policy(str(out / "schedule.json"))
     with pytest.raises(ValueError, match="--rescore"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -80,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     metrics["policy"] = args.policy or "none"
     metrics["command"] = " ".join(["python -m policy_search.child", *(argv if argv is not None else sys.argv[1:])])
     write_json(out / "metrics.json", metrics)
-    write_json(out / "config.json", asdict(args))
+    recorded = asdict(args)
+    if recorded.get("data_dir") is None and os.environ.get("POLICY_SEARCH_DATA_DIR"):
+        recorded["data_dir"] = os.environ["POLICY_SEARCH_DATA_DIR"]  # the data folder used, not null
+    write_json(out / "config.json", recorded)
     (out / "command.txt").write_text(metrics["command"] + "\n")
     _print_result(metrics, out)
     return 0

@@ -103,13 +103,16 @@ class CompareConfig:
         twice = sorted({m for m in self.methods if self.methods.count(m) > 1})
         if twice:
             raise ValueError(f"--methods lists {', '.join(twice)} more than once; give each method once")
-        from policy_search.search.space import SPACES
+        self._validate_space()
+        self._validate_the_rest()
+
+    def _validate_space(self) -> None:
+        """The Optuna space is known; an action space is of the task's modality; narrowing fits the action."""
+        from policy_search.child.tasks import get_preset
+        from policy_search.search.space import ACTION_SPACES, SPACES, action_space_spec
 
         if any(m in OPTUNA_METHODS for m in self.methods) and self.space not in SPACES:
             raise ValueError(f"unknown search space {self.space!r}; choose one of {', '.join(SPACES)}")
-        from policy_search.child.tasks import get_preset
-        from policy_search.search.space import ACTION_SPACES, action_space_spec
-
         modality = get_preset(self.task).modality
         if self.space in ACTION_SPACES and ACTION_SPACES[self.space][1] != modality:
             raise ValueError(
@@ -125,6 +128,8 @@ class CompareConfig:
             action_space_spec(  # the Optuna space must be an action space; names and ranges checked before any run
                 space, ops=tuple(self.ops), max_ops=self.max_ops, magnitude_range=tuple(self.magnitude_range)
             )
+
+    def _validate_the_rest(self) -> None:
         if self.n_startup_trials < 0:
             raise ValueError(f"--n-startup-trials must be >= 0, got {self.n_startup_trials}")
         blocked = _rl_without_overrides(self)
@@ -613,6 +618,8 @@ def _test_exports(
 
 def build_parser():
     from policy_search.config import add_set_option, dataclass_parser
+    from policy_search.search.objective import PRUNERS
+    from policy_search.search.space import SPACES
 
     parser = dataclass_parser(
         CompareConfig,
@@ -620,6 +627,7 @@ def build_parser():
         description=__doc__.split("\n\n")[0],
         skip=["overrides"],
         choices={"device": ("auto", "cpu", "cuda")},
+        shown={"space": tuple(SPACES), "pruner": tuple(PRUNERS), "methods": methods()},
     )
     add_set_option(parser, "preset field override for every method (repeatable)")
     return parser
