@@ -37,8 +37,9 @@ import os, signal, sys, time
 parent, mark = int(sys.argv[1]), sys.argv[2].encode()
 while os.getppid() == parent:
     time.sleep(0.5)
-for _ in range(20):  # again until none is left: a process may start while the first pass runs
-    found = 0
+empty = 0
+for _ in range(60):  # again until three passes in a row find none: a process may start (or be mid-exec, its
+    found = 0        # environ unreadable for an instant) while a pass runs
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
@@ -50,7 +51,8 @@ for _ in range(20):  # again until none is left: a process may start while the f
                 found += 1
         except OSError:
             continue
-    if not found:
+    empty = 0 if found else empty + 1
+    if empty >= 3:
         break
     time.sleep(0.2)
 """

@@ -386,7 +386,7 @@ def _make_env(cfg: TrainConfig):
         return recorder
     from policy_search.envs.episode_batch import EpisodeBatch
 
-    total = cfg.episodes - cfg.rescore
+    total = cfg.episodes - (cfg.rescore or 0)  # rescore is resolved by validate; 0 where a caller skipped it
     return EpisodeBatch(recorder, kwargs, size=cfg.batch_episodes, total=total, workers=cfg.workers, ray=cfg.ray)
 
 
