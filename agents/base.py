@@ -69,7 +69,7 @@ class Agent(abc.ABC):
     heads: ClassVar[tuple[str, ...]] = ("categorical",)
     """Output-head parameterisations it offers (``--heads``)."""
     update_rules: ClassVar[tuple[str, ...]] = ()
-    """Update rules it offers (``--update``; empty: its own, not selectable)."""
+    """Update rules it offers (``--update``), its default first (empty: its own, not selectable)."""
 
     @classmethod
     @abc.abstractmethod

@@ -97,22 +97,6 @@ def waiting_lock(path: str | os.PathLike[str]) -> Iterator[None]:
         os.close(fd)  # closing drops the lock (the kernel drops it too when the holder dies)
 
 
-def recorded_rescore(folder: str | os.PathLike[str], resume: bool, rescore: int | None) -> int | None:
-    """The --rescore a resumed search keeps when none is given: the one its ``config.json`` recorded (0 for a
-    search recorded before the race became the default), so that a resume never changes the budget split. None
-    (resolve the default) for a new search, a given value, or a folder with no readable config."""
-    if not resume or rescore is not None:
-        return rescore
-    try:
-        stored = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(stored, dict):
-        return None
-    value = stored.get("rescore", 0)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def unlock_folder(folder: str | os.PathLike[str]) -> None:
     """Release a lock taken by this process (a no-op when none is held)."""
     fd = _HELD.pop(str(Path(folder).resolve()), None)

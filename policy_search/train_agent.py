@@ -543,7 +543,7 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
     """Run (or resume) a training run; returns a summary with the exported files' paths: prepare the folder, open
     the environment, play the episodes (checkpointed one by one), export, and race the shortlist (--rescore)."""
     if cfg.out is not None:
-        from policy_search.outputs import recorded_rescore
+        from policy_search.benchmark.race import recorded_rescore
 
         cfg.rescore = recorded_rescore(cfg.out, cfg.resume, cfg.rescore)  # a resume keeps the run's budget split
     cfg.validate()

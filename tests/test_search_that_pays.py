@@ -688,7 +688,7 @@ def test_every_search_races_its_shortlist_by_default():
 def test_a_resume_keeps_the_race_its_run_recorded(tmp_path):
     """A resumed train_agent run, Optuna study or compare folder keeps the --rescore its config.json recorded
     (0 for one recorded before the race became the default), whatever --episodes it resumes with."""
-    from policy_search.outputs import recorded_rescore
+    from policy_search.benchmark.race import recorded_rescore
 
     assert recorded_rescore(tmp_path, True, None) is None  # no config: the default applies
     (tmp_path / "config.json").write_text(json.dumps({"episodes": 48}))

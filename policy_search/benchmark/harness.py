@@ -313,8 +313,9 @@ def _method_groups(methods: Mapping[str, Any], specs: Sequence[PolicySpec]) -> d
         if missing:
             raise ValueError(f"methods[{method!r}] lists {missing}, not among the policies: add them to policies")
         groups[str(method)] = [by_key[k] for k in keys]
-    listed = [n for names in groups.values() for n in names]
-    repeated = sorted({n for n in listed if listed.count(n) > 1})
+    from collections import Counter
+
+    repeated = sorted(n for n, k in Counter(n for names in groups.values() for n in names).items() if k > 1)
     if repeated:
         raise ValueError(f"methods list {repeated} more than once: each search's policy belongs to one method, once")
     return groups

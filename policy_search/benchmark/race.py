@@ -32,6 +32,7 @@ import csv
 import dataclasses
 import json
 import math
+import os
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -154,6 +155,22 @@ def default_rescore(runs: int) -> int:
     cannot fool, inside every search): a third of the budget and at least MIN_RACE_RUNS, from 12 runs up (16 -> 6,
     48 -> 16); 0 below, where a race would leave the search too few runs."""
     return max(MIN_RACE_RUNS, runs // 3) if runs >= 12 else 0
+
+
+def recorded_rescore(folder: str | os.PathLike[str], resume: bool, rescore: int | None) -> int | None:
+    """The --rescore a resumed search keeps when none is given: the one its ``config.json`` recorded (0 for a
+    search recorded before the race became the default), so that a resume never changes the budget split. None
+    (resolve the default) for a new search, a given value, or a folder with no readable config."""
+    if not resume or rescore is not None:
+        return rescore
+    try:
+        stored = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(stored, dict):
+        return None
+    value = stored.get("rescore", 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def race_plan(runs: int) -> tuple[int, tuple[int, ...]]:

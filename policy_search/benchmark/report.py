@@ -21,14 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from policy_search.benchmark.stats import (
-    ALPHA,
-    holm,
-    paired_comparison,
-    replicated_difference,
-    replicated_effect,
-    summarize,
-)
+from policy_search.benchmark.stats import ALPHA, holm, method_comparisons, paired_comparison, summarize
 from policy_search.outputs import write_json
 
 __all__ = ["METRICS", "RunFileError", "aggregate", "load_run", "metrics_for", "rebuild_report", "write_report"]
@@ -189,9 +182,9 @@ def aggregate(
     # Secondary: learned policies (files) against each other on test accuracy, paired, uncorrected (e.g. the RL
     # policy against the static search's best at the same budget).
     learned = [s.name for s in specs if not s.is_baseline]
-    head_to_head = _head_to_head(by_policy, learned, dict((m, g) for m, _, _, g in metrics)[main])
-    rows = [_flat_row(r, metrics) for r in records]
     get_main = dict((m, g) for m, _, _, g in metrics)[main]
+    head_to_head = _head_to_head(by_policy, learned, get_main)
+    rows = [_flat_row(r, metrics) for r in records]
     replicated = _replicated(by_policy, best, get_main, methods, baselines) if methods else None
     return {
         **({"replicated": replicated} if replicated else {}),
@@ -251,25 +244,15 @@ def _replicated(
 ) -> dict:
     """Search methods replicated over searches (issue 31): each method (the policies its searches found) against
     the best baseline on the headline metric (``effects``; against every baseline in ``by_baseline``), and each
-    pair of methods, by ``stats.replicated_effect`` / ``replicated_difference`` (the spread between searches and
-    the seeds' sampling both in the CI), with Holm's correction within each family (per baseline; the pairs)."""
+    pair of methods (``stats.method_comparisons``: the spread between searches and the seeds' sampling both in the
+    CI, Holm's correction within each family)."""
 
     def scores(name: str) -> dict[int, float]:
         return {k: float(v) for k, r in by_policy[name].items() if (v := get(r)) is not None}
 
     searches = {m: [scores(n) for n in names] for m, names in methods.items()}
-    by_baseline = {b: {m: replicated_effect(runs, scores(b)) for m, runs in searches.items()} for b in baselines}
+    by_baseline, pairs = method_comparisons(searches, {b: scores(b) for b in baselines})
     effects = by_baseline.get(best, {}) if best else {}
-    names = list(searches)
-    pairs = {
-        f"{a} - {b}": {"a": a, "b": b, **replicated_difference(searches[a], searches[b])}
-        for i, a in enumerate(names)
-        for b in names[i + 1 :]
-    }
-    for family in (*by_baseline.values(), pairs):
-        for row, p in zip(family.values(), holm([r["p_value"] for r in family.values()]), strict=True):
-            row["p_holm"] = p
-            row["significant_holm"] = bool(p < ALPHA)
     return {"unit": "search", "reference": best, "effects": effects, "pairs": pairs, "by_baseline": by_baseline}
 
 

@@ -22,7 +22,15 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-__all__ = ["ALPHA", "holm", "paired_comparison", "replicated_difference", "replicated_effect", "summarize"]
+__all__ = [
+    "ALPHA",
+    "holm",
+    "method_comparisons",
+    "paired_comparison",
+    "replicated_difference",
+    "replicated_effect",
+    "summarize",
+]
 
 ALPHA = 0.05  # significance level used in reports
 
@@ -207,3 +215,26 @@ def replicated_effect(
     result = replicated_difference(per_search, [reference], confidence, b_is_recipe=True)
     keep = ("ci_low", "ci_high", "p_value", "df", "seeds", "between_search_share", "search_gains")
     return {"searches": result["searches_a"], "effect": result["difference"], **{k: result[k] for k in keep}}
+
+
+def method_comparisons(
+    searches: Mapping[str, Sequence[Mapping[int, float]]], references: Mapping[str, Mapping[int, float]]
+) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, dict[str, Any]]]:
+    """Search methods ({method: each search's ``{test seed: score}``}) against each reference recipe
+    (``replicated_effect``, Holm over the methods per reference) and each pair of methods
+    (``replicated_difference``, Holm over the pairs): ``({reference: {method: effect}}, {"a - b": difference})``.
+    Shared by the benchmark report and ``search compare``."""
+    by_reference = {
+        r: {m: replicated_effect(runs, ref) for m, runs in searches.items()} for r, ref in references.items()
+    }
+    names = list(searches)
+    pairs = {
+        f"{a} - {b}": {"a": a, "b": b, **replicated_difference(searches[a], searches[b])}
+        for i, a in enumerate(names)
+        for b in names[i + 1 :]
+    }
+    for family in (*by_reference.values(), pairs):
+        for row, p in zip(family.values(), holm([r["p_value"] for r in family.values()]), strict=True):
+            row["p_holm"] = p
+            row["significant_holm"] = bool(p < ALPHA)
+    return by_reference, pairs

@@ -432,12 +432,10 @@ def run_compare(config: CompareConfig, argv: list[str] | None = None) -> dict[st
             f"--budget-samples {config.budget_samples} is less than one child run of "
             f"{config.task!r} ({per_run} samples)"
         )
-    from policy_search.outputs import recorded_rescore
+    from policy_search.benchmark.race import default_rescore, recorded_rescore
 
     stored = recorded_rescore(out, (out / "config.json").is_file(), config.rescore)  # a rerun keeps its split
     if stored is None:
-        from policy_search.benchmark.race import default_rescore
-
         stored = default_rescore(runs)
     config = dataclasses.replace(config, rescore=stored)
     _check_rescore(config, runs, per_run)
@@ -483,32 +481,22 @@ def _test_seed_list(config: CompareConfig) -> list[int]:
 
 
 def _replicated(config: CompareConfig, by_name: dict[str, dict[int, float]]) -> dict[str, Any]:
-    """Each method as the mean of its searches (``benchmark.stats.replicated_effect``): its effect over every
-    baseline, paired by test seed, with the spread between its searches in the CI; and each pair of methods
-    (``replicated_difference``, paired by test seed). Holm-adjusted within each family of tests."""
-    from policy_search.benchmark.stats import holm, replicated_difference, replicated_effect
+    """Each method as the mean of its searches against every baseline tested, and each pair of methods, paired by
+    test seed with the spread between searches in the CI, Holm-adjusted within each family
+    (``benchmark.stats.method_comparisons``)."""
+    from policy_search.benchmark.stats import method_comparisons
     from policy_search.policy.presets import PRESETS
 
-    baselines = {f"baseline-{b}": b for b in config.baselines if b in PRESETS}
+    baselines = [b for b in config.baselines if b in PRESETS]
     methods = {m: [by_name.get(f"{m}-s{s}", {}) for s in range(config.seeds)] for m in config.methods}
-    result: dict[str, Any] = {"unit": "search", "test_seeds": _test_seed_list(config), "effects": {}, "pairs": {}}
-    for name in baselines:
-        reference = by_name.get(name, {})
-        rows = {m: replicated_effect(searches, reference) for m, searches in methods.items() if reference}
-        for row, p in zip(rows.values(), holm([r["p_value"] for r in rows.values()]), strict=True):
-            row["p_holm"] = p
-        result["effects"][name.removeprefix("baseline-")] = rows
-    if len(methods) > 1:
-        names = list(methods)
-        pairs = {
-            f"{a} - {b}": replicated_difference(methods[a], methods[b])
-            for i, a in enumerate(names)
-            for b in names[i + 1 :]
-        }
-        for row, p in zip(pairs.values(), holm([r["p_value"] for r in pairs.values()]), strict=True):
-            row["p_holm"] = p
-        result["pairs"] = pairs
-    return result
+    tested = {b: by_name[f"baseline-{b}"] for b in baselines if by_name.get(f"baseline-{b}")}
+    effects, pairs = method_comparisons(methods, tested)
+    return {
+        "unit": "search",
+        "test_seeds": _test_seed_list(config),
+        "effects": {b: effects.get(b, {}) for b in baselines},
+        "pairs": pairs,
+    }
 
 
 def _run_methods(config: CompareConfig, out: Path, runs: int, per_run: int):

@@ -273,7 +273,7 @@ def _log(config: SearchConfig, message: str) -> None:
 def run_search(config: SearchConfig, argv: list[str] | None = None) -> dict[str, Any]:
     """Run this worker's share of the study until it holds ``config.trials`` finished trials (or the sample
     budget is spent), then write the outputs. ``argv`` is recorded in command.txt. Returns a summary dict."""
-    from policy_search.outputs import recorded_rescore
+    from policy_search.benchmark.race import recorded_rescore
 
     config.rescore = recorded_rescore(config.out, config.resume, config.rescore)  # a resume keeps its split
     config.validate()
