@@ -38,8 +38,8 @@ parent, mark = int(sys.argv[1]), sys.argv[2].encode()
 while os.getppid() == parent:
     time.sleep(0.5)
 empty = 0
-for _ in range(60):  # again until three passes in a row find none: a process may start (or be mid-exec, its
-    found = 0        # environ unreadable for an instant) while a pass runs
+for _ in range(600):  # again until ten passes in a row (two seconds) find none: a process may start (or be
+    found = 0         # mid-exec, its environ unreadable for an instant, or slow to start on loaded cores) meanwhile
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
@@ -52,7 +52,7 @@ for _ in range(60):  # again until three passes in a row find none: a process ma
         except OSError:
             continue
     empty = 0 if found else empty + 1
-    if empty >= 3:
+    if empty >= 10:
         break
     time.sleep(0.2)
 """
