@@ -125,6 +125,20 @@ def test_affinity_gates_label_changing_bases_and_weights_ops():
     assert policy._gate(0.4) == 0.0 and policy._gate(1.0) == 1.0 and policy._gate(None) == 0.0
 
 
+def test_step_base_gate_uses_a_base_at_its_full_rate_or_not_at_all(tmp_path):
+    linear, step = OnlineAugNet(affinity_floor=0.9), OnlineAugNet(affinity_floor=0.9, base_gate="step")
+    for policy in (linear, step):
+        policy.reset(0)
+        policy._modality = IMAGE
+        policy._affinity = {"HorizontalFlip": 0.95, "PadCrop": 0.85}
+    assert linear._base_probabilities() == pytest.approx({"HorizontalFlip": 0.25, "PadCrop": 0.0})
+    assert step._base_probabilities() == {"HorizontalFlip": 0.5, "PadCrop": 0.0}
+    step.save(tmp_path / "p.json")
+    assert load_policy(tmp_path / "p.json").base_gate == "step"
+    with pytest.raises(PolicyConfigError, match="base_gate"):
+        OnlineAugNet(base_gate="smooth")
+
+
 def test_online_augnet_file_round_trip_and_warm_start(tmp_path):
     policy = OnlineAugNet(lr=0.05, validation_every=2, credit="cosine")
     policy.reset(3)

@@ -25,6 +25,14 @@ import numpy as np
 # Earlier online-augnet designs kept runnable beside the preset (round 3 compares the preset with round 2's).
 VARIANTS: dict[str, dict] = {
     "online-augnet-r2": {"magnitude_target": None, "ops_per_sample": 1},  # round 2 / attempt 6: entropy magnitudes
+    # round 4 (the bases): flip and crop at their full rate once their affinity clears the floor, or a lower floor
+    "online-augnet-step": {"base_gate": "step"},
+    "online-augnet-floor0.8": {"affinity_floor": 0.8},
+    "online-augnet-step0.8": {"base_gate": "step", "affinity_floor": 0.8},
+}
+# Committed searched policies, by a short name (round 4 measures the gap to them on validation)
+FILES: dict[str, str] = {
+    "tpe-16": "experiments/search-cifar10-small/runs/tpe/seed0/best_policy.json",
 }
 
 
@@ -60,7 +68,7 @@ def run_design(task: str, design: str, seed: int) -> dict:
     if design in VARIANTS:
         policy = OnlineAugNet(**VARIANTS[design])
     else:
-        policy = None if design == "none" else load_policy(design)
+        policy = None if design == "none" else load_policy(FILES.get(design, design))
     _, m = run_child(task, seed=seed, policy=policy, test=False)
     return {
         "val_accuracy": m["val"]["accuracy"],
@@ -111,7 +119,7 @@ def main() -> None:
             "wall_vs_none": float(np.mean(walls)) if walls else None,
         }
     comparisons = {}
-    for a in ("online-augnet", "online-augnet-r2", "population-2"):
+    for a in [d for d in args.designs if d.startswith("online-augnet") or d == "population-2"]:
         for b in args.designs:
             if a in results and b != a:
                 comparisons[f"{a} - {b}"] = paired_comparison(

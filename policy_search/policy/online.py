@@ -91,6 +91,9 @@ LOG_BUCKETS = 10  # choices are counted per tenth of training (the distilled sch
 # Per-sample reward: "affinity" (the chosen op's label preservation, measured on validation as the model trains),
 # "cosine" (cosine of the sample's output-layer gradient with the validation loss's) or "influence" (their dot).
 CREDITS = ("affinity", "cosine", "influence")
+# How a base (flip, crop) follows its affinity a: "linear", its rate rising from 0 at ``affinity_floor`` to its
+# full rate at a = 1; "step", its full rate at a >= ``affinity_floor``, none below (round 4 of experiments/ab-online)
+BASE_GATES = ("linear", "step")
 IMAGE_BASES: tuple[str, ...] = IMAGE.bases  # per-sample bases, gated by affinity
 _MODALITY_INDEX = {name: i for i, name in enumerate(MODALITIES)}  # seeds each modality's actor apart
 LEVELS = 11  # magnitudes are counted on a grid of tenths of magnitude_max
@@ -422,6 +425,7 @@ class OnlineAugNet(_EntropyRule):
         credit: str = "affinity",
         affinity_floor: float = 0.9,
         op_affinity_floor: float = 0.5,
+        base_gate: str = "linear",
         ops_per_validation: int = 4,
         magnitude_target: float | None = 0.8,
         level_start: float = 0.3,
@@ -436,6 +440,7 @@ class OnlineAugNet(_EntropyRule):
         self.credit = as_choice(credit, "credit", CREDITS, "credit")
         self.affinity_floor = as_number(affinity_floor, "affinity_floor", 0.0, 0.999)
         self.op_affinity_floor = as_number(op_affinity_floor, "op_affinity_floor", 0.0, 0.999)
+        self.base_gate = as_choice(base_gate, "base_gate", BASE_GATES, "base gate")
         self.ops_per_validation = as_int(ops_per_validation, "ops_per_validation", 1, 64)
         self.magnitude_target = (
             None if magnitude_target is None else as_number(magnitude_target, "magnitude_target", 0.0, 1.0)
@@ -493,10 +498,15 @@ class OnlineAugNet(_EntropyRule):
         if self.credit != "affinity" or not self._modality.bases:
             return {}
         # flip: at most half the samples (a flip applied to all is no augmentation); crop: up to all of them
-        return {
-            "HorizontalFlip": 0.5 * self._gate(self._affinity.get("HorizontalFlip"), self.affinity_floor),
-            "PadCrop": self._gate(self._affinity.get("PadCrop"), self.affinity_floor),
-        }
+        rate = {"HorizontalFlip": 0.5, "PadCrop": 1.0}
+        out = {}
+        for name, top in rate.items():
+            a = self._affinity.get(name)
+            if self.base_gate == "step":
+                out[name] = top if a is not None and a >= self.affinity_floor else 0.0
+            else:
+                out[name] = top * self._gate(a, self.affinity_floor)
+        return out
 
     # --- actor -------------------------------------------------------------------------------------------------
     def _new_actor(self, m: Modality) -> _Actor:
@@ -794,8 +804,9 @@ class OnlineAugNet(_EntropyRule):
     def _fields(cls) -> tuple[str, ...]:
         return (
             "magnitude_max", "text_magnitude_max", "hidden", "lr", "entropy_coef", "validation_every",
-            "validation_size", "learn", "credit", "affinity_floor", "op_affinity_floor", "ops_per_validation",
-            "magnitude_target", "level_start", "level_lr", "ops_per_sample", "affinity", "levels", "weights",
+            "validation_size", "learn", "credit", "affinity_floor", "op_affinity_floor", "base_gate",
+            "ops_per_validation", "magnitude_target", "level_start", "level_lr", "ops_per_sample", "affinity",
+            "levels", "weights",
         )  # fmt: skip
 
     def body(self) -> dict[str, Any]:
@@ -810,6 +821,7 @@ class OnlineAugNet(_EntropyRule):
             "credit": self.credit,
             "affinity_floor": self.affinity_floor,
             "op_affinity_floor": self.op_affinity_floor,
+            "base_gate": self.base_gate,
             "ops_per_validation": self.ops_per_validation,
             "magnitude_target": self.magnitude_target,
             "level_start": self.level_start,
