@@ -42,9 +42,9 @@ FILES: dict[str, str] = {
 
 def stored_run(final: Path, design: str, seed: int) -> dict | None:
     """A design's run on ``seed`` as a pre-registered final stored it (the harness's run file), validation side
-    only. Same seed, so the same initialisation and data order as this script's run, though not bit-identical
-    (TPE-16 on seed 600: 56.26% stored, 56.18% rerun here; an online design's noisy decisions amplify the difference:
-    54.98 / 53.94), so pairs with it are paired by seed, as the harness's own are. None where the final has no such
+    only. The training does not depend on whether the test split is unlocked, and with the same thread setting it is
+    bit-identical (round 4: round 3's design rerun here on seeds 600-614 at one thread matched the final's 15 stored
+    validation accuracies exactly; a rerun at another thread count differs). None where the final has no such
     run."""
     key = FILES.get(design, design)
     if key in FILES.values():
