@@ -139,6 +139,20 @@ def test_step_base_gate_uses_a_base_at_its_full_rate_or_not_at_all(tmp_path):
         OnlineAugNet(base_gate="smooth")
 
 
+def test_bases_option_keeps_the_policy_off_the_bases_it_does_not_list(tmp_path):
+    policy = OnlineAugNet(bases=["HorizontalFlip"])
+    policy.reset(0)
+    policy._modality = IMAGE
+    policy._affinity = {"HorizontalFlip": 1.0, "PadCrop": 1.0}
+    assert policy._base_probabilities() == {"HorizontalFlip": 0.5}
+    assert "PadCrop" not in policy.display_ops("image") and "HorizontalFlip" in policy.display_ops("image")
+    policy.save(tmp_path / "p.json")
+    assert load_policy(tmp_path / "p.json").bases == ("HorizontalFlip",)
+    with pytest.raises(PolicyConfigError, match="unknown base op 'Rotate'"):
+        OnlineAugNet(bases=["Rotate"])
+    assert OnlineAugNet(bases=[]).display_ops("image") == OnlineAugNet()._ops(IMAGE)
+
+
 def test_online_augnet_file_round_trip_and_warm_start(tmp_path):
     policy = OnlineAugNet(lr=0.05, validation_every=2, credit="cosine")
     policy.reset(3)

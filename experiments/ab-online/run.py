@@ -33,6 +33,9 @@ VARIANTS: dict[str, dict] = {
     "online-augnet-m0.5": {"magnitude_max": 0.5},
     "online-augnet-m0.3": {"magnitude_max": 0.3},
     "online-augnet-t0.9": {"magnitude_target": 0.9},
+    # round 5 (what TPE-16's policy does differently): no crop (flip the only base), or three ops per sample
+    "online-augnet-nocrop": {"bases": ["HorizontalFlip"]},
+    "online-augnet-ops3": {"ops_per_sample": 3},
 }
 # Committed searched policies, by a short name (round 4 measures the gap to them on validation)
 FILES: dict[str, str] = {

@@ -426,6 +426,7 @@ class OnlineAugNet(_EntropyRule):
         affinity_floor: float = 0.9,
         op_affinity_floor: float = 0.5,
         base_gate: str = "linear",
+        bases: Any = None,
         ops_per_validation: int = 4,
         magnitude_target: float | None = 0.8,
         level_start: float = 0.3,
@@ -441,6 +442,7 @@ class OnlineAugNet(_EntropyRule):
         self.affinity_floor = as_number(affinity_floor, "affinity_floor", 0.0, 0.999)
         self.op_affinity_floor = as_number(op_affinity_floor, "op_affinity_floor", 0.0, 0.999)
         self.base_gate = as_choice(base_gate, "base_gate", BASE_GATES, "base gate")
+        self.bases = self._check_bases(bases)
         self.ops_per_validation = as_int(ops_per_validation, "ops_per_validation", 1, 64)
         self.magnitude_target = (
             None if magnitude_target is None else as_number(magnitude_target, "magnitude_target", 0.0, 1.0)
@@ -469,7 +471,22 @@ class OnlineAugNet(_EntropyRule):
         return learned
 
     def _bases(self, m: Modality) -> tuple[str, ...]:
-        return m.bases if self.credit == "affinity" else ()
+        if self.credit != "affinity":
+            return ()
+        return m.bases if self.bases is None else tuple(n for n in m.bases if n in self.bases)
+
+    @staticmethod
+    def _check_bases(bases: Any) -> tuple[str, ...] | None:
+        """None (every base of the modality: images flip and crop) or a list of the bases the policy may use."""
+        if bases is None:
+            return None
+        known = tuple(dict.fromkeys(n for m in MODALITIES.values() for n in m.bases))
+        if not isinstance(bases, (list, tuple)) or not all(isinstance(n, str) for n in bases):
+            raise PolicyConfigError("bases", f"expected a list of base op names from {list(known)}, got {bases!r}")
+        unknown = [n for n in bases if n not in known]
+        if unknown:
+            raise PolicyConfigError("bases", f"unknown base op {unknown[0]!r}; choose from {list(known)} (or null)")
+        return tuple(dict.fromkeys(bases))
 
     def _measured(self, m: Modality) -> tuple[str, ...]:
         """Ops whose affinity is measured: the bases first, then the per-sample ops."""
@@ -500,7 +517,8 @@ class OnlineAugNet(_EntropyRule):
         # flip: at most half the samples (a flip applied to all is no augmentation); crop: up to all of them
         rate = {"HorizontalFlip": 0.5, "PadCrop": 1.0}
         out = {}
-        for name, top in rate.items():
+        for name in self._bases(self._modality):
+            top = rate[name]
             a = self._affinity.get(name)
             if self.base_gate == "step":
                 out[name] = top if a is not None and a >= self.affinity_floor else 0.0
@@ -805,7 +823,7 @@ class OnlineAugNet(_EntropyRule):
         return (
             "magnitude_max", "text_magnitude_max", "hidden", "lr", "entropy_coef", "validation_every",
             "validation_size", "learn", "credit", "affinity_floor", "op_affinity_floor", "base_gate",
-            "ops_per_validation", "magnitude_target", "level_start", "level_lr", "ops_per_sample", "affinity",
+            "bases", "ops_per_validation", "magnitude_target", "level_start", "level_lr", "ops_per_sample", "affinity",
             "levels", "weights",
         )  # fmt: skip
 
@@ -822,6 +840,7 @@ class OnlineAugNet(_EntropyRule):
             "affinity_floor": self.affinity_floor,
             "op_affinity_floor": self.op_affinity_floor,
             "base_gate": self.base_gate,
+            "bases": None if self.bases is None else list(self.bases),
             "ops_per_validation": self.ops_per_validation,
             "magnitude_target": self.magnitude_target,
             "level_start": self.level_start,
