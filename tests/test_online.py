@@ -151,6 +151,11 @@ def test_bases_option_keeps_the_policy_off_the_bases_it_does_not_list(tmp_path):
     with pytest.raises(PolicyConfigError, match="unknown base op 'Rotate'"):
         OnlineAugNet(bases=["Rotate"])
     assert OnlineAugNet(bases=[]).display_ops("image") == OnlineAugNet()._ops(IMAGE)
+    with pytest.raises(PolicyConfigError, match="credit 'affinity' only"):
+        OnlineAugNet(credit="cosine", bases=["HorizontalFlip"])
+    policy._affinity = {"HorizontalFlip": 1.0}  # what a run with flip the only base measures
+    learned = policy.learned()
+    assert learned.bases == ("HorizontalFlip",) and "PadCrop" not in learned.display_ops("image")
 
 
 def test_online_augnet_file_round_trip_and_warm_start(tmp_path):

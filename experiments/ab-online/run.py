@@ -38,17 +38,18 @@ VARIANTS: dict[str, dict] = {
     "online-augnet-ops3": {"ops_per_sample": 3},
 }
 # Committed searched policies, by a short name (round 4 measures the gap to them on validation)
+ROOT = Path(__file__).resolve().parents[2]  # the repository: the files below are found from any folder
 FILES: dict[str, str] = {
-    "tpe-16": "experiments/search-cifar10-small/runs/tpe/seed0/best_policy.json",
+    "tpe-16": str(ROOT / "experiments/search-cifar10-small/runs/tpe/seed0/best_policy.json"),
 }
 
 
-def stored_run(final: Path, design: str, seed: int) -> dict | None:
+def stored_run(final: Path, task: str, design: str, seed: int) -> dict:
     """A design's run on ``seed`` as a pre-registered final stored it (the harness's run file), validation side
     only. The training does not depend on whether the test split is unlocked, and with the same thread setting it is
     bit-identical (round 4: round 3's design rerun here on seeds 600-614 at one thread matched the final's 15 stored
-    validation accuracies exactly; a rerun at another thread count differs). None where the final has no such
-    run."""
+    validation accuracies exactly; a rerun at another thread count differs). Only the designs named by
+    ``--reference-designs`` are read; a missing run or one of another task stops the script."""
     key = FILES.get(design, design)
     if key in FILES.values():
         from policy_search.benchmark.harness import resolve_policy
@@ -56,8 +57,12 @@ def stored_run(final: Path, design: str, seed: int) -> dict | None:
         key = resolve_policy(key).key
     path = final / "runs" / f"{key}-seed{seed}.json"
     if not path.is_file():
-        return None
+        raise SystemExit(f"error: --reference {final} has no run of {design} on seed {seed} ({path.name})")
     run = json.loads(path.read_text())
+    if run["protocol"]["task"]["name"] != task or int(run["seed"]) != seed:
+        raise SystemExit(
+            f"error: {path} is a run of {run['protocol']['task']['name']} seed {run['seed']}, not {task} {seed}"
+        )
     return {
         "val_accuracy": run["val"]["accuracy"],
         "child_run_equivalents": run["child_run_equivalents"],
@@ -116,9 +121,9 @@ def main() -> None:
         "--designs", nargs="+", default=["none", "flip-crop", "entropy-adaptive", "online-augnet", "population-2"]
     )
     parser.add_argument("--out", required=True)
+    parser.add_argument("--reference", help="a final's folder whose stored runs give --reference-designs")
     parser.add_argument(
-        "--reference",
-        help="a final's folder: designs it ran on these seeds are read from its run files (validation only)",
+        "--reference-designs", nargs="+", default=[], help="designs read from --reference's runs (validation only)"
     )
     args = parser.parse_args()
     from policy_search.benchmark.stats import paired_comparison, summarize
@@ -131,7 +136,9 @@ def main() -> None:
     for seed in args.seeds:
         for design in args.designs:
             path = out / "runs" / f"{design}-seed{seed}.json"
-            stored = stored_run(Path(args.reference), design, seed) if args.reference else None
+            stored = None
+            if design in args.reference_designs:
+                stored = stored_run(Path(args.reference), args.task, design, seed)
             if stored is None and not path.exists():
                 record = run_design(args.task, design, seed)
                 path.write_text(json.dumps(record, indent=1))

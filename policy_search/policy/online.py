@@ -65,7 +65,7 @@ import torch
 from torch import Tensor, nn
 
 from policy_search.policy.base import ImageSpec, Policy, register_kind
-from policy_search.policy.file import PolicyConfigError, as_choice, as_int, as_number, as_object, join
+from policy_search.policy.file import PolicyConfigError, _show, as_choice, as_int, as_number, as_object, join
 from policy_search.policy.kinds import Schedule, Sequence
 from policy_search.policy.modality import IMAGE, MODALITIES, Modality, get_modality, modality_of, modality_of_size
 from policy_search.policy.text import TextSubPolicies  # noqa: F401 - registers the text kinds the protocol builds
@@ -408,7 +408,8 @@ class OnlineAugNet(_EntropyRule):
     levels need credit ``affinity`` and are ignored with the others). ``hidden``: the actor's width. ``lr``: its Adam step. ``entropy_coef``: the entropy bonus that keeps
     it exploring. ``validation_every`` / ``validation_size``: how often and on how many validation samples the
     validation gradient is refreshed. ``learn``: False freezes the actor (a learned file replayed as it is).
-    ``weights``: the actor's parameters per modality (``{"image": {name: nested lists}}``) learned in an earlier run;
+    ``base_gate`` / ``bases``: how flip and crop follow their affinity (``BASE_GATES``) and which of them the policy may
+    use (None: all; credit ``affinity`` only). ``weights``: the actor's parameters per modality (``{"image": {name: nested lists}}``) learned in an earlier run;
     None starts untrained."""
 
     def __init__(
@@ -443,6 +444,11 @@ class OnlineAugNet(_EntropyRule):
         self.op_affinity_floor = as_number(op_affinity_floor, "op_affinity_floor", 0.0, 0.999)
         self.base_gate = as_choice(base_gate, "base_gate", BASE_GATES, "base gate")
         self.bases = self._check_bases(bases)
+        if self.credit != "affinity" and (self.bases is not None or self.base_gate != "linear"):
+            field = "bases" if self.bases is not None else "base_gate"
+            raise PolicyConfigError(
+                field, "applies to credit 'affinity' only (with an actor, flip and crop are its ops)"
+            )
         self.ops_per_validation = as_int(ops_per_validation, "ops_per_validation", 1, 64)
         self.magnitude_target = (
             None if magnitude_target is None else as_number(magnitude_target, "magnitude_target", 0.0, 1.0)
@@ -482,7 +488,7 @@ class OnlineAugNet(_EntropyRule):
             return None
         known = tuple(dict.fromkeys(n for m in MODALITIES.values() for n in m.bases))
         if not isinstance(bases, (list, tuple)) or not all(isinstance(n, str) for n in bases):
-            raise PolicyConfigError("bases", f"expected a list of base op names from {list(known)}, got {bases!r}")
+            raise PolicyConfigError("bases", f"expected a list of base op names from {list(known)}, got {_show(bases)}")
         unknown = [n for n in bases if n not in known]
         if unknown:
             raise PolicyConfigError("bases", f"unknown base op {unknown[0]!r}; choose from {list(known)} (or null)")
