@@ -158,6 +158,17 @@ def test_bases_option_keeps_the_policy_off_the_bases_it_does_not_list(tmp_path):
     assert learned.bases == ("HorizontalFlip",) and "PadCrop" not in learned.display_ops("image")
 
 
+def test_entropy_magnitudes_off_puts_every_sample_at_its_ops_level(tmp_path):
+    entropy = torch.tensor([1.0, 0.5, 0.0])
+    assert torch.allclose(OnlineAugNet()._magnitude_share(entropy), torch.tensor([0.0, 0.5, 1.0]))
+    flat = OnlineAugNet(entropy_magnitudes=False)
+    assert torch.equal(flat._magnitude_share(entropy), torch.ones(3))
+    flat.save(tmp_path / "p.json")
+    assert load_policy(tmp_path / "p.json").entropy_magnitudes is False
+    with pytest.raises(PolicyConfigError, match="entropy_magnitudes"):
+        OnlineAugNet(entropy_magnitudes="no")
+
+
 def test_online_augnet_file_round_trip_and_warm_start(tmp_path):
     policy = OnlineAugNet(lr=0.05, validation_every=2, credit="cosine")
     policy.reset(3)

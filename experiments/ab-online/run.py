@@ -36,6 +36,8 @@ VARIANTS: dict[str, dict] = {
     # round 5 (what TPE-16's policy does differently): no crop (flip the only base), or three ops per sample
     "online-augnet-nocrop": {"bases": ["HorizontalFlip"]},
     "online-augnet-ops3": {"ops_per_sample": 3},
+    # round 6 candidates (not run yet): every sample at its op's level, not scaled by the entropy rule; the step gate
+    "online-augnet-flat": {"entropy_magnitudes": False},
 }
 # Committed searched policies, by a short name (round 4 measures the gap to them on validation)
 ROOT = Path(__file__).resolve().parents[2]  # the repository: the files below are found from any folder

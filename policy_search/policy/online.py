@@ -246,8 +246,7 @@ class _EntropyRule(Policy):
         if progress is not None:
             self._state["progress"] = float(progress)
         entropy, seen = self._entropy(batch_size)
-        base_frac = (1.0 - entropy).clamp(0, 1)
-        base_frac = torch.where(base_frac < 1e-3, torch.zeros_like(base_frac), base_frac)  # a uniform prediction
+        base_frac = self._magnitude_share(entropy)
         dev = g.device
         names = self._ops(modality)
         chosen = []
@@ -284,6 +283,12 @@ class _EntropyRule(Policy):
     def _per_sample(self) -> int:
         """Ops applied to each sample, one after another (each drawn on its own)."""
         return 1
+
+    def _magnitude_share(self, entropy: Tensor) -> Tensor:
+        """The entropy rule: each sample's share of the maximum magnitude, 1 - its normalized entropy (0 for a
+        uniform prediction)."""
+        share = (1.0 - entropy).clamp(0, 1)
+        return torch.where(share < 1e-3, torch.zeros_like(share), share)
 
     def _op_scale(self, op: Tensor, m: Modality) -> Tensor:
         """Per-sample multiplier of the entropy rule's magnitude for the chosen ops (1 here)."""
@@ -409,7 +414,8 @@ class OnlineAugNet(_EntropyRule):
     it exploring. ``validation_every`` / ``validation_size``: how often and on how many validation samples the
     validation gradient is refreshed. ``learn``: False freezes the actor (a learned file replayed as it is).
     ``base_gate`` / ``bases``: how flip and crop follow their affinity (``BASE_GATES``) and which of them the policy may
-    use (None: all; credit ``affinity`` only). ``weights``: the actor's parameters per modality (``{"image": {name: nested lists}}``) learned in an earlier run;
+    use (None: all; credit ``affinity`` only). ``entropy_magnitudes``: False puts every sample at its op's level
+    instead of the level times the entropy rule's share. ``weights``: the actor's parameters per modality (``{"image": {name: nested lists}}``) learned in an earlier run;
     None starts untrained."""
 
     def __init__(
@@ -428,6 +434,7 @@ class OnlineAugNet(_EntropyRule):
         op_affinity_floor: float = 0.5,
         base_gate: str = "linear",
         bases: Any = None,
+        entropy_magnitudes: bool = True,
         ops_per_validation: int = 4,
         magnitude_target: float | None = 0.8,
         level_start: float = 0.3,
@@ -444,6 +451,9 @@ class OnlineAugNet(_EntropyRule):
         self.op_affinity_floor = as_number(op_affinity_floor, "op_affinity_floor", 0.0, 0.999)
         self.base_gate = as_choice(base_gate, "base_gate", BASE_GATES, "base gate")
         self.bases = self._check_bases(bases)
+        if not isinstance(entropy_magnitudes, bool):
+            raise PolicyConfigError("entropy_magnitudes", f"expected true or false, got {_show(entropy_magnitudes)}")
+        self.entropy_magnitudes = entropy_magnitudes
         if self.credit != "affinity" and (self.bases is not None or self.base_gate != "linear"):
             field = "bases" if self.bases is not None else "base_gate"
             raise PolicyConfigError(
@@ -817,6 +827,11 @@ class OnlineAugNet(_EntropyRule):
     def _per_sample(self) -> int:
         return self.ops_per_sample
 
+    def _magnitude_share(self, entropy: Tensor) -> Tensor:
+        if self.entropy_magnitudes:
+            return super()._magnitude_share(entropy)
+        return torch.ones_like(entropy)  # every sample at its op's level (round 6 of experiments/ab-online)
+
     def _op_scale(self, op: Tensor, m: Modality) -> Tensor:
         if self.magnitude_target is None or self.credit != "affinity":  # levels come from affinity measurements
             return torch.ones(op.shape[0])
@@ -829,8 +844,8 @@ class OnlineAugNet(_EntropyRule):
         return (
             "magnitude_max", "text_magnitude_max", "hidden", "lr", "entropy_coef", "validation_every",
             "validation_size", "learn", "credit", "affinity_floor", "op_affinity_floor", "base_gate",
-            "bases", "ops_per_validation", "magnitude_target", "level_start", "level_lr", "ops_per_sample", "affinity",
-            "levels", "weights",
+            "bases", "entropy_magnitudes", "ops_per_validation", "magnitude_target", "level_start", "level_lr",
+            "ops_per_sample", "affinity", "levels", "weights",
         )  # fmt: skip
 
     def body(self) -> dict[str, Any]:
@@ -847,6 +862,7 @@ class OnlineAugNet(_EntropyRule):
             "op_affinity_floor": self.op_affinity_floor,
             "base_gate": self.base_gate,
             "bases": None if self.bases is None else list(self.bases),
+            "entropy_magnitudes": self.entropy_magnitudes,
             "ops_per_validation": self.ops_per_validation,
             "magnitude_target": self.magnitude_target,
             "level_start": self.level_start,
