@@ -36,13 +36,16 @@ VARIANTS: dict[str, dict] = {
     # round 5 (what TPE-16's policy does differently): no crop (flip the only base), or three ops per sample
     "online-augnet-nocrop": {"bases": ["HorizontalFlip"]},
     "online-augnet-ops3": {"ops_per_sample": 3},
-    # round 6 candidates (not run yet): every sample at its op's level, not scaled by the entropy rule; the step gate
+    # round 6: every sample at its op's level, not scaled by the entropy rule (the step gate is round 4's variant)
     "online-augnet-flat": {"entropy_magnitudes": False},
 }
 # Committed searched policies, by a short name (round 4 measures the gap to them on validation)
 ROOT = Path(__file__).resolve().parents[2]  # the repository: the files below are found from any folder
 FILES: dict[str, str] = {
     "tpe-16": str(ROOT / "experiments/search-cifar10-small/runs/tpe/seed0/best_policy.json"),
+    # round 6: TPE-16's policy in its two parts (flip on half the images; RandAugment 3 ops at bin 2 of 10)
+    "tpe16-flip": str(ROOT / "experiments/ab-online/round6-policies/tpe16-flip.json"),
+    "tpe16-randaugment": str(ROOT / "experiments/ab-online/round6-policies/tpe16-randaugment.json"),
 }
 
 
