@@ -49,17 +49,22 @@ FILES: dict[str, str] = {
 }
 
 
-def stored_run(final: Path, task: str, design: str, seed: int) -> dict:
-    """A design's run on ``seed`` as a pre-registered final stored it (the harness's run file), validation side
-    only. The training does not depend on whether the test split is unlocked, and with the same thread setting it is
-    bit-identical (round 4: round 3's design rerun here on seeds 600-614 at one thread matched the final's 15 stored
-    validation accuracies exactly; a rerun at another thread count differs). Only the designs named by
-    ``--reference-designs`` are read; a missing run or one of another task stops the script."""
-    key = FILES.get(design, design)
-    if key in FILES.values():
-        from policy_search.benchmark.harness import resolve_policy
+def reference_key(design: str) -> str:
+    """The harness's key of a design's run files: a preset's name, or a file's content-hashed key (computed once
+    per design, not per seed)."""
+    if design not in FILES:
+        return design
+    from policy_search.benchmark.harness import resolve_policy
 
-        key = resolve_policy(key).key
+    return resolve_policy(FILES[design]).key
+
+
+def stored_run(final: Path, task: str, design: str, key: str, seed: int) -> dict:
+    """A design's run on ``seed`` as a pre-registered final stored it (the harness's run file ``key``-seed),
+    validation side only. The training does not depend on whether the test split is unlocked, and with the same
+    thread setting it is bit-identical (round 4: round 3's design rerun here on seeds 600-614 at one thread matched
+    the final's 15 stored validation accuracies exactly; a rerun at another thread count differs). Only the designs
+    named by ``--reference-designs`` are read; a missing run or one of another task stops the script."""
     path = final / "runs" / f"{key}-seed{seed}.json"
     if not path.is_file():
         raise SystemExit(f"error: --reference {final} has no run of {design} on seed {seed} ({path.name})")
@@ -131,6 +136,9 @@ def main() -> None:
         "--reference-designs", nargs="+", default=[], help="designs read from --reference's runs (validation only)"
     )
     args = parser.parse_args()
+    if args.reference_designs and not args.reference:
+        parser.error("--reference-designs needs --reference (the final whose stored runs they are)")
+    keys = {d: reference_key(d) for d in args.reference_designs}
     from policy_search.benchmark.stats import paired_comparison, summarize
     from policy_search.threads import use_all_cores_unless_configured
 
@@ -142,8 +150,8 @@ def main() -> None:
         for design in args.designs:
             path = out / "runs" / f"{design}-seed{seed}.json"
             stored = None
-            if design in args.reference_designs:
-                stored = stored_run(Path(args.reference), args.task, design, seed)
+            if design in keys:
+                stored = stored_run(Path(args.reference), args.task, design, keys[design], seed)
             if stored is None and not path.exists():
                 record = run_design(args.task, design, seed)
                 path.write_text(json.dumps(record, indent=1))

@@ -126,6 +126,13 @@ def as_int(value: Any, where: str, low: int | None = None, high: int | None = No
     return value
 
 
+def as_bool(value: Any, where: str) -> bool:
+    """A JSON true/false (not 0/1 or "no": a string would read as true)."""
+    if not isinstance(value, bool):
+        raise PolicyConfigError(where, f"expected true or false, got {_show(value)}")
+    return value
+
+
 def as_choice(value: Any, where: str, choices: Iterable[str], what: str = "value") -> str:
     choices = tuple(choices)
     if not isinstance(value, str) or value not in choices:

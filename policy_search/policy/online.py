@@ -65,7 +65,16 @@ import torch
 from torch import Tensor, nn
 
 from policy_search.policy.base import ImageSpec, Policy, register_kind
-from policy_search.policy.file import PolicyConfigError, _show, as_choice, as_int, as_number, as_object, join
+from policy_search.policy.file import (
+    PolicyConfigError,
+    as_bool,
+    as_choice,
+    as_int,
+    as_list,
+    as_number,
+    as_object,
+    join,
+)
 from policy_search.policy.kinds import Schedule, Sequence
 from policy_search.policy.modality import IMAGE, MODALITIES, Modality, get_modality, modality_of, modality_of_size
 from policy_search.policy.text import TextSubPolicies  # noqa: F401 - registers the text kinds the protocol builds
@@ -451,9 +460,7 @@ class OnlineAugNet(_EntropyRule):
         self.op_affinity_floor = as_number(op_affinity_floor, "op_affinity_floor", 0.0, 0.999)
         self.base_gate = as_choice(base_gate, "base_gate", BASE_GATES, "base gate")
         self.bases = self._check_bases(bases)
-        if not isinstance(entropy_magnitudes, bool):
-            raise PolicyConfigError("entropy_magnitudes", f"expected true or false, got {_show(entropy_magnitudes)}")
-        self.entropy_magnitudes = entropy_magnitudes
+        self.entropy_magnitudes = as_bool(entropy_magnitudes, "entropy_magnitudes")
         if self.credit != "affinity" and (self.bases is not None or self.base_gate != "linear"):
             field = "bases" if self.bases is not None else "base_gate"
             raise PolicyConfigError(
@@ -471,9 +478,7 @@ class OnlineAugNet(_EntropyRule):
         self.entropy_coef = as_number(entropy_coef, "entropy_coef", 0.0, 10.0)
         self.validation_every = as_int(validation_every, "validation_every", 1, 1_000_000)
         self.validation_size = as_int(validation_size, "validation_size", 1, 1_000_000)
-        if not isinstance(learn, bool):
-            raise PolicyConfigError("learn", f"expected true or false, got {learn!r}")
-        self.learn = learn
+        self.learn = as_bool(learn, "learn")
         self.weights = self._check_weights(weights)
         self.affinity = self._check_affinity(affinity)
         self.levels = self._check_affinity(levels, "levels", 1.0)
@@ -497,12 +502,11 @@ class OnlineAugNet(_EntropyRule):
         if bases is None:
             return None
         known = tuple(dict.fromkeys(n for m in MODALITIES.values() for n in m.bases))
-        if not isinstance(bases, (list, tuple)) or not all(isinstance(n, str) for n in bases):
-            raise PolicyConfigError("bases", f"expected a list of base op names from {list(known)}, got {_show(bases)}")
-        unknown = [n for n in bases if n not in known]
+        names = as_list(bases, "bases")
+        unknown = [n for n in names if not isinstance(n, str) or n not in known]
         if unknown:
             raise PolicyConfigError("bases", f"unknown base op {unknown[0]!r}; choose from {list(known)} (or null)")
-        return tuple(dict.fromkeys(bases))
+        return tuple(dict.fromkeys(names))
 
     def _measured(self, m: Modality) -> tuple[str, ...]:
         """Ops whose affinity is measured: the bases first, then the per-sample ops."""
@@ -528,18 +532,16 @@ class OnlineAugNet(_EntropyRule):
         return float(min(max((affinity - low) / (1.0 - low), 0.0), 1.0))
 
     def _base_probabilities(self) -> dict[str, float]:
-        if self.credit != "affinity" or not self._modality.bases:
-            return {}
-        # flip: at most half the samples (a flip applied to all is no augmentation); crop: up to all of them
+        # flip: at most half the samples (a flip applied to all is no augmentation); crop: up to all of them. None
+        # with an actor credit or on text, where _bases is empty
         rate = {"HorizontalFlip": 0.5, "PadCrop": 1.0}
         out = {}
         for name in self._bases(self._modality):
-            top = rate[name]
             a = self._affinity.get(name)
             if self.base_gate == "step":
-                out[name] = top if a is not None and a >= self.affinity_floor else 0.0
+                out[name] = rate[name] * float(a is not None and a >= self.affinity_floor)
             else:
-                out[name] = top * self._gate(a, self.affinity_floor)
+                out[name] = rate[name] * self._gate(a, self.affinity_floor)
         return out
 
     # --- actor -------------------------------------------------------------------------------------------------
