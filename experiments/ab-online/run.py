@@ -38,6 +38,14 @@ VARIANTS: dict[str, dict] = {
     "online-augnet-ops3": {"ops_per_sample": 3},
     # round 6: every sample at its op's level, not scaled by the entropy rule (the step gate is round 4's variant)
     "online-augnet-flat": {"entropy_magnitudes": False},
+    # round 7: TPE-16's scale (a quarter of the range times each op's level, three ops, every sample), flip gate
+    "online-augnet-mild": {
+        "entropy_magnitudes": False,
+        "magnitude_max": 0.25,
+        "ops_per_sample": 3,
+        "bases": ["HorizontalFlip"],
+    },
+    "online-augnet-mild-crop": {"entropy_magnitudes": False, "magnitude_max": 0.25, "ops_per_sample": 3},
 }
 # Committed searched policies, by a short name (round 4 measures the gap to them on validation)
 ROOT = Path(__file__).resolve().parents[2]  # the repository: the files below are found from any folder
