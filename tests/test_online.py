@@ -102,7 +102,7 @@ def test_online_augnet_learns_from_the_output_layer_credit():
 
 
 def test_affinity_gates_label_changing_bases_and_weights_ops():
-    policy = OnlineAugNet()
+    policy = OnlineAugNet(bases=None)  # both bases (the default is flip only)
     assert policy.credit == "affinity" and "HorizontalFlip" not in policy._ops(IMAGE)
     policy.reset(0)
 
@@ -126,7 +126,10 @@ def test_affinity_gates_label_changing_bases_and_weights_ops():
 
 
 def test_step_base_gate_uses_a_base_at_its_full_rate_or_not_at_all(tmp_path):
-    linear, step = OnlineAugNet(affinity_floor=0.9), OnlineAugNet(affinity_floor=0.9, base_gate="step")
+    linear, step = (
+        OnlineAugNet(affinity_floor=0.9, bases=None),
+        OnlineAugNet(affinity_floor=0.9, base_gate="step", bases=None),
+    )
     for policy in (linear, step):
         policy.reset(0)
         policy._modality = IMAGE
@@ -160,13 +163,52 @@ def test_bases_option_keeps_the_policy_off_the_bases_it_does_not_list(tmp_path):
 
 def test_entropy_magnitudes_off_puts_every_sample_at_its_ops_level(tmp_path):
     entropy = torch.tensor([1.0, 0.5, 0.0])
-    assert torch.allclose(OnlineAugNet()._magnitude_share(entropy), torch.tensor([0.0, 0.5, 1.0]))
+    rule = OnlineAugNet(entropy_magnitudes=True)
+    assert torch.allclose(rule._magnitude_share(entropy, IMAGE), torch.tensor([0.0, 0.5, 1.0]))
     flat = OnlineAugNet(entropy_magnitudes=False)
-    assert torch.equal(flat._magnitude_share(entropy), torch.ones(3))
+    assert torch.equal(flat._magnitude_share(entropy, IMAGE), torch.ones(3))
     flat.save(tmp_path / "p.json")
     assert load_policy(tmp_path / "p.json").entropy_magnitudes is False
     with pytest.raises(PolicyConfigError, match="entropy_magnitudes"):
         OnlineAugNet(entropy_magnitudes="no")
+
+
+def test_the_preset_keeps_round_3s_design_on_text_and_takes_round_7s_on_images(tmp_path):
+    """Round 7 (experiments/ab-online) changed the image defaults only: on text the preset draws exactly what round
+    3's design drew (so the text final still measures the preset); on images every sample gets three ops at a
+    quarter of the range times the op's level, after flip, the only base."""
+    round3 = {"magnitude_max": 0.9, "entropy_magnitudes": True, "ops_per_sample": 2, "bases": None}
+    vocab = Vocab(pad_id=0, mask_id=1, num_special=5)
+    tokens = TokenBatch(torch.randint(5, 50, (20, 12)), torch.full((20,), 12), None, vocab)
+    labels, ids = torch.zeros(20).long(), torch.arange(20)
+    logits = torch.zeros(20, 2)
+    logits[:14, 0] = torch.linspace(0.5, 4.0, 14)  # 70% right (learning), entropies spread
+    outs = []
+    for policy in (OnlineAugNet(), OnlineAugNet(**round3), OnlineAugNet(text_ops_per_sample=3)):
+        policy.reset(0)
+        policy.validate_batch(lambda b: logits[: len(b)], tokens, labels)  # measures every text op
+        policy.before_batch(ids=ids)
+        policy.after_batch(ids=ids, logits=logits, targets=labels)
+        policy.before_batch(ids=ids)
+        outs.append(policy(tokens, generator=torch.Generator().manual_seed(2), progress=0.5))
+    assert not torch.equal(outs[0].ids, tokens.ids)  # the text ops were used
+    assert torch.equal(outs[0].ids, outs[1].ids) and torch.equal(outs[0].lengths, outs[1].lengths)
+    assert not torch.equal(outs[0].ids, outs[2].ids)  # text_ops_per_sample is the text's own setting
+    for policy, slots, flat in ((OnlineAugNet(), 1 + 3, True), (OnlineAugNet(**round3), 2 + 2, False)):
+        policy.reset(0)
+        policy._affinity = {n: 1.0 for n in policy.display_ops("image")}
+        policy._level = {n: 1.0 for n in policy._ops(IMAGE)}
+        policy.before_batch(ids=torch.arange(8))
+        params = policy.sample_batch(8, (32, 32), torch.Generator().manual_seed(0), 0.5)
+        assert params.op_index.shape[0] == slots  # bases (flip; or flip and crop), then the ops
+        # samples never seen: at their op's level here, not augmented by the entropy rule (entropy 1) under round 3
+        assert bool(params.mask[-3:].all()) if flat else not bool(params.mask[-2:].any())
+    back = OnlineAugNet(text_ops_per_sample=1, text_entropy_magnitudes=False)
+    back.save(tmp_path / "p.json")
+    loaded = load_policy(tmp_path / "p.json")
+    assert loaded.text_ops_per_sample == 1 and loaded.text_entropy_magnitudes is False and loaded.ops_per_sample == 3
+    with pytest.raises(PolicyConfigError, match="text_ops_per_sample"):
+        OnlineAugNet(text_ops_per_sample=0)
 
 
 def test_online_augnet_file_round_trip_and_warm_start(tmp_path):
@@ -198,7 +240,7 @@ def test_online_policies_drive_a_child_with_cost_accounting(shared_data_dir):
         run, metrics = run_child("mnist-proxy", seed=0, device="cpu", policy=policy, test=False, **TINY)
         assert metrics["test"] is None
         log = policy.action_log()
-        per_sample = getattr(policy, "ops_per_sample", 1)  # online-augnet draws two ops per sample
+        per_sample = getattr(policy, "ops_per_sample", 1)  # online-augnet draws three ops per image
         assert log is not None and float(log.sum()) == run.total_batches * TINY["batch_size"] * per_sample
         if name == "online-augnet":
             assert metrics["extra_forward_samples"] > 0 and 1.0 < metrics["child_run_equivalents"] < 2.0
@@ -338,7 +380,7 @@ def test_magnitude_levels_follow_the_target_and_warm_start(tmp_path):
     """``magnitude_target``: each op's level moves toward the magnitude at which the model keeps that share of its
     clean accuracy (down for an op that breaks the model, up for one it ignores); ``ops_per_sample`` ops are
     applied in sequence; the levels travel in the learned file and warm-start the next run."""
-    policy = OnlineAugNet(magnitude_target=0.8, ops_per_sample=2, ops_per_validation=13)
+    policy = OnlineAugNet(magnitude_target=0.8, ops_per_sample=2, ops_per_validation=13, bases=None)
     policy.reset(0)
 
     class ColorBlind(nn.Module):  # right on clean images; wrong once the pixels' geometry moves

@@ -22,8 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+# Round 3's design on images (the preset from round 3 to round 7; "online-augnet" in the results of rounds 3-7): every
+# variant below is written as a change to it, so each keeps the meaning it had when its round ran.
+ROUND3: dict = {"magnitude_max": 0.9, "entropy_magnitudes": True, "ops_per_sample": 2, "bases": None}
 # Earlier online-augnet designs kept runnable beside the preset (round 3 compares the preset with round 2's).
-VARIANTS: dict[str, dict] = {
+_CHANGES: dict[str, dict] = {
+    "online-augnet-r3": {},  # round 3's design itself, beside the round 7 preset
     "online-augnet-r2": {"magnitude_target": None, "ops_per_sample": 1},  # round 2 / attempt 6: entropy magnitudes
     # round 4 (the bases): flip and crop at their full rate once their affinity clears the floor, or a lower floor
     "online-augnet-step": {"base_gate": "step"},
@@ -47,6 +51,7 @@ VARIANTS: dict[str, dict] = {
     },
     "online-augnet-mild-crop": {"entropy_magnitudes": False, "magnitude_max": 0.25, "ops_per_sample": 3},
 }
+VARIANTS: dict[str, dict] = {name: {**ROUND3, **change} for name, change in _CHANGES.items()}
 # Committed searched policies, by a short name (round 4 measures the gap to them on validation)
 ROOT = Path(__file__).resolve().parents[2]  # the repository: the files below are found from any folder
 FILES: dict[str, str] = {

@@ -15,17 +15,24 @@ image ops, a ``TokenBatch`` gets EDA's text ops; nothing else differs):
   validation samples with the op applied at its level, down while it keeps less. So ops the model has learned to
   ignore grow strong and ops that break labels stay mild (on text every EDA op climbs to its full rate; on digits
   translations stay near a third of their range, colour ops reach the top); a sample's magnitude is its op's level
-  times the entropy rule's. ``ops_per_sample`` (2) ops are drawn per sample, one after the other, as the searched
-  policies (RandAugment N = 2-3 at low magnitudes) do. ``magnitude_target=None, ops_per_sample=1`` is round 2's
-  design (the entropy rule's magnitudes, one op). Default credit
+  times the entropy rule's. ``ops_per_sample`` ops are drawn per sample, one after the other, as the searched
+  policies (RandAugment N = 2-3 at low magnitudes) do. The image defaults are round 7's (experiments/ab-online: on
+  `cifar10-small` +0.85 over round 3's design on 15 validation seeds, level with TPE-16's searched policy):
+  ``entropy_magnitudes`` False (every sample at its op's level, not scaled by the entropy rule), ``magnitude_max``
+  0.25 (a quarter of each op's range, the scale of that searched policy), three ops per sample, and flip the only
+  base (``bases``: cropping every image cost more than it gave). Text keeps round 3's design, the one its final
+  measured (``text_entropy_magnitudes`` True, ``text_ops_per_sample`` 2): round 7 measured images only. Round 3's
+  design on images is ``magnitude_max=0.9, entropy_magnitudes=True, ops_per_sample=2, bases=None``;
+  ``magnitude_target=None, ops_per_sample=1`` on top of it is round 2's (the entropy rule's magnitudes, one op).
+  Default credit
   ``affinity`` (Gontijo-Lopes et al. 2020, "Affinity and Diversity"): every ``validation_every`` batches it takes
   ``validation_size`` validation samples, scores the model on them clean and with each of the next
   ``ops_per_validation`` ops applied to all of them (round robin; images: HorizontalFlip and PadCrop first, then
   RandAugment's ops; text: EDA's four), at the magnitude the run applies now, and keeps each op's affinity
   (augmented accuracy / clean accuracy, averaged over its measurements). An op's gate rises linearly from 0 at its
-  floor to 1 at affinity 1: the bases (flip on up to half the samples, 4-px crop on up to all) use a strict floor
-  (``affinity_floor``, 0.9), since they are applied at full strength to many samples; the ops (one per sample, at the
-  entropy rule's magnitude) are drawn in proportion to their gates with a lenient floor (``op_affinity_floor``,
+  floor to 1 at affinity 1: the bases (flip on up to half the samples; 4-px crop on up to all where ``bases`` allows it) use a
+  strict floor (``affinity_floor``, 0.9), since they are applied at full strength to many samples; the ops (at their
+  levels) are drawn in proportion to their gates with a lenient floor (``op_affinity_floor``,
   0.5), since diversity is what they are for. So flips are used on CIFAR (affinity ~1.0) and never on digits
   (~0.3-0.6), and translations strong enough to push a digit out of the frame drop out. Nothing is used before it is
   measured, and nothing is measured before the model is learning (twice chance on the clean minibatch, or a quarter
@@ -255,11 +262,11 @@ class _EntropyRule(Policy):
         if progress is not None:
             self._state["progress"] = float(progress)
         entropy, seen = self._entropy(batch_size)
-        base_frac = self._magnitude_share(entropy)
+        base_frac = self._magnitude_share(entropy, modality)
         dev = g.device
         names = self._ops(modality)
         chosen = []
-        for _ in range(self._per_sample()):
+        for _ in range(self._per_sample(modality)):
             op = self._choose_ops(entropy, seen, modality, g)
             frac = base_frac * self._op_scale(op, modality)
             self._record(modality, op, frac, progress)
@@ -289,13 +296,13 @@ class _EntropyRule(Policy):
             )
         return modality.cat(slots, batch_size, g)
 
-    def _per_sample(self) -> int:
-        """Ops applied to each sample, one after another (each drawn on its own)."""
+    def _per_sample(self, m: Modality) -> int:
+        """Ops applied to each sample of modality ``m``, one after another (each drawn on its own)."""
         return 1
 
-    def _magnitude_share(self, entropy: Tensor) -> Tensor:
+    def _magnitude_share(self, entropy: Tensor, m: Modality) -> Tensor:
         """The entropy rule: each sample's share of the maximum magnitude, 1 - its normalized entropy (0 for a
-        uniform prediction)."""
+        uniform prediction); the same on every modality here."""
         share = (1.0 - entropy).clamp(0, 1)
         return torch.where(share < 1e-3, torch.zeros_like(share), share)
 
@@ -367,8 +374,8 @@ class _EntropyRule(Policy):
                 entry = ("Identity", 1.0, 0.0) if level == 0 else (names[op], 1.0, round(mag, 4))
                 entries += [[entry]] * int(n[flat])
             policy: Policy = m.kinds["subpolicies"](entries)
-            if self._per_sample() > 1:  # the run drew that many ops per sample, each from the same mix
-                policy = Sequence([policy] * self._per_sample())
+            if self._per_sample(m) > 1:  # the run drew that many ops per sample, each from the same mix
+                policy = Sequence([policy] * self._per_sample(m))
             samples = float(log[part].sum())
             bases = [
                 m.kinds["subpolicies"]([[(name, round(float(self._base_log[name][part].sum()) / samples, 4), 1.0)]])
@@ -416,6 +423,9 @@ class _Actor(nn.Module):
         return torch.log_softmax(self.head(self.trunk(x)), -1)
 
 
+FLIP_ONLY: tuple[str, ...] = ("HorizontalFlip",)  # OnlineAugNet's default bases (round 7 of experiments/ab-online)
+
+
 class OnlineAugNet(_EntropyRule):
     """Per-sample ops drawn by their learned affinity (credit ``affinity``, the default) or from a small actor
     (``cosine``, ``influence``); magnitude from the entropy rule times each op's learned level (module docstring;
@@ -423,13 +433,14 @@ class OnlineAugNet(_EntropyRule):
     it exploring. ``validation_every`` / ``validation_size``: how often and on how many validation samples the
     validation gradient is refreshed. ``learn``: False freezes the actor (a learned file replayed as it is).
     ``base_gate`` / ``bases``: how flip and crop follow their affinity (``BASE_GATES``) and which of them the policy may
-    use (None: all; credit ``affinity`` only). ``entropy_magnitudes``: False puts every sample at its op's level
-    instead of the level times the entropy rule's share. ``weights``: the actor's parameters per modality (``{"image": {name: nested lists}}``) learned in an earlier run;
+    use (None: all; credit ``affinity`` only). ``entropy_magnitudes`` / ``text_entropy_magnitudes``: False puts every
+    image / text sample at its op's level instead of the level times the entropy rule's share. ``ops_per_sample`` /
+    ``text_ops_per_sample``: ops drawn per image / text sample. ``weights``: the actor's parameters per modality (``{"image": {name: nested lists}}``) learned in an earlier run;
     None starts untrained."""
 
     def __init__(
         self,
-        magnitude_max: float = 0.9,
+        magnitude_max: float = 0.25,
         text_magnitude_max: float = 0.6,
         *,
         hidden: int = 32,
@@ -442,13 +453,15 @@ class OnlineAugNet(_EntropyRule):
         affinity_floor: float = 0.9,
         op_affinity_floor: float = 0.5,
         base_gate: str = "linear",
-        bases: Any = None,
-        entropy_magnitudes: bool = True,
+        bases: Any = FLIP_ONLY,
+        entropy_magnitudes: bool = False,
+        text_entropy_magnitudes: bool = True,
         ops_per_validation: int = 4,
         magnitude_target: float | None = 0.8,
         level_start: float = 0.3,
         level_lr: float = 1.0,
-        ops_per_sample: int = 2,
+        ops_per_sample: int = 3,
+        text_ops_per_sample: int = 2,
         affinity: Mapping[str, Any] | None = None,
         levels: Mapping[str, Any] | None = None,
         weights: Mapping[str, Any] | None = None,
@@ -459,8 +472,10 @@ class OnlineAugNet(_EntropyRule):
         self.affinity_floor = as_number(affinity_floor, "affinity_floor", 0.0, 0.999)
         self.op_affinity_floor = as_number(op_affinity_floor, "op_affinity_floor", 0.0, 0.999)
         self.base_gate = as_choice(base_gate, "base_gate", BASE_GATES, "base gate")
-        self.bases = self._check_bases(bases)
+        # the default base (flip) is for credit 'affinity'; with an actor there are no bases, and naming one is refused
+        self.bases = self._check_bases(None if bases is FLIP_ONLY and credit != "affinity" else bases)
         self.entropy_magnitudes = as_bool(entropy_magnitudes, "entropy_magnitudes")
+        self.text_entropy_magnitudes = as_bool(text_entropy_magnitudes, "text_entropy_magnitudes")
         if self.credit != "affinity" and (self.bases is not None or self.base_gate != "linear"):
             field = "bases" if self.bases is not None else "base_gate"
             raise PolicyConfigError(
@@ -473,6 +488,7 @@ class OnlineAugNet(_EntropyRule):
         self.level_start = as_number(level_start, "level_start", 0.0, 1.0)
         self.level_lr = as_number(level_lr, "level_lr", 0.0, 100.0)
         self.ops_per_sample = as_int(ops_per_sample, "ops_per_sample", 1, 8)
+        self.text_ops_per_sample = as_int(text_ops_per_sample, "text_ops_per_sample", 1, 8)
         self.hidden = as_int(hidden, "hidden", 1, 1024)
         self.lr = as_number(lr, "lr", 0.0, 10.0)
         self.entropy_coef = as_number(entropy_coef, "entropy_coef", 0.0, 10.0)
@@ -826,13 +842,13 @@ class OnlineAugNet(_EntropyRule):
         self._pending = (features, op, (1.0 - entropy).clamp(0, 1), m)
         return op
 
-    def _per_sample(self) -> int:
-        return self.ops_per_sample
+    def _per_sample(self, m: Modality) -> int:
+        return {"image": self.ops_per_sample, "text": self.text_ops_per_sample}[m.name]
 
-    def _magnitude_share(self, entropy: Tensor) -> Tensor:
-        if self.entropy_magnitudes:
-            return super()._magnitude_share(entropy)
-        return torch.ones_like(entropy)  # every sample at its op's level (round 6 of experiments/ab-online)
+    def _magnitude_share(self, entropy: Tensor, m: Modality) -> Tensor:
+        if {"image": self.entropy_magnitudes, "text": self.text_entropy_magnitudes}[m.name]:
+            return super()._magnitude_share(entropy, m)
+        return torch.ones_like(entropy)  # every sample at its op's level (rounds 6-7 of experiments/ab-online)
 
     def _op_scale(self, op: Tensor, m: Modality) -> Tensor:
         if self.magnitude_target is None or self.credit != "affinity":  # levels come from affinity measurements
@@ -846,8 +862,8 @@ class OnlineAugNet(_EntropyRule):
         return (
             "magnitude_max", "text_magnitude_max", "hidden", "lr", "entropy_coef", "validation_every",
             "validation_size", "learn", "credit", "affinity_floor", "op_affinity_floor", "base_gate",
-            "bases", "entropy_magnitudes", "ops_per_validation", "magnitude_target", "level_start", "level_lr",
-            "ops_per_sample", "affinity", "levels", "weights",
+            "bases", "entropy_magnitudes", "text_entropy_magnitudes", "ops_per_validation", "magnitude_target",
+            "level_start", "level_lr", "ops_per_sample", "text_ops_per_sample", "affinity", "levels", "weights",
         )  # fmt: skip
 
     def body(self) -> dict[str, Any]:
@@ -865,11 +881,13 @@ class OnlineAugNet(_EntropyRule):
             "base_gate": self.base_gate,
             "bases": None if self.bases is None else list(self.bases),
             "entropy_magnitudes": self.entropy_magnitudes,
+            "text_entropy_magnitudes": self.text_entropy_magnitudes,
             "ops_per_validation": self.ops_per_validation,
             "magnitude_target": self.magnitude_target,
             "level_start": self.level_start,
             "level_lr": self.level_lr,
             "ops_per_sample": self.ops_per_sample,
+            "text_ops_per_sample": self.text_ops_per_sample,
             "weights": None,
         }
         body["affinity"] = self.affinity
