@@ -169,6 +169,16 @@ def test_entropy_magnitudes_off_puts_every_sample_at_its_ops_level(tmp_path):
     assert torch.equal(flat._magnitude_share(entropy, IMAGE), torch.ones(3))
     flat.save(tmp_path / "p.json")
     assert load_policy(tmp_path / "p.json").entropy_magnitudes is False
+    ramped = OnlineAugNet(entropy_magnitudes=False, magnitude_warmup=0.4, batch_confidence=True)
+    ramped._state["progress"], ramped._last_mean = 0.1, 0.2  # a quarter of the warm-up; the batch 80% sure
+    assert torch.allclose(ramped._magnitude_share(entropy, IMAGE), torch.full((3,), 0.25 * 0.8))
+    ramped._state["progress"] = 0.9  # past the warm-up: the batch's confidence alone
+    assert torch.allclose(ramped._magnitude_share(entropy, IMAGE), torch.full((3,), 0.8))
+    ramped.save(tmp_path / "r.json")
+    back = load_policy(tmp_path / "r.json")
+    assert back.magnitude_warmup == 0.4 and back.batch_confidence is True
+    with pytest.raises(PolicyConfigError, match="magnitude_warmup"):
+        OnlineAugNet(magnitude_warmup=2.0)
     with pytest.raises(PolicyConfigError, match="entropy_magnitudes"):
         OnlineAugNet(entropy_magnitudes="no")
 

@@ -100,23 +100,44 @@ def test_a_worker_node_killed_mid_run_loses_nothing(tmp_path, monkeypatch):
     ray_cli = shutil.which("ray", path=os.path.dirname(sys.executable))
     if ray_cli is None:
         pytest.skip("the ray command is not on this Python's path")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+
+    def free_ports(n: int) -> list[int]:  # n distinct free ports on this machine (held open together while chosen)
+        socks = [socket.socket() for _ in range(n)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        ports = [sock.getsockname()[1] for sock in socks]
+        for sock in socks:
+            sock.close()
+        return ports
+
     temp = f"/tmp/ps-ray-{os.getpid()}"  # short: Ray's socket paths must fit in 107 characters
     # a home of its own: Ray keeps per-user state (an auth token a cluster left behind) under ~/.ray
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (tmp_path / "home").mkdir()
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    head = [ray_cli, "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false"]
-    worker_port = port + 7
-    node = [ray_cli, "start", f"--address=127.0.0.1:{port}", "--num-cpus=1", f"--node-manager-port={worker_port}"]
     try:
-        try:
-            subprocess.run([*head, f"--temp-dir={temp}"], env=env, check=True, capture_output=True, timeout=90)
-            subprocess.run(node, env=env, check=True, capture_output=True, timeout=90)
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-            pytest.skip(f"Ray could not start a local two-node cluster here: {exc}")
+        failures = []
+        for _ in range(2):  # a port taken between choosing it and Ray binding it: once more with fresh ones
+            port, worker_port, client_port = free_ports(3)
+            head = [ray_cli, "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false"]
+            head += [f"--ray-client-server-port={client_port}", f"--temp-dir={temp}"]
+            node = [
+                ray_cli,
+                "start",
+                f"--address=127.0.0.1:{port}",
+                "--num-cpus=1",
+                f"--node-manager-port={worker_port}",
+            ]
+            try:
+                subprocess.run(head, env=env, check=True, capture_output=True, text=True, timeout=90)
+                subprocess.run(node, env=env, check=True, capture_output=True, text=True, timeout=90)
+                break
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+                said = (exc.stderr or "") if isinstance(exc.stderr, str) else ""
+                failures.append(f"{exc.cmd[1:3]}: {said.strip().splitlines()[-1:] or exc}")
+                subprocess.run([ray_cli, "stop", "--force"], env=env, capture_output=True, timeout=60)
+        else:
+            pytest.skip(f"Ray could not start a local two-node cluster here: {failures}")
         import ray
 
         from policy_search import dispatch

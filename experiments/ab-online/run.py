@@ -25,6 +25,8 @@ import numpy as np
 # Round 3's design on images (the preset from round 3 to round 7; "online-augnet" in the results of rounds 3-7): every
 # variant below is written as a change to it, so each keeps the meaning it had when its round ran.
 ROUND3: dict = {"magnitude_max": 0.9, "entropy_magnitudes": True, "ops_per_sample": 2, "bases": None}
+# Round 7's design (the preset on images since round 7), as a change to round 3's
+MILD: dict = {"entropy_magnitudes": False, "magnitude_max": 0.25, "ops_per_sample": 3, "bases": ["HorizontalFlip"]}
 # Earlier online-augnet designs kept runnable beside the preset (round 3 compares the preset with round 2's).
 _CHANGES: dict[str, dict] = {
     "online-augnet-r3": {},  # round 3's design itself, beside the round 7 preset
@@ -43,13 +45,12 @@ _CHANGES: dict[str, dict] = {
     # round 6: every sample at its op's level, not scaled by the entropy rule (the step gate is round 4's variant)
     "online-augnet-flat": {"entropy_magnitudes": False},
     # round 7: TPE-16's scale (a quarter of the range times each op's level, three ops, every sample), flip gate
-    "online-augnet-mild": {
-        "entropy_magnitudes": False,
-        "magnitude_max": 0.25,
-        "ops_per_sample": 3,
-        "bases": ["HorizontalFlip"],
-    },
+    "online-augnet-mild": MILD,
     "online-augnet-mild-crop": {"entropy_magnitudes": False, "magnitude_max": 0.25, "ops_per_sample": 3},
+    # round 8: round 7's design (the preset) with its flat magnitudes ramped up over the first 30% of training, or
+    # scaled by the model's confidence on the batches it trains on
+    "online-augnet-warm": {**MILD, "magnitude_warmup": 0.3},
+    "online-augnet-conf": {**MILD, "batch_confidence": True},
 }
 VARIANTS: dict[str, dict] = {name: {**ROUND3, **change} for name, change in _CHANGES.items()}
 # Committed searched policies, by a short name (round 4 measures the gap to them on validation)

@@ -435,7 +435,9 @@ class OnlineAugNet(_EntropyRule):
     ``base_gate`` / ``bases``: how flip and crop follow their affinity (``BASE_GATES``) and which of them the policy may
     use (None: all; credit ``affinity`` only). ``entropy_magnitudes`` / ``text_entropy_magnitudes``: False puts every
     image / text sample at its op's level instead of the level times the entropy rule's share. ``ops_per_sample`` /
-    ``text_ops_per_sample``: ops drawn per image / text sample. ``weights``: the actor's parameters per modality (``{"image": {name: nested lists}}``) learned in an earlier run;
+    ``text_ops_per_sample``: ops drawn per image / text sample. Where magnitudes are flat, ``magnitude_warmup`` (a
+    share of training) ramps them up from 0 and ``batch_confidence`` scales them by 1 - the mean normalized entropy of
+    the last batch trained on (a weak model is augmented little). ``weights``: the actor's parameters per modality (``{"image": {name: nested lists}}``) learned in an earlier run;
     None starts untrained."""
 
     def __init__(
@@ -456,6 +458,8 @@ class OnlineAugNet(_EntropyRule):
         bases: Any = FLIP_ONLY,
         entropy_magnitudes: bool = False,
         text_entropy_magnitudes: bool = True,
+        magnitude_warmup: float = 0.0,
+        batch_confidence: bool = False,
         ops_per_validation: int = 4,
         magnitude_target: float | None = 0.8,
         level_start: float = 0.3,
@@ -476,6 +480,8 @@ class OnlineAugNet(_EntropyRule):
         self.bases = self._check_bases(None if bases is FLIP_ONLY and credit != "affinity" else bases)
         self.entropy_magnitudes = as_bool(entropy_magnitudes, "entropy_magnitudes")
         self.text_entropy_magnitudes = as_bool(text_entropy_magnitudes, "text_entropy_magnitudes")
+        self.magnitude_warmup = as_number(magnitude_warmup, "magnitude_warmup", 0.0, 1.0)
+        self.batch_confidence = as_bool(batch_confidence, "batch_confidence")
         if self.credit != "affinity" and (self.bases is not None or self.base_gate != "linear"):
             field = "bases" if self.bases is not None else "base_gate"
             raise PolicyConfigError(
@@ -848,7 +854,12 @@ class OnlineAugNet(_EntropyRule):
     def _magnitude_share(self, entropy: Tensor, m: Modality) -> Tensor:
         if {"image": self.entropy_magnitudes, "text": self.text_entropy_magnitudes}[m.name]:
             return super()._magnitude_share(entropy, m)
-        return torch.ones_like(entropy)  # every sample at its op's level (rounds 6-7 of experiments/ab-online)
+        share = 1.0  # every sample at its op's level (rounds 6-7 of experiments/ab-online), scaled alike (round 8):
+        if self.magnitude_warmup > 0:  # ... up from 0 over the first share of training
+            share *= min(self._state["progress"] / self.magnitude_warmup, 1.0)
+        if self.batch_confidence:  # ... by how sure the model is on the batches it trains on (1 - mean entropy)
+            share *= min(max(1.0 - self._last_mean, 0.0), 1.0)
+        return torch.full_like(entropy, share)
 
     def _op_scale(self, op: Tensor, m: Modality) -> Tensor:
         if self.magnitude_target is None or self.credit != "affinity":  # levels come from affinity measurements
@@ -862,7 +873,8 @@ class OnlineAugNet(_EntropyRule):
         return (
             "magnitude_max", "text_magnitude_max", "hidden", "lr", "entropy_coef", "validation_every",
             "validation_size", "learn", "credit", "affinity_floor", "op_affinity_floor", "base_gate",
-            "bases", "entropy_magnitudes", "text_entropy_magnitudes", "ops_per_validation", "magnitude_target",
+            "bases", "entropy_magnitudes", "text_entropy_magnitudes", "magnitude_warmup", "batch_confidence",
+            "ops_per_validation", "magnitude_target",
             "level_start", "level_lr", "ops_per_sample", "text_ops_per_sample", "affinity", "levels", "weights",
         )  # fmt: skip
 
@@ -882,6 +894,8 @@ class OnlineAugNet(_EntropyRule):
             "bases": None if self.bases is None else list(self.bases),
             "entropy_magnitudes": self.entropy_magnitudes,
             "text_entropy_magnitudes": self.text_entropy_magnitudes,
+            "magnitude_warmup": self.magnitude_warmup,
+            "batch_confidence": self.batch_confidence,
             "ops_per_validation": self.ops_per_validation,
             "magnitude_target": self.magnitude_target,
             "level_start": self.level_start,
