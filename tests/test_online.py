@@ -156,6 +156,9 @@ def test_bases_option_keeps_the_policy_off_the_bases_it_does_not_list(tmp_path):
     assert OnlineAugNet(bases=[]).display_ops("image") == OnlineAugNet()._ops(IMAGE)
     with pytest.raises(PolicyConfigError, match="credit 'affinity' only"):
         OnlineAugNet(credit="cosine", bases=["HorizontalFlip"])
+    assert OnlineAugNet(credit="cosine").bases is None and OnlineAugNet().bases == ("HorizontalFlip",)
+    # a file may keep the affinity of a base the policy leaves off (round 3's files measured the crop too)
+    assert OnlineAugNet(affinity={"image": {"PadCrop": 0.95}}).affinity == {"image": {"PadCrop": 0.95}}
     policy._affinity = {"HorizontalFlip": 1.0}  # what a run with flip the only base measures
     learned = policy.learned()
     assert learned.bases == ("HorizontalFlip",) and "PadCrop" not in learned.display_ops("image")

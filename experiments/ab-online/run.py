@@ -23,14 +23,20 @@ from pathlib import Path
 import numpy as np
 
 # Round 3's design on images (the preset from round 3 to round 7; "online-augnet" in the results of rounds 3-7): every
-# variant below is written as a change to it, so each keeps the meaning it had when its round ran.
+# variant below is written as a change to it, so each keeps the meaning it had when its round ran (on text too: the
+# text fields say what ops_per_sample / entropy_magnitudes did to text before they were split; round 7's and 8's
+# designs are image designs, text at round 3's).
 ROUND3: dict = {"magnitude_max": 0.9, "entropy_magnitudes": True, "ops_per_sample": 2, "bases": None}
 # Round 7's design (the preset on images since round 7), as a change to round 3's
 MILD: dict = {"entropy_magnitudes": False, "magnitude_max": 0.25, "ops_per_sample": 3, "bases": ["HorizontalFlip"]}
 # Earlier online-augnet designs kept runnable beside the preset (round 3 compares the preset with round 2's).
 _CHANGES: dict[str, dict] = {
     "online-augnet-r3": {},  # round 3's design itself, beside the round 7 preset
-    "online-augnet-r2": {"magnitude_target": None, "ops_per_sample": 1},  # round 2 / attempt 6: entropy magnitudes
+    "online-augnet-r2": {
+        "magnitude_target": None,
+        "ops_per_sample": 1,
+        "text_ops_per_sample": 1,
+    },  # round 2 / attempt 6: entropy magnitudes
     # round 4 (the bases): flip and crop at their full rate once their affinity clears the floor, or a lower floor
     "online-augnet-step": {"base_gate": "step"},
     "online-augnet-floor0.8": {"affinity_floor": 0.8},
@@ -41,9 +47,9 @@ _CHANGES: dict[str, dict] = {
     "online-augnet-t0.9": {"magnitude_target": 0.9},
     # round 5 (what TPE-16's policy does differently): no crop (flip the only base), or three ops per sample
     "online-augnet-nocrop": {"bases": ["HorizontalFlip"]},
-    "online-augnet-ops3": {"ops_per_sample": 3},
+    "online-augnet-ops3": {"ops_per_sample": 3, "text_ops_per_sample": 3},
     # round 6: every sample at its op's level, not scaled by the entropy rule (the step gate is round 4's variant)
-    "online-augnet-flat": {"entropy_magnitudes": False},
+    "online-augnet-flat": {"entropy_magnitudes": False, "text_entropy_magnitudes": False},
     # round 7: TPE-16's scale (a quarter of the range times each op's level, three ops, every sample), flip gate
     "online-augnet-mild": MILD,
     "online-augnet-mild-crop": {"entropy_magnitudes": False, "magnitude_max": 0.25, "ops_per_sample": 3},

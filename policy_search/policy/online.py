@@ -8,8 +8,8 @@ image ops, a ``TokenBatch`` gets EDA's text ops; nothing else differs):
   a loop that passes no ids) read the last batch's mean entropy, 1 at the start, so training starts clean and
   confident samples are augmented hardest. One op per sample drawn uniformly from the op set (images: RandAugment's
   14, Identity included; no flip or crop, which change what digits and letters mean).
-- ``online-augnet``: the same per-sample magnitude rule scaled per op by a level it learns, and an op mix it learns,
-  during the run. Levels (``magnitude_target``, 0.8; round 3 of experiments/ab-online): each op's magnitude level
+- ``online-augnet``: per-sample ops at a per-op magnitude level it learns, and an op mix it learns, during the run
+  (on text the entropy rule's magnitudes scaled by those levels; on images, by default, flat: see below). Levels (``magnitude_target``, 0.8; round 3 of experiments/ab-online): each op's magnitude level
   (a share of the maximum, from ``level_start`` 0.3) moves after each measurement of its affinity by
   ``level_lr * (affinity - magnitude_target)``: up while the model keeps more than 80% of its clean accuracy on
   validation samples with the op applied at its level, down while it keeps less. So ops the model has learned to
@@ -27,15 +27,17 @@ image ops, a ``TokenBatch`` gets EDA's text ops; nothing else differs):
   Default credit
   ``affinity`` (Gontijo-Lopes et al. 2020, "Affinity and Diversity"): every ``validation_every`` batches it takes
   ``validation_size`` validation samples, scores the model on them clean and with each of the next
-  ``ops_per_validation`` ops applied to all of them (round robin; images: HorizontalFlip and PadCrop first, then
-  RandAugment's ops; text: EDA's four), at the magnitude the run applies now, and keeps each op's affinity
+  ``ops_per_validation`` ops applied to all of them (round robin; images: the bases it may use, HorizontalFlip and
+  PadCrop, first, then RandAugment's ops; text: EDA's four), at the magnitude the run applies now, and keeps each op's affinity
   (augmented accuracy / clean accuracy, averaged over its measurements). An op's gate rises linearly from 0 at its
   floor to 1 at affinity 1: the bases (flip on up to half the samples; 4-px crop on up to all where ``bases`` allows it) use a
   strict floor (``affinity_floor``, 0.9), since they are applied at full strength to many samples; the ops (at their
   levels) are drawn in proportion to their gates with a lenient floor (``op_affinity_floor``,
   0.5), since diversity is what they are for. So flips are used on CIFAR (affinity ~1.0) and never on digits
-  (~0.3-0.6), and translations strong enough to push a digit out of the frame drop out. Nothing is used before it is
-  measured, and nothing is measured before the model is learning (twice chance on the clean minibatch, or a quarter
+  (~0.3-0.6), and translations strong enough to push a digit out of the frame drop out. No base is used before it is
+  measured; until some op is measured the ops are drawn uniformly (at the entropy rule's magnitude that is nothing,
+  the model being unsure; with flat magnitudes it is the starting level, 0.3 of the cap: ``magnitude_warmup`` /
+  ``batch_confidence`` hold that back), and nothing is measured before the model is learning (twice chance on the clean minibatch, or a quarter
   of the way from chance to all correct where that is lower: 62.5% for two classes).
   Earlier designs, kept as ``credit`` options and measured in experiments/ab-online: a small actor network
   (AugNet's MLP) picks each sample's op by REINFORCE on a per-sample reward from the training step's own backward
@@ -424,20 +426,22 @@ class _Actor(nn.Module):
 
 
 FLIP_ONLY: tuple[str, ...] = ("HorizontalFlip",)  # OnlineAugNet's default bases (round 7 of experiments/ab-online)
+_DEFAULT_BASES: Any = object()  # bases not given: flip only with credit 'affinity', none with an actor
 
 
 class OnlineAugNet(_EntropyRule):
     """Per-sample ops drawn by their learned affinity (credit ``affinity``, the default) or from a small actor
-    (``cosine``, ``influence``); magnitude from the entropy rule times each op's learned level (module docstring;
-    levels need credit ``affinity`` and are ignored with the others). ``hidden``: the actor's width. ``lr``: its Adam step. ``entropy_coef``: the entropy bonus that keeps
+    (``cosine``, ``influence``); magnitude: each op's learned level times the entropy rule's share (text) or flat
+    (images, by default) (module docstring; levels need credit ``affinity`` and are ignored with the others). ``hidden``: the actor's width. ``lr``: its Adam step. ``entropy_coef``: the entropy bonus that keeps
     it exploring. ``validation_every`` / ``validation_size``: how often and on how many validation samples the
     validation gradient is refreshed. ``learn``: False freezes the actor (a learned file replayed as it is).
     ``base_gate`` / ``bases``: how flip and crop follow their affinity (``BASE_GATES``) and which of them the policy may
-    use (None: all; credit ``affinity`` only). ``entropy_magnitudes`` / ``text_entropy_magnitudes``: False puts every
+    use (default: flip only; None: all; credit ``affinity`` only, and no bases with an actor). ``entropy_magnitudes`` / ``text_entropy_magnitudes``: False puts every
     image / text sample at its op's level instead of the level times the entropy rule's share. ``ops_per_sample`` /
     ``text_ops_per_sample``: ops drawn per image / text sample. Where magnitudes are flat, ``magnitude_warmup`` (a
     share of training) ramps them up from 0 and ``batch_confidence`` scales them by 1 - the mean normalized entropy of
-    the last batch trained on (a weak model is augmented little). ``weights``: the actor's parameters per modality (``{"image": {name: nested lists}}``) learned in an earlier run;
+    the last batch trained on (a weak model is augmented little); both are ignored where the entropy rule sets the
+    magnitudes, and the warm-up needs the loop to pass ``progress``. ``weights``: the actor's parameters per modality (``{"image": {name: nested lists}}``) learned in an earlier run;
     None starts untrained."""
 
     def __init__(
@@ -455,7 +459,7 @@ class OnlineAugNet(_EntropyRule):
         affinity_floor: float = 0.9,
         op_affinity_floor: float = 0.5,
         base_gate: str = "linear",
-        bases: Any = FLIP_ONLY,
+        bases: Any = _DEFAULT_BASES,
         entropy_magnitudes: bool = False,
         text_entropy_magnitudes: bool = True,
         magnitude_warmup: float = 0.0,
@@ -476,8 +480,9 @@ class OnlineAugNet(_EntropyRule):
         self.affinity_floor = as_number(affinity_floor, "affinity_floor", 0.0, 0.999)
         self.op_affinity_floor = as_number(op_affinity_floor, "op_affinity_floor", 0.0, 0.999)
         self.base_gate = as_choice(base_gate, "base_gate", BASE_GATES, "base gate")
-        # the default base (flip) is for credit 'affinity'; with an actor there are no bases, and naming one is refused
-        self.bases = self._check_bases(None if bases is FLIP_ONLY and credit != "affinity" else bases)
+        if bases is _DEFAULT_BASES:  # with an actor there are no bases (naming one is refused below)
+            bases = FLIP_ONLY if credit == "affinity" else None
+        self.bases = self._check_bases(bases)
         self.entropy_magnitudes = as_bool(entropy_magnitudes, "entropy_magnitudes")
         self.text_entropy_magnitudes = as_bool(text_entropy_magnitudes, "text_entropy_magnitudes")
         self.magnitude_warmup = as_number(magnitude_warmup, "magnitude_warmup", 0.0, 1.0)
@@ -603,7 +608,8 @@ class OnlineAugNet(_EntropyRule):
         out: dict[str, dict[str, float]] = {}
         for modality, table in obj.items():
             where = join(field, modality)
-            names = self._measured(get_modality(modality))
+            m = get_modality(modality)
+            names = tuple(dict.fromkeys((*m.bases, *self._measured(m))))  # a base the policy leaves off may be kept
             table = as_object(table, where, allowed=names)
             out[modality] = {k: as_number(v, join(where, k), 0.0, top) for k, v in table.items()}
         return out
