@@ -168,8 +168,9 @@ def test_entropy_magnitudes_off_puts_every_sample_at_its_ops_level(tmp_path):
     entropy = torch.tensor([1.0, 0.5, 0.0])
     rule = OnlineAugNet(entropy_magnitudes=True)
     assert torch.allclose(rule._magnitude_share(entropy, IMAGE), torch.tensor([0.0, 0.5, 1.0]))
-    flat = OnlineAugNet(entropy_magnitudes=False)
+    flat = OnlineAugNet(entropy_magnitudes=False, magnitude_warmup=0.0)
     assert torch.equal(flat._magnitude_share(entropy, IMAGE), torch.ones(3))
+    assert torch.equal(OnlineAugNet()._magnitude_share(entropy, IMAGE), torch.zeros(3))  # the preset warms up
     flat.save(tmp_path / "p.json")
     assert load_policy(tmp_path / "p.json").entropy_magnitudes is False
     ramped = OnlineAugNet(entropy_magnitudes=False, magnitude_warmup=0.4, batch_confidence=True)

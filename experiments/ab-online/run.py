@@ -26,7 +26,13 @@ import numpy as np
 # variant below is written as a change to it, so each keeps the meaning it had when its round ran (on text too: the
 # text fields say what ops_per_sample / entropy_magnitudes did to text before they were split; round 7's and 8's
 # designs are image designs, text at round 3's).
-ROUND3: dict = {"magnitude_max": 0.9, "entropy_magnitudes": True, "ops_per_sample": 2, "bases": None}
+ROUND3: dict = {
+    "magnitude_max": 0.9,
+    "entropy_magnitudes": True,
+    "ops_per_sample": 2,
+    "bases": None,
+    "magnitude_warmup": 0.0,  # (flat designs only; round 8's default)
+}
 # Round 7's design (the preset on images since round 7), as a change to round 3's
 MILD: dict = {"entropy_magnitudes": False, "magnitude_max": 0.25, "ops_per_sample": 3, "bases": ["HorizontalFlip"]}
 # Earlier online-augnet designs kept runnable beside the preset (round 3 compares the preset with round 2's).

@@ -38,8 +38,8 @@ Presets that adapt per sample inside the run, for images and text alike (``polic
   on text) at a magnitude that falls with the model's prediction entropy on that sample; no learning, no extra cost.
 - ``online-augnet``: learns during the run how well each op preserves labels (accuracy on validation samples with
   the op applied over clean), turns flip on where it does, draws ops per sample in proportion (images: three, every
-  sample at a quarter of the range times the op's learned level; text: two, at the entropy rule's share of the
-  level), each op's level being where the model keeps 80% of its clean accuracy; ~1.2 child runs.
+  sample at a quarter of the range times the op's learned level, ramped up over the first 30% of training; text:
+  two, at the entropy rule's share of the level), each op's level being where the model keeps 80% of its clean accuracy; ~1.2 child runs.
 
 Every image preset is generic: it runs on 1-channel images (MNIST) too, where Color is a no-op. Horizontal flips
 change the meaning of some digits and letters; for such data prefer ``none`` or compose your own without flips.
