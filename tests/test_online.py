@@ -183,6 +183,20 @@ def test_entropy_magnitudes_off_puts_every_sample_at_its_ops_level(tmp_path):
     assert back.magnitude_warmup == 0.4 and back.batch_confidence is True
     with pytest.raises(PolicyConfigError, match="magnitude_warmup"):
         OnlineAugNet(magnitude_warmup=2.0)
+    floored = OnlineAugNet(entropy_magnitudes=True, magnitude_floor=0.3, magnitude_warmup=0.5)
+    floored._state["progress"] = 0.25  # half-way through the warm-up: the floor at half its height
+    assert torch.allclose(floored._magnitude_share(entropy, IMAGE), torch.tensor([0.15, 0.5, 1.0]))
+
+
+def test_bases_are_measured_only_from_base_start():
+    """``base_start``: a weak model's affinity for a flip is near 1 by chance (digits it cannot read yet look alike
+    either way round), so bases are measured, and so used, only from that share of training on."""
+    policy = OnlineAugNet(base_start=0.3)
+    policy.reset(0)
+    assert "HorizontalFlip" not in policy._measured(IMAGE)
+    policy._state["progress"] = 0.3
+    assert policy._measured(IMAGE)[0] == "HorizontalFlip"
+    assert OnlineAugNet()._measured(IMAGE)[0] == "HorizontalFlip"  # the default judges flip from the start
     with pytest.raises(PolicyConfigError, match="entropy_magnitudes"):
         OnlineAugNet(entropy_magnitudes="no")
 

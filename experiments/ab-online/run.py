@@ -63,6 +63,17 @@ _CHANGES: dict[str, dict] = {
     # scaled by the model's confidence on the batches it trains on
     "online-augnet-warm": {**MILD, "magnitude_warmup": 0.3},
     "online-augnet-conf": {**MILD, "batch_confidence": True},
+    # round 9: round 8's design (the preset) judging flip only from 30% of training on, or that with the entropy
+    # rule's magnitudes (cap 0.9) over a floor at round 7's flat scale (0.28 x 0.9 = a quarter of the range)
+    "online-augnet-late": {**MILD, "magnitude_warmup": 0.3, "base_start": 0.3},
+    "online-augnet-floor": {
+        **MILD,
+        "magnitude_warmup": 0.3,
+        "base_start": 0.3,
+        "entropy_magnitudes": True,
+        "magnitude_max": 0.9,
+        "magnitude_floor": 0.28,
+    },
 }
 VARIANTS: dict[str, dict] = {name: {**ROUND3, **change} for name, change in _CHANGES.items()}
 # Committed searched policies, by a short name (round 4 measures the gap to them on validation)

@@ -442,7 +442,9 @@ class OnlineAugNet(_EntropyRule):
     ``text_ops_per_sample``: ops drawn per image / text sample. Where magnitudes are flat, ``magnitude_warmup`` (a
     share of training) ramps them up from 0 and ``batch_confidence`` scales them by 1 - the mean normalized entropy of
     the last batch trained on (a weak model is augmented little); both are ignored where the entropy rule sets the
-    magnitudes, and the warm-up needs the loop to pass ``progress``. ``weights``: the actor's parameters per modality (``{"image": {name: nested lists}}``) learned in an earlier run;
+    magnitudes, and the warm-up needs the loop to pass ``progress``. ``magnitude_floor``: with the entropy rule, each sample's share is
+    at least this (ramped as above). ``base_start``: bases are measured (so can be used) only from this share of
+    training on. ``weights``: the actor's parameters per modality (``{"image": {name: nested lists}}``) learned in an earlier run;
     None starts untrained."""
 
     def __init__(
@@ -465,6 +467,8 @@ class OnlineAugNet(_EntropyRule):
         text_entropy_magnitudes: bool = True,
         magnitude_warmup: float = 0.3,
         batch_confidence: bool = False,
+        magnitude_floor: float = 0.0,
+        base_start: float = 0.0,
         ops_per_validation: int = 4,
         magnitude_target: float | None = 0.8,
         level_start: float = 0.3,
@@ -488,6 +492,8 @@ class OnlineAugNet(_EntropyRule):
         self.text_entropy_magnitudes = as_bool(text_entropy_magnitudes, "text_entropy_magnitudes")
         self.magnitude_warmup = as_number(magnitude_warmup, "magnitude_warmup", 0.0, 1.0)
         self.batch_confidence = as_bool(batch_confidence, "batch_confidence")
+        self.magnitude_floor = as_number(magnitude_floor, "magnitude_floor", 0.0, 1.0)
+        self.base_start = as_number(base_start, "base_start", 0.0, 1.0)
         if self.credit != "affinity" and (self.bases is not None or self.base_gate != "linear"):
             field = "bases" if self.bases is not None else "base_gate"
             raise PolicyConfigError(
@@ -537,8 +543,10 @@ class OnlineAugNet(_EntropyRule):
         return tuple(dict.fromkeys(names))
 
     def _measured(self, m: Modality) -> tuple[str, ...]:
-        """Ops whose affinity is measured: the bases first, then the per-sample ops."""
-        return self.display_ops(m.name)
+        """Ops whose affinity is measured: the bases first (from ``base_start`` of training on: a weak model's
+        affinity for a flip is close to 1 by chance), then the per-sample ops."""
+        bases = self._bases(m) if self._state["progress"] >= self.base_start else ()
+        return (*bases, *self._ops(m))
 
     def _warm(self, m: Modality) -> None:
         """Start from the affinities a file carries for this modality (once per run)."""
@@ -860,13 +868,20 @@ class OnlineAugNet(_EntropyRule):
 
     def _magnitude_share(self, entropy: Tensor, m: Modality) -> Tensor:
         if {"image": self.entropy_magnitudes, "text": self.text_entropy_magnitudes}[m.name]:
-            return super()._magnitude_share(entropy, m)
-        share = 1.0  # every sample at its op's level (rounds 6-7 of experiments/ab-online), scaled alike (round 8):
-        if self.magnitude_warmup > 0:  # ... up from 0 over the first share of training
+            rule = super()._magnitude_share(entropy, m)  # round 9: at least the (ramped) floor
+            return rule.clamp(min=self.magnitude_floor * self._ramp()) if self.magnitude_floor > 0 else rule
+        # every sample at its op's level (rounds 6-7 of experiments/ab-online), all scaled alike (round 8)
+        return torch.full_like(entropy, self._ramp())
+
+    def _ramp(self) -> float:
+        """The flat share of every sample: up from 0 over the first ``magnitude_warmup`` of training, times the
+        batch's confidence (1 - its mean entropy) with ``batch_confidence``."""
+        share = 1.0
+        if self.magnitude_warmup > 0:
             share *= min(self._state["progress"] / self.magnitude_warmup, 1.0)
-        if self.batch_confidence:  # ... by how sure the model is on the batches it trains on (1 - mean entropy)
+        if self.batch_confidence:
             share *= min(max(1.0 - self._last_mean, 0.0), 1.0)
-        return torch.full_like(entropy, share)
+        return share
 
     def _op_scale(self, op: Tensor, m: Modality) -> Tensor:
         if self.magnitude_target is None or self.credit != "affinity":  # levels come from affinity measurements
@@ -881,6 +896,7 @@ class OnlineAugNet(_EntropyRule):
             "magnitude_max", "text_magnitude_max", "hidden", "lr", "entropy_coef", "validation_every",
             "validation_size", "learn", "credit", "affinity_floor", "op_affinity_floor", "base_gate",
             "bases", "entropy_magnitudes", "text_entropy_magnitudes", "magnitude_warmup", "batch_confidence",
+            "magnitude_floor", "base_start",
             "ops_per_validation", "magnitude_target",
             "level_start", "level_lr", "ops_per_sample", "text_ops_per_sample", "affinity", "levels", "weights",
         )  # fmt: skip
@@ -903,6 +919,8 @@ class OnlineAugNet(_EntropyRule):
             "text_entropy_magnitudes": self.text_entropy_magnitudes,
             "magnitude_warmup": self.magnitude_warmup,
             "batch_confidence": self.batch_confidence,
+            "magnitude_floor": self.magnitude_floor,
+            "base_start": self.base_start,
             "ops_per_validation": self.ops_per_validation,
             "magnitude_target": self.magnitude_target,
             "level_start": self.level_start,
