@@ -202,7 +202,7 @@ class _EntropyRule(Policy):
 
     def _mmax(self, m: Modality) -> float:
         """The file's magnitude cap for ``m`` (its fields: magnitude_max for images, text_magnitude_max)."""
-        return {"image": self.magnitude_max, "text": self.text_magnitude_max}[m.name]
+        return _per_modality(m, self.magnitude_max, self.text_magnitude_max)
 
     def _seen(self, modality: str | None) -> Modality:
         return self._modality if modality is None else get_modality(modality)
@@ -424,6 +424,11 @@ class _Actor(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.log_softmax(self.head(self.trunk(x)), -1)
+
+
+def _per_modality(m: Modality, image: Any, text: Any) -> Any:
+    """A setting that a file gives per modality (``magnitude_max`` / ``text_magnitude_max`` and the like)."""
+    return {"image": image, "text": text}[m.name]
 
 
 FLIP_ONLY: tuple[str, ...] = ("HorizontalFlip",)  # OnlineAugNet's default bases (round 7 of experiments/ab-online)
@@ -864,10 +869,10 @@ class OnlineAugNet(_EntropyRule):
         return op
 
     def _per_sample(self, m: Modality) -> int:
-        return {"image": self.ops_per_sample, "text": self.text_ops_per_sample}[m.name]
+        return _per_modality(m, self.ops_per_sample, self.text_ops_per_sample)
 
     def _magnitude_share(self, entropy: Tensor, m: Modality) -> Tensor:
-        if {"image": self.entropy_magnitudes, "text": self.text_entropy_magnitudes}[m.name]:
+        if _per_modality(m, self.entropy_magnitudes, self.text_entropy_magnitudes):
             rule = super()._magnitude_share(entropy, m)  # round 9: at least the (ramped) floor
             return rule.clamp(min=self.magnitude_floor * self._ramp()) if self.magnitude_floor > 0 else rule
         # every sample at its op's level (rounds 6-7 of experiments/ab-online), all scaled alike (round 8)
