@@ -79,6 +79,7 @@ def test_a_worker_node_killed_mid_run_loses_nothing(tmp_path, monkeypatch):
     """A real two-node cluster on this machine (a head and a second node, one CPU each): the second node's raylet is
     killed while it runs jobs; Ray reruns its jobs on the head, and every result arrives once."""
     import os
+    import secrets
     import shutil
     import signal
     import socket
@@ -114,6 +115,13 @@ def test_a_worker_node_killed_mid_run_loses_nothing(tmp_path, monkeypatch):
     # a home of its own: Ray keeps per-user state (an auth token a cluster left behind) under ~/.ray
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (tmp_path / "home").mkdir()
+    # Token authentication with a token of this cluster's own, for the nodes and this driver alike: an earlier
+    # `--ray local` cluster in this process switched the process to token mode (Ray sets RAY_AUTH_MODE=token in
+    # os.environ) and cached its token, so a cluster started under the fresh home was refused without one
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    saved = {k: os.environ.get(k) for k in auth}
+    os.environ.update(auth)
+    _reload_ray_auth()
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     try:
         failures = []
@@ -169,6 +177,20 @@ def test_a_worker_node_killed_mid_run_loses_nothing(tmp_path, monkeypatch):
     finally:
         subprocess.run([ray_cli, "stop", "--force"], env=env, capture_output=True, timeout=60)
         shutil.rmtree(temp, ignore_errors=True)
+        for key, value in saved.items():  # the process as it was (later tests start clusters of their own)
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        _reload_ray_auth()
+
+
+def _reload_ray_auth() -> None:
+    """Make this process read RAY_AUTH_MODE / RAY_AUTH_TOKEN again (Ray caches both at its first cluster)."""
+    from ray._raylet import AuthenticationTokenLoader, Config
+
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
 
 
 @pytest.mark.timeout(600)
