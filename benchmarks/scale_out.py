@@ -4,8 +4,8 @@ two workers, on this machine.
     python benchmarks/scale_out.py [--task mnist-small] [--runs 8]
 
 Each back end trains ``--runs`` child runs of ``--task`` (seeds 0..runs-1, validation only, one torch thread per
-run) via ``policy_search.dispatch.run_jobs``: the local pool with 1 and 2 workers, and a private Ray cluster with 1
-and 2 CPUs (``ray.init(num_cpus=k)``; its start-up is timed apart). Reported: runs per minute, the 2-worker /
+run): the local pool (``policy_search.threads.pooled``) with 1 and 2 spawned workers, and a private Ray cluster
+(``policy_search.dispatch.run_jobs``) with 1 and 2 CPUs (``ray.init(num_cpus=k)``; its start-up is timed apart). Reported: runs per minute, the 2-worker /
 1-worker throughput ratio of each back end (goal >= 1.8 for runs of >= 7 s), and Ray's overhead per run against
 the pool's at the same worker count ((Ray wall - pool wall) / runs, as a share of a run; goal <= 5%). Every back end
 must return the same validation accuracies (checked). Writes results/scale_out.json and .md.
@@ -24,11 +24,42 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 
-def child_job(task: str, seed: int) -> float:
+def child_job(task: str, seed: int) -> tuple[float, float]:
+    """One child run: its validation accuracy and the seconds it took inside the worker."""
     from policy_search.child.run import run_child
 
+    t0 = time.perf_counter()
     _, metrics = run_child(task, seed=seed, device="cpu", test=False)
-    return float(metrics["val"]["accuracy"])
+    return float(metrics["val"]["accuracy"]), time.perf_counter() - t0
+
+
+def _mean(results: dict[int, tuple[float, float]]) -> float:
+    return sum(t for _, t in results.values()) / len(results)
+
+
+def _started() -> int:
+    time.sleep(1.0)  # long enough that each worker of the pool takes one
+    return os.getpid()
+
+
+def pool_jobs(jobs: list[tuple], workers: int, startup: dict[str, float]):
+    """The local pool with ``workers`` spawned worker processes, one worker included (``run_jobs`` runs a single
+    worker's jobs in the calling process, whose torch threads, imports and caches are not a worker's: the 1-worker
+    figure would not be the same kind of run as the 2-worker one, nor as Ray's). The pool's start-up (spawning its
+    workers, each importing torch) is timed apart into ``startup``, as Ray's cluster start-up is: Ray starts its
+    worker processes in ``ray.init``."""
+    from concurrent.futures import as_completed
+
+    from policy_search.threads import pooled
+
+    t0 = time.perf_counter()
+    with pooled(workers) as pool:
+        assert len({f.result() for f in [pool.submit(_started) for _ in range(workers)]}) == workers
+        startup[f"pool-{workers}"] = time.perf_counter() - t0 - 1.0
+        yield None, None  # started: the caller's clock starts here
+        futures = {pool.submit(child_job, *job): i for i, job in enumerate(jobs)}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,19 +74,21 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(args.task, s) for s in range(args.runs)]
     child_job(args.task, 0)  # warm the dataset cache and the kernels before any timing
     walls: dict[str, float] = {}
-    accs: dict[str, dict[int, float]] = {}
+    accs: dict[str, dict[int, tuple[float, float]]] = {}
+    startup: dict[str, float] = {}
     for workers in (1, 2):
+        results = pool_jobs(jobs, workers, startup)
+        next(results)
         t0 = time.perf_counter()
-        accs[f"pool-{workers}"] = dict(run_jobs(child_job, jobs, workers=workers))  # 1: in this process
+        accs[f"pool-{workers}"] = dict(results)
         walls[f"pool-{workers}"] = time.perf_counter() - t0
         print(f"pool, {workers} worker(s): {walls[f'pool-{workers}']:.1f} s", flush=True)
     import ray
 
-    startup = {}
     for workers in (1, 2):
         t0 = time.perf_counter()
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
-        startup[workers] = time.perf_counter() - t0
+        startup[f"ray-{workers}"] = time.perf_counter() - t0
         try:
             t0 = time.perf_counter()
             accs[f"ray-{workers}"] = dict(run_jobs(child_job, jobs, ray="auto"))
@@ -63,9 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             ray.shutdown()
         print(
-            f"ray, {workers} CPU(s): {walls[f'ray-{workers}']:.1f} s (+{startup[workers]:.1f} s start-up)", flush=True
+            f"ray, {workers} CPU(s): {walls[f'ray-{workers}']:.1f} s (+{startup[f'ray-{workers}']:.1f} s start-up)",
+            flush=True,
         )
-    same = all(accs[k] == accs["pool-1"] for k in accs)
+    same = all(accs[k][i][0] == accs["pool-1"][i][0] for k in accs for i in range(args.runs))
     per_run = walls["pool-1"] / args.runs
     result = {
         "task": args.task,
@@ -80,6 +114,14 @@ def main(argv: list[str] | None = None) -> int:
         },
         "seconds_per_run_pool_1": per_run,
         "same_accuracies": same,
+        "val_accuracy": {k: [v[i][0] for i in range(args.runs)] for k, v in accs.items()},
+        # seconds each run took inside its worker: a back end's wall over the sum of these is its dispatch cost,
+        # and a 2-worker run slower than a 1-worker one is two trainings sharing the memory bus
+        "run_seconds": {k: [round(v[i][1], 2) for i in range(args.runs)] for k, v in accs.items()},
+        # a run's own seconds with 2 workers over with 1 (above 1: the two trainings slow each other down, which no
+        # back end can remove), and the share of the workers' time spent in runs (1 - dispatch and idle time)
+        "run_slowdown_2_vs_1": {b: _mean(accs[f"{b}-2"]) / _mean(accs[f"{b}-1"]) for b in ("pool", "ray")},
+        "worker_busy_share": {k: sum(t for _, t in v.values()) / (int(k[-1]) * walls[k]) for k, v in accs.items()},
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -97,8 +139,12 @@ def main(argv: list[str] | None = None) -> int:
         f"2 vs 1 worker: pool {result['speedup_2_vs_1']['pool']:.2f}x, Ray {result['speedup_2_vs_1']['ray']:.2f}x "
         "(goal >= 1.8).",
         f"Ray's overhead per run vs the pool: {100 * result['ray_overhead_share_of_a_run'][1]:+.1f}% (1 worker), "
-        f"{100 * result['ray_overhead_share_of_a_run'][2]:+.1f}% (2) of a run (goal <= 5%); start-up "
-        f"{startup[1]:.1f} / {startup[2]:.1f} s once per command, not counted.",
+        f"{100 * result['ray_overhead_share_of_a_run'][2]:+.1f}% (2) of a run (goal <= 5%); "
+        "start-up once per command, not counted: " + ", ".join(f"{k} {v:.1f} s" for k, v in startup.items()) + ".",
+        f"A run's own time with 2 workers over 1: pool {result['run_slowdown_2_vs_1']['pool']:.2f}x, Ray "
+        f"{result['run_slowdown_2_vs_1']['ray']:.2f}x; workers busy in runs: "
+        + ", ".join(f"{k} {100 * v:.0f}%" for k, v in result["worker_busy_share"].items())
+        + ".",
         f"Same validation accuracies on every back end: {same}.",
     ]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
