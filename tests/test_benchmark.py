@@ -115,6 +115,26 @@ def test_cached_run_from_another_protocol_is_refused(tmp_path, shared_data_dir):
         run_benchmark("mnist-proxy", ["none"], 1, tmp_path, data_dir=str(shared_data_dir), **KW)
 
 
+def test_a_cached_run_of_a_preset_whose_definition_changed_is_refused(tmp_path, shared_data_dir):
+    """The cache file of a preset is named by the preset's name: a run recorded under another definition of it (an
+    earlier library version's) is refused with one line, not reported as today's preset; runs written before
+    definitions were recorded are read as before."""
+    from policy_search.policy import load_policy
+
+    kw = dict(KW, data_dir=str(shared_data_dir), robustness_samples=0)
+    run_benchmark("mnist-proxy", ["flip-crop"], 1, tmp_path, **kw)
+    path = tmp_path / "runs" / "flip-crop-seed0.json"
+    record = json.loads(path.read_text())
+    assert record["definition"] == benchmark.preset_definition(load_policy("flip-crop"))
+    assert benchmark.preset_definition(load_policy("flip-crop")) != benchmark.preset_definition(load_policy("none"))
+    path.write_text(json.dumps({**record, "definition": "0123456789ab"}))
+    with pytest.raises(ValueError, match="another definition of the preset 'flip-crop'") as info:
+        run_benchmark("mnist-proxy", ["flip-crop"], 1, tmp_path, **kw)
+    assert "\n" not in str(info.value)
+    path.write_text(json.dumps({k: v for k, v in record.items() if k != "definition"}))  # an older run file
+    assert run_benchmark("mnist-proxy", ["flip-crop"], 1, tmp_path, **kw)["counts"]["cached"] == 1
+
+
 def test_bad_arguments_fail_with_clear_messages(tmp_path, capsys):
     with pytest.raises(ValueError, match="unknown policy 'nope'.*flip-crop"):
         resolve_policy("nope")

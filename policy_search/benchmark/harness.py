@@ -9,7 +9,9 @@ A policy is a preset name (``policy_search.policy.presets.PRESETS``) or a policy
 fresh child with ``run_child`` (which feeds ``observe()`` to policies that watch training), evaluates the test
 split once at the end, then measures robustness (``policy_search.benchmark.robustness``) on a fixed test subset. Each
 finished pair is written atomically to ``OUT/runs/<policy-key>-seed<k>.json`` and never recomputed: rerunning,
-adding policies or adding seeds to an existing ``OUT`` runs only the missing pairs. The aggregate (``results.json``,
+adding policies or adding seeds to an existing ``OUT`` runs only the missing pairs (a policy file's key holds a hash
+of its content; a preset's run records a digest of the preset's definition, and a cached run of a preset whose
+definition has changed since is refused). The aggregate (``results.json``,
 ``results.csv``, ``report.md``, figures) is rewritten from all cached runs at the end (``benchmark_report``).
 
 Python: ``run_benchmark(task, policies, seeds, out, ...) -> dict`` (see its docstring).
@@ -119,6 +121,31 @@ def _protocol(preset: Any, robustness_samples: int, fgsm_eps: Sequence[float]) -
     }
 
 
+def preset_definition(policy: Any) -> str:
+    """A digest of what a preset is (its policy file's kind, semantics and body): a preset whose definition changes
+    between library versions is a new policy, whose runs a benchmark must not take from an earlier one's cache (the
+    file name holds only the preset's name; policy files are keyed by their content instead)."""
+    text = json.dumps(policy.to_dict(), sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def _check_definition(cached: dict, spec: PolicySpec, current: dict[str, str], path: Path) -> None:
+    """Refuse a cached run of a preset whose definition differs from today's (``current`` memoizes the digests).
+    Runs written before definitions were recorded carry none and are taken as they are."""
+    recorded = cached.get("definition")
+    if spec.path is not None or recorded is None:
+        return
+    if spec.name not in current:
+        from policy_search.policy import load_policy
+
+        current[spec.name] = preset_definition(load_policy(spec.name))
+    if recorded != current[spec.name]:
+        raise ValueError(
+            f"{path} was computed with another definition of the preset {spec.name!r} (the library's preset has "
+            "changed since); use a new --out directory, or delete that preset's run files there to recompute them"
+        )
+
+
 def _run_one(spec: PolicySpec, seed: int, preset: Any, protocol: dict, device: str, data_dir: str | None) -> dict:
     """Train one child with ``spec`` at ``seed``; test metrics, robustness, op usage. Returns the run record."""
     from policy_search.child.run import run_child
@@ -160,6 +187,7 @@ def _run_one(spec: PolicySpec, seed: int, preset: Any, protocol: dict, device: s
         "seed": seed,
         "protocol": protocol,
         "policy_repr": repr(policy),
+        "definition": preset_definition(policy) if spec.path is None else None,
         "observes_training": observes_training,
         "class_names": list(run.class_names),
         **metrics,
@@ -361,9 +389,13 @@ def _run_missing(specs, seed_list, preset, protocol, device, data_dir, out_dir: 
     finishes. Returns (records, the pairs trained)."""
     records: list[dict] = []
     todo = []
+    definitions: dict[str, str] = {}
     # Seed-major: an interrupted benchmark leaves whole seeds (every policy), which pair in a partial report.
     for seed, spec in ((k, s) for k in seed_list for s in specs):
-        cached = _load_cached(out_dir / "runs" / f"{spec.key}-seed{seed}.json", protocol, spec.name, seed)
+        path = out_dir / "runs" / f"{spec.key}-seed{seed}.json"
+        cached = _load_cached(path, protocol, spec.name, seed)
+        if cached is not None:
+            _check_definition(cached, spec, definitions, path)
         if cached is None:
             todo.append((spec, seed))
         else:
