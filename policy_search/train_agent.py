@@ -28,6 +28,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -134,6 +135,9 @@ class TrainConfig:
     dataset: str | None = None
     """Search on your own data: a folder (Hub layout or imagefolder) or a Hub id, trained with the task's recipe
     (model, optimizer, budget); validation is 10% of its training split."""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Task preset field overrides of every child run (``--set image_size=16``, repeatable; the race's runs too);
+    ``--epochs`` wins over ``--set epochs=``."""
     progress_bar: bool = True
     """Show a progress bar."""
     ray: str | None = None
@@ -345,12 +349,18 @@ def _action_spec(cfg: TrainConfig):
     return ActionSpec.of_run(asdict(cfg), get_preset(cfg.task).modality)
 
 
+def _task_overrides(cfg: TrainConfig) -> dict[str, Any]:
+    """The task preset's fields that this run changes: ``--set``, ``--epochs`` (which wins) and ``--dataset``'s."""
+    from policy_search.child.tasks import dataset_overrides
+
+    return {**cfg.overrides, **({"epochs": cfg.epochs} if cfg.epochs else {}), **dataset_overrides(cfg.dataset)}
+
+
 def _make_env(cfg: TrainConfig):
     from policy_search.agents.recorder import EpisodeRecorder
-    from policy_search.child.tasks import dataset_overrides
     from policy_search.envs.augment_env import AugmentEnv
 
-    overrides = {**({"epochs": cfg.epochs} if cfg.epochs else {}), **dataset_overrides(cfg.dataset)} or None
+    overrides = _task_overrides(cfg) or None
     if cfg.population:
         from policy_search.child.tasks import get_preset
         from policy_search.envs.population import Population
@@ -689,6 +699,7 @@ def _rescore(cfg: TrainConfig, out: Path, summary: dict) -> dict:
         first_seed=3000 + 100 * cfg.seed,  # shared by the candidates; apart from the episodes' random child seeds
         out=str(out / "race"),
         epochs=cfg.epochs,
+        overrides=dict(cfg.overrides),
         data_dir=cfg.data_dir,
         dataset=cfg.dataset,
         device=cfg.device,
@@ -828,7 +839,6 @@ def _train_online(cfg: TrainConfig, argv: list[str] | None) -> dict:
     """--online: one training of the task's model with a policy that learns inside it; exports its learned state
     and distilled schedule. The test split stays locked."""
     from policy_search.child.run import run_child
-    from policy_search.child.tasks import dataset_overrides
     from policy_search.outputs import write_json
     from policy_search.policy import load_policy
 
@@ -847,7 +857,7 @@ def _train_online(cfg: TrainConfig, argv: list[str] | None) -> dict:
     write_json(out / "config.json", _recorded_config(cfg))
     command = _command_line(argv)
     (out / "command.txt").write_text(command + "\n")
-    overrides = {**({"epochs": cfg.epochs} if cfg.epochs else {}), **dataset_overrides(cfg.dataset)}
+    overrides = _task_overrides(cfg)
     run, metrics = run_child(
         cfg.task,
         seed=cfg.seed,
@@ -909,9 +919,9 @@ def _export_online(cfg: TrainConfig, policy, run, metrics: dict, out: Path, comm
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from policy_search.config import dataclass_parser
+    from policy_search.config import add_set_option, dataclass_parser
 
-    return dataclass_parser(
+    parser = dataclass_parser(
         TrainConfig,
         prog="python -m policy_search.train_agent",
         description=__doc__,
@@ -927,13 +937,16 @@ def build_parser() -> argparse.ArgumentParser:
             "reward_metric": ("accuracy", "loss"),
             "device": ("auto", "cpu", "cuda"),
         },
+        skip=["overrides"],
     )
+    add_set_option(parser, "task preset field override of every child run, e.g. --set image_size=16 (repeatable)")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from policy_search.config import parse_config
+    from policy_search.config import overrides_to_dict, parse_config
 
-    cfg = parse_config(TrainConfig, build_parser(), argv)
+    cfg = parse_config(TrainConfig, build_parser(), argv, convert=overrides_to_dict)
     from policy_search.threads import use_all_cores_unless_configured
 
     use_all_cores_unless_configured()

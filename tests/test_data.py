@@ -184,3 +184,28 @@ def test_tiny_images_are_one_line_and_image_size_is_a_real_option(tmp_path, monk
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "1x1 pixels" in err and "--set image_size=32" in err
     assert main([*argv, "--set", "image_size=16", "--out", str(tmp_path / "o2")]) == 0
+
+
+def test_train_agent_takes_the_set_option_its_hints_name(tmp_path, monkeypatch, capsys):
+    """8x8 images (scikit-learn's digits, tried as a new user would): the search's error says --set image_size=16,
+    and train_agent takes --set like child, search and benchmark (the race's runs too), recorded in config.json."""
+    from PIL import Image
+
+    from policy_search.train_agent import main
+
+    monkeypatch.setenv("POLICY_SEARCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("POLICY_SEARCH_THREADS", "1")
+    rng = np.random.default_rng(0)
+    for cls in ("a", "b"):
+        (tmp_path / "small" / cls).mkdir(parents=True)
+        for i in range(16):
+            Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(tmp_path / "small" / cls / f"{i}.png")
+    argv = ["--task", "mnist-small", "--dataset", str(tmp_path / "small"), "--epochs", "1", "--episodes", "2"]
+    argv += ["--rescore", "0", "--set", "batch_size=8", "--no-progress-bar"]
+    assert main([*argv, "--out", str(tmp_path / "o1")]) == 2
+    assert "--set image_size=16" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert main([*argv, "--set", "image_size=16", "--out", str(tmp_path / "o2")]) == 0
+    recorded = json.loads((tmp_path / "o2" / "config.json").read_text())
+    assert recorded["overrides"] == {"batch_size": 8, "image_size": 16}
+    assert main([*argv, "--set", "no_such_field=1", "--out", str(tmp_path / "o3")]) == 2
+    assert "no_such_field" in capsys.readouterr().err
