@@ -346,14 +346,16 @@ def _action_spec(cfg: TrainConfig):
     from policy_search.child.tasks import get_preset
     from policy_search.policy.action_space import ActionSpec
 
-    return ActionSpec.of_run(asdict(cfg), get_preset(cfg.task).modality)
+    # with the run's preset overrides: an unknown --set field is refused here, before the folder is touched
+    return ActionSpec.of_run(asdict(cfg), get_preset(cfg.task, **_task_overrides(cfg)).modality)
 
 
 def _task_overrides(cfg: TrainConfig) -> dict[str, Any]:
-    """The task preset's fields that this run changes: ``--set``, ``--epochs`` (which wins) and ``--dataset``'s."""
+    """The task preset's fields that this run changes: ``--dataset``'s, then ``--set`` (a ``val_size`` given there
+    wins over the dataset's default) and ``--epochs`` (which wins over ``--set epochs=``)."""
     from policy_search.child.tasks import dataset_overrides
 
-    return {**cfg.overrides, **({"epochs": cfg.epochs} if cfg.epochs else {}), **dataset_overrides(cfg.dataset)}
+    return {**dataset_overrides(cfg.dataset), **cfg.overrides, **({"epochs": cfg.epochs} if cfg.epochs else {})}
 
 
 def _make_env(cfg: TrainConfig):
@@ -539,9 +541,11 @@ def _check_resume(out: Path, cfg: TrainConfig) -> None:
             "from the run or start a new --out"
         )
     requested = json.loads(json.dumps(asdict(cfg)))  # as stored: tuples (--ops, --magnitude-range) read as lists
+    stored.setdefault("overrides", {})  # runs from before --set had none
     changed = [k for k in requested if k not in RESUMABLE_CHANGES and k in stored and stored[k] != requested[k]]
     if changed:
-        detail = ", ".join(f"--{k.replace('_', '-')} {stored[k]!r} -> {requested[k]!r}" for k in changed)
+        flag = {"overrides": "set"}
+        detail = ", ".join(f"--{flag.get(k, k).replace('_', '-')} {stored[k]!r} -> {requested[k]!r}" for k in changed)
         raise ValueError(
             f"--resume with flags that differ from the run in {out}: {detail}; resume with the run's own flags "
             f"(only {', '.join('--' + k.replace('_', '-') for k in RESUMABLE_CHANGES[:2])} and where it runs may "

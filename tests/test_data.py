@@ -209,3 +209,6 @@ def test_train_agent_takes_the_set_option_its_hints_name(tmp_path, monkeypatch, 
     assert recorded["overrides"] == {"batch_size": 8, "image_size": 16}
     assert main([*argv, "--set", "no_such_field=1", "--out", str(tmp_path / "o3")]) == 2
     assert "no_such_field" in capsys.readouterr().err
+    assert not (tmp_path / "o3").exists()  # refused before the folder is made
+    assert main([*argv, "--set", "image_size=20", "--resume", "--out", str(tmp_path / "o2")]) == 2
+    assert "--set" in capsys.readouterr().err  # a resume keeps the run's overrides

@@ -81,12 +81,7 @@ def test_a_worker_node_killed_mid_run_loses_nothing(tmp_path, monkeypatch):
     import os
     import secrets
     import shutil
-    import signal
-    import socket
-    import subprocess
     import sys
-    import threading
-    import time
 
     def _slow_square(x: int, marker: str) -> int:  # nested: Ray pickles it by value (workers cannot import tests)
         import os
@@ -102,6 +97,37 @@ def test_a_worker_node_killed_mid_run_loses_nothing(tmp_path, monkeypatch):
     if ray_cli is None:
         pytest.skip("the ray command is not on this Python's path")
 
+    # a home of its own: Ray keeps per-user state (an auth token a cluster left behind) under ~/.ray
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    # Token authentication with a token of this cluster's own, for the nodes and this driver alike: an earlier
+    # `--ray local` cluster in this process switched the process to token mode (Ray sets RAY_AUTH_MODE=token in
+    # os.environ) and cached its token, so a cluster started under the fresh home was refused without one
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    saved = {k: os.environ.get(k) for k in auth}
+    try:
+        os.environ.update(auth)
+        _reload_ray_auth()
+        _two_node_run(tmp_path, ray_cli, _slow_square)
+    finally:
+        for key, value in saved.items():  # the process as it was (later tests start clusters of their own)
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        _reload_ray_auth()
+
+
+def _two_node_run(tmp_path, ray_cli: str, slow_square) -> None:
+    """Start a head and a second node, kill the second's raylet mid-run, check every result arrives once."""
+    import os
+    import shutil
+    import signal
+    import socket
+    import subprocess
+    import threading
+    import time
+
     def free_ports(n: int) -> list[int]:  # n distinct free ports on this machine (held open together while chosen)
         socks = [socket.socket() for _ in range(n)]
         for sock in socks:
@@ -112,16 +138,6 @@ def test_a_worker_node_killed_mid_run_loses_nothing(tmp_path, monkeypatch):
         return ports
 
     temp = f"/tmp/ps-ray-{os.getpid()}"  # short: Ray's socket paths must fit in 107 characters
-    # a home of its own: Ray keeps per-user state (an auth token a cluster left behind) under ~/.ray
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    (tmp_path / "home").mkdir()
-    # Token authentication with a token of this cluster's own, for the nodes and this driver alike: an earlier
-    # `--ray local` cluster in this process switched the process to token mode (Ray sets RAY_AUTH_MODE=token in
-    # os.environ) and cached its token, so a cluster started under the fresh home was refused without one
-    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
-    saved = {k: os.environ.get(k) for k in auth}
-    os.environ.update(auth)
-    _reload_ray_auth()
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     try:
         failures = []
@@ -167,7 +183,7 @@ def test_a_worker_node_killed_mid_run_loses_nothing(tmp_path, monkeypatch):
             killer.start()
             marks = tmp_path / "marks"
             jobs = [(i, str(marks)) for i in range(8)]
-            results = dict(run_jobs(_slow_square, jobs, ray=f"127.0.0.1:{port}", max_retries=5))
+            results = dict(run_jobs(slow_square, jobs, ray=f"127.0.0.1:{port}", max_retries=5))
             killer.join()
             assert results == {i: i * i for i in range(8)}  # every result, once
             attempts = len(list(marks.iterdir()))
@@ -177,12 +193,6 @@ def test_a_worker_node_killed_mid_run_loses_nothing(tmp_path, monkeypatch):
     finally:
         subprocess.run([ray_cli, "stop", "--force"], env=env, capture_output=True, timeout=60)
         shutil.rmtree(temp, ignore_errors=True)
-        for key, value in saved.items():  # the process as it was (later tests start clusters of their own)
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        _reload_ray_auth()
 
 
 def _reload_ray_auth() -> None:

@@ -152,6 +152,7 @@ def _run_one(spec: PolicySpec, seed: int, preset: Any, protocol: dict, device: s
     from policy_search.policy import load_policy
 
     policy = load_policy(spec.path if spec.path is not None else spec.name)
+    definition = preset_definition(policy) if spec.path is None else None  # before training changes any state
     usage: list[dict] = []  # op use after the reset and after each observation
 
     def record(progress: float) -> None:
@@ -187,7 +188,7 @@ def _run_one(spec: PolicySpec, seed: int, preset: Any, protocol: dict, device: s
         "seed": seed,
         "protocol": protocol,
         "policy_repr": repr(policy),
-        "definition": preset_definition(policy) if spec.path is None else None,
+        "definition": definition,
         "observes_training": observes_training,
         "class_names": list(run.class_names),
         **metrics,

@@ -129,7 +129,7 @@ class RaceConfig:
         """Preset overrides of every child run: ``overrides``, and ``dataset``'s."""
         from policy_search.child.tasks import dataset_overrides
 
-        return {**self.overrides, **dataset_overrides(self.dataset)}
+        return {**dataset_overrides(self.dataset), **self.overrides}  # a --set val_size wins over the dataset's
 
 
 def _canonical(policy) -> str:
