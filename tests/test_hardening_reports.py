@@ -407,7 +407,6 @@ def test_search_names_a_damaged_study_log(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("extra", "match"),
     [
-        (["--methods", "augnet", "--set", "epochs=0.3"], "cannot reach augnet"),
         (["--methods", "random", "random", "--set", "epochs=0.3"], "lists random more than once"),
         (["--methods", "tpe", "--space", "bogus"], "unknown search space 'bogus'"),
         (["--methods", "tpe", "--n-startup-trials", "-1"], "--n-startup-trials must be >= 0"),

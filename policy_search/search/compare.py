@@ -132,13 +132,6 @@ class CompareConfig:
     def _validate_the_rest(self) -> None:
         if self.n_startup_trials < 0:
             raise ValueError(f"--n-startup-trials must be >= 0, got {self.n_startup_trials}")
-        blocked = _rl_without_overrides(self)
-        if blocked:
-            raise ValueError(
-                f"--set {', '.join(f'{k}={v!r}' for k, v in self.overrides.items())} cannot reach "
-                f"{', '.join(blocked)}: train_agent takes no preset overrides; drop --set, or compare only "
-                f"{' and '.join(OPTUNA_METHODS)} with it"
-            )
         from policy_search.policy.presets import PRESETS
 
         bogus = [b for b in self.baselines if b not in PRESETS]
@@ -168,28 +161,12 @@ class CompareConfig:
             raise ValueError("--budget-samples and --seeds must be positive and --test-seeds >= 0")
 
 
-def _rl_without_overrides(config: CompareConfig) -> list[str]:
-    """The RL methods of ``config`` that cannot run its preset ``overrides`` (train_agent's TrainConfig has no such
-    field): found before any run, so that no method is skipped after the others have spent their budget."""
-    if not config.overrides:
-        return []
-    rl = [m for m in config.methods if m not in OPTUNA_METHODS]
-    if not rl:
-        return []
-    try:
-        train_agent = importlib.import_module("policy_search.train_agent")
-    except ModuleNotFoundError:
-        return []  # reported as skipped by _run_methods, as before
-    if "overrides" in {f.name for f in dataclasses.fields(train_agent.TrainConfig)}:
-        return []
-    return rl
-
-
 def _child_overrides(config: CompareConfig) -> dict[str, Any]:
-    """Preset overrides of every child run outside the searches: ``overrides`` and ``dataset``'s."""
+    """Preset overrides of every child run outside the searches: ``dataset``'s, then ``overrides`` (a ``val_size``
+    there wins, as in train_agent and the race)."""
     from policy_search.child.tasks import dataset_overrides
 
-    return {**config.overrides, **dataset_overrides(config.dataset)}
+    return {**dataset_overrides(config.dataset), **config.overrides}
 
 
 def _samples_per_run(config: CompareConfig) -> int:
@@ -260,11 +237,6 @@ def _run_rl(config: CompareConfig, method: str, seed: int, out: Path, runs: int)
     ):
         if key in names:
             kwargs[key] = value
-        elif key == "overrides" and value:
-            raise ValueError(
-                f"TrainConfig has no 'overrides' field, so {method} cannot run the overridden task "
-                f"{config.overrides}; compare on a plain preset"
-            )
     recorded = json.loads((out / "config.json").read_text()) if (out / "config.json").is_file() else {}
     finished = (
         recorded.get("action_kind", "compact") == kwargs.get("action_kind", "compact")  # else its resume refuses
