@@ -38,8 +38,9 @@ parent, mark = int(sys.argv[1]), sys.argv[2].encode()
 while os.getppid() == parent:
     time.sleep(0.5)
 empty = 0
-for _ in range(600):  # again until ten passes in a row (two seconds) find none: a process may start (or be
-    found = 0         # mid-exec, its environ unreadable for an instant, or slow to start on loaded cores) meanwhile
+for _ in range(600):  # again until fifty passes in a row (ten seconds) find none: a process may start (or be
+    found = 0         # mid-exec, its environ unreadable for an instant, or slow to start on loaded cores) meanwhile;
+                      # two seconds let two of Ray's agents through once in a full test suite (December 2026)
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
@@ -52,7 +53,7 @@ for _ in range(600):  # again until ten passes in a row (two seconds) find none:
         except OSError:
             continue
     empty = 0 if found else empty + 1
-    if empty >= 10:
+    if empty >= 50:
         break
     time.sleep(0.2)
 """
