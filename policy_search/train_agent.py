@@ -353,9 +353,9 @@ def _action_spec(cfg: TrainConfig):
 def _task_overrides(cfg: TrainConfig) -> dict[str, Any]:
     """The task preset's fields that this run changes: ``--dataset``'s, then ``--set`` (a ``val_size`` given there
     wins over the dataset's default) and ``--epochs`` (which wins over ``--set epochs=``)."""
-    from policy_search.child.tasks import dataset_overrides
+    from policy_search.child.tasks import run_overrides
 
-    return {**dataset_overrides(cfg.dataset), **cfg.overrides, **({"epochs": cfg.epochs} if cfg.epochs else {})}
+    return run_overrides(cfg.overrides, cfg.dataset, cfg.epochs)
 
 
 def _make_env(cfg: TrainConfig):

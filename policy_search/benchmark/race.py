@@ -127,9 +127,9 @@ class RaceConfig:
 
     def child_overrides(self) -> dict[str, Any]:
         """Preset overrides of every child run: ``overrides``, and ``dataset``'s."""
-        from policy_search.child.tasks import dataset_overrides
+        from policy_search.child.tasks import run_overrides
 
-        return {**dataset_overrides(self.dataset), **self.overrides}  # a --set val_size wins over the dataset's
+        return run_overrides(self.overrides, self.dataset)
 
 
 def _canonical(policy) -> str:

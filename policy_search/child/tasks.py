@@ -513,6 +513,13 @@ def dataset_overrides(dataset: str | None) -> dict:
     return {"dataset": str(dataset), "val_size": USER_VAL_FRACTION}
 
 
+def run_overrides(overrides: dict, dataset: str | None, epochs: float | None = None) -> dict:
+    """Preset fields of every child run of a command: ``dataset``'s (``dataset_overrides``), then ``--set``'s
+    (a ``val_size`` given there wins over the dataset's default), then ``--epochs`` (which wins over ``--set
+    epochs=``). One rule for train_agent, the race and search compare."""
+    return {**dataset_overrides(dataset), **overrides, **({"epochs": epochs} if epochs else {})}
+
+
 def get_preset(name: str | TaskPreset, **overrides) -> TaskPreset:
     """A preset by name, with optional field overrides; unknown names list the valid ones."""
     if isinstance(name, TaskPreset):

@@ -164,9 +164,9 @@ class CompareConfig:
 def _child_overrides(config: CompareConfig) -> dict[str, Any]:
     """Preset overrides of every child run outside the searches: ``dataset``'s, then ``overrides`` (a ``val_size``
     there wins, as in train_agent and the race)."""
-    from policy_search.child.tasks import dataset_overrides
+    from policy_search.child.tasks import run_overrides
 
-    return {**dataset_overrides(config.dataset), **config.overrides}
+    return run_overrides(config.overrides, config.dataset)
 
 
 def _samples_per_run(config: CompareConfig) -> int:
