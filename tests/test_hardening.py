@@ -884,6 +884,31 @@ def test_default_threads_leave_the_cores_other_processes_use(monkeypatch):
         torch.set_num_threads(before)
 
 
+def test_search_compare_follows_the_thread_setting(tmp_path, monkeypatch, capsys):
+    """``search compare`` ran its children at torch's default thread count whatever POLICY_SEARCH_THREADS said (two
+    side-by-side compares at one thread each ran 2 threads each: 4-6x slower on two cores)."""
+    import torch
+
+    from policy_search.search import compare
+
+    seen = []
+
+    def fake_run(config, argv):
+        seen.append(torch.get_num_threads())
+        raise ValueError("stopped here")
+
+    before = torch.get_num_threads()
+    want = 2 if before == 1 else 1
+    monkeypatch.setenv("POLICY_SEARCH_THREADS", str(want))
+    monkeypatch.setattr(compare, "run_compare", fake_run)
+    try:
+        assert compare.main(["--task", "mnist-small", "--out", str(tmp_path / "c")]) == 2
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [want]
+    assert "stopped here" in capsys.readouterr().err
+
+
 # --- issue 33, second hostile sweep (inputs kept outside the repository: /tmp/hostile/run_all.sh) -----------------
 def _parquet_dataset(root: Path, splits: dict[str, tuple[list, list]], label_feature=None) -> Path:
     """A Hub-layout image dataset: per split (images as uint8 arrays, labels)."""

@@ -596,9 +596,11 @@ def build_parser():
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from policy_search.config import overrides_to_dict, parse_config
+    from policy_search.threads import use_all_cores_unless_configured
 
     parser = build_parser()
     config = parse_config(CompareConfig, parser, argv, convert=overrides_to_dict)
+    use_all_cores_unless_configured()  # POLICY_SEARCH_THREADS, as every single-run command (was ignored here)
     try:
         summary = run_compare(config, argv)
     except (ValueError, RuntimeError) as exc:
