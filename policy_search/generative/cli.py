@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     folder = _checked_folder(parser, args)
     if args.command == "train":
         from policy_search.child.data import DatasetError
+        from policy_search.threads import use_all_cores_unless_configured
+
+        use_all_cores_unless_configured()  # POLICY_SEARCH_THREADS, as every single-run command
 
         try:  # a checkpoint saved each epoch is kept: rerunning with --resume continues from it
             gen = train_generator(
