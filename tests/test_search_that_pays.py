@@ -512,7 +512,7 @@ def test_race_in_worker_processes_matches_the_race_in_process(tmp_path):
         race.RaceConfig(task="mnist-episode", policies=tuple(files), workers=0).validate()
 
 
-def test_race_shortlists_a_search_by_shrunken_means_without_no_augmentation(tmp_path):
+def test_race_shortlists_a_search_by_shrunken_means_without_no_augmentation(tmp_path, capsys):
     from policy_search.search.race import RaceConfig, pool_episodes, run_race, shortlist
     from policy_search.train_agent import TrainConfig, train
 
@@ -544,6 +544,13 @@ def test_race_shortlists_a_search_by_shrunken_means_without_no_augmentation(tmp_
         pool_episodes("cifar10-episode", [str(out)])
     with pytest.raises(FileNotFoundError, match="not a train_agent output folder"):
         pool_episodes("mnist-episode", [str(tmp_path)])
+    capsys.readouterr()
+    again = pool_episodes("mnist-episode", [str(out)], child={"epochs": 0.5})  # as the search ran: no note
+    assert [(g["key"], g["accuracies"]) for g in again] == [(g["key"], g["accuracies"]) for g in pooled]
+    assert capsys.readouterr().err == ""
+    pool_episodes("mnist-episode", [str(out)], child={"epochs": 0.5, "lr_schedule": "constant"})
+    note = capsys.readouterr().err.strip().splitlines()  # another child: said, not silent (and not refused)
+    assert len(note) == 1 and "{'epochs': 0.5}" in note[0] and "lr_schedule" in note[0]
     race_out = tmp_path / "race"
     cfg = RaceConfig(
         task="mnist-episode", searches=(str(out),), candidates=2, rounds=(1,), epochs=0.25, out=str(race_out)

@@ -237,9 +237,13 @@ def _same_data(dataset: str | None) -> str | None:
     return str(path.resolve()) if path.exists() else str(dataset)
 
 
-def pool_episodes(task: str, folders: tuple[str, ...] | list[str], dataset: str | None = None) -> list[dict[str, Any]]:
+def pool_episodes(
+    task: str, folders: tuple[str, ...] | list[str], dataset: str | None = None, child: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """The searches' episodes grouped by the policy they applied: ``[{"policy", "key", "accuracies", "searches"}]``
-    with validation accuracies in percent (diverged episodes left out)."""
+    with validation accuracies in percent (diverged episodes left out). ``child``: the race's preset fields of every
+    child run (``run_overrides`` of its --set, --dataset and --epochs); a search whose children ran with others is
+    named in a note on stderr: its accuracies are of another child (None: not checked)."""
     from policy_search.child.tasks import get_preset
     from policy_search.policy.action_space import ActionSpec
 
@@ -249,20 +253,7 @@ def pool_episodes(task: str, folders: tuple[str, ...] | list[str], dataset: str 
         if not config.is_file() or not log.is_file():
             raise FileNotFoundError(f"{folder} is not a train_agent output folder (config.json and episodes.csv)")
         fields = _read_search_config(config)  # train_agent's config.json (every TrainConfig field)
-        searched, searched_data = fields.get("task"), fields.get("dataset")
-        if searched != task:
-            raise ValueError(f"{folder} searched task {searched!r}, not {task!r}; race on its task or drop it")
-        if _same_data(searched_data) != _same_data(dataset):
-            raise ValueError(
-                f"{folder} searched dataset {searched_data or 'of the preset'!r}, not {dataset or 'of the preset'!r}; "
-                "race with its --dataset or drop it"
-            )
-        steps, population = fields.get("steps_per_episode", 1), fields.get("population", 0)
-        if steps != 1 or population:
-            raise ValueError(
-                f"{folder}: the race pools one decision per child run; it has steps_per_episode "
-                f"{steps} and population {population}"
-            )
+        _check_search(folder, fields, task, dataset, child)
         try:  # the action as the search narrowed it (its episodes.csv holds choices of the narrowed heads)
             spec = ActionSpec.of_run(fields, get_preset(task).modality)
         except (TypeError, ValueError) as exc:
@@ -291,6 +282,38 @@ def pool_episodes(task: str, folders: tuple[str, ...] | list[str], dataset: str 
             group["accuracies"].append(100.0 * acc)
             group["searches"].add(str(folder))
     return list(groups.values())
+
+
+def _check_search(
+    folder: Path, fields: dict[str, Any], task: str, dataset: str | None, child: dict[str, Any] | None
+) -> None:
+    """A one-line ``ValueError`` where a search's child runs are not the race's (task, data) or it made more than one
+    decision per child run; a note where its preset fields (--set, --epochs) differ from the race's."""
+    from policy_search.child.tasks import run_overrides
+
+    searched, searched_data = fields.get("task"), fields.get("dataset")
+    if searched != task:
+        raise ValueError(f"{folder} searched task {searched!r}, not {task!r}; race on its task or drop it")
+    if _same_data(searched_data) != _same_data(dataset):
+        raise ValueError(
+            f"{folder} searched dataset {searched_data or 'of the preset'!r}, not {dataset or 'of the preset'!r}; "
+            "race with its --dataset or drop it"
+        )
+    steps, population = fields.get("steps_per_episode", 1), fields.get("population", 0)
+    if steps != 1 or population:
+        raise ValueError(
+            f"{folder}: the race pools one decision per child run; it has steps_per_episode "
+            f"{steps} and population {population}"
+        )
+    if child is None:
+        return
+    ran = run_overrides(dict(fields.get("overrides") or {}), searched_data, fields.get("epochs"))
+    if ran != child:  # legitimate (search on a cheap proxy, race at full length) but never silent
+        print(
+            f"note: {folder} ran its children with preset fields {ran or '(the preset)'}, the race runs "
+            f"{child or '(the preset)'}: the search's accuracies only shortlist; the race's own runs rank",
+            file=sys.stderr,
+        )
 
 
 def _read_search_config(path: Path) -> dict[str, Any]:
@@ -437,9 +460,11 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any
 def _plan_entries(cfg: RaceConfig, out: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Any]:
     """The searches' pooled episodes, the shortlisted candidates (saved as files) and the policies raced beside
     them; the image spec the searches ran with."""
+    from policy_search.child.tasks import run_overrides
     from policy_search.policy import load_policy
 
-    groups = pool_episodes(cfg.task, cfg.searches, cfg.dataset) if cfg.searches else []
+    child = run_overrides(cfg.overrides, cfg.dataset, cfg.epochs)  # what the searches' children must have run with
+    groups = pool_episodes(cfg.task, cfg.searches, cfg.dataset, child) if cfg.searches else []
     picked = shortlist(groups, cfg.candidates, cfg.prior_runs, cfg.skip_inert)
     image_spec = None
     for folder in cfg.searches:
