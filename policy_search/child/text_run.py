@@ -35,6 +35,7 @@ def _cached_text(
     val_size: int | float,
     seed: int,
     pretrained: str | None,
+    oov_vectors: str | None = None,
 ) -> TextDataset:
     return load_text_dataset(
         name,
@@ -45,6 +46,7 @@ def _cached_text(
         val_size=val_size,
         seed=seed,
         pretrained=pretrained,
+        oov_vectors=oov_vectors,
     )
 
 
@@ -112,8 +114,9 @@ class TextChildRun(ChildRun):
 
     def _setup_data(self, data_dir: str | None, dataset: TextDataset | None) -> None:  # type: ignore[override]
         p = self.preset
+        oov = p.embeddings if p.oov_vectors else None
         data = dataset or _cached_text(
-            p.dataset, data_dir, p.tokenizer, p.vocab_size, p.max_length, p.val_size, p.data_seed, p.pretrained
+            p.dataset, data_dir, p.tokenizer, p.vocab_size, p.max_length, p.val_size, p.data_seed, p.pretrained, oov
         )
         train = (
             data.train.subset(p.train_size, seed=p.data_seed)
@@ -144,8 +147,16 @@ class TextChildRun(ChildRun):
             from policy_search.child.word_vectors import embedding_matrix
 
             vocab = Tokenizer.from_file(self.data.tokenizer_path).get_vocab()
-            vectors, _ = embedding_matrix(p.embeddings, vocab, self.data.vocab_size, seed=self.seed)
-        return build_text_model(p.model, self.data.vocab_size, self.num_classes, p.max_length, p.pretrained, vectors)
+            trained = self.data.trained_vocab_size or self.data.vocab_size
+            vectors, _ = embedding_matrix(p.embeddings, vocab, trained, seed=self.seed)
+            if trained < self.data.vocab_size:  # oov_vectors: the vectors' own rows follow, frozen
+                from policy_search.child.word_vectors import vector_matrix
+
+                vectors = torch.cat([vectors, vector_matrix(p.embeddings)])
+        return build_text_model(
+            p.model, self.data.vocab_size, self.num_classes, p.max_length, p.pretrained, vectors,
+            trainable=self.data.trained_vocab_size,
+        )  # fmt: skip
 
     def normalize(self, images):  # text has nothing to standardize
         return images

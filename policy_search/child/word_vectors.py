@@ -77,6 +77,17 @@ def _table(name: str) -> tuple[np.ndarray, dict[str, int], float]:
     return matrix, {w: i for i, w in enumerate(words)}, std
 
 
+def vector_rows(name: str) -> dict[str, int]:
+    """Word -> row of the named vectors (``oov_vectors``: a word outside the training vocabulary takes its row)."""
+    return _table(name)[1]
+
+
+def vector_matrix(name: str) -> torch.Tensor:
+    """Every row of the named vectors as a float32 tensor (``[400000, 50]`` for GloVe 6B 50-d: 80 MB), the frozen
+    rows of an ``oov_vectors`` embedding."""
+    return torch.from_numpy(np.array(_table(name)[0], dtype=np.float32))  # a copy: the table is memory-mapped
+
+
 def embedding_matrix(name: str, vocab: dict[str, int], size: int, seed: int = 0) -> tuple[torch.Tensor, float]:
     """A ``[size, dim]`` float32 embedding matrix for a tokenizer vocabulary (word -> id): each word's vector
     (looked up as is, then lowercased), others drawn from N(0, s^2) with s the vectors' own standard deviation
