@@ -116,9 +116,11 @@ class TaskPreset:
     embedding (``glove-6b-50d``; ``child/word_vectors.py``); the embedding width follows the vectors. ``None``
     (as an override: ``"none"``): trained from scratch at the model's own width."""
     oov_vectors: bool = False
-    """Text presets with ``embeddings``: a word outside the training vocabulary (of the validation or test split)
-    takes its pretrained vector, frozen, instead of ``[UNK]`` (looked up as written, then lowercased), and every
-    training word gets a trainable row (the tokenizer keeps words seen once). On CoNLL-2003, 38% of the test split's
+    """Text presets with ``embeddings`` (word-level tagging): a word outside the training vocabulary (of the
+    validation or test split) takes its pretrained vector, frozen, instead of ``[UNK]`` (looked up as written, then
+    lowercased; a zero vector where the vectors lack it too), every training word gets a trainable row (the tokenizer
+    keeps words seen once), and every token carries its case class (``child/text_data.py`` ``CASE_CLASSES``) as a
+    learned feature beside its vector, since GloVe's rows are lowercase. On CoNLL-2003, 38% of the test split's
     entity tokens were ``[UNK]`` without it (27% on validation): the names a tagger must find are the rare words."""
 
     @property
@@ -472,8 +474,8 @@ _PRESET_LIST = [
         oov_vectors=True,
         tag_decoding="iob",
         description="CoNLL-2003 NER trained to convergence (issue 35): BiLSTM tagger on GloVe 6B 50-d (words outside "
-        "the training vocabulary on their frozen GloVe rows), IOB-constrained decoding, Adam 1e-3, 20 epochs (~11 min "
-        "a run on one thread; experiments/baselines-conll2003-small)",
+        "the training vocabulary on their frozen GloVe rows, case classes beside), IOB-constrained decoding, Adam 1e-3, "
+        "20 epochs (~8-11 min a run on one thread; experiments/baselines-conll2003-small)",
     ),
 ]
 _IMDB_SMALL = next(p for p in _PRESET_LIST if p.name == "imdb-small")
