@@ -196,6 +196,41 @@ def test_tagger_scores_entity_f1(tiny_text):
     assert test["entity_f1"] > 0.5 and set(test["entity_f1_by_type"]) == {"PER"}
 
 
+def test_crf_likelihood_and_viterbi_match_brute_force_over_every_path():
+    import itertools
+
+    from policy_search.child.text_run import crf_nll, iob_decode
+
+    g = torch.Generator().manual_seed(0)
+    emissions, crf = torch.randn(2, 3, 3, generator=g), torch.randn(4, 3, generator=g)
+    tags, lengths = torch.tensor([[2, 0, 1], [1, 2, 0]]), torch.tensor([3, 2])
+    allowed = torch.ones(4, 3, dtype=torch.bool)
+
+    def score(b: int, path) -> torch.Tensor:
+        total = crf[-1, path[0]] + emissions[b, 0, path[0]]
+        for t in range(1, len(path)):
+            total = total + crf[path[t - 1], path[t]] + emissions[b, t, path[t]]
+        return total
+
+    for b in range(2):
+        n = int(lengths[b])
+        paths = list(itertools.product(range(3), repeat=n))
+        log_z = torch.logsumexp(torch.stack([score(b, p) for p in paths]), 0)
+        nll = log_z - score(b, tags[b, :n].tolist())
+        assert float(crf_nll(emissions, tags, lengths, crf)[b]) == pytest.approx(float(nll), abs=1e-5)
+        best = max(paths, key=lambda p: float(score(b, p)))
+        assert iob_decode(emissions, lengths, allowed, crf)[b, :n].tolist() == list(best)
+
+
+def test_crf_tagger_trains_and_decodes_valid_entities(tiny_text):
+    overrides = {"dataset": str(tiny_text["ner"]), "val_size": 0.2, "eval_samples": None, "tag_decoding": "crf"}
+    run, metrics = run_child("conll2003-bilstm", seed=0, device="cpu", epochs=6, vocab_size=100, **overrides)
+    assert "crf" in dict(run.model.named_parameters()) and float(run.model.crf.detach().abs().sum()) > 0  # learned
+    assert metrics["test"]["entity_f1"] > 0.5 and math.isfinite(metrics["val"]["loss"])
+    with pytest.raises(ValueError, match="tag_decoding must be argmax, iob or crf"):
+        get_preset("conll2003-bilstm", tag_decoding="viterbi")
+
+
 def test_entity_report_is_conll_scoring():
     gold = [["B-PER", "I-PER", "O", "B-LOC"], ["O", "B-ORG"]]
     pred = [["B-PER", "I-PER", "O", "O"], ["O", "B-ORG"]]

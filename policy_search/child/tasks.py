@@ -102,8 +102,10 @@ class TaskPreset:
     """Text presets: ``word`` (word level, for LSTMs) or ``wordpiece`` (BERT-style), trained on the training
     split (``child/text_data.py``); ignored for images."""
     tag_decoding: str = "argmax"
-    """Taggers: ``argmax`` (each token's most likely tag) or ``iob`` (the most likely tag sequence that obeys IOB2:
-    an I-X only after B-X or I-X; Viterbi over the per-token log-probabilities, ``child/text_run.py``)."""
+    """Taggers: ``argmax`` (each token's most likely tag), ``iob`` (the most likely tag sequence that obeys IOB2:
+    an I-X only after B-X or I-X; Viterbi over the per-token log-probabilities, ``child/text_run.py``) or ``crf``
+    (a linear-chain CRF layer: learned tag-transition scores trained by the sequence likelihood, Lample et al. 2016,
+    decoded by Viterbi under the same IOB2 constraint)."""
     vocab_size: int = 20000
     """Text presets: tokenizer vocabulary size, special tokens included."""
     max_length: int = 256
@@ -212,8 +214,8 @@ class TaskPreset:
                 "preset field oov_vectors needs embeddings (the vectors it falls back to): set embeddings, or "
                 "oov_vectors=false with embeddings=none"
             )
-        if self.tag_decoding not in ("argmax", "iob"):
-            raise ValueError(f"preset field tag_decoding must be argmax or iob, got {self.tag_decoding!r}")
+        if self.tag_decoding not in ("argmax", "iob", "crf"):
+            raise ValueError(f"preset field tag_decoding must be argmax, iob or crf, got {self.tag_decoding!r}")
 
     def with_overrides(self, **overrides) -> TaskPreset:
         known = {f.name for f in fields(self)}

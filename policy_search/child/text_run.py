@@ -63,15 +63,20 @@ def iob_transitions(names: list[str]) -> torch.Tensor:
     return allowed
 
 
-def iob_decode(logits: torch.Tensor, lengths: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+def iob_decode(
+    logits: torch.Tensor, lengths: torch.Tensor, allowed: torch.Tensor, crf: torch.Tensor | None = None
+) -> torch.Tensor:
     """long[B, L]: per sequence the tag path of highest summed log-probability among those ``allowed`` permits
     (Viterbi; positions past a sequence's length are 0). A softmax tagger's argmax may emit I-X after O, which
-    entity F1 scores as a broken entity; this keeps its per-token scores and returns only valid paths."""
-    logp = F.log_softmax(logits.float(), -1)
+    entity F1 scores as a broken entity; this keeps its per-token scores and returns only valid paths. With ``crf``
+    (transition scores [C + 1, C], row C the start) the path score is the CRF's: raw emissions plus transitions."""
+    logp = logits.float() if crf is not None else F.log_softmax(logits.float(), -1)
     batch, length, tags = logp.shape
     if length == 0:
         return torch.zeros(batch, 0, dtype=torch.long, device=logits.device)
     block = torch.zeros(allowed.shape, device=logits.device).masked_fill(~allowed.to(logits.device), -1e9)
+    if crf is not None:
+        block = block + crf.detach().float().to(logits.device)
     score = logp[:, 0] + block[-1]
     back = torch.zeros(batch, length, tags, dtype=torch.long, device=logits.device)
     for t in range(1, length):
@@ -88,6 +93,24 @@ def iob_decode(logits: torch.Tensor, lengths: torch.Tensor, allowed: torch.Tenso
             cur = back[:, t].gather(1, cur[:, None]).squeeze(1)
     real = torch.arange(length, device=logits.device)[None] < lengths.to(logits.device)[:, None]
     return path * real
+
+
+def crf_nll(emissions: torch.Tensor, tags: torch.Tensor, lengths: torch.Tensor, crf: torch.Tensor) -> torch.Tensor:
+    """float[B]: each sequence's negative log-likelihood under a linear-chain CRF (emissions [B, L, C] plus
+    transition scores ``crf`` [C + 1, C], row C the start): log of the sum over every tag path (forward algorithm)
+    minus the gold path's score. Positions at or past ``lengths`` are ignored."""
+    batch, length, _ = emissions.shape
+    live = torch.arange(length, device=emissions.device)[None] < lengths.to(emissions.device)[:, None]
+    start, move = crf[-1], crf[:-1]
+    first = tags[:, 0]
+    gold = start[first] + emissions[:, 0].gather(1, first[:, None]).squeeze(1)
+    alpha = start[None] + emissions[:, 0]
+    for t in range(1, length):
+        step = move[tags[:, t - 1], tags[:, t]] + emissions[:, t].gather(1, tags[:, t, None]).squeeze(1)
+        gold = gold + step * live[:, t]
+        nxt = torch.logsumexp(alpha[:, :, None] + move[None], dim=1) + emissions[:, t]
+        alpha = torch.where(live[:, t, None], nxt, alpha)
+    return torch.logsumexp(alpha, dim=-1) - gold
 
 
 def entity_report(preds: list[list[str]], labels: list[list[str]]) -> dict:
@@ -166,9 +189,12 @@ class TextChildRun(ChildRun):
             trained = self.data.trained_vocab_size or self.data.vocab_size
             vectors, _ = embedding_matrix(p.embeddings, vocab, trained, seed=self.seed)
             oov = _oov_rows(p.embeddings, vocab, trained) if self.data.trained_vocab_size is not None else None
-        return build_text_model(
+        model = build_text_model(
             p.model, self.data.vocab_size, self.num_classes, p.max_length, p.pretrained, vectors, oov=oov
         )
+        if p.tag_decoding == "crf":  # the CRF's transitions are the model's: trained, checkpointed, resumed with it
+            model.crf = torch.nn.Parameter(torch.zeros(self.num_classes + 1, self.num_classes))
+        return model
 
     def normalize(self, images):  # text has nothing to standardize
         return images
@@ -183,6 +209,15 @@ class TextChildRun(ChildRun):
             return logits, labels, None
         # after augmentation the tags moved with their tokens; padding is not scored
         return logits, inputs.tags, inputs.real()
+
+    def _scored(self, logits, targets, mask):  # type: ignore[override]
+        crf = getattr(self.model, "crf", None)
+        if crf is None or mask is None:
+            return super()._scored(logits, targets, mask)
+        loss = crf_nll(logits, targets, mask.sum(1), crf).sum() / mask.sum().clamp(min=1)  # per token, as softmax's
+        real = targets[mask]
+        hits = (logits.detach()[mask].argmax(-1) == real).sum()
+        return loss, hits, int(real.shape[0])
 
     @torch.no_grad()
     def _predict_rows(self, split: str, max_samples: int | None) -> tuple[list, torch.Tensor, float, int]:
@@ -202,12 +237,15 @@ class TextChildRun(ChildRun):
             logits = self.model(tokens)
             labels = part.labels.to(self.device)
             if self.tagging:
-                real = tokens.real()
-                loss_sum += F.cross_entropy(logits[real], labels[real], reduction="sum")
+                real, crf = tokens.real(), getattr(self.model, "crf", None)
+                if crf is not None:
+                    loss_sum += crf_nll(logits, labels, tokens.lengths, crf).sum()
+                else:
+                    loss_sum += F.cross_entropy(logits[real], labels[real], reduction="sum")
                 count += int(real.sum())
                 best = (
-                    iob_decode(logits, tokens.lengths, self._transitions)
-                    if self.preset.tag_decoding == "iob"
+                    iob_decode(logits, tokens.lengths, self._transitions, crf)
+                    if self.preset.tag_decoding in ("iob", "crf")
                     else logits.argmax(-1)
                 )
                 preds.extend(best[b, : int(tokens.lengths[b])] for b in range(len(best)))
