@@ -12,10 +12,15 @@ for classification, ``[B, L, tags]`` for tagging (positions past a sequence's le
   (``bert-base-uncased``, the seed-001/002 recipe, for users who are online) or from a local ``save_pretrained``
   folder; offline without them it fails in one line naming what to do.
 - ``bilstm-tagger``: embedding 100, bidirectional LSTM 100 units per direction, dropout 0.5, a linear layer per
-  token (the standard BiLSTM tagger without the CRF, Huang et al. 2015).
+  token (the standard BiLSTM tagger, Huang et al. 2015; with the preset's ``tag_decoding="crf"`` a CRF layer's
+  transition scores are added to it and trained with it, ``child/text_run.py``).
 
 The LSTM models take optional pretrained word vectors (``TaskPreset.embeddings``, ``child/word_vectors.py``): the
-embedding starts from them, is fine-tuned, and takes their width (GloVe 6B: 50 instead of 128 / 100).
+embedding starts from them, is fine-tuned, and takes their width (GloVe 6B: 50 instead of 128 / 100). With
+``oov_vectors`` (tagging) the embedding is ``FrozenTailEmbedding``: trainable rows for the training words, frozen
+GloVe rows for every other word, and a case-class embedding beside each token's vector. Written here rather than
+with a library: the split between trained and frozen rows follows the tokenizer's vocabulary, and the case class
+rides in the id so that the text ops, which move ids, keep it aligned for free.
 """
 
 from __future__ import annotations
