@@ -248,12 +248,13 @@ def pool_episodes(
     from policy_search.policy.action_space import ActionSpec
 
     groups: dict[str, dict[str, Any]] = {}
+    notes = []
     for folder in map(Path, folders):
         config, log = folder / "config.json", folder / "episodes.csv"
         if not config.is_file() or not log.is_file():
             raise FileNotFoundError(f"{folder} is not a train_agent output folder (config.json and episodes.csv)")
         fields = _read_search_config(config)  # train_agent's config.json (every TrainConfig field)
-        _check_search(folder, fields, task, dataset, child)
+        notes.append(_check_search(folder, fields, task, dataset, child))
         try:  # the action as the search narrowed it (its episodes.csv holds choices of the narrowed heads)
             spec = ActionSpec.of_run(fields, get_preset(task).modality)
         except (TypeError, ValueError) as exc:
@@ -281,14 +282,16 @@ def pool_episodes(
             group = groups.setdefault(key, {"policy": policy, "key": key, "accuracies": [], "searches": set()})
             group["accuracies"].append(100.0 * acc)
             group["searches"].add(str(folder))
+    for note in filter(None, notes):  # once every search read: an error above stays the one line printed
+        print(note, file=sys.stderr)
     return list(groups.values())
 
 
 def _check_search(
     folder: Path, fields: dict[str, Any], task: str, dataset: str | None, child: dict[str, Any] | None
-) -> None:
+) -> str | None:
     """A one-line ``ValueError`` where a search's child runs are not the race's (task, data) or it made more than one
-    decision per child run; a note where its preset fields (--set, --epochs) differ from the race's."""
+    decision per child run; a note (returned) where its preset fields (--set, --epochs) differ from the race's."""
     from policy_search.child.tasks import run_overrides
 
     searched, searched_data = fields.get("task"), fields.get("dataset")
@@ -306,14 +309,14 @@ def _check_search(
             f"{steps} and population {population}"
         )
     if child is None:
-        return
+        return None
     ran = run_overrides(dict(fields.get("overrides") or {}), searched_data, fields.get("epochs"))
-    if ran != child:  # legitimate (search on a cheap proxy, race at full length) but never silent
-        print(
-            f"note: {folder} ran its children with preset fields {ran or '(the preset)'}, the race runs "
-            f"{child or '(the preset)'}: the search's accuracies only shortlist; the race's own runs rank",
-            file=sys.stderr,
-        )
+    if ran == child:
+        return None
+    return (  # legitimate (search on a cheap proxy, race at full length) but never silent
+        f"note: {folder} ran its children with preset fields {ran or '(the preset)'}, the race runs "
+        f"{child or '(the preset)'}: the search's accuracies only shortlist; the race's own runs rank"
+    )
 
 
 def _read_search_config(path: Path) -> dict[str, Any]:

@@ -179,7 +179,7 @@ class TextChildRun(ChildRun):
 
     def _build_model(self) -> torch.nn.Module:
         p = self.preset
-        vectors = None
+        vectors, oov = None, None
         if p.embeddings:
             from tokenizers import Tokenizer
 
