@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,7 +121,7 @@ class TextDataset:
     trained_vocab_size: int | None = None
     """With ``oov_vectors``: ids below this are the tokenizer's (trainable rows); an id from it on is a row of the
     pretrained vectors (frozen) and a case class: ``id - trained_vocab_size = row * len(CASE_CLASSES) + case``
-    (``_encode_with_vectors``). None: every id is the tokenizer's."""
+    (``_vector_ids``). None: every id is the tokenizer's."""
 
     @property
     def num_classes(self) -> int:
@@ -195,8 +196,17 @@ def _pretrained_tokenizer(name: str):
     return hf.backend_tokenizer, specials
 
 
-def _encode(tok, texts: list, max_length: int, cls: int | None, pretokenized: bool, tags: list | None = None):
-    """Padded long[N, max_length] ids, long[N] lengths (and long[N, max_length] tags aligned to the tokens)."""
+def _encode(
+    tok,
+    texts: list,
+    max_length: int,
+    cls: int | None,
+    pretokenized: bool,
+    tags: list | None = None,
+    unknown: Callable[[str], int] | None = None,
+):
+    """Padded long[N, max_length] ids, long[N] lengths (and long[N, max_length] tags aligned to the tokens).
+    ``unknown`` (pre-tokenized text): the id of a word the tokenizer maps to ``[UNK]`` (``oov_vectors``)."""
     encodings = tok.encode_batch(texts, is_pretokenized=pretokenized, add_special_tokens=False)
     n = len(encodings)
     ids = torch.zeros(n, max_length, dtype=torch.long)
@@ -205,6 +215,8 @@ def _encode(tok, texts: list, max_length: int, cls: int | None, pretokenized: bo
     start = 0 if cls is None else 1
     for i, enc in enumerate(encodings):
         row = enc.ids[: max_length - start]
+        if unknown is not None and UNK_ID in row:
+            row = [unknown(texts[i][w]) if t == UNK_ID else t for t, w in zip(row, enc.word_ids, strict=False)]
         if cls is not None:
             ids[i, 0] = cls
         ids[i, start : start + len(row)] = torch.tensor(row, dtype=torch.long)
@@ -227,44 +239,41 @@ def case_class(word: str) -> int:
     if not word:
         return CASE_CLASSES.index("special")
     digits = sum(c.isdigit() for c in word)
-    checks = (
-        ("numeric", word.isdigit()),
-        ("mainly_numeric", digits / len(word) > 0.5),
-        ("lower", word.islower()),
-        ("upper", word.isupper()),
-        ("initial_upper", word[0].isupper()),
-        ("contains_digit", digits > 0),
-    )
-    return next((CASE_CLASSES.index(name) for name, hit in checks if hit), CASE_CLASSES.index("other"))
+    if word.isdigit():
+        return CASE_CLASSES.index("numeric")
+    if digits / len(word) > 0.5:
+        return CASE_CLASSES.index("mainly_numeric")
+    if word.islower():
+        return CASE_CLASSES.index("lower")
+    if word.isupper():
+        return CASE_CLASSES.index("upper")
+    if word[0].isupper():
+        return CASE_CLASSES.index("initial_upper")
+    return CASE_CLASSES.index("contains_digit" if digits else "other")
 
 
-def _encode_with_vectors(tok, texts: list, max_length: int, tags: list | None, vectors: str):
-    """``_encode`` for pre-tokenized text (one id per word) where a word outside the tokenizer's vocabulary takes the
-    id ``len(vocab) + row * len(CASE_CLASSES) + case``: ``row`` its pretrained vector's (the word's, else its lowercase
+def _vector_ids(tok, vectors: str) -> Callable[[str], int]:
+    """``_encode``'s ``unknown`` for ``oov_vectors``: a word outside the tokenizer's vocabulary takes the id
+    ``vocab size + row * len(CASE_CLASSES) + case``: ``row`` its pretrained vector's (the word's, else its lowercase
     form's; a word in neither takes row ``len(vectors)``, a zero vector), ``case`` its ``case_class``. No word is
     ``[UNK]``: an unknown word still shows its case."""
     from policy_search.child.word_vectors import vector_rows
 
-    vocab, normalize = tok.get_vocab(), tok.normalizer.normalize_str
-    rows, offset, classes = vector_rows(vectors), len(vocab), len(CASE_CLASSES)
-    n = len(texts)
-    ids = torch.zeros(n, max_length, dtype=torch.long)
-    lengths = torch.zeros(n, dtype=torch.long)
-    tag_out = torch.zeros(n, max_length, dtype=torch.long) if tags is not None else None
-    for i, words in enumerate(texts):
-        row = []
-        for word in words[:max_length]:
-            w = normalize(word)
-            found = vocab.get(w)
-            if found is None:
-                vector = rows.get(w, rows.get(w.lower(), len(rows)))
-                found = offset + vector * classes + case_class(w)
-            row.append(found)
-        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-        lengths[i] = len(row)
-        if tag_out is not None and tags is not None:
-            tag_out[i, : len(row)] = torch.tensor(tags[i][: len(row)], dtype=torch.long)
-    return ids, lengths, tag_out
+    normalize, rows = tok.normalizer.normalize_str, vector_rows(vectors)
+    offset, classes = tok.get_vocab_size(), len(CASE_CLASSES)
+
+    def unknown(word: str) -> int:
+        w = normalize(word)
+        return offset + rows.get(w, rows.get(w.lower(), len(rows))) * classes + case_class(w)
+
+    return unknown
+
+
+def _vector_id_count(vectors: str) -> int:
+    """How many ids ``_vector_ids`` may give: (the vectors' rows and the zero row) x case classes."""
+    from policy_search.child.word_vectors import vector_rows
+
+    return (len(vector_rows(vectors)) + 1) * len(CASE_CLASSES)
 
 
 def build_synonyms(tok, max_synonyms: int = MAX_SYNONYMS) -> torch.Tensor | None:
@@ -320,8 +329,9 @@ def _encode_splits(
 ) -> dict[str, torch.Tensor]:
     """Ids, lengths and labels (per-token tags when tagging) of train, test and the source's validation split if
     it ships one; a training split with no words at all is refused. ``oov_vectors`` (tagging): unknown words take
-    their vector's id (``_encode_with_vectors``)."""
+    their vector's id (``_vector_ids``)."""
     cls = specials["cls"] if kind != "word" else None
+    unknown = _vector_ids(tok, oov_vectors) if oov_vectors else None
     tensors: dict[str, torch.Tensor] = {}
     split_names = {"train": "train", "test": "test"}
     if "validation" in dsd:
@@ -330,12 +340,9 @@ def _encode_splits(
         ds = dsd[theirs]
         texts = ds[text_col] if tagging or kind != "pretrained" else [t.replace("<br />", " ") for t in ds[text_col]]
         labels = ds[label_col]
-        if oov_vectors:
-            ids, lengths, tags = _encode_with_vectors(tok, texts, max_length, labels, oov_vectors)
-        else:
-            ids, lengths, tags = _encode(
-                tok, texts, max_length, cls=cls, pretokenized=tagging, tags=labels if tagging else None
-            )
+        ids, lengths, tags = _encode(
+            tok, texts, max_length, cls=cls, pretokenized=tagging, tags=labels if tagging else None, unknown=unknown
+        )
         tensors[f"{ours}_ids"], tensors[f"{ours}_lengths"] = ids, lengths
         tensors[f"{ours}_labels"] = tags if tags is not None else torch.tensor(labels, dtype=torch.long)
         if ours == "train":
@@ -381,8 +388,6 @@ def _build_cache(
         )
         specials = dict(TRAINED_SPECIALS)
     tensors = _encode_splits(dsd, tok, specials, kind, tagging, text_col, label_col, max_length, oov_vectors)
-    from policy_search.child.word_vectors import vector_rows
-
     synonyms = build_synonyms(tok) if kind == "word" else None
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     tmp.mkdir(parents=True, exist_ok=True)
@@ -399,8 +404,7 @@ def _build_cache(
         "tokenizer": kind,
         "pretrained": pretrained,
         "specials": specials,
-        "vocab_size": tok.get_vocab_size()
-        + ((len(vector_rows(oov_vectors)) + 1) * len(CASE_CLASSES) if oov_vectors else 0),
+        "vocab_size": tok.get_vocab_size() + (_vector_id_count(oov_vectors) if oov_vectors else 0),
         "trained_vocab_size": tok.get_vocab_size() if oov_vectors else None,
         "oov_vectors": oov_vectors,
         "max_length": max_length,

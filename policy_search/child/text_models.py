@@ -65,6 +65,8 @@ class FrozenTailEmbedding(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         tail = ids >= self.num_trained
+        if not bool(tail.any()):  # every training batch (its words are all the tokenizer's): no frozen row to read
+            return torch.cat([self.trained(ids), self.case(self.case_of[ids])], dim=-1)
         head = torch.where(tail, torch.zeros_like(ids), ids)
         rel = (ids - self.num_trained).clamp(min=0)
         word = torch.where(tail.unsqueeze(-1), self.frozen[rel // self.classes], self.trained(head))
