@@ -29,29 +29,51 @@ SESSION_VARIABLE = "POLICY_SEARCH_RAY_SESSION"  # marks every process of a --ray
 
 # Run by a watchdog process, a child of a driver that started a private cluster: once the driver is gone (killed
 # with kill -9, say; the watchdog is then re-parented, which neither a zombie driver nor a reused pid can fake),
-# every process that carries the driver's mark is killed. Ray's own processes notice a dead raylet only after a
-# minute or two (its per-node agents lingered ~2 minutes here), and a worker's command line is rewritten (ray::f),
-# so the mark in the environment is what finds them.
+# every process of the cluster is killed. Ray's own processes notice a dead raylet only after a minute or two (its
+# per-node agents lingered ~2 minutes here), and a worker's command line is rewritten (ray::f), so the driver's mark
+# in the environment is what finds them, with every descendant of a marked process and every process seen so while
+# the driver lived (same pid and start time): Ray's agents rewrite their title over the start of their environment
+# block, where the raylet (sorting it) puts the mark, so their mark is readable for their first seconds only (they
+# outlived a driver killed later, in a test, December 2026).
 _REAPER = """
 import os, signal, sys, time
 parent, mark = int(sys.argv[1]), sys.argv[2].encode()
+
+def table():  # pid -> (parent pid, start time, carries the mark), live processes but this one
+    rows = {}
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    marked = mark in f.read().split(b"\\0")
+            except OSError:
+                continue
+            if fields[0] != b"Z":
+                rows[int(pid)] = (int(fields[1]), fields[19], marked)
+    return rows
+
+def cluster(rows, seen):  # pid -> start time of the marked processes, those seen before, and their descendants
+    found = {p: r[1] for p, r in rows.items() if r[2] or seen.get(p) == r[1]}
+    more = found
+    while more:
+        more = {p: r[1] for p, r in rows.items() if r[0] in more and p not in found}
+        found.update(more)
+    return found
+
+seen = {}
 while os.getppid() == parent:
+    seen = cluster(table(), seen)
     time.sleep(0.5)
 empty = 0
 for _ in range(600):  # again until fifty passes in a row (ten seconds) find none: a process may start (or be
-    found = 0         # mid-exec, its environ unreadable for an instant, or slow to start on loaded cores) meanwhile;
-                      # two seconds let two of Ray's agents through once in a full test suite (December 2026)
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
+    found = cluster(table(), seen)  # mid-exec, or slow to start on loaded cores) meanwhile
+    for pid in found:
         try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                marked = mark in f.read().split(b"\\0")
-            if marked:
-                os.kill(int(pid), signal.SIGKILL)
-                found += 1
+            os.kill(pid, signal.SIGKILL)
         except OSError:
-            continue
+            pass
     empty = 0 if found else empty + 1
     if empty >= 50:
         break

@@ -323,15 +323,50 @@ def test_a_driver_killed_with_kill_9_leaves_no_ray_process(tmp_path):
         driver.kill()
         pytest.skip("Ray could not start a local cluster here in 3 minutes")
     time.sleep(3)  # the node's agents (they outlived a killed driver by ~2 minutes without the watchdog)
+    cluster = _cluster(mark, {})  # Ray's agents overwrite their environment's start: found as the raylet's children
     driver.send_signal(signal.SIGKILL)
     driver.wait()
     # the watchdog polls twice a second and kills in well under a second on quiet cores; Ray's own checks take
     # a minute or two. On CI's loaded cores one agent outlived 5 s (December 2026), so seconds means 30 here
     deadline = time.monotonic() + 30
-    while _marked_processes(mark) and time.monotonic() < deadline:
+    while _cluster(mark, cluster) and time.monotonic() < deadline:
         time.sleep(0.5)
-    left = {p: (c.strip()[:40], _state(p)) for p, c in _marked_processes(mark).items()}
+    left = {p: (_command(p)[:40], _state(p)) for p in _cluster(mark, cluster)}
     assert left == {}  # no worker, agent, raylet or GCS outlives its driver by more than seconds
+
+
+def _cluster(mark: str, before: dict[int, str]) -> dict[int, str]:
+    """pid -> start time of the live processes that carry the test's mark, were in ``before`` (same start time), or
+    descend from one of those; but the watchdog (it sweeps for seconds after the cluster is gone; its command line
+    names the session variable)."""
+    import os
+
+    from policy_search.dispatch import SESSION_VARIABLE
+
+    rows = {}  # pid -> (parent, start time)
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and SESSION_VARIABLE not in _command(int(pid)):
+            rows[int(pid)] = (int(fields[1]), fields[19])
+    marked = _marked_processes(mark)
+    found = {p: r[1] for p, r in rows.items() if p in marked or before.get(p) == r[1]}
+    more = found
+    while more:
+        more = {p: r[1] for p, r in rows.items() if r[0] in more and p not in found}
+        found.update(more)
+    return found
+
+
+def _command(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
 
 
 def _state(pid: int) -> str:
