@@ -347,7 +347,8 @@ def _action_spec(cfg: TrainConfig):
     from policy_search.policy.action_space import ActionSpec
 
     # with the run's preset overrides: an unknown --set field is refused here, before the folder is touched
-    return ActionSpec.of_run(asdict(cfg), get_preset(cfg.task, **_task_overrides(cfg)).modality)
+    preset = get_preset(cfg.task, **_task_overrides(cfg))
+    return ActionSpec.of_run(asdict(cfg), preset.modality, preset.tagging)
 
 
 def _task_overrides(cfg: TrainConfig) -> dict[str, Any]:

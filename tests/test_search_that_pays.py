@@ -892,3 +892,34 @@ def test_train_agent_runs_and_resumes_the_critic_update(tmp_path):
         TrainConfig(agent="ppo", update="critic").validate()
     with pytest.raises(ValueError, match="--update critic learns whole-run policies"):
         TrainConfig(update="critic", steps_per_episode=2).validate()
+
+
+def test_a_tagging_task_searches_the_tagging_ops_and_a_classification_task_does_not():
+    """issue 35: on CoNLL-2003 every search (train_agent's action, the Optuna action spaces, the race's rebuild)
+    may choose Dai & Adel's tagging ops, each with its own on/off head; on IMDB they would be no-ops, so it may not."""
+    from policy_search.search.space import build_policy
+    from policy_search.search.study import SearchConfig
+    from policy_search.train_agent import TrainConfig, _action_spec
+
+    tagging = ("MentionReplacement", "LabelwiseTokenReplacement", "SegmentShuffle")
+    assert get_preset("conll2003-small").tagging and not get_preset("imdb-small").tagging
+    for kind in ("compact", "families"):
+        tagger = _action_spec(TrainConfig(task="conll2003-small", action_kind=kind))
+        classifier = _action_spec(TrainConfig(task="imdb-small", action_kind=kind))
+        assert set(tagging) <= set(tagger.ops) and not set(tagging) & set(classifier.ops)
+    families = _action_spec(TrainConfig(task="conll2003-small", action_kind="families")).families
+    assert all((op,) in families for op in tagging)
+    study = SearchConfig(task="conll2003-small", space="text-families")
+    assert study.space_args() == {"tagging": True}
+    assert SearchConfig(task="imdb-small", space="text-families").space_args() == {}
+    params = {f"family_{op}": int(op == "MentionReplacement") for op in tagging}
+    params |= {f"family_{op}": 0 for op in ("RandomDeletion", "RandomSwap", "RandomInsertion")}
+    params |= {f"family_{op}": 0 for op in ("SynonymReplacement", "TokenMask", "SpanCutout")}
+    params |= {"num_ops": 1, "magnitude": 5}
+
+    def randaugment(policy):
+        found = [p for p in policy.policies if isinstance(p, RandAugment)] if isinstance(policy, Sequence) else [policy]
+        return [op for p in found for op in p.ops if op != "Identity"]
+
+    assert randaugment(build_policy("text-families", params, None, study.space_args())) == ["MentionReplacement"]
+    assert randaugment(build_policy("text-families", params, None, {})) == []  # its six families all off

@@ -254,6 +254,37 @@ def test_train_agent_searches_text_with_the_same_loop(tiny_text, tmp_path):
     assert controller(token_batch()).ids.shape[0] == 32
 
 
+def test_train_agent_searches_a_tagger_with_the_tagging_ops(tiny_text, tmp_path):
+    """issue 35: a tagging task's search may draw Dai & Adel's ops (here narrowed to mention replacement alone);
+    the exported controller applies them to tagged batches, tags aligned."""
+    from policy_search.train_agent import TrainConfig, train
+
+    cfg = TrainConfig(
+        task="conll2003-bilstm",
+        episodes=2,
+        epochs=0.5,
+        out=str(tmp_path / "run"),
+        progress_bar=False,
+        device="cpu",
+        action_kind="families",
+        ops=["MentionReplacement"],
+        overrides={"val_size": 0.2, "eval_samples": None, "vocab_size": 100},
+    )
+    cfg.dataset = str(tiny_text["ner"])
+    train(cfg)
+    spec = load_policy(tmp_path / "run" / "policy.json").spec
+    assert spec.ops == ("MentionReplacement",) and spec.families == (("MentionReplacement",),)
+    policy = spec.to_policy([1, 1, 9])  # its family on, one op per sentence, the top magnitude (rate 1)
+    ids, tags, lengths, vocab = toy_mentions()
+    changed = False
+    for seed in range(10):
+        policy.reset(seed)
+        out = policy(TokenBatch(ids, lengths, tags, vocab))
+        assert torch.equal(out.tags, tags) and torch.equal(out.ids[tags == 0], ids[tags == 0])
+        changed |= not torch.equal(out.ids, ids)
+    assert changed  # mentions replaced, tags where they were
+
+
 # -- the CLIs on the real data -----------------------------------------------------------------------------------
 @pytest.mark.slow
 @pytest.mark.parametrize(("preset", "metric"), [("imdb-small", "accuracy"), ("conll2003-bilstm", "entity_f1")])

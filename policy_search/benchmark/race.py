@@ -256,7 +256,7 @@ def pool_episodes(
         fields = _read_search_config(config)  # train_agent's config.json (every TrainConfig field)
         notes.append(_check_search(folder, fields, task, dataset, child))
         try:  # the action as the search narrowed it (its episodes.csv holds choices of the narrowed heads)
-            spec = ActionSpec.of_run(fields, get_preset(task).modality)
+            spec = ActionSpec.of_run(fields, get_preset(task).modality, get_preset(task).tagging)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{config}: its action (ops, max_ops, magnitude_range) cannot be rebuilt: {exc}") from None
         with log.open(newline="") as f:

@@ -133,6 +133,11 @@ class TaskPreset:
         return row.modality if row is not None else "image"
 
     @property
+    def tagging(self) -> bool:
+        """A tagging task (per-token labels): its searches may draw the tagging ops (``ActionSpec.compact``)."""
+        return self.metric == "entity_f1"
+
+    @property
     def metric(self) -> str:
         """The headline test metric in ``metrics.json``: entity-level F1 for tagging, else accuracy."""
         row = MODEL_ROWS.get(self.model)

@@ -85,14 +85,20 @@ class ActionSpec:
     "mild ops only" is ``(0, 4)``); choice k of the head is bin ``low + k``. Empty: every bin."""
 
     @classmethod
-    def compact(cls, modality: str = "image", **kw) -> ActionSpec:
-        """The compact (RandAugment-like) spec with RandAugment's op set (on text, every text op)."""
-        return cls(kind="compact", ops=get_modality(modality).search_ops, modality=modality, **kw)
+    def compact(cls, modality: str = "image", *, tagging: bool = False, **kw) -> ActionSpec:
+        """The compact (RandAugment-like) spec with RandAugment's op set (on text, every text op; on a tagging
+        task, the tagging ops too: Dai & Adel's, which read the tags)."""
+        table = get_modality(modality)
+        ops = table.search_ops + (table.tagging_ops if tagging else ())
+        return cls(kind="compact", ops=ops, modality=modality, **kw)
 
     @classmethod
-    def families_spec(cls, modality: str = "image", **kw) -> ActionSpec:
-        """The compact spec with an on/off head per op family (images: affine, colour, tone; text: each op)."""
-        return cls.compact(modality, families=tuple(get_modality(modality).families.values()), **kw)
+    def families_spec(cls, modality: str = "image", *, tagging: bool = False, **kw) -> ActionSpec:
+        """The compact spec with an on/off head per op family (images: affine, colour, tone; text: each op, the
+        tagging ops too on a tagging task)."""
+        table = get_modality(modality)
+        families = tuple(table.families.values()) + tuple((op,) for op in (table.tagging_ops if tagging else ()))
+        return cls.compact(modality, tagging=tagging, families=families, **kw)
 
     @classmethod
     def for_search(
@@ -101,19 +107,20 @@ class ActionSpec:
         modality: str,
         synthetic: bool = False,
         *,
+        tagging: bool = False,
         ops: tuple[str, ...] = (),
         max_ops: int | None = None,
         magnitude_range: tuple[float, ...] = (),
     ) -> ActionSpec:
         """The spec ``train_agent --action-kind`` searches (``compact``, ``families`` or ``slots``), with the
-        synthetic ratio head when ``--synthetic`` is on, narrowed to what an expert would allow: only ``ops`` (the
+        synthetic ratio head when ``--synthetic`` is on, the tagging ops on a tagging task, narrowed to what an expert would allow: only ``ops`` (the
         families keep their ops among them), at most ``max_ops`` per sample (compact), magnitudes within
         ``magnitude_range`` (fractions of the space's maximum, snapped to the bin grid)."""
         ratios = DEFAULT_RATIOS if synthetic else ()
         if action_kind == "compact":
-            spec = cls.compact(modality, ratios=ratios)
+            spec = cls.compact(modality, tagging=tagging, ratios=ratios)
         elif action_kind == "families":
-            spec = cls.families_spec(modality, ratios=ratios)
+            spec = cls.families_spec(modality, tagging=tagging, ratios=ratios)
         elif action_kind == "slots":
             spec = cls.slots_spec(modality, ratios=ratios)
         else:
@@ -121,14 +128,15 @@ class ActionSpec:
         return spec._narrowed(tuple(ops), max_ops, tuple(magnitude_range))
 
     @classmethod
-    def of_run(cls, fields: Mapping[str, Any], modality: str) -> ActionSpec:
+    def of_run(cls, fields: Mapping[str, Any], modality: str, tagging: bool = False) -> ActionSpec:
         """The action a ``train_agent`` run searched, from its config (``TrainConfig`` fields, or the config.json
-        it wrote): the kind, the synthetic head and the narrowing. Shared by train_agent and the race that reads
-        its episodes back."""
+        it wrote) and its task's modality and kind: the kind, the synthetic head and the narrowing. Shared by
+        train_agent and the race that reads its episodes back."""
         return cls.for_search(
             fields.get("action_kind", "compact"),
             modality,
             bool(fields.get("synthetic")),
+            tagging=tagging,
             ops=tuple(fields.get("ops") or ()),
             max_ops=fields.get("max_ops"),
             magnitude_range=tuple(fields.get("magnitude_range") or ()),

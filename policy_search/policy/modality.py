@@ -306,6 +306,7 @@ class Modality(abc.ABC):
     op_word: ClassVar[str]  # what one of its ops is called in messages ("op", "text op")
     hint: ClassVar[str]  # which policies to use for it, for messages
     search_ops: ClassVar[tuple[str, ...]]  # the compact action's op set
+    tagging_ops: ClassVar[tuple[str, ...]] = ()  # added to it (and to the families, one each) on a tagging task
     families: ClassVar[Mapping[str, tuple[str, ...]]]  # op families: on/off heads of the families action
     geometric_heads: ClassVar[bool]  # the compact action has flip and crop heads
     identity: ClassVar[int]  # op_index of Identity
@@ -453,6 +454,7 @@ class _Text(Modality):
     op_word = "text op"
     hint = "use a text policy (eda, text-progress-heuristic, or a policy searched on a text task)"
     search_ops = TEXT_OPS
+    tagging_ops = TAGGING_OPS[len(TEXT_OPS) :]
     families = {op: (op,) for op in TEXT_OPS}
     geometric_heads = False
     identity = text_ops.TEXT_OP_NAMES.index("Identity")

@@ -113,7 +113,7 @@ class CompareConfig:
 
         if any(m in OPTUNA_METHODS for m in self.methods) and self.space not in SPACES:
             raise ValueError(f"unknown search space {self.space!r}; choose one of {', '.join(SPACES)}")
-        modality = get_preset(self.task).modality
+        modality, tagging = get_preset(self.task).modality, get_preset(self.task).tagging
         if self.space in ACTION_SPACES and ACTION_SPACES[self.space][1] != modality:
             raise ValueError(
                 f"--space {self.space} is an action space of {ACTION_SPACES[self.space][1]}, but {self.task} is a "
@@ -126,7 +126,11 @@ class CompareConfig:
             optuna = any(m in OPTUNA_METHODS for m in self.methods)
             space = self.space if self.space in ACTION_SPACES or optuna else rl_space
             action_space_spec(  # the Optuna space must be an action space; names and ranges checked before any run
-                space, ops=tuple(self.ops), max_ops=self.max_ops, magnitude_range=tuple(self.magnitude_range)
+                space,
+                ops=tuple(self.ops),
+                max_ops=self.max_ops,
+                magnitude_range=tuple(self.magnitude_range),
+                tagging=tagging,
             )
 
     def _validate_the_rest(self) -> None:

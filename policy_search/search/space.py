@@ -125,7 +125,7 @@ def _sample_action(trial: TrialLike, image: ImageSpec, spec: Any) -> Policy:
     if spec.modality == "image":
         trial.set_user_attr("rotate_degrees", _real_param("Rotate", unit, image, spec.num_bins))
     else:
-        trial.set_user_attr("rate", MAX_RATE["RandomDeletion"] * unit)  # every text op's rate at this bin
+        trial.set_user_attr("rate", MAX_RATE["RandomDeletion"] * unit)  # the EDA ops' rate at this bin
     policy = spec.to_policy(action)
     policy.image_spec = image
     return policy
@@ -142,9 +142,15 @@ ACTION_SPACES: dict[str, tuple[str, str]] = {
 
 
 def action_space_spec(
-    space: str, *, ops: tuple[str, ...] = (), max_ops: int | None = None, magnitude_range: tuple[float, ...] = ()
+    space: str,
+    *,
+    ops: tuple[str, ...] = (),
+    max_ops: int | None = None,
+    magnitude_range: tuple[float, ...] = (),
+    tagging: bool = False,
 ) -> Any:
-    """The ``ActionSpec`` behind an action space, narrowed as ``train_agent`` narrows its own."""
+    """The ``ActionSpec`` behind an action space, narrowed as ``train_agent`` narrows its own (with the tagging
+    ops on a tagging task, as ``train_agent``'s)."""
     from policy_search.policy.action_space import ActionSpec
 
     if space not in ACTION_SPACES:
@@ -153,7 +159,9 @@ def action_space_spec(
             f"--space {space}"
         )
     kind, modality = ACTION_SPACES[space]
-    return ActionSpec.for_search(kind, modality, ops=ops, max_ops=max_ops, magnitude_range=magnitude_range)
+    return ActionSpec.for_search(
+        kind, modality, tagging=tagging, ops=ops, max_ops=max_ops, magnitude_range=magnitude_range
+    )
 
 
 def narrowed_space(space: str, **narrowing: Any) -> SpaceFn:

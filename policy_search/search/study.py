@@ -143,7 +143,7 @@ class SearchConfig:
             raise ValueError(f"need 0 < --heartbeat ({self.heartbeat_s}) < --grace ({self.grace_s})")
         get_preset(self.task, **self.preset_overrides())  # unknown task or field -> ValueError naming the options
         if self.narrowing():
-            action_space_spec(self.space, **self.narrowing())  # unknown ops, bad ranges, a space that has no action
+            action_space_spec(self.space, **self.space_args())  # unknown ops, bad ranges, a space that has no action
         st.describe_storage(self.storage_spec())
 
     def narrowing(self) -> dict[str, Any]:
@@ -151,9 +151,18 @@ class SearchConfig:
         values = {"ops": tuple(self.ops), "max_ops": self.max_ops, "magnitude_range": tuple(self.magnitude_range)}
         return {k: v for k, v in values.items() if v not in ((), None)}
 
+    def space_args(self) -> dict[str, Any]:
+        """``narrowing()``, and ``tagging`` when --space is an action space and the task tags tokens (its action
+        draws the tagging ops too, as ``train_agent``'s does): what ``narrowed_space`` and ``build_policy`` take."""
+        from policy_search.child.tasks import get_preset
+        from policy_search.search.space import ACTION_SPACES
+
+        tagging = self.space in ACTION_SPACES and get_preset(self.task, **self.preset_overrides()).tagging
+        return {**self.narrowing(), **({"tagging": True} if tagging else {})}
+
     def space_fn(self) -> Any:
-        """The sampler of --space, narrowed when asked."""
-        return narrowed_space(self.space, **self.narrowing()) if self.narrowing() else SPACES[self.space]
+        """The sampler of --space, narrowed when asked (and widened to the tagging ops on a tagging task)."""
+        return narrowed_space(self.space, **self.space_args()) if self.space_args() else SPACES[self.space]
 
     def preset_overrides(self) -> dict[str, Any]:
         from policy_search.child.tasks import dataset_overrides
@@ -404,7 +413,7 @@ def _race_shortlist(study: optuna.Study, config: SearchConfig, image: Any) -> di
     )
     files, seen = [], set()
     for t in complete:
-        policy = build_policy(config.space, t.params, image, config.narrowing())
+        policy = build_policy(config.space, t.params, image, config.space_args())
         key = json.dumps(policy.to_dict()["body"], sort_keys=True)
         if key in seen:
             continue
@@ -564,7 +573,7 @@ def _export_best(
 ) -> None:
     """best_policy.json (and best_synthetic.json when the best trial adds synthetic data), with provenance."""
     out = Path(config.out)
-    policy = build_policy(config.space, best.params, image, config.narrowing())
+    policy = build_policy(config.space, best.params, image, config.space_args())
     tmp_policy = out / f".best_policy.{os.getpid()}.json"
     policy.save(
         tmp_policy,
@@ -592,7 +601,7 @@ def _export_best(
                 "val_accuracy": best.value,
                 "params": best.params,
                 # with a narrowed space, params are choices of the narrowed heads: build_policy needs this too
-                **({"narrowing": config.narrowing()} if config.narrowing() else {}),
+                **({"narrowing": config.space_args()} if config.space_args() else {}),
             },
         },
     )
