@@ -8,7 +8,8 @@ fixed subset of its validation split (held out of train; the test split is locke
     cost   = expected op cost per image (Brightness = 1, ops.OP_COST, measured by benchmarks/op_costs.py)
              * fraction of the episode's batches this step covered
 
-The metric is validation accuracy (``reward_metric="accuracy"``) or negative validation loss (``"loss"``); the
+The metric is the task's validation score (``reward_metric="accuracy"``: accuracy, or entity F1 for a tagger, the
+child's ``score``) or negative validation loss (``"loss"``); the
 episode's return telescopes to the final-minus-initial metric less the total cost. That is ``credit="step"``: with
 a discount below 1 it credits each action with what it did to the next evaluations, and augmentation, which costs
 accuracy now and pays at the end of training, looks harmful (the short-horizon bias, Wu et al., ICLR 2018).
@@ -174,7 +175,7 @@ class AugmentEnv(gym.Env):
         self._metric = metric
         self._observe_fixed()
         info.update(
-            val_acc=val["accuracy"],
+            val_acc=val["score"],  # the task's score: accuracy, entity F1 for a tagger (episodes.csv final_val_acc)
             val_loss=val["loss"],
             cost=float(cost),
             samples=run.samples_seen,
@@ -193,7 +194,7 @@ class AugmentEnv(gym.Env):
         return op, op.expected_cost()
 
     def _measure(self, val: dict) -> float:
-        return float(val["accuracy"]) if self.reward_metric == "accuracy" else -float(val["loss"])
+        return float(val["score"]) if self.reward_metric == "accuracy" else -float(val["loss"])
 
     def _observe_fixed(self) -> None:
         # Fixed policies that watch training (heuristics, frozen controllers) see the same features as agents.

@@ -80,7 +80,7 @@ def train_segment(job: dict) -> dict:
     return {
         "state": run.state_dict(),
         "aug_state": generator.get_state(),
-        "val_acc": float(val["accuracy"]),
+        "val_acc": float(val["score"]),  # the task's score (entity F1 for a tagger)
         "val_loss": float(val["loss"]),
         "features": run.features(),
         "done": run.done,

@@ -196,6 +196,48 @@ def test_tagger_scores_entity_f1(tiny_text):
     assert test["entity_f1"] > 0.5 and set(test["entity_f1_by_type"]) == {"PER"}
 
 
+def test_fast_entity_f1_is_seqevals_on_random_and_broken_tag_sequences():
+    """The validation score of a tagger (what searches maximise) is counted by hand for speed; it must be
+    seqeval's entity F1 exactly, invalid IOB sequences (I- after O, type switches) included."""
+    from seqeval.metrics import f1_score
+
+    from policy_search.child.text_run import entity_f1
+
+    names = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        n = int(rng.integers(1, 6))
+        lengths = rng.integers(1, 9, size=n)
+        gold = [torch.as_tensor(rng.integers(0, len(names), size=k)) for k in lengths]
+        pred = [
+            torch.where(torch.rand(len(g)) < 0.3, torch.as_tensor(rng.integers(0, 7, size=len(g))), g) for g in gold
+        ]
+        as_names = [[[names[t] for t in x.tolist()] for x in seqs] for seqs in (gold, pred)]
+        assert entity_f1(pred, gold, names) == pytest.approx(f1_score(*as_names, zero_division=0), abs=1e-12), trial
+
+
+def test_a_taggers_validation_score_is_entity_f1(tiny_text):
+    overrides = {"dataset": str(tiny_text["ner"]), "val_size": 0.2, "eval_samples": None}
+    run = ChildRun("conll2003-bilstm", seed=0, device="cpu", epochs=2, vocab_size=100, **overrides)
+    run.segment(20, None, torch.Generator().manual_seed(0))
+    val = run.evaluate("val")
+    assert val["score"] == pytest.approx(run.evaluate_full("val")["entity_f1"], abs=1e-12)
+    assert val["score"] != val["accuracy"]  # token accuracy counts the O tokens too
+    sentiment = ChildRun(
+        "imdb-small",
+        seed=0,
+        device="cpu",
+        epochs=1,
+        vocab_size=100,
+        dataset=str(tiny_text["sentiment"]),
+        val_size=0.2,
+        train_size=None,
+        eval_samples=None,
+    )
+    scored = sentiment.evaluate("val")
+    assert scored["score"] == scored["accuracy"]
+
+
 def test_crf_likelihood_and_viterbi_match_brute_force_over_every_path():
     import itertools
 

@@ -196,12 +196,13 @@ def val_accuracy(
     overrides: dict[str, Any] | None = None,
     device: str = "auto",
 ) -> float:
-    """Validation accuracy of a ``task`` child trained from scratch with ``policy`` (a file or preset name, or None
-    for no augmentation), the test split locked; cached in ``cache`` (a JSON file) and read from there after.
+    """Validation score (accuracy; entity F1 for a tagger) of a ``task`` child trained from scratch with ``policy``
+    (a file or preset name, or None for no augmentation), the test split locked; cached in ``cache`` (a JSON file) and read from there after.
     ``overrides``: preset fields (``--set``); ``epochs`` wins over an ``epochs`` among them."""
     if cache.exists():
         return float(json.loads(cache.read_text())["val_accuracy"])
     from policy_search.child.run import run_child
+    from policy_search.child.tasks import get_preset
     from policy_search.policy import load_policy
 
     _, metrics = run_child(
@@ -215,9 +216,10 @@ def val_accuracy(
     )
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"policy": policy, "seed": seed, "val_accuracy": metrics["val"]["accuracy"]}))
+    score = float(metrics["val"][get_preset(task).metric])
+    tmp.write_text(json.dumps({"policy": policy, "seed": seed, "val_accuracy": score}))
     tmp.replace(cache)
-    return float(metrics["val"]["accuracy"])
+    return score
 
 
 def ci95(values: list[float]) -> float:

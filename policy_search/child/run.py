@@ -467,13 +467,17 @@ class ChildRun:
         return stats, val
 
     def evaluate(self, split: str = "val", max_samples: int | None = None) -> dict:
-        """Loss and accuracy on ``split``; for ``val`` the default is the preset's fixed ``eval_samples`` subset
-        (the same images every time, which keeps the reward signal's noise down)."""
+        """Loss, accuracy and ``score`` (the preset's headline metric, what searches and rewards maximise: accuracy,
+        or entity F1 for a tagger) on ``split``; for ``val`` the default is the preset's fixed ``eval_samples``
+        subset (the same images every time, which keeps the reward signal's noise down)."""
         t0 = time.perf_counter()
         if split == "val" and max_samples is None:
             max_samples = self.preset.eval_samples
         preds, labels, loss = self.predict(split, max_samples)
-        result = {"loss": loss, "accuracy": float((preds == labels).float().mean()), "samples": len(labels)}
+        accuracy = float((preds == labels).float().mean())
+        result = {"loss": loss, "accuracy": accuracy, "samples": len(labels), "score": accuracy}
+        if self.preset.metric != "accuracy":
+            result["score"] = self._score(split, preds, labels)
         self.eval_time_s += time.perf_counter() - t0
         if split == "val":
             self._prev_val, self._val = self._val, result
@@ -488,6 +492,10 @@ class ChildRun:
                 }
             )
         return result
+
+    def _score(self, split: str, preds: torch.Tensor, labels: torch.Tensor) -> float:
+        """The preset's headline metric from ``evaluate``'s predictions (a subclass's other metric)."""
+        return float((preds == labels).float().mean())
 
     def evaluate_full(self, split: str = "test") -> dict:
         """Accuracy, loss, macro precision/recall/F1 and confusion matrix on a whole split."""

@@ -129,6 +129,30 @@ def entity_report(preds: list[list[str]], labels: list[list[str]]) -> dict:
     }
 
 
+def entity_spans(tags: list[int], names: list[str]) -> set[tuple[str, int, int]]:
+    """The entity mentions ``(type, first, last)`` of one IOB2 tag sequence under the CoNLL-2000 rules that seqeval
+    applies by default (an ``I-X`` after ``O`` or after another type opens a mention): the spans its entity F1
+    counts, at a hundredth of its cost (a validation pass scores 1,000 sentences several times a run)."""
+    spans, start, kind = set(), -1, ""
+    for i, name in enumerate([*(names[t] for t in tags), "O"]):
+        prefix, here = (name[0], name[2:]) if name != "O" else ("O", "")
+        if start >= 0 and (prefix in ("B", "O") or here != kind):
+            spans.add((kind, start, i - 1))
+            start = -1
+        if prefix == "B" or (prefix == "I" and start < 0):
+            start, kind = i, here
+    return spans
+
+
+def entity_f1(preds: list[torch.Tensor], gold: list[torch.Tensor], names: list[str]) -> float:
+    """Micro entity F1 over sentences (per-sentence tag-id tensors), equal to seqeval's ``f1_score``."""
+    hits = found = true = 0
+    for p, g in zip(preds, gold):
+        guessed, real = entity_spans(p.tolist(), names), entity_spans(g.tolist(), names)
+        hits, found, true = hits + len(guessed & real), found + len(guessed), true + len(real)
+    return 2 * hits / (found + true) if hits else 0.0
+
+
 @lru_cache(maxsize=1)
 def _frozen_rows(embeddings: str) -> torch.Tensor:
     """The vectors' rows and a zero row after them (words in neither vocabulary), built once per process and shared
@@ -262,6 +286,19 @@ class TextChildRun(ChildRun):
                 preds.append(logits.argmax(1))
         self.model.train()
         return preds, data.labels[:n], float(loss_sum) / max(count, 1), n
+
+    def _score(self, split: str, preds: torch.Tensor, labels: torch.Tensor) -> float:
+        """Entity F1 for tagging (the headline metric, what searches maximise), else accuracy: ``preds`` and
+        ``labels`` are the real tokens of the split's first sentences, in order."""
+        if not self.tagging:
+            return super()._score(split, preds, labels)
+        lengths, out, start = self._split(split).tokens.lengths.tolist(), [], 0
+        for n in lengths:
+            if start >= len(preds):
+                break
+            out.append((preds[start : start + n], labels[start : start + n]))
+            start += n
+        return entity_f1([p for p, _ in out], [g for _, g in out], list(self.class_names))
 
     def predict(self, split: str, max_samples: int | None = None) -> tuple[torch.Tensor, torch.Tensor, float]:
         """Predictions, labels (per real token for tagging) and mean loss on ``split``."""

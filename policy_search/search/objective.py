@@ -145,12 +145,12 @@ def run_trial(
     step = 0
     try:
         while not run.done:
-            accuracy = run.segment(interval, policy, generator, then=then)[1]["accuracy"]
+            accuracy = run.segment(interval, policy, generator, then=then)[1]["score"]  # entity F1 for a tagger
             trial.report(accuracy, step)
             step += 1
             if not run.done and trial.should_prune():
                 return TrialResult(accuracy, True, run.samples_seen, time.perf_counter() - start, step)
-        final = run.evaluate("val", max_samples=len(run.splits["val"]))["accuracy"]
+        final = run.evaluate("val", max_samples=len(run.splits["val"]))["score"]
         kill_point("search:trial-done")
         return TrialResult(final, False, run.samples_seen, time.perf_counter() - start, step)
     except ChildDivergedError:
