@@ -240,6 +240,26 @@ def add_set_option(parser: argparse.ArgumentParser, help: str) -> None:
     )
 
 
+def argv_of(obj: Any) -> list[str]:
+    """The options of ``dataclass_parser(type(obj))`` (with ``--set`` for an ``overrides`` dict) that rebuild
+    ``obj``: every field that differs from its default. For the command.txt of a run started from Python, where
+    ``sys.argv`` is the caller's."""
+    defaults, argv = type(obj)(), []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if value == getattr(defaults, f.name):
+            continue
+        if f.name == "overrides":
+            argv += [a for k, v in value.items() for a in ("--set", f"{k}={json.dumps(v)}")]
+        elif isinstance(value, bool):
+            argv.append(flag_of(f.name) if value else "--no-" + f.name.replace("_", "-"))
+        elif isinstance(value, (tuple, list)):
+            argv += [flag_of(f.name), *map(str, value)]
+        elif value is not None:
+            argv += [flag_of(f.name), str(value)]
+    return argv
+
+
 def overrides_to_dict(values: dict[str, Any]) -> dict[str, Any]:
     """The ``(key, value)`` pairs of ``--set`` (or a ``--config`` file's object) as the ``overrides`` dict."""
     return {**values, "overrides": dict(values["overrides"])}

@@ -556,7 +556,8 @@ def _check_resume(out: Path, cfg: TrainConfig) -> None:
 
 def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
     """Run (or resume) a training run; returns a summary with the exported files' paths: prepare the folder, open
-    the environment, play the episodes (checkpointed one by one), export, and race the shortlist (--rescore)."""
+    the environment, play the episodes (checkpointed one by one), export, and race the shortlist (--rescore).
+    ``argv``: the command line (``main``'s); None from Python, when command.txt records ``cfg``'s options."""
     if cfg.out is not None:
         from policy_search.benchmark.race import recorded_rescore
 
@@ -565,6 +566,10 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
     if cfg.out is None:
         what = "online" if cfg.online else cfg.agent
         cfg.out = f"runs/{cfg.task}-{what}-seed{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if argv is None:  # called from Python (search compare, a notebook): sys.argv is the caller's
+        from policy_search.config import argv_of
+
+        argv = argv_of(cfg)
     if cfg.online:
         return _train_online(cfg, argv)
     out = Path(cfg.out)
@@ -959,7 +964,7 @@ def main(argv: list[str] | None = None) -> int:
     from policy_search.generative.train import GeneratorCheckpointError
 
     try:
-        summary = train(cfg, argv)
+        summary = train(cfg, sys.argv[1:] if argv is None else argv)
     except (ValueError, FileExistsError, FileNotFoundError, DatasetError, GeneratorCheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -314,6 +314,8 @@ def test_train_agent_searches_a_tagger_with_the_tagging_ops(tiny_text, tmp_path)
     )
     cfg.dataset = str(tiny_text["ner"])
     train(cfg)
+    command = (tmp_path / "run" / "command.txt").read_text()
+    assert "policy_search.train_agent --task conll2003-bilstm" in command and "test_text" not in command  # not sys.argv
     spec = load_policy(tmp_path / "run" / "policy.json").spec
     assert spec.ops == ("MentionReplacement",) and spec.families == (("MentionReplacement",),)
     policy = spec.to_policy([1, 1, 9])  # its family on, one op per sentence, the top magnitude (rate 1)

@@ -122,3 +122,28 @@ def test_run_child_drives_a_controller_at_its_own_cadence(tmp_path):
     run, _ = run_child("mnist-episode", seed=0, device="cpu", policy=controller, epochs=0.5)
     evaluated_at = [h["batches"] for h in run.history]
     assert evaluated_at[:3] == [0, controller.observe_every, 2 * controller.observe_every]
+
+
+def test_a_run_started_from_python_records_its_own_command(tmp_path):
+    """search compare calls train() from Python: command.txt recorded the caller's argv as train_agent's
+    (`python -m policy_search.train_agent compare --config ...`, which no command accepts). It now records the
+    options that rebuild the run's config, and they parse back to it."""
+    from dataclasses import asdict
+
+    from policy_search.config import argv_of, overrides_to_dict, parse_config
+    from policy_search.train_agent import TrainConfig, build_parser
+
+    cfg = TrainConfig(
+        task="imdb-small",
+        episodes=3,
+        seed=7,
+        out=str(tmp_path / "run"),
+        action_kind="families",
+        ops=("RandomSwap", "RandomDeletion"),
+        progress_bar=False,
+        overrides={"epochs": 2, "embeddings": None},
+    )
+    argv = argv_of(cfg)
+    assert "compare" not in argv and "--no-progress-bar" in argv and argv[argv.index("--ops") + 1] == "RandomSwap"
+    again = parse_config(TrainConfig, build_parser(), argv, convert=overrides_to_dict)
+    assert asdict(again) == asdict(cfg)
