@@ -214,6 +214,11 @@ def test_fast_entity_f1_is_seqevals_on_random_and_broken_tag_sequences():
         ]
         as_names = [[[names[t] for t in x.tolist()] for x in seqs] for seqs in (gold, pred)]
         assert entity_f1(pred, gold, names) == pytest.approx(f1_score(*as_names, zero_division=0), abs=1e-12), trial
+    iobes = ["O", "S-PER", "B-PER", "I-PER", "E-PER"]  # another scheme: counted by seqeval itself
+    gold, pred = [torch.tensor([1, 0, 2, 3, 4])], [torch.tensor([1, 0, 2, 4, 0])]
+    assert entity_f1(pred, gold, iobes) == pytest.approx(
+        f1_score([["S-PER", "O", "B-PER", "I-PER", "E-PER"]], [["S-PER", "O", "B-PER", "E-PER", "O"]])
+    )
 
 
 def test_a_taggers_validation_score_is_entity_f1(tiny_text):

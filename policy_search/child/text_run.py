@@ -145,7 +145,13 @@ def entity_spans(tags: list[int], names: list[str]) -> set[tuple[str, int, int]]
 
 
 def entity_f1(preds: list[torch.Tensor], gold: list[torch.Tensor], names: list[str]) -> float:
-    """Micro entity F1 over sentences (per-sentence tag-id tensors), equal to seqeval's ``f1_score``."""
+    """Micro entity F1 over sentences (per-sentence tag-id tensors), equal to seqeval's ``f1_score`` (which counts
+    it when a tag is not ``O``, ``B-X`` or ``I-X``: IOBES tags, say)."""
+    if not all(n == "O" or (n[:2] in ("B-", "I-") and len(n) > 2) for n in names):
+        from seqeval.metrics import f1_score
+
+        as_names = [[[names[t] for t in x.tolist()] for x in seqs] for seqs in (gold, preds)]
+        return float(f1_score(*as_names, zero_division=0))
     hits = found = true = 0
     for p, g in zip(preds, gold):
         guessed, real = entity_spans(p.tolist(), names), entity_spans(g.tolist(), names)
