@@ -1,7 +1,7 @@
 """Scale-out throughput (issue 32): the same child runs through the local process pool and through Ray, with one and
 two workers, on this machine.
 
-    python benchmarks/scale_out.py [--task mnist-small] [--runs 8]
+    python benchmarks/scale_out.py [--task mnist-small] [--runs 8] [--epochs E]
 
 Each back end trains ``--runs`` child runs of ``--task`` (seeds 0..runs-1, validation only, one torch thread per
 run): the local pool (``policy_search.threads.pooled``) with 1 and 2 spawned workers, and a private Ray cluster
@@ -24,12 +24,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 
-def child_job(task: str, seed: int) -> tuple[float, float]:
-    """One child run: its validation accuracy and the seconds it took inside the worker."""
+def child_job(task: str, seed: int, epochs: float | None = None) -> tuple[float, float]:
+    """One child run (``epochs``: the preset's unless given): its validation accuracy and the seconds it took
+    inside the worker."""
     from policy_search.child.run import run_child
 
     t0 = time.perf_counter()
-    _, metrics = run_child(task, seed=seed, device="cpu", test=False)
+    _, metrics = run_child(task, seed=seed, device="cpu", test=False, **({"epochs": epochs} if epochs else {}))
     return float(metrics["val"]["accuracy"]), time.perf_counter() - t0
 
 
@@ -67,13 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--task", default="mnist-small")
     ap.add_argument("--runs", type=int, default=8)
+    ap.add_argument("--epochs", type=float, default=None, help="train the task this long (runs of the goal's 7 s)")
     ap.add_argument("--out", default=str(HERE / "results" / "scale_out"))
     args = ap.parse_args(argv)
     os.environ["POLICY_SEARCH_THREADS"] = "1"
     from policy_search.dispatch import run_jobs
 
-    jobs = [(args.task, s) for s in range(args.runs)]
-    child_job(args.task, 0)  # warm the dataset cache and the kernels before any timing
+    jobs = [(args.task, s, args.epochs) for s in range(args.runs)]
+    child_job(args.task, 0, args.epochs)  # warm the dataset cache and the kernels before any timing
     walls: dict[str, float] = {}
     accs: dict[str, dict[int, tuple[float, float]]] = {}
     startup: dict[str, float] = {}
@@ -104,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     per_run = walls["pool-1"] / args.runs
     result = {
         "task": args.task,
+        "epochs": args.epochs,
         "runs": args.runs,
         "cores": os.cpu_count(),
         "wall_s": walls,
@@ -128,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=1))
     lines = [
-        f"# Scale-out: {args.runs} `{args.task}` child runs ({per_run:.1f} s each), {os.cpu_count()} cores",
+        f"# Scale-out: {args.runs} `{args.task}` child runs"
+        + (f" of {args.epochs:g} epochs" if args.epochs else "")
+        + f" ({per_run:.1f} s each), {os.cpu_count()} cores",
         "",
         "| back end | workers | wall s | runs / min |",
         "|---|---|---|---|",
