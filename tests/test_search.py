@@ -427,3 +427,21 @@ def test_rescore_races_the_studys_best_within_its_trials(tmp_path, shared_data_d
     assert again["rescore"] == summary["rescore"]
     with pytest.raises(ValueError, match="--rescore"):
         _config(tmp_path, trials=8, rescore=6).validate()
+
+
+def test_compare_scores_a_tagger_by_entity_f1_on_test(tmp_path):
+    """search compare's test scores are the task's headline metric: entity F1 for a tagger (it read token
+    accuracy, mostly O tokens), from the harness's rows and from its cached run files alike."""
+    from types import SimpleNamespace
+
+    from policy_search.search.compare import CompareConfig, _harness_records, _via_harness
+
+    rows = [{"policy": "none", "seed": 700, "test_accuracy": 0.97, "test_entity_f1": 0.81}]
+    harness = SimpleNamespace(run_benchmark=lambda *a, **k: {"runs": rows})
+    for task, expected in (("conll2003-small", 0.81), ("imdb-small", 0.97)):
+        config = CompareConfig(task=task)
+        assert _via_harness(harness, config, {"none": "none"}, [700], tmp_path) == {"none": {700: expected}}
+    (tmp_path / "runs").mkdir()
+    record = {"policy": "none", "seed": 700, "test": {"accuracy": 0.97, "entity_f1": 0.81}}
+    (tmp_path / "runs" / "none-seed700.json").write_text(json.dumps(record))
+    assert _harness_records(tmp_path, {"none": "none"}, [700], "entity_f1") == {("none", 700): 0.81}

@@ -300,7 +300,10 @@ def _test_accuracy(
     from policy_search.policy import load_policy
 
     scores: dict[str, dict[int, float]] = {}
-    done = _harness_records(out / "benchmark", policies, seeds) if harness_error else {}
+    from policy_search.child.tasks import get_preset
+
+    metric = get_preset(config.task).metric  # the headline: accuracy, or entity F1 for a tagger
+    done = _harness_records(out / "benchmark", policies, seeds, metric) if harness_error else {}
     for name, path in policies.items():
         for seed in seeds:
             if (name, seed) in done:  # trained and tested by the harness before its aggregation step failed
@@ -314,19 +317,21 @@ def _test_accuracy(
                 policy=load_policy(path),
                 **_child_overrides(config),
             )
-            scores.setdefault(name, {})[seed] = float(metrics["test"]["accuracy"])
+            scores.setdefault(name, {})[seed] = float(metrics["test"][metric])
     why = f"harness failed: {harness_error}" if harness_error else "benchmark harness not installed"
     return scores, f"policy_search.child.run.run_child ({why})"
 
 
-def _harness_records(folder: Path, policies: dict[str, str], seeds: list[int]) -> dict[tuple[str, int], float]:
-    """Test accuracies from the harness's per-run cache files (``runs/*.json``), keyed by (name, seed)."""
+def _harness_records(
+    folder: Path, policies: dict[str, str], seeds: list[int], metric: str = "accuracy"
+) -> dict[tuple[str, int], float]:
+    """Test scores (``metric``) from the harness's per-run cache files (``runs/*.json``), keyed by (name, seed)."""
     by_source = {source: name for name, source in policies.items()}
     found = {}
     for path in sorted((folder / "runs").glob("*.json")):
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
-            name, seed, acc = by_source.get(record["policy"]), int(record["seed"]), record["test"]["accuracy"]
+            name, seed, acc = by_source.get(record["policy"]), int(record["seed"]), record["test"][metric]
         except (OSError, ValueError, KeyError, TypeError):
             continue
         if name is not None and seed in seeds and isinstance(acc, (int, float)):
@@ -353,9 +358,12 @@ def _via_harness(
     )
     by_source = {source: name for name, source in policies.items()}
     scores: dict[str, dict[int, float]] = {}
+    from policy_search.child.tasks import get_preset
+
+    column = f"test_{get_preset(config.task).metric}"  # test_accuracy, or test_entity_f1 for a tagger
     for row in results["runs"]:
-        if row["policy"] in by_source and row.get("test_accuracy") is not None:
-            scores.setdefault(by_source[row["policy"]], {})[int(row["seed"])] = float(row["test_accuracy"])
+        if row["policy"] in by_source and row.get(column) is not None:
+            scores.setdefault(by_source[row["policy"]], {})[int(row["seed"])] = float(row[column])
     return scores
 
 
