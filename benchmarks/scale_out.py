@@ -5,7 +5,8 @@ two workers, on this machine.
 
 Each back end trains ``--runs`` child runs of ``--task`` (seeds 0..runs-1, validation only, one torch thread per
 run): the local pool (``policy_search.threads.pooled``) with 1 and 2 spawned workers, and a private Ray cluster
-(``policy_search.dispatch.run_jobs``) with 1 and 2 CPUs (``ray.init(num_cpus=k)``; its start-up is timed apart). Reported: runs per minute, the 2-worker /
+(``policy_search.dispatch.run_jobs``) with 1 and 2 CPUs (``ray.init(num_cpus=k)``); each back end's start-up, until
+its workers run and the machine is idle again, is timed apart. Reported: runs per minute, the 2-worker /
 1-worker throughput ratio of each back end (goal >= 1.8 for runs of >= 7 s), and Ray's overhead per run against
 the pool's at the same worker count ((Ray wall - pool wall) / runs, as a share of a run; goal <= 5%). Every back end
 must return the same validation accuracies (checked). Writes results/scale_out.json and .md.
@@ -43,6 +44,26 @@ def _started() -> int:
     return os.getpid()
 
 
+def _settle(limit_s: float = 60.0) -> None:
+    """Wait until the machine's CPUs are idle (under 15% busy over a second; Linux ``/proc/stat``), at most
+    ``limit_s``: a back end's start-up does not end when its call returns (Ray's per-node agents start after
+    ``ray.init`` and import for seconds on both cores), and what is left of it would be timed as the runs'."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        return values[3] + values[4], sum(values)  # idle + iowait, total
+
+    if not os.path.exists("/proc/stat"):
+        return
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        (idle0, total0), _ = sample(), time.sleep(1.0)
+        idle1, total1 = sample()
+        if total1 > total0 and 1 - (idle1 - idle0) / (total1 - total0) < 0.15:
+            return
+
+
 def pool_jobs(jobs: list[tuple], workers: int, startup: dict[str, float]):
     """The local pool with ``workers`` spawned worker processes, one worker included (``run_jobs`` runs a single
     worker's jobs in the calling process, whose torch threads, imports and caches are not a worker's: the 1-worker
@@ -57,6 +78,7 @@ def pool_jobs(jobs: list[tuple], workers: int, startup: dict[str, float]):
     with pooled(workers) as pool:
         for future in [pool.submit(_started) for _ in range(workers)]:  # the workers spawned and importing torch
             future.result()
+        _settle()
         startup[f"pool-{workers}"] = time.perf_counter() - t0 - 1.0
         yield None, None  # started: the caller's clock starts here
         futures = {pool.submit(child_job, *job): i for i, job in enumerate(jobs)}
@@ -91,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     for workers in (1, 2):
         t0 = time.perf_counter()
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
-        startup[f"ray-{workers}"] = time.perf_counter() - t0
+        list(run_jobs(_started, [()] * workers, ray="auto"))  # its workers started, as the pool's are
+        _settle()
+        startup[f"ray-{workers}"] = time.perf_counter() - t0 - 1.0
         try:
             t0 = time.perf_counter()
             accs[f"ray-{workers}"] = dict(run_jobs(child_job, jobs, ray="auto"))
