@@ -58,7 +58,8 @@ def _settle(limit_s: float = 60.0) -> None:
         return
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
-        (idle0, total0), _ = sample(), time.sleep(1.0)
+        idle0, total0 = sample()
+        time.sleep(1.0)
         idle1, total1 = sample()
         if total1 > total0 and 1 - (idle1 - idle0) / (total1 - total0) < 0.15:
             return

@@ -928,11 +928,11 @@ def _export_online(cfg: TrainConfig, policy, run, metrics: dict, out: Path, comm
     return summary
 
 
-def _score_name(task: str) -> str:
-    """What a run's validation score is called: ``acc``, or ``entity F1`` on a tagging task."""
+def _score_name(cfg: TrainConfig) -> str:
+    """What the run's validation score is called: ``acc``, or ``entity F1`` on a tagging task."""
     from policy_search.child.tasks import get_preset
 
-    return "entity F1" if get_preset(task).tagging else "acc"
+    return "entity F1" if get_preset(cfg.task, **_task_overrides(cfg)).tagging else "acc"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -986,7 +986,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{summary['episodes']} episodes; mean return over the last {summary['last_episodes']}: "
         f"{summary['mean_return_last']:.2f} ± {summary['std_return_last']:.2f}; "
-        f"final val {_score_name(cfg.task)} {summary['final_val_acc_last']:.3f}"
+        f"final val {_score_name(cfg)} {summary['final_val_acc_last']:.3f}"
     )
     print(f"frozen controller: {summary['policy']}")
     heatmap = Path(summary["schedule"]).with_suffix(".png")

@@ -436,9 +436,13 @@ def test_compare_scores_a_tagger_by_entity_f1_on_test(tmp_path):
 
     from policy_search.search.compare import CompareConfig, _harness_records, _via_harness
 
-    rows = [{"policy": "none", "seed": 700, "test_accuracy": 0.97, "test_entity_f1": 0.81}]
-    harness = SimpleNamespace(run_benchmark=lambda *a, **k: {"runs": rows})
     for task, expected in (("conll2003-small", 0.81), ("imdb-small", 0.97)):
+        f1 = 0.81 if task.startswith("conll") else None  # the harness's rows and summary, as it writes them
+        rows = [{"policy": "none", "seed": 700, "test_accuracy": 0.97, "test_entity_f1": f1}]
+        summary = {"none": {"test_entity_f1": {"n": int(f1 is not None)}, "test_accuracy": {"n": 1}}}
+        harness = SimpleNamespace(
+            run_benchmark=lambda *a, rows=rows, summary=summary, **k: {"runs": rows, "summary": summary}
+        )
         config = CompareConfig(task=task)
         assert _via_harness(harness, config, {"none": "none"}, [700], tmp_path) == {"none": {700: expected}}
     (tmp_path / "runs").mkdir()

@@ -197,15 +197,15 @@ def val_accuracy(
     device: str = "auto",
 ) -> float:
     """Validation score (accuracy; entity F1 for a tagger) of a ``task`` child trained from scratch with ``policy``
-    (a file or preset name, or None for no augmentation), the test split locked; cached in ``cache`` (a JSON file) and read from there after.
+    (a file or preset name, or None for no augmentation), the test split locked; cached in ``cache`` (a JSON file)
+    and read from there after.
     ``overrides``: preset fields (``--set``); ``epochs`` wins over an ``epochs`` among them."""
     if cache.exists():
         return float(json.loads(cache.read_text())["val_accuracy"])
     from policy_search.child.run import run_child
-    from policy_search.child.tasks import get_preset
     from policy_search.policy import load_policy
 
-    _, metrics = run_child(
+    run, metrics = run_child(
         task,
         seed=seed,
         device=device,
@@ -216,7 +216,7 @@ def val_accuracy(
     )
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
-    score = float(metrics["val"][get_preset(task).metric])
+    score = float(metrics["val"][run.preset.metric])
     tmp.write_text(json.dumps({"policy": policy, "seed": seed, "val_accuracy": score}))
     tmp.replace(cache)
     return score
@@ -258,7 +258,8 @@ def pool_episodes(
         fields = _read_search_config(config)  # train_agent's config.json (every TrainConfig field)
         notes.append(_check_search(folder, fields, task, dataset, child))
         try:  # the action as the search narrowed it (its episodes.csv holds choices of the narrowed heads)
-            spec = ActionSpec.of_run(fields, get_preset(task).modality, get_preset(task).tagging)
+            preset = get_preset(task)
+            spec = ActionSpec.of_run(fields, preset.modality, preset.tagging)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{config}: its action (ops, max_ops, magnitude_range) cannot be rebuilt: {exc}") from None
         with log.open(newline="") as f:

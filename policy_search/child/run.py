@@ -475,9 +475,13 @@ class ChildRun:
             max_samples = self.preset.eval_samples
         preds, labels, loss = self.predict(split, max_samples)
         accuracy = float((preds == labels).float().mean())
-        result = {"loss": loss, "accuracy": accuracy, "samples": len(labels), "score": accuracy}
-        if self.preset.metric != "accuracy":
-            result["score"] = self._score(split, preds, labels)
+        score = self._score(split, preds, labels)
+        result = {
+            "loss": loss,
+            "accuracy": accuracy,
+            "samples": len(labels),
+            "score": accuracy if score is None else score,
+        }
         self.eval_time_s += time.perf_counter() - t0
         if split == "val":
             self._prev_val, self._val = self._val, result
@@ -493,9 +497,9 @@ class ChildRun:
             )
         return result
 
-    def _score(self, split: str, preds: torch.Tensor, labels: torch.Tensor) -> float:
-        """The preset's headline metric from ``evaluate``'s predictions (a subclass's other metric)."""
-        return float((preds == labels).float().mean())
+    def _score(self, split: str, preds: torch.Tensor, labels: torch.Tensor) -> float | None:
+        """The preset's headline metric from ``evaluate``'s predictions where it is not accuracy (None: it is)."""
+        return None
 
     def evaluate_full(self, split: str = "test") -> dict:
         """Accuracy, loss, macro precision/recall/F1 and confusion matrix on a whole split."""

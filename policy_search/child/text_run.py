@@ -293,18 +293,15 @@ class TextChildRun(ChildRun):
         self.model.train()
         return preds, data.labels[:n], float(loss_sum) / max(count, 1), n
 
-    def _score(self, split: str, preds: torch.Tensor, labels: torch.Tensor) -> float:
-        """Entity F1 for tagging (the headline metric, what searches maximise), else accuracy: ``preds`` and
-        ``labels`` are the real tokens of the split's first sentences, in order."""
+    def _score(self, split: str, preds: torch.Tensor, labels: torch.Tensor) -> float | None:
+        """Entity F1 for tagging (the headline metric, what searches maximise): ``preds`` and ``labels`` are the
+        real tokens of the split's first sentences, in order (``predict``), cut back into sentences here."""
         if not self.tagging:
-            return super()._score(split, preds, labels)
-        lengths, out, start = self._split(split).tokens.lengths.tolist(), [], 0
-        for n in lengths:
-            if start >= len(preds):
-                break
-            out.append((preds[start : start + n], labels[start : start + n]))
-            start += n
-        return entity_f1([p for p, _ in out], [g for _, g in out], list(self.class_names))
+            return None
+        lengths = self._split(split).tokens.lengths
+        sizes = lengths[: int((lengths.cumsum(0) <= len(preds)).sum())].tolist()
+        names = list(self.class_names)
+        return entity_f1(list(torch.split(preds, sizes)), list(torch.split(labels, sizes)), names)
 
     def predict(self, split: str, max_samples: int | None = None) -> tuple[torch.Tensor, torch.Tensor, float]:
         """Predictions, labels (per real token for tagging) and mean loss on ``split``."""

@@ -454,7 +454,7 @@ class _Text(Modality):
     op_word = "text op"
     hint = "use a text policy (eda, text-progress-heuristic, or a policy searched on a text task)"
     search_ops = TEXT_OPS
-    tagging_ops = TAGGING_OPS[len(TEXT_OPS) :]
+    tagging_ops = tuple(op for op in TAGGING_OPS if op not in TEXT_OPS)
     families = {op: (op,) for op in TEXT_OPS}
     geometric_heads = False
     identity = text_ops.TEXT_OP_NAMES.index("Identity")

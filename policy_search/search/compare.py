@@ -113,7 +113,8 @@ class CompareConfig:
 
         if any(m in OPTUNA_METHODS for m in self.methods) and self.space not in SPACES:
             raise ValueError(f"unknown search space {self.space!r}; choose one of {', '.join(SPACES)}")
-        modality, tagging = get_preset(self.task).modality, get_preset(self.task).tagging
+        preset = get_preset(self.task)
+        modality, tagging = preset.modality, preset.tagging
         if self.space in ACTION_SPACES and ACTION_SPACES[self.space][1] != modality:
             raise ValueError(
                 f"--space {self.space} is an action space of {ACTION_SPACES[self.space][1]}, but {self.task} is a "
@@ -297,12 +298,11 @@ def _test_accuracy(
                 flush=True,
             )
     from policy_search.child.run import run_child
+    from policy_search.child.tasks import get_preset
     from policy_search.policy import load_policy
 
+    metric = get_preset(config.task, **_child_overrides(config)).metric  # accuracy, or entity F1 for a tagger
     scores: dict[str, dict[int, float]] = {}
-    from policy_search.child.tasks import get_preset
-
-    metric = get_preset(config.task).metric  # the headline: accuracy, or entity F1 for a tagger
     done = _harness_records(out / "benchmark", policies, seeds, metric) if harness_error else {}
     for name, path in policies.items():
         for seed in seeds:
@@ -356,11 +356,11 @@ def _via_harness(
         progress=False,
         adaptive_baseline=False,  # the comparison's own baselines (config.baselines) are the reference points
     )
+    from policy_search.benchmark.report import headline_metric
+
     by_source = {source: name for name, source in policies.items()}
     scores: dict[str, dict[int, float]] = {}
-    from policy_search.child.tasks import get_preset
-
-    column = f"test_{get_preset(config.task).metric}"  # test_accuracy, or test_entity_f1 for a tagger
+    column = headline_metric(results["summary"])  # test_accuracy, or test_entity_f1 for a tagger
     for row in results["runs"]:
         if row["policy"] in by_source and row.get(column) is not None:
             scores.setdefault(by_source[row["policy"]], {})[int(row["seed"])] = float(row[column])

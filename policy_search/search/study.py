@@ -162,7 +162,8 @@ class SearchConfig:
 
     def space_fn(self) -> Any:
         """The sampler of --space, narrowed when asked (and widened to the tagging ops on a tagging task)."""
-        return narrowed_space(self.space, **self.space_args()) if self.space_args() else SPACES[self.space]
+        args = self.space_args()
+        return narrowed_space(self.space, **args) if args else SPACES[self.space]
 
     def preset_overrides(self) -> dict[str, Any]:
         from policy_search.child.tasks import dataset_overrides
