@@ -151,6 +151,9 @@ class TrainConfig:
     --episodes from 12 up (16 -> 6, 48 -> 16) where a run makes one decision (--steps-per-episode 1, no
     --population) and searches (not --agent fixed) with no --budget-seconds, else 0; 0 keeps the distilled
     schedule."""
+    race_ablate: int = 0
+    """With --rescore: race slots given to ablations of the race's leader (the leader with one part left out: a
+    flip, a crop, RandAugment; ``search race --ablate``), so a part that costs is dropped by the race itself."""
     online: bool = False
     """Learn inside one training instead of across many: train the task's model once with --online-policy, which
     adapts each sample's augmentation while the model trains (docs/ARCHITECTURE.md "Policies that learn inside
@@ -252,6 +255,9 @@ class TrainConfig:
                     f"--rescore races a search's shortlist; --agent {self.agent} does not search (one fixed policy "
                     "every episode): drop --rescore or use a searching agent"
                 )
+        from policy_search.benchmark.race import check_race_ablate
+
+        check_race_ablate(self.race_ablate, self.rescore)
 
     def _default_rescore(self, agent) -> int:
         """--rescore's default: a third of the episodes for a search of whole-run policies (default_rescore)."""
@@ -705,6 +711,7 @@ def _rescore(cfg: TrainConfig, out: Path, summary: dict) -> dict:
         task=cfg.task,
         searches=(str(out),),
         candidates=candidates,
+        ablate=cfg.race_ablate,
         rounds=rounds,
         first_seed=3000 + 100 * cfg.seed,  # shared by the candidates; apart from the episodes' random child seeds
         out=str(out / "race"),

@@ -58,6 +58,11 @@ class RaceConfig:
     """Policy files or preset names raced as well (e.g. schedules distilled by other searches)."""
     candidates: int = 4
     """Policies shortlisted from the searches (the highest shrunken mean validation accuracy)."""
+    ablate: int = 0
+    """Candidate slots given to ablations of the leader (the first shortlisted policy, or the first of --policies
+    without searches): the leader with one part left out (a flip, a crop, RandAugment), the part whose absence the
+    searches tried least first (``policy_search.benchmark.ablation``). With searches they take the last of the
+    ``candidates`` slots; with --policies only they are raced beside them."""
     rounds: tuple[int, ...] = (2, 2, 3)
     """Fresh child seeds per round; after every round but the last, the better half of the candidates goes on."""
     first_seed: int = 3000
@@ -114,6 +119,8 @@ class RaceConfig:
             raise ValueError(f"--rounds must be one or more positive seed counts, got {list(self.rounds)}")
         if self.candidates < 1 and not self.policies:
             raise ValueError(f"--candidates must be >= 1, got {self.candidates}")
+        if not 0 <= self.ablate <= 8:
+            raise ValueError(f"--ablate must be from 0 to 8 candidate slots, got {self.ablate}")
         if not (math.isfinite(self.prior_runs) and self.prior_runs >= 0):
             raise ValueError(f"--prior-runs must be a finite number >= 0, got {self.prior_runs}")
         if self.epochs is not None and not (math.isfinite(self.epochs) and self.epochs > 0):
@@ -171,6 +178,20 @@ def recorded_rescore(folder: str | os.PathLike[str], resume: bool, rescore: int 
         return None
     value = stored.get("rescore", 0)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def check_race_ablate(ablate: int, rescore: int | None) -> None:
+    """A one-line ``ValueError`` unless ``--race-ablate`` leaves the leader its slot in the race ``--rescore`` plans
+    (so the ablations fit the race's budget)."""
+    if isinstance(ablate, bool) or not isinstance(ablate, int) or ablate < 0:
+        raise ValueError(f"--race-ablate must be a whole number >= 0, got {ablate!r}")
+    if ablate and not rescore:
+        raise ValueError("--race-ablate needs a rescore race: give --rescore (6 or more child runs) or drop it")
+    if ablate and ablate >= race_plan(rescore or 0)[0]:
+        raise ValueError(
+            f"--race-ablate {ablate} leaves the leader no slot in the race of --rescore {rescore} "
+            f"({race_plan(rescore or 0)[0]} candidates): lower it or raise --rescore"
+        )
 
 
 def race_plan(runs: int) -> tuple[int, tuple[int, ...]]:
@@ -438,10 +459,11 @@ def check_out(cfg: RaceConfig) -> None:
             )
 
 
-def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any]:
+def run_race(cfg: RaceConfig, command: list[str] | None = None, evidence: list | None = None) -> dict[str, Any]:
     """Shortlist, race, export; returns the summary written to race.json. ``command`` (the CLI's argv) is
-    recorded in ``command.txt`` once the output folder is accepted. Plan (the entries), run (the rounds, cached
-    per run), aggregate (gains, the winner), write."""
+    recorded in ``command.txt`` once the output folder is accepted. ``evidence``: ``(policy, runs)`` pairs that
+    order the leader's ablations (--ablate) where the race pools no searches (an Optuna study's trials). Plan (the
+    entries), run (the rounds, cached per run), aggregate (gains, the winner), write."""
     cfg.validate()
     check_out(cfg)
     out = Path(cfg.out)
@@ -452,7 +474,7 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any
     if command is not None:
         atomic_write_text(out / "command.txt", " ".join(shlex.quote(a) for a in command) + "\n")
     atomic_write_text(out / "config.json", json.dumps(dataclasses.asdict(cfg), indent=1) + "\n")
-    groups, entries, image_spec = _plan_entries(cfg, out)
+    groups, entries, image_spec = _plan_entries(cfg, out, evidence)
     seeds_by_round, start = [], cfg.first_seed
     for n in cfg.rounds:
         seeds_by_round.append(list(range(start, start + n)))
@@ -463,7 +485,7 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None) -> dict[str, Any
     return summary
 
 
-def _plan_entries(cfg: RaceConfig, out: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Any]:
+def _plan_entries(cfg: RaceConfig, out: Path, evidence: list | None = None) -> tuple[list[dict], list[dict], Any]:
     """The searches' pooled episodes, the shortlisted candidates (saved as files) and the policies raced beside
     them; the image spec the searches ran with."""
     from policy_search.child.tasks import run_overrides
@@ -477,6 +499,11 @@ def _plan_entries(cfg: RaceConfig, out: Path) -> tuple[list[dict[str, Any]], lis
         if (Path(folder) / "schedule.json").is_file():
             image_spec = load_policy(str(Path(folder) / "schedule.json")).image_spec
             break
+    leader = picked[0]["policy"] if picked else (load_policy(cfg.policies[0]) if cfg.policies else None)
+    evidence = [(g["policy"], len(g["accuracies"])) for g in groups] if groups else evidence
+    cut = _ablated(cfg, leader, evidence or [], picked, out, image_spec)
+    if cfg.searches and cut:
+        picked = picked[: max(1, cfg.candidates - len(cut))]
     entries: list[dict[str, Any]] = []
     for i, g in enumerate(picked):
         path = out / "candidates" / f"c{i}.json"
@@ -494,9 +521,30 @@ def _plan_entries(cfg: RaceConfig, out: Path) -> tuple[list[dict[str, Any]], lis
         )
     for p in cfg.policies:
         entries.append({"name": Path(p).stem if Path(p).is_file() else p, "file": p, "repr": repr(load_policy(p))})
+    entries += cut
     if not entries:
         raise ValueError("the searches hold no augmenting policy to race (every run applied no augmentation)")
     return groups, entries, image_spec
+
+
+def _ablated(cfg: RaceConfig, leader: Any, evidence: list, picked: list, out: Path, image_spec: Any) -> list[dict]:
+    """Race entries for up to ``cfg.ablate`` ablations of the leader (saved as ``candidates/ablate-<part>.json``),
+    none equal to a shortlisted policy that keeps its slot (the leader keeps one always)."""
+    from policy_search.benchmark.ablation import ablations
+
+    if not cfg.ablate or leader is None:
+        return []
+    taken = {_canonical(g["policy"]) for g in picked[: max(1, cfg.candidates - cfg.ablate)]} if cfg.searches else set()
+    entries = []
+    for label, policy in ablations(leader, evidence):
+        if _canonical(policy) in taken or len(entries) == cfg.ablate:
+            continue
+        name = f"ablate-{label}"
+        path = out / "candidates" / f"{name}.json"
+        policy.image_spec = image_spec or leader.image_spec
+        policy.save(path, provenance={"task": cfg.task, "agent": "race ablation", "ablated": label})
+        entries.append({"name": name, "file": str(path), "repr": repr(policy), "ablated": label})
+    return entries
 
 
 def _gain(acc: dict[tuple[str, int], float], reference: dict[int, float], name: str) -> list[float]:

@@ -76,6 +76,8 @@ class CompareConfig:
     """Child runs of each search's budget kept for a race of its shortlist on shared validation seeds (``search
     --rescore`` / ``train_agent --rescore``); the race's winner is the search's result. Default: as those commands,
     a third of each search's runs from 12 up (16 -> 6, 48 -> 16), else 0; 0: the search's own pick."""
+    race_ablate: int = 0
+    """Race slots of each search given to ablations of its leader (``train_agent --race-ablate``)."""
     test_seeds: int = 2
     """Child seeds per exported policy in the final test evaluation (0 skips it)."""
     first_test_seed: int = 0
@@ -200,6 +202,7 @@ def _run_optuna(config: CompareConfig, method: str, seed: int, out: Path, runs: 
         budget_samples=config.budget_samples - config.rescore * (config.budget_samples // max(runs, 1)),
         overrides=dict(config.overrides),
         rescore=config.rescore,
+        race_ablate=config.race_ablate,
         resume=True,
         ops=tuple(config.ops),
         max_ops=config.max_ops,
@@ -227,6 +230,7 @@ def _run_rl(config: CompareConfig, method: str, seed: int, out: Path, runs: int)
     names = {f.name for f in dataclasses.fields(train_agent.TrainConfig)}
     kwargs: dict[str, Any] = {"task": config.task, "agent": method, "episodes": runs, "seed": seed, "out": str(out)}
     kwargs["rescore"] = config.rescore  # 0 too: train_agent's own default would race where Optuna's search does not
+    kwargs["race_ablate"] = config.race_ablate
     from policy_search.search.space import ACTION_SPACES
 
     if config.space in ACTION_SPACES:  # an action space: the RL methods search that very action (compact/families)

@@ -101,6 +101,9 @@ class SearchConfig:
     race``); the winner becomes best_policy.json (the study's own best stays as study_best_policy.json). Default: a
     third of --trials from 12 up (16 -> 6, 48 -> 16) when neither --synthetic nor --budget-samples is set, else 0;
     0: the study's best trial, scored on one child seed, is exported."""
+    race_ablate: int = 0
+    """With --rescore: race slots given to ablations of the race's leader (``search race --ablate``), ordered by the
+    study's trials."""
 
     def validate(self) -> None:
         from policy_search.child.tasks import get_preset
@@ -129,6 +132,9 @@ class SearchConfig:
                 f"--rescore must be 0 or at least 6 child runs and leave at least 4 trials; got --rescore "
                 f"{self.rescore} of --trials {self.trials}"
             )
+        from policy_search.benchmark.race import check_race_ablate
+
+        check_race_ablate(self.race_ablate, self.rescore)
         if self.epochs is not None and self.epochs <= 0:
             raise ValueError(f"--epochs must be positive, got {self.epochs}")
         if self.evals_per_epoch <= 0:
@@ -425,11 +431,14 @@ def _race_shortlist(study: optuna.Study, config: SearchConfig, image: Any) -> di
         files.append(str(path))
         if len(files) == candidates:
             break
+    files = files[: max(1, candidates - config.race_ablate)]  # the ablations take the last slots
+    evidence = [(build_policy(config.space, t.params, image, config.space_args()), 1) for t in complete]
     race = run_race(
         RaceConfig(
             task=config.task,
             policies=tuple(files),
             candidates=len(files),
+            ablate=config.race_ablate,
             rounds=rounds,
             first_seed=3000 + 100 * config.seed,
             out=str(out / "race"),
@@ -440,7 +449,8 @@ def _race_shortlist(study: optuna.Study, config: SearchConfig, image: Any) -> di
             device=config.device,
             progress_bar=not config.quiet,
             description=f"--rescore {config.rescore} of the search in {out}",
-        )
+        ),
+        evidence=evidence,
     )
     searched = len(study.get_trials(deepcopy=False, states=st.FINISHED))
     provenance = {
@@ -662,6 +672,7 @@ def _argv_of(config: SearchConfig) -> list[str]:
         ("--data-dir", config.data_dir),
         ("--budget-samples", config.budget_samples),
         ("--rescore", config.rescore),  # resolved by validate: the race the study ran, rerun as it was
+        ("--race-ablate", config.race_ablate or None),
     ):
         if value is not None:
             argv += [flag, str(value)]

@@ -1,0 +1,100 @@
+"""Ablations of a race's leader: the leader with one of its parts left out, raced beside it (issue 31).
+
+Why: in the replicated comparisons (experiments/final-replicated-mnist-small, -cifar10-small) what separated a
+method's good searches from its bad ones was one part of the policy, a full-strength pad-and-crop on every image,
+that a search kept because it settled on it early: AugNet's `cifar10-small` search 1 tried crop in 8 of its 10
+runs, so its shortlist held only policies with crop, and the race (two candidates on two seeds at 16 child runs)
+could not ask whether the crop paid. An ablation slot asks it: the race's last ``ablate`` candidate slots go to the
+leader with one part removed, on the same shared seeds, so a part that costs is dropped by the race itself.
+
+Parts, read from the policy's file form (so any kind, image or text, is handled alike): each member of a Sequence
+(a single-phase Schedule is unwrapped); within a member that is one sub-policy of several ops applied together
+(flip and crop), each op. A part's label is its op name, or its kind for any other member (``randaugment``,
+``text-randaugment``). Ablations that leave nothing (no augmentation, raced anyway as the reference) are skipped;
+ops inside RandAugment's op set are not parts (13 image ops would be 13 slots: the families action's heads say
+which groups are on).
+
+Which part first: the one whose absence the search tried least (the fewest pooled runs of augmenting policies
+without it; runs without augmentation are the race's reference, not evidence about one part), ties in the order
+the parts appear. It is the part the search knows least about, which is what an extra paired
+comparison buys most for (AugNet's search 1 above: crop was absent from 1 run, flip from 3, RandAugment from 3).
+Without search runs (a race of listed policies) the parts go in order.
+
+Written by hand: a few dict edits over the policy file format; no library ablates augmentation policies.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+__all__ = ["ablations", "part_labels"]
+
+
+def _members(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The members of a policy's file form: a Sequence's policies, the one phase of a single-phase Schedule's,
+    else the policy itself."""
+    if doc.get("kind") == "schedule" and len(doc["body"]["phases"]) == 1:
+        return _members(doc["body"]["phases"][0]["policy"])
+    if doc.get("kind") == "sequence":
+        return [m for d in doc["body"]["policies"] for m in ([d] if d.get("kind") != "sequence" else _members(d))]
+    return [doc]
+
+
+def _parts(members: list[dict[str, Any]]) -> list[tuple[str, int, int | None]]:
+    """(label, member index, op index within its one sub-policy or None for the whole member)."""
+    out: list[tuple[str, int, int | None]] = []
+    for i, m in enumerate(members):
+        rows = m["body"].get("subpolicies") if m.get("kind") == "subpolicies" else None
+        if rows is not None and len(rows) == 1:
+            out += [(entry["op"], i, j) for j, entry in enumerate(rows[0])]
+        else:
+            out.append((str(m.get("kind")), i, None))
+    return out
+
+
+def part_labels(policy: Any) -> set[str]:
+    """The labels of a policy's parts (module docstring)."""
+    return {label for label, _, _ in _parts(_members(policy.to_dict()))}
+
+
+def _without(members: list[dict[str, Any]], i: int, j: int | None) -> list[dict[str, Any]]:
+    kept = copy.deepcopy(members)
+    if j is None:
+        del kept[i]
+        return kept
+    row = kept[i]["body"]["subpolicies"][0]
+    del row[j]
+    return kept if row else kept[:i] + kept[i + 1 :]
+
+
+def ablations(policy: Any, evidence: list[tuple[Any, int]] | None = None) -> list[tuple[str, Any]]:
+    """``(label, policy without that part)`` for each part of ``policy`` whose removal leaves some augmentation,
+    the part whose absence ``evidence`` (``(policy, runs)`` pairs: the search's pooled runs) holds least first."""
+    from policy_search.policy.base import policy_from_dict
+
+    doc = policy.to_dict()
+    members = _members(doc)
+    parts = _parts(members)
+    if len(parts) < 2:
+        return []
+    absent = {label: 0 for label, _, _ in parts}
+    for other, runs in evidence or []:
+        have = part_labels(other)
+        if not have:
+            continue  # no augmentation: the race's reference, not evidence about one part
+        for label in absent:
+            absent[label] += runs * (label not in have)
+    order = sorted(range(len(parts)), key=lambda k: (absent[parts[k][0]], k))
+    out, seen = [], set()
+    for k in order:
+        label, i, j = parts[k]
+        kept = _without(members, i, j)
+        body = {"kind": "sequence", "magnitude_semantics": doc.get("magnitude_semantics"), "body": {"policies": kept}}
+        key = json.dumps(kept, sort_keys=True)
+        if kept and key not in seen:
+            seen.add(key)
+            ablated = policy_from_dict(body if len(kept) > 1 else kept[0], policy.image_spec)
+            out.append((label, ablated))
+    return out
