@@ -72,6 +72,18 @@ def test_a_race_with_an_ablation_slot_drops_the_part_that_costs(tmp_path, monkey
     assert part_labels(exported) == {"HorizontalFlip", "randaugment"}
     saved = json.loads((tmp_path / "ablate" / "candidates" / "ablate-PadCrop.json").read_text())
     assert saved["provenance"]["ablated"] == "PadCrop"
+    # a race of listed policies: the ablation takes the last one's slot, which stays where the leader has none
+    files = [str(tmp_path / f"{n}.json") for n in ("lead", "other", "single")]
+    _flip_crop_ra().save(files[0])
+    _flip_crop_ra(flip=False, crop=False, n=2).save(files[1])
+    _flip_crop_ra(flip=False, crop=False, n=3).save(files[2])
+    quality.update(lead=0.02, other=0.01, single=0.0, **{"ablate-HorizontalFlip": 0.0})
+    listed = race.run_race(race.RaceConfig(task="cifar10-episode", policies=tuple(files[:2]), ablate=1, rounds=(1,),
+                                           out=str(tmp_path / "listed")))  # fmt: skip
+    assert [c["name"] for c in listed["candidates"]] == ["lead", "ablate-HorizontalFlip"]  # parts in order
+    kept = race.run_race(race.RaceConfig(task="cifar10-episode", policies=tuple(files[2:0:-1]), ablate=1, rounds=(1,),
+                                         out=str(tmp_path / "kept")))  # fmt: skip
+    assert [c["name"] for c in kept["candidates"]] == ["single", "other"]  # one part: nothing to leave out
     with pytest.raises(ValueError, match="--ablate must be from 0 to 8"):
         race.RaceConfig(**common, ablate=-1).validate()
 

@@ -61,8 +61,9 @@ class RaceConfig:
     ablate: int = 0
     """Candidate slots given to ablations of the leader (the first shortlisted policy, or the first of --policies
     without searches): the leader with one part left out (a flip, a crop, RandAugment), the part whose absence the
-    searches tried least first (``policy_search.benchmark.ablation``). With searches they take the last of the
-    ``candidates`` slots; with --policies only they are raced beside them."""
+    searches tried least first (``policy_search.benchmark.ablation``). They take the last slots: of the
+    ``candidates`` shortlisted with searches, else of --policies (the leader keeps its slot; slots no ablation
+    fills stay with the policies)."""
     rounds: tuple[int, ...] = (2, 2, 3)
     """Fresh child seeds per round; after every round but the last, the better half of the candidates goes on."""
     first_seed: int = 3000
@@ -499,11 +500,12 @@ def _plan_entries(cfg: RaceConfig, out: Path, evidence: list | None = None) -> t
         if (Path(folder) / "schedule.json").is_file():
             image_spec = load_policy(str(Path(folder) / "schedule.json")).image_spec
             break
-    leader = picked[0]["policy"] if picked else (load_policy(cfg.policies[0]) if cfg.policies else None)
+    # the ablations take the last slots: of the shortlist with searches, else of --policies
+    pool = [g["policy"] for g in picked] if cfg.searches else [load_policy(p) for p in cfg.policies]
     evidence = [(g["policy"], len(g["accuracies"])) for g in groups] if groups else evidence
-    cut = _ablated(cfg, leader, evidence or [], picked, out, image_spec)
-    if cfg.searches and cut:
-        picked = picked[: max(1, cfg.candidates - len(cut))]
+    cut = _ablated(cfg, pool, evidence or [], out, image_spec)
+    kept = max(1, len(pool) - len(cut))
+    picked, policies = (picked[:kept], cfg.policies) if cfg.searches else (picked, cfg.policies[:kept])
     entries: list[dict[str, Any]] = []
     for i, g in enumerate(picked):
         path = out / "candidates" / f"c{i}.json"
@@ -519,7 +521,7 @@ def _plan_entries(cfg: RaceConfig, out: Path, evidence: list | None = None) -> t
                 "shrunk_mean": g["shrunk_mean"],
             }
         )
-    for p in cfg.policies:
+    for p in policies:
         entries.append({"name": Path(p).stem if Path(p).is_file() else p, "file": p, "repr": repr(load_policy(p))})
     entries += cut
     if not entries:
@@ -527,21 +529,21 @@ def _plan_entries(cfg: RaceConfig, out: Path, evidence: list | None = None) -> t
     return groups, entries, image_spec
 
 
-def _ablated(cfg: RaceConfig, leader: Any, evidence: list, picked: list, out: Path, image_spec: Any) -> list[dict]:
-    """Race entries for up to ``cfg.ablate`` ablations of the leader (saved as ``candidates/ablate-<part>.json``),
-    none equal to a shortlisted policy that keeps its slot (the leader keeps one always)."""
+def _ablated(cfg: RaceConfig, pool: list, evidence: list, out: Path, image_spec: Any) -> list[dict]:
+    """Race entries for up to ``cfg.ablate`` ablations of the leader ``pool[0]`` (saved as
+    ``candidates/ablate-<part>.json``), none equal to a policy of ``pool`` that keeps its slot."""
     from policy_search.benchmark.ablation import ablations
 
-    if not cfg.ablate or leader is None:
+    if not cfg.ablate or not pool:
         return []
-    taken = {_canonical(g["policy"]) for g in picked[: max(1, cfg.candidates - cfg.ablate)]} if cfg.searches else set()
+    taken = {_canonical(p) for p in pool[: max(1, len(pool) - cfg.ablate)]}
     entries = []
-    for label, policy in ablations(leader, evidence):
+    for label, policy in ablations(pool[0], evidence):
         if _canonical(policy) in taken or len(entries) == cfg.ablate:
             continue
         name = f"ablate-{label}"
         path = out / "candidates" / f"{name}.json"
-        policy.image_spec = image_spec or leader.image_spec
+        policy.image_spec = image_spec or pool[0].image_spec
         policy.save(path, provenance={"task": cfg.task, "agent": "race ablation", "ablated": label})
         entries.append({"name": name, "file": str(path), "repr": repr(policy), "ablated": label})
     return entries

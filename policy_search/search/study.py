@@ -431,7 +431,6 @@ def _race_shortlist(study: optuna.Study, config: SearchConfig, image: Any) -> di
         files.append(str(path))
         if len(files) == candidates:
             break
-    files = files[: max(1, candidates - config.race_ablate)]  # the ablations take the last slots
     evidence = [(build_policy(config.space, t.params, image, config.space_args()), 1) for t in complete]
     race = run_race(
         RaceConfig(
