@@ -34,6 +34,9 @@ def _copy(method: str, seed: int) -> Path:
             (dst / "study_best_policy.json").replace(dst / "best_policy.json")
         else:
             shutil.copyfile(dst / "distilled.json", dst / "schedule.json")
+            for stale in ("schedule.md", "schedule.png", "summary.json", "tb"):  # round 1's winner's
+                path = dst / stale
+                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     return dst
 
 
