@@ -22,7 +22,10 @@ def test_ablations_leave_out_one_part_each_least_explored_absence_first():
     plain = ablations(leader)  # no evidence: in the order the parts appear
     assert [label for label, _ in plain] == ["HorizontalFlip", "PadCrop", "randaugment"]
     assert repr(plain[1][1]) == repr(_flip_crop_ra(crop=False))
-    assert repr(plain[2][1]) == repr(SubPolicies([[("HorizontalFlip", 0.5, 0.0), ("PadCrop", 1.0, 1.0)]]))
+    assert repr(plain[2][1]) == repr(Sequence([SubPolicies([[("HorizontalFlip", 0.5, 0.0), ("PadCrop", 1.0, 1.0)]])]))
+    # an op that does nothing is no part; two parts alike get names of their own
+    slots = SubPolicies([[("Rotate", 0.5, 0.3), ("Identity", 1.0, 0.0), ("Rotate", 0.5, 0.6)]])
+    assert [name for name, _ in ablations(slots)] == ["Rotate", "Rotate-0.2"]
     # AugNet's cifar10-small search 1: crop absent from 1 run, flip from 3, RandAugment from 3 -> crop first
     evidence = [(_flip_crop_ra(), 5), (_flip_crop_ra(n=0), 3), (_flip_crop_ra(flip=False), 2)]
     evidence.append((_flip_crop_ra(flip=False, crop=False, n=3), 1))
@@ -84,8 +87,12 @@ def test_a_race_with_an_ablation_slot_drops_the_part_that_costs(tmp_path, monkey
     kept = race.run_race(race.RaceConfig(task="cifar10-episode", policies=tuple(files[2:0:-1]), ablate=1, rounds=(1,),
                                          out=str(tmp_path / "kept")))  # fmt: skip
     assert [c["name"] for c in kept["candidates"]] == ["single", "other"]  # one part: nothing to leave out
-    with pytest.raises(ValueError, match="--ablate must be from 0 to 8"):
-        race.RaceConfig(**common, ablate=-1).validate()
+    with pytest.raises(ValueError, match="--ablate must be from 0 to 1"):
+        race.RaceConfig(**common, ablate=2).validate()  # the leader keeps its slot: the budget holds
+    with pytest.raises(ValueError, match="--ablate must be from 0 to 0"):
+        race.RaceConfig(task="cifar10-episode", policies=(files[0],), ablate=1).validate()
+    with pytest.raises(ValueError, match="holds a race with ablate = 1, not 0"):  # its cached runs are of others
+        race.run_race(race.RaceConfig(**common, out=str(tmp_path / "ablate")))
 
 
 def test_race_ablate_must_leave_the_leader_its_slot_in_the_rescore_race():
@@ -121,3 +128,27 @@ def test_train_agent_and_search_hand_race_ablate_to_their_rescore_race(tmp_path,
             assert names[1] in {f"ablate-{label}" for label, _ in ablations(leader)}
         else:
             assert not any(n.startswith("ablate-") for n in names)
+
+
+def test_an_ablation_equal_to_a_kept_candidate_does_not_take_a_second_slot(tmp_path, monkeypatch):
+    """At 48 runs (three candidates, one ablation slot) the leader without RandAugment can be the second
+    shortlisted policy itself (flip + crop): it is not raced twice, the next ablation takes the slot."""
+    monkeypatch.setattr(race, "val_accuracy", lambda task, policy, seed, cache, **kw: 0.5 + 0.01 * (seed % 3))
+    groups = [
+        {"policy": _flip_crop_ra(), "accuracies": [56.0, 57.0]},
+        {"policy": _flip_crop_ra(n=0), "accuracies": [56.5]},  # = the leader without RandAugment: tried least
+        {"policy": _flip_crop_ra(flip=False, crop=False, n=2), "accuracies": [54.0]},
+        {"policy": _flip_crop_ra(crop=False), "accuracies": [53.0]},
+        {"policy": _flip_crop_ra(flip=False), "accuracies": [52.0]},
+    ]
+    monkeypatch.setattr(race, "pool_episodes", lambda *a, **k: groups)
+    _flip_crop_ra().save(tmp_path / "search" / "schedule.json")
+    summary = race.run_race(
+        race.RaceConfig(task="cifar10-episode", searches=(str(tmp_path / "search"),), candidates=3, ablate=1,
+                        rounds=(1,), out=str(tmp_path / "r"))
+    )  # fmt: skip
+    names = [c["name"] for c in summary["candidates"]]
+    assert names == ["c0", "c1", "ablate-HorizontalFlip"]  # without RandAugment first, but that one is c1
+    assert [label for label, _ in ablations(_flip_crop_ra(), [(g["policy"], len(g["accuracies"])) for g in groups])][
+        0
+    ] == "randaugment"

@@ -9,8 +9,8 @@ leader with one part removed, on the same shared seeds, so a part that costs is 
 
 Parts, read from the policy's file form (so any kind, image or text, is handled alike): each member of a Sequence
 (a single-phase Schedule is unwrapped); within a member that is one sub-policy of several ops applied together
-(flip and crop), each op. A part's label is its op name, or its kind for any other member (``randaugment``,
-``text-randaugment``). Ablations that leave nothing (no augmentation, raced anyway as the reference) are skipped;
+(flip and crop; image or text sub-policies alike), each op that does something (not Identity, probability above 0).
+A part's label is its op name, or its kind for any other member (``randaugment``, ``text-randaugment``). Ablations that leave nothing (no augmentation, raced anyway as the reference) are skipped;
 ops inside RandAugment's op set are not parts (13 image ops would be 13 slots: the families action's heads say
 which groups are on).
 
@@ -46,12 +46,18 @@ def _parts(members: list[dict[str, Any]]) -> list[tuple[str, int, int | None]]:
     """(label, member index, op index within its one sub-policy or None for the whole member)."""
     out: list[tuple[str, int, int | None]] = []
     for i, m in enumerate(members):
-        rows = m["body"].get("subpolicies") if m.get("kind") == "subpolicies" else None
-        if rows is not None and len(rows) == 1:
-            out += [(entry["op"], i, j) for j, entry in enumerate(rows[0])]
+        rows = m["body"].get("subpolicies") if m.get("kind") in ("subpolicies", "text-subpolicies") else None
+        if rows is not None and len(rows) == 1:  # an op that does nothing (Identity, probability 0) is no part
+            out += [(e["op"], i, j) for j, e in enumerate(rows[0]) if e["op"] != "Identity" and e["probability"] > 0]
         else:
             out.append((str(m.get("kind")), i, None))
     return out
+
+
+def key(policy: Any) -> str:
+    """What a policy does, blind to how it is wrapped (a one-member Sequence or single-phase Schedule and its
+    member are the same policy): for telling an ablation from a candidate."""
+    return json.dumps(_members(policy.to_dict()), sort_keys=True)
 
 
 def part_labels(policy: Any) -> set[str]:
@@ -70,8 +76,9 @@ def _without(members: list[dict[str, Any]], i: int, j: int | None) -> list[dict[
 
 
 def ablations(policy: Any, evidence: list[tuple[Any, int]] | None = None) -> list[tuple[str, Any]]:
-    """``(label, policy without that part)`` for each part of ``policy`` whose removal leaves some augmentation,
-    the part whose absence ``evidence`` (``(policy, runs)`` pairs: the search's pooled runs) holds least first."""
+    """``(name, policy without that part)`` for each part of ``policy`` whose removal leaves some augmentation,
+    the part whose absence ``evidence`` (``(policy, runs)`` pairs: the search's pooled runs) holds least first.
+    Each ablation is a Sequence; ``name`` is the part's label, made unique where two parts share one."""
     from policy_search.policy.base import policy_from_dict
 
     doc = policy.to_dict()
@@ -87,14 +94,15 @@ def ablations(policy: Any, evidence: list[tuple[Any, int]] | None = None) -> lis
         for label in absent:
             absent[label] += runs * (label not in have)
     order = sorted(range(len(parts)), key=lambda k: (absent[parts[k][0]], k))
-    out, seen = [], set()
+    out, seen, names = [], {key(policy)}, set()
     for k in order:
         label, i, j = parts[k]
         kept = _without(members, i, j)
         body = {"kind": "sequence", "magnitude_semantics": doc.get("magnitude_semantics"), "body": {"policies": kept}}
-        key = json.dumps(kept, sort_keys=True)
-        if kept and key not in seen:
-            seen.add(key)
-            ablated = policy_from_dict(body if len(kept) > 1 else kept[0], policy.image_spec)
-            out.append((label, ablated))
+        ablated = policy_from_dict(body, policy.image_spec) if kept else None
+        if ablated is not None and key(ablated) not in seen:
+            seen.add(key(ablated))
+            name = label if label not in names else f"{label}-{i}.{j if j is not None else 0}"  # two parts alike
+            names.add(name)
+            out.append((name, ablated))
     return out

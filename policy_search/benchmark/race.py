@@ -120,8 +120,12 @@ class RaceConfig:
             raise ValueError(f"--rounds must be one or more positive seed counts, got {list(self.rounds)}")
         if self.candidates < 1 and not self.policies:
             raise ValueError(f"--candidates must be >= 1, got {self.candidates}")
-        if not 0 <= self.ablate <= 8:
-            raise ValueError(f"--ablate must be from 0 to 8 candidate slots, got {self.ablate}")
+        slots = self.candidates if self.searches else len(self.policies)
+        if self.ablate and not 0 <= self.ablate < slots:
+            raise ValueError(
+                f"--ablate must be from 0 to {slots - 1}: it takes slots of the {slots} candidates "
+                f"({'--candidates' if self.searches else 'the --policies'}) and the leader keeps one; got {self.ablate}"
+            )
         if not (math.isfinite(self.prior_runs) and self.prior_runs >= 0):
             raise ValueError(f"--prior-runs must be a finite number >= 0, got {self.prior_runs}")
         if self.epochs is not None and not (math.isfinite(self.epochs) and self.epochs > 0):
@@ -415,12 +419,13 @@ def _plot(summary: dict, path: Path) -> None:
 # Fields that decide which policies the cached runs in ``evals/`` (keyed by candidate index and seed) belong to.
 _CACHE_FIELDS = (
     "task", "searches", "policies", "candidates", "skip_inert", "prior_runs", "epochs", "overrides", "data_dir",
-    "dataset",
+    "dataset", "ablate",
 )  # fmt: skip
 _LEGACY: dict[str, Any] = {
     "skip_inert": False,
     "overrides": {},
     "dataset": None,
+    "ablate": 0,
 }  # what a race's config.json written before the field existed ran with
 
 
@@ -504,7 +509,7 @@ def _plan_entries(cfg: RaceConfig, out: Path, evidence: list | None = None) -> t
     pool = [g["policy"] for g in picked] if cfg.searches else [load_policy(p) for p in cfg.policies]
     evidence = [(g["policy"], len(g["accuracies"])) for g in groups] if groups else evidence
     cut = _ablated(cfg, pool, evidence or [], out, image_spec)
-    kept = max(1, len(pool) - len(cut))
+    kept = min(len(pool), max(1, (cfg.candidates if cfg.searches else len(pool)) - len(cut)))
     picked, policies = (picked[:kept], cfg.policies) if cfg.searches else (picked, cfg.policies[:kept])
     entries: list[dict[str, Any]] = []
     for i, g in enumerate(picked):
@@ -532,14 +537,15 @@ def _plan_entries(cfg: RaceConfig, out: Path, evidence: list | None = None) -> t
 def _ablated(cfg: RaceConfig, pool: list, evidence: list, out: Path, image_spec: Any) -> list[dict]:
     """Race entries for up to ``cfg.ablate`` ablations of the leader ``pool[0]`` (saved as
     ``candidates/ablate-<part>.json``), none equal to a policy of ``pool`` that keeps its slot."""
-    from policy_search.benchmark.ablation import ablations
+    from policy_search.benchmark.ablation import ablations, key
 
     if not cfg.ablate or not pool:
         return []
-    taken = {_canonical(p) for p in pool[: max(1, len(pool) - cfg.ablate)]}
+    slots = cfg.candidates if cfg.searches else len(pool)
+    taken = {key(p) for p in pool[: max(1, slots - cfg.ablate)]}
     entries = []
     for label, policy in ablations(pool[0], evidence):
-        if _canonical(policy) in taken or len(entries) == cfg.ablate:
+        if key(policy) in taken or len(entries) == cfg.ablate:
             continue
         name = f"ablate-{label}"
         path = out / "candidates" / f"{name}.json"

@@ -462,6 +462,9 @@ def _check_rescore(config: CompareConfig, runs: int, per_run: int) -> None:
             f"--rescore {config.rescore} of {budget}: raise the budget to at least {config.rescore + 4} runs or "
             "lower --rescore"
         )
+    from policy_search.benchmark.race import check_race_ablate
+
+    check_race_ablate(config.race_ablate, config.rescore)
 
 
 def _test_seed_list(config: CompareConfig) -> list[int]:

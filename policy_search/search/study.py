@@ -437,7 +437,7 @@ def _race_shortlist(study: optuna.Study, config: SearchConfig, image: Any) -> di
             task=config.task,
             policies=tuple(files),
             candidates=len(files),
-            ablate=config.race_ablate,
+            ablate=min(config.race_ablate, len(files) - 1),  # the leader keeps its slot among few distinct trials
             rounds=rounds,
             first_seed=3000 + 100 * config.seed,
             out=str(out / "race"),
