@@ -408,6 +408,36 @@ class _Container(Policy):
         for p in self.policies:
             p.reset(seed)
 
+    # The batch hooks of a policy that learns inside the run reach it through its container too (a searched flip
+    # and crop before an entropy-adaptive op, a schedule's phase): the loop sees one observer.
+    @property
+    def observes_batches(self) -> bool:  # type: ignore[override]
+        return any(p.observes_batches for p in self.policies)
+
+    @property
+    def validation_size(self) -> int:  # type: ignore[override]
+        return max((int(p.validation_size) for p in self.policies), default=0)
+
+    def attach(self, model: torch.nn.Module) -> None:
+        for p in self.policies:
+            p.attach(model)
+
+    def before_batch(self, ids: torch.Tensor | None = None) -> None:
+        for p in self.policies:
+            p.before_batch(ids)
+
+    def after_batch(self, ids=None, logits=None, targets=None, mask=None) -> None:
+        for p in self.policies:
+            if p.observes_batches:
+                p.after_batch(ids=ids, logits=logits, targets=targets, mask=mask)
+
+    def needs_validation(self) -> bool:
+        return any(p.needs_validation() for p in self.policies)
+
+    def validate_batch(self, predict: Any, inputs: Any, labels: torch.Tensor) -> int:
+        wanting = [p for p in self.policies if p.needs_validation()]
+        return sum(int(p.validate_batch(predict, inputs, labels)) for p in wanting)
+
 
 def _check_policy(value: Any, where: str) -> Policy:
     if not isinstance(value, Policy):

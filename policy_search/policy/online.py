@@ -409,7 +409,55 @@ class _EntropyRule(Policy):
 class EntropyAdaptive(_EntropyRule):
     """EntAugment-style: per sample, one op of RandAugment's 14 (EDA's four on text) uniformly, at magnitude
     ``magnitude_max * (1 - H_i)``, ``H_i`` the normalized entropy of the model's prediction when sample i was last
-    trained on (no extra forward pass)."""
+    trained on (no extra forward pass). What a search with entropy magnitudes chooses (``ActionSpec.magnitudes``
+    ``entropy``: RandAugment's N and M over its op families, each sample's magnitude scaled by the rule; flip and crop
+    stay before it in a Sequence, whose batch hooks reach it) sets the rest: ``ops`` (the ops drawn from, uniformly;
+    default the modality's: RandAugment's 14 or EDA's four; they name ops of the inputs' modality) and
+    ``ops_per_sample`` (drawn one after another, RandAugment's N)."""
+
+    def __init__(
+        self,
+        magnitude_max: float = 0.9,
+        text_magnitude_max: float = 0.6,
+        *,
+        ops: Any = None,
+        ops_per_sample: int = 1,
+        image_spec: ImageSpec | None = None,
+    ) -> None:
+        super().__init__(magnitude_max, text_magnitude_max, image_spec=image_spec)
+        known = {name for m in MODALITIES.values() for name in m.op_names}
+        if ops is not None:
+            listed = as_list(ops, "ops")
+            if not listed:
+                raise PolicyConfigError("ops", "needs at least one op (or null for the modality's own)")
+            ops = tuple(as_choice(o, f"ops[{i}]", sorted(known), "op") for i, o in enumerate(listed))
+        self.ops: tuple[str, ...] | None = ops
+        self.ops_per_sample = as_int(ops_per_sample, "ops_per_sample", 1, 16)
+
+    def _ops(self, m: Modality) -> tuple[str, ...]:
+        if self.ops is None:
+            return m.online_ops
+        if any(o not in m.op_names for o in self.ops):
+            raise ValueError(
+                f"entropy-adaptive's ops {list(self.ops)} are not all {m.name} ops, but its inputs are {m.name}: "
+                "give ops of the task's modality (or none for its own)"
+            )
+        return self.ops
+
+    def _per_sample(self, m: Modality) -> int:
+        return self.ops_per_sample
+
+    def body(self) -> dict[str, Any]:
+        out = super().body()  # the fields beyond the caps only where set, so files written before them read the same
+        if self.ops is not None:
+            out["ops"] = list(self.ops)
+        if self.ops_per_sample != 1:
+            out["ops_per_sample"] = self.ops_per_sample
+        return out
+
+    @classmethod
+    def _fields(cls) -> tuple[str, ...]:
+        return ("magnitude_max", "text_magnitude_max", "ops", "ops_per_sample")
 
 
 class _Actor(nn.Module):
