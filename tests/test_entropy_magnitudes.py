@@ -81,8 +81,10 @@ def test_the_compact_action_with_entropy_magnitudes_builds_the_entropy_rule(tmp_
     assert ActionSpec.of_run({"action_kind": "compact", "magnitudes": "entropy"}, "image") == spec
     text = ActionSpec.for_search("compact", "text", magnitudes="entropy").to_policy(np.array([1, 5]))
     assert isinstance(text.policies[0], EntropyAdaptive) and text.policies[0].text_magnitude_max == pytest.approx(5 / 9)
-    with pytest.raises(ValueError, match="magnitudes must be one of"):
+    with pytest.raises(ValueError, match="applies to the compact and families actions"):
         ActionSpec.for_search("slots", "image", magnitudes="entropy")
+    with pytest.raises(ValueError, match="--magnitudes must be one of"):
+        ActionSpec.for_search("compact", "image", magnitudes="loud")
 
 
 def test_a_child_trains_with_a_searched_entropy_policy_and_its_schedule_file(tmp_path):

@@ -238,10 +238,12 @@ class ActionSpec:
                 f"magnitude_bins must be (low, high) with 0 <= low <= high < num_bins ({self.num_bins}), got "
                 f"{list(self.magnitude_bins)}"
             )
-        if self.magnitudes not in MAGNITUDES or (self.magnitudes != "fixed" and self.kind != "compact"):
+        if self.magnitudes not in MAGNITUDES:
+            raise ValueError(f"--magnitudes must be one of {list(MAGNITUDES)}, got {self.magnitudes!r}")
+        if self.magnitudes != "fixed" and self.kind != "compact":
             raise ValueError(
-                f"magnitudes must be one of {list(MAGNITUDES)} ('entropy' with the compact or families action), got "
-                f"{self.magnitudes!r} with kind {self.kind!r}"
+                f"--magnitudes {self.magnitudes} applies to the compact and families actions (RandAugment's M), not "
+                f"--action-kind {self.kind}"
             )
         if self.families and self.kind != "compact":
             raise ValueError("op families are heads of the compact action; use kind 'compact' with families")
