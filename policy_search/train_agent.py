@@ -93,10 +93,6 @@ class TrainConfig:
     magnitude_range: tuple[float, ...] = field(default=(), metadata={"nargs": "+"})
     """LOW HIGH: magnitudes only within these fractions of the magnitude space's maximum (e.g. 0 0.5 for mild
     ops): the bins of the grid inside the range. Empty: every magnitude."""
-    magnitudes: str = "fixed"
-    """Compact and families: how the magnitude bin M applies: ``fixed`` (RandAugment at bin M on every sample) or ``entropy`` (the same N ops from the same set,
-    each sample's magnitude M scaled by 1 - the normalized entropy of the model's prediction on it, the
-    entropy-adaptive rule: ``ActionSpec.magnitudes``)."""
     population: int = 0
     """Children trained side by side per run (OHL-AutoAug style, rewards relative to the population, best
     weights copied to all after each segment); 0 trains one child per episode."""
@@ -957,7 +953,6 @@ def build_parser() -> argparse.ArgumentParser:
             "agent": sorted(AGENTS),
             "credit": ("end", "step"),
             "action_kind": ("compact", "families", "slots"),
-            "magnitudes": ("fixed", "entropy"),
             "heads": ("categorical", "ordinal"),
             "update": ("reinforce", "critic"),
             "action_mode": ("discrete", "box"),

@@ -49,7 +49,6 @@ from policy_search.policy.kinds import Sequence, SubPolicies
 from policy_search.policy.modality import IMAGE_FAMILIES, Modality, get_modality
 
 ACTION_KINDS = ("compact", "slots")
-MAGNITUDES = ("fixed", "entropy")  # how the compact action's magnitude bin M applies (ActionSpec.magnitudes)
 DEFAULT_OPS: tuple[str, ...] = ops.OP_NAMES
 DEFAULT_PROBABILITIES: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
 DEFAULT_RATIOS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5)
@@ -84,11 +83,6 @@ class ActionSpec:
     magnitude_bins: tuple[int, ...] = ()
     """``(low, high)``: the magnitude heads choose bins ``low..high`` of the ``num_bins`` grid only (an expert's
     "mild ops only" is ``(0, 4)``); choice k of the head is bin ``low + k``. Empty: every bin."""
-    magnitudes: str = "fixed"
-    """``compact`` only: ``fixed``, RandAugment's N ops at magnitude bin M on every sample; ``entropy``, the same N
-    ops from the same op set with each sample's magnitude ``M / (num_bins - 1) * (1 - H_i)``, ``H_i`` the normalized
-    entropy of the model's prediction on it when last trained on (the ``entropy-adaptive`` rule, EntAugment-style:
-    samples the model finds hard are augmented less; flip and crop are unchanged)."""
 
     @classmethod
     def compact(cls, modality: str = "image", *, tagging: bool = False, **kw) -> ActionSpec:
@@ -117,13 +111,11 @@ class ActionSpec:
         ops: tuple[str, ...] = (),
         max_ops: int | None = None,
         magnitude_range: tuple[float, ...] = (),
-        magnitudes: str = "fixed",
     ) -> ActionSpec:
         """The spec ``train_agent --action-kind`` searches (``compact``, ``families`` or ``slots``), with the
         synthetic ratio head when ``--synthetic`` is on, the tagging ops on a tagging task, narrowed to what an expert would allow: only ``ops`` (the
         families keep their ops among them), at most ``max_ops`` per sample (compact), magnitudes within
-        ``magnitude_range`` (fractions of the space's maximum, snapped to the bin grid); ``magnitudes``: ``fixed``
-        or ``entropy`` (each sample's magnitude scaled by the entropy rule: the ``magnitudes`` field)."""
+        ``magnitude_range`` (fractions of the space's maximum, snapped to the bin grid)."""
         ratios = DEFAULT_RATIOS if synthetic else ()
         if action_kind == "compact":
             spec = cls.compact(modality, tagging=tagging, ratios=ratios)
@@ -133,7 +125,6 @@ class ActionSpec:
             spec = cls.slots_spec(modality, ratios=ratios)
         else:
             raise ValueError(f"unknown action kind {action_kind!r}; choose compact, families or slots")
-        spec = replace(spec, magnitudes=magnitudes) if magnitudes != "fixed" else spec
         return spec._narrowed(tuple(ops), max_ops, tuple(magnitude_range))
 
     @classmethod
@@ -149,7 +140,6 @@ class ActionSpec:
             ops=tuple(fields.get("ops") or ()),
             max_ops=fields.get("max_ops"),
             magnitude_range=tuple(fields.get("magnitude_range") or ()),
-            magnitudes=fields.get("magnitudes") or "fixed",  # runs recorded before the option: fixed
         )
 
     def _narrowed(self, ops: tuple[str, ...], max_ops: int | None, magnitude_range: tuple[float, ...]) -> ActionSpec:
@@ -237,13 +227,6 @@ class ActionSpec:
             raise ValueError(
                 f"magnitude_bins must be (low, high) with 0 <= low <= high < num_bins ({self.num_bins}), got "
                 f"{list(self.magnitude_bins)}"
-            )
-        if self.magnitudes not in MAGNITUDES:
-            raise ValueError(f"--magnitudes must be one of {list(MAGNITUDES)}, got {self.magnitudes!r}")
-        if self.magnitudes != "fixed" and self.kind != "compact":
-            raise ValueError(
-                f"--magnitudes {self.magnitudes} applies to the compact and families actions (RandAugment's M), not "
-                f"--action-kind {self.kind}"
             )
         if self.families and self.kind != "compact":
             raise ValueError("op families are heads of the compact action; use kind 'compact' with families")
@@ -383,12 +366,7 @@ class ActionSpec:
                 entries = [("HorizontalFlip", 0.5, 0.0)] * flip + [("PadCrop", 1.0, 1.0)] * crop
                 if entries:
                     parts.append(SubPolicies.trusted([entries]))
-            if n > 0 and any(o != "Identity" for o in allowed) and self.magnitudes == "entropy":
-                from policy_search.policy.online import EntropyAdaptive
-
-                share = m / (self.num_bins - 1)  # RandAugment's bin M as the entropy rule's cap
-                parts.append(EntropyAdaptive(share, share, ops=allowed, ops_per_sample=n))
-            elif n > 0 and any(o != "Identity" for o in allowed):
+            if n > 0 and any(o != "Identity" for o in allowed):
                 randaugment = modality.kinds["randaugment"]
                 parts.append(randaugment.trusted(n, m, self.num_bins, allowed, space=space))
             chosen = Sequence.trusted(parts)
@@ -417,15 +395,13 @@ class ActionSpec:
             d["families"] = [list(group) for group in d["families"]]
         if not d["magnitude_bins"]:  # and before magnitude ranges
             del d["magnitude_bins"]
-        if d["magnitudes"] == "fixed":  # and before entropy magnitudes
-            del d["magnitudes"]
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     @classmethod
     def from_dict(cls, d: dict) -> ActionSpec:
         known = {
             "kind", "ops", "max_ops", "slots", "num_bins", "probabilities", "space", "ratios", "modality", "families",
-            "magnitude_bins", "magnitudes",
+            "magnitude_bins",
         }  # fmt: skip
         extra = sorted(set(d) - known)
         if extra:

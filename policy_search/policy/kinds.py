@@ -408,34 +408,45 @@ class _Container(Policy):
         for p in self.policies:
             p.reset(seed)
 
-    # The batch hooks of a policy that learns inside the run reach it through its container too (a searched flip
-    # and crop before an entropy-adaptive op, a schedule's phase): the loop sees one observer.
+    # The batch hooks of a policy that learns inside the run reach it through its container too (a flip before an
+    # entropy-adaptive op, a schedule's phase): the loop sees one observer. Each distinct policy once; every one
+    # observes every batch (a schedule's next phase starts with a warm memory), but only the policies now applied
+    # answer for validation (``_applied``: a schedule's current phase), so idle phases add no validation passes.
+    def _observers(self) -> list[Policy]:
+        seen: dict[int, Policy] = {}
+        for p in self.policies:
+            if p.observes_batches:
+                seen.setdefault(id(p), p)
+        return list(seen.values())
+
+    def _applied(self) -> list[Policy]:
+        return self._observers()
+
     @property
     def observes_batches(self) -> bool:  # type: ignore[override]
         return any(p.observes_batches for p in self.policies)
 
     @property
     def validation_size(self) -> int:  # type: ignore[override]
-        return max((int(p.validation_size) for p in self.policies), default=0)
+        return max((int(p.validation_size) for p in self._applied()), default=0)
 
     def attach(self, model: torch.nn.Module) -> None:
-        for p in self.policies:
+        for p in self._observers():
             p.attach(model)
 
     def before_batch(self, ids: torch.Tensor | None = None) -> None:
-        for p in self.policies:
+        for p in self._observers():
             p.before_batch(ids)
 
     def after_batch(self, ids=None, logits=None, targets=None, mask=None) -> None:
-        for p in self.policies:
-            if p.observes_batches:
-                p.after_batch(ids=ids, logits=logits, targets=targets, mask=mask)
+        for p in self._observers():
+            p.after_batch(ids=ids, logits=logits, targets=targets, mask=mask)
 
     def needs_validation(self) -> bool:
-        return any(p.needs_validation() for p in self.policies)
+        return any(p.needs_validation() for p in self._applied())
 
     def validate_batch(self, predict: Any, inputs: Any, labels: torch.Tensor) -> int:
-        wanting = [p for p in self.policies if p.needs_validation()]
+        wanting = [p for p in self._applied() if p.needs_validation()]
         return sum(int(p.validate_batch(predict, inputs, labels)) for p in wanting)
 
 
@@ -532,6 +543,11 @@ class Schedule(_Container):
         self.ends = ends
         self.policies = torch.nn.ModuleList(policies)
         self.progress = 0.0
+        self._phase = 0  # the phase the last batch drew from (set by sample_batch)
+
+    def _applied(self) -> list[Policy]:
+        current = self.policies[min(self._phase, len(self.policies) - 1)]
+        return [current] if current.observes_batches else []
 
     def phase_at(self, progress: float | None) -> int:
         p = self.progress if progress is None else progress
@@ -541,7 +557,8 @@ class Schedule(_Container):
     def sample_batch(
         self, batch_size: int, image_size: tuple[int, int], g: torch.Generator, progress: float | None
     ) -> AugmentParams:
-        return self.policies[self.phase_at(progress)].sample_batch(batch_size, image_size, g, progress)
+        self._phase = self.phase_at(progress)  # the phase now applied: the one that answers for validation
+        return self.policies[self._phase].sample_batch(batch_size, image_size, g, progress)
 
     def op_distribution(self, progress: float | None = None) -> dict[str, float]:
         """At ``progress``; with None, the average over training (phases weighted by their length)."""

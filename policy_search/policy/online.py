@@ -268,14 +268,16 @@ class _EntropyRule(Policy):
         base_frac = self._magnitude_share(entropy, modality)
         dev = g.device
         names = self._ops(modality)
-        chosen = []
+        chosen, usage = [], {}
         for _ in range(self._per_sample(modality)):
             op = self._choose_ops(entropy, seen, modality, g)
             frac = base_frac * self._op_scale(op, modality)
-            self._record(modality, op, frac, progress)
+            drawn = self._record(modality, op, frac, progress)
+            usage = {k: usage.get(k, 0.0) + v for k, v in drawn.items()}  # a sample's N draws add up
             signed = modality.signed
             sign = torch.randint(0, 2, (batch_size,), generator=g, device=dev).float() * 2 - 1 if signed else None
             chosen.append((op, frac, sign))
+        self._use(usage)
         slots = []
         for name, p in self._base_probabilities().items():  # flip / crop before the op, each with its probability
             use = (
@@ -321,8 +323,9 @@ class _EntropyRule(Policy):
         if self._recent is not None:
             self._recent[name] = 0.9 * self._recent.get(name, share) + 0.1 * share
 
-    def _record(self, m: Modality, op: Tensor, frac: Tensor, progress: float | None) -> None:
-        """Count the batch's choices per tenth of training: ``[bucket, op, magnitude level]``."""
+    def _record(self, m: Modality, op: Tensor, frac: Tensor, progress: float | None) -> dict[str, float]:
+        """Count one draw of the batch's choices per tenth of training (``[bucket, op, magnitude level]``); returns
+        each op's use in it (the share of samples it was applied to)."""
         names = self._ops(m)
         if m.name not in self._log:
             self._log[m.name] = torch.zeros(LOG_BUCKETS, len(names), LEVELS)
@@ -332,10 +335,14 @@ class _EntropyRule(Policy):
         counts = counts.view(len(names), LEVELS)
         self._log[m.name][bucket] += counts
         applied = counts[:, 1:].sum(1) / max(int(op.shape[0]), 1)  # level 0: not applied
-        usage = {n: float(applied[i]) for i, n in enumerate(names) if n != "Identity"}
+        return {n: float(applied[i]) for i, n in enumerate(names) if n != "Identity"}
+
+    def _use(self, usage: dict[str, float]) -> None:
+        """A batch's op use (summed over its draws per sample: with N ops per sample, up to N), into the decayed
+        use of the latest batches that op_distribution and expected_cost report."""
         if self._recent is None:
             self._recent = usage
-        else:  # op use of the latest batches (what op_distribution reports), decayed per batch
+        else:
             self._recent = {**self._recent, **{k: 0.9 * self._recent.get(k, 0.0) + 0.1 * usage[k] for k in usage}}
 
     def op_distribution(self, progress: float | None = None) -> dict[str, float]:
@@ -379,7 +386,7 @@ class _EntropyRule(Policy):
             policy: Policy = m.kinds["subpolicies"](entries)
             if self._per_sample(m) > 1:  # the run drew that many ops per sample, each from the same mix
                 policy = Sequence([policy] * self._per_sample(m))
-            samples = float(log[part].sum())
+            samples = float(log[part].sum()) / self._per_sample(m)  # samples, not draws: bases count once each
             bases = [
                 m.kinds["subpolicies"]([[(name, round(float(self._base_log[name][part].sum()) / samples, 4), 1.0)]])
                 for name in self._bases(m)
@@ -409,11 +416,10 @@ class _EntropyRule(Policy):
 class EntropyAdaptive(_EntropyRule):
     """EntAugment-style: per sample, one op of RandAugment's 14 (EDA's four on text) uniformly, at magnitude
     ``magnitude_max * (1 - H_i)``, ``H_i`` the normalized entropy of the model's prediction when sample i was last
-    trained on (no extra forward pass). What a search with entropy magnitudes chooses (``ActionSpec.magnitudes``
-    ``entropy``: RandAugment's N and M over its op families, each sample's magnitude scaled by the rule; flip and crop
-    stay before it in a Sequence, whose batch hooks reach it) sets the rest: ``ops`` (the ops drawn from, uniformly;
-    default the modality's: RandAugment's 14 or EDA's four; they name ops of the inputs' modality) and
-    ``ops_per_sample`` (drawn one after another, RandAugment's N)."""
+    trained on (no extra forward pass). ``ops``: the ops drawn from, uniformly (default the modality's: RandAugment's
+    14 or EDA's four; they name ops of the inputs' modality); ``ops_per_sample``: drawn one after another per sample
+    (RandAugment's N). Inside a Sequence (a flip before it) or a Schedule its batch hooks reach it through the
+    container."""
 
     def __init__(
         self,

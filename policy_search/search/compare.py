@@ -69,8 +69,6 @@ class CompareConfig:
     """The most ops per sample (RandAugment's N), for every method alike."""
     magnitude_range: tuple[float, ...] = field(default=(), metadata={"nargs": "+"})
     """LOW HIGH fractions of the magnitude space's maximum, for every method alike."""
-    magnitudes: str = "fixed"
-    """``fixed`` or ``entropy`` magnitudes (``train_agent --magnitudes``), for every method alike."""
     budget_runs: int = 0
     """Child-run equivalents per search (every child run a search starts, its rescore race's included); when set,
     it replaces --budget-samples (as that many runs' samples)."""
@@ -125,7 +123,7 @@ class CompareConfig:
                 f"{modality} task; choose one of "
                 + ", ".join(n for n, (_, m) in ACTION_SPACES.items() if m == modality)
             )
-        if self.ops or self.max_ops is not None or self.magnitude_range or self.magnitudes != "fixed":
+        if self.ops or self.max_ops is not None or self.magnitude_range:
             # the RL methods' action: the space's own when it is an action space, else the modality's compact one
             rl_space = next(n for n, (kind, m) in ACTION_SPACES.items() if kind == "compact" and m == modality)
             optuna = any(m in OPTUNA_METHODS for m in self.methods)
@@ -136,7 +134,6 @@ class CompareConfig:
                 max_ops=self.max_ops,
                 magnitude_range=tuple(self.magnitude_range),
                 tagging=tagging,
-                magnitudes=self.magnitudes,
             )
 
     def _validate_the_rest(self) -> None:
@@ -210,7 +207,6 @@ def _run_optuna(config: CompareConfig, method: str, seed: int, out: Path, runs: 
         ops=tuple(config.ops),
         max_ops=config.max_ops,
         magnitude_range=tuple(config.magnitude_range),
-        magnitudes=config.magnitudes,
     )
     run_search(search)
     curve, wall = [], 0.0
@@ -241,8 +237,6 @@ def _run_rl(config: CompareConfig, method: str, seed: int, out: Path, runs: int)
         kwargs["action_kind"] = ACTION_SPACES[config.space][0]
     if config.ops or config.max_ops is not None or config.magnitude_range:  # the same narrowed action as Optuna's
         kwargs.update(ops=tuple(config.ops), max_ops=config.max_ops, magnitude_range=tuple(config.magnitude_range))
-    if config.magnitudes != "fixed":
-        kwargs["magnitudes"] = config.magnitudes
     for key, value in (
         ("overrides", dict(config.overrides)),
         ("data_dir", config.data_dir),

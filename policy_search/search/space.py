@@ -148,7 +148,6 @@ def action_space_spec(
     max_ops: int | None = None,
     magnitude_range: tuple[float, ...] = (),
     tagging: bool = False,
-    magnitudes: str = "fixed",
 ) -> Any:
     """The ``ActionSpec`` behind an action space, narrowed as ``train_agent`` narrows its own (with the tagging
     ops on a tagging task, as ``train_agent``'s)."""
@@ -156,18 +155,12 @@ def action_space_spec(
 
     if space not in ACTION_SPACES:
         raise ValueError(
-            f"--ops, --max-ops, --magnitude-range and --magnitudes apply to the action spaces ({', '.join(ACTION_SPACES)}), not "
+            f"--ops, --max-ops and --magnitude-range narrow the action spaces ({', '.join(ACTION_SPACES)}), not "
             f"--space {space}"
         )
     kind, modality = ACTION_SPACES[space]
     return ActionSpec.for_search(
-        kind,
-        modality,
-        tagging=tagging,
-        ops=ops,
-        max_ops=max_ops,
-        magnitude_range=magnitude_range,
-        magnitudes=magnitudes,
+        kind, modality, tagging=tagging, ops=ops, max_ops=max_ops, magnitude_range=magnitude_range
     )
 
 

@@ -95,8 +95,6 @@ class SearchConfig:
     """Action spaces: the most ops per sample (RandAugment's N), as ``train_agent --max-ops``."""
     magnitude_range: tuple[float, ...] = field(default=(), metadata={"nargs": "+"})
     """Action spaces: LOW HIGH fractions of the magnitude space's maximum, as ``train_agent --magnitude-range``."""
-    magnitudes: str = "fixed"
-    """Action spaces: ``fixed`` or ``entropy`` magnitudes, as ``train_agent --magnitudes``."""
     rescore: int | None = None
     """Trials of the --trials budget kept for selection that noise cannot fool: the study runs --trials minus this
     many, then its best distinct policies race on shared validation child seeds against no augmentation (``search
@@ -155,10 +153,8 @@ class SearchConfig:
         st.describe_storage(self.storage_spec())
 
     def narrowing(self) -> dict[str, Any]:
-        """--ops / --max-ops / --magnitude-range / --magnitudes as ``narrowed_space`` takes them (empty: the space
-        as it is)."""
+        """--ops / --max-ops / --magnitude-range as ``narrowed_space`` takes them (empty: the space as it is)."""
         values = {"ops": tuple(self.ops), "max_ops": self.max_ops, "magnitude_range": tuple(self.magnitude_range)}
-        values["magnitudes"] = None if self.magnitudes == "fixed" else self.magnitudes
         return {k: v for k, v in values.items() if v not in ((), None)}
 
     def space_args(self) -> dict[str, Any]:
