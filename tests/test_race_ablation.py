@@ -152,3 +152,26 @@ def test_an_ablation_equal_to_a_kept_candidate_does_not_take_a_second_slot(tmp_p
     assert [label for label, _ in ablations(_flip_crop_ra(), [(g["policy"], len(g["accuracies"])) for g in groups])][
         0
     ] == "randaugment"
+
+
+def test_with_ablate_ops_a_text_leader_is_raced_without_each_of_its_ops():
+    """experiments/final-conll2003-small: the searched TextRandAugment over four ops tied one of them alone; with
+    --ablate-ops the ops it draws from are parts, the one whose absence the search tried least first."""
+    four = ("RandomDeletion", "SynonymReplacement", "MentionReplacement", "LabelwiseTokenReplacement")
+    leader = Sequence([TextRandAugment(num_ops=2, magnitude=4, ops=four)])
+    assert ablations(leader) == []  # one part without --ablate-ops: nothing to leave out
+    assert part_labels(leader, ops=True) == set(four)
+    evidence = [
+        (Sequence([TextRandAugment(num_ops=1, magnitude=3, ops=four[1:])]), 3),  # deletion absent 3 times
+        (Sequence([TextRandAugment(num_ops=1, magnitude=3, ops=four[:2] + four[3:])]), 1),  # mention absent once
+        (Sequence([TextRandAugment(num_ops=1, magnitude=3, ops=four[:3])]), 2),  # label-wise absent twice
+    ]
+    names = [name for name, _ in ablations(leader, evidence, ops=True)]
+    assert names == ["SynonymReplacement", "MentionReplacement", "LabelwiseTokenReplacement", "RandomDeletion"]
+    without = dict(ablations(leader, evidence, ops=True))["SynonymReplacement"]
+    assert tuple(without.policies[0].ops) == ("RandomDeletion", "MentionReplacement", "LabelwiseTokenReplacement")
+    assert without.policies[0].num_ops == 2 and without.policies[0].magnitude == 4
+    assert ablations(Sequence([TextRandAugment(num_ops=1, magnitude=3, ops=four[:1])]), ops=True) == []
+    image = Sequence([SubPolicies([[("HorizontalFlip", 0.5, 0.0)]]), RandAugment(num_ops=1, magnitude=2)])
+    assert "randaugment" in part_labels(image) and "Rotate" in part_labels(image, ops=True)
+    assert race.RaceConfig(ablate_ops=True).ablate_ops and "ablate_ops" in race._CACHE_FIELDS

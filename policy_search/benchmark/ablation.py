@@ -11,8 +11,10 @@ Parts, read from the policy's file form (so any kind, image or text, is handled 
 (a single-phase Schedule is unwrapped); within a member that is one sub-policy of several ops applied together
 (flip and crop; image or text sub-policies alike), each op that does something (not Identity, probability above 0).
 A part's label is its op name, or its kind for any other member (``randaugment``, ``text-randaugment``). Ablations that leave nothing (no augmentation, raced anyway as the reference) are skipped;
-ops inside RandAugment's op set are not parts (13 image ops would be 13 slots: the families action's heads say
-which groups are on).
+ops inside RandAugment's op set are parts only when asked (``ops``; ``search race --ablate-ops``): a text leader is
+one TextRandAugment, whose ops are what a search over the text families action chose (experiments/
+final-conll2003-small: the searched policy over four ops tied one of them alone), where on images with the compact
+action every run draws from all 13 ops and the search says nothing about any of them.
 
 Which part first: the one whose absence the search tried least (the fewest pooled runs of augmenting policies
 without it; runs without augmentation are the race's reference, not evidence about one part), ties in the order
@@ -42,13 +44,17 @@ def _members(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [doc]
 
 
-def _parts(members: list[dict[str, Any]]) -> list[tuple[str, int, int | None]]:
-    """(label, member index, op index within its one sub-policy or None for the whole member)."""
-    out: list[tuple[str, int, int | None]] = []
+def _parts(members: list[dict[str, Any]], ops: bool = False) -> list[tuple[str, int, int | str | None]]:
+    """(label, member index, what of it: an op index within its one sub-policy, an op name of its op set (with
+    ``ops``), or None for the whole member)."""
+    out: list[tuple[str, int, int | str | None]] = []
     for i, m in enumerate(members):
         rows = m["body"].get("subpolicies") if m.get("kind") in ("subpolicies", "text-subpolicies") else None
+        drawn = [o for o in m["body"].get("ops") or [] if o != "Identity"] if ops else []
         if rows is not None and len(rows) == 1:  # an op that does nothing (Identity, probability 0) is no part
             out += [(e["op"], i, j) for j, e in enumerate(rows[0]) if e["op"] != "Identity" and e["probability"] > 0]
+        elif len(drawn) > 1:  # with ``ops``: each op a RandAugment draws from (one is left at least)
+            out += [(name, i, name) for name in drawn]
         else:
             out.append((str(m.get("kind")), i, None))
     return out
@@ -60,35 +66,39 @@ def key(policy: Any) -> str:
     return json.dumps(_members(policy.to_dict()), sort_keys=True)
 
 
-def part_labels(policy: Any) -> set[str]:
-    """The labels of a policy's parts (module docstring)."""
-    return {label for label, _, _ in _parts(_members(policy.to_dict()))}
+def part_labels(policy: Any, ops: bool = False) -> set[str]:
+    """The labels of a policy's parts (module docstring; ``ops``: the ops of its RandAugment op sets too)."""
+    return {label for label, _, _ in _parts(_members(policy.to_dict()), ops)}
 
 
-def _without(members: list[dict[str, Any]], i: int, j: int | None) -> list[dict[str, Any]]:
+def _without(members: list[dict[str, Any]], i: int, j: int | str | None) -> list[dict[str, Any]]:
     kept = copy.deepcopy(members)
     if j is None:
         del kept[i]
+        return kept
+    if isinstance(j, str):  # one op out of the member's op set
+        kept[i]["body"]["ops"] = [o for o in kept[i]["body"]["ops"] if o != j]
         return kept
     row = kept[i]["body"]["subpolicies"][0]
     del row[j]
     return kept if row else kept[:i] + kept[i + 1 :]
 
 
-def ablations(policy: Any, evidence: list[tuple[Any, int]] | None = None) -> list[tuple[str, Any]]:
+def ablations(policy: Any, evidence: list[tuple[Any, int]] | None = None, ops: bool = False) -> list[tuple[str, Any]]:
     """``(name, policy without that part)`` for each part of ``policy`` whose removal leaves some augmentation,
     the part whose absence ``evidence`` (``(policy, runs)`` pairs: the search's pooled runs) holds least first.
-    Each ablation is a Sequence; ``name`` is the part's label, made unique where two parts share one."""
+    Each ablation is a Sequence; ``name`` is the part's label, made unique where two parts share one. ``ops``: the
+    ops a RandAugment (or TextRandAugment) draws from are parts too, each in place of the whole member."""
     from policy_search.policy.base import policy_from_dict
 
     doc = policy.to_dict()
     members = _members(doc)
-    parts = _parts(members)
+    parts = _parts(members, ops)
     if len(parts) < 2:
         return []
     absent = {label: 0 for label, _, _ in parts}
     for other, runs in evidence or []:
-        have = part_labels(other)
+        have = part_labels(other, ops)
         if not have:
             continue  # no augmentation: the race's reference, not evidence about one part
         for label in absent:
@@ -102,7 +112,7 @@ def ablations(policy: Any, evidence: list[tuple[Any, int]] | None = None) -> lis
         ablated = policy_from_dict(body, policy.image_spec) if kept else None
         if ablated is not None and key(ablated) not in seen:
             seen.add(key(ablated))
-            name = label if label not in names else f"{label}-{i}.{j if j is not None else 0}"  # two parts alike
+            name = label if label not in names else f"{label}-{i}.{j if isinstance(j, int) else 0}"  # two alike
             names.add(name)
             out.append((name, ablated))
     return out

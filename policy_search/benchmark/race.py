@@ -64,6 +64,9 @@ class RaceConfig:
     searches tried least first (``policy_search.benchmark.ablation``). They take the last slots: of the
     ``candidates`` shortlisted with searches, else of --policies (the leader keeps its slot; slots no ablation
     fills stay with the policies)."""
+    ablate_ops: bool = False
+    """With --ablate: the ops a RandAugment or TextRandAugment of the leader draws from are parts too (the leader
+    without each of them), in place of the whole member."""
     rounds: tuple[int, ...] = (2, 2, 3)
     """Fresh child seeds per round; after every round but the last, the better half of the candidates goes on."""
     first_seed: int = 3000
@@ -419,13 +422,14 @@ def _plot(summary: dict, path: Path) -> None:
 # Fields that decide which policies the cached runs in ``evals/`` (keyed by candidate index and seed) belong to.
 _CACHE_FIELDS = (
     "task", "searches", "policies", "candidates", "skip_inert", "prior_runs", "epochs", "overrides", "data_dir",
-    "dataset", "ablate",
+    "dataset", "ablate", "ablate_ops",
 )  # fmt: skip
 _LEGACY: dict[str, Any] = {
     "skip_inert": False,
     "overrides": {},
     "dataset": None,
     "ablate": 0,
+    "ablate_ops": False,
 }  # what a race's config.json written before the field existed ran with
 
 
@@ -544,7 +548,7 @@ def _ablated(cfg: RaceConfig, pool: list, evidence: list, out: Path, image_spec:
     slots = cfg.candidates if cfg.searches else len(pool)
     taken = {key(p) for p in pool[: max(1, slots - cfg.ablate)]}
     entries = []
-    for label, policy in ablations(pool[0], evidence):
+    for label, policy in ablations(pool[0], evidence, cfg.ablate_ops):
         if key(policy) in taken or len(entries) == cfg.ablate:
             continue
         name = f"ablate-{label}"
