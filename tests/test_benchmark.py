@@ -281,3 +281,31 @@ def test_a_renamed_preset_keeps_its_cached_runs():
     assert benchmark._comparable(renamed) == benchmark._comparable(old)
     converged = benchmark._protocol(get_preset("conll2003-bilstm"), 0, (0.01,))
     assert benchmark._comparable(converged) != benchmark._comparable(old)  # another recipe is another protocol
+
+
+def test_baselines_given_as_files_are_ranked_with_the_presets(tmp_path, shared_data_dir, capsys):
+    """A plan's hand-written baselines (files) are baselines when the config says so: the best baseline is the best
+    of them all, the report names them, a rebuild keeps them; by default a file is a policy under test."""
+    flip = tmp_path / "flip.json"
+    SubPolicies([[("HorizontalFlip", 0.5, 0.0)]]).save(flip)
+    out, kw = tmp_path / "bench", dict(KW, data_dir=str(shared_data_dir), robustness_samples=0)
+    default = run_benchmark("mnist-proxy", ["none", str(flip)], 2, out, **kw)
+    assert default["best_baseline"] == "none" and default["meta"]["baselines"] == ["none"]
+    given = run_benchmark("mnist-proxy", ["none", str(flip)], 2, out, baselines=["none", str(flip)], **kw)
+    assert given["counts"]["computed"] == 0 and given["meta"]["baselines"] == ["none", str(flip)]
+    means = {n: given["summary"][n]["test_accuracy"]["mean"] for n in ("none", str(flip))}
+    assert given["best_baseline"] == max(means, key=means.get) and given["head_to_head"] == []
+    report = (out / "report.md").read_text()
+    assert f"The best of the baselines `none`, `{flip}`" in report
+    rebuild_report(out)
+    assert json.loads((out / "results.json").read_text())["best_baseline"] == given["best_baseline"]
+    with pytest.raises(ValueError, match=r"baselines \['eda'\] are not among the policies"):
+        run_benchmark("mnist-proxy", ["none", str(flip)], 2, out, baselines=["eda"], **kw)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"task": "mnist-proxy", "policies": ["none", str(flip)], "seeds": 2, "out": str(out),
+                                  "device": "cpu", "data_dir": str(shared_data_dir), "overrides": TINY,
+                                  "robustness_samples": 0, "adaptive_baseline": False, "baselines": [str(flip)]}))  # fmt: skip
+    assert main(["--config", str(config), "--no-progress"]) == 0
+    assert json.loads((out / "results.json").read_text())["best_baseline"] == str(flip)
+    assert main(["--config", str(config), "--baselines", "eda", "--no-progress"]) == 2
+    assert "not among the policies" in capsys.readouterr().err

@@ -251,6 +251,7 @@ def run_benchmark(
     workers: int = 1,
     ray: str | None = None,
     methods: Mapping[str, Sequence[str | os.PathLike[str]]] | None = None,
+    baselines: Sequence[str | os.PathLike[str]] | None = None,
 ) -> dict:
     """Benchmark ``policies`` on task preset ``task`` over ``seeds`` (a count N -> 0..N-1, or a list).
 
@@ -262,7 +263,9 @@ def run_benchmark(
     the missing runs side by side (spawned, each with its share of the cores); every run is the run one process
     would train, cached as it finishes. ``methods`` ({method: its searches' policies, each also in ``policies``})
     adds each search method as the mean of its searches against the best baseline and against each other
-    (``results["replicated"]``).
+    (``results["replicated"]``). ``baselines``: which of ``policies`` (as given: preset names or file paths) are the
+    baselines the best one is chosen from, files included (a plan's hand-written baseline policies); default:
+    every preset that does not learn inside the run. The entropy-adaptive recipe added beside them joins them.
 
     Returns the aggregate (also written to ``out/results.json``): ``meta`` (command, task preset, seeds,
     versions), ``summary`` {policy: {metric: {mean, std, ci_low, ci_high, n}}}, ``best_baseline``,
@@ -278,6 +281,7 @@ def run_benchmark(
     seed_list = resolve_seeds(seeds)
     specs = _plan_specs(policies, optional_policies, adaptive_baseline)
     groups = _method_groups(methods or {}, specs)
+    chosen = _baseline_names(baselines, policies, specs)
     _check_numbers(workers, robustness_samples, fgsm_eps)
     out_dir = Path(out)
     _open_out(out_dir)
@@ -290,7 +294,7 @@ def run_benchmark(
         command
         or "run_benchmark(" + ", ".join(repr(x) for x in (task, [s.name for s in specs], seed_list, str(out_dir))) + ")"
     )
-    results = aggregate(records, specs, seed_list, preset, protocol, command, groups)
+    results = aggregate(records, specs, seed_list, preset, protocol, command, groups, chosen)
     results["meta"]["out"] = str(out_dir)
     results["counts"] = {"computed": len(todo), "cached": len(pairs) - len(todo), "total": len(pairs)}
     if report:
@@ -320,6 +324,21 @@ def _plan_specs(
     if len({s.key for s in specs}) != len(specs):
         raise ValueError(f"the same policy is listed twice: {[s.name for s in specs]}")
     return specs
+
+
+def _baseline_names(baselines: Sequence[Any] | None, policies: Sequence[Any], specs: Sequence[PolicySpec]):
+    """The names of the policies given as ``baselines`` (None: the default rule), each one of ``policies``; the
+    adaptive recipe added beside them joins them. A name not among the policies is a one-line ValueError."""
+    if not baselines:
+        return None
+    given = [os.fspath(b) for b in baselines]
+    listed = {os.fspath(p): spec.name for p, spec in zip(policies, specs, strict=False)}
+    missing = [b for b in given if b not in listed]
+    if missing:
+        raise ValueError(f"baselines {missing} are not among the policies: list each baseline in policies too")
+    names = [listed[b] for b in given]
+    added = [s.name for s in specs[len(policies) :] if s.name == ADAPTIVE_BASELINE]
+    return list(dict.fromkeys(names + added))
 
 
 def _method_groups(methods: Mapping[str, Any], specs: Sequence[PolicySpec]) -> dict[str, list[str]]:
@@ -472,6 +491,9 @@ class BenchmarkConfig:
     methods: dict[str, Any] = field(default_factory=dict)
     """Search methods replicated over searches, {method: [each search's policy file]} (config file only): the
     report adds each method as the mean of its searches, against the best baseline and the other methods."""
+    baselines: tuple[str, ...] = field(default=(), metadata={"nargs": "+"})
+    """Which of the policies (as listed) are baselines, files included; the best baseline is the best of them.
+    Default: every preset that does not learn inside the run (a policy given as a file is a policy under test)."""
     ray: str | None = None
     """Run the child runs as tasks on a Ray cluster: auto (the cluster `ray start` runs here), an address, or local
     (a private one-machine cluster for this command); default: the local process pool (--workers)."""

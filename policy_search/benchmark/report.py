@@ -157,10 +157,12 @@ def aggregate(
     protocol: dict,
     command: str,
     methods: Mapping[str, Sequence[str]] | None = None,
+    baselines: Sequence[str] | None = None,
 ) -> dict:
     """Summaries per policy and metric, the best baseline and paired comparisons against it (JSON-ready). The
     FGSM metrics are those of ``protocol["fgsm_eps"]`` (``metrics_for``). ``methods`` ({method: the names of
-    its searches' policies}) adds ``replicated``: each method as the mean of its searches (``_replicated``)."""
+    its searches' policies}) adds ``replicated``: each method as the mean of its searches (``_replicated``).
+    ``baselines``: the names of the baselines (None: every preset that does not learn inside the run)."""
     metrics = metrics_for(protocol)
     compared = _compared(metrics)
     by_policy: dict[str, dict[int, dict]] = {s.name: {} for s in specs}
@@ -175,13 +177,13 @@ def aggregate(
         name: {m: summarize([v for v in (get(r) for r in runs.values()) if v is not None]) for m, _, _, get in metrics}
         for name, runs in by_policy.items()
     }
-    baselines = [s.name for s in specs if s.is_baseline]
+    baselines = list(baselines) if baselines is not None else [s.name for s in specs if s.is_baseline]
     main = headline_metric(summary)
     best = max(baselines, key=lambda n: summary[n][main]["mean"]) if baselines else None
     comparisons = _against_baseline(by_policy, best, metrics, compared) if best is not None else {}
     # Secondary: learned policies (files) against each other on test accuracy, paired, uncorrected (e.g. the RL
     # policy against the static search's best at the same budget).
-    learned = [s.name for s in specs if not s.is_baseline]
+    learned = [s.name for s in specs if s.name not in baselines]
     get_main = dict((m, g) for m, _, _, g in metrics)[main]
     head_to_head = _head_to_head(by_policy, learned, get_main)
     rows = [_flat_row(r, metrics) for r in records]
@@ -195,6 +197,7 @@ def aggregate(
             "preset": preset.to_dict(),
             "seeds": seeds,
             "policies": [{"name": s.name, "key": s.key, "source": str(s.path) if s.path else "preset"} for s in specs],
+            "baselines": baselines,
             "protocol": protocol,
             **({"methods": {m: list(names) for m, names in methods.items()}} if methods else {}),
             "versions": _versions(),
@@ -500,6 +503,9 @@ def _comparison_section(results: dict) -> list[str]:
         "",
         f"## Paired comparison against the best baseline: `{best}`",
         "",
+        "The best of the baselines "
+        + ", ".join(f"`{b}`" for b in results["meta"].get("baselines") or [best])
+        + " on the headline metric. "
         f"Differences are policy − {best}, paired by seed, in percentage points; p from a two-sided paired "
         "t-test; CI from a 10,000-resample bootstrap of the mean difference. Holm p: adjusted with Holm's "
         f"method for the {len(results['comparisons'])} policies compared on each metric (family-wise error "
@@ -706,6 +712,10 @@ def _meta_problem(meta: dict) -> str | None:
             return f"meta 'policies' holds {json.dumps(p)[:80]}, not an object with name, key and source strings"
         if "/" in p["key"] or "\\" in p["key"]:
             return f"meta 'policies' holds the key {p['key']!r}, not a run file key"
+    names = {p["name"] for p in policies}
+    chosen = meta.get("baselines")
+    if chosen is not None and (not isinstance(chosen, list) or not set(map(str, chosen)) <= names):
+        return f"meta 'baselines' must list names of meta 'policies', got {json.dumps(chosen)[:80]}"
     for key, kind in (("preset", dict), ("protocol", dict), ("command", str)):
         if not isinstance(meta.get(key), kind):
             return f"meta {key!r} is {'missing' if key not in meta else json.dumps(meta[key])[:80]}, not a JSON {kind.__name__}"
@@ -758,7 +768,9 @@ def rebuild_report(out: str | Path) -> Path:
         )
     ):
         raise ValueError("results.json: meta 'methods' is not {method: [names of its policies]}; rerun the benchmark")
-    results = aggregate(records, specs, meta["seeds"], preset, meta["protocol"], meta["command"], methods)
+    results = aggregate(  # results written before "baselines" was recorded: the default rule, as they ran
+        records, specs, meta["seeds"], preset, meta["protocol"], meta["command"], methods, meta.get("baselines")
+    )
     if isinstance(meta.get("versions"), dict):
         results["meta"]["versions"] = meta["versions"]  # the libraries the runs were made with, not today's
     if "counts" in old:
