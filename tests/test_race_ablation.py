@@ -175,3 +175,15 @@ def test_with_ablate_ops_a_text_leader_is_raced_without_each_of_its_ops():
     image = Sequence([SubPolicies([[("HorizontalFlip", 0.5, 0.0)]]), RandAugment(num_ops=1, magnitude=2)])
     assert "randaugment" in part_labels(image) and "Rotate" in part_labels(image, ops=True)
     assert race.RaceConfig(ablate_ops=True).ablate_ops and "ablate_ops" in race._CACHE_FIELDS
+
+
+def test_a_compare_rerun_with_another_race_ablate_does_not_reuse_the_finished_searches(tmp_path, monkeypatch, capsys):
+    from policy_search.search.compare import CompareConfig, run_compare
+
+    monkeypatch.setattr(race, "val_accuracy", lambda task, policy, seed, cache, **kw: 0.5 + 0.01 * (seed % 3))
+    common = {"task": "mnist-episode", "budget_runs": 10, "rescore": 6, "seeds": 1, "methods": ("augnet",)}
+    common.update(out=str(tmp_path / "cmp"), test_seeds=0, device="cpu", overrides={"epochs": 0.25})
+    run_compare(CompareConfig(**common))
+    with pytest.raises(RuntimeError, match="--race-ablate 0 -> 1"):  # said in one line, not silently reused
+        run_compare(CompareConfig(**common, race_ablate=1))
+    assert "skipping augnet" in capsys.readouterr().err
