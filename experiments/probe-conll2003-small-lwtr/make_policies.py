@@ -22,7 +22,7 @@ LWTR, MR = "LabelwiseTokenReplacement", "MentionReplacement"
 def main() -> None:
     out = Path(__file__).resolve().parent / "policies"
     out.mkdir(exist_ok=True)
-    for rate in (0.15, 0.45, 0.6):
+    for rate in (0.15, 0.4, 0.5):  # MAX_RATE of label-wise token replacement is 0.5
         TextSubPolicies([[(LWTR, 1.0, rate / MAX_RATE[LWTR])]]).save(out / f"lwtr-{rate:g}.json")
     TextSubPolicies([[(LWTR, 1.0, 0.3 / MAX_RATE[LWTR]), (MR, 1.0, 0.3 / MAX_RATE[MR])]]).save(out / "lwtr-mr.json")
     ops = ("RandomDeletion", MR, LWTR)  # the searched policy (N=2, M=4) without synonym replacement
