@@ -299,8 +299,20 @@ def test_baselines_given_as_files_are_ranked_with_the_presets(tmp_path, shared_d
     assert f"The best of the baselines `none`, `{flip}`" in report
     rebuild_report(out)
     assert json.loads((out / "results.json").read_text())["best_baseline"] == given["best_baseline"]
-    with pytest.raises(ValueError, match=r"baselines \['eda'\] are not among the policies"):
+    with pytest.raises(ValueError, match="baselines lists 'eda', not among the policies"):
         run_benchmark("mnist-proxy", ["none", str(flip)], 2, out, baselines=["eda"], **kw)
+    with pytest.raises(ValueError, match="searches of methods too"):
+        run_benchmark(
+            "mnist-proxy", ["none", str(flip)], 2, out, baselines=[str(flip)], methods={"m": [str(flip)]}, **kw
+        )
+    # matched by content (another spelling of the file); the list is all the baselines: the entropy-adaptive recipe
+    # added beside the presets is compared with them, a baseline only if listed, and no policy under test
+    spelled = f"{tmp_path}/./flip.json"  # not the string given in policies
+    adaptive = run_benchmark(
+        "mnist-proxy", ["none", str(flip)], 2, out, baselines=[str(spelled)], **dict(kw, adaptive_baseline=True)
+    )
+    assert adaptive["meta"]["baselines"] == [str(flip)] and adaptive["best_baseline"] == str(flip)
+    assert "entropy-adaptive" in adaptive["comparisons"] and adaptive["head_to_head"] == []
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"task": "mnist-proxy", "policies": ["none", str(flip)], "seeds": 2, "out": str(out),
                                   "device": "cpu", "data_dir": str(shared_data_dir), "overrides": TINY,

@@ -263,9 +263,10 @@ def run_benchmark(
     the missing runs side by side (spawned, each with its share of the cores); every run is the run one process
     would train, cached as it finishes. ``methods`` ({method: its searches' policies, each also in ``policies``})
     adds each search method as the mean of its searches against the best baseline and against each other
-    (``results["replicated"]``). ``baselines``: which of ``policies`` (as given: preset names or file paths) are the
-    baselines the best one is chosen from, files included (a plan's hand-written baseline policies); default:
-    every preset that does not learn inside the run. The entropy-adaptive recipe added beside them joins them.
+    (``results["replicated"]``). ``baselines``: which of the policies (preset names or files, matched by content)
+    are the baselines the best one is chosen from, files included (a plan's hand-written baseline policies); the
+    list is all of them (the entropy-adaptive recipe added beside the presets is one only if listed); default:
+    every preset that does not learn inside the run.
 
     Returns the aggregate (also written to ``out/results.json``): ``meta`` (command, task preset, seeds,
     versions), ``summary`` {policy: {metric: {mean, std, ci_low, ci_high, n}}}, ``best_baseline``,
@@ -281,7 +282,7 @@ def run_benchmark(
     seed_list = resolve_seeds(seeds)
     specs = _plan_specs(policies, optional_policies, adaptive_baseline)
     groups = _method_groups(methods or {}, specs)
-    chosen = _baseline_names(baselines, policies, specs)
+    chosen = _baseline_names(baselines, specs, groups)
     _check_numbers(workers, robustness_samples, fgsm_eps)
     out_dir = Path(out)
     _open_out(out_dir)
@@ -326,19 +327,28 @@ def _plan_specs(
     return specs
 
 
-def _baseline_names(baselines: Sequence[Any] | None, policies: Sequence[Any], specs: Sequence[PolicySpec]):
-    """The names of the policies given as ``baselines`` (None: the default rule), each one of ``policies``; the
-    adaptive recipe added beside them joins them. A name not among the policies is a one-line ValueError."""
+def _baseline_names(baselines: Sequence[Any] | None, specs: Sequence[PolicySpec], groups: Mapping[str, Any]):
+    """The names of the policies given as ``baselines`` (None: the default rule), matched as ``methods`` are (by
+    content: any spelling of a file, an optional policy, the adaptive recipe added beside the presets); the list is
+    all the baselines. One line (ValueError) for a name not among the policies or a method's search."""
     if not baselines:
         return None
-    given = [os.fspath(b) for b in baselines]
-    listed = {os.fspath(p): spec.name for p, spec in zip(policies, specs, strict=False)}
-    missing = [b for b in given if b not in listed]
-    if missing:
-        raise ValueError(f"baselines {missing} are not among the policies: list each baseline in policies too")
-    names = [listed[b] for b in given]
-    added = [s.name for s in specs[len(policies) :] if s.name == ADAPTIVE_BASELINE]
-    return list(dict.fromkeys(names + added))
+    by_key = {s.key: s.name for s in specs}
+    names = []
+    for b in baselines:
+        try:
+            key = resolve_policy(b).key
+        except (ValueError, FileNotFoundError):
+            key = None
+        if key not in by_key:
+            raise ValueError(
+                f"baselines lists {os.fspath(b)!r}, not among the policies: list each baseline in policies"
+            )
+        names.append(by_key[key])
+    searched = sorted(set(names) & {n for members in groups.values() for n in members})
+    if searched:
+        raise ValueError(f"baselines {searched} are searches of methods too: a method cannot be its own baseline")
+    return list(dict.fromkeys(names))
 
 
 def _method_groups(methods: Mapping[str, Any], specs: Sequence[PolicySpec]) -> dict[str, list[str]]:

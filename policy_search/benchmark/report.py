@@ -183,7 +183,7 @@ def aggregate(
     comparisons = _against_baseline(by_policy, best, metrics, compared) if best is not None else {}
     # Secondary: learned policies (files) against each other on test accuracy, paired, uncorrected (e.g. the RL
     # policy against the static search's best at the same budget).
-    learned = [s.name for s in specs if s.name not in baselines]
+    learned = [s.name for s in specs if s.name not in baselines and not s.is_baseline]  # policies under test
     get_main = dict((m, g) for m, _, _, g in metrics)[main]
     head_to_head = _head_to_head(by_policy, learned, get_main)
     rows = [_flat_row(r, metrics) for r in records]
@@ -503,10 +503,14 @@ def _comparison_section(results: dict) -> list[str]:
         "",
         f"## Paired comparison against the best baseline: `{best}`",
         "",
-        "The best of the baselines "
-        + ", ".join(f"`{b}`" for b in results["meta"].get("baselines") or [best])
-        + " on the headline metric. "
-        f"Differences are policy − {best}, paired by seed, in percentage points; p from a two-sided paired "
+        (
+            "The best of the baselines "
+            + ", ".join(f"`{b}`" for b in results["meta"].get("baselines") or [best])
+            + " on the headline metric. "
+            if best is not None
+            else ""
+        )
+        + f"Differences are policy − {best}, paired by seed, in percentage points; p from a two-sided paired "
         "t-test; CI from a 10,000-resample bootstrap of the mean difference. Holm p: adjusted with Holm's "
         f"method for the {len(results['comparisons'])} policies compared on each metric (family-wise error "
         "rate 0.05); trust a difference only where it is significant after that adjustment.",
@@ -714,7 +718,9 @@ def _meta_problem(meta: dict) -> str | None:
             return f"meta 'policies' holds the key {p['key']!r}, not a run file key"
     names = {p["name"] for p in policies}
     chosen = meta.get("baselines")
-    if chosen is not None and (not isinstance(chosen, list) or not set(map(str, chosen)) <= names):
+    if chosen is not None and (
+        not isinstance(chosen, list) or not all(isinstance(b, str) for b in chosen) or not set(chosen) <= names
+    ):
         return f"meta 'baselines' must list names of meta 'policies', got {json.dumps(chosen)[:80]}"
     for key, kind in (("preset", dict), ("protocol", dict), ("command", str)):
         if not isinstance(meta.get(key), kind):
