@@ -530,6 +530,14 @@ def _lock_out(out: Path) -> None:
         raise ValueError(f"--out {str(out)!r} cannot hold the run ({exc.strerror or exc}); choose another") from None
 
 
+def resume_conflicts(stored: dict, cfg: TrainConfig) -> list[str]:
+    """The fields of ``cfg`` that differ from the run recorded as ``stored`` (its config.json) where a resume may not
+    change them (all but ``RESUMABLE_CHANGES``; a field the record lacks is not compared: runs from before it)."""
+    requested = json.loads(json.dumps(asdict(cfg)))  # as stored: tuples (--ops, --magnitude-range) read as lists
+    stored = {"overrides": {}, **stored}  # runs from before --set had none
+    return [k for k in requested if k not in RESUMABLE_CHANGES and k in stored and stored[k] != requested[k]]
+
+
 def _check_resume(out: Path, cfg: TrainConfig) -> None:
     stored_path = out / "config.json"
     if not stored_path.is_file():
@@ -549,7 +557,7 @@ def _check_resume(out: Path, cfg: TrainConfig) -> None:
         )
     requested = json.loads(json.dumps(asdict(cfg)))  # as stored: tuples (--ops, --magnitude-range) read as lists
     stored.setdefault("overrides", {})  # runs from before --set had none
-    changed = [k for k in requested if k not in RESUMABLE_CHANGES and k in stored and stored[k] != requested[k]]
+    changed = resume_conflicts(stored, cfg)
     if changed:
         flag = {"overrides": "set"}
         detail = ", ".join(f"--{flag.get(k, k).replace('_', '-')} {stored[k]!r} -> {requested[k]!r}" for k in changed)

@@ -187,3 +187,5 @@ def test_a_compare_rerun_with_another_race_ablate_does_not_reuse_the_finished_se
     with pytest.raises(RuntimeError, match="--race-ablate 0 -> 1"):  # said in one line, not silently reused
         run_compare(CompareConfig(**common, race_ablate=1))
     assert "skipping augnet" in capsys.readouterr().err
+    with pytest.raises(RuntimeError, match="--max-ops None -> 2"):  # any flag a resume may not change, as the resume
+        run_compare(CompareConfig(**common, max_ops=2))

@@ -248,8 +248,7 @@ def _run_rl(config: CompareConfig, method: str, seed: int, out: Path, runs: int)
             kwargs[key] = value
     recorded = json.loads((out / "config.json").read_text()) if (out / "config.json").is_file() else {}
     finished = (
-        recorded.get("action_kind", "compact") == kwargs.get("action_kind", "compact")  # else its resume refuses
-        and recorded.get("race_ablate", 0) == config.race_ablate  # else its race (refusing another --ablate) says so
+        not train_agent.resume_conflicts(recorded, train_agent.TrainConfig(**kwargs))  # else its resume says so
         and (out / "summary.json").exists()
         and (out / "episodes.csv").exists()
         and sum(1 for _ in open(out / "episodes.csv", encoding="utf-8")) - 1 >= runs - config.rescore
