@@ -106,6 +106,11 @@ class RaceConfig:
     """Processes that train each round's child runs side by side (each with cores / workers torch threads, or
     $POLICY_SEARCH_THREADS); results are the same as with one."""
 
+    @property
+    def slots(self) -> int:
+        """Candidates the race holds: the shortlist's with searches, else the listed policies'."""
+        return self.candidates if self.searches else len(self.policies)
+
     def validate(self) -> None:
         from policy_search.child.tasks import get_preset
 
@@ -123,7 +128,7 @@ class RaceConfig:
             raise ValueError(f"--rounds must be one or more positive seed counts, got {list(self.rounds)}")
         if self.candidates < 1 and not self.policies:
             raise ValueError(f"--candidates must be >= 1, got {self.candidates}")
-        slots = self.candidates if self.searches else len(self.policies)
+        slots = self.slots
         if self.ablate and not 0 <= self.ablate < slots:
             raise ValueError(
                 f"--ablate must be from 0 to {slots - 1}: it takes slots of the {slots} candidates "
@@ -510,10 +515,12 @@ def _plan_entries(cfg: RaceConfig, out: Path, evidence: list | None = None) -> t
             image_spec = load_policy(str(Path(folder) / "schedule.json")).image_spec
             break
     # the ablations take the last slots: of the shortlist with searches, else of --policies
-    pool = [g["policy"] for g in picked] if cfg.searches else [load_policy(p) for p in cfg.policies]
-    evidence = [(g["policy"], len(g["accuracies"])) for g in groups] if groups else evidence
-    cut = _ablated(cfg, pool, evidence or [], out, image_spec)
-    kept = min(len(pool), max(1, (cfg.candidates if cfg.searches else len(pool)) - len(cut)))
+    cut: list[dict] = []
+    if cfg.ablate:  # the listed policies are loaded here only when an ablation needs their leader
+        pool = [g["policy"] for g in picked] if cfg.searches else [load_policy(p) for p in cfg.policies]
+        evidence = [(g["policy"], len(g["accuracies"])) for g in groups] if groups else evidence
+        cut = _ablated(cfg, pool, evidence or [], out, image_spec)
+    kept = min(len(picked) if cfg.searches else len(cfg.policies), max(1, cfg.slots - len(cut)))
     picked, policies = (picked[:kept], cfg.policies) if cfg.searches else (picked, cfg.policies[:kept])
     entries: list[dict[str, Any]] = []
     for i, g in enumerate(picked):
@@ -545,8 +552,7 @@ def _ablated(cfg: RaceConfig, pool: list, evidence: list, out: Path, image_spec:
 
     if not cfg.ablate or not pool:
         return []
-    slots = cfg.candidates if cfg.searches else len(pool)
-    taken = {key(p) for p in pool[: max(1, slots - cfg.ablate)]}
+    taken = {key(p) for p in pool[: max(1, cfg.slots - cfg.ablate)]}
     entries = []
     for label, policy in ablations(pool[0], evidence, cfg.ablate_ops):
         if key(policy) in taken or len(entries) == cfg.ablate:
