@@ -66,6 +66,9 @@ _CHANGES: dict[str, dict] = {
     # round 9: round 8's design (the preset) judging flip only from 30% of training on, or that with the entropy
     # rule's magnitudes (cap 0.9) over a floor at round 7's flat scale (0.28 x 0.9 = a quarter of the range)
     "online-augnet-late": {**MILD, "magnitude_warmup": 0.3, "base_start": 0.3},
+    # round 11: round 8's design (the preset) measuring the bases only while no class takes over 30% of the
+    # model's predictions on the clean validation minibatch (a model naming one class keeps its accuracy under a flip)
+    "online-augnet-spread": {**MILD, "magnitude_warmup": 0.3, "base_spread": 3},
     "online-augnet-floor": {
         **MILD,
         "magnitude_warmup": 0.3,

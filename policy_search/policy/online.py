@@ -144,6 +144,18 @@ def _unpack(out: Any, labels: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
     return out, labels, None
 
 
+def _top_share(logits: Tensor, mask: Tensor | None) -> float:
+    """The share of the (scored) predictions that go to the most predicted class: 1 for a model that predicts one
+    class for everything (its accuracy on any view that keeps that class is unchanged: affinity 1 by chance)."""
+    pred = logits.argmax(-1)
+    if mask is not None and pred.ndim > 1:
+        pred = pred[mask.bool()]
+    pred = pred.reshape(-1)
+    if pred.numel() == 0:
+        return 0.0
+    return float(torch.bincount(pred, minlength=int(logits.shape[-1])).max()) / pred.numel()
+
+
 def _mean_loss(logits: Tensor, targets: Tensor, mask: Tensor | None) -> Tensor:
     if mask is not None:
         logits, targets = logits[mask], targets[mask]
@@ -503,7 +515,9 @@ class OnlineAugNet(_EntropyRule):
     the last batch trained on (a weak model is augmented little); both are ignored where the entropy rule sets the
     magnitudes, and the warm-up needs the loop to pass ``progress``. ``magnitude_floor``: with the entropy rule, each sample's share is
     at least this (ramped as above). ``base_start``: bases are measured (so can be used) only from this share of
-    training on. ``weights``: the actor's parameters per modality (``{"image": {name: nested lists}}``) learned in an earlier run;
+    training on. ``base_spread`` k: only while no class takes more than k / classes of the model's predictions on the
+    clean validation minibatch (an early model that names one class for most digits keeps its accuracy under a flip
+    by chance, and a flip judged then locks itself in; None: no such check). ``weights``: the actor's parameters per modality (``{"image": {name: nested lists}}``) learned in an earlier run;
     None starts untrained."""
 
     def __init__(
@@ -528,6 +542,7 @@ class OnlineAugNet(_EntropyRule):
         batch_confidence: bool = False,
         magnitude_floor: float = 0.0,
         base_start: float = 0.0,
+        base_spread: float | None = None,
         ops_per_validation: int = 4,
         magnitude_target: float | None = 0.8,
         level_start: float = 0.3,
@@ -553,6 +568,7 @@ class OnlineAugNet(_EntropyRule):
         self.batch_confidence = as_bool(batch_confidence, "batch_confidence")
         self.magnitude_floor = as_number(magnitude_floor, "magnitude_floor", 0.0, 1.0)
         self.base_start = as_number(base_start, "base_start", 0.0, 1.0)
+        self.base_spread = None if base_spread is None else as_number(base_spread, "base_spread", 1.0, 1000.0)
         if self.credit != "affinity" and (self.bases is not None or self.base_gate != "linear"):
             field = "bases" if self.bases is not None else "base_gate"
             raise PolicyConfigError(
@@ -601,10 +617,12 @@ class OnlineAugNet(_EntropyRule):
             raise PolicyConfigError("bases", f"unknown base op {unknown[0]!r}; choose from {list(known)} (or null)")
         return tuple(dict.fromkeys(names))
 
-    def _measured(self, m: Modality) -> tuple[str, ...]:
+    def _measured(self, m: Modality, top_share: float = 0.0, chance: float = 1.0) -> tuple[str, ...]:
         """Ops whose affinity is measured: the bases first (from ``base_start`` of training on: a weak model's
-        affinity for a flip is close to 1 by chance), then the per-sample ops."""
-        bases = self._bases(m) if self._state["progress"] >= self.base_start else ()
+        affinity for a flip is close to 1 by chance; with ``base_spread`` k, only while no class takes more than
+        k / classes of the model's predictions on the clean minibatch, ``top_share``), then the per-sample ops."""
+        spread = self.base_spread is None or top_share <= self.base_spread * chance
+        bases = self._bases(m) if self._state["progress"] >= self.base_start and spread else ()
         return (*bases, *self._ops(m))
 
     def _warm(self, m: Modality) -> None:
@@ -798,7 +816,7 @@ class OnlineAugNet(_EntropyRule):
             # where twice chance is out of reach or nearly so (2 classes: 62.5%, not 100%)
             if clean < min(2 * chance, chance + 0.25 * (1 - chance)):
                 return n
-            measured = self._measured(modality)
+            measured = self._measured(modality, _top_share(logits, mask), chance)
             g = torch.Generator().manual_seed(self._seed_value * 1_000_003 + self._batches)
             frac = max(self._magnitude_ema or 0.5, 0.3)
             runs = 0
@@ -955,7 +973,7 @@ class OnlineAugNet(_EntropyRule):
             "magnitude_max", "text_magnitude_max", "hidden", "lr", "entropy_coef", "validation_every",
             "validation_size", "learn", "credit", "affinity_floor", "op_affinity_floor", "base_gate",
             "bases", "entropy_magnitudes", "text_entropy_magnitudes", "magnitude_warmup", "batch_confidence",
-            "magnitude_floor", "base_start",
+            "magnitude_floor", "base_start", "base_spread",
             "ops_per_validation", "magnitude_target",
             "level_start", "level_lr", "ops_per_sample", "text_ops_per_sample", "affinity", "levels", "weights",
         )  # fmt: skip
@@ -980,6 +998,7 @@ class OnlineAugNet(_EntropyRule):
             "batch_confidence": self.batch_confidence,
             "magnitude_floor": self.magnitude_floor,
             "base_start": self.base_start,
+            "base_spread": self.base_spread,
             "ops_per_validation": self.ops_per_validation,
             "magnitude_target": self.magnitude_target,
             "level_start": self.level_start,
