@@ -201,6 +201,32 @@ def test_bases_are_measured_only_from_base_start():
         OnlineAugNet(entropy_magnitudes="no")
 
 
+def test_base_spread_measures_flip_only_while_the_model_names_more_than_one_class():
+    """``base_spread`` (round 11 of experiments/ab-online): a model that names one class for most samples keeps its
+    accuracy under a flip by chance (affinity above 1 on seed 643, and the flip locked itself in); the bases are
+    measured only while no class takes more than k / classes of its predictions, the ops as before."""
+    x, y = images(40, seed=1), torch.arange(40) % 10
+    one_class = torch.zeros(40, 10)
+    one_class[:30, 3] = 1.0  # over 75% of the predictions name class 3; the rest are right (33% correct: learning)
+    one_class[30:] = F.one_hot(y[30:], 10).float()
+    spread = F.one_hot(y, 10).float()  # every class named (and all correct)
+    for logits, measured in ((one_class, False), (spread, True)):
+        policy = OnlineAugNet(base_spread=3)
+        policy.reset(0)
+        policy.validate_batch(lambda b, logits=logits: logits[: len(b)], x, y)
+        assert ("HorizontalFlip" in policy._affinity) is measured
+        assert len(policy._affinity) == policy.ops_per_validation  # the ops fill the round instead
+    default = OnlineAugNet()  # without it the degenerate model is asked about flip too
+    default.reset(0)
+    default.validate_batch(lambda b: one_class[: len(b)], x, y)
+    assert "HorizontalFlip" in default._affinity
+    assert (
+        OnlineAugNet.from_body(OnlineAugNet(base_spread=3).body(), {}, None, "test").base_spread == 3
+    )  # files keep it
+    with pytest.raises(PolicyConfigError, match="base_spread"):
+        OnlineAugNet(base_spread=0.5)
+
+
 def test_the_preset_keeps_round_3s_design_on_text_and_takes_round_7s_on_images(tmp_path):
     """Round 7 (experiments/ab-online) changed the image defaults only: on text the preset draws exactly what round
     3's design drew (so the text final still measures the preset); on images every sample gets three ops at a
