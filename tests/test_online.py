@@ -220,9 +220,12 @@ def test_base_spread_measures_flip_only_while_the_model_names_more_than_one_clas
     default.reset(0)
     default.validate_batch(lambda b: one_class[: len(b)], x, y)
     assert "HorizontalFlip" in default._affinity
-    assert (
-        OnlineAugNet.from_body(OnlineAugNet(base_spread=3).body(), {}, None, "test").base_spread == 3
-    )  # files keep it
+    everything = OnlineAugNet(measure_spread=3)  # round 12: no measurement at all while one class takes over
+    everything.reset(0)
+    assert everything.validate_batch(lambda b: one_class[: len(b)], x, y) == 40 and not everything._affinity
+    assert everything.validate_batch(lambda b: spread[: len(b)], x, y) > 40 and everything._affinity
+    kept = OnlineAugNet.from_body(OnlineAugNet(base_spread=3, measure_spread=2).body(), {}, None, "test")
+    assert (kept.base_spread, kept.measure_spread) == (3, 2)  # files keep them
     with pytest.raises(PolicyConfigError, match="base_spread"):
         OnlineAugNet(base_spread=0.5)
 

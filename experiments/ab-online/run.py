@@ -69,6 +69,8 @@ _CHANGES: dict[str, dict] = {
     # round 11: round 8's design (the preset) measuring the bases only while no class takes over 30% of the
     # model's predictions on the clean validation minibatch (a model naming one class keeps its accuracy under a flip)
     "online-augnet-spread": {**MILD, "magnitude_warmup": 0.3, "base_spread": 3},
+    # round 12: no measurement at all (bases, ops, levels) while one class takes over 30% of the predictions
+    "online-augnet-spread-all": {**MILD, "magnitude_warmup": 0.3, "base_spread": 3, "measure_spread": 3},
     "online-augnet-floor": {
         **MILD,
         "magnitude_warmup": 0.3,

@@ -517,7 +517,9 @@ class OnlineAugNet(_EntropyRule):
     at least this (ramped as above). ``base_start``: bases are measured (so can be used) only from this share of
     training on. ``base_spread`` k: only while no class takes more than k / classes of the model's predictions on the
     clean validation minibatch (an early model that names one class for most digits keeps its accuracy under a flip
-    by chance, and a flip judged then locks itself in; None: no such check). ``weights``: the actor's parameters per modality (``{"image": {name: nested lists}}``) learned in an earlier run;
+    by chance, and a flip judged then locks itself in; None: no such check). ``measure_spread`` k: the same for every
+    measurement, ops and levels too (a model that collapsed to one class keeps its accuracy under any op, and the
+    levels then climb to the top: round 12). ``weights``: the actor's parameters per modality (``{"image": {name: nested lists}}``) learned in an earlier run;
     None starts untrained."""
 
     def __init__(
@@ -543,6 +545,7 @@ class OnlineAugNet(_EntropyRule):
         magnitude_floor: float = 0.0,
         base_start: float = 0.0,
         base_spread: float | None = None,
+        measure_spread: float | None = None,
         ops_per_validation: int = 4,
         magnitude_target: float | None = 0.8,
         level_start: float = 0.3,
@@ -569,6 +572,8 @@ class OnlineAugNet(_EntropyRule):
         self.magnitude_floor = as_number(magnitude_floor, "magnitude_floor", 0.0, 1.0)
         self.base_start = as_number(base_start, "base_start", 0.0, 1.0)
         self.base_spread = None if base_spread is None else as_number(base_spread, "base_spread", 1.0, 1000.0)
+        spread = measure_spread
+        self.measure_spread = None if spread is None else as_number(spread, "measure_spread", 1.0, 1000.0)
         if self.credit != "affinity" and (self.bases is not None or self.base_gate != "linear"):
             field = "bases" if self.bases is not None else "base_gate"
             raise PolicyConfigError(
@@ -814,9 +819,10 @@ class OnlineAugNet(_EntropyRule):
             chance = 1.0 / max(int(logits.shape[-1]), 2)
             # learning: at twice chance (10 classes: 20%), or a quarter of the way from chance to all correct
             # where twice chance is out of reach or nearly so (2 classes: 62.5%, not 100%)
-            if clean < min(2 * chance, chance + 0.25 * (1 - chance)):
+            top = _top_share(logits, mask)  # ``measure_spread``: nothing is measured while one class takes it over
+            if clean < min(2 * chance, chance + 0.25 * (1 - chance)) or top > (self.measure_spread or 1e9) * chance:
                 return n
-            measured = self._measured(modality, _top_share(logits, mask), chance)
+            measured = self._measured(modality, top, chance)
             g = torch.Generator().manual_seed(self._seed_value * 1_000_003 + self._batches)
             frac = max(self._magnitude_ema or 0.5, 0.3)
             runs = 0
@@ -973,7 +979,7 @@ class OnlineAugNet(_EntropyRule):
             "magnitude_max", "text_magnitude_max", "hidden", "lr", "entropy_coef", "validation_every",
             "validation_size", "learn", "credit", "affinity_floor", "op_affinity_floor", "base_gate",
             "bases", "entropy_magnitudes", "text_entropy_magnitudes", "magnitude_warmup", "batch_confidence",
-            "magnitude_floor", "base_start", "base_spread",
+            "magnitude_floor", "base_start", "base_spread", "measure_spread",
             "ops_per_validation", "magnitude_target",
             "level_start", "level_lr", "ops_per_sample", "text_ops_per_sample", "affinity", "levels", "weights",
         )  # fmt: skip
@@ -999,6 +1005,7 @@ class OnlineAugNet(_EntropyRule):
             "magnitude_floor": self.magnitude_floor,
             "base_start": self.base_start,
             "base_spread": self.base_spread,
+            "measure_spread": self.measure_spread,
             "ops_per_validation": self.ops_per_validation,
             "magnitude_target": self.magnitude_target,
             "level_start": self.level_start,
