@@ -224,8 +224,31 @@ def test_base_spread_measures_flip_only_while_the_model_names_more_than_one_clas
     everything.reset(0)
     assert everything.validate_batch(lambda b: one_class[: len(b)], x, y) == 40 and not everything._affinity
     assert everything.validate_batch(lambda b: spread[: len(b)], x, y) > 40 and everything._affinity
-    kept = OnlineAugNet.from_body(OnlineAugNet(base_spread=3, measure_spread=2).body(), {}, None, "test")
-    assert (kept.base_spread, kept.measure_spread) == (3, 2)  # files keep them
+    kept = OnlineAugNet.from_body(
+        OnlineAugNet(base_spread=3, measure_spread=2, collapse_pause=True).body(), {}, None, "test"
+    )
+    assert (kept.base_spread, kept.measure_spread, kept.collapse_pause) == (3, 2, True)  # files keep them
+    with pytest.raises(PolicyConfigError, match="collapse_pause"):
+        OnlineAugNet(collapse_pause=True)  # it reads measure_spread's check
+
+
+def test_collapse_pause_stops_augmenting_a_collapsed_model_until_it_works_again():
+    """``collapse_pause`` (round 13): while the clean validation minibatch shows one class taking over, every
+    sample goes through unchanged and the bases are off; a model that names the classes again is augmented again."""
+    x, y = images(40, seed=2), torch.arange(40) % 10
+    collapsed = torch.zeros(40, 10)
+    collapsed[:, 4] = 1.0
+    working = F.one_hot(y, 10).float()
+    policy = OnlineAugNet(measure_spread=3, collapse_pause=True, magnitude_warmup=0.0)
+    policy.reset(0)
+    policy._affinity["HorizontalFlip"] = 1.0  # a flip it would use on half the samples
+    g = torch.Generator().manual_seed(0)
+    policy.validate_batch(lambda b: working[: len(b)], x, y)
+    assert policy._base_probabilities()["HorizontalFlip"] > 0 and not torch.equal(policy(x, generator=g), x)
+    policy.validate_batch(lambda b: collapsed[: len(b)], x, y)
+    assert policy._base_probabilities()["HorizontalFlip"] == 0.0 and torch.equal(policy(x, generator=g), x)
+    policy.validate_batch(lambda b: working[: len(b)], x, y)
+    assert not torch.equal(policy(x, generator=g), x)
     with pytest.raises(PolicyConfigError, match="base_spread"):
         OnlineAugNet(base_spread=0.5)
 

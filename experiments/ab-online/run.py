@@ -71,6 +71,14 @@ _CHANGES: dict[str, dict] = {
     "online-augnet-spread": {**MILD, "magnitude_warmup": 0.3, "base_spread": 3},
     # round 12: no measurement at all (bases, ops, levels) while one class takes over 30% of the predictions
     "online-augnet-spread-all": {**MILD, "magnitude_warmup": 0.3, "base_spread": 3, "measure_spread": 3},
+    # round 13: spread-all with no augmentation either while the check fails (a collapsed model is left to recover)
+    "online-augnet-pause": {
+        **MILD,
+        "magnitude_warmup": 0.3,
+        "base_spread": 3,
+        "measure_spread": 3,
+        "collapse_pause": True,
+    },
     "online-augnet-floor": {
         **MILD,
         "magnitude_warmup": 0.3,

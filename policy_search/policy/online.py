@@ -519,7 +519,8 @@ class OnlineAugNet(_EntropyRule):
     clean validation minibatch (an early model that names one class for most digits keeps its accuracy under a flip
     by chance, and a flip judged then locks itself in; None: no such check). ``measure_spread`` k: the same for every
     measurement, ops and levels too (a model that collapsed to one class keeps its accuracy under any op, and the
-    levels then climb to the top: round 12). ``weights``: the actor's parameters per modality (``{"image": {name: nested lists}}``) learned in an earlier run;
+    levels then climb to the top: round 12). ``collapse_pause`` (with ``measure_spread``): while that check fails,
+    no augmentation either (magnitudes and bases at 0) until a clean minibatch shows a model that works (round 13). ``weights``: the actor's parameters per modality (``{"image": {name: nested lists}}``) learned in an earlier run;
     None starts untrained."""
 
     def __init__(
@@ -546,6 +547,7 @@ class OnlineAugNet(_EntropyRule):
         base_start: float = 0.0,
         base_spread: float | None = None,
         measure_spread: float | None = None,
+        collapse_pause: bool = False,
         ops_per_validation: int = 4,
         magnitude_target: float | None = 0.8,
         level_start: float = 0.3,
@@ -574,6 +576,9 @@ class OnlineAugNet(_EntropyRule):
         self.base_spread = None if base_spread is None else as_number(base_spread, "base_spread", 1.0, 1000.0)
         spread = measure_spread
         self.measure_spread = None if spread is None else as_number(spread, "measure_spread", 1.0, 1000.0)
+        self.collapse_pause = as_bool(collapse_pause, "collapse_pause")
+        if self.collapse_pause and self.measure_spread is None:
+            raise PolicyConfigError("collapse_pause", "needs measure_spread (the check that says the model collapsed)")
         if self.credit != "affinity" and (self.bases is not None or self.base_gate != "linear"):
             field = "bases" if self.bases is not None else "base_gate"
             raise PolicyConfigError(
@@ -653,7 +658,9 @@ class OnlineAugNet(_EntropyRule):
         # flip: at most half the samples (a flip applied to all is no augmentation); crop: up to all of them. None
         # with an actor credit or on text, where _bases is empty
         rate = {"HorizontalFlip": 0.5, "PadCrop": 1.0}
-        out = {}
+        out: dict[str, float] = {}
+        if self._paused:  # collapse_pause
+            return dict.fromkeys(self._bases(self._modality), 0.0)
         for name in self._bases(self._modality):
             a = self._affinity.get(name)
             if self.base_gate == "step":
@@ -750,6 +757,7 @@ class OnlineAugNet(_EntropyRule):
         self._affinity_start: dict[str, dict[str, float]] = dict(getattr(self, "affinity", None) or {})
         self._next_measured = 0
         self._magnitude_ema: float | None = None
+        self._paused = False  # collapse_pause: the last clean validation minibatch saw a collapsed model
         self.trace: list[dict[str, float]] = []  # per update: progress, mean reward (affinity: the affinities)
 
     def attach(self, model: nn.Module) -> None:
@@ -820,6 +828,7 @@ class OnlineAugNet(_EntropyRule):
             # learning: at twice chance (10 classes: 20%), or a quarter of the way from chance to all correct
             # where twice chance is out of reach or nearly so (2 classes: 62.5%, not 100%)
             top = _top_share(logits, mask)  # ``measure_spread``: nothing is measured while one class takes it over
+            self._paused = self.collapse_pause and top > (self.measure_spread or 1e9) * chance
             if clean < min(2 * chance, chance + 0.25 * (1 - chance)) or top > (self.measure_spread or 1e9) * chance:
                 return n
             measured = self._measured(modality, top, chance)
@@ -950,6 +959,8 @@ class OnlineAugNet(_EntropyRule):
         return _per_modality(m, self.ops_per_sample, self.text_ops_per_sample)
 
     def _magnitude_share(self, entropy: Tensor, m: Modality) -> Tensor:
+        if self._paused:  # collapse_pause: no augmentation until the model names more than one class again
+            return torch.zeros_like(entropy)
         if _per_modality(m, self.entropy_magnitudes, self.text_entropy_magnitudes):
             rule = super()._magnitude_share(entropy, m)  # round 9: at least the (ramped) floor
             return rule.clamp(min=self.magnitude_floor * self._ramp()) if self.magnitude_floor > 0 else rule
@@ -979,7 +990,7 @@ class OnlineAugNet(_EntropyRule):
             "magnitude_max", "text_magnitude_max", "hidden", "lr", "entropy_coef", "validation_every",
             "validation_size", "learn", "credit", "affinity_floor", "op_affinity_floor", "base_gate",
             "bases", "entropy_magnitudes", "text_entropy_magnitudes", "magnitude_warmup", "batch_confidence",
-            "magnitude_floor", "base_start", "base_spread", "measure_spread",
+            "magnitude_floor", "base_start", "base_spread", "measure_spread", "collapse_pause",
             "ops_per_validation", "magnitude_target",
             "level_start", "level_lr", "ops_per_sample", "text_ops_per_sample", "affinity", "levels", "weights",
         )  # fmt: skip
@@ -1006,6 +1017,7 @@ class OnlineAugNet(_EntropyRule):
             "base_start": self.base_start,
             "base_spread": self.base_spread,
             "measure_spread": self.measure_spread,
+            "collapse_pause": self.collapse_pause,
             "ops_per_validation": self.ops_per_validation,
             "magnitude_target": self.magnitude_target,
             "level_start": self.level_start,
