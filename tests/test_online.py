@@ -216,7 +216,8 @@ def test_base_spread_measures_flip_only_while_the_model_names_more_than_one_clas
         policy.validate_batch(lambda b, logits=logits: logits[: len(b)], x, y)
         assert ("HorizontalFlip" in policy._affinity) is measured
         assert len(policy._affinity) == policy.ops_per_validation  # the ops fill the round instead
-    default = OnlineAugNet()  # without it the degenerate model is asked about flip too
+    assert OnlineAugNet().base_spread == 3  # the preset (rounds 11-13)
+    default = OnlineAugNet(base_spread=None)  # without it the degenerate model is asked about flip too
     default.reset(0)
     default.validate_batch(lambda b: one_class[: len(b)], x, y)
     assert "HorizontalFlip" in default._affinity

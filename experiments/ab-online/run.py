@@ -32,6 +32,7 @@ ROUND3: dict = {
     "ops_per_sample": 2,
     "bases": None,
     "magnitude_warmup": 0.0,  # (flat designs only; round 8's default)
+    "base_spread": None,  # (rounds 11-13's check, the preset's default since then)
 }
 # Round 7's design (the preset on images since round 7), as a change to round 3's
 MILD: dict = {"entropy_magnitudes": False, "magnitude_max": 0.25, "ops_per_sample": 3, "bases": ["HorizontalFlip"]}
