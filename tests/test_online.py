@@ -233,6 +233,30 @@ def test_base_spread_measures_flip_only_while_the_model_names_more_than_one_clas
         OnlineAugNet(collapse_pause=True)  # it reads measure_spread's check
 
 
+def test_the_takeover_check_reads_the_labels_own_spread_and_many_classes():
+    """A tagger whose labels are mostly O, or a perfect model over 100 classes in a 64-sample minibatch, names one
+    class more often than k / classes without having collapsed: the check compares with the labels' own top share
+    and with ``MIN_TAKEOVER`` samples; a tagger that says O for every token is still caught."""
+    x = images(8, seed=3)
+    tags = torch.zeros(8, 12, dtype=torch.long)  # 9 tags, O (0) on 10 of every 12 tokens
+    tags[:, 3], tags[:, 7] = torch.arange(8) % 8 + 1, (torch.arange(8) + 3) % 8 + 1
+    mask = torch.ones(8, 12, dtype=torch.bool)
+    mask[:, 10:] = False  # padding is not scored
+    for logits, measured in ((F.one_hot(tags, 9).float(), True), (F.one_hot(torch.zeros_like(tags), 9).float(), False)):
+        policy = OnlineAugNet(measure_spread=3)
+        policy.reset(0)
+        policy.validate_batch(lambda b, logits=logits: (logits, tags, mask), x, torch.zeros(8))
+        assert bool(policy._affinity) is measured
+    many, y = images(64, seed=4), torch.arange(64) % 20 * 5  # 20 of 100 classes, 3-4 samples each
+    perfect = F.one_hot(y, 100).float()
+    policy = OnlineAugNet()  # the preset's base_spread 3: 3 / 100 would flag any model at 64 samples
+    policy.reset(0)
+    policy.validate_batch(lambda b: perfect[: len(b)], many, y)
+    assert "HorizontalFlip" in policy._affinity
+    with pytest.raises(PolicyConfigError, match="measure_spread"):
+        OnlineAugNet(credit="cosine", measure_spread=3)
+
+
 def test_collapse_pause_stops_augmenting_a_collapsed_model_until_it_works_again():
     """``collapse_pause`` (round 13): while the clean validation minibatch shows one class taking over, every
     sample goes through unchanged and the bases are off; a model that names the classes again is augmented again."""

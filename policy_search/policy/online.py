@@ -26,7 +26,7 @@ image ops, a ``TokenBatch`` gets EDA's text ops; nothing else differs):
   the clean validation minibatch; judged by a model that names one class, a flip kept its accuracy by chance and
   locked itself in, in 8 of 135 digit runs of rounds 11-13; with it in none). Text keeps round 3's design, the one its final
   measured (``text_entropy_magnitudes`` True, ``text_ops_per_sample`` 2): round 7 measured images only. Round 3's
-  design on images is ``magnitude_max=0.9, entropy_magnitudes=True, ops_per_sample=2, bases=None``;
+  design on images is ``magnitude_max=0.9, entropy_magnitudes=True, ops_per_sample=2, bases=None, base_spread=None``;
   ``magnitude_target=None, ops_per_sample=1`` on top of it is round 2's (the entropy rule's magnitudes, one op).
   Default credit
   ``affinity`` (Gontijo-Lopes et al. 2020, "Affinity and Diversity"): every ``validation_every`` batches it takes
@@ -147,16 +147,29 @@ def _unpack(out: Any, labels: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
     return out, labels, None
 
 
-def _top_share(logits: Tensor, mask: Tensor | None) -> float:
-    """The share of the (scored) predictions that go to the most predicted class: 1 for a model that predicts one
-    class for everything (its accuracy on any view that keeps that class is unchanged: affinity 1 by chance)."""
-    pred = logits.argmax(-1)
+MIN_TAKEOVER = 8  # a class named for at most this many samples of a validation minibatch has not taken it over
+
+
+def _spread(logits: Tensor, targets: Tensor, mask: Tensor | None) -> tuple[float, float]:
+    """(top, floor): the share of the (scored) predictions that go to the most predicted class (1 for a model that
+    names one class for everything: its accuracy on any view that keeps that class is unchanged, affinity 1 by
+    chance), and the share below which no check calls that a takeover: the labels' own top share (a tagger's O, a
+    skewed dataset) or ``MIN_TAKEOVER`` samples (many classes in a small minibatch), whichever is higher."""
+    pred, labels = logits.argmax(-1), targets
     if mask is not None and pred.ndim > 1:
-        pred = pred[mask.bool()]
-    pred = pred.reshape(-1)
+        pred, labels = pred[mask.bool()], targets[mask.bool()]
+    pred, labels = pred.reshape(-1), labels.reshape(-1).long()
     if pred.numel() == 0:
-        return 0.0
-    return float(torch.bincount(pred, minlength=int(logits.shape[-1])).max()) / pred.numel()
+        return 0.0, 1.0
+    c = int(logits.shape[-1])
+    top = float(torch.bincount(pred, minlength=c).max()) / pred.numel()
+    label_top = float(torch.bincount(labels.clamp(0, c - 1), minlength=c).max()) / labels.numel()
+    return top, max(label_top, MIN_TAKEOVER / pred.numel())
+
+
+def _taken_over(top: float, floor: float, k: float | None, chance: float) -> bool:
+    """Whether one class takes more than k / classes of the predictions (and more than ``floor``); never with k None."""
+    return k is not None and top > max(k * chance, floor)
 
 
 def _mean_loss(logits: Tensor, targets: Tensor, mask: Tensor | None) -> Tensor:
@@ -582,6 +595,8 @@ class OnlineAugNet(_EntropyRule):
         self.collapse_pause = as_bool(collapse_pause, "collapse_pause")
         if self.collapse_pause and self.measure_spread is None:
             raise PolicyConfigError("collapse_pause", "needs measure_spread (the check that says the model collapsed)")
+        if self.credit != "affinity" and self.measure_spread is not None:
+            raise PolicyConfigError("measure_spread", "applies to credit 'affinity' only (it gates its measurements)")
         if self.credit != "affinity" and (self.bases is not None or self.base_gate != "linear"):
             field = "bases" if self.bases is not None else "base_gate"
             raise PolicyConfigError(
@@ -630,11 +645,14 @@ class OnlineAugNet(_EntropyRule):
             raise PolicyConfigError("bases", f"unknown base op {unknown[0]!r}; choose from {list(known)} (or null)")
         return tuple(dict.fromkeys(names))
 
-    def _measured(self, m: Modality, top_share: float = 0.0, chance: float = 1.0) -> tuple[str, ...]:
+    def _measured(
+        self, m: Modality, top_share: float = 0.0, chance: float = 1.0, floor: float = 0.0
+    ) -> tuple[str, ...]:
         """Ops whose affinity is measured: the bases first (from ``base_start`` of training on: a weak model's
         affinity for a flip is close to 1 by chance; with ``base_spread`` k, only while no class takes more than
-        k / classes of the model's predictions on the clean minibatch, ``top_share``), then the per-sample ops."""
-        spread = self.base_spread is None or top_share <= self.base_spread * chance
+        k / classes of the model's predictions on the clean minibatch, ``top_share``, and more than ``floor``: see
+        ``_spread``), then the per-sample ops."""
+        spread = not _taken_over(top_share, floor, self.base_spread, chance)
         bases = self._bases(m) if self._state["progress"] >= self.base_start and spread else ()
         return (*bases, *self._ops(m))
 
@@ -830,11 +848,12 @@ class OnlineAugNet(_EntropyRule):
             chance = 1.0 / max(int(logits.shape[-1]), 2)
             # learning: at twice chance (10 classes: 20%), or a quarter of the way from chance to all correct
             # where twice chance is out of reach or nearly so (2 classes: 62.5%, not 100%)
-            top = _top_share(logits, mask)  # ``measure_spread``: nothing is measured while one class takes it over
-            self._paused = self.collapse_pause and top > (self.measure_spread or 1e9) * chance
-            if clean < min(2 * chance, chance + 0.25 * (1 - chance)) or top > (self.measure_spread or 1e9) * chance:
+            top, floor = _spread(logits, targets, mask)  # ``measure_spread``: nothing measured while one class rules
+            over = _taken_over(top, floor, self.measure_spread, chance)
+            self._paused = self.collapse_pause and over
+            if clean < min(2 * chance, chance + 0.25 * (1 - chance)) or over:
                 return n
-            measured = self._measured(modality, top, chance)
+            measured = self._measured(modality, top, chance, floor)
             g = torch.Generator().manual_seed(self._seed_value * 1_000_003 + self._batches)
             frac = max(self._magnitude_ema or 0.5, 0.3)
             runs = 0
