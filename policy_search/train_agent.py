@@ -530,12 +530,15 @@ def _lock_out(out: Path) -> None:
         raise ValueError(f"--out {str(out)!r} cannot hold the run ({exc.strerror or exc}); choose another") from None
 
 
-def resume_conflicts(stored: dict, cfg: TrainConfig) -> list[str]:
-    """The fields of ``cfg`` that differ from the run recorded as ``stored`` (its config.json) where a resume may not
-    change them (all but ``RESUMABLE_CHANGES``; a field the record lacks is not compared: runs from before it)."""
+def resume_conflicts(stored: dict, cfg: TrainConfig) -> dict[str, tuple[Any, Any]]:
+    """{field: (recorded, requested)} for the fields of ``cfg`` that differ from the run recorded as ``stored`` (its
+    config.json) where a resume may not change them (all but ``RESUMABLE_CHANGES``; a field the record lacks is not
+    compared: runs from before it)."""
     requested = json.loads(json.dumps(asdict(cfg)))  # as stored: tuples (--ops, --magnitude-range) read as lists
     stored = {"overrides": {}, **stored}  # runs from before --set had none
-    return [k for k in requested if k not in RESUMABLE_CHANGES and k in stored and stored[k] != requested[k]]
+    return {
+        k: (stored[k], v) for k, v in requested.items() if k not in RESUMABLE_CHANGES and k in stored and stored[k] != v
+    }
 
 
 def _check_resume(out: Path, cfg: TrainConfig) -> None:
@@ -555,12 +558,12 @@ def _check_resume(out: Path, cfg: TrainConfig) -> None:
             f"--resume: {stored_path} holds {type(stored).__name__}, not the run's flags (an object); restore it "
             "from the run or start a new --out"
         )
-    requested = json.loads(json.dumps(asdict(cfg)))  # as stored: tuples (--ops, --magnitude-range) read as lists
-    stored.setdefault("overrides", {})  # runs from before --set had none
     changed = resume_conflicts(stored, cfg)
     if changed:
         flag = {"overrides": "set"}
-        detail = ", ".join(f"--{flag.get(k, k).replace('_', '-')} {stored[k]!r} -> {requested[k]!r}" for k in changed)
+        detail = ", ".join(
+            f"--{flag.get(k, k).replace('_', '-')} {old!r} -> {new!r}" for k, (old, new) in changed.items()
+        )
         raise ValueError(
             f"--resume with flags that differ from the run in {out}: {detail}; resume with the run's own flags "
             f"(only {', '.join('--' + k.replace('_', '-') for k in RESUMABLE_CHANGES[:2])} and where it runs may "

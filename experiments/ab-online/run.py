@@ -36,6 +36,8 @@ ROUND3: dict = {
 }
 # Round 7's design (the preset on images since round 7), as a change to round 3's
 MILD: dict = {"entropy_magnitudes": False, "magnitude_max": 0.25, "ops_per_sample": 3, "bases": ["HorizontalFlip"]}
+# Rounds 11-13's design (the preset since round 13) as a change to round 3's: round 8's with base_spread 3
+SPREAD: dict = {**MILD, "magnitude_warmup": 0.3, "base_spread": 3}
 # Earlier online-augnet designs kept runnable beside the preset (round 3 compares the preset with round 2's).
 _CHANGES: dict[str, dict] = {
     "online-augnet-r3": {},  # round 3's design itself, beside the round 7 preset
@@ -69,17 +71,11 @@ _CHANGES: dict[str, dict] = {
     "online-augnet-late": {**MILD, "magnitude_warmup": 0.3, "base_start": 0.3},
     # round 11: round 8's design (the preset) measuring the bases only while no class takes over 30% of the
     # model's predictions on the clean validation minibatch (a model naming one class keeps its accuracy under a flip)
-    "online-augnet-spread": {**MILD, "magnitude_warmup": 0.3, "base_spread": 3},
+    "online-augnet-spread": SPREAD,
     # round 12: no measurement at all (bases, ops, levels) while one class takes over 30% of the predictions
-    "online-augnet-spread-all": {**MILD, "magnitude_warmup": 0.3, "base_spread": 3, "measure_spread": 3},
+    "online-augnet-spread-all": {**SPREAD, "measure_spread": 3},
     # round 13: spread-all with no augmentation either while the check fails (a collapsed model is left to recover)
-    "online-augnet-pause": {
-        **MILD,
-        "magnitude_warmup": 0.3,
-        "base_spread": 3,
-        "measure_spread": 3,
-        "collapse_pause": True,
-    },
+    "online-augnet-pause": {**SPREAD, "measure_spread": 3, "collapse_pause": True},
     "online-augnet-floor": {
         **MILD,
         "magnitude_warmup": 0.3,

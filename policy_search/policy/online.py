@@ -645,16 +645,12 @@ class OnlineAugNet(_EntropyRule):
             raise PolicyConfigError("bases", f"unknown base op {unknown[0]!r}; choose from {list(known)} (or null)")
         return tuple(dict.fromkeys(names))
 
-    def _measured(
-        self, m: Modality, top_share: float = 0.0, chance: float = 1.0, floor: float = 0.0
-    ) -> tuple[str, ...]:
+    def _measured(self, m: Modality, bases: bool = True) -> tuple[str, ...]:
         """Ops whose affinity is measured: the bases first (from ``base_start`` of training on: a weak model's
-        affinity for a flip is close to 1 by chance; with ``base_spread`` k, only while no class takes more than
-        k / classes of the model's predictions on the clean minibatch, ``top_share``, and more than ``floor``: see
-        ``_spread``), then the per-sample ops."""
-        spread = not _taken_over(top_share, floor, self.base_spread, chance)
-        bases = self._bases(m) if self._state["progress"] >= self.base_start and spread else ()
-        return (*bases, *self._ops(m))
+        affinity for a flip is close to 1 by chance; not where ``bases`` is False: ``base_spread``'s check failed on
+        the clean minibatch), then the per-sample ops."""
+        bases = bases and self._state["progress"] >= self.base_start
+        return (*(self._bases(m) if bases else ()), *self._ops(m))
 
     def _warm(self, m: Modality) -> None:
         """Start from the affinities a file carries for this modality (once per run)."""
@@ -853,7 +849,7 @@ class OnlineAugNet(_EntropyRule):
             self._paused = self.collapse_pause and over
             if clean < min(2 * chance, chance + 0.25 * (1 - chance)) or over:
                 return n
-            measured = self._measured(modality, top, chance, floor)
+            measured = self._measured(modality, not _taken_over(top, floor, self.base_spread, chance))
             g = torch.Generator().manual_seed(self._seed_value * 1_000_003 + self._batches)
             frac = max(self._magnitude_ema or 0.5, 0.3)
             runs = 0
