@@ -160,7 +160,7 @@ class AugmentEnv(gym.Env):
                 raise ChildDivergedError(f"validation loss became {val['loss']} at batch {run.batches_done}")
         except ChildDivergedError as err:
             log.warning("child run diverged, ending the episode with a penalty: %s", err)
-            info.update(diverged=str(err), val_acc=float("nan"), cost=0.0, samples=run.samples_seen)
+            info.update(diverged=str(err), val_acc=float("nan"), cost=0.0, samples=run.compute_spent)
             return run.features(), -self.divergence_penalty, True, False, info
         fraction = (run.batches_done - before) / run.total_batches
         per_image = policy.expected_cost(run.progress) + (0.0 if synthetic is None else synthetic[1])
@@ -178,7 +178,7 @@ class AugmentEnv(gym.Env):
             val_acc=val["score"],  # the task's score: accuracy, entity F1 for a tagger (episodes.csv final_val_acc)
             val_loss=val["loss"],
             cost=float(cost),
-            samples=run.samples_seen,
+            samples=run.compute_spent,
             progress=run.progress,
         )
         return run.features(), float(reward), bool(run.done), False, info

@@ -72,7 +72,7 @@ def train_segment(job: dict) -> dict:
             "features": run.features(),
             "done": run.done,
             "cost": 0.0,
-            "samples": run.samples_seen,
+            "samples": run.compute_spent,
             "progress": run.progress,
             "diverged": str(err),
         }
@@ -85,7 +85,7 @@ def train_segment(job: dict) -> dict:
         "features": run.features(),
         "done": run.done,
         "cost": float(policy.expected_cost(run.progress) * fraction),
-        "samples": run.samples_seen,
+        "samples": run.compute_spent,
         "progress": run.progress,
         "diverged": "",
     }

@@ -83,7 +83,9 @@ class TrainConfig:
     """end (the return is the child's final validation metric less cost; gamma 1) or step (per-step gains)."""
     action_kind: str = "compact"
     """compact (flip, crop, RandAugment N and M per step), families (compact plus an on/off head per op family:
-    affine, colour, tone; on text each op) or slots (op, magnitude, probability per slot)."""
+    affine, colour, tone; on text each op), slots (op, magnitude, probability per slot) or online (the settings of
+    a controller that learns inside each run: may it flip, crop; ops per sample, magnitude cap, affinity target;
+    one decision per run)."""
     ops: tuple[str, ...] = field(default=(), metadata={"nargs": "+"})
     """Only these ops in the searched action, to say what an expert would (e.g. the affine ones: --ops Identity
     ShearX ShearY TranslateX TranslateY Rotate); compact and families: RandAugment's set (families keep their ops
@@ -201,8 +203,8 @@ class TrainConfig:
             raise ValueError(f"--lr must be positive, got {self.lr}")
         if self.credit not in ("end", "step"):
             raise ValueError(f"--credit must be end or step, got {self.credit!r}")
-        if self.action_kind not in ("compact", "families", "slots"):
-            raise ValueError(f"--action-kind must be compact, families or slots, got {self.action_kind!r}")
+        if self.action_kind not in ("compact", "families", "slots", "online"):
+            raise ValueError(f"--action-kind must be compact, families, slots or online, got {self.action_kind!r}")
         if not 0 < self.distill_fraction <= 1:
             raise ValueError(f"--distill-fraction must be in (0, 1], got {self.distill_fraction}")
         if self.distill not in ("last", "elite", "critic"):
@@ -302,6 +304,11 @@ class TrainConfig:
 
     def _validate_modes(self) -> None:
         """Options that one mode (a population, --online) would silently ignore are refused, naming them."""
+        if self.action_kind == "online" and (self.steps_per_episode != 1 or self.population or self.synthetic):
+            raise ValueError(
+                "--action-kind online sets a learning controller once per run (rebuilt mid-run it would forget what "
+                "it learned): use --steps-per-episode 1, without --population or --synthetic"
+            )
         if self.population:
             ignored = [
                 flag
@@ -332,6 +339,7 @@ class TrainConfig:
                     ("--reward-metric " + self.reward_metric, self.reward_metric != "accuracy"),
                     ("--steps-per-episode", self.steps_per_episode != 1),
                     ("--fixed-policy", bool(self.fixed_policy)),
+                    ("--action-kind " + self.action_kind, self.action_kind != "compact"),
                     ("--synthetic", bool(self.synthetic)),
                     ("--batch-episodes", bool(self.batch_episodes)),
                     ("--agent " + self.agent, self.agent != "augnet"),
@@ -742,8 +750,10 @@ def _rescore(cfg: TrainConfig, out: Path, summary: dict) -> dict:
         "search_seed": cfg.seed,
         "search_episodes": summary["episodes"],
     }
-    winner = adopt_winner(out, race, "schedule", "distilled", summary["episodes"], provenance)
-    per_run = summary["child_samples"] / max(1, summary["episodes"])
+    searched = float(summary.get("child_run_equivalents", summary["episodes"]))
+    winner = adopt_winner(out, race, "schedule", "distilled", searched, provenance)
+    raced = float(race.get("race_equivalents", race["race_runs"]))
+    per_run = summary["child_samples"] / max(searched, 1e-9)  # samples of one child run
     from policy_search.policy.export import applies_nothing, markdown_table, plot_schedule
 
     ops = _action_spec(cfg).display_ops
@@ -761,7 +771,8 @@ def _rescore(cfg: TrainConfig, out: Path, summary: dict) -> dict:
         "no_augmentation": applies_nothing(winner, ops),
         "rescore": {"race": str(out / "race" / "race.json"), "winner": race["exported"], "runs": race["race_runs"]},
         "distilled": str(out / "distilled.json"),
-        "child_samples": summary["child_samples"] + int(per_run * race["race_runs"]),
+        "child_samples": summary["child_samples"] + int(per_run * raced),
+        "child_run_equivalents": round(searched + raced, 3),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
@@ -784,6 +795,7 @@ def _export(cfg, trainer, env, out: Path, command: str, child_seconds: float, cu
         "final_val_acc_last": float(np.nanmean([e["final_val_acc"] for e in env.episodes[-n_last:]])),
         "child_seconds": child_seconds,
         "child_samples": cumulative,
+        "child_run_equivalents": provenance["child_run_equivalents"],
         "policy": str(out / "policy.json"),
         "schedule": str(out / "schedule.json"),
         "no_augmentation": nothing,
@@ -963,7 +975,7 @@ def build_parser() -> argparse.ArgumentParser:
         shown={
             "agent": sorted(AGENTS),
             "credit": ("end", "step"),
-            "action_kind": ("compact", "families", "slots"),
+            "action_kind": ("compact", "families", "slots", "online"),
             "heads": ("categorical", "ordinal"),
             "update": ("reinforce", "critic"),
             "action_mode": ("discrete", "box"),

@@ -81,7 +81,7 @@ def _cli(out: Path, *extra: str, trials: int = 3) -> list[str]:
 
 @pytest.mark.parametrize("space", sorted(SPACES))
 def test_each_space_rebuilds_its_policy_and_records_real_parameters(space):
-    from policy_search.policy.action_space import IMAGE_FAMILIES
+    from policy_search.policy.action_space import IMAGE_FAMILIES, ONLINE_CAPS
 
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
     trial = study.ask()
@@ -112,6 +112,10 @@ def test_each_space_rebuilds_its_policy_and_records_real_parameters(space):
     elif space == "text-compact":  # rate = 0.5 * M / 9 per op
         assert set(trial.params) == {"num_ops", "magnitude"} and policy.modality in ("text", None)
         assert real["rate"] == pytest.approx(0.5 * trial.params["magnitude"] / 9)
+    elif space in ("online", "text-online"):  # the settings of a controller that learns inside the run
+        assert policy.observes_batches and real["ops_per_sample_value"] == trial.params["ops_per_sample"] + 1
+        assert real["magnitude_cap_value"] == ONLINE_CAPS[trial.params["magnitude_cap"]]
+        assert real["affinity_target_value"] == policy.magnitude_target
     else:
         assert real["phase2_end_progress"] == 1.0 and "phase1_magnitude_normalized" in real
 

@@ -251,9 +251,20 @@ def val_accuracy(
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
     score = float(metrics["val"][run.preset.metric])
-    tmp.write_text(json.dumps({"policy": policy, "seed": seed, "val_accuracy": score}))
+    equivalents = float(metrics["child_run_equivalents"])
+    tmp.write_text(
+        json.dumps({"policy": policy, "seed": seed, "val_accuracy": score, "child_run_equivalents": equivalents})
+    )
     tmp.replace(cache)
     return score
+
+
+def run_equivalents(cache: Path) -> float:
+    """The child-run equivalents a cached race run spent (1 where the cache does not say: cached before this was
+    recorded, or scored without one)."""
+    if not cache.is_file():
+        return 1.0
+    return float(json.loads(cache.read_text()).get("child_run_equivalents", 1.0))
 
 
 def ci95(values: list[float]) -> float:
@@ -496,6 +507,11 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None, evidence: list |
         start += n
     reference, acc, rows, alive = _run_rounds(cfg, out, entries, seeds_by_round)
     summary, schedule = _aggregate(cfg, groups, entries, image_spec, seeds_by_round, reference, acc, rows, alive)
+    evals = out / "evals"  # what the race's runs cost, learners' validation passes included (1 a run otherwise)
+    spent = [run_equivalents(evals / f"none-seed{s}.json") for s in reference]
+    spent += [run_equivalents(evals / f"{name}-seed{s}.json") for name, s in acc]
+    summary["race_equivalents"] = round(sum(spent), 3)
+    summary["child_run_equivalents"] = round(summary["search_runs"] + summary["race_equivalents"], 3)
     _write_race(cfg, out, summary, schedule, rows)
     return summary
 
@@ -697,12 +713,12 @@ def _write_race(cfg: RaceConfig, out: Path, summary: dict[str, Any], schedule: A
 
 
 def adopt_winner(
-    out: Path, race: dict[str, Any], pick: str, kept: str, searched: int, provenance: dict[str, Any]
+    out: Path, race: dict[str, Any], pick: str, kept: str, searched: float, provenance: dict[str, Any]
 ) -> Any:
     """After a search's rescore race (``out/race``): the search's own pick ``out/<pick>.json`` (and its plot) is
     kept as ``<kept>.*``, and the race's winner (or no augmentation) takes its place with provenance: the
     ``provenance`` given, ``selection: race``, the runs of the race and ``child_run_equivalents`` = ``searched``
-    runs + the race's. Returns the winner. Shared by ``train_agent --rescore`` and ``search --rescore``."""
+    (the search's child-run equivalents) + the race's. Returns the winner. Shared by ``train_agent --rescore`` and ``search --rescore``."""
     from policy_search.policy import load_policy
 
     for ext in ("json", "png"):
@@ -717,7 +733,7 @@ def adopt_winner(
             **provenance,
             "selection": "race",
             "race_runs": race["race_runs"],
-            "child_run_equivalents": searched + race["race_runs"],
+            "child_run_equivalents": round(searched + race.get("race_equivalents", race["race_runs"]), 3),
         },
     )
     return winner

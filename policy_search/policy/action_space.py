@@ -20,7 +20,16 @@ search by 1.3 points). Images: ``affine`` (shears, translations, rotation), ``co
 contrast, sharpness), ``tone`` (posterize, solarize, autocontrast, equalize); text: each text op its own
 family. Three (text: six) binary heads more: still small enough for tens of child runs.
 
-On text (``modality="text"``) the same two kinds run over the text ops (``policy_search.ops.text``):
+- ``kind="online"`` (issue 31, round 3): the search chooses the settings of a controller that learns inside each run
+  (``online-augnet``, ``policy_search.policy.online``) instead of a static policy: one on/off head per base op the
+  modality has (images: may flip, may crop; each still gated by its measured affinity), the ops drawn per sample
+  (1..``max_ops``), the magnitude cap (``ONLINE_CAPS``: a share of each op's range) and the affinity target its
+  per-op levels settle at (``ONLINE_TARGETS``). The per-sample decisions stay the controller's; what the preset fixed
+  by hand on three tasks' validation seeds (experiments/ab-online) the search sets per dataset. Images
+  ``[flip, crop, ops, cap, target]`` (2 x 2 x 3 x 6 x 4), text ``[ops, cap, target]``. One decision per run
+  (``--steps-per-episode 1``): a controller rebuilt mid-run would forget what it learned.
+
+On text (``modality="text"``) the same kinds run over the text ops (``policy_search.ops.text``):
 ``compact`` is ``[num_ops, magnitude_bin]``, a ``TextRandAugment`` (N ops per sequence drawn from ``ops`` at rate
 ``MAX_RATE * M / (num_bins - 1)``; there is no flip or crop), and ``slots`` picks ``(op, magnitude, probability)``
 per slot as a ``TextSubPolicies``. The env, agents and exports read only ``nvec``, ``ordinal`` and ``to_policy``,
@@ -48,11 +57,25 @@ from policy_search.policy.base import Policy
 from policy_search.policy.kinds import Sequence, SubPolicies
 from policy_search.policy.modality import IMAGE_FAMILIES, Modality, get_modality
 
-ACTION_KINDS = ("compact", "slots")
+ACTION_KINDS = ("compact", "slots", "online")
+ONLINE_CAPS: tuple[float, ...] = (0.1, 0.25, 0.4, 0.6, 0.8, 1.0)
+"""The online action's magnitude caps (share of each op's range; the online-augnet preset: 0.25 images, 0.6 text)."""
+ONLINE_TARGETS: tuple[float, ...] = (0.6, 0.7, 0.8, 0.9)
+"""The online action's affinity targets for the per-op levels (the preset: 0.8)."""
+# OnlineAugNet's fields that the online action sets, per modality: (magnitude cap, ops per sample)
+_ONLINE_FIELDS = {"image": ("magnitude_max", "ops_per_sample"), "text": ("text_magnitude_max", "text_ops_per_sample")}
 DEFAULT_OPS: tuple[str, ...] = ops.OP_NAMES
 DEFAULT_PROBABILITIES: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
 DEFAULT_RATIOS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5)
-__all__ = ["ACTION_KINDS", "ActionSpec", "DEFAULT_OPS", "IMAGE_FAMILIES", "parse_synthetic"]
+__all__ = [
+    "ACTION_KINDS",
+    "ActionSpec",
+    "DEFAULT_OPS",
+    "IMAGE_FAMILIES",
+    "ONLINE_CAPS",
+    "ONLINE_TARGETS",
+    "parse_synthetic",
+]
 
 
 @dataclass(frozen=True)
@@ -101,6 +124,11 @@ class ActionSpec:
         return cls.compact(modality, tagging=tagging, families=families, **kw)
 
     @classmethod
+    def online_spec(cls, modality: str = "image", **kw) -> ActionSpec:
+        """The online spec: the settings of a controller that learns inside the run (module docstring)."""
+        return cls(kind="online", ops=get_modality(modality).search_ops, modality=modality, **kw)
+
+    @classmethod
     def for_search(
         cls,
         action_kind: str,
@@ -123,8 +151,12 @@ class ActionSpec:
             spec = cls.families_spec(modality, tagging=tagging, ratios=ratios)
         elif action_kind == "slots":
             spec = cls.slots_spec(modality, ratios=ratios)
+        elif action_kind == "online":
+            if ratios:
+                raise ValueError("--synthetic adds a ratio head to the compact, families and slots actions, not online")
+            spec = cls.online_spec(modality)
         else:
-            raise ValueError(f"unknown action kind {action_kind!r}; choose compact, families or slots")
+            raise ValueError(f"unknown action kind {action_kind!r}; choose compact, families, slots or online")
         return spec._narrowed(tuple(ops), max_ops, tuple(magnitude_range))
 
     @classmethod
@@ -144,6 +176,11 @@ class ActionSpec:
 
     def _narrowed(self, ops: tuple[str, ...], max_ops: int | None, magnitude_range: tuple[float, ...]) -> ActionSpec:
         changes: dict = {}
+        if self.kind == "online" and (ops or magnitude_range):
+            raise ValueError(
+                "--ops and --magnitude-range narrow the compact, families and slots actions; the online action's "
+                "controller measures every op itself (narrow its ops per sample with --max-ops)"
+            )
         if ops:
             table = self._modality.op_names
             unknown = [o for o in ops if o not in table]
@@ -165,7 +202,7 @@ class ActionSpec:
                 if stray:
                     raise ValueError(f"--ops {stray} belong to no op family of the families action")
         if max_ops is not None:
-            if self.kind != "compact":
+            if self.kind == "slots":
                 raise ValueError("--max-ops sets the compact action's ops per sample (N); slots apply one op each")
             if not 1 <= max_ops <= 8:
                 raise ValueError(f"--max-ops must be from 1 to 8, got {max_ops}")
@@ -206,12 +243,25 @@ class ActionSpec:
         """The compact action's flip and crop heads (images have them, text has none)."""
         return self.kind == "compact" and self._modality.geometric_heads
 
+    @property
+    def _base_heads(self) -> tuple[str, ...]:
+        """The online action's base ops, one on/off head each (images: flip, crop; text: none)."""
+        return self._modality.bases if self.kind == "online" else ()
+
+    def _split_online(self, action: np.ndarray) -> tuple[list[int], int, float, float]:
+        """An online action as (base flags, ops per sample, magnitude cap, affinity target)."""
+        a = [int(v) for v in action]
+        b = len(self._base_heads)
+        return a[:b], a[b] + 1, ONLINE_CAPS[a[b + 1]], ONLINE_TARGETS[a[b + 2]]
+
     def __post_init__(self) -> None:
         if self.kind not in ACTION_KINDS:
             raise ValueError(f"unknown action kind {self.kind!r}; choose one of {list(ACTION_KINDS)}")
         table = get_modality(self.modality).op_names  # a one-line error for an unknown modality
-        if self.max_ops < 0:
-            raise ValueError(f"max_ops must be >= 0, got {self.max_ops}")
+        if self.max_ops < (1 if self.kind == "online" else 0):
+            raise ValueError(
+                f"max_ops must be >= {int(self.kind == 'online')} for kind {self.kind}, got {self.max_ops}"
+            )
         unknown = [o for o in self.ops if o not in table]
         if unknown:
             raise ValueError(f"unknown op(s) {unknown} in the {self.modality} action spec; valid ops are {list(table)}")
@@ -260,6 +310,10 @@ class ActionSpec:
     @property
     def display_ops(self) -> tuple[str, ...]:
         """Every op an action of this spec can apply (for schedule tables and heatmaps)."""
+        if self.kind == "online":
+            from policy_search.policy.online import OnlineAugNet
+
+            return OnlineAugNet(bases=None).display_ops(self.modality)  # every base the modality has
         return (("HorizontalFlip", "PadCrop") + self.ops) if self._geometric else self.ops
 
     @property
@@ -268,6 +322,8 @@ class ActionSpec:
         if self.kind == "compact":
             bins = self._bins[1] - self._bins[0] + 1
             heads = ([2, 2] if self._geometric else []) + [2] * self._family_count + [self.max_ops + 1, bins]
+        elif self.kind == "online":
+            heads = [2] * len(self._base_heads) + [self.max_ops, len(ONLINE_CAPS), len(ONLINE_TARGETS)]
         else:
             heads = [len(self.ops), self._bins[1] - self._bins[0] + 1, len(self.probabilities)] * self.slots
         return np.asarray(heads + ([len(self.ratios)] if self.ratios else []), dtype=np.int64)
@@ -287,6 +343,12 @@ class ActionSpec:
                     else f"M: magnitude bin 0..{self.num_bins - 1} (magnitude bin / {self.num_bins - 1})",
                 ]
             )
+        elif self.kind == "online":
+            heads = [f"may use {name} (0 off, 1 on; gated by its measured affinity)" for name in self._base_heads] + [
+                f"ops per sample: choice k is k + 1 (1..{self.max_ops})",
+                f"magnitude cap: index into {list(ONLINE_CAPS)}",
+                f"affinity target of the per-op levels: index into {list(ONLINE_TARGETS)}",
+            ]
         else:
             heads = []
             for k in range(self.slots):
@@ -304,6 +366,8 @@ class ActionSpec:
         than unordered (op, flip, crop); agents may share evidence between neighbouring choices of ordered heads."""
         if self.kind == "compact":
             heads = ([False, False] if self._geometric else []) + [False] * self._family_count + [True, True]
+        elif self.kind == "online":
+            heads = [False] * len(self._base_heads) + [True, True, True]
         else:
             heads = [False, True, True] * self.slots
         return np.asarray(heads + ([True] if self.ratios else []), dtype=bool)
@@ -341,6 +405,11 @@ class ActionSpec:
                 *families,
                 (name, float(n), m / (self.num_bins - 1)),
             ]
+        if self.kind == "online":  # the bases the controller may use, then its ops per sample and magnitude cap
+            flags, n, cap, _ = self._split_online(action)
+            rate = {"HorizontalFlip": (0.5, 0.0), "PadCrop": (1.0, 1.0)}  # (most samples, magnitude), as compact's
+            bases = [(b, rate[b][0] * on, rate[b][1]) for b, on in zip(self._base_heads, flags, strict=True)]
+            return [*bases, ("OnlineAugNet", float(n), cap)]
         out = []
         for s in range(self.slots):
             op_i, mag_b, prob_l = (int(v) for v in action[3 * s : 3 * s + 3])
@@ -370,12 +439,32 @@ class ActionSpec:
                 randaugment = modality.kinds["randaugment"]
                 parts.append(randaugment.trusted(n, m, self.num_bins, allowed, space=space))
             chosen = Sequence.trusted(parts)
+        elif self.kind == "online":
+            chosen = self._online_policy(action)
         else:
             bins = self.num_bins if modality.binned else None  # text slot files record no grid (as they always have)
             chosen = modality.kinds["subpolicies"].trusted([self.slots_of(action)], space=space, num_bins=bins)
         # actions are valid by construction (the spec was checked once, each head's index is in range): the policies
         # are built without the file validators (issue 34); a base is the user's and already checked
         return chosen if base is None else Sequence.trusted([base, chosen])
+
+    def _online_policy(self, action: np.ndarray) -> Policy:
+        """The online-augnet preset with the settings an online action chose (the rest the preset's)."""
+        from policy_search.policy.online import OnlineAugNet
+
+        flags, n, cap, target = self._split_online(action)
+        cap_field, ops_field = _ONLINE_FIELDS[self.modality]
+        settings: dict[str, Any] = {cap_field: cap, ops_field: n, "magnitude_target": target}
+        if self._base_heads:
+            settings["bases"] = [b for b, on in zip(self._base_heads, flags, strict=True) if on]
+        return OnlineAugNet(**settings)
+
+    def head_names(self) -> list[str]:
+        """A short name per head (Optuna's parameter names for the online action)."""
+        if self.kind != "online":
+            raise ValueError("head_names names the online action's heads")
+        bases = [{"HorizontalFlip": "flip", "PadCrop": "crop"}.get(b, b) for b in self._base_heads]
+        return [*bases, "ops_per_sample", "magnitude_cap", "affinity_target"]
 
     def modal_action(self, actions: list[np.ndarray]) -> np.ndarray:
         """Per head, the most frequent entry among ``actions`` (ties to the lower index)."""

@@ -103,7 +103,10 @@ class Controller(Policy):
         decisions from a generator seeded by ``seed`` (the run's seed; ``run_child`` passes it): each run draws
         afresh, and the same run replays. Without a seed it is seeded from OS entropy."""
         self._decision_rng = np.random.default_rng(seed)
+        self.action = None  # a new run: the next choice builds its policy afresh
         self.set_action(np.zeros(len(self.spec.nvec), dtype=np.int64))
+        if self.current.observes_batches:
+            self.current.reset(seed)
         self._observed, self._warned = False, getattr(self, "_warned", False)
 
     def act(self, features: Mapping[str, float] | np.ndarray) -> np.ndarray:
@@ -141,10 +144,17 @@ class Controller(Policy):
         self._observed = True
 
     def set_action(self, action: np.ndarray) -> None:
-        """Use ``action`` (MultiDiscrete, e.g. one recorded during search) until the next ``observe``."""
-        self.action = np.asarray(action, dtype=np.int64)
+        """Use ``action`` (MultiDiscrete, e.g. one recorded during search) until the next ``observe``. A choice
+        that learns inside the run (the online action) is kept while the action stands: rebuilt, it would forget."""
+        action = np.asarray(action, dtype=np.int64)
         self._observed = True  # an explicit action counts; reset() clears this after setting the start action
+        if self.action is not None and np.array_equal(action, self.action) and self.current.observes_batches:
+            return
+        self.action = action
         self.current = self.spec.to_policy(action, self.base)
+        attached = getattr(self, "_attached", ())
+        if attached and self.current.observes_batches:  # a new learner mid-run hooks the same model
+            self.current.attach(attached[0])
         self._synthetic_op = None
         ratio = self.spec.ratio_of(action) if self.needs_labels else 0.0
         if ratio > 0:  # built once per decision, not per batch
@@ -175,6 +185,34 @@ class Controller(Policy):
         return self._synthetic_op
 
     # -- Policy interface: delegate to the current choice ------------------------------------------------------
+    # The batch hooks reach a choice that learns inside the run (the online action's controller settings).
+    @property
+    def observes_batches(self) -> bool:  # type: ignore[override]
+        return bool(self.current.observes_batches)
+
+    @property
+    def validation_size(self) -> int:  # type: ignore[override]
+        return int(self.current.validation_size) if self.current.observes_batches else 0
+
+    def attach(self, model: nn.Module) -> None:
+        self._attached = (model,)  # in a tuple: not registered as a submodule of the controller
+        if self.current.observes_batches:
+            self.current.attach(model)
+
+    def before_batch(self, ids: torch.Tensor | None = None) -> None:
+        if self.current.observes_batches:
+            self.current.before_batch(ids)
+
+    def after_batch(self, ids=None, logits=None, targets=None, mask=None) -> None:
+        if self.current.observes_batches:
+            self.current.after_batch(ids=ids, logits=logits, targets=targets, mask=mask)
+
+    def needs_validation(self) -> bool:
+        return bool(self.current.observes_batches and self.current.needs_validation())
+
+    def validate_batch(self, predict: Any, inputs: Any, labels: torch.Tensor) -> int:
+        return int(self.current.validate_batch(predict, inputs, labels))
+
     def sample_batch(
         self, batch_size: int, image_size: tuple[int, int], g: torch.Generator, progress: float | None
     ) -> AugmentParams:

@@ -90,7 +90,7 @@ def distill_schedule(episodes: list[dict], spec: ActionSpec, base: Policy | None
     n_phases = len(by_phase)
     phases = []
     for k, rows in enumerate(by_phase):
-        if spec.kind == "compact":
+        if spec.kind != "slots":  # one decision per head: the modal action (compact, online)
             actions = [e["steps"][k]["action"] for e in rows]
             phases.append(((k + 1) / n_phases, spec.to_policy(spec.modal_action(actions), base)))
             continue

@@ -3,7 +3,7 @@
     python -m policy_search.search compare --task mnist-episode --budget-samples 60000 --seeds 3 \
         --out experiments/search-comparison-mnist-episode --methods tpe random ppo augnet
 
-Compute is counted in child-training samples (the sum of ``ChildRun.samples_seen`` over every child run a method
+Compute is counted in child-training samples (the sum of ``ChildRun.compute_spent`` over every child run a method
 starts; wall time is reported beside it): each method gets ``--budget-samples``. One unpruned trial and one RL
 episode are both one child run of the task preset, so both get ``budget // samples_per_run`` runs. The curve is
 the best validation accuracy found so far against samples spent (``curves.csv``, ``curves.png``); afterwards each

@@ -107,7 +107,8 @@ class TrialResult:
     """Final validation accuracy on the whole validation split (or the last report, if pruned)."""
     pruned: bool
     samples: int
-    """Child-training samples spent (``ChildRun.samples_seen``): the compute unit of the comparison."""
+    """Child-training samples spent (``ChildRun.compute_spent``: extra forward passes at a third): the compute unit
+    of the comparison."""
     wall_s: float
     reports: int
     diverged: bool = False
@@ -149,13 +150,13 @@ def run_trial(
             trial.report(accuracy, step)
             step += 1
             if not run.done and trial.should_prune():
-                return TrialResult(accuracy, True, run.samples_seen, time.perf_counter() - start, step)
+                return TrialResult(accuracy, True, run.compute_spent, time.perf_counter() - start, step)
         final = run.evaluate("val", max_samples=len(run.splits["val"]))["score"]
         kill_point("search:trial-done")
-        return TrialResult(final, False, run.samples_seen, time.perf_counter() - start, step)
+        return TrialResult(final, False, run.compute_spent, time.perf_counter() - start, step)
     except ChildDivergedError:
         # A policy that makes training diverge is a bad policy, not a broken search: score it at chance.
-        return TrialResult(1.0 / run.num_classes, False, run.samples_seen, time.perf_counter() - start, step, True)
+        return TrialResult(1.0 / run.num_classes, False, run.compute_spent, time.perf_counter() - start, step, True)
 
 
 def planned_reports(run: ChildRun, evals_per_epoch: int) -> int:

@@ -19,6 +19,9 @@ Families:
 - ``families`` / ``text-families``: the compact action with an on/off choice per op family
   (``ActionSpec.families_spec()``: images affine, colour, tone; text each op), RandAugment drawing only from the
   families that are on: the RL agents' ``--action-kind families`` as one static policy.
+- ``online`` / ``text-online``: the settings of a controller that learns inside each run (``ActionSpec.online_spec()``:
+  may flip, may crop, ops per sample, magnitude cap, affinity target; text the last three): the RL agents'
+  ``--action-kind online`` as one static choice.
 - ``text-compact``: the same for text tasks (``ActionSpec.compact("text")``): TextRandAugment's N in 0..3 ops per
   sequence from the six text ops at magnitude bin M of 10 (rate ``MAX_RATE * M / 9``).
 """
@@ -115,6 +118,15 @@ def sample_schedule(trial: TrialLike, image: ImageSpec) -> Policy:
 
 
 def _sample_action(trial: TrialLike, image: ImageSpec, spec: Any) -> Policy:
+    if spec.kind == "online":  # one parameter per head of the online action
+        action = [trial.suggest_int(name, 0, int(n) - 1) for name, n in zip(spec.head_names(), spec.nvec, strict=True)]
+        _, n_ops, cap, target = spec._split_online(action)  # the real settings beside the sampled indices
+        trial.set_user_attr("ops_per_sample_value", n_ops)
+        trial.set_user_attr("magnitude_cap_value", cap)
+        trial.set_user_attr("affinity_target_value", target)
+        policy = spec.to_policy(action)
+        policy.image_spec = image
+        return policy
     """One static action of a compact ``ActionSpec`` (with or without family heads, on images or text, narrowed or
     not): flip, crop (images), one on/off per family, RandAugment's N and M, under fixed parameter names."""
     action = [trial.suggest_int("flip", 0, 1), trial.suggest_int("crop", 0, 1)] if spec._geometric else []
@@ -138,6 +150,8 @@ ACTION_SPACES: dict[str, tuple[str, str]] = {
     "text-compact": ("compact", "text"),
     "families": ("families", "image"),
     "text-families": ("families", "text"),
+    "online": ("online", "image"),
+    "text-online": ("online", "text"),
 }
 
 
@@ -190,11 +204,24 @@ def sample_text_families(trial: TrialLike, image: ImageSpec) -> Policy:
     return _sample_action(trial, image, action_space_spec("text-families"))
 
 
+def sample_online(trial: TrialLike, image: ImageSpec) -> Policy:
+    """The settings of a controller that learns inside the run (may flip, may crop, ops per sample, magnitude cap,
+    affinity target): one static action of ``ActionSpec.online_spec()``."""
+    return _sample_action(trial, image, action_space_spec("online"))
+
+
+def sample_text_online(trial: TrialLike, image: ImageSpec) -> Policy:
+    """The same over the text controller (ops per sample, magnitude cap, affinity target)."""
+    return _sample_action(trial, image, action_space_spec("text-online"))
+
+
 SPACES: dict[str, SpaceFn] = {
     "compact": sample_compact,
     "text-compact": sample_text_compact,
     "families": sample_families,
     "text-families": sample_text_families,
+    "online": sample_online,
+    "text-online": sample_text_online,
     "subpolicies": sample_subpolicies,
     "randaugment": sample_randaugment,
     "schedule": sample_schedule,

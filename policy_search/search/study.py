@@ -277,6 +277,12 @@ def _nothing_to_export(study: optuna.Study, config: SearchConfig) -> str:
     )
 
 
+def _samples_per_run(config: SearchConfig) -> int | None:
+    """The samples one child run trains on (config.json's ``samples_per_trial``); None before it is written."""
+    path = Path(config.out) / "config.json"
+    return int(json.loads(path.read_text())["samples_per_trial"]) if path.exists() else None
+
+
 def _samples(trials: list[optuna.trial.FrozenTrial]) -> int:
     return sum(int(t.user_attrs.get("samples", 0)) for t in trials)
 
@@ -451,7 +457,10 @@ def _race_shortlist(study: optuna.Study, config: SearchConfig, image: Any) -> di
         ),
         evidence=evidence,
     )
-    searched = len(study.get_trials(deepcopy=False, states=st.FINISHED))
+    finished = study.get_trials(deepcopy=False, states=st.FINISHED)
+    searched = len(finished)
+    per_run = _samples_per_run(config)  # a learner's validation passes make a trial more than one run
+    spent = _samples(finished) / per_run if per_run else searched
     provenance = {
         "task": config.task,
         "agent": f"optuna-{config.sampler}",
@@ -459,7 +468,7 @@ def _race_shortlist(study: optuna.Study, config: SearchConfig, image: Any) -> di
         "search_seed": config.seed,  # the names the replicated finals read
         "search_trials": searched,
     }
-    adopt_winner(out, race, "best_policy", "study_best_policy", searched, provenance)
+    adopt_winner(out, race, "best_policy", "study_best_policy", spent, provenance)
     return {"race": str(out / "race" / "race.json"), "winner": race["exported"], "runs": race["race_runs"]}
 
 
@@ -572,7 +581,7 @@ def write_outputs(study: optuna.Study, config: SearchConfig, image: Any) -> dict
     }
     if complete:
         best = max(complete, key=lambda t: (t.value, -t.number))
-        per_run = max(int(t.user_attrs.get("samples", 0)) for t in complete) or 1  # a complete trial = one run
+        per_run = _samples_per_run(config) or max(int(t.user_attrs.get("samples", 0)) for t in complete) or 1
         _export_best(config, image, best, summary["samples"], per_run, len(rows))
         summary.update(best_value=best.value, best_trial=best.number)
     return summary

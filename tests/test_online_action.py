@@ -1,0 +1,140 @@
+"""The online action (issue 31, round 3): a search chooses the settings of a controller that learns inside each run."""
+
+import json
+
+import numpy as np
+import optuna
+import pytest
+import torch
+
+from policy_search import load_policy
+from policy_search.benchmark.race import run_equivalents
+from policy_search.policy.action_space import ONLINE_CAPS, ONLINE_TARGETS, ActionSpec
+from policy_search.policy.controller import Controller
+from policy_search.policy.online import OnlineAugNet
+from policy_search.search.space import SPACES, build_policy
+from policy_search.train_agent import TrainConfig, main
+
+
+def test_image_heads_become_the_controllers_settings():
+    spec = ActionSpec.for_search("online", "image")
+    assert spec.nvec.tolist() == [2, 2, 3, len(ONLINE_CAPS), len(ONLINE_TARGETS)]
+    assert spec.ordinal.tolist() == [False, False, True, True, True]
+    assert len(spec.legend()) == len(spec.nvec) and spec.head_names()[:2] == ["flip", "crop"]
+    policy = spec.to_policy(np.array([0, 1, 2, 4, 3]))
+    assert isinstance(policy, OnlineAugNet) and policy.observes_batches
+    assert policy.bases == ("PadCrop",) and policy.ops_per_sample == 3
+    assert policy.magnitude_max == ONLINE_CAPS[4] and policy.magnitude_target == ONLINE_TARGETS[3]
+    none = spec.to_policy(np.array([0, 0, 0, 0, 0]))
+    assert none.bases == () and none.ops_per_sample == 1 and none.magnitude_max == ONLINE_CAPS[0]
+    assert spec.slots_of(np.array([1, 0, 1, 1, 0])) == [
+        ("HorizontalFlip", 0.5, 0.0),
+        ("PadCrop", 0.0, 1.0),
+        ("OnlineAugNet", 2.0, ONLINE_CAPS[1]),
+    ]
+    assert {"HorizontalFlip", "PadCrop"} <= set(spec.display_ops)
+    assert ActionSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+
+
+def test_text_heads_set_the_text_fields():
+    spec = ActionSpec.for_search("online", "text")
+    assert spec.nvec.tolist() == [3, len(ONLINE_CAPS), len(ONLINE_TARGETS)]
+    policy = spec.to_policy(np.array([0, 5, 0]))
+    assert policy.text_ops_per_sample == 1 and policy.text_magnitude_max == ONLINE_CAPS[5]
+    assert policy.magnitude_target == ONLINE_TARGETS[0]
+    assert policy.ops_per_sample == OnlineAugNet().ops_per_sample  # the image fields keep the preset's
+
+
+def test_narrowing_the_online_action():
+    assert ActionSpec.for_search("online", "image", max_ops=2).nvec[2] == 2
+    with pytest.raises(ValueError, match="controller measures every op itself"):
+        ActionSpec.for_search("online", "image", ops=("Identity", "Rotate"))
+    with pytest.raises(ValueError, match="controller measures every op itself"):
+        ActionSpec.for_search("online", "image", magnitude_range=(0.0, 0.5))
+    with pytest.raises(ValueError, match="not online"):
+        ActionSpec.for_search("online", "image", synthetic=True)
+
+
+@pytest.mark.parametrize(
+    "extra", [["--steps-per-episode", "3"], ["--population", "2"], ["--synthetic", "vae"]], ids=lambda e: e[0]
+)
+def test_train_agent_refuses_online_with_several_decisions(extra):
+    fields = {"--steps-per-episode": {"steps_per_episode": 3}, "--population": {"population": 2, "episodes": 4}}
+    bad = fields.get(extra[0], {"synthetic": "vae"})
+    with pytest.raises(ValueError, match="once per run"):
+        TrainConfig(task="mnist-episode", action_kind="online", **bad).validate()
+
+
+def test_the_optuna_space_samples_the_same_settings():
+    params = {"flip": 1, "crop": 0, "ops_per_sample": 1, "magnitude_cap": 2, "affinity_target": 2}
+    policy = build_policy("online", params, None)
+    assert isinstance(policy, OnlineAugNet)
+    assert policy.bases == ("HorizontalFlip",) and policy.ops_per_sample == 2
+    assert policy.magnitude_max == ONLINE_CAPS[2] and policy.magnitude_target == ONLINE_TARGETS[2]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = study.ask()
+    text = SPACES["text-online"](trial, None)
+    assert isinstance(text, OnlineAugNet)
+    assert set(trial.params) == {"ops_per_sample", "magnitude_cap", "affinity_target"}
+
+
+def _controller(spec: ActionSpec) -> Controller:
+    layers = [torch.nn.Linear(3, int(spec.nvec.sum()))]
+    torch.nn.init.zeros_(layers[0].weight)
+    torch.nn.init.zeros_(layers[0].bias)
+    return Controller(spec, torch.nn.Sequential(*layers), ["a", "b", "c"])
+
+
+def test_a_controller_keeps_its_learner_while_the_choice_stands():
+    spec = ActionSpec.for_search("online", "image")
+    controller = _controller(spec)
+    assert controller.observes_batches and controller.validation_size == controller.current.validation_size
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    controller.attach(model)
+    learner = controller.current
+    controller.observe({"a": 0.0, "b": 0.0, "c": 0.0})  # the same (all-zero) action: the learner stays
+    assert controller.current is learner
+    controller.set_action(np.array([1, 1, 2, 1, 2]))  # another choice: a new learner, hooked to the same model
+    assert controller.current is not learner and controller.current.ops_per_sample == 3
+    assert not any(m is model for m in controller.modules())  # the child model is not the controller's submodule
+    again = controller.current
+    controller.reset(5)  # a new run starts a fresh learner even for the same action
+    controller.set_action(np.array([1, 1, 2, 1, 2]))
+    assert controller.current is not again
+
+
+def test_an_online_search_counts_its_validation_passes(tmp_path):
+    out = tmp_path / "run"
+    argv = ["--task", "mnist-episode", "--epochs", "0.5", "--episodes", "2", "--action-kind", "online"]
+    assert main([*argv, "--seed", "3", "--out", str(out), "--no-progress-bar"]) == 0
+    schedule = json.loads((out / "schedule.json").read_text())["provenance"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["episodes"] == 2 and summary["child_run_equivalents"] > 2.0  # a learner's validation passes
+    assert schedule["child_run_equivalents"] == summary["child_run_equivalents"]
+    replayed = load_policy(str(out / "schedule.json"))
+    assert replayed.observes_batches  # the exported schedule holds the learner: a training loop hooks it
+    controller = load_policy(str(out / "policy.json"))
+    assert isinstance(controller, Controller) and controller.spec.kind == "online"
+
+
+def test_race_runs_record_what_they_spent(tmp_path):
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"policy": None, "seed": 1, "val_accuracy": 0.5}))
+    assert run_equivalents(old) == 1.0  # cached before equivalents were recorded: one run
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps({"policy": "x", "seed": 1, "val_accuracy": 0.5, "child_run_equivalents": 1.23}))
+    assert run_equivalents(new) == 1.23
+
+
+def test_the_race_after_an_online_search_counts_its_learners(tmp_path):
+    out = tmp_path / "raced"
+    argv = ["--task", "mnist-episode", "--epochs", "0.5", "--episodes", "10", "--rescore", "6"]
+    argv += ["--action-kind", "online"]
+    assert main([*argv, "--seed", "4", "--out", str(out), "--no-progress-bar"]) == 0
+    race = json.loads((out / "race" / "race.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
+    assert race["race_equivalents"] > race["race_runs"]  # its online candidates' validation passes
+    provenance = json.loads((out / "schedule.json").read_text())["provenance"]
+    assert provenance["selection"] == "race"
+    assert provenance["child_run_equivalents"] == pytest.approx(summary["child_run_equivalents"], abs=1e-3)
+    assert summary["child_run_equivalents"] > summary["episodes"]
