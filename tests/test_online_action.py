@@ -138,3 +138,7 @@ def test_the_race_after_an_online_search_counts_its_learners(tmp_path):
     assert provenance["selection"] == "race"
     assert provenance["child_run_equivalents"] == pytest.approx(summary["child_run_equivalents"], abs=1e-3)
     assert summary["child_run_equivalents"] > summary["episodes"]
+    # a learner decides its ops as it trains: the export calls it no augmentation only where the race chose none
+    assert summary["no_augmentation"] == race["exported"].startswith("no augmentation")
+    if not summary["no_augmentation"]:
+        assert "learns inside the run" in (out / "schedule.md").read_text()

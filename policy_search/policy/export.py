@@ -160,13 +160,22 @@ def plot_schedule(schedule: Schedule, ops: tuple[str, ...], path: str | Path, ti
 
 
 def applies_nothing(schedule: Schedule, ops: tuple[str, ...]) -> bool:
-    """Whether the schedule applies no op in any phase (the search chose no augmentation)."""
+    """Whether the schedule applies no op in any phase (the search chose no augmentation). A policy that learns
+    inside the run (the online action's controller) decides its ops as the model trains: never nothing up front."""
+    if getattr(schedule, "observes_batches", False):
+        return False
     _, table = schedule_table(schedule, ops)
     keep = [i for i, op in enumerate(ops) if op != "Identity"]
     return not keep or float(table[:, keep].max(initial=0.0)) <= 0
 
 
 def markdown_table(schedule: Schedule, ops: tuple[str, ...]) -> str:
+    if getattr(schedule, "observes_batches", False):  # no op use before training: say what the learner is
+        return (
+            "A controller that learns inside the run: it measures each op's affinity and decides each sample's ops "
+            "as the model trains (its op use is in the run's trace, not fixed up front). Settings:\n\n```\n"
+            f"{schedule!r}\n```"
+        )
     ends, table = schedule_table(schedule, ops)
     used = [i for i, op in enumerate(ops) if op != "Identity" and table[:, i].max() > 0]
     if not used:
