@@ -137,6 +137,8 @@ class AugmentEnv(gym.Env):
             raise RuntimeError("the episode has ended; call reset()")
         discrete = self.action_spec.to_discrete(np.asarray(action), box=self.action_mode == "box")
         policy = self.fixed_policy if self.fixed_policy is not None else self.action_spec.to_policy(discrete, self.base)
+        if self.fixed_policy is None and policy.observes_batches:  # a learner starts from the child's seed
+            policy.reset(self.run.seed)
         before = self.run.batches_done
         run = self.run
         ratio = self.action_spec.ratio_of(discrete) if self.fixed_policy is None else 0.0

@@ -750,7 +750,8 @@ def _rescore(cfg: TrainConfig, out: Path, summary: dict) -> dict:
         "search_seed": cfg.seed,
         "search_episodes": summary["episodes"],
     }
-    searched = float(summary.get("child_run_equivalents", summary["episodes"]))
+    # runs as before (a diverged episode counts as one), or more where learners' validation passes cost more
+    searched = max(float(summary["episodes"]), float(summary.get("child_run_equivalents", 0.0)))
     winner = adopt_winner(out, race, "schedule", "distilled", searched, provenance)
     raced = float(race.get("race_equivalents", race["race_runs"]))
     per_run = summary["child_samples"] / max(searched, 1e-9)  # samples of one child run

@@ -34,6 +34,10 @@ def test_image_heads_become_the_controllers_settings():
     ]
     assert {"HorizontalFlip", "PadCrop"} <= set(spec.display_ops)
     assert ActionSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    assert spec.to_dict()["online_caps"] == list(ONLINE_CAPS)  # the heads' choices travel with the file
+    assert "online_caps" not in ActionSpec.compact().to_dict()  # other kinds' files read as before
+    with pytest.raises(ValueError, match="online_caps"):
+        ActionSpec.from_dict({**spec.to_dict(), "online_caps": [2.0]})
 
 
 def test_text_heads_set_the_text_fields():
@@ -142,3 +146,20 @@ def test_the_race_after_an_online_search_counts_its_learners(tmp_path):
     assert summary["no_augmentation"] == race["exported"].startswith("no augmentation")
     if not summary["no_augmentation"]:
         assert "learns inside the run" in (out / "schedule.md").read_text()
+
+
+def test_compare_refuses_online_spaces_it_cannot_budget_fairly():
+    from policy_search.search.compare import CompareConfig
+
+    with pytest.raises(ValueError, match="costs more than one"):
+        CompareConfig(task="mnist-episode", space="online", methods=["tpe", "augnet"]).validate()
+
+
+def test_a_controllers_learner_starts_from_the_runs_seed():
+    controller = _controller(ActionSpec.for_search("online", "image"))
+    controller.reset(11)
+    controller.set_action(np.array([1, 0, 1, 1, 1]))  # a new choice mid-run: built from the run's seed
+    assert controller.current._seed_value == 11
+    controller.attach(torch.nn.Linear(2, 2))
+    controller.reset(12)
+    assert controller._attached == () and controller.current._seed_value == 12

@@ -43,10 +43,11 @@ def search(task: str, method: str, seed: int) -> str:
     policy = ROOT / pattern.format(task=task, seed=seed)
     if argv is not None and not (policy.parent / "summary.json").exists():
         cmd = [sys.executable, "-m", "policy_search.train_agent", "--task", task, "--seed", str(seed), *argv]
-        subprocess.run([*cmd, "--out", str(policy.parent), "--no-progress-bar"], check=True, cwd=ROOT)
+        resume = ["--resume"] if (policy.parent / "config.json").exists() else []  # a search cut off continues
+        subprocess.run([*cmd, "--out", str(policy.parent), "--no-progress-bar", *resume], check=True, cwd=ROOT)
     if not policy.exists():
         raise SystemExit(f"{policy} is missing: run that search first (PLAN.md)")
-    return str(policy.relative_to(ROOT))
+    return str(policy)  # absolute: the workers load it from wherever the script was started
 
 
 def evaluate(task: str, files: dict[str, str | None], out: Path, workers: int) -> dict[str, dict[int, float]]:
@@ -111,7 +112,7 @@ def main() -> None:
 
 
 def _equivalents(file: str) -> float | None:
-    provenance = json.loads((ROOT / file).read_text()).get("provenance") or {}
+    provenance = json.loads(Path(file).read_text()).get("provenance") or {}
     value = provenance.get("child_run_equivalents")
     return None if value is None else float(value)
 

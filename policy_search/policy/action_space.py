@@ -103,6 +103,11 @@ class ActionSpec:
     families: tuple[tuple[str, ...], ...] = ()
     """``compact`` only: groups of ``ops``, each with an on/off head; RandAugment draws from the groups that are
     on (and Identity). Empty: no family heads (every op of ``ops``)."""
+    online_caps: tuple[float, ...] = ONLINE_CAPS
+    """``online`` only: the magnitude cap head's choices (written into the files: a change of the defaults does not
+    reinterpret an exported controller)."""
+    online_targets: tuple[float, ...] = ONLINE_TARGETS
+    """``online`` only: the affinity target head's choices."""
     magnitude_bins: tuple[int, ...] = ()
     """``(low, high)``: the magnitude heads choose bins ``low..high`` of the ``num_bins`` grid only (an expert's
     "mild ops only" is ``(0, 4)``); choice k of the head is bin ``low + k``. Empty: every bin."""
@@ -252,12 +257,17 @@ class ActionSpec:
         """An online action as (base flags, ops per sample, magnitude cap, affinity target)."""
         a = [int(v) for v in action]
         b = len(self._base_heads)
-        return a[:b], a[b] + 1, ONLINE_CAPS[a[b + 1]], ONLINE_TARGETS[a[b + 2]]
+        return a[:b], a[b] + 1, self.online_caps[a[b + 1]], self.online_targets[a[b + 2]]
 
     def __post_init__(self) -> None:
         if self.kind not in ACTION_KINDS:
             raise ValueError(f"unknown action kind {self.kind!r}; choose one of {list(ACTION_KINDS)}")
         table = get_modality(self.modality).op_names  # a one-line error for an unknown modality
+        online = (*self.online_caps, *self.online_targets)
+        if not (self.online_caps and self.online_targets) or not all(
+            isinstance(v, int | float) and 0.0 <= v <= 1.0 for v in online
+        ):
+            raise ValueError("online_caps and online_targets must be non-empty lists of numbers in [0, 1]")
         if self.max_ops < (1 if self.kind == "online" else 0):
             raise ValueError(
                 f"max_ops must be >= {int(self.kind == 'online')} for kind {self.kind}, got {self.max_ops}"
@@ -323,7 +333,7 @@ class ActionSpec:
             bins = self._bins[1] - self._bins[0] + 1
             heads = ([2, 2] if self._geometric else []) + [2] * self._family_count + [self.max_ops + 1, bins]
         elif self.kind == "online":
-            heads = [2] * len(self._base_heads) + [self.max_ops, len(ONLINE_CAPS), len(ONLINE_TARGETS)]
+            heads = [2] * len(self._base_heads) + [self.max_ops, len(self.online_caps), len(self.online_targets)]
         else:
             heads = [len(self.ops), self._bins[1] - self._bins[0] + 1, len(self.probabilities)] * self.slots
         return np.asarray(heads + ([len(self.ratios)] if self.ratios else []), dtype=np.int64)
@@ -346,8 +356,8 @@ class ActionSpec:
         elif self.kind == "online":
             heads = [f"may use {name} (0 off, 1 on; gated by its measured affinity)" for name in self._base_heads] + [
                 f"ops per sample: choice k is k + 1 (1..{self.max_ops})",
-                f"magnitude cap: index into {list(ONLINE_CAPS)}",
-                f"affinity target of the per-op levels: index into {list(ONLINE_TARGETS)}",
+                f"magnitude cap: index into {list(self.online_caps)}",
+                f"affinity target of the per-op levels: index into {list(self.online_targets)}",
             ]
         else:
             heads = []
@@ -484,13 +494,15 @@ class ActionSpec:
             d["families"] = [list(group) for group in d["families"]]
         if not d["magnitude_bins"]:  # and before magnitude ranges
             del d["magnitude_bins"]
+        if d["kind"] != "online":  # the online heads' choices, in online specs only
+            del d["online_caps"], d["online_targets"]
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     @classmethod
     def from_dict(cls, d: dict) -> ActionSpec:
         known = {
             "kind", "ops", "max_ops", "slots", "num_bins", "probabilities", "space", "ratios", "modality", "families",
-            "magnitude_bins",
+            "magnitude_bins", "online_caps", "online_targets",
         }  # fmt: skip
         extra = sorted(set(d) - known)
         if extra:

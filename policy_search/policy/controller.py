@@ -103,10 +103,10 @@ class Controller(Policy):
         decisions from a generator seeded by ``seed`` (the run's seed; ``run_child`` passes it): each run draws
         afresh, and the same run replays. Without a seed it is seeded from OS entropy."""
         self._decision_rng = np.random.default_rng(seed)
+        self._run_seed = seed  # a learner the run's choices build starts from it (as run_child seeds a policy)
+        self._attached = ()  # the model of the run before is not this run's
         self.action = None  # a new run: the next choice builds its policy afresh
         self.set_action(np.zeros(len(self.spec.nvec), dtype=np.int64))
-        if self.current.observes_batches:
-            self.current.reset(seed)
         self._observed, self._warned = False, getattr(self, "_warned", False)
 
     def act(self, features: Mapping[str, float] | np.ndarray) -> np.ndarray:
@@ -152,9 +152,11 @@ class Controller(Policy):
             return
         self.action = action
         self.current = self.spec.to_policy(action, self.base)
-        attached = getattr(self, "_attached", ())
-        if attached and self.current.observes_batches:  # a new learner mid-run hooks the same model
-            self.current.attach(attached[0])
+        if self.current.observes_batches:  # a new learner starts from the run's seed and hooks the run's model
+            self.current.reset(getattr(self, "_run_seed", None))
+            attached = getattr(self, "_attached", ())
+            if attached:
+                self.current.attach(attached[0])
         self._synthetic_op = None
         ratio = self.spec.ratio_of(action) if self.needs_labels else 0.0
         if ratio > 0:  # built once per decision, not per batch
@@ -193,6 +195,11 @@ class Controller(Policy):
     @property
     def validation_size(self) -> int:  # type: ignore[override]
         return int(self.current.validation_size) if self.current.observes_batches else 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_attached"] = ()  # a copy or pickle does not carry the child model along
+        return state
 
     def attach(self, model: nn.Module) -> None:
         self._attached = (model,)  # in a tuple: not registered as a submodule of the controller

@@ -117,6 +117,12 @@ class CompareConfig:
             raise ValueError(f"unknown search space {self.space!r}; choose one of {', '.join(SPACES)}")
         preset = get_preset(self.task)
         modality, tagging = preset.modality, preset.tagging
+        if ACTION_SPACES.get(self.space, ("",))[0] == "online":
+            raise ValueError(
+                f"--space {self.space}: compare gives every method the same number of child runs, and an online "
+                "run costs more than one (its learner's validation passes); run train_agent --action-kind online and "
+                "search --space online with budgets in child-run equivalents (experiments/round3-online-search)"
+            )
         if self.space in ACTION_SPACES and ACTION_SPACES[self.space][1] != modality:
             raise ValueError(
                 f"--space {self.space} is an action space of {ACTION_SPACES[self.space][1]}, but {self.task} is a "

@@ -118,6 +118,9 @@ def sample_schedule(trial: TrialLike, image: ImageSpec) -> Policy:
 
 
 def _sample_action(trial: TrialLike, image: ImageSpec, spec: Any) -> Policy:
+    """One static action of a compact ``ActionSpec`` (with or without family heads, on images or text, narrowed or
+    not): flip, crop (images), one on/off per family, RandAugment's N and M, under fixed parameter names; or of the
+    online action, one parameter per head."""
     if spec.kind == "online":  # one parameter per head of the online action
         action = [trial.suggest_int(name, 0, int(n) - 1) for name, n in zip(spec.head_names(), spec.nvec, strict=True)]
         _, n_ops, cap, target = spec._split_online(action)  # the real settings beside the sampled indices
@@ -127,8 +130,6 @@ def _sample_action(trial: TrialLike, image: ImageSpec, spec: Any) -> Policy:
         policy = spec.to_policy(action)
         policy.image_spec = image
         return policy
-    """One static action of a compact ``ActionSpec`` (with or without family heads, on images or text, narrowed or
-    not): flip, crop (images), one on/off per family, RandAugment's N and M, under fixed parameter names."""
     action = [trial.suggest_int("flip", 0, 1), trial.suggest_int("crop", 0, 1)] if spec._geometric else []
     action += [trial.suggest_int(f"family_{name}", 0, 1) for name in spec.family_names()]
     magnitudes = int(spec.nvec[len(action) + 1])  # the M head: every bin, or the narrowed range's

@@ -283,6 +283,11 @@ def _samples_per_run(config: SearchConfig) -> int | None:
     return int(json.loads(path.read_text())["samples_per_trial"]) if path.exists() else None
 
 
+def _largest(trials: list[optuna.trial.FrozenTrial], trial_samples: int) -> int:
+    """What the next trial may cost: one run, or the most a trial has cost (a learner's validation passes)."""
+    return max([trial_samples, *(int(t.user_attrs.get("samples", 0)) for t in trials)])
+
+
 def _samples(trials: list[optuna.trial.FrozenTrial]) -> int:
     return sum(int(t.user_attrs.get("samples", 0)) for t in trials)
 
@@ -380,7 +385,7 @@ def _work(config: SearchConfig, study: optuna.Study, storage: Any, image: Any, t
             return ran
         if (
             config.budget_samples is not None
-            and _samples(finished) + (len(alive) + 1) * trial_samples > config.budget_samples
+            and _samples(finished) + (len(alive) + 1) * _largest(finished, trial_samples) > config.budget_samples
         ):
             if not alive:
                 _log(config, f"[search] sample budget {config.budget_samples} reached")
@@ -460,7 +465,7 @@ def _race_shortlist(study: optuna.Study, config: SearchConfig, image: Any) -> di
     finished = study.get_trials(deepcopy=False, states=st.FINISHED)
     searched = len(finished)
     per_run = _samples_per_run(config)  # a learner's validation passes make a trial more than one run
-    spent = _samples(finished) / per_run if per_run else searched
+    spent = max(searched, _samples(finished) / per_run) if per_run else searched  # a pruned trial counts as a run
     provenance = {
         "task": config.task,
         "agent": f"optuna-{config.sampler}",
