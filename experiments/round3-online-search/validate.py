@@ -26,21 +26,28 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 SEARCH_SEEDS = (0, 1, 2)
 VALIDATION_SEEDS = tuple(range(1400, 1415))
-RECIPES = ("none", "entropy-adaptive", "online-augnet")
+# the free recipes each task's finals found best, beside none and the preset (PLAN.md: mnist-small's stage A)
+RECIPES = {
+    "mnist-small": ("none", "entropy-adaptive", "online-augnet"),
+    "cifar10-small": ("none", "flip-crop", "randaugment", "entropy-adaptive", "online-augnet"),
+    "imdb-small-long": ("none", "eda", "entropy-adaptive", "online-augnet"),
+}
+# where each task's round-1 AugNet-16 searches lie (the replicated finals' folders)
+ROUND1 = {"mnist-small": "search-b16-rl", "cifar10-small": "search-b16", "imdb-small-long": "search-b16-rl"}
 # method -> (train_agent arguments, or None for searches committed elsewhere; where each search's policy lies)
 METHODS: dict[str, tuple[list[str] | None, str]] = {
     "augnet-online-16": (
         ["--action-kind", "online", "--episodes", "13", "--rescore", "6"],
         "experiments/round3-online-search/{task}/search/seed{seed}/schedule.json",
     ),
-    "augnet-16": (None, "experiments/final-replicated-{task}/search-b16-rl/runs/augnet/seed{seed}/schedule.json"),
+    "augnet-16": (None, "experiments/final-replicated-{task}/{round1}/runs/augnet/seed{seed}/schedule.json"),
 }
 
 
 def search(task: str, method: str, seed: int) -> str:
     """The policy file of one search, run first (train_agent) where the method's searches are this round's."""
     argv, pattern = METHODS[method]
-    policy = ROOT / pattern.format(task=task, seed=seed)
+    policy = ROOT / pattern.format(task=task, seed=seed, round1=ROUND1[task])
     if argv is not None and not (policy.parent / "summary.json").exists():
         cmd = [sys.executable, "-m", "policy_search.train_agent", "--task", task, "--seed", str(seed), *argv]
         resume = ["--resume"] if (policy.parent / "config.json").exists() else []  # a search cut off continues
@@ -73,7 +80,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     out = HERE / args.task
-    files: dict[str, str | None] = {r: (None if r == "none" else r) for r in RECIPES}
+    if args.task not in RECIPES:
+        raise SystemExit(f"--task must be one of {sorted(RECIPES)} (PLAN.md), got {args.task!r}")
+    recipes = RECIPES[args.task]
+    files: dict[str, str | None] = {r: (None if r == "none" else r) for r in recipes}
     by_method = {m: [f"{m}-s{seed}" for seed in SEARCH_SEEDS] for m in METHODS}
     todo = [(m, seed, name) for m, names in by_method.items() for seed, name in zip(SEARCH_SEEDS, names, strict=True)]
     with ThreadPoolExecutor(args.workers) as pool:  # the searches side by side, one process (one thread) each
@@ -83,7 +93,7 @@ def main() -> None:
     from policy_search.benchmark.stats import method_comparisons, summarize
 
     searches = {m: [scores[n] for n in names] for m, names in by_method.items()}
-    by_reference, pairs = method_comparisons(searches, {r: scores[r] for r in RECIPES})
+    by_reference, pairs = method_comparisons(searches, {r: scores[r] for r in recipes})
     per_policy = {n: summarize([v[s] for s in VALIDATION_SEEDS]) for n, v in scores.items()}
     spent = {n: _equivalents(f) for n, f in files.items() if f and f.endswith(".json")}
     result = {
