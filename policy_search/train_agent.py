@@ -156,6 +156,10 @@ class TrainConfig:
     race_ablate: int = 0
     """With --rescore: race slots given to ablations of the race's leader (the leader with one part left out: a
     flip, a crop, RandAugment; ``search race --ablate``), so a part that costs is dropped by the race itself."""
+    race_policies: tuple[str, ...] = field(default=(), metadata={"nargs": "+"})
+    """With --rescore: policies (files or preset names) raced beside the search's shortlist, each in one of the
+    race's candidate slots, so the search's pick must beat them on the same validation seeds (the recipe you use now;
+    with --action-kind online, the online-augnet preset whose settings it searches)."""
     online: bool = False
     """Learn inside one training instead of across many: train the task's model once with --online-policy, which
     adapts each sample's augmentation while the model trains (docs/ARCHITECTURE.md "Policies that learn inside
@@ -257,9 +261,10 @@ class TrainConfig:
                     f"--rescore races a search's shortlist; --agent {self.agent} does not search (one fixed policy "
                     "every episode): drop --rescore or use a searching agent"
                 )
-        from policy_search.benchmark.race import check_race_ablate
+        from policy_search.benchmark.race import check_race_ablate, check_race_policies
 
         check_race_ablate(self.race_ablate, self.rescore)
+        check_race_policies(tuple(self.race_policies), self.race_ablate, self.rescore)
 
     def _default_rescore(self, agent) -> int:
         """--rescore's default: a third of the episodes for a search of whole-run policies (default_rescore)."""
@@ -729,7 +734,8 @@ def _rescore(cfg: TrainConfig, out: Path, summary: dict) -> dict:
     race_cfg = RaceConfig(
         task=cfg.task,
         searches=(str(out),),
-        candidates=candidates,
+        policies=tuple(cfg.race_policies),  # each takes one of the race's slots
+        candidates=candidates - len(cfg.race_policies),
         ablate=cfg.race_ablate,
         rounds=rounds,
         first_seed=3000 + 100 * cfg.seed,  # shared by the candidates; apart from the episodes' random child seeds

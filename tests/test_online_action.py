@@ -163,3 +163,29 @@ def test_a_controllers_learner_starts_from_the_runs_seed():
     controller.attach(torch.nn.Linear(2, 2))
     controller.reset(12)
     assert controller._attached == () and controller.current._seed_value == 12
+
+
+def test_race_policies_take_slots_in_the_rescore_race(tmp_path):
+    out = tmp_path / "anchored"
+    argv = ["--task", "mnist-episode", "--epochs", "0.5", "--episodes", "10", "--rescore", "6"]
+    argv += ["--action-kind", "online", "--race-policies", "online-augnet"]
+    assert main([*argv, "--seed", "5", "--out", str(out), "--no-progress-bar"]) == 0
+    race = json.loads((out / "race" / "race.json").read_text())
+    names = [c["name"] for c in race["candidates"]]
+    assert "online-augnet" in names and len(names) == 2  # one slot for the search's leader, one for the preset
+    assert race["race_runs"] <= 6
+
+
+def test_race_policies_are_checked_before_any_run():
+    from policy_search.search.study import SearchConfig
+
+    base = {"task": "mnist-episode", "episodes": 16}
+    with pytest.raises(ValueError, match="no slot"):
+        TrainConfig(**base, race_policies=("online-augnet", "flip-crop")).validate()
+    with pytest.raises(ValueError, match="give --rescore"):
+        TrainConfig(**base, rescore=0, race_policies=("online-augnet",)).validate()
+    with pytest.raises(ValueError, match="no-such"):
+        TrainConfig(**base, race_policies=("no-such-policy",)).validate()
+    TrainConfig(**base, race_policies=("online-augnet",)).validate()
+    with pytest.raises(ValueError, match="not both"):
+        SearchConfig(task="mnist-episode", trials=48, race_ablate=1, race_policies=("flip-crop",)).validate()

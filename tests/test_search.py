@@ -453,3 +453,16 @@ def test_compare_scores_a_tagger_by_entity_f1_on_test(tmp_path):
     record = {"policy": "none", "seed": 700, "test": {"accuracy": 0.97, "entity_f1": 0.81}}
     (tmp_path / "runs" / "none-seed700.json").write_text(json.dumps(record))
     assert _harness_records(tmp_path, {"none": "none"}, [700], "entity_f1") == {("none", 700): 0.81}
+
+
+def test_rescore_races_listed_policies_in_their_own_slots(tmp_path, shared_data_dir):
+    """--race-policies: the study's race holds the listed policies beside its best trial (one slot each), and
+    records them in command.txt so the search reruns as it ran."""
+    import json
+
+    config = _config(tmp_path, trials=10, rescore=6, space="compact", sampler="random", race_policies=("flip-crop",))
+    run_search(config)
+    race = json.loads((Path(config.out) / "race" / "race.json").read_text())
+    names = [c["name"] for c in race["candidates"]]
+    assert "flip-crop" in names and len(names) == 2 and race["race_runs"] <= 6
+    assert "--race-policies flip-crop" in (Path(config.out) / "command.txt").read_text()

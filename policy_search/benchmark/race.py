@@ -207,6 +207,27 @@ def check_race_ablate(ablate: int, rescore: int | None) -> None:
         )
 
 
+def check_race_policies(policies: tuple[str, ...], ablate: int, rescore: int | None) -> None:
+    """A one-line ``ValueError`` unless ``--race-policies`` (policies raced beside a search's shortlist, each in one
+    of the race's candidate slots) load and leave the search's own leader a slot in the race ``--rescore`` plans."""
+    if not policies:
+        return
+    if not rescore:
+        raise ValueError("--race-policies races them in the rescore race: give --rescore (6 or more child runs)")
+    slots = race_plan(rescore)[0]
+    if len(policies) + ablate >= slots:
+        raise ValueError(
+            f"--race-policies ({len(policies)}) and --race-ablate ({ablate}) leave the search's leader no slot in the "
+            f"race of --rescore {rescore} ({slots} candidates): race fewer policies or raise --rescore"
+        )
+    if len(set(policies)) != len(policies):
+        raise ValueError(f"--race-policies names a policy twice: {list(policies)}")
+    from policy_search.policy import load_policy
+
+    for p in policies:
+        load_policy(p)  # a missing file or bad preset name: its one-line error before any run
+
+
 def race_plan(runs: int) -> tuple[int, tuple[int, ...]]:
     """(candidates, seeds per round) of a race that spends at most ``runs`` child runs, no augmentation's runs
     included: three candidates when they fit two rounds, else two; two seeds in the first round, the rest in the

@@ -104,6 +104,9 @@ class SearchConfig:
     race_ablate: int = 0
     """With --rescore: race slots given to ablations of the race's leader (``search race --ablate``), ordered by the
     study's trials."""
+    race_policies: tuple[str, ...] = field(default=(), metadata={"nargs": "+"})
+    """With --rescore: policies (files or preset names) raced beside the study's best, each in one of the race's
+    candidate slots (``train_agent --race-policies``)."""
 
     def validate(self) -> None:
         from policy_search.child.tasks import get_preset
@@ -132,9 +135,14 @@ class SearchConfig:
                 f"--rescore must be 0 or at least 6 child runs and leave at least 4 trials; got --rescore "
                 f"{self.rescore} of --trials {self.trials}"
             )
-        from policy_search.benchmark.race import check_race_ablate
+        from policy_search.benchmark.race import check_race_ablate, check_race_policies
 
         check_race_ablate(self.race_ablate, self.rescore)
+        check_race_policies(tuple(self.race_policies), self.race_ablate, self.rescore)
+        if self.race_policies and self.race_ablate:  # the study's race lists its trials as policies: an ablation
+            raise ValueError(  # would take the last listed slot, which is a --race-policies one
+                "search takes --race-policies or --race-ablate, not both (train_agent takes both); drop one"
+            )
         if self.epochs is not None and self.epochs <= 0:
             raise ValueError(f"--epochs must be positive, got {self.epochs}")
         if self.evals_per_epoch <= 0:
@@ -440,14 +448,14 @@ def _race_shortlist(study: optuna.Study, config: SearchConfig, image: Any) -> di
         path.parent.mkdir(parents=True, exist_ok=True)
         policy.save(path, provenance={"task": config.task, "trial": t.number, "val_accuracy": t.value})
         files.append(str(path))
-        if len(files) == candidates:
+        if len(files) == candidates - len(config.race_policies):  # the listed policies take their slots
             break
     evidence = [(build_policy(config.space, t.params, image, config.space_args()), 1) for t in complete]
     race = run_race(
         RaceConfig(
             task=config.task,
-            policies=tuple(files),
-            candidates=len(files),
+            policies=(*files, *config.race_policies),
+            candidates=len(files) + len(config.race_policies),
             ablate=min(config.race_ablate, len(files) - 1),  # the leader keeps its slot among few distinct trials
             rounds=rounds,
             first_seed=3000 + 100 * config.seed,
@@ -689,6 +697,8 @@ def _argv_of(config: SearchConfig) -> list[str]:
     ):
         if value is not None:
             argv += [flag, str(value)]
+    if config.race_policies:
+        argv += ["--race-policies", *config.race_policies]
     argv += [a for k, v in config.overrides.items() for a in ("--set", f"{k}={json.dumps(v)}")]
     for key, value in config.narrowing().items():  # --ops A B, --max-ops N, --magnitude-range LOW HIGH
         argv += ["--" + key.replace("_", "-"), *([str(v) for v in value] if isinstance(value, tuple) else [str(value)])]
