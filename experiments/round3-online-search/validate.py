@@ -41,7 +41,14 @@ METHODS: dict[str, tuple[list[str] | None, str]] = {
         "experiments/round3-online-search/{task}/search/seed{seed}/schedule.json",
     ),
     "augnet-16": (None, "experiments/final-replicated-{task}/{round1}/runs/augnet/seed{seed}/schedule.json"),
+    # round 4 (PLAN.md): the same search with the preset holding one of its race's two slots
+    "augnet-anchored-16": (
+        ["--action-kind", "online", "--episodes", "13", "--rescore", "6", "--race-policies", "online-augnet"],
+        "experiments/round3-online-search/{task}/search-anchored/seed{seed}/schedule.json",
+    ),
 }
+# the methods each round compares (its results file); the validation runs are shared (same policies, same seeds)
+ROUNDS = {3: (("augnet-online-16", "augnet-16"), "results.json"), 4: (tuple(METHODS), "results-round4.json")}
 
 
 def search(task: str, method: str, seed: int) -> str:
@@ -78,13 +85,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", default="mnist-small")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--round", type=int, default=3, choices=sorted(ROUNDS))
     args = parser.parse_args()
+    methods, results = ROUNDS[args.round]
     out = HERE / args.task
     if args.task not in RECIPES:
         raise SystemExit(f"--task must be one of {sorted(RECIPES)} (PLAN.md), got {args.task!r}")
     recipes = RECIPES[args.task]
     files: dict[str, str | None] = {r: (None if r == "none" else r) for r in recipes}
-    by_method = {m: [f"{m}-s{seed}" for seed in SEARCH_SEEDS] for m in METHODS}
+    by_method = {m: [f"{m}-s{seed}" for seed in SEARCH_SEEDS] for m in methods}
     todo = [(m, seed, name) for m, names in by_method.items() for seed, name in zip(SEARCH_SEEDS, names, strict=True)]
     with ThreadPoolExecutor(args.workers) as pool:  # the searches side by side, one process (one thread) each
         found = list(pool.map(lambda job: search(args.task, job[0], job[1]), todo))
@@ -98,6 +107,7 @@ def main() -> None:
     spent = {n: _equivalents(f) for n, f in files.items() if f and f.endswith(".json")}
     result = {
         "task": args.task,
+        "round": args.round,
         "validation_seeds": list(VALIDATION_SEEDS),
         "files": files,
         "per_policy": per_policy,
@@ -105,7 +115,7 @@ def main() -> None:
         "effects": by_reference,
         "pairs": pairs,
     }
-    (out / "results.json").write_text(json.dumps(result, indent=1, default=float) + "\n")
+    (out / results).write_text(json.dumps(result, indent=1, default=float) + "\n")
     for n, summary in per_policy.items():
         print(f"{n:24s} {100 * summary['mean']:6.2f} ± {100 * summary['half_width']:.2f}  eq {spent.get(n, '')}")
     for r, effects in by_reference.items():
