@@ -1051,8 +1051,23 @@ class OnlineAugNet(_EntropyRule):
         return body
 
     def describe(self, indent: str = "") -> str:
-        body = {k: v for k, v in self.body().items() if k not in ("weights", "affinity", "levels")}
-        return f"{indent}OnlineAugNet({body!r}, warm_start={self.weights is not None or self.affinity is not None})"
+        """The settings that differ from the preset's (a search's pick reads in one line), and whether it starts
+        from what an earlier run learned."""
+        preset = _preset_body()
+        learned = ("weights", "affinity", "levels")
+        changes = [f"{k}={v!r}" for k, v in self.body().items() if k not in learned and v != preset.get(k)]
+        warm = self.weights is not None or self.affinity is not None
+        return f"{indent}OnlineAugNet({', '.join(changes) or 'the preset'}; warm_start={warm})"
+
+
+_PRESET_BODY: dict[str, Any] = {}
+
+
+def _preset_body() -> dict[str, Any]:
+    """The online-augnet preset's settings (built once)."""
+    if not _PRESET_BODY:
+        _PRESET_BODY.update(OnlineAugNet().body())
+    return _PRESET_BODY
 
 
 register_kind("entropy-adaptive", EntropyAdaptive)
