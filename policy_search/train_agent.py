@@ -764,12 +764,14 @@ def _rescore(cfg: TrainConfig, out: Path, summary: dict) -> dict:
     from policy_search.policy.export import applies_nothing, markdown_table, plot_schedule
 
     ops = _action_spec(cfg).display_ops
+    ops += tuple(o for o in winner.op_distribution(0.5) if o not in ops)  # a --race-policies winner's own ops
     plot_schedule(
         winner, ops, out / "schedule.png", title=f"{cfg.agent} on {cfg.task}: race winner of {summary['episodes']} "
         "episodes' shortlist"
     )  # fmt: skip
     (out / "schedule.md").write_text(
-        f"Race winner over the search's shortlist ({race['race_runs']} validation runs, seeds "
+        f"Race winner over the search's shortlist{' and --race-policies' * bool(cfg.race_policies)} "
+        f"({race['race_runs']} validation runs, seeds "
         f"{race['rounds']}): {race['exported']}\n\n{markdown_table(winner, ops)}\n\nThe distilled schedule: "
         "distilled.json.\n"
     )
@@ -1028,7 +1030,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"frozen controller: {summary['policy']}")
     heatmap = Path(summary["schedule"]).with_suffix(".png")
     if summary.get("rescore"):
-        print(f"race winner (of the search's shortlist, {summary['rescore']['runs']} validation runs): ", end="")
+        print(f"race winner ({summary['rescore']['runs']} validation runs on shared seeds): ", end="")
         print(f"{summary['schedule']} (heatmap: {heatmap}); {summary['rescore']['winner']}")
         print(f"distilled schedule: {summary['distilled']}")
     else:

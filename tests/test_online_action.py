@@ -189,3 +189,33 @@ def test_race_policies_are_checked_before_any_run():
     TrainConfig(**base, race_policies=("online-augnet",)).validate()
     with pytest.raises(ValueError, match="not both"):
         SearchConfig(task="mnist-episode", trials=48, race_ablate=1, race_policies=("flip-crop",)).validate()
+
+
+def test_listed_race_policies_may_not_share_cached_runs(tmp_path):
+    from policy_search.benchmark.race import check_race_policies
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder in (a, b):
+        folder.mkdir()
+        load_policy("flip-crop").save(folder / "schedule.json")
+    with pytest.raises(ValueError, match="share cached race runs"):
+        check_race_policies((str(a / "schedule.json"), str(b / "schedule.json")), 0, 16)
+    with pytest.raises(ValueError, match="share cached race runs"):
+        check_race_policies(("none",), 0, 16)
+    check_race_policies((str(a / "schedule.json"), "flip-crop"), 0, 16)
+
+
+def test_the_repr_names_what_differs_from_the_preset(tmp_path):
+    assert repr(OnlineAugNet()) == "OnlineAugNet(the preset; warm_start=False)"
+    OnlineAugNet().save(tmp_path / "p.json")
+    assert "the preset" in repr(load_policy(str(tmp_path / "p.json")))
+    assert repr(OnlineAugNet(magnitude_max=0.6)).startswith("OnlineAugNet(magnitude_max=0.6;")
+
+
+def test_a_shortlisted_policy_equal_to_a_listed_one_gives_up_its_slot():
+    from policy_search.benchmark.race import RaceConfig, _beside_listed
+
+    cfg = RaceConfig(task="mnist-episode", searches=("s",), policies=("online-augnet",), candidates=1)
+    picked = [{"policy": OnlineAugNet()}, {"policy": OnlineAugNet(magnitude_max=0.6)}]  # the preset, rebuilt
+    kept = _beside_listed(cfg, picked)
+    assert len(kept) == 1 and kept[0]["policy"].magnitude_max == 0.6

@@ -33,6 +33,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -207,6 +208,11 @@ def check_race_ablate(ablate: int, rescore: int | None) -> None:
         )
 
 
+def race_name(policy: str) -> str:
+    """The name a listed policy races (and caches its runs) under: a file's stem, or the preset's name."""
+    return Path(policy).stem if Path(policy).is_file() else policy
+
+
 def check_race_policies(policies: tuple[str, ...], ablate: int, rescore: int | None) -> None:
     """A one-line ``ValueError`` unless ``--race-policies`` (policies raced beside a search's shortlist, each in one
     of the race's candidate slots) load and leave the search's own leader a slot in the race ``--rescore`` plans."""
@@ -220,8 +226,15 @@ def check_race_policies(policies: tuple[str, ...], ablate: int, rescore: int | N
             f"--race-policies ({len(policies)}) and --race-ablate ({ablate}) leave the search's leader no slot in the "
             f"race of --rescore {rescore} ({slots} candidates): race fewer policies or raise --rescore"
         )
-    if len(set(policies)) != len(policies):
-        raise ValueError(f"--race-policies names a policy twice: {list(policies)}")
+    names = [race_name(p) for p in policies]  # each entry's runs are cached under this name
+    clash = sorted(
+        {n for n in names if names.count(n) > 1 or n == "none" or re.fullmatch(r"c\d+|trial\d+|ablate-.*", n)}
+    )
+    if clash:
+        raise ValueError(
+            f"--race-policies: {clash} would share cached race runs (two files of one name, no augmentation's, or a "
+            "name the race gives its own candidates); rename or copy the files to distinct names"
+        )
     from policy_search.policy import load_policy
 
     for p in policies:
@@ -545,7 +558,7 @@ def _plan_entries(cfg: RaceConfig, out: Path, evidence: list | None = None) -> t
 
     child = run_overrides(cfg.overrides, cfg.dataset, cfg.epochs)  # what the searches' children must have run with
     groups = pool_episodes(cfg.task, cfg.searches, cfg.dataset, child) if cfg.searches else []
-    picked = shortlist(groups, cfg.candidates, cfg.prior_runs, cfg.skip_inert)
+    picked = _beside_listed(cfg, shortlist(groups, cfg.candidates + len(cfg.policies), cfg.prior_runs, cfg.skip_inert))
     image_spec = None
     for folder in cfg.searches:
         if (Path(folder) / "schedule.json").is_file():
@@ -575,11 +588,23 @@ def _plan_entries(cfg: RaceConfig, out: Path, evidence: list | None = None) -> t
             }
         )
     for p in policies:
-        entries.append({"name": Path(p).stem if Path(p).is_file() else p, "file": p, "repr": repr(load_policy(p))})
+        entries.append({"name": race_name(p), "file": p, "repr": repr(load_policy(p))})
     entries += cut
     if not entries:
         raise ValueError("the searches hold no augmenting policy to race (every run applied no augmentation)")
     return groups, entries, image_spec
+
+
+def _beside_listed(cfg: RaceConfig, picked: list[dict]) -> list[dict]:
+    """The shortlist without policies that ``--policies`` lists already (a search over the online action can
+    rebuild the preset it races beside), cut to ``cfg.candidates``."""
+    if not (cfg.searches and cfg.policies):
+        return picked[: cfg.candidates]
+    from policy_search.benchmark.ablation import key
+    from policy_search.policy import load_policy
+
+    listed = {key(load_policy(p)) for p in cfg.policies}
+    return [g for g in picked if key(g["policy"]) not in listed][: cfg.candidates]
 
 
 def _ablated(cfg: RaceConfig, pool: list, evidence: list, out: Path, image_spec: Any) -> list[dict]:
