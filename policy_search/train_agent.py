@@ -757,9 +757,9 @@ def _rescore(cfg: TrainConfig, out: Path, summary: dict) -> dict:
         "search_episodes": summary["episodes"],
     }
     # runs as before (a diverged episode counts as one), or more where learners' validation passes cost more
-    searched = max(float(summary["episodes"]), float(summary.get("child_run_equivalents", 0.0)))
+    searched = max(float(summary["episodes"]), float(summary["child_run_equivalents"]))
     winner = adopt_winner(out, race, "schedule", "distilled", searched, provenance)
-    raced = float(race.get("race_equivalents", race["race_runs"]))
+    raced = float(race["race_equivalents"])
     per_run = summary["child_samples"] / max(searched, 1e-9)  # samples of one child run
     from policy_search.policy.export import applies_nothing, markdown_table, plot_schedule
 

@@ -217,5 +217,5 @@ def test_a_shortlisted_policy_equal_to_a_listed_one_gives_up_its_slot():
 
     cfg = RaceConfig(task="mnist-episode", searches=("s",), policies=("online-augnet",), candidates=1)
     picked = [{"policy": OnlineAugNet()}, {"policy": OnlineAugNet(magnitude_max=0.6)}]  # the preset, rebuilt
-    kept = _beside_listed(cfg, picked)
+    kept = _beside_listed(cfg, {"online-augnet": load_policy("online-augnet")}, picked)
     assert len(kept) == 1 and kept[0]["policy"].magnitude_max == 0.6

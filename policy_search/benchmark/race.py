@@ -541,11 +541,6 @@ def run_race(cfg: RaceConfig, command: list[str] | None = None, evidence: list |
         start += n
     reference, acc, rows, alive = _run_rounds(cfg, out, entries, seeds_by_round)
     summary, schedule = _aggregate(cfg, groups, entries, image_spec, seeds_by_round, reference, acc, rows, alive)
-    evals = out / "evals"  # what the race's runs cost, learners' validation passes included (1 a run otherwise)
-    spent = [run_equivalents(evals / f"none-seed{s}.json") for s in reference]
-    spent += [run_equivalents(evals / f"{name}-seed{s}.json") for name, s in acc]
-    summary["race_equivalents"] = round(sum(spent), 3)
-    summary["child_run_equivalents"] = round(summary["search_runs"] + summary["race_equivalents"], 3)
     _write_race(cfg, out, summary, schedule, rows)
     return summary
 
@@ -558,7 +553,10 @@ def _plan_entries(cfg: RaceConfig, out: Path, evidence: list | None = None) -> t
 
     child = run_overrides(cfg.overrides, cfg.dataset, cfg.epochs)  # what the searches' children must have run with
     groups = pool_episodes(cfg.task, cfg.searches, cfg.dataset, child) if cfg.searches else []
-    picked = _beside_listed(cfg, shortlist(groups, cfg.candidates + len(cfg.policies), cfg.prior_runs, cfg.skip_inert))
+    listed = {p: load_policy(p) for p in cfg.policies}
+    picked = _beside_listed(
+        cfg, listed, shortlist(groups, cfg.candidates + len(listed), cfg.prior_runs, cfg.skip_inert)
+    )
     image_spec = None
     for folder in cfg.searches:
         if (Path(folder) / "schedule.json").is_file():
@@ -588,23 +586,22 @@ def _plan_entries(cfg: RaceConfig, out: Path, evidence: list | None = None) -> t
             }
         )
     for p in policies:
-        entries.append({"name": race_name(p), "file": p, "repr": repr(load_policy(p))})
+        entries.append({"name": race_name(p), "file": p, "repr": repr(listed[p])})
     entries += cut
     if not entries:
         raise ValueError("the searches hold no augmenting policy to race (every run applied no augmentation)")
     return groups, entries, image_spec
 
 
-def _beside_listed(cfg: RaceConfig, picked: list[dict]) -> list[dict]:
-    """The shortlist without policies that ``--policies`` lists already (a search over the online action can
-    rebuild the preset it races beside), cut to ``cfg.candidates``."""
-    if not (cfg.searches and cfg.policies):
+def _beside_listed(cfg: RaceConfig, listed: dict[str, Any], picked: list[dict]) -> list[dict]:
+    """The shortlist without policies that ``--policies`` (``listed``: file -> policy) lists already (a search over
+    the online action can rebuild the preset it races beside), cut to ``cfg.candidates``."""
+    if not (cfg.searches and listed):
         return picked[: cfg.candidates]
     from policy_search.benchmark.ablation import key
-    from policy_search.policy import load_policy
 
-    listed = {key(load_policy(p)) for p in cfg.policies}
-    return [g for g in picked if key(g["policy"]) not in listed][: cfg.candidates]
+    keys = {key(p) for p in listed.values()}
+    return [g for g in picked if key(g["policy"]) not in keys][: cfg.candidates]
 
 
 def _ablated(cfg: RaceConfig, pool: list, evidence: list, out: Path, image_spec: Any) -> list[dict]:
@@ -717,13 +714,17 @@ def _aggregate(cfg, groups, entries, image_spec, seeds_by_round, reference, acc,
         schedule.image_spec = image_spec or chosen.image_spec
     search_runs = sum(len(g["accuracies"]) for g in groups)
     race_runs = len(rows) + len(reference)
+    evals = Path(cfg.out) / "evals"  # what the race's runs cost, learners' validation passes included
+    spent = [run_equivalents(evals / f"none-seed{s}.json") for s in reference]
+    raced = round(sum(spent + [run_equivalents(evals / f"{name}-seed{s}.json") for name, s in acc]), 3)
     summary: dict[str, Any] = {
         "task": cfg.task,
         "description": cfg.description,
         "searches": list(cfg.searches),
         "search_runs": search_runs,
         "race_runs": race_runs,
-        "child_run_equivalents": search_runs + race_runs,
+        "race_equivalents": raced,
+        "child_run_equivalents": round(search_runs + raced, 3),
         "rounds": seeds_by_round,
         "reference_val_accuracy": {str(s): a for s, a in reference.items()},
         "candidates": entries,
@@ -779,7 +780,7 @@ def adopt_winner(
             **provenance,
             "selection": "race",
             "race_runs": race["race_runs"],
-            "child_run_equivalents": round(searched + race.get("race_equivalents", race["race_runs"]), 3),
+            "child_run_equivalents": round(searched + race["race_equivalents"], 3),
         },
     )
     return winner

@@ -388,17 +388,20 @@ class ChildRun:
         self.extra_forward_samples += int(forwards)
 
     @property
+    def _spent(self) -> float:
+        """Samples trained, plus extra forward passes (an observer's validation minibatches) at a third of a
+        training sample each (a forward pass is about a third of a forward-backward step)."""
+        return self.samples_seen + self.extra_forward_samples / 3.0
+
+    @property
     def compute_spent(self) -> int:
-        """Compute spent so far in child-training samples (the unit searches count): samples trained, plus extra
-        forward passes (an observer's validation minibatches) at a third of a training sample each (a forward pass
-        is about a third of a forward-backward step)."""
-        return int(round(self.samples_seen + self.extra_forward_samples / 3.0))
+        """Compute spent so far in child-training samples, the unit searches count (``_spent``)."""
+        return int(round(self._spent))
 
     @property
     def child_run_equivalents(self) -> float:
-        """``compute_spent`` in units of one child run's training samples."""
-        full = self.total_batches * self.preset.batch_size
-        return (self.samples_seen + self.extra_forward_samples / 3.0) / full
+        """Compute spent so far in units of one child run's training samples (``_spent``)."""
+        return self._spent / (self.total_batches * self.preset.batch_size)
 
     @torch.no_grad()
     def predict(self, split: str, max_samples: int | None = None) -> tuple[torch.Tensor, torch.Tensor, float]:

@@ -153,10 +153,9 @@ class Controller(Policy):
         self.action = action
         self.current = self.spec.to_policy(action, self.base)
         if self.current.observes_batches:  # a new learner starts from the run's seed and hooks the run's model
-            self.current.reset(getattr(self, "_run_seed", None))
-            attached = getattr(self, "_attached", ())
-            if attached:
-                self.current.attach(attached[0])
+            self.current.reset(self._run_seed)
+            if self._attached:
+                self.current.attach(self._attached[0])
         self._synthetic_op = None
         ratio = self.spec.ratio_of(action) if self.needs_labels else 0.0
         if ratio > 0:  # built once per decision, not per batch
@@ -187,14 +186,15 @@ class Controller(Policy):
         return self._synthetic_op
 
     # -- Policy interface: delegate to the current choice ------------------------------------------------------
-    # The batch hooks reach a choice that learns inside the run (the online action's controller settings).
+    # The batch hooks reach a choice that learns inside the run (the online action's controller settings); on any
+    # other choice they are the base class's no-ops.
     @property
     def observes_batches(self) -> bool:  # type: ignore[override]
         return bool(self.current.observes_batches)
 
     @property
     def validation_size(self) -> int:  # type: ignore[override]
-        return int(self.current.validation_size) if self.current.observes_batches else 0
+        return int(self.current.validation_size)
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
@@ -203,19 +203,16 @@ class Controller(Policy):
 
     def attach(self, model: nn.Module) -> None:
         self._attached = (model,)  # in a tuple: not registered as a submodule of the controller
-        if self.current.observes_batches:
-            self.current.attach(model)
+        self.current.attach(model)
 
     def before_batch(self, ids: torch.Tensor | None = None) -> None:
-        if self.current.observes_batches:
-            self.current.before_batch(ids)
+        self.current.before_batch(ids)
 
     def after_batch(self, ids=None, logits=None, targets=None, mask=None) -> None:
-        if self.current.observes_batches:
-            self.current.after_batch(ids=ids, logits=logits, targets=targets, mask=mask)
+        self.current.after_batch(ids=ids, logits=logits, targets=targets, mask=mask)
 
     def needs_validation(self) -> bool:
-        return bool(self.current.observes_batches and self.current.needs_validation())
+        return bool(self.current.needs_validation())
 
     def validate_batch(self, predict: Any, inputs: Any, labels: torch.Tensor) -> int:
         return int(self.current.validate_batch(predict, inputs, labels))

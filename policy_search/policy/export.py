@@ -139,16 +139,12 @@ def plot_schedule(schedule: Schedule, ops: tuple[str, ...], path: str | Path, ti
     ends, table = schedule_table(schedule, ops)
     keep = [i for i, op in enumerate(ops) if op != "Identity"]
     title = title or "op use per phase (expected applications per image)"
-    if getattr(schedule, "observes_batches", False):  # a learner has no op use before it trains
+    learner = getattr(schedule, "observes_batches", False)  # a learner has no op use before it trains
+    if learner or not keep or float(table[:, keep].max(initial=0.0)) <= 0:
         fig, ax = plt.subplots(figsize=(6.0, 2.2), layout="constrained")
         ax.axis("off")
         words = "a controller that learns inside the run:\nits ops are decided per sample as the model trains"
-        ax.text(0.5, 0.55, words, ha="center", va="center", fontsize=11)
-        ax.set_title("\n".join(textwrap.wrap(title, 60)), fontsize=9)
-    elif not keep or float(table[:, keep].max(initial=0.0)) <= 0:
-        fig, ax = plt.subplots(figsize=(6.0, 2.2), layout="constrained")
-        ax.axis("off")
-        ax.text(0.5, 0.55, "no augmentation in any phase", ha="center", va="center", fontsize=13)
+        ax.text(0.5, 0.55, words if learner else "no augmentation in any phase", ha="center", va="center", fontsize=12)
         ax.set_title("\n".join(textwrap.wrap(title, 60)), fontsize=9)
     else:
         # wide enough for the title and colour bar even with one phase

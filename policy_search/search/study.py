@@ -285,12 +285,6 @@ def _nothing_to_export(study: optuna.Study, config: SearchConfig) -> str:
     )
 
 
-def _samples_per_run(config: SearchConfig) -> int | None:
-    """The samples one child run trains on (config.json's ``samples_per_trial``); None before it is written."""
-    path = Path(config.out) / "config.json"
-    return int(json.loads(path.read_text())["samples_per_trial"]) if path.exists() else None
-
-
 def _largest(trials: list[optuna.trial.FrozenTrial], trial_samples: int) -> int:
     """What the next trial may cost: one run, or the most a trial has cost (a learner's validation passes)."""
     return max([trial_samples, *(int(t.user_attrs.get("samples", 0)) for t in trials)])
@@ -318,11 +312,11 @@ def run_search(config: SearchConfig, argv: list[str] | None = None) -> dict[str,
     remove_stale_temps(out, older_than_s=config.grace_s)  # left by a worker killed mid-write (workers share OUT)
     worker, start = st.worker_name(), time.perf_counter()
     ran = _work(config, study, storage, image, trial_samples, worker)
-    summary = write_outputs(study, config, image)
+    summary = write_outputs(study, config, image, trial_samples)
     if summary["best_trial"] is None:
         raise RuntimeError(_nothing_to_export(study, config))
     if config.rescore:
-        summary.update(rescore=_rescore(study, config, image))
+        summary.update(rescore=_rescore(study, config, image, trial_samples))
     summary.update(worker=worker, trials_run_by_this_worker=ran, worker_wall_s=time.perf_counter() - start)
     _log(
         config,
@@ -407,13 +401,13 @@ def _work(config: SearchConfig, study: optuna.Study, storage: Any, image: Any, t
                 continue
             _run_one(config, study, storage, trial, image, worker, run_trial)
             ran += 1
-            write_outputs(study, config, image)
+            write_outputs(study, config, image, trial_samples)
             continue
         # Every remaining slot is held by a running trial: wait until those finish or go stale.
         time.sleep(min(config.heartbeat_s, 5.0))
 
 
-def _rescore(study: optuna.Study, config: SearchConfig, image: Any) -> dict[str, Any]:
+def _rescore(study: optuna.Study, config: SearchConfig, image: Any, trial_samples: int) -> dict[str, Any]:
     """Race the study's best distinct policies on shared validation seeds within ``config.rescore`` child runs;
     the winner (or no augmentation) becomes best_policy.json, the study's best is kept as study_best_policy.json."""
     from policy_search.outputs import waiting_lock
@@ -421,10 +415,10 @@ def _rescore(study: optuna.Study, config: SearchConfig, image: Any) -> dict[str,
     out = Path(config.out)
 
     with waiting_lock(out / "race.lock"):  # several workers of one study: the second reads the first's race runs
-        return _race_shortlist(study, config, image)
+        return _race_shortlist(study, config, image, trial_samples)
 
 
-def _race_shortlist(study: optuna.Study, config: SearchConfig, image: Any) -> dict[str, Any]:
+def _race_shortlist(study: optuna.Study, config: SearchConfig, image: Any, trial_samples: int) -> dict[str, Any]:
     from policy_search.benchmark.race import RaceConfig, adopt_winner, race_plan, run_race
 
     out = Path(config.out)
@@ -472,8 +466,8 @@ def _race_shortlist(study: optuna.Study, config: SearchConfig, image: Any) -> di
     )
     finished = study.get_trials(deepcopy=False, states=st.FINISHED)
     searched = len(finished)
-    per_run = _samples_per_run(config)  # a learner's validation passes make a trial more than one run
-    spent = max(searched, _samples(finished) / per_run) if per_run else searched  # a pruned trial counts as a run
+    # a learner's validation passes make a trial more than one run; a pruned trial still counts as one
+    spent = max(searched, _samples(finished) / trial_samples)
     provenance = {
         "task": config.task,
         "agent": f"optuna-{config.sampler}",
@@ -570,8 +564,11 @@ def trials_table(study: optuna.Study) -> list[dict[str, Any]]:
     return rows
 
 
-def write_outputs(study: optuna.Study, config: SearchConfig, image: Any) -> dict[str, Any]:
-    """trials.csv and best_policy.json (atomically, so concurrent workers never leave a torn file)."""
+def write_outputs(
+    study: optuna.Study, config: SearchConfig, image: Any, trial_samples: int | None = None
+) -> dict[str, Any]:
+    """trials.csv and best_policy.json (atomically, so concurrent workers never leave a torn file).
+    ``trial_samples``: the samples of one child run, the unit of best_policy.json's child-run equivalents."""
     out = Path(config.out)
     rows = trials_table(study)
     columns: list[str] = []
@@ -594,7 +591,8 @@ def write_outputs(study: optuna.Study, config: SearchConfig, image: Any) -> dict
     }
     if complete:
         best = max(complete, key=lambda t: (t.value, -t.number))
-        per_run = _samples_per_run(config) or max(int(t.user_attrs.get("samples", 0)) for t in complete) or 1
+        # one child run's samples (``trial_samples``; without it, the largest complete trial's)
+        per_run = trial_samples or max(int(t.user_attrs.get("samples", 0)) for t in complete) or 1
         _export_best(config, image, best, summary["samples"], per_run, len(rows))
         summary.update(best_value=best.value, best_trial=best.number)
     return summary
