@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from policy_search import load_policy
-from policy_search.benchmark.race import run_equivalents
+from policy_search.benchmark.race import run_equivalents, searched_equivalents
 from policy_search.policy.action_space import ONLINE_CAPS, ONLINE_TARGETS, ActionSpec
 from policy_search.policy.controller import Controller
 from policy_search.policy.online import OnlineAugNet
@@ -128,6 +128,15 @@ def test_race_runs_record_what_they_spent(tmp_path):
     new = tmp_path / "new.json"
     new.write_text(json.dumps({"policy": "x", "seed": 1, "val_accuracy": 0.5, "child_run_equivalents": 1.23}))
     assert run_equivalents(new) == 1.23
+    static = tmp_path / "static"  # a search without a controller file: its episodes, diverged ones included
+    static.mkdir()
+    (static / "episodes.csv").write_text("episode,final_val_acc,diverged\n0,0.5,\n1,,True\n2,0.6,\n")
+    assert searched_equivalents([static]) == 3.0
+    learner = tmp_path / "learner"  # one whose controller says its runs cost more: that, not its episode count
+    learner.mkdir()
+    (learner / "episodes.csv").write_text((static / "episodes.csv").read_text())
+    (learner / "policy.json").write_text(json.dumps({"provenance": {"child_run_equivalents": 3.61}}))
+    assert searched_equivalents([static, learner]) == pytest.approx(6.61)
 
 
 def test_the_race_after_an_online_search_counts_its_learners(tmp_path):
@@ -142,6 +151,9 @@ def test_the_race_after_an_online_search_counts_its_learners(tmp_path):
     assert provenance["selection"] == "race"
     assert provenance["child_run_equivalents"] == pytest.approx(summary["child_run_equivalents"], abs=1e-3)
     assert summary["child_run_equivalents"] > summary["episodes"]
+    # the race counts the searched learners as the search did, not one per pooled episode
+    assert race["search_equivalents"] > race["search_runs"] == summary["episodes"]
+    assert race["child_run_equivalents"] == pytest.approx(summary["child_run_equivalents"], abs=1e-3)
     # a learner decides its ops as it trains: the export calls it no augmentation only where the race chose none
     assert summary["no_augmentation"] == race["exported"].startswith("no augmentation")
     if not summary["no_augmentation"]:

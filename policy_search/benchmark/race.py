@@ -301,6 +301,20 @@ def run_equivalents(cache: Path) -> float:
     return float(json.loads(cache.read_text()).get("child_run_equivalents", 1.0))
 
 
+def searched_equivalents(folders: tuple[str, ...] | list[str]) -> float:
+    """The child-run equivalents the searches in ``folders`` spent: each one's episodes (diverged ones too), or more
+    where its frozen controller's provenance says its runs cost more (online learners' validation passes). What a
+    standalone race adds its own runs to; counting only the pooled episodes would count a learner's run as one."""
+    total = 0.0
+    for folder in map(Path, folders):
+        with (folder / "episodes.csv").open(newline="") as f:
+            runs = sum(1 for _ in csv.DictReader(f))
+        controller = folder / "policy.json"
+        spent = json.loads(controller.read_text()).get("provenance", {}) if controller.is_file() else {}
+        total += max(float(runs), float(spent.get("child_run_equivalents") or 0.0))
+    return round(total, 3)
+
+
 def ci95(values: list[float]) -> float:
     """Half-width of the t-based 95% confidence interval of the mean of ``values`` (nan for fewer than two)."""
     from scipy import stats
@@ -713,6 +727,7 @@ def _aggregate(cfg, groups, entries, image_spec, seeds_by_round, reference, acc,
     if image_spec is not None or chosen.image_spec is not None:
         schedule.image_spec = image_spec or chosen.image_spec
     search_runs = sum(len(g["accuracies"]) for g in groups)
+    searched = searched_equivalents(cfg.searches) if cfg.searches else float(search_runs)
     race_runs = len(rows) + len(reference)
     evals = Path(cfg.out) / "evals"  # what the race's runs cost, learners' validation passes included
     spent = [run_equivalents(evals / f"none-seed{s}.json") for s in reference]
@@ -724,7 +739,8 @@ def _aggregate(cfg, groups, entries, image_spec, seeds_by_round, reference, acc,
         "search_runs": search_runs,
         "race_runs": race_runs,
         "race_equivalents": raced,
-        "child_run_equivalents": round(search_runs + raced, 3),
+        "search_equivalents": searched,
+        "child_run_equivalents": round(searched + raced, 3),
         "rounds": seeds_by_round,
         "reference_val_accuracy": {str(s): a for s, a in reference.items()},
         "candidates": entries,
