@@ -307,8 +307,10 @@ def searched_equivalents(folders: tuple[str, ...] | list[str]) -> float:
     standalone race adds its own runs to; counting only the pooled episodes would count a learner's run as one."""
     total = 0.0
     for folder in map(Path, folders):
-        with (folder / "episodes.csv").open(newline="") as f:
-            runs = sum(1 for _ in csv.DictReader(f))
+        log, runs = folder / "episodes.csv", 0  # (absent where a caller pooled the episodes itself: 0 here)
+        if log.is_file():
+            with log.open(newline="") as f:
+                runs = sum(1 for _ in csv.DictReader(f))
         controller = folder / "policy.json"
         spent = json.loads(controller.read_text()).get("provenance", {}) if controller.is_file() else {}
         total += max(float(runs), float(spent.get("child_run_equivalents") or 0.0))
@@ -727,7 +729,7 @@ def _aggregate(cfg, groups, entries, image_spec, seeds_by_round, reference, acc,
     if image_spec is not None or chosen.image_spec is not None:
         schedule.image_spec = image_spec or chosen.image_spec
     search_runs = sum(len(g["accuracies"]) for g in groups)
-    searched = searched_equivalents(cfg.searches) if cfg.searches else float(search_runs)
+    searched = max(float(search_runs), searched_equivalents(cfg.searches))  # never fewer than the pooled episodes
     race_runs = len(rows) + len(reference)
     evals = Path(cfg.out) / "evals"  # what the race's runs cost, learners' validation passes included
     spent = [run_equivalents(evals / f"none-seed{s}.json") for s in reference]
