@@ -160,6 +160,12 @@ class TrainConfig:
     """With --rescore: policies (files or preset names) raced beside the search's shortlist, each in one of the
     race's candidate slots, so the search's pick must beat them on the same validation seeds (the recipe you use now;
     with --action-kind online, the online-augnet preset whose settings it searches)."""
+    race_reference: str | None = None
+    """With --rescore: an incumbent (a file or preset name) in no augmentation's place in the race: the search's
+    leader (and any --race-policies) race it on shared validation seeds in one round, paired seed by seed, and the
+    reference is exported unless one of them beats it on average (e.g. online-augnet, above every free recipe in
+    its finals on all three tasks; issue 31 round 6). A challenger to a strong incumbent needs seeds more than
+    rivals: --rescore 9 gives the leader and the reference 4 seeds each."""
     online: bool = False
     """Learn inside one training instead of across many: train the task's model once with --online-policy, which
     adapts each sample's augmentation while the model trains (docs/ARCHITECTURE.md "Policies that learn inside
@@ -261,10 +267,12 @@ class TrainConfig:
                     f"--rescore races a search's shortlist; --agent {self.agent} does not search (one fixed policy "
                     "every episode): drop --rescore or use a searching agent"
                 )
-        from policy_search.benchmark.race import check_race_ablate, check_race_policies
+        from policy_search.benchmark.race import check_race_ablate, check_race_policies, check_race_reference
 
-        check_race_ablate(self.race_ablate, self.rescore)
-        check_race_policies(tuple(self.race_policies), self.race_ablate, self.rescore)
+        anchored = self.race_reference is not None
+        check_race_ablate(self.race_ablate, self.rescore, anchored)
+        check_race_policies(tuple(self.race_policies), self.race_ablate, self.rescore, anchored)
+        check_race_reference(self.race_reference, tuple(self.race_policies), self.race_ablate, self.rescore)
 
     def _default_rescore(self, agent) -> int:
         """--rescore's default: a third of the episodes for a search of whole-run policies (default_rescore)."""
@@ -728,13 +736,14 @@ def _log_episode(ep: dict, stats: dict, writer, bar) -> None:
 def _rescore(cfg: TrainConfig, out: Path, summary: dict) -> dict:
     """Race the search's shortlist on shared validation seeds within --rescore child runs; the winner (or no
     augmentation) becomes schedule.json, the distilled schedule moves to distilled.json."""
-    from policy_search.benchmark.race import RaceConfig, adopt_winner, race_plan, run_race
+    from policy_search.benchmark.race import RaceConfig, adopt_winner, rescore_plan, run_race
 
-    candidates, rounds = race_plan(cfg.rescore)
+    candidates, rounds = rescore_plan(cfg.rescore, cfg.race_reference, len(cfg.race_policies), cfg.race_ablate)
     race_cfg = RaceConfig(
         task=cfg.task,
         searches=(str(out),),
         policies=tuple(cfg.race_policies),  # each takes one of the race's slots
+        reference=cfg.race_reference,
         candidates=candidates - len(cfg.race_policies),
         ablate=cfg.race_ablate,
         rounds=rounds,

@@ -466,3 +466,16 @@ def test_rescore_races_listed_policies_in_their_own_slots(tmp_path, shared_data_
     names = [c["name"] for c in race["candidates"]]
     assert "flip-crop" in names and len(names) == 2 and race["race_runs"] <= 6
     assert "--race-policies flip-crop" in (Path(config.out) / "command.txt").read_text()
+
+
+def test_rescore_races_the_best_trial_against_a_reference(tmp_path, shared_data_dir):
+    """--race-reference: the study's best trial races the incumbent on every seed of one round, no augmentation
+    is not run, and the flag is recorded in command.txt."""
+    import json
+
+    config = _config(tmp_path, trials=10, rescore=6, space="compact", sampler="random", race_reference="flip-crop")
+    run_search(config)
+    race = json.loads((Path(config.out) / "race" / "race.json").read_text())
+    assert race["reference"] == "flip-crop" and len(race["candidates"]) == 1 and race["rounds"] == [[3000, 3001, 3002]]
+    assert not list((Path(config.out) / "race" / "evals").glob("none-*"))
+    assert "--race-reference flip-crop" in (Path(config.out) / "command.txt").read_text()

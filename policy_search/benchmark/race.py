@@ -22,7 +22,12 @@ comparison whose noise a single run cannot average out.
 Outputs in ``out``: ``race.csv`` (round, candidate, child seed, validation accuracy, the reference's, the gain),
 ``race.json`` (shortlist with the searches' evidence, each candidate's gain mean ± 95% CI, the winner, compute),
 ``race.png``, ``candidates/*.json`` (each candidate as a policy file), ``schedule.json``, ``config.json`` and
-``command.txt``. Every child run is
+``command.txt``.
+
+With ``--reference POLICY`` an incumbent takes no augmentation's place: every candidate is paired with it on each
+seed and must beat it on average to be exported, else the reference is (issue 31, round 6: on ``mnist-small`` a
+too-strong RandAugment beat the online preset on two seeds where both were unlucky and lost to it by 1.25 points
+over 142 test seeds; a challenger to a strong incumbent needs seeds more than rivals). Every child run is
 cached in ``evals/`` and never recomputed, so an interrupted race resumes by running it again.
 """
 
@@ -57,6 +62,10 @@ class RaceConfig:
     """Finished ``train_agent`` output folders (config.json + episodes.csv; one decision per child run)."""
     policies: tuple[str, ...] = ()
     """Policy files or preset names raced as well (e.g. schedules distilled by other searches)."""
+    reference: str | None = None
+    """The policy every candidate is paired with on each seed (a file or preset name) in place of no augmentation,
+    and exported when no candidate beats it on average: an incumbent a search's pick must beat (e.g. online-augnet).
+    Default: no augmentation."""
     candidates: int = 4
     """Policies shortlisted from the searches (the highest shrunken mean validation accuracy)."""
     ablate: int = 0
@@ -123,6 +132,8 @@ class RaceConfig:
             raise ValueError("nothing to race: give --searches (train_agent folders) and/or --policies")
         if len(set(self.policies)) != len(self.policies) or len(set(self.searches)) != len(self.searches):
             raise ValueError("--policies and --searches must not repeat an entry (a repeat would be raced twice)")
+        if self.reference is not None:
+            check_reference(self.reference, self.policies)
         if not 0 <= self.first_seed < 2**62:
             raise ValueError(f"--first-seed must be from 0 to 2**62, got {self.first_seed}")
         if not self.rounds or min(self.rounds) < 1:
@@ -194,14 +205,15 @@ def recorded_rescore(folder: str | os.PathLike[str], resume: bool, rescore: int 
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def check_race_ablate(ablate: int, rescore: int | None) -> None:
+def check_race_ablate(ablate: int, rescore: int | None, anchored: bool = False) -> None:
     """A one-line ``ValueError`` unless ``--race-ablate`` leaves the leader its slot in the race ``--rescore`` plans
-    (so the ablations fit the race's budget)."""
+    (so the ablations fit the race's budget; an ``anchored`` race, with --race-reference, gives every candidate its
+    slot and check_race_reference checks its seeds)."""
     if isinstance(ablate, bool) or not isinstance(ablate, int) or ablate < 0:
         raise ValueError(f"--race-ablate must be a whole number >= 0, got {ablate!r}")
     if ablate and not rescore:
         raise ValueError("--race-ablate needs a rescore race: give --rescore (6 or more child runs) or drop it")
-    if ablate and ablate >= race_plan(rescore or 0)[0]:
+    if ablate and not anchored and ablate >= race_plan(rescore or 0)[0]:
         raise ValueError(
             f"--race-ablate {ablate} leaves the leader no slot in the race of --rescore {rescore} "
             f"({race_plan(rescore or 0)[0]} candidates): lower it or raise --rescore"
@@ -213,15 +225,16 @@ def race_name(policy: str) -> str:
     return Path(policy).stem if Path(policy).is_file() else policy
 
 
-def check_race_policies(policies: tuple[str, ...], ablate: int, rescore: int | None) -> None:
+def check_race_policies(policies: tuple[str, ...], ablate: int, rescore: int | None, anchored: bool = False) -> None:
     """A one-line ``ValueError`` unless ``--race-policies`` (policies raced beside a search's shortlist, each in one
-    of the race's candidate slots) load and leave the search's own leader a slot in the race ``--rescore`` plans."""
+    of the race's candidate slots) load and leave the search's own leader a slot in the race ``--rescore`` plans
+    (always, in an ``anchored`` race: check_race_reference checks its seeds)."""
     if not policies:
         return
     if not rescore:
         raise ValueError("--race-policies races them in the rescore race: give --rescore (6 or more child runs)")
     slots = race_plan(rescore)[0]
-    if len(policies) + ablate >= slots:
+    if not anchored and len(policies) + ablate >= slots:
         raise ValueError(
             f"--race-policies ({len(policies)}) and --race-ablate ({ablate}) leave the search's leader no slot in the "
             f"race of --rescore {rescore} ({slots} candidates): race fewer policies or raise --rescore"
@@ -241,16 +254,65 @@ def check_race_policies(policies: tuple[str, ...], ablate: int, rescore: int | N
         load_policy(p)  # a missing file or bad preset name: its one-line error before any run
 
 
-def race_plan(runs: int) -> tuple[int, tuple[int, ...]]:
-    """(candidates, seeds per round) of a race that spends at most ``runs`` child runs, no augmentation's runs
+def reference_name(reference: str | None) -> str:
+    """The name the race's reference runs (and caches its runs) under: ``none`` for no augmentation."""
+    return "none" if reference is None else race_name(reference)
+
+
+def check_reference(reference: str, policies: tuple[str, ...] = ()) -> None:
+    """A one-line ``ValueError`` unless ``reference`` (a race's incumbent) loads, is not raced as a candidate too and
+    caches its runs under a name of its own."""
+    name = race_name(reference)
+    if reference in policies or name in {race_name(p) for p in policies}:
+        raise ValueError(f"the race reference {reference!r} is also a raced policy; list it in one place")
+    if name == "none" or re.fullmatch(r"c\d+|trial\d+|ablate-.*", name):
+        raise ValueError(
+            f"race reference {reference!r}: leave it out for no augmentation, or rename a file called like a "
+            "race candidate (c0, trial3, ablate-...)"
+        )
+    from policy_search.policy import load_policy
+
+    load_policy(reference)  # a missing file or bad preset name: its one-line error before any run
+
+
+def race_plan(runs: int, anchored: int = 0) -> tuple[int, tuple[int, ...]]:
+    """(candidates, seeds per round) of a race that spends at most ``runs`` child runs, the reference's runs
     included: three candidates when they fit two rounds, else two; two seeds in the first round, the rest in the
-    second (the better half and no augmentation)."""
+    second (the better half and the reference). ``anchored`` (a reference policy in no augmentation's place: the
+    number of candidates, the search's leader, listed policies and ablations): one round, every candidate and the
+    reference on each of ``runs // (anchored + 1)`` seeds, since a challenger to an incumbent needs seeds more
+    than rivals."""
+    if anchored:
+        return anchored, (runs // (anchored + 1),)
     for candidates in (3, 2):
         first = (candidates + 1) * 2
         second = (runs - first) // ((candidates + 1) // 2 + 1)
         if second >= 2:
             return candidates, (2, second)
     return 2, (max(2, runs // 3),)
+
+
+def rescore_plan(rescore: int, reference: str | None, listed: int = 0, ablate: int = 0) -> tuple[int, tuple[int, ...]]:
+    """race_plan of a search's rescore race (``train_agent`` and ``search --rescore``): with a ``reference`` the
+    search's leader, the ``listed`` --race-policies and the ``ablate`` ablations race it on shared seeds in one
+    round; without, successive halving against no augmentation."""
+    return race_plan(rescore, 1 + listed + ablate if reference else 0)
+
+
+def check_race_reference(reference: str | None, policies: tuple[str, ...], ablate: int, rescore: int | None) -> None:
+    """A one-line ``ValueError`` unless ``--race-reference`` loads, is raced in a rescore race and leaves that race at
+    least two seeds for its candidates."""
+    if reference is None:
+        return
+    if not rescore:
+        raise ValueError("--race-reference is the rescore race's incumbent: give --rescore (6 or more child runs)")
+    check_reference(reference, policies)
+    candidates, (seeds,) = rescore_plan(rescore, reference, len(policies), ablate)
+    if seeds < 2:
+        raise ValueError(
+            f"--rescore {rescore} gives the race's {candidates} candidates and its reference fewer than 2 seeds each "
+            f"(a paired comparison needs two): raise --rescore to {2 * (candidates + 1)} or race fewer policies"
+        )
 
 
 def val_accuracy(
@@ -475,7 +537,7 @@ def _plot(summary: dict, path: Path) -> None:
         )
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xticks(x, [r["name"] for r in rows], fontsize=7, rotation=20, ha="right")
-    ax.set_ylabel("val accuracy vs no augmentation (points)")
+    ax.set_ylabel(f"val accuracy vs {summary.get('reference', 'none')} (points)")
     ax.set_title(
         f"race on {summary['task']}: paired gains per seed (dots), mean and 95% CI for 3+ seeds (winner green)",
         fontsize=9,
@@ -488,7 +550,7 @@ def _plot(summary: dict, path: Path) -> None:
 # Fields that decide which policies the cached runs in ``evals/`` (keyed by candidate index and seed) belong to.
 _CACHE_FIELDS = (
     "task", "searches", "policies", "candidates", "skip_inert", "prior_runs", "epochs", "overrides", "data_dir",
-    "dataset", "ablate", "ablate_ops",
+    "dataset", "ablate", "ablate_ops", "reference",
 )  # fmt: skip
 _LEGACY: dict[str, Any] = {
     "skip_inert": False,
@@ -496,6 +558,7 @@ _LEGACY: dict[str, Any] = {
     "dataset": None,
     "ablate": 0,
     "ablate_ops": False,
+    "reference": None,
 }  # what a race's config.json written before the field existed ran with
 
 
@@ -570,9 +633,8 @@ def _plan_entries(cfg: RaceConfig, out: Path, evidence: list | None = None) -> t
     child = run_overrides(cfg.overrides, cfg.dataset, cfg.epochs)  # what the searches' children must have run with
     groups = pool_episodes(cfg.task, cfg.searches, cfg.dataset, child) if cfg.searches else []
     listed = {p: load_policy(p) for p in cfg.policies}
-    picked = _beside_listed(
-        cfg, listed, shortlist(groups, cfg.candidates + len(listed), cfg.prior_runs, cfg.skip_inert)
-    )
+    known = {**listed, **({cfg.reference: load_policy(cfg.reference)} if cfg.reference else {})}
+    picked = _beside_listed(cfg, known, shortlist(groups, cfg.candidates + len(known), cfg.prior_runs, cfg.skip_inert))
     image_spec = None
     for folder in cfg.searches:
         if (Path(folder) / "schedule.json").is_file():
@@ -610,8 +672,8 @@ def _plan_entries(cfg: RaceConfig, out: Path, evidence: list | None = None) -> t
 
 
 def _beside_listed(cfg: RaceConfig, listed: dict[str, Any], picked: list[dict]) -> list[dict]:
-    """The shortlist without policies that ``--policies`` (``listed``: file -> policy) lists already (a search over
-    the online action can rebuild the preset it races beside), cut to ``cfg.candidates``."""
+    """The shortlist without policies that ``--policies`` or ``--reference`` (``listed``: file -> policy) name already
+    (a search over the online action can rebuild the preset it races beside), cut to ``cfg.candidates``."""
     if not (cfg.searches and listed):
         return picked[: cfg.candidates]
     from policy_search.benchmark.ablation import key
@@ -641,17 +703,17 @@ def _ablated(cfg: RaceConfig, pool: list, evidence: list, out: Path, image_spec:
 
 
 def _gain(acc: dict[tuple[str, int], float], reference: dict[int, float], name: str) -> list[float]:
-    """A candidate's paired gains over no augmentation, in points, on the seeds it ran."""
+    """A candidate's paired gains over the reference (no augmentation by default), in points, on the seeds it ran."""
     return [100 * (acc[(name, s)] - reference[s]) for s in reference if (name, s) in acc]
 
 
 def _run_rounds(cfg: RaceConfig, out: Path, entries: list[dict[str, Any]], seeds_by_round: list[list[int]]):
-    """Successive halving on shared seeds: every surviving candidate and no augmentation train on each round's
+    """Successive halving on shared seeds: every surviving candidate and the reference train on each round's
     seeds (through the workers or Ray when asked; every run cached in ``evals/``); the better half goes on."""
     from tqdm.auto import tqdm
 
     child = cfg.child_overrides()  # every child run's preset overrides (--set and --dataset)
-    evals = out / "evals"
+    evals, ref = out / "evals", reference_name(cfg.reference)
     reference: dict[int, float] = {}
     acc: dict[tuple[str, int], float] = {}
     alive = [e["name"] for e in entries]
@@ -672,7 +734,7 @@ def _run_rounds(cfg: RaceConfig, out: Path, entries: list[dict[str, Any]], seeds
         for r, seeds in enumerate(seeds_by_round):
             step = 1  # the bar's step per run read below; the workers have counted them already
             if cfg.workers > 1 or cfg.ray is not None:
-                named = [("none", None)] + [(n, by_name[n]["file"]) for n in alive]
+                named = [(ref, cfg.reference)] + [(n, by_name[n]["file"]) for n in alive]
                 jobs = [
                     (
                         cfg.task,
@@ -690,7 +752,7 @@ def _run_rounds(cfg: RaceConfig, out: Path, entries: list[dict[str, Any]], seeds
                 _run_in_workers(jobs, cfg.workers, bar, cfg.ray)
                 step = 0
             for s in seeds:
-                reference[s] = score("none", None, s)
+                reference[s] = score(ref, cfg.reference, s)
                 bar.update(step)
                 for name in alive:
                     acc[(name, s)] = score(name, by_name[name]["file"], s)
@@ -709,7 +771,7 @@ def _run_rounds(cfg: RaceConfig, out: Path, entries: list[dict[str, Any]], seeds
 
 def _aggregate(cfg, groups, entries, image_spec, seeds_by_round, reference, acc, rows, alive):
     """Each candidate's gains, the winner (by mean, or by the lower bound with --pick lcb) and the schedule
-    exported: the winner if its mean gain is positive, else no augmentation."""
+    exported: the winner if its mean gain is positive, else the reference (no augmentation by default)."""
     from policy_search.policy import load_policy
     from policy_search.policy.base import Policy
     from policy_search.policy.kinds import Schedule, Sequence
@@ -722,7 +784,8 @@ def _aggregate(cfg, groups, entries, image_spec, seeds_by_round, reference, acc,
         gains = _gain(acc, reference, e["name"])
         e.update(gain_mean=float(np.mean(gains)), gain_ci95=ci95(gains), seeds=len(gains), gains=gains)
     won = by_name[winner]["gain_mean"] > 0
-    chosen = load_policy(by_name[winner]["file"]) if won else Sequence([])
+    fallback = load_policy(cfg.reference) if cfg.reference else Sequence([])
+    chosen = load_policy(by_name[winner]["file"]) if won else fallback
     if not isinstance(chosen, Policy):
         raise ValueError(f"the winner {by_name[winner]['file']} is not a policy that a schedule can hold")
     schedule = chosen if isinstance(chosen, Schedule) else Schedule([(1.0, chosen)])
@@ -732,7 +795,8 @@ def _aggregate(cfg, groups, entries, image_spec, seeds_by_round, reference, acc,
     searched = max(float(search_runs), searched_equivalents(cfg.searches))  # never fewer than the pooled episodes
     race_runs = len(rows) + len(reference)
     evals = Path(cfg.out) / "evals"  # what the race's runs cost, learners' validation passes included
-    spent = [run_equivalents(evals / f"none-seed{s}.json") for s in reference]
+    ref = reference_name(cfg.reference)
+    spent = [run_equivalents(evals / f"{ref}-seed{s}.json") for s in reference]
     raced = round(sum(spent + [run_equivalents(evals / f"{name}-seed{s}.json") for name, s in acc]), 3)
     summary: dict[str, Any] = {
         "task": cfg.task,
@@ -744,11 +808,14 @@ def _aggregate(cfg, groups, entries, image_spec, seeds_by_round, reference, acc,
         "search_equivalents": searched,
         "child_run_equivalents": round(searched + raced, 3),
         "rounds": seeds_by_round,
+        "reference": ref,
         "reference_val_accuracy": {str(s): a for s, a in reference.items()},
         "candidates": entries,
         "winner": winner,
         "pick": cfg.pick,
-        "exported": by_name[winner]["repr"] if won else "no augmentation (no candidate beat it on average)",
+        "exported": by_name[winner]["repr"]
+        if won
+        else f"{'no augmentation' if cfg.reference is None else 'the reference ' + ref} (no candidate beat it on average)",
     }
     return summary, schedule
 
@@ -833,7 +900,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for e in summary["candidates"]:
         print(
-            f"{e['name']:>6} {' '.join(e['repr'].split())[:70]:<70} {e['gain_mean']:+.2f} ± {e['gain_ci95']:.2f} points vs none "
+            f"{e['name']:>6} {' '.join(e['repr'].split())[:70]:<70} {e['gain_mean']:+.2f} ± {e['gain_ci95']:.2f} points vs {summary['reference']} "
             f"({e['seeds']} seeds)"
         )
     print(f"exported {summary['exported']} -> {Path(cfg.out) / 'schedule.json'}")

@@ -107,6 +107,10 @@ class SearchConfig:
     race_policies: tuple[str, ...] = field(default=(), metadata={"nargs": "+"})
     """With --rescore: policies (files or preset names) raced beside the study's best, each in one of the race's
     candidate slots (``train_agent --race-policies``)."""
+    race_reference: str | None = None
+    """With --rescore: an incumbent (a file or preset name) in no augmentation's place in the race, exported unless
+    the study's best (or a --race-policies entry) beats it on average over shared seeds in one round
+    (``train_agent --race-reference``)."""
 
     def validate(self) -> None:
         from policy_search.child.tasks import get_preset
@@ -135,10 +139,12 @@ class SearchConfig:
                 f"--rescore must be 0 or at least 6 child runs and leave at least 4 trials; got --rescore "
                 f"{self.rescore} of --trials {self.trials}"
             )
-        from policy_search.benchmark.race import check_race_ablate, check_race_policies
+        from policy_search.benchmark.race import check_race_ablate, check_race_policies, check_race_reference
 
-        check_race_ablate(self.race_ablate, self.rescore)
-        check_race_policies(tuple(self.race_policies), self.race_ablate, self.rescore)
+        anchored = self.race_reference is not None
+        check_race_ablate(self.race_ablate, self.rescore, anchored)
+        check_race_policies(tuple(self.race_policies), self.race_ablate, self.rescore, anchored)
+        check_race_reference(self.race_reference, tuple(self.race_policies), self.race_ablate, self.rescore)
         if self.race_policies and self.race_ablate:  # the study's race lists its trials as policies: an ablation
             raise ValueError(  # would take the last listed slot, which is a --race-policies one
                 "search takes --race-policies or --race-ablate, not both (train_agent takes both); drop one"
@@ -419,10 +425,11 @@ def _rescore(study: optuna.Study, config: SearchConfig, image: Any, trial_sample
 
 
 def _race_shortlist(study: optuna.Study, config: SearchConfig, image: Any, trial_samples: int) -> dict[str, Any]:
-    from policy_search.benchmark.race import RaceConfig, adopt_winner, race_plan, run_race
+    from policy_search.benchmark.race import RaceConfig, adopt_winner, rescore_plan, run_race
 
     out = Path(config.out)
-    candidates, rounds = race_plan(config.rescore)
+    listed, ablate = len(config.race_policies), config.race_ablate
+    candidates, rounds = rescore_plan(config.rescore, config.race_reference, listed, ablate)
     complete = sorted(
         (
             t
@@ -450,6 +457,7 @@ def _race_shortlist(study: optuna.Study, config: SearchConfig, image: Any, trial
             task=config.task,
             policies=(*files, *config.race_policies),
             candidates=len(files) + len(config.race_policies),
+            reference=config.race_reference,
             ablate=min(config.race_ablate, len(files) - 1),  # the leader keeps its slot among few distinct trials
             rounds=rounds,
             first_seed=3000 + 100 * config.seed,
@@ -697,6 +705,8 @@ def _argv_of(config: SearchConfig) -> list[str]:
             argv += [flag, str(value)]
     if config.race_policies:
         argv += ["--race-policies", *config.race_policies]
+    if config.race_reference:
+        argv += ["--race-reference", config.race_reference]
     argv += [a for k, v in config.overrides.items() for a in ("--set", f"{k}={json.dumps(v)}")]
     for key, value in config.narrowing().items():  # --ops A B, --max-ops N, --magnitude-range LOW HIGH
         argv += ["--" + key.replace("_", "-"), *([str(v) for v in value] if isinstance(value, tuple) else [str(value)])]

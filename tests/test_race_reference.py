@@ -1,0 +1,91 @@
+"""An anchored race (issue 31, round 6): an incumbent policy takes no augmentation's place as the race's reference,
+every candidate is paired with it seed by seed, and it is exported unless a candidate beats it on average."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from policy_search import load_policy
+from policy_search.benchmark.race import (
+    RaceConfig,
+    _aggregate,
+    check_race_reference,
+    race_plan,
+    rescore_plan,
+)
+from policy_search.train_agent import TrainConfig, main
+
+
+def test_an_anchored_race_gives_its_candidates_seeds_not_rivals():
+    assert race_plan(9, anchored=1) == (1, (4,))  # the leader and the reference on 4 seeds: 8 runs
+    assert rescore_plan(9, "online-augnet") == (1, (4,))
+    assert rescore_plan(12, "online-augnet", listed=1, ablate=1) == (3, (3,))
+    assert rescore_plan(16, None) == race_plan(16) == (3, (2, 2))  # without a reference: halving, as before
+
+
+def test_the_reference_is_checked_before_any_run():
+    with pytest.raises(ValueError, match="give --rescore"):
+        check_race_reference("online-augnet", (), 0, 0)
+    with pytest.raises(ValueError, match="also a raced policy"):
+        check_race_reference("flip-crop", ("flip-crop",), 0, 9)
+    with pytest.raises(ValueError, match="leave it out for no augmentation"):
+        check_race_reference("none", (), 0, 9)
+    with pytest.raises(ValueError, match="fewer than 2 seeds"):
+        check_race_reference("online-augnet", ("flip-crop", "randaugment"), 0, 6)  # 3 candidates + it: 1 seed
+    with pytest.raises(ValueError, match="no-such"):
+        check_race_reference("no-such-policy", (), 0, 9)
+    check_race_reference(None, (), 0, 0)  # no reference: nothing to check
+    base = {"task": "mnist-episode", "episodes": 16, "rescore": 9}
+    with pytest.raises(ValueError, match="give --rescore"):
+        TrainConfig(**{**base, "rescore": 0}, race_reference="online-augnet").validate()
+    # with a reference every candidate has its slot: two listed policies beside the leader fit --rescore 9 (2 seeds)
+    TrainConfig(**base, race_reference="online-augnet", race_policies=("flip-crop", "randaugment")).validate()
+    with pytest.raises(ValueError, match="no slot"):  # without one they would not
+        TrainConfig(**base, race_policies=("flip-crop", "randaugment")).validate()
+
+
+def _body(policy) -> str:
+    """A policy's body, a one-phase schedule unwrapped (the race exports every winner as a schedule)."""
+    body = policy.to_dict()["body"]
+    while set(body) == {"phases"} and len(body["phases"]) == 1:
+        body = body["phases"][0]["policy"]["body"]
+    return json.dumps(body, sort_keys=True)
+
+
+def _aggregated(tmp_path: Path, candidate_acc: list[float], reference_acc: list[float]):
+    load_policy("randaugment").save(tmp_path / "c0.json")
+    cfg = RaceConfig(task="mnist-episode", policies=(str(tmp_path / "c0.json"),), reference="flip-crop")
+    cfg.out = str(tmp_path / "race")
+    seeds = [3000 + i for i in range(len(reference_acc))]
+    entries = [{"name": "c0", "file": str(tmp_path / "c0.json"), "repr": "RandAugment"}]
+    reference = dict(zip(seeds, reference_acc))
+    acc = {("c0", s): a for s, a in zip(seeds, candidate_acc)}
+    return _aggregate(cfg, [], entries, None, [seeds], reference, acc, [], ["c0"])
+
+
+def test_the_reference_is_exported_unless_a_candidate_beats_it_on_average(tmp_path):
+    summary, schedule = _aggregated(tmp_path, [0.92, 0.93, 0.90, 0.91], [0.93, 0.92, 0.93, 0.92])  # -1.0 on average
+    assert summary["reference"] == "flip-crop" and summary["exported"].startswith("the reference flip-crop")
+    assert _body(schedule) == _body(load_policy("flip-crop"))
+    assert summary["race_equivalents"] == 8  # the candidate's 4 runs and the reference's 4 (none of no augmentation)
+    summary, schedule = _aggregated(tmp_path, [0.94, 0.93, 0.93, 0.92], [0.93, 0.92, 0.93, 0.92])  # +0.5
+    assert summary["winner"] == "c0" and not summary["exported"].startswith("the reference")
+    assert "RandAugment" in repr(schedule)
+
+
+def test_train_agent_races_its_leader_against_the_reference(tmp_path):
+    out = tmp_path / "anchored"
+    argv = ["--task", "mnist-episode", "--epochs", "0.5", "--episodes", "10", "--rescore", "6"]
+    argv += ["--race-reference", "flip-crop", "--seed", "5", "--out", str(out), "--no-progress-bar"]
+    assert main(argv) == 0
+    race = json.loads((out / "race" / "race.json").read_text())
+    assert race["reference"] == "flip-crop" and [c["name"] for c in race["candidates"]] == ["c0"]
+    assert race["rounds"] == [[3500, 3501, 3502]] and race["race_runs"] == 6  # one round: 3 seeds, 2 runs each
+    evals = sorted(p.name for p in (out / "race" / "evals").glob("*.json"))
+    assert evals == [f"{n}-seed{s}.json" for n in ("c0", "flip-crop") for s in (3500, 3501, 3502)]  # no none runs
+    exported = load_policy(str(out / "schedule.json"))
+    won = race["candidates"][0]["gain_mean"] > 0
+    expected = load_policy(race["candidates"][0]["file"] if won else "flip-crop")
+    assert _body(exported) == _body(expected)
+    assert exported.provenance["child_run_equivalents"] == pytest.approx(4 + race["race_equivalents"], abs=0.01)
