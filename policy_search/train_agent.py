@@ -49,6 +49,7 @@ CSV_FIELDS = (
 )
 
 
+ACTION_KINDS_OF_SEARCH = ("compact", "families", "slots", "rates", "online")  # --action-kind (ActionSpec.for_search)
 MAX_SEED = 1 << 40  # episode seeds are seed * 100_003 + episode: kept inside torch's 64-bit seeds
 
 
@@ -83,13 +84,14 @@ class TrainConfig:
     """end (the return is the child's final validation metric less cost; gamma 1) or step (per-step gains)."""
     action_kind: str = "compact"
     """compact (flip, crop, RandAugment N and M per step), families (compact plus an on/off head per op family:
-    affine, colour, tone; on text each op), slots (op, magnitude, probability per slot) or online (the settings of
-    a controller that learns inside each run: may it flip, crop; ops per sample, magnitude cap, affinity target;
-    one decision per run)."""
+    affine, colour, tone; on text each op), slots (op, magnitude, probability per slot), rates (one magnitude head
+    per op, 0 off: each op that is on applies at its own magnitude, e.g. a tagging op's own rate) or online (the
+    settings of a controller that learns inside each run: may it flip, crop; ops per sample, magnitude cap,
+    affinity target; one decision per run)."""
     ops: tuple[str, ...] = field(default=(), metadata={"nargs": "+"})
     """Only these ops in the searched action, to say what an expert would (e.g. the affine ones: --ops Identity
     ShearX ShearY TranslateX TranslateY Rotate); compact and families: RandAugment's set (families keep their ops
-    among these), slots: the slot ops. Empty: the action kind's own set."""
+    among these), slots: the slot ops, rates: the ops with a head. Empty: the action kind's own set."""
     max_ops: int | None = None
     """Compact and families: the most ops per sample RandAugment's N may choose (None: 3)."""
     magnitude_range: tuple[float, ...] = field(default=(), metadata={"nargs": "+"})
@@ -213,8 +215,10 @@ class TrainConfig:
             raise ValueError(f"--lr must be positive, got {self.lr}")
         if self.credit not in ("end", "step"):
             raise ValueError(f"--credit must be end or step, got {self.credit!r}")
-        if self.action_kind not in ("compact", "families", "slots", "online"):
-            raise ValueError(f"--action-kind must be compact, families, slots or online, got {self.action_kind!r}")
+        if self.action_kind not in ACTION_KINDS_OF_SEARCH:
+            raise ValueError(
+                f"--action-kind must be one of {', '.join(ACTION_KINDS_OF_SEARCH)}, got {self.action_kind!r}"
+            )
         if not 0 < self.distill_fraction <= 1:
             raise ValueError(f"--distill-fraction must be in (0, 1], got {self.distill_fraction}")
         if self.distill not in ("last", "elite", "critic"):
@@ -993,7 +997,7 @@ def build_parser() -> argparse.ArgumentParser:
         shown={
             "agent": sorted(AGENTS),
             "credit": ("end", "step"),
-            "action_kind": ("compact", "families", "slots", "online"),
+            "action_kind": ACTION_KINDS_OF_SEARCH,
             "heads": ("categorical", "ordinal"),
             "update": ("reinforce", "critic"),
             "action_mode": ("discrete", "box"),

@@ -116,6 +116,10 @@ def test_each_space_rebuilds_its_policy_and_records_real_parameters(space):
         assert policy.observes_batches and real["ops_per_sample_value"] == trial.params["ops_per_sample"] + 1
         assert real["magnitude_cap_value"] == ONLINE_CAPS[trial.params["magnitude_cap"]]
         assert real["affinity_target_value"] == policy.magnitude_target
+    elif space in ("rates", "text-rates"):  # one magnitude choice per op, 0 off; its real parameter recorded
+        assert all(k.startswith("rate_") for k in trial.params) and len(trial.params) >= 6
+        off = [k for k, v in trial.params.items() if v == 0]
+        assert all(real[f"{k}_value"] == 0 for k in off)
     else:
         assert real["phase2_end_progress"] == 1.0 and "phase1_magnitude_normalized" in real
 

@@ -334,6 +334,79 @@ def test_train_agent_searches_a_tagger_with_the_tagging_ops(tiny_text, tmp_path)
     assert changed  # mentions replaced, tags where they were
 
 
+def test_the_rates_action_sets_each_tagging_ops_own_rate():
+    """issue 35 round 2: one magnitude head per op (0 off), so a search can say "label-wise replacement at 0.4 and
+    mention replacement at 0.3", which one shared rate cannot."""
+    from policy_search.train_agent import TrainConfig, _action_spec
+
+    spec = _action_spec(TrainConfig(task="conll2003-small", action_kind="rates"))
+    assert "Identity" not in spec.ops and {"LabelwiseTokenReplacement", "MentionReplacement"} <= set(spec.ops)
+    assert spec.nvec.tolist() == [10] * len(spec.ops) and spec.ordinal.all()  # off, then bins 1..9
+    narrowed = _action_spec(
+        TrainConfig(
+            task="conll2003-small",
+            action_kind="rates",
+            ops=["Identity", "LabelwiseTokenReplacement", "MentionReplacement"],
+            magnitude_range=[0.3, 1.0],
+        )
+    )
+    assert narrowed.ops == ("LabelwiseTokenReplacement", "MentionReplacement")  # Identity is an op left off
+    assert narrowed.nvec.tolist() == [8, 8]  # off, then bins 3..9
+    policy = narrowed.to_policy([5, 1])  # LwTR at bin 7 (rate 0.39), mention replacement at bin 3 (rate 0.17)
+    assert isinstance(policy, TextSubPolicies)
+    entries = [
+        (e["op"], e["probability"], round(e["magnitude"], 3)) for e in policy.to_dict()["body"]["subpolicies"][0]
+    ]
+    assert entries == [("LabelwiseTokenReplacement", 1.0, 0.778), ("MentionReplacement", 1.0, 0.333)]
+    assert narrowed.slots_of([0, 1]) == [("LabelwiseTokenReplacement", 0.0, 0.0), ("MentionReplacement", 1.0, 3 / 9)]
+    off = narrowed.to_policy([0, 0])
+    ids, tags, lengths, vocab = toy_mentions()
+    assert torch.equal(off(TokenBatch(ids, lengths, tags, vocab)).ids, ids)  # every op off: no augmentation
+    with pytest.raises(ValueError, match="--max-ops"):
+        _action_spec(TrainConfig(task="conll2003-small", action_kind="rates", max_ops=2))
+    with pytest.raises(ValueError, match="no Identity"):
+        ActionSpec(kind="rates", ops=("Identity", "RandomSwap"), modality="text")
+    assert ActionSpec.from_dict(narrowed.to_dict()) == narrowed
+    from policy_search.search.space import build_policy  # Optuna's text-rates space: the same action, static
+
+    params = {f"rate_{op}": 0 for op in spec.ops} | {"rate_LabelwiseTokenReplacement": 8}
+    static = build_policy("text-rates", params, None, {"tagging": True})
+    assert [e["op"] for e in static.to_dict()["body"]["subpolicies"][0]] == ["LabelwiseTokenReplacement"]
+
+
+def test_train_agent_searches_the_tagging_ops_rates(tiny_text, tmp_path):
+    """--action-kind rates on a tagger: the exported controller's actions are per-op rates, and the schedule applies
+    the ops that are on with tags aligned."""
+    from policy_search.train_agent import TrainConfig, train
+
+    cfg = TrainConfig(
+        task="conll2003-bilstm",
+        episodes=2,
+        epochs=0.5,
+        out=str(tmp_path / "run"),
+        progress_bar=False,
+        device="cpu",
+        action_kind="rates",
+        ops=["MentionReplacement", "LabelwiseTokenReplacement"],
+        overrides={"val_size": 0.2, "eval_samples": None, "vocab_size": 100},
+    )
+    cfg.dataset = str(tiny_text["ner"])
+    train(cfg)
+    spec = load_policy(tmp_path / "run" / "policy.json").spec
+    assert spec.kind == "rates" and spec.ops == ("MentionReplacement", "LabelwiseTokenReplacement")
+    rows = (tmp_path / "run" / "episodes.csv").read_text().splitlines()
+    assert len(rows) == 3  # a header and the two episodes
+    policy = spec.to_policy([9, 9])  # both at the top rate
+    ids, tags, lengths, vocab = toy_mentions()
+    changed = False
+    for seed in range(10):
+        policy.reset(seed)
+        out = policy(TokenBatch(ids, lengths, tags, vocab))
+        assert torch.equal(out.tags, tags) and torch.equal(out.lengths, lengths)  # label-preserving: tags aligned
+        changed |= not torch.equal(out.ids, ids)
+    assert changed  # tokens replaced (label-wise replacement swaps outside tokens too), tags where they were
+
+
 # -- the CLIs on the real data -----------------------------------------------------------------------------------
 @pytest.mark.slow
 @pytest.mark.parametrize(("preset", "metric"), [("imdb-small", "accuracy"), ("conll2003-bilstm", "entity_f1")])

@@ -29,6 +29,14 @@ family. Three (text: six) binary heads more: still small enough for tens of chil
   ``[flip, crop, ops, cap, target]`` (2 x 2 x 3 x 6 x 4), text ``[ops, cap, target]``. One decision per run
   (``--steps-per-episode 1``): a controller rebuilt mid-run would forget what it learned.
 
+- ``kind="rates"`` (issue 35: what an NER expert writes, "label-wise token replacement at 0.4 and mention
+  replacement at 0.3"): one magnitude head per op of ``ops``, choice 0 leaving the op off and choice k its k-th
+  magnitude bin; every op that is on applies to every sample at its own magnitude (on text: its own rate, per
+  token), in ``ops`` order. A shared magnitude (compact's M, TextRandAugment's rate) cannot say that one op should
+  run strong and another mild or off: on ``conll2003-small`` the compact search's four ops at one rate were 0.67 F1
+  below label-wise replacement alone on validation (experiments/probe-conll2003-small-lwtr). Heads are ordered
+  (off, then rising magnitudes), so ordinal heads share evidence between neighbouring rates.
+
 On text (``modality="text"``) the same kinds run over the text ops (``policy_search.ops.text``):
 ``compact`` is ``[num_ops, magnitude_bin]``, a ``TextRandAugment`` (N ops per sequence drawn from ``ops`` at rate
 ``MAX_RATE * M / (num_bins - 1)``; there is no flip or crop), and ``slots`` picks ``(op, magnitude, probability)``
@@ -57,7 +65,7 @@ from policy_search.policy.base import Policy
 from policy_search.policy.kinds import Sequence, SubPolicies
 from policy_search.policy.modality import IMAGE_FAMILIES, Modality, get_modality
 
-ACTION_KINDS = ("compact", "slots", "online")
+ACTION_KINDS = ("compact", "slots", "online", "rates")
 ONLINE_CAPS: tuple[float, ...] = (0.1, 0.25, 0.4, 0.6, 0.8, 1.0)
 """The online action's magnitude caps (share of each op's range; the online-augnet preset: 0.25 images, 0.6 text)."""
 ONLINE_TARGETS: tuple[float, ...] = (0.6, 0.7, 0.8, 0.9)
@@ -129,6 +137,14 @@ class ActionSpec:
         return cls.compact(modality, tagging=tagging, families=families, **kw)
 
     @classmethod
+    def rates_spec(cls, modality: str = "image", *, tagging: bool = False, **kw) -> ActionSpec:
+        """The rates spec: one magnitude head (0 off) per op of the compact set, the tagging ops too on a tagging
+        task (module docstring); Identity has no head (an op left off is what it would say)."""
+        table = get_modality(modality)
+        ops = tuple(o for o in table.search_ops + (table.tagging_ops if tagging else ()) if o != "Identity")
+        return cls(kind="rates", ops=ops, modality=modality, **kw)
+
+    @classmethod
     def online_spec(cls, modality: str = "image", **kw) -> ActionSpec:
         """The online spec: the settings of a controller that learns inside the run (module docstring)."""
         return cls(kind="online", ops=get_modality(modality).search_ops, modality=modality, **kw)
@@ -156,12 +172,14 @@ class ActionSpec:
             spec = cls.families_spec(modality, tagging=tagging, ratios=ratios)
         elif action_kind == "slots":
             spec = cls.slots_spec(modality, ratios=ratios)
+        elif action_kind == "rates":
+            spec = cls.rates_spec(modality, tagging=tagging, ratios=ratios)
         elif action_kind == "online":
             if ratios:
                 raise ValueError("--synthetic adds a ratio head to the compact, families and slots actions, not online")
             spec = cls.online_spec(modality)
         else:
-            raise ValueError(f"unknown action kind {action_kind!r}; choose compact, families, slots or online")
+            raise ValueError(f"unknown action kind {action_kind!r}; choose compact, families, slots, rates or online")
         return spec._narrowed(tuple(ops), max_ops, tuple(magnitude_range))
 
     @classmethod
@@ -186,6 +204,8 @@ class ActionSpec:
                 "--ops and --magnitude-range narrow the compact, families and slots actions; the online action's "
                 "controller measures every op itself (narrow its ops per sample with --max-ops)"
             )
+        if ops and self.kind == "rates":  # an op left off is the rates action's Identity
+            ops = tuple(o for o in ops if o != "Identity") or ops
         if ops:
             table = self._modality.op_names
             unknown = [o for o in ops if o not in table]
@@ -207,8 +227,11 @@ class ActionSpec:
                 if stray:
                     raise ValueError(f"--ops {stray} belong to no op family of the families action")
         if max_ops is not None:
-            if self.kind == "slots":
-                raise ValueError("--max-ops sets the compact action's ops per sample (N); slots apply one op each")
+            if self.kind in ("slots", "rates"):
+                raise ValueError(
+                    f"--max-ops sets the compact action's ops per sample (N); the {self.kind} action has none "
+                    "(slots apply one op each, rates every op that is on)"
+                )
             if not 1 <= max_ops <= 8:
                 raise ValueError(f"--max-ops must be from 1 to 8, got {max_ops}")
             changes["max_ops"] = int(max_ops)
@@ -288,11 +311,24 @@ class ActionSpec:
                 f"magnitude_bins must be (low, high) with 0 <= low <= high < num_bins ({self.num_bins}), got "
                 f"{list(self.magnitude_bins)}"
             )
+        if self.kind == "rates" and (not self.ops or "Identity" in self.ops):
+            raise ValueError("the rates action needs one or more ops and no Identity (an op left off is its Identity)")
         if self.families and self.kind != "compact":
             raise ValueError("op families are heads of the compact action; use kind 'compact' with families")
         stray = [o for group in self.families for o in group if o not in self.ops]
         if stray or any(not group for group in self.families):
             raise ValueError(f"every op family must be a non-empty group of the spec's ops; not among them: {stray}")
+
+    @property
+    def _rate_bins(self) -> tuple[int, int]:
+        """The rates action's magnitude bins (choice k >= 1 of a head is bin ``low + k - 1``; bin 0 would be off)."""
+        low, high = self._bins
+        return max(low, 1), high
+
+    def _rates(self, action: np.ndarray) -> list[tuple[str, int]]:
+        """A rates action as (op, magnitude bin) for each op that is on."""
+        low = self._rate_bins[0]
+        return [(op, low + int(k) - 1) for op, k in zip(self.ops, action[: len(self.ops)], strict=True) if int(k)]
 
     @property
     def _family_count(self) -> int:
@@ -334,6 +370,8 @@ class ActionSpec:
             heads = ([2, 2] if self._geometric else []) + [2] * self._family_count + [self.max_ops + 1, bins]
         elif self.kind == "online":
             heads = [2] * len(self._base_heads) + [self.max_ops, len(self.online_caps), len(self.online_targets)]
+        elif self.kind == "rates":
+            heads = [self._rate_bins[1] - self._rate_bins[0] + 2] * len(self.ops)
         else:
             heads = [len(self.ops), self._bins[1] - self._bins[0] + 1, len(self.probabilities)] * self.slots
         return np.asarray(heads + ([len(self.ratios)] if self.ratios else []), dtype=np.int64)
@@ -359,6 +397,13 @@ class ActionSpec:
                 f"magnitude cap: index into {list(self.online_caps)}",
                 f"affinity target of the per-op levels: index into {list(self.online_targets)}",
             ]
+        elif self.kind == "rates":
+            low, high = self._rate_bins
+            heads = [
+                f"{op}: 0 off, choice k is magnitude bin {low} + k - 1 ({low}..{high}; magnitude bin / "
+                f"{self.num_bins - 1})"
+                for op in self.ops
+            ]
         else:
             heads = []
             for k in range(self.slots):
@@ -378,6 +423,8 @@ class ActionSpec:
             heads = ([False, False] if self._geometric else []) + [False] * self._family_count + [True, True]
         elif self.kind == "online":
             heads = [False] * len(self._base_heads) + [True, True, True]
+        elif self.kind == "rates":
+            heads = [True] * len(self.ops)
         else:
             heads = [False, True, True] * self.slots
         return np.asarray(heads + ([True] if self.ratios else []), dtype=bool)
@@ -420,6 +467,9 @@ class ActionSpec:
             rate = {"HorizontalFlip": (0.5, 0.0), "PadCrop": (1.0, 1.0)}  # (most samples, magnitude), as compact's
             bases = [(b, rate[b][0] * on, rate[b][1]) for b, on in zip(self._base_heads, flags, strict=True)]
             return [*bases, ("OnlineAugNet", float(n), cap)]
+        if self.kind == "rates":  # every op, on (probability 1) at its magnitude or off (0, 0)
+            on = dict(self._rates(action))
+            return [(op, float(op in on), on.get(op, 0) / (self.num_bins - 1)) for op in self.ops]
         out = []
         for s in range(self.slots):
             op_i, mag_b, prob_l = (int(v) for v in action[3 * s : 3 * s + 3])
@@ -451,6 +501,11 @@ class ActionSpec:
             chosen = Sequence.trusted(parts)
         elif self.kind == "online":
             chosen = self._online_policy(action)
+        elif self.kind == "rates":
+            entries = [(op, 1.0, b / (self.num_bins - 1)) for op, b in self._rates(action)]
+            bins = self.num_bins if modality.binned else None
+            subpolicies = modality.kinds["subpolicies"]
+            chosen = subpolicies.trusted([entries], space=space, num_bins=bins) if entries else Sequence.trusted([])
         else:
             bins = self.num_bins if modality.binned else None  # text slot files record no grid (as they always have)
             chosen = modality.kinds["subpolicies"].trusted([self.slots_of(action)], space=space, num_bins=bins)

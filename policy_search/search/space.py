@@ -22,6 +22,9 @@ Families:
 - ``online`` / ``text-online``: the settings of a controller that learns inside each run (``ActionSpec.online_spec()``:
   may flip, may crop, ops per sample, magnitude cap, affinity target; text the last three): the RL agents'
   ``--action-kind online`` as one static choice.
+- ``rates`` / ``text-rates``: one magnitude per op, 0 leaving it off (``ActionSpec.rates_spec()``): every op that is
+  on applies at its own magnitude (a text op at its own rate); the RL agents' ``--action-kind rates`` as one static
+  policy (issue 35: a tagging op's own rate).
 - ``text-compact``: the same for text tasks (``ActionSpec.compact("text")``): TextRandAugment's N in 0..3 ops per
   sequence from the six text ops at magnitude bin M of 10 (rate ``MAX_RATE * M / 9``).
 """
@@ -120,7 +123,15 @@ def sample_schedule(trial: TrialLike, image: ImageSpec) -> Policy:
 def _sample_action(trial: TrialLike, image: ImageSpec, spec: Any) -> Policy:
     """One static action of a compact ``ActionSpec`` (with or without family heads, on images or text, narrowed or
     not): flip, crop (images), one on/off per family, RandAugment's N and M, under fixed parameter names; or of the
-    online action, one parameter per head."""
+    online action, one parameter per head; or of the rates action, one magnitude choice per op."""
+    if spec.kind == "rates":
+        action = [trial.suggest_int(f"rate_{op}", 0, int(n) - 1) for op, n in zip(spec.ops, spec.nvec, strict=True)]
+        for op, _, unit in spec.slots_of(action):  # each op's real parameter (a text op's rate), 0 when off
+            real = unit * MAX_RATE[op] if spec.modality == "text" else _real_param(op, unit, image, spec.num_bins)
+            trial.set_user_attr(f"rate_{op}_value", real)
+        policy = spec.to_policy(action)
+        policy.image_spec = image
+        return policy
     if spec.kind == "online":  # one parameter per head of the online action
         action = [trial.suggest_int(name, 0, int(n) - 1) for name, n in zip(spec.head_names(), spec.nvec, strict=True)]
         _, n_ops, cap, target = spec._split_online(action)  # the real settings beside the sampled indices
@@ -153,6 +164,8 @@ ACTION_SPACES: dict[str, tuple[str, str]] = {
     "text-families": ("families", "text"),
     "online": ("online", "image"),
     "text-online": ("online", "text"),
+    "rates": ("rates", "image"),
+    "text-rates": ("rates", "text"),
 }
 
 
@@ -216,6 +229,16 @@ def sample_text_online(trial: TrialLike, image: ImageSpec) -> Policy:
     return _sample_action(trial, image, action_space_spec("text-online"))
 
 
+def sample_rates(trial: TrialLike, image: ImageSpec) -> Policy:
+    """One magnitude choice per op (0 off): one static action of ``ActionSpec.rates_spec()``."""
+    return _sample_action(trial, image, action_space_spec("rates"))
+
+
+def sample_text_rates(trial: TrialLike, image: ImageSpec) -> Policy:
+    """One rate choice per text op (0 off): one static action of ``ActionSpec.rates_spec("text")``."""
+    return _sample_action(trial, image, action_space_spec("text-rates"))
+
+
 SPACES: dict[str, SpaceFn] = {
     "compact": sample_compact,
     "text-compact": sample_text_compact,
@@ -223,6 +246,8 @@ SPACES: dict[str, SpaceFn] = {
     "text-families": sample_text_families,
     "online": sample_online,
     "text-online": sample_text_online,
+    "rates": sample_rates,
+    "text-rates": sample_text_rates,
     "subpolicies": sample_subpolicies,
     "randaugment": sample_randaugment,
     "schedule": sample_schedule,
