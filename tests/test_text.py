@@ -301,24 +301,29 @@ def test_train_agent_searches_text_with_the_same_loop(tiny_text, tmp_path):
     assert controller(token_batch()).ids.shape[0] == 32
 
 
-def test_train_agent_searches_a_tagger_with_the_tagging_ops(tiny_text, tmp_path):
-    """issue 35: a tagging task's search may draw Dai & Adel's ops (here narrowed to mention replacement alone);
-    the exported controller applies them to tagged batches, tags aligned."""
+def _tiny_tagging_search(tiny_text, out: Path, action_kind: str, ops: list[str]) -> None:
+    """Two episodes of train_agent on the tiny NER data, the action narrowed to ``ops``."""
     from policy_search.train_agent import TrainConfig, train
 
     cfg = TrainConfig(
         task="conll2003-bilstm",
         episodes=2,
         epochs=0.5,
-        out=str(tmp_path / "run"),
+        out=str(out),
         progress_bar=False,
         device="cpu",
-        action_kind="families",
-        ops=["MentionReplacement"],
+        action_kind=action_kind,
+        ops=ops,
         overrides={"val_size": 0.2, "eval_samples": None, "vocab_size": 100},
     )
     cfg.dataset = str(tiny_text["ner"])
     train(cfg)
+
+
+def test_train_agent_searches_a_tagger_with_the_tagging_ops(tiny_text, tmp_path):
+    """issue 35: a tagging task's search may draw Dai & Adel's ops (here narrowed to mention replacement alone);
+    the exported controller applies them to tagged batches, tags aligned."""
+    _tiny_tagging_search(tiny_text, tmp_path / "run", "families", ["MentionReplacement"])
     command = (tmp_path / "run" / "command.txt").read_text()
     assert "policy_search.train_agent --task conll2003-bilstm" in command and "test_text" not in command  # not sys.argv
     spec = load_policy(tmp_path / "run" / "policy.json").spec
@@ -377,21 +382,7 @@ def test_the_rates_action_sets_each_tagging_ops_own_rate():
 def test_train_agent_searches_the_tagging_ops_rates(tiny_text, tmp_path):
     """--action-kind rates on a tagger: the exported controller's actions are per-op rates, and the schedule applies
     the ops that are on with tags aligned."""
-    from policy_search.train_agent import TrainConfig, train
-
-    cfg = TrainConfig(
-        task="conll2003-bilstm",
-        episodes=2,
-        epochs=0.5,
-        out=str(tmp_path / "run"),
-        progress_bar=False,
-        device="cpu",
-        action_kind="rates",
-        ops=["MentionReplacement", "LabelwiseTokenReplacement"],
-        overrides={"val_size": 0.2, "eval_samples": None, "vocab_size": 100},
-    )
-    cfg.dataset = str(tiny_text["ner"])
-    train(cfg)
+    _tiny_tagging_search(tiny_text, tmp_path / "run", "rates", ["MentionReplacement", "LabelwiseTokenReplacement"])
     spec = load_policy(tmp_path / "run" / "policy.json").spec
     assert spec.kind == "rates" and spec.ops == ("MentionReplacement", "LabelwiseTokenReplacement")
     rows = (tmp_path / "run" / "episodes.csv").read_text().splitlines()
