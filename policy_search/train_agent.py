@@ -738,8 +738,9 @@ def _log_episode(ep: dict, stats: dict, writer, bar) -> None:
 
 
 def _rescore(cfg: TrainConfig, out: Path, summary: dict) -> dict:
-    """Race the search's shortlist on shared validation seeds within --rescore child runs; the winner (or no
-    augmentation) becomes schedule.json, the distilled schedule moves to distilled.json."""
+    """Race the search's shortlist on shared validation seeds within --rescore child runs; the winner (or the
+    race's reference: --race-reference, else no augmentation) becomes schedule.json, the distilled schedule moves to
+    distilled.json."""
     from policy_search.benchmark.race import RaceConfig, adopt_winner, rescore_plan, run_race
 
     candidates, rounds = rescore_plan(cfg.rescore, cfg.race_reference, len(cfg.race_policies), cfg.race_ablate)
@@ -779,8 +780,8 @@ def _rescore(cfg: TrainConfig, out: Path, summary: dict) -> dict:
     ops = _action_spec(cfg).display_ops
     ops += tuple(o for o in winner.op_distribution(0.5) if o not in ops)  # a --race-policies winner's own ops
     plot_schedule(
-        winner, ops, out / "schedule.png", title=f"{cfg.agent} on {cfg.task}: race winner of {summary['episodes']} "
-        "episodes' shortlist"
+        winner, ops, out / "schedule.png", title=f"{cfg.agent} on {cfg.task}: exported by the race over "
+        f"{summary['episodes']} episodes' shortlist"
     )  # fmt: skip
     (out / "schedule.md").write_text(
         f"Race winner over the search's shortlist{' and --race-policies' * bool(cfg.race_policies)} "
@@ -888,7 +889,7 @@ def _export_schedule(cfg: TrainConfig, env, out: Path, provenance: dict) -> tupl
     )
     table = markdown_table(schedule, ops)
     nothing = applies_nothing(schedule, ops)
-    if inner.action_spec.kind == "compact" and not nothing:  # the table shows op use; say the magnitudes too
+    if inner.action_spec.kind in ("compact", "rates") and not nothing:  # the table shows op use; the magnitudes too
         table += "\n\n" + "\n\n".join(
             f"Phase ending at {end:.2f}:\n\n```\n{policy!r}\n```"
             for end, policy in zip(schedule.ends, schedule.policies)

@@ -35,6 +35,8 @@ def test_the_reference_is_checked_before_any_run():
         check_race_reference("online-augnet", ("flip-crop", "randaugment"), 0, 6)  # 3 candidates + it: 1 seed
     with pytest.raises(ValueError, match="no-such"):
         check_race_reference("no-such-policy", (), 0, 9)
+    with pytest.raises(ValueError, match="not an augmentation policy"):  # a batch transform cannot be exported
+        check_race_reference("synthetic-vae-0.2", (), 0, 9)
     check_race_reference(None, (), 0, 0)  # no reference: nothing to check
     base = {"task": "mnist-episode", "episodes": 16, "rescore": 9}
     with pytest.raises(ValueError, match="give --rescore"):
@@ -89,3 +91,19 @@ def test_train_agent_races_its_leader_against_the_reference(tmp_path):
     expected = load_policy(race["candidates"][0]["file"] if won else "flip-crop")
     assert _body(exported) == _body(expected)
     assert exported.provenance["child_run_equivalents"] == pytest.approx(4 + race["race_equivalents"], abs=0.01)
+
+
+def test_an_ablation_equal_to_the_reference_is_not_raced(tmp_path):
+    """The leader flip + crop + RandAugment without its RandAugment is flip-crop: with flip-crop as the reference,
+    that ablation would race the incumbent against itself."""
+    from policy_search.benchmark.ablation import key
+    from policy_search.benchmark.race import _ablated
+    from policy_search.policy.action_space import ActionSpec
+
+    leader = ActionSpec.compact().to_policy([1, 1, 2, 5])  # flip, crop, RandAugment N=2 M=5
+    (tmp_path / "candidates").mkdir()
+    for reference, excluded in ((None, False), ("flip-crop", True)):
+        cfg = RaceConfig(task="mnist-episode", policies=("randaugment",), reference=reference, ablate=3)
+        entries = _ablated(cfg, [leader], [], tmp_path, None)
+        keys = {key(load_policy(e["file"])) for e in entries}
+        assert (key(load_policy("flip-crop")) not in keys) == excluded

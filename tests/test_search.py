@@ -482,4 +482,23 @@ def test_rescore_races_the_best_trial_against_a_reference(tmp_path, shared_data_
     race = json.loads((Path(config.out) / "race" / "race.json").read_text())
     assert race["reference"] == "flip-crop" and len(race["candidates"]) == 1 and race["rounds"] == [[3000, 3001, 3002]]
     assert not list((Path(config.out) / "race" / "evals").glob("none-*"))
+    from policy_search.benchmark.ablation import key
+
+    raced = load_policy(race["candidates"][0]["file"])  # a trial equal to the reference is not raced against it
+    assert key(raced) != key(load_policy("flip-crop"))
     assert "--race-reference flip-crop" in (Path(config.out) / "command.txt").read_text()
+
+
+def test_the_rates_action_gives_ops_without_a_magnitude_an_on_off_head():
+    """Autocontrast and equalize take no magnitude: a head over nine bins would name one policy nine ways."""
+    from policy_search.policy.action_space import ActionSpec
+    from policy_search.search.study import SearchConfig
+
+    spec = ActionSpec.rates_spec("image")
+    heads = dict(zip(spec.ops, spec.nvec.tolist(), strict=True))
+    assert heads["AutoContrast"] == heads["Equalize"] == 2 and heads["Rotate"] == 10
+    assert spec.slots_of([0] * 11 + [1, 0])[-2][:2] == ("AutoContrast", 1.0)
+    with pytest.raises(ValueError, match="only magnitude 0"):
+        ActionSpec.for_search("rates", "image", magnitude_range=(0.0, 0.1))
+    with pytest.raises(ValueError, match="action space of image"):
+        SearchConfig(task="conll2003-small", space="rates", trials=4).validate()

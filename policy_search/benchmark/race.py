@@ -271,8 +271,13 @@ def check_reference(reference: str, policies: tuple[str, ...] = ()) -> None:
             "race candidate (c0, trial3, ablate-...)"
         )
     from policy_search.policy import load_policy
+    from policy_search.policy.base import Policy
 
-    load_policy(reference)  # a missing file or bad preset name: its one-line error before any run
+    if not isinstance(load_policy(reference), Policy):  # a missing file or bad name: its own one-line error
+        raise ValueError(
+            f"race reference {reference!r} is not an augmentation policy (a batch transform such as synthetic data "
+            "cannot be exported as a schedule); give a policy file or preset"
+        )
 
 
 def race_plan(runs: int, anchored: int = 0) -> tuple[int, tuple[int, ...]]:
@@ -281,7 +286,9 @@ def race_plan(runs: int, anchored: int = 0) -> tuple[int, tuple[int, ...]]:
     second (the better half and the reference). ``anchored`` (a reference policy in no augmentation's place: the
     number of candidates, the search's leader, listed policies and ablations): one round, every candidate and the
     reference on each of ``runs // (anchored + 1)`` seeds, since a challenger to an incumbent needs seeds more
-    than rivals."""
+    than rivals. Runs are counted as one child run each: a reference that learns inside the run (online-augnet,
+    about 1.2 equivalents) spends more, which race.json's ``race_equivalents`` counts (``--rescore 9``: 8 runs,
+    about 8.8 equivalents)."""
     if anchored:
         return anchored, (runs // (anchored + 1),)
     for candidates in (3, 2):
@@ -684,12 +691,17 @@ def _beside_listed(cfg: RaceConfig, listed: dict[str, Any], picked: list[dict]) 
 
 def _ablated(cfg: RaceConfig, pool: list, evidence: list, out: Path, image_spec: Any) -> list[dict]:
     """Race entries for up to ``cfg.ablate`` ablations of the leader ``pool[0]`` (saved as
-    ``candidates/ablate-<part>.json``), none equal to a policy of ``pool`` that keeps its slot."""
+    ``candidates/ablate-<part>.json``), none equal to a policy of ``pool`` that keeps its slot or to the
+    reference."""
     from policy_search.benchmark.ablation import ablations, key
 
     if not cfg.ablate or not pool:
         return []
     taken = {key(p) for p in pool[: max(1, cfg.slots - cfg.ablate)]}
+    if cfg.reference:  # an ablation equal to the incumbent would race it against itself
+        from policy_search.policy import load_policy
+
+        taken.add(key(load_policy(cfg.reference)))
     entries = []
     for label, policy in ablations(pool[0], evidence, cfg.ablate_ops):
         if key(policy) in taken or len(entries) == cfg.ablate:
@@ -824,6 +836,8 @@ def _write_race(cfg: RaceConfig, out: Path, summary: dict[str, Any], schedule: A
     """schedule.json (with its provenance), race.csv, race.json and race.png."""
     winner = summary["winner"]
     gain = next(e["gain_mean"] for e in summary["candidates"] if e["name"] == winner)
+    if gain <= 0:  # the reference was exported (no augmentation by default): it is what the file holds
+        winner, gain = summary.get("reference", "none"), 0.0
     schedule.save(
         out / "schedule.json",
         provenance={
@@ -848,7 +862,7 @@ def adopt_winner(
     out: Path, race: dict[str, Any], pick: str, kept: str, searched: float, provenance: dict[str, Any]
 ) -> Any:
     """After a search's rescore race (``out/race``): the search's own pick ``out/<pick>.json`` (and its plot) is
-    kept as ``<kept>.*``, and the race's winner (or no augmentation) takes its place with provenance: the
+    kept as ``<kept>.*``, and the race's winner (or its reference: no augmentation by default) takes its place with provenance: the
     ``provenance`` given, ``selection: race``, the runs of the race and ``child_run_equivalents`` = ``searched``
     (the search's child-run equivalents) + the race's. Returns the winner. Shared by ``train_agent --rescore`` and ``search --rescore``."""
     from policy_search.policy import load_policy

@@ -161,7 +161,8 @@ class ActionSpec:
         max_ops: int | None = None,
         magnitude_range: tuple[float, ...] = (),
     ) -> ActionSpec:
-        """The spec ``train_agent --action-kind`` searches (``compact``, ``families`` or ``slots``), with the
+        """The spec ``train_agent --action-kind`` searches (``compact``, ``families``, ``slots``, ``rates`` or
+        ``online``), with the
         synthetic ratio head when ``--synthetic`` is on, the tagging ops on a tagging task, narrowed to what an expert would allow: only ``ops`` (the
         families keep their ops among them), at most ``max_ops`` per sample (compact), magnitudes within
         ``magnitude_range`` (fractions of the space's maximum, snapped to the bin grid)."""
@@ -176,7 +177,9 @@ class ActionSpec:
             spec = cls.rates_spec(modality, tagging=tagging, ratios=ratios)
         elif action_kind == "online":
             if ratios:
-                raise ValueError("--synthetic adds a ratio head to the compact, families and slots actions, not online")
+                raise ValueError(
+                    "--synthetic adds a ratio head to the compact, families, slots and rates actions, not online"
+                )
             spec = cls.online_spec(modality)
         else:
             raise ValueError(f"unknown action kind {action_kind!r}; choose compact, families, slots, rates or online")
@@ -201,7 +204,7 @@ class ActionSpec:
         changes: dict = {}
         if self.kind == "online" and (ops or magnitude_range):
             raise ValueError(
-                "--ops and --magnitude-range narrow the compact, families and slots actions; the online action's "
+                "--ops and --magnitude-range narrow the compact, families, slots and rates actions; the online action's "
                 "controller measures every op itself (narrow its ops per sample with --max-ops)"
             )
         if ops and self.kind == "rates":  # an op left off is the rates action's Identity
@@ -248,6 +251,11 @@ class ActionSpec:
                 raise ValueError(
                     f"--magnitude-range {low:g} {high:g} holds no magnitude of the {self.num_bins}-bin grid (steps of "
                     f"1/{top}); widen it"
+                )
+            if self.kind == "rates" and bins[1] < 1:
+                raise ValueError(
+                    f"--magnitude-range {low:g} {high:g} leaves the rates action only magnitude 0 (every op off); "
+                    f"widen it to at least 1/{top}"
                 )
             changes["magnitude_bins"] = bins
         return replace(self, **changes) if changes else self
@@ -311,8 +319,11 @@ class ActionSpec:
                 f"magnitude_bins must be (low, high) with 0 <= low <= high < num_bins ({self.num_bins}), got "
                 f"{list(self.magnitude_bins)}"
             )
-        if self.kind == "rates" and (not self.ops or "Identity" in self.ops):
-            raise ValueError("the rates action needs one or more ops and no Identity (an op left off is its Identity)")
+        if self.kind == "rates" and (not self.ops or "Identity" in self.ops or self._bins[1] < 1):
+            raise ValueError(
+                "the rates action needs one or more ops, no Identity (an op left off is its Identity) and a magnitude "
+                "bin above 0 (bin 0 is off)"
+            )
         if self.families and self.kind != "compact":
             raise ValueError("op families are heads of the compact action; use kind 'compact' with families")
         stray = [o for group in self.families for o in group if o not in self.ops]
@@ -325,8 +336,17 @@ class ActionSpec:
         low, high = self._bins
         return max(low, 1), high
 
+    def _rate_choices(self, op: str) -> int:
+        """Choices of ``op``'s rates head: off, then each bin; off or on for an image op that takes no magnitude
+        (autocontrast, equalize: its bins would be one policy under many names, splitting the evidence)."""
+        from policy_search.ops.image import PARAMETER_FREE
+
+        if self.modality == "image" and op in PARAMETER_FREE:
+            return 2
+        return self._rate_bins[1] - self._rate_bins[0] + 2
+
     def _rates(self, action: np.ndarray) -> list[tuple[str, int]]:
-        """A rates action as (op, magnitude bin) for each op that is on."""
+        """A rates action as (op, magnitude bin) for each op that is on (an op without a magnitude at the lowest)."""
         low = self._rate_bins[0]
         return [(op, low + int(k) - 1) for op, k in zip(self.ops, action[: len(self.ops)], strict=True) if int(k)]
 
@@ -371,7 +391,7 @@ class ActionSpec:
         elif self.kind == "online":
             heads = [2] * len(self._base_heads) + [self.max_ops, len(self.online_caps), len(self.online_targets)]
         elif self.kind == "rates":
-            heads = [self._rate_bins[1] - self._rate_bins[0] + 2] * len(self.ops)
+            heads = [self._rate_choices(op) for op in self.ops]
         else:
             heads = [len(self.ops), self._bins[1] - self._bins[0] + 1, len(self.probabilities)] * self.slots
         return np.asarray(heads + ([len(self.ratios)] if self.ratios else []), dtype=np.int64)
@@ -400,7 +420,9 @@ class ActionSpec:
         elif self.kind == "rates":
             low, high = self._rate_bins
             heads = [
-                f"{op}: 0 off, choice k is magnitude bin {low} + k - 1 ({low}..{high}; magnitude bin / "
+                f"{op}: 0 off, 1 on (it takes no magnitude)"
+                if self._rate_choices(op) == 2 and high > low
+                else f"{op}: 0 off, choice k is magnitude bin {low} + k - 1 ({low}..{high}; magnitude bin / "
                 f"{self.num_bins - 1})"
                 for op in self.ops
             ]

@@ -56,7 +56,7 @@ class CompareConfig:
     """Methods compared: tpe, random (Optuna) and ppo, augnet (train_agent)."""
     space: str = "randaugment"
     """Search space of the Optuna methods (``policy_search.search.space``); an action space (compact, families,
-    text-compact, text-families) is also the RL methods' action kind, so every method searches the same policies
+    rates and their text- forms) is also the RL methods' action kind, so every method searches the same policies
     (other spaces: the RL methods keep the compact action)."""
     pruner: str = "none"
     """Pruner of the Optuna methods; with one, pruned trials cost less and more trials fit in the budget."""

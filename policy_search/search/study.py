@@ -90,7 +90,7 @@ class SearchConfig:
     quiet: bool = False
     """No per-trial progress lines."""
     ops: tuple[str, ...] = field(default=(), metadata={"nargs": "+"})
-    """Narrow an action space (compact, families, text-*) to these ops, as ``train_agent --ops`` does."""
+    """Narrow an action space (compact, families, rates, text-*) to these ops, as ``train_agent --ops`` does."""
     max_ops: int | None = None
     """Action spaces: the most ops per sample (RandAugment's N), as ``train_agent --max-ops``."""
     magnitude_range: tuple[float, ...] = field(default=(), metadata={"nargs": "+"})
@@ -161,7 +161,8 @@ class SearchConfig:
             )
         if not 0 < self.heartbeat_s < self.grace_s:
             raise ValueError(f"need 0 < --heartbeat ({self.heartbeat_s}) < --grace ({self.grace_s})")
-        get_preset(self.task, **self.preset_overrides())  # unknown task or field -> ValueError naming the options
+        preset = get_preset(self.task, **self.preset_overrides())  # unknown task or field -> a ValueError
+        check_space_modality(self.space, self.task, preset.modality)
         if self.narrowing():
             action_space_spec(self.space, **self.space_args())  # unknown ops, bad ranges, a space that has no action
         st.describe_storage(self.storage_spec())
@@ -415,13 +416,53 @@ def _work(config: SearchConfig, study: optuna.Study, storage: Any, image: Any, t
 
 def _rescore(study: optuna.Study, config: SearchConfig, image: Any, trial_samples: int) -> dict[str, Any]:
     """Race the study's best distinct policies on shared validation seeds within ``config.rescore`` child runs;
-    the winner (or no augmentation) becomes best_policy.json, the study's best is kept as study_best_policy.json."""
+    the winner (or the race's reference: no augmentation by default) becomes best_policy.json, the study's best is kept as study_best_policy.json."""
     from policy_search.outputs import waiting_lock
 
     out = Path(config.out)
 
     with waiting_lock(out / "race.lock"):  # several workers of one study: the second reads the first's race runs
         return _race_shortlist(study, config, image, trial_samples)
+
+
+def check_space_modality(space: str, task: str, modality: str) -> None:
+    """A one-line ``ValueError`` when ``space`` is an action space of the other modality than ``task``'s (an image
+    action on a text task would search ops the child never applies)."""
+    from policy_search.search.space import ACTION_SPACES
+
+    if space in ACTION_SPACES and ACTION_SPACES[space][1] != modality:
+        raise ValueError(
+            f"--space {space} is an action space of {ACTION_SPACES[space][1]}, but {task} is a {modality} task; "
+            "choose one of " + ", ".join(n for n, (_, m) in ACTION_SPACES.items() if m == modality)
+        )
+
+
+def _shortlist_trials(config: SearchConfig, complete: list, image: Any, slots: int) -> list[str]:
+    """The best distinct trials' policies, saved as ``rescore/trial<N>.json``, up to ``slots`` of them (the listed
+    policies take the others); a trial equal to a --race-policies entry or the --race-reference is left out (the
+    race holds that policy already: raced twice, it would learn nothing), unless every trial is one: then the best."""
+    from policy_search.benchmark.ablation import key as policy_key
+    from policy_search.policy import load_policy
+
+    held = {policy_key(load_policy(p)) for p in (*config.race_policies, *filter(None, [config.race_reference]))}
+    files: list[str] = []
+    for skip in (held, set()):  # the second pass only where every trial is a policy the race holds
+        seen: set[str] = set()
+        for t in complete:
+            policy = build_policy(config.space, t.params, image, config.space_args())
+            key = json.dumps(policy.to_dict()["body"], sort_keys=True)
+            if key in seen or policy_key(policy) in skip:
+                continue
+            seen.add(key)
+            path = Path(config.out) / "rescore" / f"trial{t.number}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            policy.save(path, provenance={"task": config.task, "trial": t.number, "val_accuracy": t.value})
+            files.append(str(path))
+            if len(files) == slots:
+                break
+        if files:
+            return files
+    return files
 
 
 def _race_shortlist(study: optuna.Study, config: SearchConfig, image: Any, trial_samples: int) -> dict[str, Any]:
@@ -438,19 +479,7 @@ def _race_shortlist(study: optuna.Study, config: SearchConfig, image: Any, trial
         ),
         key=lambda t: (-t.value, t.number),
     )
-    files, seen = [], set()
-    for t in complete:
-        policy = build_policy(config.space, t.params, image, config.space_args())
-        key = json.dumps(policy.to_dict()["body"], sort_keys=True)
-        if key in seen:
-            continue
-        seen.add(key)
-        path = out / "rescore" / f"trial{t.number}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        policy.save(path, provenance={"task": config.task, "trial": t.number, "val_accuracy": t.value})
-        files.append(str(path))
-        if len(files) == candidates - len(config.race_policies):  # the listed policies take their slots
-            break
+    files = _shortlist_trials(config, complete, image, candidates - len(config.race_policies))
     evidence = [(build_policy(config.space, t.params, image, config.space_args()), 1) for t in complete]
     race = run_race(
         RaceConfig(
