@@ -339,9 +339,7 @@ class ActionSpec:
     def _rate_choices(self, op: str) -> int:
         """Choices of ``op``'s rates head: off, then each bin; off or on for an image op that takes no magnitude
         (autocontrast, equalize: its bins would be one policy under many names, splitting the evidence)."""
-        from policy_search.ops.image import PARAMETER_FREE
-
-        if self.modality == "image" and op in PARAMETER_FREE:
+        if op in self._modality.magnitude_free:
             return 2
         return self._rate_bins[1] - self._rate_bins[0] + 2
 

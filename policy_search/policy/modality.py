@@ -315,6 +315,7 @@ class Modality(abc.ABC):
     online_ops: ClassVar[tuple[str, ...]]  # what the online rules (entropy-adaptive, online-augnet) draw from
     bases: ClassVar[tuple[str, ...]]  # per-sample base ops the online rules may apply before their op (flip, crop)
     signed: ClassVar[bool]  # its ops take a random sign per sample
+    magnitude_free: ClassVar[frozenset[str]] = frozenset()  # ops that take no magnitude (autocontrast, equalize)
 
     def __init__(self) -> None:
         # The policy kinds built over this protocol, by role ("subpolicies", "randaugment"), filled in by the
@@ -324,6 +325,11 @@ class Modality(abc.ABC):
     def space(self, requested: str | None = None) -> str:
         """``requested`` if it is one of this modality's magnitude spaces, else its default."""
         return requested if requested in self.spaces else self.spaces[0]
+
+    @abc.abstractmethod
+    def physical(self, op: str, magnitude: float, size: tuple[int, int] | None, num_bins: int) -> float:
+        """``op``'s physical parameter at a normalized ``magnitude`` (images: in the op's units at ``size``, positive
+        sign, in the standard space; text: its rate), for search logs."""
 
     @abc.abstractmethod
     def accepts(self, batch: Any) -> bool:
@@ -410,6 +416,13 @@ class _Image(Modality):
     online_ops = RANDAUGMENT_OPS
     bases = ("HorizontalFlip", "PadCrop")
     signed = True
+    magnitude_free = ops.PARAMETER_FREE
+
+    def physical(self, op: str, magnitude: float, size: tuple[int, int] | None, num_bins: int) -> float:
+        value = ops.magnitude_to_param(
+            op, torch.tensor([magnitude]), torch.tensor([1.0]), "standard", size or (32, 32), num_bins=num_bins
+        )
+        return round(float(value[0]), 6)
 
     def accepts(self, batch: Any) -> bool:
         return isinstance(batch, Tensor)
@@ -467,6 +480,9 @@ class _Text(Modality):
     def __init__(self) -> None:
         super().__init__()
         self._max_rate = torch.tensor([text_ops.MAX_RATE[n] for n in self.op_names])
+
+    def physical(self, op: str, magnitude: float, size: tuple[int, int] | None, num_bins: int) -> float:
+        return text_ops.MAX_RATE[op] * magnitude
 
     def accepts(self, batch: Any) -> bool:
         return isinstance(batch, TokenBatch)

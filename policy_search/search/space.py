@@ -127,8 +127,8 @@ def _sample_action(trial: TrialLike, image: ImageSpec, spec: Any) -> Policy:
     if spec.kind == "rates":
         action = [trial.suggest_int(f"rate_{op}", 0, int(n) - 1) for op, n in zip(spec.ops, spec.nvec, strict=True)]
         for op, _, unit in spec.slots_of(action):  # each op's real parameter (a text op's rate), 0 when off
-            real = unit * MAX_RATE[op] if spec.modality == "text" else _real_param(op, unit, image, spec.num_bins)
-            trial.set_user_attr(f"rate_{op}_value", real)
+            size = (image.height, image.width) if image is not None else None
+            trial.set_user_attr(f"rate_{op}_value", spec._modality.physical(op, unit, size, spec.num_bins))
         policy = spec.to_policy(action)
         policy.image_spec = image
         return policy
