@@ -49,7 +49,6 @@ CSV_FIELDS = (
 )
 
 
-ACTION_KINDS_OF_SEARCH = ("compact", "families", "slots", "rates", "online")  # --action-kind (ActionSpec.for_search)
 MAX_SEED = 1 << 40  # episode seeds are seed * 100_003 + episode: kept inside torch's 64-bit seeds
 
 
@@ -215,10 +214,10 @@ class TrainConfig:
             raise ValueError(f"--lr must be positive, got {self.lr}")
         if self.credit not in ("end", "step"):
             raise ValueError(f"--credit must be end or step, got {self.credit!r}")
-        if self.action_kind not in ACTION_KINDS_OF_SEARCH:
-            raise ValueError(
-                f"--action-kind must be one of {', '.join(ACTION_KINDS_OF_SEARCH)}, got {self.action_kind!r}"
-            )
+        from policy_search.policy.action_space import SEARCH_KINDS
+
+        if self.action_kind not in SEARCH_KINDS:
+            raise ValueError(f"--action-kind must be one of {', '.join(SEARCH_KINDS)}, got {self.action_kind!r}")
         if not 0 < self.distill_fraction <= 1:
             raise ValueError(f"--distill-fraction must be in (0, 1], got {self.distill_fraction}")
         if self.distill not in ("last", "elite", "critic"):
@@ -271,12 +270,9 @@ class TrainConfig:
                     f"--rescore races a search's shortlist; --agent {self.agent} does not search (one fixed policy "
                     "every episode): drop --rescore or use a searching agent"
                 )
-        from policy_search.benchmark.race import check_race_ablate, check_race_policies, check_race_reference
+        from policy_search.benchmark.race import check_rescore_race
 
-        anchored = self.race_reference is not None
-        check_race_ablate(self.race_ablate, self.rescore, anchored)
-        check_race_policies(tuple(self.race_policies), self.race_ablate, self.rescore, anchored)
-        check_race_reference(self.race_reference, tuple(self.race_policies), self.race_ablate, self.rescore)
+        check_rescore_race(tuple(self.race_policies), self.race_ablate, self.rescore, self.race_reference)
 
     def _default_rescore(self, agent) -> int:
         """--rescore's default: a third of the episodes for a search of whole-run policies (default_rescore)."""
@@ -990,6 +986,7 @@ def _score_name(cfg: TrainConfig) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     from policy_search.config import add_set_option, dataclass_parser
+    from policy_search.policy.action_space import SEARCH_KINDS
 
     parser = dataclass_parser(
         TrainConfig,
@@ -998,7 +995,7 @@ def build_parser() -> argparse.ArgumentParser:
         shown={
             "agent": sorted(AGENTS),
             "credit": ("end", "step"),
-            "action_kind": ACTION_KINDS_OF_SEARCH,
+            "action_kind": SEARCH_KINDS,
             "heads": ("categorical", "ordinal"),
             "update": ("reinforce", "critic"),
             "action_mode": ("discrete", "box"),

@@ -104,6 +104,7 @@ def test_an_ablation_equal_to_the_reference_is_not_raced(tmp_path):
     (tmp_path / "candidates").mkdir()
     for reference, excluded in ((None, False), ("flip-crop", True)):
         cfg = RaceConfig(task="mnist-episode", policies=("randaugment",), reference=reference, ablate=3)
-        entries = _ablated(cfg, [leader], [], tmp_path, None)
+        incumbent = load_policy(reference) if reference else None  # as _plan_entries loads it
+        entries = _ablated(cfg, [leader], [], tmp_path, None, incumbent)
         keys = {key(load_policy(e["file"])) for e in entries}
         assert (key(load_policy("flip-crop")) not in keys) == excluded

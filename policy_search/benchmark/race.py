@@ -205,18 +205,18 @@ def recorded_rescore(folder: str | os.PathLike[str], resume: bool, rescore: int 
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def check_race_ablate(ablate: int, rescore: int | None, anchored: bool = False) -> None:
+def check_race_ablate(ablate: int, rescore: int | None, reference: str | None = None) -> None:
     """A one-line ``ValueError`` unless ``--race-ablate`` leaves the leader its slot in the race ``--rescore`` plans
-    (so the ablations fit the race's budget; an ``anchored`` race, with --race-reference, gives every candidate its
-    slot and check_race_reference checks its seeds)."""
+    (``rescore_plan``: with a ``reference`` every candidate has one, and check_race_reference checks the seeds)."""
     if isinstance(ablate, bool) or not isinstance(ablate, int) or ablate < 0:
         raise ValueError(f"--race-ablate must be a whole number >= 0, got {ablate!r}")
     if ablate and not rescore:
         raise ValueError("--race-ablate needs a rescore race: give --rescore (6 or more child runs) or drop it")
-    if ablate and not anchored and ablate >= race_plan(rescore or 0)[0]:
+    slots = rescore_plan(rescore or 0, reference, 0, ablate)[0]
+    if ablate and ablate >= slots:
         raise ValueError(
             f"--race-ablate {ablate} leaves the leader no slot in the race of --rescore {rescore} "
-            f"({race_plan(rescore or 0)[0]} candidates): lower it or raise --rescore"
+            f"({slots} candidates): lower it or raise --rescore"
         )
 
 
@@ -225,24 +225,24 @@ def race_name(policy: str) -> str:
     return Path(policy).stem if Path(policy).is_file() else policy
 
 
-def check_race_policies(policies: tuple[str, ...], ablate: int, rescore: int | None, anchored: bool = False) -> None:
+def check_race_policies(
+    policies: tuple[str, ...], ablate: int, rescore: int | None, reference: str | None = None
+) -> None:
     """A one-line ``ValueError`` unless ``--race-policies`` (policies raced beside a search's shortlist, each in one
     of the race's candidate slots) load and leave the search's own leader a slot in the race ``--rescore`` plans
-    (always, in an ``anchored`` race: check_race_reference checks its seeds)."""
+    (``rescore_plan``; with a ``reference`` always)."""
     if not policies:
         return
     if not rescore:
         raise ValueError("--race-policies races them in the rescore race: give --rescore (6 or more child runs)")
-    slots = race_plan(rescore)[0]
-    if not anchored and len(policies) + ablate >= slots:
+    slots = rescore_plan(rescore, reference, len(policies), ablate)[0]
+    if len(policies) + ablate >= slots:
         raise ValueError(
             f"--race-policies ({len(policies)}) and --race-ablate ({ablate}) leave the search's leader no slot in the "
             f"race of --rescore {rescore} ({slots} candidates): race fewer policies or raise --rescore"
         )
     names = [race_name(p) for p in policies]  # each entry's runs are cached under this name
-    clash = sorted(
-        {n for n in names if names.count(n) > 1 or n == "none" or re.fullmatch(r"c\d+|trial\d+|ablate-.*", n)}
-    )
+    clash = sorted({n for n in names if names.count(n) > 1 or _reserved(n)})
     if clash:
         raise ValueError(
             f"--race-policies: {clash} would share cached race runs (two files of one name, no augmentation's, or a "
@@ -252,6 +252,20 @@ def check_race_policies(policies: tuple[str, ...], ablate: int, rescore: int | N
 
     for p in policies:
         load_policy(p)  # a missing file or bad preset name: its one-line error before any run
+
+
+def _reserved(name: str) -> bool:
+    """Whether a listed policy's or the reference's cache name is one the race gives its own runs (no augmentation's,
+    its candidates', its ablations')."""
+    return name == "none" or re.fullmatch(r"c\d+|trial\d+|ablate-.*", name) is not None
+
+
+def check_rescore_race(policies: tuple[str, ...], ablate: int, rescore: int | None, reference: str | None) -> None:
+    """The checks of a search's rescore race options (``train_agent`` and ``search`` alike): --race-ablate,
+    --race-policies and --race-reference, each a one-line ``ValueError``."""
+    check_race_ablate(ablate, rescore, reference)
+    check_race_policies(policies, ablate, rescore, reference)
+    check_race_reference(reference, policies, ablate, rescore)
 
 
 def reference_name(reference: str | None) -> str:
@@ -265,7 +279,7 @@ def check_reference(reference: str, policies: tuple[str, ...] = ()) -> None:
     name = race_name(reference)
     if reference in policies or name in {race_name(p) for p in policies}:
         raise ValueError(f"the race reference {reference!r} is also a raced policy; list it in one place")
-    if name == "none" or re.fullmatch(r"c\d+|trial\d+|ablate-.*", name):
+    if _reserved(name):
         raise ValueError(
             f"race reference {reference!r}: leave it out for no augmentation, or rename a file called like a "
             "race candidate (c0, trial3, ablate-...)"
@@ -640,7 +654,8 @@ def _plan_entries(cfg: RaceConfig, out: Path, evidence: list | None = None) -> t
     child = run_overrides(cfg.overrides, cfg.dataset, cfg.epochs)  # what the searches' children must have run with
     groups = pool_episodes(cfg.task, cfg.searches, cfg.dataset, child) if cfg.searches else []
     listed = {p: load_policy(p) for p in cfg.policies}
-    known = {**listed, **({cfg.reference: load_policy(cfg.reference)} if cfg.reference else {})}
+    anchor = load_policy(cfg.reference) if cfg.reference else None
+    known = {**listed, **({cfg.reference: anchor} if cfg.reference else {})}
     picked = _beside_listed(cfg, known, shortlist(groups, cfg.candidates + len(known), cfg.prior_runs, cfg.skip_inert))
     image_spec = None
     for folder in cfg.searches:
@@ -652,7 +667,7 @@ def _plan_entries(cfg: RaceConfig, out: Path, evidence: list | None = None) -> t
     if cfg.ablate:  # the listed policies are loaded here only when an ablation needs their leader
         pool = [g["policy"] for g in picked] if cfg.searches else [load_policy(p) for p in cfg.policies]
         evidence = [(g["policy"], len(g["accuracies"])) for g in groups] if groups else evidence
-        cut = _ablated(cfg, pool, evidence or [], out, image_spec)
+        cut = _ablated(cfg, pool, evidence or [], out, image_spec, anchor)
     kept = min(len(picked) if cfg.searches else len(cfg.policies), max(1, cfg.slots - len(cut)))
     picked, policies = (picked[:kept], cfg.policies) if cfg.searches else (picked, cfg.policies[:kept])
     entries: list[dict[str, Any]] = []
@@ -689,19 +704,19 @@ def _beside_listed(cfg: RaceConfig, listed: dict[str, Any], picked: list[dict]) 
     return [g for g in picked if key(g["policy"]) not in keys][: cfg.candidates]
 
 
-def _ablated(cfg: RaceConfig, pool: list, evidence: list, out: Path, image_spec: Any) -> list[dict]:
+def _ablated(
+    cfg: RaceConfig, pool: list, evidence: list, out: Path, image_spec: Any, reference: Any = None
+) -> list[dict]:
     """Race entries for up to ``cfg.ablate`` ablations of the leader ``pool[0]`` (saved as
     ``candidates/ablate-<part>.json``), none equal to a policy of ``pool`` that keeps its slot or to the
-    reference."""
+    ``reference`` (the race's incumbent policy, if any)."""
     from policy_search.benchmark.ablation import ablations, key
 
     if not cfg.ablate or not pool:
         return []
     taken = {key(p) for p in pool[: max(1, cfg.slots - cfg.ablate)]}
-    if cfg.reference:  # an ablation equal to the incumbent would race it against itself
-        from policy_search.policy import load_policy
-
-        taken.add(key(load_policy(cfg.reference)))
+    if reference is not None:  # an ablation equal to the incumbent would race it against itself
+        taken.add(key(reference))
     entries = []
     for label, policy in ablations(pool[0], evidence, cfg.ablate_ops):
         if key(policy) in taken or len(entries) == cfg.ablate:
@@ -796,8 +811,10 @@ def _aggregate(cfg, groups, entries, image_spec, seeds_by_round, reference, acc,
         gains = _gain(acc, reference, e["name"])
         e.update(gain_mean=float(np.mean(gains)), gain_ci95=ci95(gains), seeds=len(gains), gains=gains)
     won = by_name[winner]["gain_mean"] > 0
-    fallback = load_policy(cfg.reference) if cfg.reference else Sequence([])
-    chosen = load_policy(by_name[winner]["file"]) if won else fallback
+    if won:
+        chosen = load_policy(by_name[winner]["file"])
+    else:  # the reference: the incumbent, or no augmentation
+        chosen = load_policy(cfg.reference) if cfg.reference else Sequence([])
     if not isinstance(chosen, Policy):
         raise ValueError(f"the winner {by_name[winner]['file']} is not a policy that a schedule can hold")
     schedule = chosen if isinstance(chosen, Schedule) else Schedule([(1.0, chosen)])
@@ -824,6 +841,7 @@ def _aggregate(cfg, groups, entries, image_spec, seeds_by_round, reference, acc,
         "reference_val_accuracy": {str(s): a for s, a in reference.items()},
         "candidates": entries,
         "winner": winner,
+        "kept": winner if won else ref,
         "pick": cfg.pick,
         "exported": by_name[winner]["repr"]
         if won
@@ -834,10 +852,8 @@ def _aggregate(cfg, groups, entries, image_spec, seeds_by_round, reference, acc,
 
 def _write_race(cfg: RaceConfig, out: Path, summary: dict[str, Any], schedule: Any, rows: list[dict]) -> None:
     """schedule.json (with its provenance), race.csv, race.json and race.png."""
-    winner = summary["winner"]
-    gain = next(e["gain_mean"] for e in summary["candidates"] if e["name"] == winner)
-    if gain <= 0:  # the reference was exported (no augmentation by default): it is what the file holds
-        winner, gain = summary.get("reference", "none"), 0.0
+    winner = summary["kept"]  # the file holds the winner, or the reference (no augmentation by default): gain 0
+    gain = next((e["gain_mean"] for e in summary["candidates"] if e["name"] == winner), 0.0)
     schedule.save(
         out / "schedule.json",
         provenance={

@@ -66,6 +66,9 @@ from policy_search.policy.kinds import Sequence, SubPolicies
 from policy_search.policy.modality import IMAGE_FAMILIES, Modality, get_modality
 
 ACTION_KINDS = ("compact", "slots", "online", "rates")
+SEARCH_KINDS = ("compact", "families", "slots", "rates", "online")
+"""What ``train_agent --action-kind`` takes (``ActionSpec.for_search``): the kinds, and families (compact with a head
+per op family)."""
 ONLINE_CAPS: tuple[float, ...] = (0.1, 0.25, 0.4, 0.6, 0.8, 1.0)
 """The online action's magnitude caps (share of each op's range; the online-augnet preset: 0.25 images, 0.6 text)."""
 ONLINE_TARGETS: tuple[float, ...] = (0.6, 0.7, 0.8, 0.9)
@@ -77,6 +80,7 @@ DEFAULT_PROBABILITIES: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
 DEFAULT_RATIOS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5)
 __all__ = [
     "ACTION_KINDS",
+    "SEARCH_KINDS",
     "ActionSpec",
     "DEFAULT_OPS",
     "IMAGE_FAMILIES",
@@ -182,7 +186,7 @@ class ActionSpec:
                 )
             spec = cls.online_spec(modality)
         else:
-            raise ValueError(f"unknown action kind {action_kind!r}; choose compact, families, slots, rates or online")
+            raise ValueError(f"unknown action kind {action_kind!r}; choose one of {', '.join(SEARCH_KINDS)}")
         return spec._narrowed(tuple(ops), max_ops, tuple(magnitude_range))
 
     @classmethod
@@ -419,7 +423,7 @@ class ActionSpec:
             low, high = self._rate_bins
             heads = [
                 f"{op}: 0 off, 1 on (it takes no magnitude)"
-                if self._rate_choices(op) == 2 and high > low
+                if op in self._modality.magnitude_free
                 else f"{op}: 0 off, choice k is magnitude bin {low} + k - 1 ({low}..{high}; magnitude bin / "
                 f"{self.num_bins - 1})"
                 for op in self.ops
@@ -521,14 +525,11 @@ class ActionSpec:
             chosen = Sequence.trusted(parts)
         elif self.kind == "online":
             chosen = self._online_policy(action)
-        elif self.kind == "rates":
-            entries = [(op, 1.0, b / (self.num_bins - 1)) for op, b in self._rates(action)]
-            bins = self.num_bins if modality.binned else None
+        else:  # slots, and rates' ops that are on: one sub-policy of (op, probability, magnitude)
+            entries = [e for e in self.slots_of(action) if self.kind == "slots" or e[1]]
+            bins = self.num_bins if modality.binned else None  # text slot files record no grid (as they always have)
             subpolicies = modality.kinds["subpolicies"]
             chosen = subpolicies.trusted([entries], space=space, num_bins=bins) if entries else Sequence.trusted([])
-        else:
-            bins = self.num_bins if modality.binned else None  # text slot files record no grid (as they always have)
-            chosen = modality.kinds["subpolicies"].trusted([self.slots_of(action)], space=space, num_bins=bins)
         # actions are valid by construction (the spec was checked once, each head's index is in range): the policies
         # are built without the file validators (issue 34); a base is the user's and already checked
         return chosen if base is None else Sequence.trusted([base, chosen])

@@ -111,7 +111,7 @@ class CompareConfig:
     def _validate_space(self) -> None:
         """The Optuna space is known; an action space is of the task's modality; narrowing fits the action."""
         from policy_search.child.tasks import get_preset
-        from policy_search.search.space import ACTION_SPACES, SPACES, action_space_spec
+        from policy_search.search.space import ACTION_SPACES, SPACES, action_space_spec, check_space_modality
 
         if any(m in OPTUNA_METHODS for m in self.methods) and self.space not in SPACES:
             raise ValueError(f"unknown search space {self.space!r}; choose one of {', '.join(SPACES)}")
@@ -123,12 +123,7 @@ class CompareConfig:
                 "run costs more than one (its learner's validation passes); run train_agent --action-kind online and "
                 "search --space online with budgets in child-run equivalents (experiments/round3-online-search)"
             )
-        if self.space in ACTION_SPACES and ACTION_SPACES[self.space][1] != modality:
-            raise ValueError(
-                f"--space {self.space} is an action space of {ACTION_SPACES[self.space][1]}, but {self.task} is a "
-                f"{modality} task; choose one of "
-                + ", ".join(n for n, (_, m) in ACTION_SPACES.items() if m == modality)
-            )
+        check_space_modality(self.space, self.task, modality)
         if self.ops or self.max_ops is not None or self.magnitude_range:
             # the RL methods' action: the space's own when it is an action space, else the modality's compact one
             rl_space = next(n for n, (kind, m) in ACTION_SPACES.items() if kind == "compact" and m == modality)

@@ -126,8 +126,8 @@ def _sample_action(trial: TrialLike, image: ImageSpec, spec: Any) -> Policy:
     online action, one parameter per head; or of the rates action, one magnitude choice per op."""
     if spec.kind == "rates":
         action = [trial.suggest_int(f"rate_{op}", 0, int(n) - 1) for op, n in zip(spec.ops, spec.nvec, strict=True)]
+        size = (image.height, image.width) if image is not None else None
         for op, _, unit in spec.slots_of(action):  # each op's real parameter (a text op's rate), 0 when off
-            size = (image.height, image.width) if image is not None else None
             trial.set_user_attr(f"rate_{op}_value", spec._modality.physical(op, unit, size, spec.num_bins))
         policy = spec.to_policy(action)
         policy.image_spec = image
@@ -167,6 +167,16 @@ ACTION_SPACES: dict[str, tuple[str, str]] = {
     "rates": ("rates", "image"),
     "text-rates": ("rates", "text"),
 }
+
+
+def check_space_modality(space: str, task: str, modality: str) -> None:
+    """A one-line ``ValueError`` when ``space`` is an action space of the other modality than ``task``'s (an image
+    action on a text task would search ops the child never applies); shared by ``search`` and ``search compare``."""
+    if space in ACTION_SPACES and ACTION_SPACES[space][1] != modality:
+        raise ValueError(
+            f"--space {space} is an action space of {ACTION_SPACES[space][1]}, but {task} is a {modality} task; "
+            "choose one of " + ", ".join(n for n, (_, m) in ACTION_SPACES.items() if m == modality)
+        )
 
 
 def action_space_spec(

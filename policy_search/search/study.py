@@ -34,7 +34,7 @@ from optuna.trial import TrialState
 from policy_search.outputs import atomic_write_text, remove_stale_temps
 from policy_search.policy.action_space import DEFAULT_RATIOS, parse_synthetic
 from policy_search.search import storage as st
-from policy_search.search.space import SPACES, action_space_spec, build_policy, narrowed_space
+from policy_search.search.space import SPACES, action_space_spec, build_policy, check_space_modality, narrowed_space
 from policy_search.threads import configure_threads
 
 __all__ = ["SearchConfig", "main", "run_search", "trials_table", "write_outputs"]
@@ -139,12 +139,9 @@ class SearchConfig:
                 f"--rescore must be 0 or at least 6 child runs and leave at least 4 trials; got --rescore "
                 f"{self.rescore} of --trials {self.trials}"
             )
-        from policy_search.benchmark.race import check_race_ablate, check_race_policies, check_race_reference
+        from policy_search.benchmark.race import check_rescore_race
 
-        anchored = self.race_reference is not None
-        check_race_ablate(self.race_ablate, self.rescore, anchored)
-        check_race_policies(tuple(self.race_policies), self.race_ablate, self.rescore, anchored)
-        check_race_reference(self.race_reference, tuple(self.race_policies), self.race_ablate, self.rescore)
+        check_rescore_race(tuple(self.race_policies), self.race_ablate, self.rescore, self.race_reference)
         if self.race_policies and self.race_ablate:  # the study's race lists its trials as policies: an ablation
             raise ValueError(  # would take the last listed slot, which is a --race-policies one
                 "search takes --race-policies or --race-ablate, not both (train_agent takes both); drop one"
@@ -162,7 +159,7 @@ class SearchConfig:
         if not 0 < self.heartbeat_s < self.grace_s:
             raise ValueError(f"need 0 < --heartbeat ({self.heartbeat_s}) < --grace ({self.grace_s})")
         preset = get_preset(self.task, **self.preset_overrides())  # unknown task or field -> a ValueError
-        check_space_modality(self.space, self.task, preset.modality)
+        check_space_modality(self.space, self.task, preset.modality)  # an image action on a text task, or back
         if self.narrowing():
             action_space_spec(self.space, **self.space_args())  # unknown ops, bad ranges, a space that has no action
         st.describe_storage(self.storage_spec())
@@ -425,43 +422,28 @@ def _rescore(study: optuna.Study, config: SearchConfig, image: Any, trial_sample
         return _race_shortlist(study, config, image, trial_samples)
 
 
-def check_space_modality(space: str, task: str, modality: str) -> None:
-    """A one-line ``ValueError`` when ``space`` is an action space of the other modality than ``task``'s (an image
-    action on a text task would search ops the child never applies)."""
-    from policy_search.search.space import ACTION_SPACES
-
-    if space in ACTION_SPACES and ACTION_SPACES[space][1] != modality:
-        raise ValueError(
-            f"--space {space} is an action space of {ACTION_SPACES[space][1]}, but {task} is a {modality} task; "
-            "choose one of " + ", ".join(n for n, (_, m) in ACTION_SPACES.items() if m == modality)
-        )
-
-
-def _shortlist_trials(config: SearchConfig, complete: list, image: Any, slots: int) -> list[str]:
-    """The best distinct trials' policies, saved as ``rescore/trial<N>.json``, up to ``slots`` of them (the listed
-    policies take the others); a trial equal to a --race-policies entry or the --race-reference is left out (the
-    race holds that policy already: raced twice, it would learn nothing), unless every trial is one: then the best."""
+def _shortlist_trials(config: SearchConfig, built: list[tuple[Any, Any]], slots: int) -> list[str]:
+    """The best distinct trials' policies (``built``: (trial, policy), best first), saved as
+    ``rescore/trial<N>.json``, up to ``slots`` of them (the listed policies take the others); a trial equal to a
+    --race-policies entry or the --race-reference is left out (the race holds that policy already: raced twice, it
+    would learn nothing), unless every trial is one: then the best."""
     from policy_search.benchmark.ablation import key as policy_key
     from policy_search.policy import load_policy
 
     held = {policy_key(load_policy(p)) for p in (*config.race_policies, *filter(None, [config.race_reference]))}
-    files: list[str] = []
-    for skip in (held, set()):  # the second pass only where every trial is a policy the race holds
-        seen: set[str] = set()
-        for t in complete:
-            policy = build_policy(config.space, t.params, image, config.space_args())
-            key = json.dumps(policy.to_dict()["body"], sort_keys=True)
-            if key in seen or policy_key(policy) in skip:
-                continue
+    distinct, seen = [], set()
+    for t, policy in built:
+        key = json.dumps(policy.to_dict()["body"], sort_keys=True)
+        if key not in seen:
             seen.add(key)
-            path = Path(config.out) / "rescore" / f"trial{t.number}.json"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            policy.save(path, provenance={"task": config.task, "trial": t.number, "val_accuracy": t.value})
-            files.append(str(path))
-            if len(files) == slots:
-                break
-        if files:
-            return files
+            distinct.append((t, policy))
+    fresh = [(t, p) for t, p in distinct if policy_key(p) not in held] or distinct[:1]
+    files = []
+    for t, policy in fresh[:slots]:
+        path = Path(config.out) / "rescore" / f"trial{t.number}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        policy.save(path, provenance={"task": config.task, "trial": t.number, "val_accuracy": t.value})
+        files.append(str(path))
     return files
 
 
@@ -479,8 +461,9 @@ def _race_shortlist(study: optuna.Study, config: SearchConfig, image: Any, trial
         ),
         key=lambda t: (-t.value, t.number),
     )
-    files = _shortlist_trials(config, complete, image, candidates - len(config.race_policies))
-    evidence = [(build_policy(config.space, t.params, image, config.space_args()), 1) for t in complete]
+    built = [(t, build_policy(config.space, t.params, image, config.space_args())) for t in complete]
+    files = _shortlist_trials(config, built, candidates - len(config.race_policies))
+    evidence = [(policy, 1) for _, policy in built]
     race = run_race(
         RaceConfig(
             task=config.task,
