@@ -852,7 +852,8 @@ def _aggregate(cfg, groups, entries, image_spec, seeds_by_round, reference, acc,
 
 def _write_race(cfg: RaceConfig, out: Path, summary: dict[str, Any], schedule: Any, rows: list[dict]) -> None:
     """schedule.json (with its provenance), race.csv, race.json and race.png."""
-    winner = summary["kept"]  # the file holds the winner, or the reference (no augmentation by default): gain 0
+    # the file holds the winner, or the reference (no augmentation by default; gain 0): "kept" says which
+    winner = summary.get("kept", summary["winner"])
     gain = next((e["gain_mean"] for e in summary["candidates"] if e["name"] == winner), 0.0)
     schedule.save(
         out / "schedule.json",
