@@ -108,3 +108,24 @@ def test_an_ablation_equal_to_the_reference_is_not_raced(tmp_path):
         entries = _ablated(cfg, [leader], [], tmp_path, None, incumbent)
         keys = {key(load_policy(e["file"])) for e in entries}
         assert (key(load_policy("flip-crop")) not in keys) == excluded
+
+
+def test_compare_gives_every_method_the_same_reference_and_checks_it_first(tmp_path, monkeypatch):
+    """search compare passes --race-reference (and --race-policies) to the Optuna and the RL searches alike, so a
+    comparison of round 6's design runs through one command; a bad reference is refused before any method runs."""
+    from policy_search.benchmark import race
+    from policy_search.search.compare import CompareConfig, run_compare
+
+    monkeypatch.setattr(race, "val_accuracy", lambda task, policy, seed, cache, **kw: 0.5 + 0.01 * (seed % 3))
+    common = {"task": "mnist-episode", "budget_runs": 10, "rescore": 6, "seeds": 1, "methods": ("tpe", "augnet")}
+    common.update(out=str(tmp_path / "cmp"), test_seeds=0, device="cpu", overrides={"epochs": 0.25})
+    with pytest.raises(ValueError, match="leave it out for no augmentation"):
+        run_compare(CompareConfig(**common, race_reference="none"))
+    with pytest.raises(ValueError, match="not both"):
+        run_compare(CompareConfig(**common, race_reference="flip-crop", race_policies=("randaugment",), race_ablate=1))
+    assert not (tmp_path / "cmp" / "runs").exists()  # nothing ran
+    run_compare(CompareConfig(**common, race_reference="flip-crop"))
+    for method in ("tpe", "augnet"):
+        found = json.loads((tmp_path / "cmp" / "runs" / method / "seed0" / "race" / "race.json").read_text())
+        assert found["reference"] == "flip-crop", method
+        assert not any(p.name.startswith("none-") for p in (tmp_path / "cmp" / "runs" / method / "seed0").rglob("*"))

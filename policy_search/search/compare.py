@@ -78,6 +78,14 @@ class CompareConfig:
     a third of each search's runs from 12 up (16 -> 6, 48 -> 16), else 0; 0: the search's own pick."""
     race_ablate: int = 0
     """Race slots of each search given to ablations of its leader (``train_agent --race-ablate``)."""
+    race_policies: tuple[str, ...] = field(default=(), metadata={"nargs": "+"})
+    """With a rescore race: policies (files or preset names) raced beside each search's leader, each in one of the
+    race's candidate slots (``train_agent --race-policies``; not with --race-ablate)."""
+    race_reference: str | None = None
+    """With a rescore race: an incumbent (a file or preset name) in no augmentation's place in every search's race,
+    exported unless that search's leader beats it on average (``train_agent --race-reference``). Its race runs count
+    as one child run each, as every race run does; an online reference costs a little more (race.json says how
+    much)."""
     test_seeds: int = 2
     """Child seeds per exported policy in the final test evaluation (0 skips it)."""
     first_test_seed: int = 0
@@ -204,6 +212,8 @@ def _run_optuna(config: CompareConfig, method: str, seed: int, out: Path, runs: 
         overrides=dict(config.overrides),
         rescore=config.rescore,
         race_ablate=config.race_ablate,
+        race_policies=tuple(config.race_policies),
+        race_reference=config.race_reference,
         resume=True,
         ops=tuple(config.ops),
         max_ops=config.max_ops,
@@ -232,6 +242,8 @@ def _run_rl(config: CompareConfig, method: str, seed: int, out: Path, runs: int)
     kwargs: dict[str, Any] = {"task": config.task, "agent": method, "episodes": runs, "seed": seed, "out": str(out)}
     kwargs["rescore"] = config.rescore  # 0 too: train_agent's own default would race where Optuna's search does not
     kwargs["race_ablate"] = config.race_ablate
+    kwargs["race_policies"] = tuple(config.race_policies)
+    kwargs["race_reference"] = config.race_reference
     from policy_search.search.space import ACTION_SPACES
 
     if config.space in ACTION_SPACES:  # an action space: the RL methods search that very action (compact/families)
@@ -463,9 +475,11 @@ def _check_rescore(config: CompareConfig, runs: int, per_run: int) -> None:
             f"--rescore {config.rescore} of {budget}: raise the budget to at least {config.rescore + 4} runs or "
             "lower --rescore"
         )
-    from policy_search.benchmark.race import check_race_ablate
+    from policy_search.benchmark.race import check_rescore_race
 
-    check_race_ablate(config.race_ablate, config.rescore)
+    if config.race_policies and config.race_ablate:  # search's race lists its trials as policies (study.py)
+        raise ValueError("compare takes --race-policies or --race-ablate, not both (search takes one); drop one")
+    check_rescore_race(tuple(config.race_policies), config.race_ablate, config.rescore, config.race_reference)
 
 
 def _test_seed_list(config: CompareConfig) -> list[int]:
