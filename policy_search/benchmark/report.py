@@ -207,8 +207,48 @@ def aggregate(
         "summary": summary,
         "best_baseline": best,
         "comparisons": comparisons,
+        "failed_runs": failed_runs(records),
         "runs": rows,
     }
+
+
+STUCK_LOSS_SHARE = 0.9
+"""A run never left chance when its final validation loss is at least this share of ln(classes) and its final
+validation accuracy is within ``STUCK_ACC_MARGIN`` of the error between chance and perfect (experiments/round7-
+incumbent-mnist-small: LeNet-5 now and then stays at chance from the first batch, about 1 run in 1,000)."""
+STUCK_ACC_MARGIN = 0.1
+
+
+def failed_runs(records: Sequence[dict]) -> list[dict]:
+    """The runs that never left chance, (policy, seed, final validation loss and accuracy), in policy and seed order.
+    Both conditions are needed: an overfitted text child ends at a high validation loss with a sound accuracy, and a
+    tagger's token accuracy starts high. A failed run is a fact about the seed's training more than the policy's
+    effect, and one of them moves a mean over a hundred seeds by half a point: the report lists them, the analysis
+    keeps every run."""
+    found = []
+    for r in records:
+        history, classes = r.get("history") or [], len(r.get("class_names") or [])
+        if classes < 2 or not history or "val_loss" not in history[-1] or "val_acc" not in history[-1]:
+            continue
+        loss, acc, chance = float(history[-1]["val_loss"]), float(history[-1]["val_acc"]), 1.0 / classes
+        if loss >= STUCK_LOSS_SHARE * math.log(classes) and acc < chance + STUCK_ACC_MARGIN * (1.0 - chance):
+            found.append({"policy": r["policy"], "seed": r["seed"], "final_val_loss": loss, "final_val_acc": acc})
+    return sorted(found, key=lambda f: (f["policy"], f["seed"]))
+
+
+def _failed_section(results: dict) -> list[str]:
+    failed = results.get("failed_runs") or []
+    if not failed:
+        return []
+    seeds = sorted({f["seed"] for f in failed})
+    return [
+        "",
+        f"**{len(failed)} run(s) never left chance** (final validation loss >= {STUCK_LOSS_SHARE} ln(classes) and "
+        "accuracy near chance): "
+        + "; ".join(f"`{f['policy']}` seed {f['seed']} ({100 * f['final_val_acc']:.1f}%)" for f in failed)
+        + f". Every comparison below keeps them; a paired difference on seed(s) {', '.join(map(str, seeds))} "
+        "measures a failed training, not the policy: read the comparisons with and without those seeds.",
+    ]
 
 
 def _against_baseline(
@@ -445,7 +485,8 @@ def _markdown(results: dict, figures: list[tuple[str, str]]) -> str:
     """report.md: the summary table, the paired comparison with the best baseline, the learned policies head to
     head, the figures and the versions."""
     meta = results["meta"]
-    lines = _summary_section(results) + _comparison_section(results) + _replicated_section(results)
+    lines = _summary_section(results) + _failed_section(results) + _comparison_section(results)
+    lines += _replicated_section(results)
     lines += _head_to_head_section(results)
     lines += ["## Figures", ""] + [
         f"![{f}]({f})\n\n{caption} Produced by: `{meta['command']}`\n" for f, caption in figures
