@@ -321,3 +321,39 @@ def test_baselines_given_as_files_are_ranked_with_the_presets(tmp_path, shared_d
     assert json.loads((out / "results.json").read_text())["best_baseline"] == str(flip)
     assert main(["--config", str(config), "--baselines", "eda", "--no-progress"]) == 2
     assert "not among the policies" in capsys.readouterr().err
+
+
+def test_policies_that_do_the_same_share_one_run_per_seed(tmp_path, shared_data_dir, monkeypatch):
+    """Round 6: six searches' races kept the preset, and the harness trained each of the six identical exports on
+    every seed. Files that differ only in provenance (the search that wrote them) are one policy: one run per seed,
+    recorded under each name with that file's own provenance; another policy still trains."""
+    kw = dict(KW, data_dir=str(shared_data_dir))
+    flip = [[("HorizontalFlip", 0.5, 0.0)]]
+    files = []
+    for i, cost in enumerate((10.0, 20.0, 30.0)):
+        files.append(tmp_path / f"search{i}" / "schedule.json")
+        SubPolicies(flip).save(files[-1], provenance={"compute_spent": cost, "search_seed": i})
+    other = tmp_path / "other" / "policy.json"
+    SubPolicies([[("Rotate", 0.5, 0.3)]]).save(other)
+    trained = []
+    real_run_one = benchmark._run_one
+    monkeypatch.setattr(
+        benchmark, "_run_one", lambda spec, seed, *a: trained.append(spec.name) or real_run_one(spec, seed, *a)
+    )
+    out = tmp_path / "bench"
+    first = run_benchmark("mnist-proxy", ["none", str(files[0])], 2, out, **kw)
+    assert first["counts"] == {"computed": 4, "cached": 0, "total": 4}
+    trained.clear()
+    later = run_benchmark("mnist-proxy", ["none", *map(str, files), str(other)], 2, out, **kw)
+    assert sorted(trained) == [str(other)] * 2  # the twins of files[0] were read off its runs, not trained
+    assert later["counts"] == {"computed": 2, "cached": 8, "total": 10}
+    for seed in (0, 1):
+        runs = {r["policy"]: r for r in later["runs"] if r["seed"] == seed}
+        accs = {runs[str(f)]["test_accuracy"] for f in files}
+        assert len(accs) == 1
+    twin = json.loads(next((out / "runs").glob("search2-schedule-*-seed1.json")).read_text())
+    assert twin["provenance"]["search_seed"] == 2 and twin["search_cost"] == 30.0 and twin["source"] == str(files[2])
+    assert twin["same_run_as"].startswith("search0-schedule-")
+    assert later["summary"][str(files[1])]["search_cost"]["mean"] == 20.0
+    again = run_benchmark("mnist-proxy", ["none", *map(str, files), str(other)], 2, out, **kw)
+    assert again["counts"]["computed"] == 0

@@ -11,7 +11,9 @@ split once at the end, then measures robustness (``policy_search.benchmark.robus
 finished pair is written atomically to ``OUT/runs/<policy-key>-seed<k>.json`` and never recomputed: rerunning,
 adding policies or adding seeds to an existing ``OUT`` runs only the missing pairs (a policy file's key holds a hash
 of its content; a preset's run records a digest of the preset's definition, and a cached run of a preset whose
-definition has changed since is refused). The aggregate (``results.json``,
+definition has changed since is refused). Policies that do the same (files that differ only in provenance, as
+several searches exporting one policy do) share one run per seed, recorded under each name with its own
+provenance and ``same_run_as``. The aggregate (``results.json``,
 ``results.csv``, ``report.md``, figures) is rewritten from all cached runs at the end (``benchmark_report``).
 
 Python: ``run_benchmark(task, policies, seeds, out, ...) -> dict`` (see its docstring).
@@ -414,12 +416,43 @@ def _open_out(out_dir: Path) -> None:
         remove_stale_temps(folder)
 
 
-def _run_missing(specs, seed_list, preset, protocol, device, data_dir, out_dir: Path, progress, workers, ray):
-    """Every (policy, seed) run: read from the cache, or trained (here, in workers or on Ray) and cached as it
-    finishes. Returns (records, the pairs trained)."""
+def behaviour(spec: PolicySpec) -> str:
+    """A digest of what ``spec``'s policy does: its document without the provenance (which search wrote it, at what
+    cost). Several searches that export the same policy (round 6: six races that all kept the preset) differ only
+    there, and one child run per seed serves them all (``_run_missing``)."""
+    from policy_search.policy import load_policy
+
+    document = load_policy(spec.path if spec.path is not None else spec.name).to_dict()
+    document.pop("provenance", None)
+    return hashlib.sha1(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _as_twin(record: dict, spec: PolicySpec) -> dict:
+    """``record`` (a run of a policy that does what ``spec``'s does, on the same seed) as ``spec``'s run: its names,
+    provenance and search cost, and ``same_run_as`` naming the run it is (training is deterministic given the policy
+    and the seed, so training it again would give the same record)."""
+    from policy_search.policy import load_policy
+
+    policy = load_policy(spec.path if spec.path is not None else spec.name)
+    provenance = getattr(policy, "provenance", None) or {}
+    return {
+        **record,
+        "policy": spec.name,
+        "key": spec.key,
+        "source": str(spec.path) if spec.path is not None else "preset",
+        "definition": preset_definition(policy) if spec.path is None else None,
+        "search_cost": provenance.get("compute_spent"),
+        "provenance": provenance,
+        "same_run_as": record.get("same_run_as") or record["key"],
+    }
+
+
+def _cached_runs(specs, seed_list, protocol, out_dir: Path) -> tuple[list[dict], list, dict]:
+    """The cached runs, the (spec, seed) pairs missing, and each cached run by (behaviour, seed)."""
     records: list[dict] = []
-    todo = []
+    todo, by_behaviour = [], {}
     definitions: dict[str, str] = {}
+    digests = {spec.key: behaviour(spec) for spec in specs}
     # Seed-major: an interrupted benchmark leaves whole seeds (every policy), which pair in a partial report.
     for seed, spec in ((k, s) for k in seed_list for s in specs):
         path = out_dir / "runs" / f"{spec.key}-seed{seed}.json"
@@ -427,15 +460,32 @@ def _run_missing(specs, seed_list, preset, protocol, device, data_dir, out_dir: 
         if cached is not None:
             _check_definition(cached, spec, definitions, path)
         if cached is None:
-            todo.append((spec, seed))
+            todo.append((spec, seed, digests[spec.key]))
         else:
             records.append(cached)
+            by_behaviour.setdefault((digests[spec.key], seed), cached)
+    return records, todo, by_behaviour
+
+
+def _run_missing(specs, seed_list, preset, protocol, device, data_dir, out_dir: Path, progress, workers, ray):
+    """Every (policy, seed) run: read from the cache, or trained (here, in workers or on Ray) and cached as it
+    finishes; a policy that does what another does (``behaviour``) takes that one's run of the seed instead of
+    training it again. Returns (records, the pairs trained)."""
+    records, missing, by_behaviour = _cached_runs(specs, seed_list, protocol, out_dir)
+    todo, twins = [], {}  # twins: (behaviour, seed) -> the specs waiting for that run
+    for spec, seed, digest in missing:
+        if (digest, seed) in by_behaviour or (digest, seed) in twins:
+            twins.setdefault((digest, seed), []).append(spec)
+        else:
+            todo.append((spec, seed))
+            twins[(digest, seed)] = []
+    digest_of = {(spec.key, seed): digest for spec, seed, digest in missing}
     total = len(specs) * len(seed_list)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, initial=total - len(todo), desc=f"benchmark {preset.name}", unit="run")
+        bar = tqdm(total=total, initial=total - len(missing), desc=f"benchmark {preset.name}", unit="run")
 
     def save(spec: PolicySpec, seed: int, record: dict) -> None:
         _write_json_atomic(out_dir / "runs" / f"{spec.key}-seed{seed}.json", record)
@@ -443,8 +493,13 @@ def _run_missing(specs, seed_list, preset, protocol, device, data_dir, out_dir: 
         records.append(record)
         if bar is not None:
             bar.update(1)
+        for twin in twins.pop((digest_of.get((spec.key, seed)), seed), []):
+            save(twin, seed, _as_twin(record, twin))
 
     try:
+        for (digest, seed), record in by_behaviour.items():  # twins of runs already cached
+            for twin in twins.pop((digest, seed), []):
+                save(twin, seed, _as_twin(record, twin))
         if ray is not None or (workers > 1 and len(todo) > 1):
             from policy_search.dispatch import run_jobs
 
