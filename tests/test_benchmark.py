@@ -33,16 +33,16 @@ def test_interrupt_resume_add_policy_and_cli(tmp_path, shared_data_dir, monkeypa
     monkeypatch.setattr(benchmark, "_run_one", real_run_one)
 
     resumed = run_benchmark("mnist-proxy", ["none", "progress-heuristic"], 2, out, **kw)
-    assert resumed["counts"] == {"computed": 3, "cached": 1, "total": 4}
+    assert resumed["counts"] == {"computed": 3, "shared": 0, "cached": 1, "total": 4}
     again = run_benchmark("mnist-proxy", ["none", "progress-heuristic"], 2, out, **kw)
-    assert again["counts"] == {"computed": 0, "cached": 4, "total": 4}
+    assert again["counts"] == {"computed": 0, "shared": 0, "cached": 4, "total": 4}
     assert json.dumps(again["runs"]) == json.dumps(resumed["runs"])  # read back, not retrained
 
     # a learned policy arrives later as a file: only its pairs run, and its search cost is reported
     agent = tmp_path / "agent"
     SubPolicies([[("HorizontalFlip", 0.5, 0.0)]]).save(agent / "policy.json", provenance={"compute_spent": 123.0})
     added = run_benchmark("mnist-proxy", ["none", "progress-heuristic", str(agent)], 2, out, **kw)
-    assert added["counts"] == {"computed": 2, "cached": 4, "total": 6}
+    assert added["counts"] == {"computed": 2, "shared": 0, "cached": 4, "total": 6}
     assert added["summary"][str(agent)]["search_cost"]["mean"] == 123.0
     assert added["best_baseline"] in ("none", "progress-heuristic")
     assert set(added["comparisons"]) == {"none", "progress-heuristic", str(agent)} - {added["best_baseline"]}
@@ -93,7 +93,7 @@ def test_interrupt_resume_add_policy_and_cli(tmp_path, shared_data_dir, monkeypa
     )
     assert main(["--config", str(config), "--no-progress"]) == 0
     captured = capsys.readouterr()
-    assert "0 run(s) trained, 4 read from cache" in captured.out
+    assert "0 run(s) trained, 0 shared with a policy that does the same, 4 read from cache" in captured.out
     assert "skipping optional policy" in captured.err
 
     # the policy file moves (a renamed experiment folder): its cached runs are found by content and reported under
@@ -102,7 +102,7 @@ def test_interrupt_resume_add_policy_and_cli(tmp_path, shared_data_dir, monkeypa
     moved.parent.mkdir()
     agent.rename(moved)
     after_move = run_benchmark("mnist-proxy", ["none", "progress-heuristic", str(moved)], 2, out, **kw)
-    assert after_move["counts"] == {"computed": 0, "cached": 6, "total": 6}
+    assert after_move["counts"] == {"computed": 0, "shared": 0, "cached": 6, "total": 6}
     assert str(moved) in after_move["summary"] and str(agent) not in after_move["summary"]
     rebuild_report(out)
     assert str(moved) in json.loads((out / "results.json").read_text())["summary"]
@@ -158,7 +158,7 @@ def test_worker_processes_train_the_runs_one_process_would(tmp_path, shared_data
         out = run_benchmark(
             "mnist-proxy", ["none", "progress-heuristic"], 1, tmp_path / f"w{workers}", workers=workers, **kw
         )
-        assert out["counts"] == {"computed": 2, "cached": 0, "total": 2}
+        assert out["counts"] == {"computed": 2, "shared": 0, "cached": 0, "total": 2}
         runs = sorted((tmp_path / f"w{workers}" / "runs").glob("*.json"))
         results[workers] = {p.name: {k: json.loads(p.read_text())[k] for k in ("test", "val", "history")} for p in runs}
     assert len(results[2]) == 2 and results[2] == results[1]
@@ -342,11 +342,11 @@ def test_policies_that_do_the_same_share_one_run_per_seed(tmp_path, shared_data_
     )
     out = tmp_path / "bench"
     first = run_benchmark("mnist-proxy", ["none", str(files[0])], 2, out, **kw)
-    assert first["counts"] == {"computed": 4, "cached": 0, "total": 4}
+    assert first["counts"] == {"computed": 4, "shared": 0, "cached": 0, "total": 4}
     trained.clear()
     later = run_benchmark("mnist-proxy", ["none", *map(str, files), str(other)], 2, out, **kw)
     assert sorted(trained) == [str(other)] * 2  # the twins of files[0] were read off its runs, not trained
-    assert later["counts"] == {"computed": 2, "cached": 8, "total": 10}
+    assert later["counts"] == {"computed": 2, "shared": 4, "cached": 4, "total": 10}
     for seed in (0, 1):
         runs = {r["policy"]: r for r in later["runs"] if r["seed"] == seed}
         accs = {runs[str(f)]["test_accuracy"] for f in files}

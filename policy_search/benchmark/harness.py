@@ -273,7 +273,8 @@ def run_benchmark(
     Returns the aggregate (also written to ``out/results.json``): ``meta`` (command, task preset, seeds,
     versions), ``summary`` {policy: {metric: {mean, std, ci_low, ci_high, n}}}, ``best_baseline``,
     ``comparisons`` (paired against the best baseline), ``runs`` (one flat row per run), and ``counts``
-    {"computed", "cached", "total"}: how many (policy, seed) pairs this call trained versus read from the cache.
+    {"computed", "shared", "cached", "total"}: how many (policy, seed) pairs this call trained, took from a policy that
+    does the same (``behaviour``), and read from the cache.
     """
     from policy_search.benchmark.report import aggregate, write_report
     from policy_search.child.run import resolve_device
@@ -290,7 +291,9 @@ def run_benchmark(
     _open_out(out_dir)
     protocol = _protocol(preset, robustness_samples, fgsm_eps)
     pairs = [(s, k) for s in specs for k in seed_list]
-    records, todo = _run_missing(specs, seed_list, preset, protocol, device, data_dir, out_dir, progress, workers, ray)
+    records, todo, trained = _run_missing(
+        specs, seed_list, preset, protocol, device, data_dir, out_dir, progress, workers, ray
+    )
     order = {(s.key, k): i for i, (s, k) in enumerate(pairs)}
     records.sort(key=lambda r: order[(r["key"], r["seed"])])
     command = (
@@ -299,7 +302,13 @@ def run_benchmark(
     )
     results = aggregate(records, specs, seed_list, preset, protocol, command, groups, chosen)
     results["meta"]["out"] = str(out_dir)
-    results["counts"] = {"computed": len(todo), "cached": len(pairs) - len(todo), "total": len(pairs)}
+    shared = len(todo) - len(trained)
+    results["counts"] = {
+        "computed": len(trained),
+        "shared": shared,
+        "cached": len(pairs) - len(todo),
+        "total": len(pairs),
+    }
     if report:
         write_report(out_dir, results, records)
     return results
@@ -470,7 +479,7 @@ def _cached_runs(specs, seed_list, protocol, out_dir: Path) -> tuple[list[dict],
 def _run_missing(specs, seed_list, preset, protocol, device, data_dir, out_dir: Path, progress, workers, ray):
     """Every (policy, seed) run: read from the cache, or trained (here, in workers or on Ray) and cached as it
     finishes; a policy that does what another does (``behaviour``) takes that one's run of the seed instead of
-    training it again. Returns (records, the pairs trained)."""
+    training it again. Returns (records, the pairs missing, the pairs trained)."""
     records, missing, by_behaviour = _cached_runs(specs, seed_list, protocol, out_dir)
     todo, twins = [], {}  # twins: (behaviour, seed) -> the specs waiting for that run
     for spec, seed, digest in missing:
@@ -514,7 +523,7 @@ def _run_missing(specs, seed_list, preset, protocol, device, data_dir, out_dir: 
     finally:
         if bar is not None:
             bar.close()
-    return records, todo
+    return records, [(spec, seed) for spec, seed, _ in missing], todo
 
 
 # --- command line ---------------------------------------------------------------------------------------------
@@ -657,7 +666,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     counts = results["counts"]
     print(
-        f"{counts['computed']} run(s) trained, {counts['cached']} read from cache; report: "
+        f"{counts['computed']} run(s) trained, {counts['shared']} shared with a policy that does the same, "
+        f"{counts['cached']} read from cache; report: "
         f"{Path(results['meta']['out']) / 'report.md'}"
     )
     return 0
