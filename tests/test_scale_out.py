@@ -59,7 +59,7 @@ def test_benchmark_through_ray_gives_the_local_figures(tmp_path, shared_data_dir
     )
     local = run_benchmark("mnist-proxy", ["none", "randaugment"], 2, str(tmp_path / "local"), workers=2, **common)
     remote = run_benchmark("mnist-proxy", ["none", "randaugment"], 2, str(tmp_path / "ray"), ray="local", **common)
-    assert remote["counts"] == {"computed": 4, "cached": 0, "total": 4}
+    assert remote["counts"] == {"computed": 4, "shared": 0, "cached": 0, "total": 4}
     runs = sorted((tmp_path / "ray" / "runs").glob("*.json"))
     assert len(runs) == 4
     for path in runs:
