@@ -167,6 +167,10 @@ class TrainConfig:
     reference is exported unless one of them beats it on average (e.g. online-augnet, above every free recipe in
     its finals on all three tasks; issue 31 round 6). A challenger to a strong incumbent needs seeds more than
     rivals: --rescore 9 gives the leader and the reference 4 seeds each."""
+    race_export: str = "mean"
+    """With --rescore: when the race's winner replaces its reference (no augmentation, or --race-reference) in
+    schedule.json: mean (its mean paired gain is above 0) or confident (the lower bound of the gain's 95% CI is
+    above 0, so one seed where the incumbent was unlucky does not decide; ``search race --export``)."""
     online: bool = False
     """Learn inside one training instead of across many: train the task's model once with --online-policy, which
     adapts each sample's augmentation while the model trains (docs/ARCHITECTURE.md "Policies that learn inside
@@ -272,7 +276,9 @@ class TrainConfig:
                 )
         from policy_search.benchmark.race import check_rescore_race
 
-        check_rescore_race(tuple(self.race_policies), self.race_ablate, self.rescore, self.race_reference)
+        check_rescore_race(
+            tuple(self.race_policies), self.race_ablate, self.rescore, self.race_reference, self.race_export
+        )
 
     def _default_rescore(self, agent) -> int:
         """--rescore's default: a third of the episodes for a search of whole-run policies (default_rescore)."""
@@ -745,6 +751,7 @@ def _rescore(cfg: TrainConfig, out: Path, summary: dict) -> dict:
         searches=(str(out),),
         policies=tuple(cfg.race_policies),  # each takes one of the race's slots
         reference=cfg.race_reference,
+        export=cfg.race_export,
         candidates=candidates - len(cfg.race_policies),
         ablate=cfg.race_ablate,
         rounds=rounds,

@@ -110,6 +110,11 @@ class RaceConfig:
     """How the winner is chosen among the last round's candidates: ``mean`` (the highest mean paired gain) or
     ``lcb`` (the highest lower bound of its 95% confidence interval: a steady gain over a larger, riskier one).
     Halving always ranks by the mean; the runs do not depend on it."""
+    export: str = "mean"
+    """When the winner replaces the reference in the exported schedule: ``mean`` (its mean paired gain is above 0)
+    or ``confident`` (the lower bound of its gain's 95% CI is above 0: a challenger to a strong incumbent must win
+    on every seed's evidence, not on one seed where the incumbent was unlucky; experiments/round7-incumbent-mnist-
+    small). The runs do not depend on it."""
     ray: str | None = None
     """Train each round's child runs as tasks on a Ray cluster (auto, an address, or local); default: --workers."""
     workers: int = 1
@@ -152,6 +157,8 @@ class RaceConfig:
             raise ValueError(f"--epochs must be a positive number (omit it for the preset's), got {self.epochs}")
         if self.workers < 1:
             raise ValueError(f"--workers must be at least 1, got {self.workers}")
+        if self.export not in RACE_EXPORTS:
+            raise ValueError(f"--export must be {' or '.join(RACE_EXPORTS)}, got {self.export!r}")
         if self.pick not in ("mean", "lcb"):
             raise ValueError(f"--pick must be mean or lcb, got {self.pick!r}")
         if self.pick == "lcb" and self.rounds[-1] < 2:
@@ -179,6 +186,7 @@ def _is_identity(policy, inert: bool = False) -> bool:
     return inert and isinstance(policy, TextRandAugment) and (policy.num_ops == 0 or policy.magnitude == 0)
 
 
+RACE_EXPORTS = ("mean", "confident")  # RaceConfig.export
 MIN_RACE_RUNS = 6  # two candidates and no augmentation on two seeds
 
 
@@ -260,9 +268,15 @@ def _reserved(name: str) -> bool:
     return name == "none" or re.fullmatch(r"c\d+|trial\d+|ablate-.*", name) is not None
 
 
-def check_rescore_race(policies: tuple[str, ...], ablate: int, rescore: int | None, reference: str | None) -> None:
-    """The checks of a search's rescore race options (``train_agent`` and ``search`` alike): --race-ablate,
-    --race-policies and --race-reference, each a one-line ``ValueError``."""
+def check_rescore_race(
+    policies: tuple[str, ...], ablate: int, rescore: int | None, reference: str | None, export: str = "mean"
+) -> None:
+    """The checks of a search's rescore race options (``train_agent``, ``search`` and ``search compare`` alike):
+    --race-ablate, --race-policies, --race-reference and --race-export, each a one-line ``ValueError``."""
+    if export not in RACE_EXPORTS:
+        raise ValueError(f"--race-export must be {' or '.join(RACE_EXPORTS)}, got {export!r}")
+    if export != "mean" and not rescore:
+        raise ValueError(f"--race-export {export} says when the rescore race's winner is exported: give --rescore")
     check_race_ablate(ablate, rescore, reference)
     check_race_policies(policies, ablate, rescore, reference)
     check_race_reference(reference, policies, ablate, rescore)
@@ -810,7 +824,7 @@ def _aggregate(cfg, groups, entries, image_spec, seeds_by_round, reference, acc,
     for e in entries:
         gains = _gain(acc, reference, e["name"])
         e.update(gain_mean=float(np.mean(gains)), gain_ci95=ci95(gains), seeds=len(gains), gains=gains)
-    won = by_name[winner]["gain_mean"] > 0
+    won = _beats(by_name[winner], cfg.export)
     if won:
         chosen = load_policy(by_name[winner]["file"])
     else:  # the reference: the incumbent, or no augmentation
@@ -843,11 +857,22 @@ def _aggregate(cfg, groups, entries, image_spec, seeds_by_round, reference, acc,
         "winner": winner,
         "kept": winner if won else ref,
         "pick": cfg.pick,
+        "export": cfg.export,
         "exported": by_name[winner]["repr"]
         if won
-        else f"{'no augmentation' if cfg.reference is None else 'the reference ' + ref} (no candidate beat it on average)",
+        else f"{'no augmentation' if cfg.reference is None else 'the reference ' + ref} (no candidate beat it "
+        + ("on average)" if cfg.export == "mean" else "with confidence)"),
     }
     return summary, schedule
+
+
+def _beats(entry: dict[str, Any], rule: str) -> bool:
+    """Whether a candidate's paired gains over the reference earn it the export under ``rule`` (RaceConfig.export).
+    A confidence bound over one seed does not exist: ``confident`` then keeps the reference."""
+    if rule == "mean":
+        return entry["gain_mean"] > 0
+    bound = entry["gain_mean"] - entry["gain_ci95"]
+    return entry["seeds"] >= 2 and math.isfinite(bound) and bound > 0
 
 
 def _write_race(cfg: RaceConfig, out: Path, summary: dict[str, Any], schedule: Any, rows: list[dict]) -> None:
@@ -910,7 +935,7 @@ def build_parser():
         prog="python -m policy_search.search race",
         description=__doc__.split("\n\n")[0],
         skip=["overrides"],
-        choices={"device": ("auto", "cpu", "cuda"), "pick": ("mean", "lcb")},
+        choices={"device": ("auto", "cpu", "cuda"), "pick": ("mean", "lcb"), "export": RACE_EXPORTS},
     )
     add_set_option(parser, "preset field override of every child run, e.g. --set lr_schedule=cosine (repeatable)")
     return parser

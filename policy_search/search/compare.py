@@ -86,6 +86,10 @@ class CompareConfig:
     exported unless that search's leader beats it on average (``train_agent --race-reference``). Its race runs count
     as one child run each, as every race run does; an online reference costs a little more (race.json says how
     much)."""
+    race_export: str = "mean"
+    """With --rescore: when the race's winner replaces its reference (no augmentation, or --race-reference) in
+    schedule.json: mean (its mean paired gain is above 0) or confident (the lower bound of the gain's 95% CI is
+    above 0, so one seed where the incumbent was unlucky does not decide; ``search race --export``)."""
     test_seeds: int = 2
     """Child seeds per exported policy in the final test evaluation (0 skips it)."""
     first_test_seed: int = 0
@@ -161,7 +165,10 @@ class CompareConfig:
                 raise ValueError(f"{flag} must be >= 0 (0: off), got {value}")
         if not 0 <= self.first_test_seed < 2**62:
             raise ValueError(f"--first-test-seed must be from 0 to 2**62 - 1, got {self.first_test_seed}")
-        from policy_search.benchmark.race import MIN_RACE_RUNS
+        from policy_search.benchmark.race import MIN_RACE_RUNS, RACE_EXPORTS
+
+        if self.race_export not in RACE_EXPORTS:  # the rest of the race's options once the budget is known
+            raise ValueError(f"--race-export must be {' or '.join(RACE_EXPORTS)}, got {self.race_export!r}")
 
         if self.rescore is not None and 0 < self.rescore < MIN_RACE_RUNS:
             raise ValueError(
@@ -214,6 +221,7 @@ def _run_optuna(config: CompareConfig, method: str, seed: int, out: Path, runs: 
         race_ablate=config.race_ablate,
         race_policies=tuple(config.race_policies),
         race_reference=config.race_reference,
+        race_export=config.race_export,
         resume=True,
         ops=tuple(config.ops),
         max_ops=config.max_ops,
@@ -244,6 +252,7 @@ def _run_rl(config: CompareConfig, method: str, seed: int, out: Path, runs: int)
     kwargs["race_ablate"] = config.race_ablate
     kwargs["race_policies"] = tuple(config.race_policies)
     kwargs["race_reference"] = config.race_reference
+    kwargs["race_export"] = config.race_export
     from policy_search.search.space import ACTION_SPACES
 
     if config.space in ACTION_SPACES:  # an action space: the RL methods search that very action (compact/families)
@@ -479,7 +488,9 @@ def _check_rescore(config: CompareConfig, runs: int, per_run: int) -> None:
 
     if config.race_policies and config.race_ablate:  # search's race lists its trials as policies (study.py)
         raise ValueError("compare takes --race-policies or --race-ablate, not both (search takes one); drop one")
-    check_rescore_race(tuple(config.race_policies), config.race_ablate, config.rescore, config.race_reference)
+    check_rescore_race(
+        tuple(config.race_policies), config.race_ablate, config.rescore, config.race_reference, config.race_export
+    )
 
 
 def _test_seed_list(config: CompareConfig) -> list[int]:

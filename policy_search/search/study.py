@@ -111,6 +111,10 @@ class SearchConfig:
     """With --rescore: an incumbent (a file or preset name) in no augmentation's place in the race, exported unless
     the study's best (or a --race-policies entry) beats it on average over shared seeds in one round
     (``train_agent --race-reference``)."""
+    race_export: str = "mean"
+    """With --rescore: when the race's winner replaces its reference (no augmentation, or --race-reference) in
+    schedule.json: mean (its mean paired gain is above 0) or confident (the lower bound of the gain's 95% CI is
+    above 0, so one seed where the incumbent was unlucky does not decide; ``search race --export``)."""
 
     def validate(self) -> None:
         from policy_search.child.tasks import get_preset
@@ -141,7 +145,9 @@ class SearchConfig:
             )
         from policy_search.benchmark.race import check_rescore_race
 
-        check_rescore_race(tuple(self.race_policies), self.race_ablate, self.rescore, self.race_reference)
+        check_rescore_race(
+            tuple(self.race_policies), self.race_ablate, self.rescore, self.race_reference, self.race_export
+        )
         if self.race_policies and self.race_ablate:  # the study's race lists its trials as policies: an ablation
             raise ValueError(  # would take the last listed slot, which is a --race-policies one
                 "search takes --race-policies or --race-ablate, not both (train_agent takes both); drop one"
@@ -470,6 +476,7 @@ def _race_shortlist(study: optuna.Study, config: SearchConfig, image: Any, trial
             policies=(*files, *config.race_policies),
             candidates=len(files) + len(config.race_policies),
             reference=config.race_reference,
+            export=config.race_export,
             ablate=min(config.race_ablate, len(files) - 1),  # the leader keeps its slot among few distinct trials
             rounds=rounds,
             first_seed=3000 + 100 * config.seed,
@@ -719,6 +726,8 @@ def _argv_of(config: SearchConfig) -> list[str]:
         argv += ["--race-policies", *config.race_policies]
     if config.race_reference:
         argv += ["--race-reference", config.race_reference]
+    if config.race_export != "mean":
+        argv += ["--race-export", config.race_export]
     argv += [a for k, v in config.overrides.items() for a in ("--set", f"{k}={json.dumps(v)}")]
     for key, value in config.narrowing().items():  # --ops A B, --max-ops N, --magnitude-range LOW HIGH
         argv += ["--" + key.replace("_", "-"), *([str(v) for v in value] if isinstance(value, tuple) else [str(value)])]
