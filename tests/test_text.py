@@ -422,6 +422,21 @@ def test_bert_architecture_child_from_a_config_offline(tiny_text):
     assert stats["batches"] == 3 and np.isfinite(stats["loss"]) and 0 <= val["accuracy"] <= 1
 
 
+def test_a_bert_child_reads_a_review_that_insertions_lengthened_past_its_positions():
+    """imdb-bert-small with EDA stopped on its first run: random insertion took a 128-token review to 141 tokens, past
+    the 128 position embeddings. The encoder reads the first 128, as the data pipeline cuts every review."""
+    from policy_search.child.text_models import BertClassifier
+    from policy_search.ops.text import TokenBatch
+
+    torch.manual_seed(0)
+    model = BertClassifier(vocab_size=50, num_classes=2, max_length=8, hidden=16, heads=2, intermediate=32).eval()
+    ids = torch.randint(5, 50, (3, 12))
+    longer = TokenBatch(ids, torch.tensor([12, 10, 5]))
+    cut = TokenBatch(ids[:, :8], torch.tensor([8, 8, 5]))
+    with torch.no_grad():
+        assert torch.allclose(model(longer), model(cut))
+
+
 def test_optuna_searches_text_through_the_same_study(tiny_text, tmp_path):
     out = tmp_path / "search"
     cmd = [sys.executable, "-m", "policy_search.search", "--task", "imdb-small", "--space", "text-compact"]

@@ -174,7 +174,8 @@ class BertClassifier(nn.Module):
         self.bert = BertForSequenceClassification(config)
 
     def forward(self, batch: TokenBatch) -> torch.Tensor:
-        return self.bert(input_ids=batch.ids, attention_mask=batch.real().long()).logits
+        ids, mask = _within_positions(batch, self.bert.config.max_position_embeddings)
+        return self.bert(input_ids=ids, attention_mask=mask).logits
 
 
 class PretrainedClassifier(nn.Module):
@@ -194,7 +195,20 @@ class PretrainedClassifier(nn.Module):
             ) from None
 
     def forward(self, batch: TokenBatch) -> torch.Tensor:
-        return self.model(input_ids=batch.ids, attention_mask=batch.real().long()).logits
+        limit = getattr(self.model.config, "max_position_embeddings", None)
+        ids, mask = _within_positions(batch, limit)
+        return self.model(input_ids=ids, attention_mask=mask).logits
+
+
+def _within_positions(batch: TokenBatch, limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch's ids and attention mask, cut to the encoder's ``limit`` positions. Text ops that insert tokens
+    (EDA's random insertion) can lengthen a review past the preset's max_length, which a BiLSTM reads whole but a
+    position-embedding table cannot (imdb-bert-small with EDA stopped at 141 > 128 positions): the tail is cut, as
+    the data pipeline cuts every review at max_length."""
+    ids, mask = batch.ids, batch.real().long()
+    if limit is not None and ids.shape[1] > limit:
+        ids, mask = ids[:, :limit], mask[:, :limit]
+    return ids, mask
 
 
 def _pretrained(
