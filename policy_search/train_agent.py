@@ -164,7 +164,7 @@ class TrainConfig:
     race_reference: str | None = None
     """With --rescore: an incumbent (a file or preset name) in no augmentation's place in the race: the search's
     leader (and any --race-policies) race it on shared validation seeds in one round, paired seed by seed, and the
-    reference is exported unless one of them beats it on average (e.g. online-augnet, above every free recipe in
+    reference is exported unless one of them beats it on average (--race-export: or with confidence) (e.g. online-augnet, above every free recipe in
     its finals on all three tasks; issue 31 round 6). A challenger to a strong incumbent needs seeds more than
     rivals: --rescore 9 gives the leader and the reference 4 seeds each."""
     race_export: str = "mean"

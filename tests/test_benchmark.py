@@ -357,3 +357,14 @@ def test_policies_that_do_the_same_share_one_run_per_seed(tmp_path, shared_data_
     assert later["summary"][str(files[1])]["search_cost"]["mean"] == 20.0
     again = run_benchmark("mnist-proxy", ["none", *map(str, files), str(other)], 2, out, **kw)
     assert again["counts"]["computed"] == 0
+    # a file of a preset trains; the preset by name takes its runs, with the preset's definition (checked on reload)
+    from policy_search.benchmark.harness import preset_definition
+    from policy_search.policy import load_policy
+
+    load_policy("flip-crop").save(tmp_path / "mine" / "policy.json", provenance={"search_seed": 9})
+    trained.clear()
+    mixed = run_benchmark("mnist-proxy", [str(tmp_path / "mine"), "flip-crop"], 1, out, **kw)
+    assert trained == [str(tmp_path / "mine")] and mixed["counts"]["shared"] == 1
+    preset_run = json.loads((out / "runs" / "flip-crop-seed0.json").read_text())
+    assert preset_run["definition"] == preset_definition(load_policy("flip-crop")) and preset_run["source"] == "preset"
+    assert run_benchmark("mnist-proxy", ["flip-crop"], 1, out, **kw)["counts"]["cached"] == 1

@@ -111,7 +111,9 @@ def test_a_run_that_never_left_chance_is_named_in_the_report_and_kept_in_the_ana
     report = rebuild_report(folder).read_text()
     assert "**1 run(s) never left chance**" in report and "`none` seed 0 (52.0%)" in report
     results = json.loads((folder / "results.json").read_text())
-    assert results["failed_runs"] == [{"policy": "none", "seed": 0, "final_val_loss": 0.69, "final_val_acc": 0.52}]
+    assert results["failed_runs"] == [
+        {"policy": "none", "seed": 0, "run": "none", "final_val_loss": 0.69, "final_val_acc": 0.52}
+    ]
     assert results["summary"]["none"]["test_accuracy"]["n"] == 1  # kept in the analysis
     overfit = {**run, "history": [{**stuck, "val_loss": 1.9, "val_acc": 0.70}]}  # IMDB's children end like this
     assert failed_runs([overfit]) == [] and failed_runs([{**run, "history": []}]) == []

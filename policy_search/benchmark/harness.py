@@ -431,15 +431,19 @@ def behaviour(spec: PolicySpec) -> str:
     there, and one child run per seed serves them all (``_run_missing``)."""
     from policy_search.policy import load_policy
 
-    document = load_policy(spec.path if spec.path is not None else spec.name).to_dict()
-    document.pop("provenance", None)
+    try:
+        document = load_policy(spec.path if spec.path is not None else spec.name).to_dict()
+    except Exception:  # noqa: BLE001 - a file this library cannot load now: its cached runs are still read
+        return f"unshared:{spec.key}"  # and a missing one fails in _run_one with the loader's own message
+    document.pop("provenance", None)  # to_dict leaves it out today; a document that carries it is the same policy
     return hashlib.sha1(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def _as_twin(record: dict, spec: PolicySpec) -> dict:
     """``record`` (a run of a policy that does what ``spec``'s does, on the same seed) as ``spec``'s run: its names,
-    provenance and search cost, and ``same_run_as`` naming the run it is (training is deterministic given the policy
-    and the seed, so training it again would give the same record)."""
+    provenance and search cost, and ``same_run_as`` naming the run it is (on the CPU training is deterministic given
+    the policy and the seed, so training it again gives the same record; on a GPU it would differ in the last digits,
+    and the twin takes its source's)."""
     from policy_search.policy import load_policy
 
     policy = load_policy(spec.path if spec.path is not None else spec.name)

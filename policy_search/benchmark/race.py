@@ -25,7 +25,7 @@ Outputs in ``out``: ``race.csv`` (round, candidate, child seed, validation accur
 ``command.txt``.
 
 With ``--reference POLICY`` an incumbent takes no augmentation's place: every candidate is paired with it on each
-seed and must beat it on average to be exported, else the reference is (issue 31, round 6: on ``mnist-small`` a
+seed and must beat it on average (or with confidence: ``export``) to be exported, else the reference is (issue 31, round 6: on ``mnist-small`` a
 too-strong RandAugment beat the online preset on two seeds where both were unlucky and lost to it by 1.25 points
 over 142 test seeds; a challenger to a strong incumbent needs seeds more than rivals). Every child run is
 cached in ``evals/`` and never recomputed, so an interrupted race resumes by running it again.
@@ -64,7 +64,7 @@ class RaceConfig:
     """Policy files or preset names raced as well (e.g. schedules distilled by other searches)."""
     reference: str | None = None
     """The policy every candidate is paired with on each seed (a file or preset name) in place of no augmentation,
-    and exported when no candidate beats it on average: an incumbent a search's pick must beat (e.g. online-augnet).
+    and exported when no candidate beats it on average (or with confidence: --export): an incumbent a search's pick must beat (e.g. online-augnet).
     Default: no augmentation."""
     candidates: int = 4
     """Policies shortlisted from the searches (the highest shrunken mean validation accuracy)."""
@@ -114,7 +114,8 @@ class RaceConfig:
     """When the winner replaces the reference in the exported schedule: ``mean`` (its mean paired gain is above 0)
     or ``confident`` (the lower bound of its gain's 95% CI is above 0: a challenger to a strong incumbent must win
     on every seed's evidence, not on one seed where the incumbent was unlucky; experiments/round7-incumbent-mnist-
-    small). The runs do not depend on it."""
+    small; the winner is then the finalist with the highest bound, as with --pick lcb). The runs do not depend on
+    it."""
     ray: str | None = None
     """Train each round's child runs as tasks on a Ray cluster (auto, an address, or local); default: --workers."""
     workers: int = 1
@@ -163,6 +164,8 @@ class RaceConfig:
             raise ValueError(f"--pick must be mean or lcb, got {self.pick!r}")
         if self.pick == "lcb" and self.rounds[-1] < 2:
             raise ValueError("--pick lcb needs a last round of at least 2 seeds (a confidence bound needs two)")
+        if self.export == "confident" and self.rounds[-1] < 2:
+            raise ValueError("--export confident needs a last round of at least 2 seeds (a confidence bound needs two)")
 
     def child_overrides(self) -> dict[str, Any]:
         """Preset overrides of every child run: ``overrides``, and ``dataset``'s."""
@@ -811,13 +814,14 @@ def _run_rounds(cfg: RaceConfig, out: Path, entries: list[dict[str, Any]], seeds
 
 
 def _aggregate(cfg, groups, entries, image_spec, seeds_by_round, reference, acc, rows, alive):
-    """Each candidate's gains, the winner (by mean, or by the lower bound with --pick lcb) and the schedule
-    exported: the winner if its mean gain is positive, else the reference (no augmentation by default)."""
+    """Each candidate's gains, the winner (by mean, or by the lower bound with --pick lcb or --export confident) and
+    the schedule exported: the winner if it beats the reference (``_beats``: on average, or with confidence), else
+    the reference (no augmentation by default)."""
     from policy_search.policy import load_policy
     from policy_search.policy.base import Policy
     from policy_search.policy.kinds import Schedule, Sequence
 
-    if cfg.pick == "lcb":
+    if cfg.pick == "lcb" or cfg.export == "confident":  # the finalist most likely to clear the bound
         alive.sort(key=lambda n: -(float(np.mean(_gain(acc, reference, n))) - ci95(_gain(acc, reference, n))))
     winner = alive[0]
     by_name = {e["name"]: e for e in entries}

@@ -232,7 +232,10 @@ def failed_runs(records: Sequence[dict]) -> list[dict]:
             continue
         loss, acc, chance = float(history[-1]["val_loss"]), float(history[-1]["val_acc"]), 1.0 / classes
         if loss >= STUCK_LOSS_SHARE * math.log(classes) and acc < chance + STUCK_ACC_MARGIN * (1.0 - chance):
-            found.append({"policy": r["policy"], "seed": r["seed"], "final_val_loss": loss, "final_val_acc": acc})
+            run = r.get("same_run_as") or r.get("key") or r["policy"]  # policies sharing one run: one failure
+            found.append(
+                {"policy": r["policy"], "seed": r["seed"], "run": run, "final_val_loss": loss, "final_val_acc": acc}
+            )
     return sorted(found, key=lambda f: (f["policy"], f["seed"]))
 
 
@@ -241,11 +244,17 @@ def _failed_section(results: dict) -> list[str]:
     if not failed:
         return []
     seeds = sorted({f["seed"] for f in failed})
+    runs: dict[tuple, list[dict]] = {}  # a run shared by policies that do the same is one failure
+    for f in failed:
+        runs.setdefault((f.get("run", f["policy"]), f["seed"]), []).append(f)
     return [
         "",
-        f"**{len(failed)} run(s) never left chance** (final validation loss >= {STUCK_LOSS_SHARE} ln(classes) and "
+        f"**{len(runs)} run(s) never left chance** (final validation loss >= {STUCK_LOSS_SHARE} ln(classes) and "
         "accuracy near chance): "
-        + "; ".join(f"`{f['policy']}` seed {f['seed']} ({100 * f['final_val_acc']:.1f}%)" for f in failed)
+        + "; ".join(
+            " = ".join(f"`{f['policy']}`" for f in group) + f" seed {seed} ({100 * group[0]['final_val_acc']:.1f}%)"
+            for (_, seed), group in runs.items()
+        )
         + f". Every comparison below keeps them; a paired difference on seed(s) {', '.join(map(str, seeds))} "
         "measures a failed training, not the policy: read the comparisons with and without those seeds.",
     ]

@@ -195,16 +195,22 @@ class PretrainedClassifier(nn.Module):
             ) from None
 
     def forward(self, batch: TokenBatch) -> torch.Tensor:
-        limit = getattr(self.model.config, "max_position_embeddings", None)
+        config = self.model.config
+        limit = getattr(config, "max_position_embeddings", None)
+        if limit is not None and config.model_type in _OFFSET_POSITIONS:  # positions start after the padding id
+            limit -= int(config.pad_token_id or 0) + 1
         ids, mask = _within_positions(batch, limit)
         return self.model(input_ids=ids, attention_mask=mask).logits
+
+
+_OFFSET_POSITIONS = ("roberta", "xlm-roberta", "camembert")  # 514 position rows, 512 usable (pad_token_id + 1)
 
 
 def _within_positions(batch: TokenBatch, limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     """The batch's ids and attention mask, cut to the encoder's ``limit`` positions. Text ops that insert tokens
     (EDA's random insertion) can lengthen a review past the preset's max_length, which a BiLSTM reads whole but a
     position-embedding table cannot (imdb-bert-small with EDA stopped at 141 > 128 positions): the tail is cut, as
-    the data pipeline cuts every review at max_length."""
+    the data pipeline cuts every review at max_length (a closing [SEP] goes with it)."""
     ids, mask = batch.ids, batch.real().long()
     if limit is not None and ids.shape[1] > limit:
         ids, mask = ids[:, :limit], mask[:, :limit]

@@ -83,7 +83,7 @@ class CompareConfig:
     race's candidate slots (``train_agent --race-policies``; not with --race-ablate)."""
     race_reference: str | None = None
     """With a rescore race: an incumbent (a file or preset name) in no augmentation's place in every search's race,
-    exported unless that search's leader beats it on average (``train_agent --race-reference``). Its race runs count
+    exported unless that search's leader beats it on average (--race-export) (``train_agent --race-reference``). Its race runs count
     as one child run each, as every race run does; an online reference costs a little more (race.json says how
     much)."""
     race_export: str = "mean"
@@ -622,6 +622,7 @@ def _test_exports(
 
 
 def build_parser():
+    from policy_search.benchmark.race import RACE_EXPORTS
     from policy_search.config import add_set_option, dataclass_parser
     from policy_search.search.objective import PRUNERS
     from policy_search.search.space import SPACES
@@ -631,7 +632,7 @@ def build_parser():
         prog="python -m policy_search.search compare",
         description=__doc__.split("\n\n")[0],
         skip=["overrides"],
-        choices={"device": ("auto", "cpu", "cuda")},
+        choices={"device": ("auto", "cpu", "cuda"), "race_export": RACE_EXPORTS},
         shown={"space": tuple(SPACES), "pruner": tuple(PRUNERS), "methods": methods()},
     )
     add_set_option(parser, "preset field override for every method (repeatable)")

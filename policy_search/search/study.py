@@ -109,7 +109,7 @@ class SearchConfig:
     candidate slots (``train_agent --race-policies``)."""
     race_reference: str | None = None
     """With --rescore: an incumbent (a file or preset name) in no augmentation's place in the race, exported unless
-    the study's best (or a --race-policies entry) beats it on average over shared seeds in one round
+    the study's best (or a --race-policies entry) beats it on average (--race-export) over shared seeds in one round
     (``train_agent --race-reference``)."""
     race_export: str = "mean"
     """With --rescore: when the race's winner replaces its reference (no augmentation, or --race-reference) in
