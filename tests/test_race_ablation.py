@@ -184,8 +184,10 @@ def test_a_compare_rerun_with_another_race_ablate_does_not_reuse_the_finished_se
     common = {"task": "mnist-episode", "budget_runs": 10, "rescore": 6, "seeds": 1, "methods": ("augnet",)}
     common.update(out=str(tmp_path / "cmp"), test_seeds=0, device="cpu", overrides={"epochs": 0.25})
     run_compare(CompareConfig(**common))
-    with pytest.raises(RuntimeError, match="--race-ablate 0 -> 1"):  # said in one line, not silently reused
+    with pytest.raises(ValueError, match="--race-ablate 0 -> 1"):  # said in one line before any method runs
         run_compare(CompareConfig(**common, race_ablate=1))
-    assert "skipping augnet" in capsys.readouterr().err
-    with pytest.raises(RuntimeError, match="--max-ops None -> 2"):  # any flag a resume may not change, as the resume
+    assert "skipping augnet" not in capsys.readouterr().err
+    with pytest.raises(ValueError, match="--max-ops None -> 2"):  # any flag a resume may not change
         run_compare(CompareConfig(**common, max_ops=2))
+    with pytest.raises(ValueError, match="--race-reference None -> flip-crop"):
+        run_compare(CompareConfig(**common, race_reference="flip-crop"))

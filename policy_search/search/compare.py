@@ -449,6 +449,7 @@ def run_compare(config: CompareConfig, argv: list[str] | None = None) -> dict[st
         stored = default_rescore(runs)
     config = dataclasses.replace(config, rescore=stored)
     _check_rescore(config, runs, per_run)
+    _check_same_searches(config, out)
     (out / "config.json").write_text(
         json.dumps({**asdict(config), "samples_per_run": per_run, "runs": runs}, indent=2) + "\n", encoding="utf-8"
     )
@@ -491,6 +492,31 @@ def _check_rescore(config: CompareConfig, runs: int, per_run: int) -> None:
     check_rescore_race(
         tuple(config.race_policies), config.race_ablate, config.rescore, config.race_reference, config.race_export
     )
+
+
+# What each method's searches ran with: a rerun in the same folder continues them, so these may not change (the
+# budget, methods, test seeds and baselines may: more runs, another method, another test)
+_SEARCH_FIELDS = (
+    "task", "space", "pruner", "n_startup_trials", "ops", "max_ops", "magnitude_range", "rescore", "race_ablate",
+    "race_policies", "race_reference", "race_export", "dataset", "overrides",
+)  # fmt: skip
+
+
+def _check_same_searches(config: CompareConfig, out: Path) -> None:
+    """A one-line ``ValueError`` before any method runs when ``out`` holds searches run with other search flags:
+    the Optuna methods would continue their studies under the new race and the RL methods refuse partway through
+    (train_agent's resume), leaving a comparison of two designs."""
+    try:
+        stored = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    now = json.loads(json.dumps(asdict(config)))  # tuples as stored: lists
+    changed = [f for f in _SEARCH_FIELDS if isinstance(stored, dict) and f in stored and stored[f] != now[f]]
+    if changed:
+        said = ", ".join(f"--{f.replace('_', '-')} {stored[f]} -> {now[f]}" for f in changed)
+        raise ValueError(
+            f"{out} holds searches run with other flags ({said}): rerun with the same flags, or give a new --out"
+        )
 
 
 def _test_seed_list(config: CompareConfig) -> list[int]:
