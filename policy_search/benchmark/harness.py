@@ -22,6 +22,7 @@ Python: ``run_benchmark(task, policies, seeds, out, ...) -> dict`` (see its docs
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -439,25 +440,29 @@ def behaviour(spec: PolicySpec) -> str:
     return hashlib.sha1(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def _as_twin(record: dict, spec: PolicySpec) -> dict:
-    """``record`` (a run of a policy that does what ``spec``'s does, on the same seed) as ``spec``'s run: its names,
-    provenance and search cost, and ``same_run_as`` naming the run it is (on the CPU training is deterministic given
-    the policy and the seed, so training it again gives the same record; on a GPU it would differ in the last digits,
-    and the twin takes its source's)."""
+@functools.lru_cache(maxsize=256)
+def _own_fields(spec: PolicySpec) -> dict:
+    """What a run record says about its policy rather than its training (read once per policy, not per seed)."""
     from policy_search.policy import load_policy
 
     policy = load_policy(spec.path if spec.path is not None else spec.name)
     provenance = getattr(policy, "provenance", None) or {}
     return {
-        **record,
         "policy": spec.name,
         "key": spec.key,
         "source": str(spec.path) if spec.path is not None else "preset",
         "definition": preset_definition(policy) if spec.path is None else None,
         "search_cost": provenance.get("compute_spent"),
         "provenance": provenance,
-        "same_run_as": record.get("same_run_as") or record["key"],
     }
+
+
+def _as_twin(record: dict, spec: PolicySpec) -> dict:
+    """``record`` (a run of a policy that does what ``spec``'s does, on the same seed) as ``spec``'s run: its names,
+    provenance and search cost, and ``same_run_as`` naming the run it is (on the CPU training is deterministic given
+    the policy and the seed, so training it again gives the same record; on a GPU it would differ in the last digits,
+    and the twin takes its source's)."""
+    return {**record, **_own_fields(spec), "same_run_as": record.get("same_run_as") or record["key"]}
 
 
 def _cached_runs(specs, seed_list, protocol, out_dir: Path) -> tuple[list[dict], list, dict]:
