@@ -566,7 +566,7 @@ def test_synthetic_text_replaces_a_ratio_with_generated_reviews_of_the_same_clas
 
     monkeypatch.setenv("POLICY_SEARCH_GENERATORS", str(tmp_path / "gens"))
     gen = get_text_generator("imdb", size="tiny", seed=0)
-    assert (tmp_path / "gens" / "imdb-gpt2v2-tiny-seed0" / "checkpoint.pt").exists()
+    assert (tmp_path / "gens" / "imdb-gpt2v3-tiny-seed0" / "checkpoint.pt").exists()
     fake = gen.sample(torch.tensor([0, 1, 1, 0]), torch.Generator().manual_seed(1), max_length=16)
     again = gen.sample(torch.tensor([0, 1, 1, 0]), torch.Generator().manual_seed(1), max_length=16)
     assert torch.equal(fake.ids, again.ids) and fake.ids.shape == (4, 16)
@@ -611,7 +611,7 @@ def test_gpt2_by_name_is_fine_tuned_with_class_prompts_and_samples_child_ids(sha
     monkeypatch.setenv("POLICY_SEARCH_GENERATORS", str(tmp_path / "gens"))
     gen = text_lm.get_text_generator("imdb", size="gpt2", seed=0)
     assert isinstance(gen, text_lm.PretrainedTextGenerator) and gen.meta["class_names"] == ["neg", "pos"]
-    assert (tmp_path / "gens" / "imdb-gpt2v2-gpt2-seed0" / "checkpoint.pt").exists()
+    assert (tmp_path / "gens" / "imdb-gpt2v3-gpt2-seed0" / "checkpoint.pt").exists()
     assert math.isfinite(gen.meta["epoch_losses"][0])
     labels = torch.tensor([0, 1, 1, 0, 1])
     fake = gen.sample(labels, torch.Generator().manual_seed(3), max_length=12)
@@ -625,6 +625,33 @@ def test_gpt2_by_name_is_fine_tuned_with_class_prompts_and_samples_child_ids(sha
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ValueError, match="could not be loaded .*save_pretrained"):
         text_lm.get_text_generator("imdb", size="gpt2", seed=1)
+
+
+def test_adaptive_lm_samples_from_the_distribution_it_is_trained_on():
+    """AdaptiveLM trains its adaptive softmax on frequency ranks; sampling maps the ranks back to word ids. The
+    next-word log-probabilities ``step`` gives, by id, are a distribution whose negative log-likelihood of the
+    targets is the training loss, and the most frequent word sits in the head cluster."""
+    from policy_search.generative.text_lm import TEXT_SIZES, AdaptiveLM, lm_batch
+
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(TEXT_SIZES["tiny"], max_length=8)
+    counts = torch.tensor([50, 0, 0, 0, 0, 3, 90, 7, 1, 20, 4, 2])  # id 6 most frequent, then 0 (the end), 9
+    net = AdaptiveLM(12, 2, cfg, counts).eval()
+    assert net.rank_to_id[:3].tolist() == [6, 0, 9] and net.id_to_rank[6] == 0
+    ids = torch.tensor([[6, 9, 7, 0, 0], [5, 6, 6, 10, 11]])
+    x, real, target = lm_batch(torch.tensor([12, 13]), ids, torch.tensor([3, 5]), cfg.max_length)
+    with torch.no_grad():
+        loss = net.loss(x, real, target)
+        nll = []
+        for row in range(2):
+            n = int(real[row].sum())
+            for t in range(1, x.shape[1]):
+                if target[row, t] == -100:
+                    continue
+                logp, _ = net.step(x[row : row + 1, :t][:, : min(t, n)])
+                assert torch.allclose(logp.exp().sum(), torch.tensor(1.0), atol=1e-4)
+                nll.append(-logp[0, target[row, t]])
+    assert torch.allclose(loss, torch.stack(nll).mean(), atol=1e-4)
 
 
 def test_text_lm_learns_where_a_review_ends():

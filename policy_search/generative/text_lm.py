@@ -4,11 +4,11 @@ Seed experiment 002 generates IMDB reviews on the fly with GPT-2 small beside it
 for users who are online: GPT-2 small by Hub name (or any ``save_pretrained`` folder of a causal LM), fine-tuned
 with the class name as a text prefix, its samples re-tokenized into the child's vocabulary
 (``PretrainedTextGenerator``). Offline that model is not available, so the other sizes train a small
-GPT-2-architecture model (``transformers.GPT2LMHeadModel`` built from a config, random init) on the training part
-of a text dataset (``load_text_dataset(...).train``: the validation reviews carved out of it and the test split
-are never seen; the pretrained model is fine-tuned on the same reviews), in the child's own word vocabulary, with
-the class as a prefix token (id ``vocab_size + label``; Keskar et al. 2019's control codes). Sampling is ancestral with
-top-k truncation, token by token with the model's key/value cache, all randomness from the caller's
+GPT-2-architecture model (``transformers.GPT2Model`` built from a config, random init, under torch's adaptive softmax:
+``AdaptiveLM``) on the training part of a text dataset (``load_text_dataset(...).train``: the validation reviews
+carved out of it and the test split are never seen; the pretrained model is fine-tuned on the same reviews), in the
+child's own word vocabulary, with the class as a prefix token (id ``vocab_size + label``; Keskar et al. 2019's control
+codes). Sampling is ancestral with top-k truncation, token by token with the model's key/value cache, all randomness from the caller's
 ``torch.Generator``, so a seeded draw replays.
 
     gen = get_text_generator("imdb", size="proxy", seed=0)          # trains once (minutes on a CPU), then cached
@@ -71,11 +71,12 @@ class TextLMConfig:
 
 TEXT_SIZES: dict[str, TextLMConfig] = {
     "tiny": TextLMConfig(layers=1, hidden=32, heads=2, epochs=1, train_size=256, max_length=32),
-    # 5,000 reviews: the 20k-word output layer makes a batch cost ~1 s on two CPU cores (all 22,500: ~20 min/epoch)
+    # 5,000 reviews (sized when GPT-2's full 20k-word output layer made a batch cost ~1 s on two CPU cores; the
+    # adaptive softmax of version 3 cuts that about 3x)
     "proxy": TextLMConfig(layers=2, hidden=128, heads=2, epochs=2, train_size=5000),
-    # the proxy architecture on every training review for 4 epochs (~703 batches of ~1-1.5 s an epoch: about
-    # 1-1.5 hours on two free cores): issue 35's "trained long enough to matter on the CPU"
-    "long": TextLMConfig(layers=2, hidden=128, heads=2, epochs=4, train_size=None),
+    # the proxy architecture on every training review for 8 epochs (703 batches an epoch): issue 35's "trained long
+    # enough to matter on the CPU", 18 times the proxy's review-epochs
+    "long": TextLMConfig(layers=2, hidden=128, heads=2, epochs=8, train_size=None),
     "full": TextLMConfig(layers=6, hidden=384, heads=6, epochs=10, train_size=None),
     # seed 002's generator: GPT-2 small by Hub name (online; the weights are downloaded once by transformers),
     # fine-tuned with the class name as a text prefix (PretrainedTextGenerator)
@@ -86,26 +87,61 @@ TEXT_SIZES: dict[str, TextLMConfig] = {
 
 
 # 2: trained to predict the end of a review ([PAD] after its last token); version-1 checkpoints never learned it.
-GENERATOR_VERSION = 2
+# 3: an adaptive softmax over the words by training frequency (AdaptiveLM) instead of GPT-2's full output layer.
+GENERATOR_VERSION = 3
 
 
 def text_generator_dir(dataset: str, size: str = "proxy", seed: int = 0) -> Path:
     return generators_root() / f"{dataset}-gpt2v{GENERATOR_VERSION}-{size}-seed{int(seed)}"
 
 
-def _build(vocab_size: int, num_classes: int, cfg: TextLMConfig) -> torch.nn.Module:
-    from transformers import GPT2Config, GPT2LMHeadModel
+def _cutoffs(vocab_size: int) -> list[int]:
+    """Adaptive-softmax cluster bounds over frequency ranks: the 2,000 most frequent words (about 85% of review
+    tokens) in the head, the next 8,000 and the rest in two tail clusters; fewer clusters for small vocabularies."""
+    return [c for c in (2000, 10000) if c < vocab_size - 1] or [max(1, vocab_size // 2)]
 
-    config = GPT2Config(
-        vocab_size=vocab_size + num_classes,  # the label prefix tokens follow the child's vocabulary
-        n_positions=cfg.max_length + 1,
-        n_embd=cfg.hidden,
-        n_layer=cfg.layers,
-        n_head=cfg.heads,
-        bos_token_id=0,
-        eos_token_id=0,
-    )
-    return GPT2LMHeadModel(config)
+
+class AdaptiveLM(torch.nn.Module):
+    """A GPT-2 body (``transformers.GPT2Model``: the child's words plus one prefix token per class) with an adaptive
+    softmax (Grave et al. 2017, ``torch.nn.AdaptiveLogSoftmaxWithLoss``) over the child's words ranked by their
+    training frequency. The full 20k-word output layer made a batch cost about 4 times as much on the CPU; frequent
+    words keep the full width, rare ones share smaller projections. ``rank_to_id`` (a buffer, saved with the
+    weights) maps a word's frequency rank to its id."""
+
+    def __init__(self, vocab_size: int, num_classes: int, cfg: TextLMConfig, counts: Tensor) -> None:
+        from transformers import GPT2Config, GPT2Model
+
+        super().__init__()
+        config = GPT2Config(
+            vocab_size=vocab_size + num_classes,  # the label prefix tokens follow the child's vocabulary
+            n_positions=cfg.max_length + 1,
+            n_embd=cfg.hidden,
+            n_layer=cfg.layers,
+            n_head=cfg.heads,
+            bos_token_id=0,
+            eos_token_id=0,
+        )
+        self.body = GPT2Model(config)
+        self.head = torch.nn.AdaptiveLogSoftmaxWithLoss(cfg.hidden, vocab_size, _cutoffs(vocab_size), div_value=4.0)
+        rank_to_id = torch.argsort(counts[:vocab_size].double(), descending=True, stable=True)
+        self.register_buffer("rank_to_id", rank_to_id)
+        self.register_buffer("id_to_rank", torch.argsort(rank_to_id))
+
+    def loss(self, x: Tensor, real: Tensor, target: Tensor) -> Tensor:
+        """Mean negative log-likelihood of ``target`` (``lm_batch``: aligned with ``x``, -100 ignored): position t
+        predicts the target at t + 1, as ``GPT2LMHeadModel`` shifts its labels."""
+        hidden = self.body(input_ids=x, attention_mask=real.long()).last_hidden_state[:, :-1]
+        following = target[:, 1:]
+        keep = following != -100
+        return self.head(hidden[keep], self.id_to_rank[following[keep]]).loss
+
+    def step(self, tokens: Tensor, past: Any = None) -> tuple[Tensor, Any]:
+        """Log-probabilities of the next word (float[B, vocab], by word id) after ``tokens``, and the key/value cache."""
+        with warnings.catch_warnings():  # transformers 5 renames past_key_values; 4.x knows only this name
+            warnings.simplefilter("ignore", FutureWarning)
+            out = self.body(input_ids=tokens, past_key_values=past, use_cache=True)
+        by_rank = self.head.log_prob(out.last_hidden_state[:, -1])
+        return by_rank[:, self.id_to_rank], out.past_key_values
 
 
 class TextGenerator:
@@ -131,11 +167,8 @@ class TextGenerator:
         out = torch.zeros(b, length, dtype=torch.long)
         past = None
         for t in range(length):
-            with warnings.catch_warnings():  # transformers 5 renames past_key_values; 4.x knows only this name
-                warnings.simplefilter("ignore", FutureWarning)
-                result = self.net(input_ids=tokens, past_key_values=past, use_cache=True)
-            past = result.past_key_values
-            logits = result.logits[:, -1, : self.vocab_size].float()
+            logits, past = self.net.step(tokens, past)
+            logits = logits.float()
             logits[:, 1:5] = -math.inf  # never [UNK], [CLS], [SEP], [MASK]; id 0 ([PAD]) ends a review
             top = torch.topk(logits, self.cfg.top_k, dim=-1)
             choice = torch.multinomial(torch.softmax(top.values, -1), 1, generator=g)
@@ -224,13 +257,22 @@ def _model_and_loss(cfg: TextLMConfig, data, ids: Tensor, lengths: Tensor, label
             return net(**enc, labels=enc.input_ids.masked_fill(enc.attention_mask == 0, -100)).loss
 
     else:
-        net = _build(data.vocab_size, data.num_classes, cfg)
+        net = AdaptiveLM(data.vocab_size, data.num_classes, cfg, _target_counts(ids, lengths, cfg, data.vocab_size))
 
         def batch_loss(index: Tensor) -> Tensor:
             x, real, target = lm_batch(data.vocab_size + labels[index], ids[index], lengths[index], cfg.max_length)
-            return net(input_ids=x, attention_mask=real.long(), labels=target).loss
+            return net.loss(x, real, target)
 
     return net, tokenizer, batch_loss
+
+
+def _target_counts(ids: Tensor, lengths: Tensor, cfg: TextLMConfig, vocab_size: int) -> Tensor:
+    """How often each word id is a training target: every real token, and [PAD] (id 0) once per review that ends
+    before ``max_length`` (``lm_batch``'s targets), so the end of a review ranks as the frequent word it is."""
+    real = torch.arange(ids.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
+    counts = torch.bincount(ids[real], minlength=vocab_size)[:vocab_size]
+    counts[0] += int((lengths < cfg.max_length).sum())
+    return counts
 
 
 def _fit(net, batch_loss, cfg: TextLMConfig, n: int, seed: int, ckpt: Path, progress: bool) -> list[float]:
