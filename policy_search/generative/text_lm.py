@@ -72,7 +72,7 @@ class TextLMConfig:
 TEXT_SIZES: dict[str, TextLMConfig] = {
     "tiny": TextLMConfig(layers=1, hidden=32, heads=2, epochs=1, train_size=256, max_length=32),
     # 5,000 reviews (sized when GPT-2's full 20k-word output layer made a batch cost ~1 s on two CPU cores; the
-    # adaptive softmax of version 3 cuts that about 3x)
+    # adaptive softmax of version 3 cuts that about 6x)
     "proxy": TextLMConfig(layers=2, hidden=128, heads=2, epochs=2, train_size=5000),
     # the proxy architecture on every training review for 8 epochs (703 batches an epoch): issue 35's "trained long
     # enough to matter on the CPU", 18 times the proxy's review-epochs
@@ -104,7 +104,8 @@ def _cutoffs(vocab_size: int) -> list[int]:
 class AdaptiveLM(torch.nn.Module):
     """A GPT-2 body (``transformers.GPT2Model``: the child's words plus one prefix token per class) with an adaptive
     softmax (Grave et al. 2017, ``torch.nn.AdaptiveLogSoftmaxWithLoss``) over the child's words ranked by their
-    training frequency. The full 20k-word output layer made a batch cost about 4 times as much on the CPU; frequent
+    training frequency. The full 20k-word output layer made a training batch cost about 6 times as much on the CPU
+    (benchmarks/text_generator_step.py); frequent
     words keep the full width, rare ones share smaller projections. ``rank_to_id`` (a buffer, saved with the
     weights) maps a word's frequency rank to its id."""
 
