@@ -50,6 +50,9 @@ CSV_FIELDS = (
 
 
 MAX_SEED = 1 << 40  # episode seeds are seed * 100_003 + episode: kept inside torch's 64-bit seeds
+DEFAULT_EPISODES = 16
+AUTO = "auto"  # --action-kind and --race-reference: resolved by validate() (_resolve_auto)
+AUTO_REFERENCE = "online-augnet"  # --race-reference auto where there is a rescore race (issue 31 rounds 6-7)
 
 
 @dataclass
@@ -61,8 +64,9 @@ class TrainConfig:
     agent: str = "augnet"
     """augnet (the default: REINFORCE, best on the A/B in experiments/ab-credit-mnist-small), ppo, random, or
     fixed (with --fixed-policy)."""
-    episodes: int = 48
-    """Child runs to train for (child-run equivalents; with --population, members count one each)."""
+    episodes: int = 16
+    """Child runs to train for (child-run equivalents; with --population, members count one each). 16: the budget
+    at which the default search met issue 31's goal (experiments/README.md); 48 measured no better."""
     budget_seconds: float | None = None
     """Optional cap on child-run wall time (seconds, summed over episodes); stops after the episode crossing it."""
     seed: int = 0
@@ -81,8 +85,9 @@ class TrainConfig:
     """accuracy (validation accuracy gain) or loss (validation loss decrease)."""
     credit: str = "end"
     """end (the return is the child's final validation metric less cost; gamma 1) or step (per-step gains)."""
-    action_kind: str = "compact"
-    """compact (flip, crop, RandAugment N and M per step), families (compact plus an on/off head per op family:
+    action_kind: str = "auto"
+    """auto (the default: the action the rounds of issue 31 measured for the task's data: compact on images,
+    families on text), compact (flip, crop, RandAugment N and M per step), families (compact plus an on/off head per op family:
     affine, colour, tone; on text each op), slots (op, magnitude, probability per slot), rates (one magnitude head
     per op, 0 off: each op that is on applies at its own magnitude, e.g. a tagging op's own rate) or online (the
     settings of a controller that learns inside each run: may it flip, crop; ops per sample, magnitude cap,
@@ -152,7 +157,8 @@ class TrainConfig:
     halving: ``search race``), and the winner becomes schedule.json (the distilled schedule stays as
     distilled.json). Every race run counts: the search runs --episodes minus this many. Default: a third of
     --episodes from 12 up (16 -> 6, 48 -> 16) where a run makes one decision (--steps-per-episode 1, no
-    --population) and searches (not --agent fixed) with no --budget-seconds, else 0; 0 keeps the distilled
+    --population) and searches (not --agent fixed) with no --budget-seconds, else 0; with a --race-reference (the
+    default: auto) 9, the leader and the reference on 4 seeds each (7 at 12 episodes); 0 keeps the distilled
     schedule."""
     race_ablate: int = 0
     """With --rescore: race slots given to ablations of the race's leader (the leader with one part left out: a
@@ -161,8 +167,11 @@ class TrainConfig:
     """With --rescore: policies (files or preset names) raced beside the search's shortlist, each in one of the
     race's candidate slots, so the search's pick must beat them on the same validation seeds (the recipe you use now;
     with --action-kind online, the online-augnet preset whose settings it searches)."""
-    race_reference: str | None = None
-    """With --rescore: an incumbent (a file or preset name) in no augmentation's place in the race: the search's
+    race_reference: str | None = "auto"
+    """auto (the default): online-augnet where there is a rescore race on a classification task (AUTO_REFERENCE: the
+    design that met issue 31's goal on all three tasks; unmeasured on taggers, which race no augmentation), else
+    none; none: race against no augmentation. With --rescore: an incumbent (a file
+    or preset name) in no augmentation's place in the race: the search's
     leader (and any --race-policies) race it on shared validation seeds in one round, paired seed by seed, and the
     reference is exported unless one of them beats it on average (--race-export: or with confidence) (e.g. online-augnet, above every free recipe in
     its finals on all three tasks; issue 31 round 6). A challenger to a strong incumbent needs seeds more than
@@ -182,6 +191,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         from policy_search.child.tasks import PRESETS
+        from policy_search.policy.modality import get_modality
 
         if self.task not in PRESETS:
             raise ValueError(f"unknown task {self.task!r}; choose one of {sorted(PRESETS)}")
@@ -190,6 +200,12 @@ class TrainConfig:
             raise ValueError(f"--seed must be from 0 to {MAX_SEED:,} (2**40), got {self.seed}")
         if not 1 <= self.episodes <= 10_000_000:
             raise ValueError(f"--episodes must be from 1 to 10,000,000, got {self.episodes}")
+        if self.action_kind == AUTO:  # before the numbers: the resolved kind is checked with the others
+            self.action_kind = "compact" if self.online else get_modality(PRESETS[self.task].modality).search_action
+        if self.race_reference is not None and self.race_reference.lower() == "none":
+            self.race_reference = None  # the race's own reference: no augmentation
+        if self.race_reference == AUTO and PRESETS[self.task].tagging:
+            self.race_reference = None  # online-augnet is unmeasured on taggers: the race's own reference there
         self._validate_numbers()
         self._validate_agent(agent)
         self._validate_scale_out(agent)
@@ -259,6 +275,9 @@ class TrainConfig:
             )
         if self.rescore is None:
             self.rescore = self._default_rescore(agent)
+        if self.race_reference == AUTO:  # an incumbent only where the search has a rescore race, and not twice
+            listed = AUTO_REFERENCE in self.race_policies
+            self.race_reference = AUTO_REFERENCE if self.rescore and not listed else None
         if self.rescore:
             from policy_search.benchmark.race import MIN_RACE_RUNS
 
@@ -288,6 +307,10 @@ class TrainConfig:
             return 0
         if self.budget_seconds is not None:  # a race after the time cap would overrun it
             return 0
+        if self.race_reference is not None and AUTO_REFERENCE not in self.race_policies:  # auto too: see below
+            from policy_search.benchmark.race import default_anchored_rescore
+
+            return default_anchored_rescore(self.episodes)
         return default_rescore(self.episodes)
 
     def _validate_scale_out(self, agent) -> None:
@@ -362,7 +385,7 @@ class TrainConfig:
                     ("--synthetic", bool(self.synthetic)),
                     ("--batch-episodes", bool(self.batch_episodes)),
                     ("--agent " + self.agent, self.agent != "augnet"),
-                    (f"--episodes {self.episodes}", self.episodes != 48),
+                    (f"--episodes {self.episodes}", self.episodes != DEFAULT_EPISODES),
                     ("--ops", bool(self.ops)),
                     ("--max-ops", self.max_ops is not None),
                     ("--magnitude-range", bool(self.magnitude_range)),
@@ -532,6 +555,27 @@ def _recorded_config(cfg: TrainConfig) -> dict:
     return values
 
 
+def _recorded_auto(cfg: TrainConfig) -> None:
+    """A resume keeps what --action-kind auto and --race-reference auto resolved to when the run started (a run from
+    before they existed: compact and no reference), so a resume never changes its action or its race; and, at the
+    default --episodes, the run's own budget (a run started when the default was 48 resumes to 48; give a larger
+    --episodes to extend a run)."""
+    try:
+        stored = json.loads((Path(str(cfg.out)) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # _check_resume says why the run cannot be resumed
+    if not isinstance(stored, dict):
+        return
+    if cfg.action_kind == AUTO and isinstance(stored.get("action_kind", "compact"), str):
+        cfg.action_kind = stored.get("action_kind", "compact")
+    if cfg.race_reference == AUTO:
+        recorded = stored.get("race_reference")
+        cfg.race_reference = recorded if isinstance(recorded, str) else None
+    episodes = stored.get("episodes")
+    if cfg.episodes == DEFAULT_EPISODES and isinstance(episodes, int) and not isinstance(episodes, bool):
+        cfg.episodes = episodes
+
+
 def _command_line(argv: list[str] | None) -> str:
     """The command that reproduces the run, with the environment settings it read (data folder, threads)."""
     env = [
@@ -606,6 +650,8 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
         from policy_search.benchmark.race import recorded_rescore
 
         cfg.rescore = recorded_rescore(cfg.out, cfg.resume, cfg.rescore)  # a resume keeps the run's budget split
+        if cfg.resume:
+            _recorded_auto(cfg)
     cfg.validate()
     if cfg.out is None:
         what = "online" if cfg.online else cfg.agent

@@ -1,6 +1,7 @@
 """An anchored race (issue 31, round 6): an incumbent policy takes no augmentation's place as the race's reference,
 every candidate is paired with it seed by seed, and it is exported unless a candidate beats it on average."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -44,7 +45,62 @@ def test_the_reference_is_checked_before_any_run():
     # with a reference every candidate has its slot: two listed policies beside the leader fit --rescore 9 (2 seeds)
     TrainConfig(**base, race_reference="online-augnet", race_policies=("flip-crop", "randaugment")).validate()
     with pytest.raises(ValueError, match="no slot"):  # without one they would not
-        TrainConfig(**base, race_policies=("flip-crop", "randaugment")).validate()
+        TrainConfig(**base, race_reference=None, race_policies=("flip-crop", "randaugment")).validate()
+
+
+@pytest.mark.parametrize(
+    ("fields", "resolved"),
+    [
+        ({}, (16, "compact", 9, "online-augnet")),  # the default: round 6's design on images
+        ({"task": "imdb-small"}, (16, "families", 9, "online-augnet")),  # on text, the families action
+        ({"episodes": 12}, (12, "compact", 7, "online-augnet")),  # 3 seeds each, 5 runs left to search
+        ({"episodes": 48}, (48, "compact", 9, "online-augnet")),
+        ({"race_reference": "none"}, (16, "compact", 6, None)),  # against no augmentation: the third of the budget
+        ({"race_reference": "None"}, (16, "compact", 6, None)),
+        ({"rescore": 0}, (16, "compact", 0, None)),  # no race, no incumbent
+        ({"episodes": 8}, (8, "compact", 0, None)),  # too few runs for a race
+        ({"agent": "fixed", "fixed_policy": "flip-crop"}, (16, "compact", 0, None)),
+        ({"online": True}, (16, "compact", 0, None)),
+        ({"budget_seconds": 60.0}, (16, "compact", 0, None)),
+        ({"action_kind": "slots"}, (16, "slots", 9, "online-augnet")),
+        ({"race_reference": "flip-crop"}, (16, "compact", 9, "flip-crop")),
+        ({"task": "conll2003-small"}, (16, "families", 6, None)),  # online-augnet unmeasured on a tagger
+    ],
+)
+def test_the_default_search_is_the_incumbent_race_of_round_6(fields, resolved):
+    """Issue 31, deliver 4: train_agent's defaults are the design that met the goal on the three tasks: 16 runs, the
+    task's action (compact on images, families on text), and a race of the search's leader against online-augnet on
+    4 seeds each (--rescore 9); auto resolves to no incumbent wherever there is no race."""
+    cfg = TrainConfig(**{"task": "mnist-small", **fields})
+    cfg.validate()
+    assert (cfg.episodes, cfg.action_kind, cfg.rescore, cfg.race_reference) == resolved
+
+
+def test_a_resume_keeps_what_auto_resolved_to_when_the_run_started(tmp_path):
+    """A run from before the defaults changed (48 episodes, compact, no incumbent) resumes as it started; a run that
+    started on the new defaults keeps them; an explicit flag that differs is still refused by the resume check."""
+    from policy_search.train_agent import _check_resume, _recorded_auto
+
+    old = {"task": "mnist-small", "episodes": 48, "action_kind": "compact", "rescore": 16}  # no race_reference field
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    cfg = TrainConfig(task="mnist-small", out=str(tmp_path), resume=True, rescore=16)
+    _recorded_auto(cfg)
+    cfg.validate()
+    assert (cfg.episodes, cfg.action_kind, cfg.race_reference) == (48, "compact", None)
+    new = TrainConfig(task="imdb-small", out=str(tmp_path / "new"))
+    new.validate()
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "config.json").write_text(json.dumps(dataclasses.asdict(new)))
+    again = TrainConfig(task="imdb-small", out=str(tmp_path / "new"), resume=True, rescore=9)
+    _recorded_auto(again)
+    again.validate()
+    assert (again.episodes, again.action_kind, again.race_reference) == (16, "families", "online-augnet")
+    _check_resume(tmp_path / "new", again)  # nothing differs
+    other = TrainConfig(task="imdb-small", out=str(tmp_path / "new"), resume=True, rescore=9, action_kind="compact")
+    _recorded_auto(other)
+    other.validate()
+    with pytest.raises(ValueError, match="--action-kind 'families' -> 'compact'"):
+        _check_resume(tmp_path / "new", other)
 
 
 def _body(policy) -> str:
