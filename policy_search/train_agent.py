@@ -154,7 +154,7 @@ class TrainConfig:
     rescore: int | None = None
     """Child runs of the --episodes budget kept for selection that noise cannot fool: after the search's episodes,
     its best candidates are re-scored on shared validation child seeds against no augmentation (a race, successive
-    halving: ``search race``), and the winner becomes schedule.json (the distilled schedule stays as
+    halving: ``search race``; or against --race-reference, the default's incumbent), and the winner becomes schedule.json (the distilled schedule stays as
     distilled.json). Every race run counts: the search runs --episodes minus this many. Default: a third of
     --episodes from 12 up (16 -> 6, 48 -> 16) where a run makes one decision (--steps-per-episode 1, no
     --population) and searches (not --agent fixed) with no --budget-seconds, else 0; with a --race-reference (the
@@ -167,10 +167,10 @@ class TrainConfig:
     """With --rescore: policies (files or preset names) raced beside the search's shortlist, each in one of the
     race's candidate slots, so the search's pick must beat them on the same validation seeds (the recipe you use now;
     with --action-kind online, the online-augnet preset whose settings it searches)."""
-    race_reference: str | None = "auto"
-    """auto (the default): online-augnet where there is a rescore race on a classification task (AUTO_REFERENCE: the
-    design that met issue 31's goal on all three tasks; unmeasured on taggers, which race no augmentation), else
-    none; none: race against no augmentation. With --rescore: an incumbent (a file
+    race_reference: str | None = field(default="auto", metadata={"none_flag": "none"})
+    """auto (the default): online-augnet where there is a rescore race on a classification task and no
+    --race-policies (AUTO_REFERENCE: the design that met issue 31's goal on all three tasks; unmeasured on taggers),
+    else none; none: race against no augmentation. With --rescore: an incumbent (a file
     or preset name) in no augmentation's place in the race: the search's
     leader (and any --race-policies) race it on shared validation seeds in one round, paired seed by seed, and the
     reference is exported unless one of them beats it on average (--race-export: or with confidence) (e.g. online-augnet, above every free recipe in
@@ -204,8 +204,8 @@ class TrainConfig:
             self.action_kind = "compact" if self.online else get_modality(PRESETS[self.task].modality).search_action
         if self.race_reference is not None and self.race_reference.lower() == "none":
             self.race_reference = None  # the race's own reference: no augmentation
-        if self.race_reference == AUTO and PRESETS[self.task].tagging:
-            self.race_reference = None  # online-augnet is unmeasured on taggers: the race's own reference there
+        if self.race_reference == AUTO and (PRESETS[self.task].tagging or self.race_policies):
+            self.race_reference = None  # unmeasured on taggers; listed rivals race no augmentation, as they always did
         self._validate_numbers()
         self._validate_agent(agent)
         self._validate_scale_out(agent)
@@ -237,7 +237,8 @@ class TrainConfig:
         from policy_search.policy.action_space import SEARCH_KINDS
 
         if self.action_kind not in SEARCH_KINDS:
-            raise ValueError(f"--action-kind must be one of {', '.join(SEARCH_KINDS)}, got {self.action_kind!r}")
+            kinds = ", ".join((AUTO, *SEARCH_KINDS))
+            raise ValueError(f"--action-kind must be one of {kinds}, got {self.action_kind!r}")
         if not 0 < self.distill_fraction <= 1:
             raise ValueError(f"--distill-fraction must be in (0, 1], got {self.distill_fraction}")
         if self.distill not in ("last", "elite", "critic"):
@@ -275,9 +276,8 @@ class TrainConfig:
             )
         if self.rescore is None:
             self.rescore = self._default_rescore(agent)
-        if self.race_reference == AUTO:  # an incumbent only where the search has a rescore race, and not twice
-            listed = AUTO_REFERENCE in self.race_policies
-            self.race_reference = AUTO_REFERENCE if self.rescore and not listed else None
+        if self.race_reference == AUTO:  # an incumbent only where the search has a rescore race
+            self.race_reference = AUTO_REFERENCE if self.rescore else None
         if self.rescore:
             from policy_search.benchmark.race import MIN_RACE_RUNS
 
@@ -300,14 +300,15 @@ class TrainConfig:
         )
 
     def _default_rescore(self, agent) -> int:
-        """--rescore's default: a third of the episodes for a search of whole-run policies (default_rescore)."""
+        """--rescore's default for a search of whole-run policies: 9 with an incumbent (default_anchored_rescore),
+        else a third of the episodes (default_rescore); 0 where there is no such search."""
         from policy_search.benchmark.race import default_rescore
 
         if agent.uses_fixed_policy or self.online or self.steps_per_episode != 1 or self.population:
             return 0
         if self.budget_seconds is not None:  # a race after the time cap would overrun it
             return 0
-        if self.race_reference is not None and AUTO_REFERENCE not in self.race_policies:  # auto too: see below
+        if self.race_reference is not None:  # auto too (resolved after this): an incumbent's race
             from policy_search.benchmark.race import default_anchored_rescore
 
             return default_anchored_rescore(self.episodes)
@@ -555,11 +556,23 @@ def _recorded_config(cfg: TrainConfig) -> dict:
     return values
 
 
-def _recorded_auto(cfg: TrainConfig) -> None:
-    """A resume keeps what --action-kind auto and --race-reference auto resolved to when the run started (a run from
-    before they existed: compact and no reference), so a resume never changes its action or its race; and, at the
-    default --episodes, the run's own budget (a run started when the default was 48 resumes to 48; give a larger
-    --episodes to extend a run)."""
+def resolve_resume(cfg: TrainConfig, argv: list[str] | None) -> None:
+    """What a resume keeps from the run in --out unless given: its --rescore (recorded_rescore), what --action-kind
+    auto and --race-reference auto resolved to when it started (a run from before they existed: compact and no
+    reference), and, where the command line (``argv``, ``main``'s) has no --episodes, its budget (a run started when
+    the default was 48 resumes to 48). From Python (``argv`` None) every field is taken as given."""
+    if cfg.out is None:
+        return
+    from policy_search.benchmark.race import recorded_rescore
+
+    cfg.rescore = recorded_rescore(cfg.out, cfg.resume, cfg.rescore)  # a resume keeps the run's budget split
+    if cfg.resume:
+        given = argv is None or any(a == "--episodes" or a.startswith("--episodes=") for a in argv)
+        _recorded_auto(cfg, keep_episodes=not given)
+
+
+def _recorded_auto(cfg: TrainConfig, keep_episodes: bool) -> None:
+    """The recorded action kind and race reference where they are auto; the recorded episodes if ``keep_episodes``."""
     try:
         stored = json.loads((Path(str(cfg.out)) / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -572,7 +585,7 @@ def _recorded_auto(cfg: TrainConfig) -> None:
         recorded = stored.get("race_reference")
         cfg.race_reference = recorded if isinstance(recorded, str) else None
     episodes = stored.get("episodes")
-    if cfg.episodes == DEFAULT_EPISODES and isinstance(episodes, int) and not isinstance(episodes, bool):
+    if keep_episodes and isinstance(episodes, int) and not isinstance(episodes, bool):
         cfg.episodes = episodes
 
 
@@ -646,12 +659,7 @@ def train(cfg: TrainConfig, argv: list[str] | None = None) -> dict:
     """Run (or resume) a training run; returns a summary with the exported files' paths: prepare the folder, open
     the environment, play the episodes (checkpointed one by one), export, and race the shortlist (--rescore).
     ``argv``: the command line (``main``'s); None from Python, when command.txt records ``cfg``'s options."""
-    if cfg.out is not None:
-        from policy_search.benchmark.race import recorded_rescore
-
-        cfg.rescore = recorded_rescore(cfg.out, cfg.resume, cfg.rescore)  # a resume keeps the run's budget split
-        if cfg.resume:
-            _recorded_auto(cfg)
+    resolve_resume(cfg, argv)
     cfg.validate()
     if cfg.out is None:
         what = "online" if cfg.online else cfg.agent
@@ -1048,7 +1056,7 @@ def build_parser() -> argparse.ArgumentParser:
         shown={
             "agent": sorted(AGENTS),
             "credit": ("end", "step"),
-            "action_kind": SEARCH_KINDS,
+            "action_kind": (AUTO, *SEARCH_KINDS),
             "heads": ("categorical", "ordinal"),
             "update": ("reinforce", "critic"),
             "action_mode": ("discrete", "box"),
