@@ -154,12 +154,12 @@ class TrainConfig:
     rescore: int | None = None
     """Child runs of the --episodes budget kept for selection that noise cannot fool: after the search's episodes,
     its best candidates are re-scored on shared validation child seeds against no augmentation (a race, successive
-    halving: ``search race``; or against --race-reference, the default's incumbent), and the winner becomes schedule.json (the distilled schedule stays as
-    distilled.json). Every race run counts: the search runs --episodes minus this many. Default: a third of
-    --episodes from 12 up (16 -> 6, 48 -> 16) where a run makes one decision (--steps-per-episode 1, no
-    --population) and searches (not --agent fixed) with no --budget-seconds, else 0; with a --race-reference (the
-    default: auto) 9, the leader and the reference on 4 seeds each (7 at 12 episodes); 0 keeps the distilled
-    schedule."""
+    halving: ``search race``), or against --race-reference (the default's incumbent) in one round, and the winner
+    becomes schedule.json (the distilled schedule stays as distilled.json). Every race run counts: the search runs
+    --episodes minus this many. Default where a run makes one decision (--steps-per-episode 1, no --population) and
+    searches (not --agent fixed) with no --budget-seconds: with a --race-reference (the default, auto, unless
+    --race-policies are listed) 9, the leader and the reference on 4 seeds each (7 at 12 episodes); without, a third
+    of --episodes from 12 up (16 -> 6, 48 -> 16); else 0. 0 keeps the distilled schedule."""
     race_ablate: int = 0
     """With --rescore: race slots given to ablations of the race's leader (the leader with one part left out: a
     flip, a crop, RandAugment; ``search race --ablate``), so a part that costs is dropped by the race itself."""
@@ -202,8 +202,8 @@ class TrainConfig:
             raise ValueError(f"--episodes must be from 1 to 10,000,000, got {self.episodes}")
         if self.action_kind == AUTO:  # before the numbers: the resolved kind is checked with the others
             self.action_kind = "compact" if self.online else get_modality(PRESETS[self.task].modality).search_action
-        if self.race_reference is not None and self.race_reference.lower() == "none":
-            self.race_reference = None  # the race's own reference: no augmentation
+        if self.race_reference is not None and self.race_reference.lower() in ("none", AUTO):
+            self.race_reference = None if self.race_reference.lower() == "none" else AUTO  # none: no augmentation
         if self.race_reference == AUTO and (PRESETS[self.task].tagging or self.race_policies):
             self.race_reference = None  # unmeasured on taggers; listed rivals race no augmentation, as they always did
         self._validate_numbers()
@@ -559,15 +559,17 @@ def _recorded_config(cfg: TrainConfig) -> dict:
 def resolve_resume(cfg: TrainConfig, argv: list[str] | None) -> None:
     """What a resume keeps from the run in --out unless given: its --rescore (recorded_rescore), what --action-kind
     auto and --race-reference auto resolved to when it started (a run from before they existed: compact and no
-    reference), and, where the command line (``argv``, ``main``'s) has no --episodes, its budget (a run started when
-    the default was 48 resumes to 48). From Python (``argv`` None) every field is taken as given."""
+    reference), and, where the command line (``argv``, ``main``'s) has no --episodes and the value is the default, its
+    budget (a run started when the default was 48 resumes to 48). From Python (``argv`` None) every field is taken as
+    given: a caller resuming a run passes its episodes."""
     if cfg.out is None:
         return
     from policy_search.benchmark.race import recorded_rescore
 
     cfg.rescore = recorded_rescore(cfg.out, cfg.resume, cfg.rescore)  # a resume keeps the run's budget split
-    if cfg.resume:
-        given = argv is None or any(a == "--episodes" or a.startswith("--episodes=") for a in argv)
+    if cfg.resume:  # episodes other than the default were asked for, however (an abbreviation, a --config file)
+        flag = argv is not None and any(a == "--episodes" or a.startswith("--episodes=") for a in argv)
+        given = argv is None or flag or cfg.episodes != DEFAULT_EPISODES
         _recorded_auto(cfg, keep_episodes=not given)
 
 

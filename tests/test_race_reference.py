@@ -57,6 +57,7 @@ def test_the_reference_is_checked_before_any_run():
         ({"episodes": 48}, (48, "compact", 9, "online-augnet")),
         ({"race_reference": "none"}, (16, "compact", 6, None)),  # against no augmentation: the third of the budget
         ({"race_reference": "None"}, (16, "compact", 6, None)),
+        ({"race_reference": "AUTO"}, (16, "compact", 9, "online-augnet")),
         ({"rescore": 0}, (16, "compact", 0, None)),  # no race, no incumbent
         ({"episodes": 8}, (8, "compact", 0, None)),  # too few runs for a race
         ({"agent": "fixed", "fixed_policy": "flip-crop"}, (16, "compact", 0, None)),
@@ -100,6 +101,7 @@ def test_a_resume_keeps_what_auto_resolved_to_when_the_run_started(tmp_path):
     assert resumed(tmp_path, ["--resume", "--episodes=16"]).episodes == 16
     assert resumed(tmp_path, None, episodes=16).episodes == 16  # from Python (search curve's checkpoints)
     assert resumed(tmp_path, ["--resume"]).episodes == 8
+    assert resumed(tmp_path, ["--resume", "--episode", "24"], episodes=24).episodes == 24  # abbreviated, or a file
     new = TrainConfig(task="imdb-small", out=str(tmp_path / "new"))
     new.validate()
     (tmp_path / "new").mkdir()
