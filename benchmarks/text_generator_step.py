@@ -20,13 +20,13 @@ import json
 import platform
 import statistics
 import sys
-import time
 from datetime import date
 from pathlib import Path
 
 import torch
 
-from policy_search.generative.text_lm import TEXT_SIZES, AdaptiveLM, lm_batch
+from generator_costs import _timed  # benchmarks/: the same timing loop
+from policy_search.generative.text_lm import TEXT_SIZES, AdaptiveLM, gpt2_config, lm_batch
 
 RESULTS = Path(__file__).resolve().parent / "results" / "text_generator_step.json"
 VOCAB, CLASSES = 20000, 2
@@ -34,18 +34,9 @@ VOCAB, CLASSES = 20000, 2
 
 def _reference(cfg) -> torch.nn.Module:
     """Version 2's model: GPT-2 with its tied full-vocabulary output layer."""
-    from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers import GPT2LMHeadModel
 
-    config = GPT2Config(
-        vocab_size=VOCAB + CLASSES,
-        n_positions=cfg.max_length + 1,
-        n_embd=cfg.hidden,
-        n_layer=cfg.layers,
-        n_head=cfg.heads,
-        bos_token_id=0,
-        eos_token_id=0,
-    )
-    return GPT2LMHeadModel(config)
+    return GPT2LMHeadModel(gpt2_config(VOCAB, CLASSES, cfg))
 
 
 def _batch(cfg, batch: int, g: torch.Generator):
@@ -67,13 +58,6 @@ def _stepper(model, loss_of):
         opt.step()
 
     return step
-
-
-def _timed(fn, inner: int) -> float:
-    start = time.perf_counter()
-    for _ in range(inner):
-        fn()
-    return (time.perf_counter() - start) / inner
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -101,6 +101,21 @@ def _cutoffs(vocab_size: int) -> list[int]:
     return [c for c in (2000, 10000) if c < vocab_size - 1] or [max(1, vocab_size // 2)]
 
 
+def gpt2_config(vocab_size: int, num_classes: int, cfg: TextLMConfig) -> Any:
+    """The ``transformers.GPT2Config`` of a built generator: the child's words plus one prefix token per class."""
+    from transformers import GPT2Config
+
+    return GPT2Config(
+        vocab_size=vocab_size + num_classes,  # the label prefix tokens follow the child's vocabulary
+        n_positions=cfg.max_length + 1,
+        n_embd=cfg.hidden,
+        n_layer=cfg.layers,
+        n_head=cfg.heads,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
+
+
 class AdaptiveLM(torch.nn.Module):
     """A GPT-2 body (``transformers.GPT2Model``: the child's words plus one prefix token per class) with an adaptive
     softmax (Grave et al. 2017, ``torch.nn.AdaptiveLogSoftmaxWithLoss``) over the child's words ranked by their
@@ -110,19 +125,10 @@ class AdaptiveLM(torch.nn.Module):
     weights) maps a word's frequency rank to its id."""
 
     def __init__(self, vocab_size: int, num_classes: int, cfg: TextLMConfig, counts: Tensor) -> None:
-        from transformers import GPT2Config, GPT2Model
+        from transformers import GPT2Model
 
         super().__init__()
-        config = GPT2Config(
-            vocab_size=vocab_size + num_classes,  # the label prefix tokens follow the child's vocabulary
-            n_positions=cfg.max_length + 1,
-            n_embd=cfg.hidden,
-            n_layer=cfg.layers,
-            n_head=cfg.heads,
-            bos_token_id=0,
-            eos_token_id=0,
-        )
-        self.body = GPT2Model(config)
+        self.body = GPT2Model(gpt2_config(vocab_size, num_classes, cfg))
         self.head = torch.nn.AdaptiveLogSoftmaxWithLoss(cfg.hidden, vocab_size, _cutoffs(vocab_size), div_value=4.0)
         rank_to_id = torch.argsort(counts[:vocab_size].double(), descending=True, stable=True)
         self.register_buffer("rank_to_id", rank_to_id)
