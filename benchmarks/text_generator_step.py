@@ -1,13 +1,13 @@
 """Training-step time of the text generator: version 3's adaptive softmax against GPT-2's full output layer.
 
-Claims header (airbench style): the "about 3 times cheaper a batch" of docs/GENERATIVE.md and
+Claims header (airbench style): the "about 6 times cheaper a batch" of docs/GENERATIVE.md and
 policy_search/generative/text_lm.py comes from this script, run as
 `.venv/bin/python benchmarks/text_generator_step.py` on the CPU named in benchmarks/results/text_generator_step.json
 (machine, versions, threads, size and repeats are recorded there). Both models are freshly initialised at the same
 size (`TEXT_SIZES[--size]`: the same GPT-2 body, the children's 20,000-word vocabulary plus one prefix token per
 class): the reference is `transformers.GPT2LMHeadModel` (version 2 of the generator: a tied 20k-word output layer and
 a full softmax), the candidate `text_lm.AdaptiveLM` (version 3). One step is what `text_lm._fit` does per batch: the
-loss of one batch of `lm_batch` inputs (32 reviews of 128 tokens by default, word ids drawn from a Zipf law as in
+loss of one batch of `lm_batch` inputs (32 reviews of 64-128 tokens by default, word ids drawn from a Zipf law as in
 real text, so the adaptive softmax's head cluster sees the share of tokens it would), backward, an AdamW step. The
 figure is the median over `--repeats` rounds of the ratio of the two models' times within the round (the reference
 and the candidate alternate), so load from other processes shifts both alike.

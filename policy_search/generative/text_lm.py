@@ -8,8 +8,8 @@ GPT-2-architecture model (``transformers.GPT2Model`` built from a config, random
 ``AdaptiveLM``) on the training part of a text dataset (``load_text_dataset(...).train``: the validation reviews
 carved out of it and the test split are never seen; the pretrained model is fine-tuned on the same reviews), in the
 child's own word vocabulary, with the class as a prefix token (id ``vocab_size + label``; Keskar et al. 2019's control
-codes). Sampling is ancestral with top-k truncation, token by token with the model's key/value cache, all randomness from the caller's
-``torch.Generator``, so a seeded draw replays.
+codes). Sampling is ancestral with top-k truncation, token by token with the model's key/value cache, all
+randomness from the caller's ``torch.Generator``, so a seeded draw replays.
 
     gen = get_text_generator("imdb", size="proxy", seed=0)          # trains once (minutes on a CPU), then cached
     tokens = gen.sample(labels, torch.Generator().manual_seed(0))    # TokenBatch in the child's vocabulary
@@ -72,9 +72,9 @@ class TextLMConfig:
 TEXT_SIZES: dict[str, TextLMConfig] = {
     "tiny": TextLMConfig(layers=1, hidden=32, heads=2, epochs=1, train_size=256, max_length=32),
     # 5,000 reviews (sized when GPT-2's full 20k-word output layer made a batch cost ~1 s on two CPU cores; the
-    # adaptive softmax of version 3 cuts that about 6x)
+    # adaptive softmax of version 3 cuts that about 6x on one thread: benchmarks/text_generator_step.py)
     "proxy": TextLMConfig(layers=2, hidden=128, heads=2, epochs=2, train_size=5000),
-    # the proxy architecture on every training review for 8 epochs (703 batches an epoch): issue 35's "trained long
+    # the proxy architecture on every training review for 8 epochs (704 batches an epoch): issue 35's "trained long
     # enough to matter on the CPU", 18 times the proxy's review-epochs
     "long": TextLMConfig(layers=2, hidden=128, heads=2, epochs=8, train_size=None),
     "full": TextLMConfig(layers=6, hidden=384, heads=6, epochs=10, train_size=None),
@@ -119,7 +119,7 @@ def gpt2_config(vocab_size: int, num_classes: int, cfg: TextLMConfig) -> Any:
 class AdaptiveLM(torch.nn.Module):
     """A GPT-2 body (``transformers.GPT2Model``: the child's words plus one prefix token per class) with an adaptive
     softmax (Grave et al. 2017, ``torch.nn.AdaptiveLogSoftmaxWithLoss``) over the child's words ranked by their
-    training frequency. The full 20k-word output layer made a training batch cost about 6 times as much on the CPU
+    training frequency. The full 20k-word output layer made a training batch cost about 6 times as much on one CPU thread
     (benchmarks/text_generator_step.py); frequent
     words keep the full width, rare ones share smaller projections. ``rank_to_id`` (a buffer, saved with the
     weights) maps a word's frequency rank to its id."""
