@@ -1,13 +1,13 @@
 """Training-step time of the text generator: version 3's adaptive softmax against GPT-2's full output layer.
 
-Claims header (airbench style): the "about 3 times cheaper a batch" of docs/GENERATIVE.md and
+Claims header (airbench style): the "about 6 times cheaper a batch" of docs/GENERATIVE.md and
 policy_search/generative/text_lm.py comes from this script, run as
 `.venv/bin/python benchmarks/text_generator_step.py` on the CPU named in benchmarks/results/text_generator_step.json
 (machine, versions, threads, size and repeats are recorded there). Both models are freshly initialised at the same
 size (`TEXT_SIZES[--size]`: the same GPT-2 body, the children's 20,000-word vocabulary plus one prefix token per
 class): the reference is `transformers.GPT2LMHeadModel` (version 2 of the generator: a tied 20k-word output layer and
 a full softmax), the candidate `text_lm.AdaptiveLM` (version 3). One step is what `text_lm._fit` does per batch: the
-loss of one batch of `lm_batch` inputs (32 reviews of 128 tokens by default, word ids drawn from a Zipf law as in
+loss of one batch of `lm_batch` inputs (32 reviews of 64-128 tokens by default, word ids drawn from a Zipf law as in
 real text, so the adaptive softmax's head cluster sees the share of tokens it would), backward, an AdamW step. The
 figure is the median over `--repeats` rounds of the ratio of the two models' times within the round (the reference
 and the candidate alternate), so load from other processes shifts both alike.
@@ -20,13 +20,13 @@ import json
 import platform
 import statistics
 import sys
-import time
 from datetime import date
 from pathlib import Path
 
 import torch
 
-from policy_search.generative.text_lm import TEXT_SIZES, AdaptiveLM, lm_batch
+from generator_costs import _timed  # benchmarks/: the same timing loop
+from policy_search.generative.text_lm import TEXT_SIZES, AdaptiveLM, gpt2_config, lm_batch
 
 RESULTS = Path(__file__).resolve().parent / "results" / "text_generator_step.json"
 VOCAB, CLASSES = 20000, 2
@@ -34,18 +34,9 @@ VOCAB, CLASSES = 20000, 2
 
 def _reference(cfg) -> torch.nn.Module:
     """Version 2's model: GPT-2 with its tied full-vocabulary output layer."""
-    from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers import GPT2LMHeadModel
 
-    config = GPT2Config(
-        vocab_size=VOCAB + CLASSES,
-        n_positions=cfg.max_length + 1,
-        n_embd=cfg.hidden,
-        n_layer=cfg.layers,
-        n_head=cfg.heads,
-        bos_token_id=0,
-        eos_token_id=0,
-    )
-    return GPT2LMHeadModel(config)
+    return GPT2LMHeadModel(gpt2_config(VOCAB, CLASSES, cfg))
 
 
 def _batch(cfg, batch: int, g: torch.Generator):
@@ -67,13 +58,6 @@ def _stepper(model, loss_of):
         opt.step()
 
     return step
-
-
-def _timed(fn, inner: int) -> float:
-    start = time.perf_counter()
-    for _ in range(inner):
-        fn()
-    return (time.perf_counter() - start) / inner
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -570,6 +570,12 @@ def test_synthetic_text_replaces_a_ratio_with_generated_reviews_of_the_same_clas
     fake = gen.sample(torch.tensor([0, 1, 1, 0]), torch.Generator().manual_seed(1), max_length=16)
     again = gen.sample(torch.tensor([0, 1, 1, 0]), torch.Generator().manual_seed(1), max_length=16)
     assert torch.equal(fake.ids, again.ids) and fake.ids.shape == (4, 16)
+    loaded = get_text_generator("imdb", size="tiny", seed=0)  # from the checkpoint: weights and frequency ranks
+    assert torch.equal(loaded.net.rank_to_id, gen.net.rank_to_id) and not torch.equal(
+        loaded.net.rank_to_id, torch.arange(len(loaded.net.rank_to_id))
+    )
+    replay = loaded.sample(torch.tensor([0, 1, 1, 0]), torch.Generator().manual_seed(1), max_length=16)
+    assert torch.equal(replay.ids, fake.ids)
     assert bool((fake.ids[fake.ids > 0] >= 5).all()) and int(fake.ids.max()) < gen.vocab_size
     assert 0 < distinct_n(fake, 1) <= 1
     transform = load_policy("synthetic-text-0.2")
@@ -638,6 +644,7 @@ def test_adaptive_lm_samples_from_the_distribution_it_is_trained_on():
     counts = torch.tensor([50, 0, 0, 0, 0, 3, 90, 7, 1, 20, 4, 2])  # id 6 most frequent, then 0 (the end), 9
     net = AdaptiveLM(12, 2, cfg, counts).eval()
     assert net.rank_to_id[:3].tolist() == [6, 0, 9] and net.id_to_rank[6] == 0
+    assert int(net.id_to_rank[6]) < net.head.cutoffs[0] <= int(net.id_to_rank[8])  # head cluster; 8 in a tail
     ids = torch.tensor([[6, 9, 7, 0, 0], [5, 6, 6, 10, 11]])
     x, real, target = lm_batch(torch.tensor([12, 13]), ids, torch.tensor([3, 5]), cfg.max_length)
     with torch.no_grad():

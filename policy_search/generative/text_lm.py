@@ -8,8 +8,8 @@ GPT-2-architecture model (``transformers.GPT2Model`` built from a config, random
 ``AdaptiveLM``) on the training part of a text dataset (``load_text_dataset(...).train``: the validation reviews
 carved out of it and the test split are never seen; the pretrained model is fine-tuned on the same reviews), in the
 child's own word vocabulary, with the class as a prefix token (id ``vocab_size + label``; Keskar et al. 2019's control
-codes). Sampling is ancestral with top-k truncation, token by token with the model's key/value cache, all randomness from the caller's
-``torch.Generator``, so a seeded draw replays.
+codes). Sampling is ancestral with top-k truncation, token by token with the model's key/value cache, all
+randomness from the caller's ``torch.Generator``, so a seeded draw replays.
 
     gen = get_text_generator("imdb", size="proxy", seed=0)          # trains once (minutes on a CPU), then cached
     tokens = gen.sample(labels, torch.Generator().manual_seed(0))    # TokenBatch in the child's vocabulary
@@ -72,9 +72,9 @@ class TextLMConfig:
 TEXT_SIZES: dict[str, TextLMConfig] = {
     "tiny": TextLMConfig(layers=1, hidden=32, heads=2, epochs=1, train_size=256, max_length=32),
     # 5,000 reviews (sized when GPT-2's full 20k-word output layer made a batch cost ~1 s on two CPU cores; the
-    # adaptive softmax of version 3 cuts that about 6x)
+    # adaptive softmax of version 3 cuts that about 6x on one thread: benchmarks/text_generator_step.py)
     "proxy": TextLMConfig(layers=2, hidden=128, heads=2, epochs=2, train_size=5000),
-    # the proxy architecture on every training review for 8 epochs (703 batches an epoch): issue 35's "trained long
+    # the proxy architecture on every training review for 8 epochs (704 batches an epoch): issue 35's "trained long
     # enough to matter on the CPU", 18 times the proxy's review-epochs
     "long": TextLMConfig(layers=2, hidden=128, heads=2, epochs=8, train_size=None),
     "full": TextLMConfig(layers=6, hidden=384, heads=6, epochs=10, train_size=None),
@@ -96,33 +96,40 @@ def text_generator_dir(dataset: str, size: str = "proxy", seed: int = 0) -> Path
 
 
 def _cutoffs(vocab_size: int) -> list[int]:
-    """Adaptive-softmax cluster bounds over frequency ranks: the 2,000 most frequent words (about 85% of review
-    tokens) in the head, the next 8,000 and the rest in two tail clusters; fewer clusters for small vocabularies."""
+    """Adaptive-softmax cluster bounds over frequency ranks: the 2,000 most frequent words (87.8% of the IMDB
+    training targets, 97.7% with the next 8,000) in the head, the next 8,000 and the rest in two tail clusters;
+    fewer clusters for small vocabularies."""
     return [c for c in (2000, 10000) if c < vocab_size - 1] or [max(1, vocab_size // 2)]
+
+
+def gpt2_config(vocab_size: int, num_classes: int, cfg: TextLMConfig) -> Any:
+    """The ``transformers.GPT2Config`` of a built generator: the child's words plus one prefix token per class."""
+    from transformers import GPT2Config
+
+    return GPT2Config(
+        vocab_size=vocab_size + num_classes,  # the label prefix tokens follow the child's vocabulary
+        n_positions=cfg.max_length + 1,
+        n_embd=cfg.hidden,
+        n_layer=cfg.layers,
+        n_head=cfg.heads,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
 
 
 class AdaptiveLM(torch.nn.Module):
     """A GPT-2 body (``transformers.GPT2Model``: the child's words plus one prefix token per class) with an adaptive
     softmax (Grave et al. 2017, ``torch.nn.AdaptiveLogSoftmaxWithLoss``) over the child's words ranked by their
-    training frequency. The full 20k-word output layer made a training batch cost about 6 times as much on the CPU
+    training frequency. The full 20k-word output layer made a training batch cost about 6 times as much on one CPU thread
     (benchmarks/text_generator_step.py); frequent
     words keep the full width, rare ones share smaller projections. ``rank_to_id`` (a buffer, saved with the
     weights) maps a word's frequency rank to its id."""
 
     def __init__(self, vocab_size: int, num_classes: int, cfg: TextLMConfig, counts: Tensor) -> None:
-        from transformers import GPT2Config, GPT2Model
+        from transformers import GPT2Model
 
         super().__init__()
-        config = GPT2Config(
-            vocab_size=vocab_size + num_classes,  # the label prefix tokens follow the child's vocabulary
-            n_positions=cfg.max_length + 1,
-            n_embd=cfg.hidden,
-            n_layer=cfg.layers,
-            n_head=cfg.heads,
-            bos_token_id=0,
-            eos_token_id=0,
-        )
-        self.body = GPT2Model(config)
+        self.body = GPT2Model(gpt2_config(vocab_size, num_classes, cfg))
         self.head = torch.nn.AdaptiveLogSoftmaxWithLoss(cfg.hidden, vocab_size, _cutoffs(vocab_size), div_value=4.0)
         rank_to_id = torch.argsort(counts[:vocab_size].double(), descending=True, stable=True)
         self.register_buffer("rank_to_id", rank_to_id)
