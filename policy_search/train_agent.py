@@ -191,7 +191,6 @@ class TrainConfig:
 
     def validate(self) -> None:
         from policy_search.child.tasks import PRESETS
-        from policy_search.policy.modality import get_modality
 
         if self.task not in PRESETS:
             raise ValueError(f"unknown task {self.task!r}; choose one of {sorted(PRESETS)}")
@@ -201,7 +200,7 @@ class TrainConfig:
         if not 1 <= self.episodes <= 10_000_000:
             raise ValueError(f"--episodes must be from 1 to 10,000,000, got {self.episodes}")
         if self.action_kind == AUTO:  # before the numbers: the resolved kind is checked with the others
-            self.action_kind = "compact" if self.online else get_modality(PRESETS[self.task].modality).search_action
+            self.action_kind = _auto_action_kind(self)
         if self.race_reference is not None and self.race_reference.lower() in ("none", AUTO):
             self.race_reference = None if self.race_reference.lower() == "none" else AUTO  # none: no augmentation
         if self.race_reference == AUTO and (PRESETS[self.task].tagging or self.race_policies):
@@ -399,13 +398,25 @@ class TrainConfig:
                 )
 
 
+def _auto_action_kind(cfg: TrainConfig) -> str:
+    """What --action-kind auto means for ``cfg``: the task's modality's measured action (compact on images, families on
+    text); compact with --online, which searches nothing."""
+    from policy_search.child.tasks import PRESETS
+    from policy_search.policy.modality import get_modality
+
+    return "compact" if cfg.online else get_modality(PRESETS[cfg.task].modality).search_action
+
+
 def _action_spec(cfg: TrainConfig):
     from policy_search.child.tasks import get_preset
     from policy_search.policy.action_space import ActionSpec
 
     # with the run's preset overrides: an unknown --set field is refused here, before the folder is touched
     preset = get_preset(cfg.task, **_task_overrides(cfg))
-    return ActionSpec.of_run(asdict(cfg), preset.modality, preset.tagging)
+    values = asdict(cfg)
+    if values["action_kind"] == AUTO:  # a config not validated yet (the run's env built from Python)
+        values["action_kind"] = _auto_action_kind(cfg)
+    return ActionSpec.of_run(values, preset.modality, preset.tagging)
 
 
 def _task_overrides(cfg: TrainConfig) -> dict[str, Any]:
