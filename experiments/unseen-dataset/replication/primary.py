@@ -23,9 +23,9 @@ BASELINES = ("none", "trivialaugment")
 METRIC = "test_accuracy"
 
 
-def _rows(score: dict, policy: str, seeds: list[int]) -> list[dict]:
+def _rows(score: dict, policy: str, seeds: list[int], baselines: tuple[str, ...] = BASELINES) -> list[dict]:
     rows = []
-    for b in BASELINES:
+    for b in baselines:
         pairs = [
             (100 * score[(policy, s)], 100 * score[(b, s)]) for s in seeds if (policy, s) in score and (b, s) in score
         ]
@@ -40,15 +40,19 @@ def _rows(score: dict, policy: str, seeds: list[int]) -> list[dict]:
     return rows
 
 
-def main() -> int:
-    results = json.loads((HERE / "results.json").read_text())
+def main(here: Path = HERE, primary_policy: str = PRIMARY, secondary_policies: list[str] = SECONDARY,
+         versus: tuple[str, ...] = ()) -> int:  # fmt: skip
+    """Also used by ../defaults-round6/primary.py (its folder and policies; ``versus``: more baselines of the
+    primary policy, outside its Holm family)."""
+    results = json.loads((here / "results.json").read_text())
     score = {(r["policy"], r["seed"]): r[METRIC] for r in results["runs"] if r.get(METRIC) is not None}
     seeds = sorted({s for _, s in score})
-    primary = _rows(score, PRIMARY, seeds)
-    secondary = [row for p in SECONDARY for row in _rows(score, p, seeds)]
+    primary = _rows(score, primary_policy, seeds)
+    secondary = [row for p in secondary_policies for row in _rows(score, p, seeds)]
+    secondary += _rows(score, primary_policy, seeds, versus) if versus else []
     met = all(r["diff"] > 0 and r["p_holm"] < 0.05 for r in primary)
     out = {"primary": primary, "goal_met": met, "secondary_per_search": secondary, "seeds": len(seeds)}
-    (HERE / "primary.json").write_text(json.dumps(out, indent=1) + "\n")
+    (here / "primary.json").write_text(json.dumps(out, indent=1) + "\n")
     print("| policy | its mean | baseline | its mean | policy - baseline (points) | 95% CI | p | Holm p (2) |")
     print("|---|---|---|---|---|---|---|---|")
     for r in primary + secondary:
