@@ -9,11 +9,15 @@ heatmap) at the end.
     python -m policy_search.train_agent --task mnist-small --out runs/mnist   # the defaults: what works best
     python -m policy_search.train_agent --task cifar10-small --dataset DIR --agent ppo --episodes 40 --out runs/ppo
 
-The defaults (AugNet, compact actions, end-of-run credit, one decision per child run, 48 child runs, elite
-schedule, sampling controller) are the one method that beat the best free recipe on both small tasks in the
-pre-registered finals (experiments/final-mnist-small, final-cifar10-small: +2.73 and +1.06 points, Holm p = 0.003
-and 0.004). End-of-run credit comes from the validation A/B in experiments/ab-credit-mnist-small (per-step credit
-learned "do no harm"); one decision per run from cifar10-small, where four per run learned too slowly (attempt 2).
+The defaults (AugNet, end-of-run credit, one decision per child run, 16 child runs: 7 searched over the modality's
+action, compact on images and families on text, then the leader races the ``online-augnet`` preset on 4 validation
+seeds each and the preset is exported unless the leader beats it) are issue 31's round 6 design, the one that beat
+the best free recipe on all three tasks in pre-registered tests: cifar10-small +2.42 points (p = 5.4e-07),
+mnist-small +0.39 (p = 0.0084, its second test), imdb-small-long +1.46 (p = 0.041), not worse than TPE at 16
+(experiments/round6-incumbent-*, round7-incumbent-mnist-small). End-of-run credit comes from the validation A/B in
+experiments/ab-credit-mnist-small (per-step credit learned "do no harm"); one decision per run from cifar10-small,
+where four per run learned too slowly. Before it the default was 48 runs of the compact action racing no
+augmentation (``--episodes 48 --race-reference none --action-kind compact``).
 """
 
 from __future__ import annotations
