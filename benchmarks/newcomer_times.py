@@ -5,8 +5,9 @@
 Each command runs in a fresh process with no thread setting (``POLICY_SEARCH_THREADS`` removed: the defaults a
 newcomer gets), on whatever the machine has, wall time of the whole command (imports, data loading, writing):
 
-- ``./dev train``'s job: ``python -m policy_search.train_agent`` on the embedded defaults (48 child runs of
-  ``mnist-small``, the last 16 a race of the search's best);
+- ``./dev train``'s job: ``python -m policy_search.train_agent`` on the embedded defaults (16 child runs of
+  ``mnist-small``: 7 searched, then the search's leader and the ``online-augnet`` preset on 4 race seeds each; before
+  issue 31's deliver 4, 48 runs with the last 16 a race against no augmentation);
 - one ``mnist-small`` child and one ``imdb-small`` child (``python -m policy_search.child --task T``, test split
   scored, as the docs' examples run them).
 

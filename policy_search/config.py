@@ -257,6 +257,8 @@ def argv_of(obj: Any) -> list[str]:
             argv += [flag_of(f.name), *map(str, value)]
         elif value is not None:
             argv += [flag_of(f.name), str(value)]
+        elif "none_flag" in f.metadata:  # None where the default is not: the word the option reads as None
+            argv += [flag_of(f.name), f.metadata["none_flag"]]
     return argv
 
 

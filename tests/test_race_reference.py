@@ -1,6 +1,7 @@
 """An anchored race (issue 31, round 6): an incumbent policy takes no augmentation's place as the race's reference,
 every candidate is paired with it seed by seed, and it is exported unless a candidate beats it on average."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -44,7 +45,99 @@ def test_the_reference_is_checked_before_any_run():
     # with a reference every candidate has its slot: two listed policies beside the leader fit --rescore 9 (2 seeds)
     TrainConfig(**base, race_reference="online-augnet", race_policies=("flip-crop", "randaugment")).validate()
     with pytest.raises(ValueError, match="no slot"):  # without one they would not
-        TrainConfig(**base, race_policies=("flip-crop", "randaugment")).validate()
+        TrainConfig(**base, race_reference=None, race_policies=("flip-crop", "randaugment")).validate()
+
+
+@pytest.mark.parametrize(
+    ("fields", "resolved"),
+    [
+        ({}, (16, "compact", 9, "online-augnet")),  # the default: round 6's design on images
+        ({"task": "imdb-small"}, (16, "families", 9, "online-augnet")),  # on text, the families action
+        ({"episodes": 12}, (12, "compact", 7, "online-augnet")),  # 3 seeds each, 5 runs left to search
+        ({"episodes": 48}, (48, "compact", 9, "online-augnet")),
+        ({"race_reference": "none"}, (16, "compact", 6, None)),  # against no augmentation: the third of the budget
+        ({"race_reference": "None"}, (16, "compact", 6, None)),
+        ({"race_reference": "AUTO"}, (16, "compact", 9, "online-augnet")),
+        ({"rescore": 0}, (16, "compact", 0, None)),  # no race, no incumbent
+        ({"episodes": 8}, (8, "compact", 0, None)),  # too few runs for a race
+        ({"agent": "fixed", "fixed_policy": "flip-crop"}, (16, "compact", 0, None)),
+        ({"online": True}, (16, "compact", 0, None)),
+        ({"budget_seconds": 60.0}, (16, "compact", 0, None)),
+        ({"action_kind": "slots"}, (16, "slots", 9, "online-augnet")),
+        ({"race_reference": "flip-crop"}, (16, "compact", 9, "flip-crop")),
+        ({"task": "conll2003-small"}, (16, "families", 6, None)),  # online-augnet unmeasured on a tagger
+        ({"race_policies": ("online-augnet",)}, (16, "compact", 6, None)),  # listed rivals race no augmentation
+        ({"race_policies": ("flip-crop",)}, (16, "compact", 6, None)),
+        ({"race_reference": "flip-crop", "race_policies": ("online-augnet",)}, (16, "compact", 9, "flip-crop")),
+    ],
+)
+def test_the_default_search_is_the_incumbent_race_of_round_6(fields, resolved):
+    """Issue 31, deliver 4: train_agent's defaults are the design that met the goal on the three tasks: 16 runs, the
+    task's action (compact on images, families on text), and a race of the search's leader against online-augnet on
+    4 seeds each (--rescore 9); auto resolves to no incumbent wherever there is no race."""
+    cfg = TrainConfig(**{"task": "mnist-small", **fields})
+    cfg.validate()
+    assert (cfg.episodes, cfg.action_kind, cfg.rescore, cfg.race_reference) == resolved
+
+
+def test_a_resume_keeps_what_auto_resolved_to_when_the_run_started(tmp_path):
+    """A run from before the defaults changed (48 episodes, compact, no incumbent) resumes as it started; a run that
+    started on the new defaults keeps them; --episodes on the command line extends a run (to 16 too); from Python
+    every field is as given; an explicit flag that differs is still refused by the resume check."""
+    from policy_search.train_agent import _check_resume, resolve_resume
+
+    def resumed(folder, argv, **fields) -> TrainConfig:
+        cfg = TrainConfig(out=str(folder), resume=True, **fields)
+        resolve_resume(cfg, argv)
+        cfg.validate()
+        return cfg
+
+    old = {"task": "mnist-small", "episodes": 48, "action_kind": "compact", "rescore": 16}  # no race_reference field
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    cfg = resumed(tmp_path, ["--resume", "--out", str(tmp_path)])
+    assert (cfg.episodes, cfg.action_kind, cfg.rescore, cfg.race_reference) == (48, "compact", 16, None)
+    (tmp_path / "config.json").write_text(json.dumps({**old, "episodes": 8, "rescore": 0}))
+    assert resumed(tmp_path, ["--resume", "--episodes", "16"]).episodes == 16  # extended to 16 on the command line
+    assert resumed(tmp_path, ["--resume", "--episodes=16"]).episodes == 16
+    assert resumed(tmp_path, None, episodes=16).episodes == 16  # from Python (search curve's checkpoints)
+    assert resumed(tmp_path, ["--resume"]).episodes == 8
+    assert resumed(tmp_path, ["--resume", "--episode", "24"], episodes=24).episodes == 24  # abbreviated, or a file
+    new = TrainConfig(task="imdb-small", out=str(tmp_path / "new"))
+    new.validate()
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "config.json").write_text(json.dumps(dataclasses.asdict(new)))
+    again = resumed(tmp_path / "new", ["--resume"], task="imdb-small")
+    assert (again.episodes, again.action_kind, again.rescore, again.race_reference) == (
+        16,
+        "families",
+        9,
+        "online-augnet",
+    )
+    _check_resume(tmp_path / "new", again)  # nothing differs
+    other = resumed(tmp_path / "new", ["--resume"], task="imdb-small", action_kind="compact")
+    with pytest.raises(ValueError, match="--action-kind 'families' -> 'compact'"):
+        _check_resume(tmp_path / "new", other)
+
+
+def test_a_run_started_from_python_records_a_command_that_rebuilds_it():
+    """argv_of (command.txt of a run started from Python, e.g. search compare's RL searches) writes a race against no
+    augmentation as --race-reference none now that the default is auto, and the command parses back to the run."""
+    from policy_search.config import argv_of, overrides_to_dict, parse_config
+    from policy_search.train_agent import build_parser
+
+    for fields in ({"race_reference": None}, {}, {"race_reference": "flip-crop", "episodes": 20}):
+        cfg = TrainConfig(task="imdb-small", **fields)
+        cfg.validate()
+        argv = argv_of(cfg)
+        rebuilt = parse_config(TrainConfig, build_parser(), argv, convert=overrides_to_dict)
+        rebuilt.validate()
+        assert (rebuilt.race_reference, rebuilt.rescore, rebuilt.action_kind, rebuilt.episodes) == (
+            cfg.race_reference,
+            cfg.rescore,
+            cfg.action_kind,
+            cfg.episodes,
+        ), argv
+    assert "none" in argv_of(TrainConfig(race_reference=None))
 
 
 def _body(policy) -> str:

@@ -641,7 +641,15 @@ def test_rescore_races_the_shortlist_within_the_budget(tmp_path):
         assert spent <= runs, (runs, c, rounds)
     out = tmp_path / "rescored"
     summary = train(
-        TrainConfig(task="mnist-episode", episodes=10, rescore=6, epochs=0.25, out=str(out), progress_bar=False)
+        TrainConfig(
+            task="mnist-episode",
+            episodes=10,
+            rescore=6,
+            race_reference=None,  # no augmentation's race (the default's incumbent: tests/test_race_reference.py)
+            epochs=0.25,
+            out=str(out),
+            progress_bar=False,
+        )
     )
     assert summary["episodes"] == 4 and summary["rescore"]["runs"] <= 6
     race = json.loads((out / "race" / "race.json").read_text())
@@ -674,8 +682,9 @@ def test_every_search_races_its_shortlist_by_default():
         cfg.validate()
         return cfg.rescore
 
-    assert rescore(episodes=16) == 6 and rescore() == 16 and rescore(episodes=8) == 0
-    assert rescore(episodes=16, agent="random") == 6 and rescore(episodes=16, agent="ppo") == 6
+    assert rescore(episodes=16, race_reference=None) == 6 and rescore(episodes=48, race_reference=None) == 16
+    assert rescore() == 9 and rescore(episodes=48) == 9 and rescore(episodes=8) == 0  # with the default's incumbent
+    assert rescore(episodes=16, agent="random") == 9 and rescore(episodes=16, agent="ppo") == 9
     assert rescore(episodes=16, steps_per_episode=2) == rescore(episodes=16, population=2) == 0
     assert rescore(episodes=16, budget_seconds=60.0) == 0  # a race after the time cap would overrun it
     assert rescore(episodes=16, agent="fixed", fixed_policy="flip-crop") == 0 and rescore(episodes=16, rescore=0) == 0

@@ -290,7 +290,13 @@ def test_train_agent_searches_text_with_the_same_loop(tiny_text, tmp_path):
     from policy_search.train_agent import TrainConfig, train
 
     cfg = TrainConfig(
-        task="imdb-small", episodes=2, epochs=0.5, out=str(tmp_path / "run"), progress_bar=False, device="cpu"
+        task="imdb-small",
+        episodes=2,
+        epochs=0.5,
+        out=str(tmp_path / "run"),
+        progress_bar=False,
+        device="cpu",
+        action_kind="compact",  # the compact action's text policy (the default on text, families: test_race_reference)
     )
     cfg.dataset = str(tiny_text["sentiment"])
     train(cfg)

@@ -137,6 +137,7 @@ def run_design(task: str, design: str, seed: int) -> dict:
             cfg = TrainConfig(
                 task=task,
                 population=2,
+                action_kind="compact",  # as it ran (train_agent's default became auto: families on text)
                 episodes=2,
                 steps_per_episode=6,
                 seed=seed,

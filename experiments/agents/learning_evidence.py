@@ -53,6 +53,7 @@ def main() -> None:
                     TrainConfig(
                         task=args.task,
                         agent=agent,
+                        action_kind="compact",  # as it ran (train_agent's default became auto: families on text)
                         episodes=args.episodes,
                         seed=seed,
                         out=str(out),

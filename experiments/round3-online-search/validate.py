@@ -37,7 +37,8 @@ ROUND1 = {"mnist-small": "search-b16-rl", "cifar10-small": "search-b16", "imdb-s
 # method -> (train_agent arguments, or None for searches committed elsewhere; where each search's policy lies)
 METHODS: dict[str, tuple[list[str] | None, str]] = {
     "augnet-online-16": (
-        ["--action-kind", "online", "--episodes", "13", "--rescore", "6"],
+        # --race-reference none: the race these searches ran (no augmentation), kept when train_agent's default changed
+        ["--action-kind", "online", "--episodes", "13", "--rescore", "6", "--race-reference", "none"],
         "experiments/round3-online-search/{task}/search/seed{seed}/schedule.json",
     ),
     "augnet-16": (None, "experiments/final-replicated-{task}/{round1}/runs/augnet/seed{seed}/schedule.json"),

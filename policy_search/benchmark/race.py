@@ -200,6 +200,18 @@ def default_rescore(runs: int) -> int:
     return max(MIN_RACE_RUNS, runs // 3) if runs >= 12 else 0
 
 
+ANCHORED_RESCORE = 9  # issue 31 round 6: the leader and the incumbent on 4 seeds each, a learner's extra cost inside
+
+
+def default_anchored_rescore(runs: int) -> int:
+    """--rescore's default for a search whose race has an incumbent (--race-reference): round 6's race, the leader
+    and the reference on 4 shared seeds each (9 runs: a reference that learns inside the run costs about 1.2
+    equivalents a run, 8.7 in all), at most what leaves 4 runs to search (3 seeds each from 12 runs); 0 below 12."""
+    if runs < 12:
+        return 0
+    return min(ANCHORED_RESCORE, 2 * ((runs - 4 - 1) // 2) + 1)
+
+
 def recorded_rescore(folder: str | os.PathLike[str], resume: bool, rescore: int | None) -> int | None:
     """The --rescore a resumed search keeps when none is given: the one its ``config.json`` recorded (0 for a
     search recorded before the race became the default), so that a resume never changes the budget split. None

@@ -308,6 +308,7 @@ class Modality(abc.ABC):
     search_ops: ClassVar[tuple[str, ...]]  # the compact action's op set
     tagging_ops: ClassVar[tuple[str, ...]] = ()  # added to it (and to the families, one each) on a tagging task
     families: ClassVar[Mapping[str, tuple[str, ...]]]  # op families: on/off heads of the families action
+    search_action: ClassVar[str]  # train_agent's default action kind (--action-kind auto): the measured best
     geometric_heads: ClassVar[bool]  # the compact action has flip and crop heads
     identity: ClassVar[int]  # op_index of Identity
     size_rank: ClassVar[int]  # len(size(view)): what sample_batch's size argument tells a modality-free kind
@@ -409,6 +410,7 @@ class _Image(Modality):
     hint = "use an image policy (flip-crop, randaugment, ...)"
     search_ops = RANDAUGMENT_OPS
     families = IMAGE_FAMILIES
+    search_action = "compact"  # issue 31's rounds 6-7: the incumbent race over the compact action met its goal
     geometric_heads = True
     identity = ops.OP_NAMES.index("Identity")
     size_rank = 2
@@ -469,6 +471,7 @@ class _Text(Modality):
     search_ops = TEXT_OPS
     tagging_ops = tuple(op for op in TAGGING_OPS if op not in TEXT_OPS)
     families = {op: (op,) for op in TEXT_OPS}
+    search_action = "families"  # the compact action over all text ops returned no augmentation in both text searches
     geometric_heads = False
     identity = text_ops.TEXT_OP_NAMES.index("Identity")
     size_rank = 1

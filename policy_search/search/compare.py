@@ -255,8 +255,9 @@ def _run_rl(config: CompareConfig, method: str, seed: int, out: Path, runs: int)
     kwargs["race_export"] = config.race_export
     from policy_search.search.space import ACTION_SPACES
 
-    if config.space in ACTION_SPACES:  # an action space: the RL methods search that very action (compact/families)
-        kwargs["action_kind"] = ACTION_SPACES[config.space][0]
+    # an action space: the RL methods search that very action (compact/families); else train_agent's compact action
+    # (not --action-kind auto: what a comparison's RL methods search must not depend on train_agent's defaults)
+    kwargs["action_kind"] = ACTION_SPACES[config.space][0] if config.space in ACTION_SPACES else "compact"
     if config.ops or config.max_ops is not None or config.magnitude_range:  # the same narrowed action as Optuna's
         kwargs.update(ops=tuple(config.ops), max_ops=config.max_ops, magnitude_range=tuple(config.magnitude_range))
     for key, value in (

@@ -117,6 +117,7 @@ def _train_fields(cfg: CurveConfig, design: dict, seed: int, runs: int, folder: 
     """The TrainConfig fields of one design's search at ``seed`` trained to ``runs`` episodes in ``folder``."""
     return {
         "rescore": 0,  # a checkpoint is the controller's state after `runs` episodes, not a race's pick (issue 31)
+        "action_kind": "compact",  # a design's own action, else compact (not train_agent's auto: fixed per design)
         **design,
         "task": cfg.task,
         "seed": seed,
