@@ -13,7 +13,8 @@ the versions and what ran):
    PyTorch loop on the same batches (ratio, A/B pairs), and the share of step time spent augmenting with
    TrivialAugment (target <= 2%).
 4. ``search``: one ``cifar10-small`` search with the default method (``python -m policy_search.train_agent``
-   defaults: AugNet, end-of-run credit, compact actions), timed end to end, and its child runs per minute.
+   defaults: AugNet, end-of-run credit, compact actions on images, the leader raced against ``online-augnet``),
+   timed end to end, and its child runs per minute (race runs included).
 5. ``time94``: seconds for a full-CIFAR-10 child (ResNet-18, SGD-Nesterov, batch 512, label smoothing, cosine;
    the fastest recipe this library has, not airbench94's network) to reach 94% test accuracy, with flip + crop and
    with a searched policy, each under a wall-clock cap; the test split is only scored, never used for choices.
@@ -232,12 +233,14 @@ def part_search(device: torch.device, size: dict, out: Path) -> dict:
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
     wall = time.perf_counter() - start
     summary = json.loads((folder / "summary.json").read_text()) if (folder / "summary.json").is_file() else {}
+    race_runs = (summary.get("rescore") or {}).get("runs", 0)  # the default search's race runs are child runs too
     return {
         "command": "python " + " ".join(cmd[1:]),
         "returncode": proc.returncode,
         "wall_s": wall,
         "episodes": summary.get("episodes"),
-        "child_runs_per_minute": (summary.get("episodes") or 0) / wall * 60,
+        "race_runs": race_runs,
+        "child_runs_per_minute": ((summary.get("episodes") or 0) + race_runs) / wall * 60,
         "child_seconds": summary.get("child_seconds"),
         "final_val_acc_last": summary.get("final_val_acc_last"),
         "tail": (proc.stdout + proc.stderr)[-1500:],

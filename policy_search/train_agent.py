@@ -161,8 +161,8 @@ class TrainConfig:
     halving: ``search race``), or against --race-reference (the default's incumbent) in one round, and the winner
     becomes schedule.json (the distilled schedule stays as distilled.json). Every race run counts: the search runs
     --episodes minus this many. Default where a run makes one decision (--steps-per-episode 1, no --population) and
-    searches (not --agent fixed) with no --budget-seconds: with a --race-reference (the default, auto, unless
-    --race-policies are listed) 9, the leader and the reference on 4 seeds each (7 at 12 episodes); without, a third
+    searches (not --agent fixed) with no --budget-seconds: with a --race-reference (the default, auto, except on a
+    tagging task or with --race-policies) 9, the leader and the reference on 4 seeds each (7 at 12 episodes); without, a third
     of --episodes from 12 up (16 -> 6, 48 -> 16); else 0. 0 keeps the distilled schedule."""
     race_ablate: int = 0
     """With --rescore: race slots given to ablations of the race's leader (the leader with one part left out: a

@@ -196,7 +196,8 @@ MIN_RACE_RUNS = 6  # two candidates and no augmentation on two seeds
 def default_rescore(runs: int) -> int:
     """Child runs a search of ``runs`` keeps, by default, for its rescore race (issue 31: selection that noise
     cannot fool, inside every search): a third of the budget and at least MIN_RACE_RUNS, from 12 runs up (16 -> 6,
-    48 -> 16); 0 below, where a race would leave the search too few runs."""
+    48 -> 16); 0 below, where a race would leave the search too few runs. This is the race against no augmentation; a
+    search with an incumbent (train_agent's default) keeps default_anchored_rescore's 9."""
     return max(MIN_RACE_RUNS, runs // 3) if runs >= 12 else 0
 
 

@@ -74,15 +74,16 @@ class CompareConfig:
     it replaces --budget-samples (as that many runs' samples)."""
     rescore: int | None = None
     """Child runs of each search's budget kept for a race of its shortlist on shared validation seeds (``search
-    --rescore`` / ``train_agent --rescore``); the race's winner is the search's result. Default: as those commands,
-    a third of each search's runs from 12 up (16 -> 6, 48 -> 16), else 0; 0: the search's own pick."""
+    --rescore`` / ``train_agent --rescore``); the race's winner is the search's result. Default: a third of each
+    search's runs from 12 up (16 -> 6, 48 -> 16), else 0, with or without --race-reference (train_agent's own
+    default with its incumbent is 9: give --rescore 9 for that race); 0: the search's own pick."""
     race_ablate: int = 0
     """Race slots of each search given to ablations of its leader (``train_agent --race-ablate``)."""
     race_policies: tuple[str, ...] = field(default=(), metadata={"nargs": "+"})
     """With a rescore race: policies (files or preset names) raced beside each search's leader, each in one of the
     race's candidate slots (``train_agent --race-policies``; not with --race-ablate)."""
     race_reference: str | None = None
-    """With a rescore race: an incumbent (a file or preset name) in no augmentation's place in every search's race,
+    """Default none (train_agent's ``auto`` does not apply here). With a rescore race: an incumbent (a file or preset name) in no augmentation's place in every search's race,
     exported unless that search's leader beats it on average (--race-export) (``train_agent --race-reference``). Its race runs count
     as one child run each, as every race run does; an online reference costs a little more (race.json says how
     much)."""
