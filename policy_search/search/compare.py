@@ -83,10 +83,10 @@ class CompareConfig:
     """With a rescore race: policies (files or preset names) raced beside each search's leader, each in one of the
     race's candidate slots (``train_agent --race-policies``; not with --race-ablate)."""
     race_reference: str | None = None
-    """Default none (train_agent's ``auto`` does not apply here). With a rescore race: an incumbent (a file or preset name) in no augmentation's place in every search's race,
-    exported unless that search's leader beats it on average (--race-export) (``train_agent --race-reference``). Its race runs count
-    as one child run each, as every race run does; an online reference costs a little more (race.json says how
-    much)."""
+    """Default none (train_agent's ``auto`` does not apply here). With a rescore race: an incumbent (a file or
+    preset name) in no augmentation's place in every search's race, exported unless that search's leader beats it
+    on average (--race-export) (``train_agent --race-reference``). Its race runs count as one child run each, as
+    every race run does; an online reference costs a little more (race.json says how much)."""
     race_export: str = "mean"
     """With --rescore: when the race's winner replaces its reference (no augmentation, or --race-reference) in
     schedule.json: mean (its mean paired gain is above 0) or confident (the lower bound of the gain's 95% CI is
