@@ -5,12 +5,13 @@ Two kinds of action, both factorised into small categorical heads (optionally pl
 - ``kind="slots"`` (AutoAugment-like): for each of ``slots`` slots an op, a magnitude bin and an application
   probability level: ``[op, magnitude_bin, probability_level] * slots``. Expressive, and vast for tens of noisy
   episodes (2 x 18 x 10 x 4 per step: issue 11 measured no learning in 40 whole-run episodes on mnist-small).
-- ``kind="compact"`` (RandAugment-like; train_agent's default on images, through ``--action-kind auto``):
-  ``[flip, crop, num_ops, magnitude_bin]``: horizontal flip (p = 0.5) on or off, pad-and-crop (4 px at 32 px) on
-  or off, then RandAugment with N in 0..``max_ops`` ops per image drawn uniformly from ``ops`` at magnitude bin M
-  of ``num_bins``. 18 logits per step: the choices that decide whether augmentation pays on a dataset (flips hurt digits; strength must match the data size), small
-  enough for REINFORCE to learn in tens of child runs, and the same space the static searches (Optuna's
-  ``compact`` family) explore, so comparisons at equal compute are like for like.
+- ``kind="compact"`` (RandAugment-like; train_agent's default on images, through ``--action-kind auto``): ``[flip,
+  crop, num_ops, magnitude_bin]``: horizontal flip (p = 0.5) on or off, pad-and-crop (4 px at 32 px) on or off, then
+  RandAugment with N in 0..``max_ops`` ops per image drawn uniformly from ``ops`` at magnitude bin M of
+  ``num_bins``. 18 logits per step: the choices that decide whether augmentation pays on a dataset (flips hurt
+  digits; strength must match the data size), small enough for REINFORCE to learn in tens of child runs, and the
+  same space the static searches (Optuna's ``compact`` family) explore, so comparisons at equal compute are like for
+  like.
 
 Op families (``families``, the ``families`` spec: ``train_agent --action-kind families``, Optuna's ``families``
 space): the compact action plus one on/off head per family of ops, RandAugment drawing only from the families that
