@@ -590,12 +590,11 @@ def resolve_resume(cfg: TrainConfig, argv: list[str] | None) -> None:
 
 def _recorded_auto(cfg: TrainConfig, keep_episodes: bool) -> None:
     """The recorded action kind and race reference where they are auto; the recorded episodes if ``keep_episodes``."""
-    try:
-        stored = json.loads((Path(str(cfg.out)) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    from policy_search.benchmark.race import recorded_config
+
+    stored = recorded_config(str(cfg.out))
+    if stored is None:
         return  # _check_resume says why the run cannot be resumed
-    if not isinstance(stored, dict):
-        return
     if cfg.action_kind == AUTO and isinstance(stored.get("action_kind", "compact"), str):
         cfg.action_kind = stored.get("action_kind", "compact")
     if cfg.race_reference == AUTO:

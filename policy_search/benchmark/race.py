@@ -213,17 +213,23 @@ def default_anchored_rescore(runs: int) -> int:
     return min(ANCHORED_RESCORE, 2 * ((runs - 4 - 1) // 2) + 1)
 
 
+def recorded_config(folder: str | os.PathLike[str]) -> dict | None:
+    """The ``config.json`` a search recorded in ``folder``, or None where there is none or it is not a JSON object."""
+    try:
+        stored = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return stored if isinstance(stored, dict) else None
+
+
 def recorded_rescore(folder: str | os.PathLike[str], resume: bool, rescore: int | None) -> int | None:
     """The --rescore a resumed search keeps when none is given: the one its ``config.json`` recorded (0 for a
     search recorded before the race became the default), so that a resume never changes the budget split. None
     (resolve the default) for a new search, a given value, or a folder with no readable config."""
     if not resume or rescore is not None:
         return rescore
-    try:
-        stored = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(stored, dict):
+    stored = recorded_config(folder)
+    if stored is None:
         return None
     value = stored.get("rescore", 0)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
