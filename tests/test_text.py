@@ -874,3 +874,17 @@ def test_iob_decoding_is_the_best_valid_path():
         ]
         best = max(valid, key=lambda p: float(sum(logp[b, t, p[t]] for t in range(n))))
         assert decoded[b, :n].tolist() == list(best) and decoded[b, n:].eq(0).all()
+
+
+def test_the_small_generator_learns_from_exactly_the_reviews_the_small_child_trains_on(shared_data_dir):
+    """The `small` text generator (LAMBADA's setting, the control of synthetic-own-data-imdb-small-long) sees the
+    1,000 reviews `imdb-small` / `imdb-small-long` train on and no other; `long` sees the whole training part."""
+    from policy_search.generative.text_lm import TEXT_SIZES, _load_data, training_reviews
+
+    data = _load_data("imdb", str(shared_data_dir))
+    child = ChildRun("imdb-small-long", seed=3, device="cpu", data_dir=str(shared_data_dir))
+    seen = training_reviews(TEXT_SIZES["small"], data)
+    assert len(seen) == get_preset("imdb-small-long").train_size == 1000
+    assert torch.equal(seen.tokens.ids, child.splits["train"].tokens.ids)
+    assert torch.equal(seen.labels, child.splits["train"].labels)
+    assert len(training_reviews(TEXT_SIZES["long"], data)) == len(data.train) == 22500

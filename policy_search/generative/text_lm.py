@@ -78,6 +78,10 @@ TEXT_SIZES: dict[str, TextLMConfig] = {
     # enough to matter on the CPU", 18 times the proxy's review-epochs
     "long": TextLMConfig(layers=2, hidden=128, heads=2, epochs=8, train_size=None),
     "full": TextLMConfig(layers=6, hidden=384, heads=6, epochs=10, train_size=None),
+    # LAMBADA's setting (Anaby-Tavor et al. 2020: the generator learns from the small training set itself): the proxy
+    # architecture on exactly the 1,000 reviews `imdb-small` / `imdb-small-long` train on (the same seeded draw,
+    # `training_reviews`), 24 epochs as `imdb-small-long` passes over them; no review the child lacks is seen
+    "small": TextLMConfig(layers=2, hidden=128, heads=2, epochs=24, train_size=1000),
     # seed 002's generator: GPT-2 small by Hub name (online; the weights are downloaded once by transformers),
     # fine-tuned with the class name as a text prefix (PretrainedTextGenerator)
     "gpt2": TextLMConfig(
@@ -195,6 +199,12 @@ def _load_data(dataset: str, data_dir: str | None):
     return load_text_dataset(dataset, data_dir, tokenizer="word", vocab_size=20000, max_length=128, val_size=2500)
 
 
+def training_reviews(cfg: TextLMConfig, data):
+    """The training reviews a generator of size ``cfg`` learns from: all of ``data.train``, or the seeded draw of
+    ``cfg.train_size`` that a child preset with that ``train_size`` and data seed 0 trains on (``TextSplit.subset``)."""
+    return data.train if cfg.train_size is None else data.train.subset(cfg.train_size, seed=0)
+
+
 def lm_batch(prefix: Tensor, ids: Tensor, lengths: Tensor, max_length: int) -> tuple[Tensor, Tensor, Tensor]:
     """One training batch of the class-conditional LM: inputs ``[prefix, tokens..., (end)]``, their attention mask
     (prefix and real tokens) and the targets (every real token, then [PAD] (id 0) as the end of a review that ended
@@ -217,7 +227,7 @@ def train_text_generator(
     as_choice(dataset, "dataset", TEXT_DATASETS, "text generator dataset")
     cfg = TEXT_SIZES[as_choice(size, "size", tuple(TEXT_SIZES), "size")]
     data = _load_data(dataset, data_dir)
-    train = data.train if cfg.train_size is None else data.train.subset(cfg.train_size, seed=0)
+    train = training_reviews(cfg, data)
     ids, lengths, labels = train.tokens.ids[:, : cfg.max_length], train.tokens.lengths, train.labels
     lengths = lengths.clamp(max=cfg.max_length)
     folder = text_generator_dir(dataset, size, seed)
