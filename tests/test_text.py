@@ -888,3 +888,21 @@ def test_the_small_generator_learns_from_exactly_the_reviews_the_small_child_tra
     assert torch.equal(seen.tokens.ids, child.splits["train"].tokens.ids)
     assert torch.equal(seen.labels, child.splits["train"].labels)
     assert len(training_reviews(TEXT_SIZES["long"], data)) == len(data.train) == 22500
+
+
+def test_the_label_filter_of_a_small_set_generator_learns_from_that_set_only(shared_data_dir, tmp_path, monkeypatch):
+    """LAMBADA's filter knows what its generator knows: a generator of a subset (here `tiny`'s 256 reviews) is
+    filtered by a classifier of those reviews, cached under its own name, not by one of the whole training part."""
+    from policy_search.generative.text_filter import train_word_presence_classifier
+    from policy_search.generative.text_lm import TEXT_SIZES, _load_data, training_reviews
+
+    monkeypatch.setenv("POLICY_SEARCH_GENERATORS", str(tmp_path / "gens"))
+    monkeypatch.setenv("POLICY_SEARCH_DATA_DIR", str(shared_data_dir))
+    transform = load_policy("synthetic-text-filtered-0.1")
+    transform.size = "tiny"
+    clf = transform.filtered_model().classifier
+    data = _load_data("imdb", str(shared_data_dir))
+    seen = training_reviews(TEXT_SIZES["tiny"], data)
+    expected = train_word_presence_classifier(seen.tokens, seen.labels, data.vocab_size, data.num_classes)
+    assert len(seen) == 256 and torch.equal(clf.weight, expected.weight)
+    assert sorted(p.name for p in (tmp_path / "gens").iterdir()) == ["imdb-gpt2v3-tiny-seed0", "imdb-label-filter-256"]

@@ -461,16 +461,20 @@ class SyntheticText(BatchTransform):
         return self._gen
 
     def filtered_model(self):
-        """The generator behind the label filter (``FilteredTextGenerator``; its classifier is trained on the real
-        training reviews once and cached per dataset)."""
+        """The generator behind the label filter (``FilteredTextGenerator``; its classifier is trained once on the
+        real reviews the generator learned from, ``training_reviews``, and cached per dataset and training set: a
+        generator of a small set is filtered by a classifier of that set, never of reviews it did not see)."""
         if self._filtered is None:
             from policy_search.generative.text_filter import FilteredTextGenerator, cached_classifier
 
             data = _load_data(self.dataset, None)
+            cfg = TEXT_SIZES[self.size]
+            train = training_reviews(cfg, data)
+            suffix = "" if cfg.train_size is None else f"-{len(train)}"
             clf = cached_classifier(
-                generators_root() / f"{self.dataset}-label-filter",
-                data.train.tokens,
-                data.train.labels,
+                generators_root() / f"{self.dataset}-label-filter{suffix}",
+                train.tokens,
+                train.labels,
                 data.vocab_size,
                 data.num_classes,
             )
