@@ -6,10 +6,15 @@ script reads the plan's definition from ``results.json`` rather than the report'
 result was read.
 
     python experiments/final-conll2003-small/primary.py
+    python experiments/final-conll2003-small/primary.py --folder experiments/final-conll2003-small-round3
+
+``--folder`` reads another final of the same plan (round 3: its PLAN.md's primary is this comparison, over its six
+baselines); primary.json is written into that folder.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 from pathlib import Path
@@ -24,7 +29,10 @@ METRIC = "test_entity_f1"
 
 
 def main() -> int:
-    results = json.loads((HERE / "results.json").read_text())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folder", type=Path, default=HERE, help="the final's folder (results.json; default: here)")
+    folder = parser.parse_args().folder
+    results = json.loads((folder / "results.json").read_text())
     names = {p["name"] for p in results["meta"]["policies"]}
     searched = next(n for n in names if n.endswith("schedule.json") or n == SEARCHED)
     baselines = sorted(n for n in names if n != searched)
@@ -45,9 +53,9 @@ def main() -> int:
     mean_searched = 100 * sum(score[(searched, s)] for s in seeds if (searched, s) in score) / len(seeds)
     out = {"searched": searched, "searched_mean": mean_searched, "best_baseline": best["baseline"], "rows": rows,
            "goal_met": bool(best["diff"] > 0 and best["p_holm"] < 0.05)}  # fmt: skip
-    (HERE / "primary.json").write_text(json.dumps(out, indent=1) + "\n")
+    (folder / "primary.json").write_text(json.dumps(out, indent=1) + "\n")
     print(f"searched policy: {mean_searched:.2f} entity F1 (mean over {len(seeds)} test seeds)")
-    print("| baseline | its mean | searched - it (points) | 95% CI | p | Holm p (7) |")
+    print(f"| baseline | its mean | searched - it (points) | 95% CI | p | Holm p ({len(rows)}) |")
     print("|---|---|---|---|---|---|")
     for r in sorted(rows, key=lambda r: -r["baseline_mean"]):
         print(f"| {r['baseline']} | {r['baseline_mean']:.2f} | {r['diff']:+.2f} | ±{r['ci95']:.2f} | {r['p']:.3g} | "
