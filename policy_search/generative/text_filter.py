@@ -5,7 +5,7 @@ language model on the label and keeps a generated example only if a classifier t
 the intended label with high confidence. Here the classifier is a bag-of-words logistic regression (binary word
 presence, one weight per word and class; the reference classifier of experiments/generative-text-imdb) trained on
 the generator's own training reviews (``text_lm.training_reviews``: all of ``load_text_dataset(...).train`` or
-the small set a `small` generator learned from; the validation reviews carved out of it and the test split are never
+the subset a `proxy` / `gpt2` / `small` generator learned from; the validation reviews carved out of it and the test split are never
 seen), cached beside the generator. ``FilteredTextGenerator.sample`` draws reviews
 for the requested labels, keeps those whose conditioned label gets probability >= ``threshold``, and draws again
 for the rest, up to ``rounds`` draws; rows never accepted are returned as not accepted (``accepted`` mask), and

@@ -444,7 +444,7 @@ class SyntheticText(BatchTransform):
         self.size = as_choice(size, "size", tuple(TEXT_SIZES), "size")
         self.seed = as_int(seed, "seed", low=0)
         # LAMBADA-style filter (generative/text_filter.py): keep a generated review only if a classifier of the real
-        # training reviews gives its label this probability; rows without an accepted review stay real
+        # reviews the generator learned from gives its label this probability; rows without an accepted review stay real
         self.filter_threshold = (
             None if filter_threshold is None else as_number(filter_threshold, "filter_threshold", 0.5, 1.0)
         )

@@ -31,7 +31,7 @@ Text presets (for ``TokenBatch`` inputs; ``none`` serves both modalities):
   (experiments/synthetic-ratio-imdb-small).
 - ``synthetic-text-filtered-0.1``: the same with a LAMBADA-style filter (Anaby-Tavor et al. 2020;
   ``policy_search.generative.text_filter``): a generated review replaces a real one only if a word-presence
-  classifier of the real training reviews gives it its label with probability >= 0.9 (eight draws at most).
+  classifier of the real reviews its generator learned from gives it its label with probability >= 0.9 (eight draws at most).
 
 Presets that adapt per sample inside the run, for images and text alike (``policy_search.policy.online``):
 - ``entropy-adaptive``: EntAugment-style (Yang et al. 2024): one op per sample (RandAugment's 14 ops, or EDA's four
