@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch
 
-from policy_search.generative.text_lm import _load_data, distinct_n, get_text_generator
+from policy_search.generative.text_lm import TEXT_SIZES, _load_data, distinct_n, get_text_generator
 from policy_search.ops.text import TokenBatch
 
 
@@ -48,7 +48,7 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int = 30) -> torc
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", default="proxy")
+    parser.add_argument("--size", default="proxy", choices=tuple(TEXT_SIZES))
     parser.add_argument("--n", type=int, default=500, help="generated reviews (half per class)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "quality.json"))
     parser.add_argument(
