@@ -196,6 +196,33 @@ def test_tagger_scores_entity_f1(tiny_text):
     assert test["entity_f1"] > 0.5 and set(test["entity_f1_by_type"]) == {"PER"}
 
 
+def test_online_augnet_on_a_tagger_learns_levels_for_the_tagging_ops_it_is_given(tiny_text, tmp_path):
+    """``ops`` on the online controller (as on the entropy rule): a tagger's run draws, measures and levels Dai &
+    Adel's ops only; the file keeps them, the preset's file reads as before, and bad names are refused."""
+    from policy_search.policy.file import PolicyConfigError
+    from policy_search.policy.online import OnlineAugNet
+
+    tagging = ["LabelwiseTokenReplacement", "MentionReplacement"]
+    policy = OnlineAugNet(ops=tagging, validation_every=2, validation_size=16)
+    overrides = {"dataset": str(tiny_text["ner"]), "val_size": 0.2, "eval_samples": None}
+    _, metrics = run_child(
+        "conll2003-bilstm", seed=0, device="cpu", policy=policy, epochs=6, vocab_size=100, **overrides
+    )
+    assert metrics["test"]["entity_f1"] > 0.3
+    assert set(policy.display_ops("text")) == set(tagging)
+    learned = policy.learned()
+    assert set(learned.affinity["text"]) == set(tagging) and set(learned.levels["text"]) == set(tagging)
+    assert set(policy.op_distribution()) <= {*tagging, "Identity"} and sum(policy.op_distribution().values()) > 0
+    learned.save(tmp_path / "p.json")
+    back = load_policy(str(tmp_path / "p.json"))
+    assert back.ops == tuple(tagging) and back.levels == learned.levels
+    assert "ops" not in OnlineAugNet().body()  # the preset's file, and every cached run's key, read the same
+    with pytest.raises(PolicyConfigError, match=r"ops\[1\]"):
+        OnlineAugNet(ops=["MentionReplacement", "Teleport"])
+    with pytest.raises(ValueError, match="are not all text ops"):
+        OnlineAugNet(ops=["Rotate"]).display_ops("text")
+
+
 def test_fast_entity_f1_is_seqevals_on_random_and_broken_tag_sequences():
     """The validation score of a tagger (what searches maximise) is counted by hand for speed; it must be
     seqeval's entity F1 exactly, invalid IOB sequences (I- after O, type switches) included."""

@@ -217,16 +217,31 @@ class _EntropyRule(Policy):
     modality = None  # either: the op family follows the inputs (images or a TokenBatch)
 
     def __init__(
-        self, magnitude_max: float = 0.9, text_magnitude_max: float = 0.6, *, image_spec: ImageSpec | None = None
+        self,
+        magnitude_max: float = 0.9,
+        text_magnitude_max: float = 0.6,
+        *,
+        ops: Any = None,
+        image_spec: ImageSpec | None = None,
     ) -> None:
         super().__init__(space="standard", image_spec=image_spec)
         self.magnitude_max = as_number(magnitude_max, "magnitude_max", 0.0, 1.0)
         self.text_magnitude_max = as_number(text_magnitude_max, "text_magnitude_max", 0.0, 1.0)
+        self.ops: tuple[str, ...] | None = _check_ops(ops)
         self._modality: Modality = IMAGE  # the modality of the last batch (sets the op family)
         self.reset()
 
     def _ops(self, m: Modality) -> tuple[str, ...]:
-        return m.online_ops
+        """The ops drawn from on ``m``: the file's ``ops`` where it names them (all of ``m``'s, or a one-line
+        error), else the modality's own (``Modality.online_ops``)."""
+        if self.ops is None:
+            return m.online_ops
+        if any(o not in m.op_names for o in self.ops):
+            raise ValueError(
+                f"{self.kind}'s ops {list(self.ops)} are not all {m.name} ops, but its inputs are {m.name}: "
+                "give ops of the task's modality (or none for its own)"
+            )
+        return self.ops
 
     def _mmax(self, m: Modality) -> float:
         """The file's magnitude cap for ``m`` (its fields: magnitude_max for images, text_magnitude_max)."""
@@ -458,25 +473,8 @@ class EntropyAdaptive(_EntropyRule):
         ops_per_sample: int = 1,
         image_spec: ImageSpec | None = None,
     ) -> None:
-        super().__init__(magnitude_max, text_magnitude_max, image_spec=image_spec)
-        known = {name for m in MODALITIES.values() for name in m.op_names}
-        if ops is not None:
-            listed = as_list(ops, "ops")
-            if not listed:
-                raise PolicyConfigError("ops", "needs at least one op (or null for the modality's own)")
-            ops = tuple(as_choice(o, f"ops[{i}]", sorted(known), "op") for i, o in enumerate(listed))
-        self.ops: tuple[str, ...] | None = ops
+        super().__init__(magnitude_max, text_magnitude_max, ops=ops, image_spec=image_spec)
         self.ops_per_sample = as_int(ops_per_sample, "ops_per_sample", 1, 16)
-
-    def _ops(self, m: Modality) -> tuple[str, ...]:
-        if self.ops is None:
-            return m.online_ops
-        if any(o not in m.op_names for o in self.ops):
-            raise ValueError(
-                f"entropy-adaptive's ops {list(self.ops)} are not all {m.name} ops, but its inputs are {m.name}: "
-                "give ops of the task's modality (or none for its own)"
-            )
-        return self.ops
 
     def _per_sample(self, m: Modality) -> int:
         return self.ops_per_sample
@@ -492,6 +490,17 @@ class EntropyAdaptive(_EntropyRule):
     @classmethod
     def _fields(cls) -> tuple[str, ...]:
         return ("magnitude_max", "text_magnitude_max", "ops", "ops_per_sample")
+
+
+def _check_ops(ops: Any) -> tuple[str, ...] | None:
+    """A file's ``ops``: null (the modality's own), or a non-empty list of known op names."""
+    if ops is None:
+        return None
+    known = sorted({name for m in MODALITIES.values() for name in m.op_names})
+    listed = as_list(ops, "ops")
+    if not listed:
+        raise PolicyConfigError("ops", "needs at least one op (or null for the modality's own)")
+    return tuple(as_choice(o, f"ops[{i}]", known, "op") for i, o in enumerate(listed))
 
 
 class _Actor(nn.Module):
@@ -520,7 +529,10 @@ _DEFAULT_BASES: Any = object()  # bases not given: flip only with credit 'affini
 class OnlineAugNet(_EntropyRule):
     """Per-sample ops drawn by their learned affinity (credit ``affinity``, the default) or from a small actor
     (``cosine``, ``influence``); magnitude: each op's learned level times the entropy rule's share (text) or flat
-    (images, by default) (module docstring; levels need credit ``affinity`` and are ignored with the others). ``hidden``: the actor's width. ``lr``: its Adam step. ``entropy_coef``: the entropy bonus that keeps
+    (images, by default) (module docstring; levels need credit ``affinity`` and are ignored with the others). ``ops``:
+    the ops it draws, measures and levels (default the modality's own, RandAugment's 14 or EDA's four; a tagger may
+    name Dai & Adel's, which EDA's four are not: on a tagger every op's affinity, scored by token accuracy, sits near 1,
+    so every level climbs to the top). ``hidden``: the actor's width. ``lr``: its Adam step. ``entropy_coef``: the entropy bonus that keeps
     it exploring. ``validation_every`` / ``validation_size``: how often and on how many validation samples the
     validation gradient is refreshed. ``learn``: False freezes the actor (a learned file replayed as it is).
     ``base_gate`` / ``bases``: how flip and crop follow their affinity (``BASE_GATES``) and which of them the policy may
@@ -570,12 +582,13 @@ class OnlineAugNet(_EntropyRule):
         level_lr: float = 1.0,
         ops_per_sample: int = 3,
         text_ops_per_sample: int = 2,
+        ops: Any = None,
         affinity: Mapping[str, Any] | None = None,
         levels: Mapping[str, Any] | None = None,
         weights: Mapping[str, Any] | None = None,
         image_spec: ImageSpec | None = None,
     ) -> None:
-        super().__init__(magnitude_max, text_magnitude_max, image_spec=image_spec)
+        super().__init__(magnitude_max, text_magnitude_max, ops=ops, image_spec=image_spec)
         self.credit = as_choice(credit, "credit", CREDITS, "credit")
         self.affinity_floor = as_number(affinity_floor, "affinity_floor", 0.0, 0.999)
         self.op_affinity_floor = as_number(op_affinity_floor, "op_affinity_floor", 0.0, 0.999)
@@ -623,7 +636,8 @@ class OnlineAugNet(_EntropyRule):
         self._hooked: nn.Module | None = None
 
     def _ops(self, m: Modality) -> tuple[str, ...]:
-        learned = (*m.bases, *(n for n in m.online_ops if n != "Identity"))  # the actor chooses; none is no choice
+        own = super()._ops(m)  # the file's ops or the modality's
+        learned = (*m.bases, *(n for n in own if n != "Identity" and n not in m.bases))  # none is no choice
         if self.credit == "affinity":  # flip and crop are bases, gated by their own affinity
             return tuple(n for n in learned if n not in m.bases)
         return learned
@@ -1010,7 +1024,8 @@ class OnlineAugNet(_EntropyRule):
             "bases", "entropy_magnitudes", "text_entropy_magnitudes", "magnitude_warmup", "batch_confidence",
             "magnitude_floor", "base_start", "base_spread", "measure_spread", "collapse_pause",
             "ops_per_validation", "magnitude_target",
-            "level_start", "level_lr", "ops_per_sample", "text_ops_per_sample", "affinity", "levels", "weights",
+            "level_start", "level_lr", "ops_per_sample", "text_ops_per_sample", "ops", "affinity", "levels",
+            "weights",
         )  # fmt: skip
 
     def body(self) -> dict[str, Any]:
@@ -1044,6 +1059,8 @@ class OnlineAugNet(_EntropyRule):
             "text_ops_per_sample": self.text_ops_per_sample,
             "weights": None,
         }
+        if self.ops is not None:  # only where set: the preset's file (and every policy key from it) reads the same
+            body["ops"] = list(self.ops)
         body["affinity"] = self.affinity
         body["levels"] = self.levels
         if self.weights is not None:
