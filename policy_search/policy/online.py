@@ -531,7 +531,7 @@ class OnlineAugNet(_EntropyRule):
     (``cosine``, ``influence``); magnitude: each op's learned level times the entropy rule's share (text) or flat
     (images, by default) (module docstring; levels need credit ``affinity`` and are ignored with the others). ``ops``:
     the ops it draws, measures and levels (default the modality's own, RandAugment's 14 or EDA's four; a tagger may
-    name Dai & Adel's, which EDA's four are not: on a tagger every op's affinity, scored by token accuracy, sits near 1,
+    name Dai & Adel's, which EDA's four are not: on a tagger an op's affinity, scored by token accuracy, can sit near 1,
     so every level climbs to the top). ``hidden``: the actor's width. ``lr``: its Adam step. ``entropy_coef``: the entropy bonus that keeps
     it exploring. ``validation_every`` / ``validation_size``: how often and on how many validation samples the
     validation gradient is refreshed. ``learn``: False freezes the actor (a learned file replayed as it is).
