@@ -221,6 +221,16 @@ def test_online_augnet_on_a_tagger_learns_levels_for_the_tagging_ops_it_is_given
         OnlineAugNet(ops=["MentionReplacement", "Teleport"])
     with pytest.raises(ValueError, match="are not all text ops"):
         OnlineAugNet(ops=["Rotate"]).display_ops("text")
+    with pytest.raises(PolicyConfigError, match="mixes image and text ops"):
+        OnlineAugNet(ops=["Rotate", "MentionReplacement"])
+    with pytest.raises(PolicyConfigError, match="names no op to draw"):  # an empty draw would fail on batch one
+        OnlineAugNet(ops=["Identity", "HorizontalFlip"])
+    actor = OnlineAugNet(ops=["Rotate"], credit="cosine")  # an actor's choices: flip and crop only where named
+    assert actor.display_ops("image") == ("Rotate",)
+    assert OnlineAugNet(ops=["HorizontalFlip", "Rotate"], credit="cosine").display_ops("image") == (
+        "HorizontalFlip",
+        "Rotate",
+    )
 
 
 def test_fast_entity_f1_is_seqevals_on_random_and_broken_tag_sequences():

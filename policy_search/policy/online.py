@@ -493,14 +493,17 @@ class EntropyAdaptive(_EntropyRule):
 
 
 def _check_ops(ops: Any) -> tuple[str, ...] | None:
-    """A file's ``ops``: null (the modality's own), or a non-empty list of known op names."""
+    """A file's ``ops``: null (the modality's own), or a non-empty list of known op names of one modality."""
     if ops is None:
         return None
     known = sorted({name for m in MODALITIES.values() for name in m.op_names})
     listed = as_list(ops, "ops")
     if not listed:
         raise PolicyConfigError("ops", "needs at least one op (or null for the modality's own)")
-    return tuple(as_choice(o, f"ops[{i}]", known, "op") for i, o in enumerate(listed))
+    names = tuple(as_choice(o, f"ops[{i}]", known, "op") for i, o in enumerate(listed))
+    if not any(set(names) <= set(m.op_names) for m in MODALITIES.values()):
+        raise PolicyConfigError("ops", f"mixes image and text ops ({list(names)}); name the ops of one modality")
+    return names
 
 
 class _Actor(nn.Module):
@@ -522,6 +525,7 @@ def _per_modality(m: Modality, image: Any, text: Any) -> Any:
     return {"image": image, "text": text}[m.name]
 
 
+_ALL_BASES: frozenset[str] = frozenset(n for m in MODALITIES.values() for n in m.bases)
 FLIP_ONLY: tuple[str, ...] = ("HorizontalFlip",)  # OnlineAugNet's default bases (round 7 of experiments/ab-online)
 _DEFAULT_BASES: Any = object()  # bases not given: flip only with credit 'affinity', none with an actor
 
@@ -530,9 +534,10 @@ class OnlineAugNet(_EntropyRule):
     """Per-sample ops drawn by their learned affinity (credit ``affinity``, the default) or from a small actor
     (``cosine``, ``influence``); magnitude: each op's learned level times the entropy rule's share (text) or flat
     (images, by default) (module docstring; levels need credit ``affinity`` and are ignored with the others). ``ops``:
-    the ops it draws, measures and levels (default the modality's own, RandAugment's 14 or EDA's four; a tagger may
-    name Dai & Adel's, which EDA's four are not: on a tagger an op's affinity, scored by token accuracy, can sit near 1,
-    so every level climbs to the top). ``hidden``: the actor's width. ``lr``: its Adam step. ``entropy_coef``: the entropy bonus that keeps
+    the ops it draws, measures and levels (default the modality's own: RandAugment's 14 or EDA's four; a tagger may
+    name Dai & Adel's, which the default leaves out). With an actor credit, flip and crop are among its choices only
+    where ``ops`` names them. Caveat on a tagger: affinity is scored by token accuracy, which a label-preserving tagging
+    op barely moves (about 1 on a tiny tagger), so those ops' levels can climb to the top. ``hidden``: the actor's width. ``lr``: its Adam step. ``entropy_coef``: the entropy bonus that keeps
     it exploring. ``validation_every`` / ``validation_size``: how often and on how many validation samples the
     validation gradient is refreshed. ``learn``: False freezes the actor (a learned file replayed as it is).
     ``base_gate`` / ``bases``: how flip and crop follow their affinity (``BASE_GATES``) and which of them the policy may
@@ -590,6 +595,12 @@ class OnlineAugNet(_EntropyRule):
     ) -> None:
         super().__init__(magnitude_max, text_magnitude_max, ops=ops, image_spec=image_spec)
         self.credit = as_choice(credit, "credit", CREDITS, "credit")
+        if self.ops is not None and all(
+            o == "Identity" or (credit == "affinity" and o in _ALL_BASES) for o in self.ops
+        ):
+            raise PolicyConfigError(
+                "ops", "names no op to draw per sample (Identity is no choice; flip and crop are bases, set by bases)"
+            )
         self.affinity_floor = as_number(affinity_floor, "affinity_floor", 0.0, 0.999)
         self.op_affinity_floor = as_number(op_affinity_floor, "op_affinity_floor", 0.0, 0.999)
         self.base_gate = as_choice(base_gate, "base_gate", BASE_GATES, "base gate")
@@ -637,7 +648,8 @@ class OnlineAugNet(_EntropyRule):
 
     def _ops(self, m: Modality) -> tuple[str, ...]:
         own = super()._ops(m)  # the file's ops or the modality's
-        learned = (*m.bases, *(n for n in own if n != "Identity" and n not in m.bases))  # none is no choice
+        bases = m.bases if self.ops is None else tuple(b for b in m.bases if b in self.ops)  # an actor's: named only
+        learned = (*bases, *(n for n in own if n != "Identity" and n not in m.bases))  # none is no choice
         if self.credit == "affinity":  # flip and crop are bases, gated by their own affinity
             return tuple(n for n in learned if n not in m.bases)
         return learned
