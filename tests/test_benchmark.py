@@ -108,6 +108,15 @@ def test_interrupt_resume_add_policy_and_cli(tmp_path, shared_data_dir, monkeypa
     assert str(moved) in json.loads((out / "results.json").read_text())["summary"]
 
 
+def test_one_run_at_a_time_shows_the_runs_own_progress(tmp_path, shared_data_dir, capsys):
+    """A long child run (imdb-bilstm: 20 minutes) showed nothing between the benchmark's ticks; run one at a time,
+    its own bar of batches shows under the benchmark's."""
+    kw = dict(KW, data_dir=str(shared_data_dir), robustness_samples=0, progress=True)
+    run_benchmark("mnist-proxy", ["none"], 1, tmp_path, **kw)
+    err = capsys.readouterr().err
+    assert "benchmark mnist-proxy" in err and "mnist-proxy:" in err and "batch/s" in err
+
+
 def test_cached_run_from_another_protocol_is_refused(tmp_path, shared_data_dir):
     (tmp_path / "runs").mkdir()
     (tmp_path / "runs" / "none-seed0.json").write_text(json.dumps({"protocol": {"task": "other"}}))
@@ -204,7 +213,7 @@ def test_a_failing_job_stops_the_workers_still_running_a_job():
 def test_entropy_adaptive_joins_the_free_recipes_unless_turned_off(tmp_path, monkeypatch):
     trained: list[str] = []
 
-    def fake_run_one(spec, seed, preset, protocol, device, data_dir):
+    def fake_run_one(spec, seed, preset, protocol, device, data_dir, progress_bar=False):
         trained.append(spec.name)
         return {
             "policy": spec.name,

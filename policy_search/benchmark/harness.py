@@ -149,8 +149,17 @@ def _check_definition(cached: dict, spec: PolicySpec, current: dict[str, str], p
         )
 
 
-def _run_one(spec: PolicySpec, seed: int, preset: Any, protocol: dict, device: str, data_dir: str | None) -> dict:
-    """Train one child with ``spec`` at ``seed``; test metrics, robustness, op usage. Returns the run record."""
+def _run_one(
+    spec: PolicySpec,
+    seed: int,
+    preset: Any,
+    protocol: dict,
+    device: str,
+    data_dir: str | None,
+    progress_bar: bool = False,
+) -> dict:
+    """Train one child with ``spec`` at ``seed``; test metrics, robustness, op usage. Returns the run record.
+    ``progress_bar``: the run's own bar of batches under the benchmark's (one run at a time only)."""
     from policy_search.child.run import run_child
     from policy_search.policy import load_policy
 
@@ -162,7 +171,9 @@ def _run_one(spec: PolicySpec, seed: int, preset: Any, protocol: dict, device: s
         usage.append({"progress": progress, "ops": policy.op_distribution(min(progress, 1.0))})
 
     t0 = time.perf_counter()
-    run, metrics = run_child(preset, seed=seed, device=device, data_dir=data_dir, policy=policy, on_observe=record)
+    run, metrics = run_child(
+        preset, seed=seed, device=device, data_dir=data_dir, policy=policy, on_observe=record, progress_bar=progress_bar
+    )
     observes_training = bool(policy.observes_training)
     if not observes_training:  # static and scheduled policies: usage at each evaluation point
         usage += [
@@ -528,7 +539,7 @@ def _run_missing(specs, seed_list, preset, protocol, device, data_dir, out_dir: 
             for spec, seed in todo:
                 if bar is not None:
                     bar.set_postfix_str(f"{spec.name} seed {seed}")
-                save(spec, seed, _run_one(spec, seed, preset, protocol, device, data_dir))
+                save(spec, seed, _run_one(spec, seed, preset, protocol, device, data_dir, bar is not None))
     finally:
         if bar is not None:
             bar.close()

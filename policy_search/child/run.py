@@ -656,7 +656,7 @@ def _train_to_end(
     if progress_bar:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=run.total_batches, desc=run.preset.name, unit="batch")
+        bar = tqdm(total=run.total_batches, desc=run.preset.name, unit="batch", leave=False)  # a summary line follows
     if policy is not None and hasattr(policy, "reset"):
         # The run's seed: a sampling controller draws per run, as during its search (it drew from a fixed stream
         # before, so every seed got the same draws)
