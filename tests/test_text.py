@@ -233,6 +233,50 @@ def test_online_augnet_on_a_tagger_learns_levels_for_the_tagging_ops_it_is_given
     )
 
 
+def test_truncation_keeps_the_head_the_tail_or_both_and_tags_follow(tiny_text):
+    """A review's verdict is often at its end: ``truncation`` says which tokens a longer text keeps; tags move with
+    their tokens, and the default (head) reads the same cache as before."""
+    from policy_search.child.text_data import kept_positions, load_text_dataset
+
+    assert list(kept_positions(9, 4, "head")) == [0, 1, 2, 3]
+    assert list(kept_positions(9, 4, "tail")) == [5, 6, 7, 8]
+    assert list(kept_positions(9, 8, "head+tail")) == [0, 1, 3, 4, 5, 6, 7, 8]
+    assert list(kept_positions(3, 4, "tail")) == [0, 1, 2]  # short texts are whole whatever the rule
+    for name in ("sentiment", "ner"):
+        full = load_text_dataset(str(tiny_text[name]), vocab_size=100, max_length=16, val_size=0.2)
+        whole = full.test.tokens
+        assert int(whole.lengths.min()) >= 5 and int(whole.lengths.max()) <= 9
+        caches = set()
+        for rule in ("head", "tail", "head+tail"):
+            cut = load_text_dataset(str(tiny_text[name]), vocab_size=100, max_length=4, val_size=0.2, truncation=rule)
+            assert cut.extra["truncation"] == rule
+            caches.add(cut.extra["cache"])
+            for i in range(len(whole)):
+                keep = list(kept_positions(int(whole.lengths[i]), 4, rule))
+                assert cut.test.tokens.ids[i, :4].tolist() == whole.ids[i, keep].tolist()
+                if whole.tags is not None:
+                    assert cut.test.tokens.tags[i, :4].tolist() == whole.tags[i, keep].tolist()
+        assert len(caches) == 3  # one tokenized cache per rule
+    with pytest.raises(ValueError, match="preset field truncation must be head, tail or head\\+tail"):
+        get_preset("imdb-small", truncation="middle")
+
+
+def test_bilstm_pool_reads_only_real_positions_and_trains(tiny_text):
+    from policy_search.child.text_models import build_text_model
+
+    torch.manual_seed(0)
+    model = build_text_model("bilstm-pool", 50, 2, 16).eval()
+    ids = torch.randint(5, 50, (3, 6))
+    short = TokenBatch(ids, torch.tensor([6, 4, 2]))
+    padded = TokenBatch(torch.cat([ids, torch.zeros(3, 5, dtype=torch.long)], 1), torch.tensor([6, 4, 2]))
+    assert torch.allclose(model(short), model(padded), atol=1e-6)  # padding never wins the maximum
+    overrides = {"dataset": str(tiny_text["sentiment"]), "val_size": 0.2, "eval_samples": None}
+    _, metrics = run_child(
+        "imdb-small", seed=0, device="cpu", model="bilstm-pool", epochs=4, vocab_size=100, **overrides
+    )
+    assert metrics["test"]["accuracy"] > 0.6
+
+
 def test_fast_entity_f1_is_seqevals_on_random_and_broken_tag_sequences():
     """The validation score of a tagger (what searches maximise) is counted by hand for speed; it must be
     seqeval's entity F1 exactly, invalid IOB sequences (I- after O, type switches) included."""

@@ -32,6 +32,7 @@ MODEL_TABLE: tuple[ModelRow, ...] = (
     ModelRow("fastnet", "image"),
     ModelRow("fastnet-s", "image"),
     ModelRow("bilstm", "text"),
+    ModelRow("bilstm-pool", "text"),
     ModelRow("bert-small", "text"),
     ModelRow("bert-pretrained", "text"),
     ModelRow("bilstm-tagger", "text", "entity_f1"),
@@ -109,7 +110,10 @@ class TaskPreset:
     vocab_size: int = 20000
     """Text presets: tokenizer vocabulary size, special tokens included."""
     max_length: int = 256
-    """Text presets: tokens kept per sequence (longer ones are truncated at the end)."""
+    """Text presets: tokens kept per sequence (longer ones are truncated: ``truncation``)."""
+    truncation: str = "head"
+    """Text presets: which ``max_length`` tokens a longer text keeps: ``head`` (its first), ``tail`` (its last) or
+    ``head+tail`` (a quarter from its start, the rest from its end; ``child/text_data.py`` ``kept_positions``)."""
     pretrained: str | None = None
     """Text presets with ``tokenizer="pretrained"`` / model ``bert-pretrained``: a Hub name (online) or a local
     ``save_pretrained`` folder holding the tokenizer and weights."""
@@ -207,10 +211,10 @@ class TaskPreset:
                 raise ValueError(
                     f"preset field embeddings must be one of {sorted(VECTORS)} or None, got {self.embeddings!r}"
                 )
-            if self.tokenizer != "word" or self.model not in ("bilstm", "bilstm-tagger"):
+            if self.tokenizer != "word" or self.model not in ("bilstm", "bilstm-pool", "bilstm-tagger"):
                 raise ValueError(
-                    "preset field embeddings (pretrained word vectors) needs tokenizer 'word' and model bilstm or "
-                    f"bilstm-tagger, got tokenizer {self.tokenizer!r} and model {self.model!r}"
+                    "preset field embeddings (pretrained word vectors) needs tokenizer 'word' and model bilstm, "
+                    f"bilstm-pool or bilstm-tagger, got tokenizer {self.tokenizer!r} and model {self.model!r}"
                 )
         if not isinstance(self.oov_vectors, bool):
             raise ValueError(f"preset field oov_vectors must be true or false, got {self.oov_vectors!r}")
@@ -221,6 +225,8 @@ class TaskPreset:
             )
         if self.tag_decoding not in ("argmax", "iob", "crf"):
             raise ValueError(f"preset field tag_decoding must be argmax, iob or crf, got {self.tag_decoding!r}")
+        if self.truncation not in ("head", "tail", "head+tail"):
+            raise ValueError(f"preset field truncation must be head, tail or head+tail, got {self.truncation!r}")
 
     def with_overrides(self, **overrides) -> TaskPreset:
         known = {f.name for f in fields(self)}

@@ -196,6 +196,24 @@ def _pretrained_tokenizer(name: str):
     return hf.backend_tokenizer, specials
 
 
+TRUNCATIONS = ("head", "tail", "head+tail")
+
+
+def kept_positions(n: int, room: int, truncation: str = "head") -> range | list[int]:
+    """The token positions a sequence of ``n`` tokens keeps in ``room``: its first ``room`` (``head``), its last
+    (``tail``), or its first quarter of ``room`` and the rest from its end (``head+tail``: Sun et al. 2019, "How to
+    Fine-Tune BERT for Text Classification?", found head+tail truncation best on IMDB, where a review's verdict is
+    often at its end)."""
+    if n <= room or truncation == "head":
+        return range(min(n, room))
+    if truncation == "tail":
+        return range(n - room, n)
+    if truncation != "head+tail":
+        raise ValueError(f"unknown truncation {truncation!r}; choose one of {TRUNCATIONS}")
+    head = room // 4
+    return [*range(head), *range(n - (room - head), n)]
+
+
 def _encode(
     tok,
     texts: list,
@@ -204,9 +222,11 @@ def _encode(
     pretokenized: bool,
     tags: list | None = None,
     unknown: Callable[[str], int] | None = None,
+    truncation: str = "head",
 ):
     """Padded long[N, max_length] ids, long[N] lengths (and long[N, max_length] tags aligned to the tokens).
-    ``unknown`` (pre-tokenized text): the id of a word the tokenizer maps to ``[UNK]`` (``oov_vectors``)."""
+    ``unknown`` (pre-tokenized text): the id of a word the tokenizer maps to ``[UNK]`` (``oov_vectors``).
+    ``truncation``: which tokens a longer sequence keeps (``kept_positions``)."""
     encodings = tok.encode_batch(texts, is_pretokenized=pretokenized, add_special_tokens=False)
     n = len(encodings)
     ids = torch.zeros(n, max_length, dtype=torch.long)
@@ -214,15 +234,15 @@ def _encode(
     tag_out = torch.zeros(n, max_length, dtype=torch.long) if tags is not None else None
     start = 0 if cls is None else 1
     for i, enc in enumerate(encodings):
-        row = enc.ids[: max_length - start]
+        keep = kept_positions(len(enc.ids), max_length - start, truncation)
+        row, words = [enc.ids[k] for k in keep], [enc.word_ids[k] for k in keep]
         if unknown is not None and UNK_ID in row:
-            row = [unknown(texts[i][w]) if t == UNK_ID else t for t, w in zip(row, enc.word_ids, strict=False)]
+            row = [unknown(texts[i][w]) if t == UNK_ID else t for t, w in zip(row, words, strict=True)]
         if cls is not None:
             ids[i, 0] = cls
         ids[i, start : start + len(row)] = torch.tensor(row, dtype=torch.long)
         lengths[i] = start + len(row)
         if tag_out is not None and tags is not None:
-            words = enc.word_ids[: len(row)]
             tag_out[i, start : start + len(row)] = torch.tensor([tags[i][w] for w in words], dtype=torch.long)
     return ids, lengths, tag_out
 
@@ -326,6 +346,7 @@ def _encode_splits(
     label_col: str,
     max_length: int,
     oov_vectors: str | None = None,
+    truncation: str = "head",
 ) -> dict[str, torch.Tensor]:
     """Ids, lengths and labels (per-token tags when tagging) of train, test and the source's validation split if
     it ships one; a training split with no words at all is refused. ``oov_vectors`` (tagging): unknown words take
@@ -341,7 +362,14 @@ def _encode_splits(
         texts = ds[text_col] if tagging or kind != "pretrained" else [t.replace("<br />", " ") for t in ds[text_col]]
         labels = ds[label_col]
         ids, lengths, tags = _encode(
-            tok, texts, max_length, cls=cls, pretokenized=tagging, tags=labels if tagging else None, unknown=unknown
+            tok,
+            texts,
+            max_length,
+            cls=cls,
+            pretokenized=tagging,
+            tags=labels if tagging else None,
+            unknown=unknown,
+            truncation=truncation,
         )
         tensors[f"{ours}_ids"], tensors[f"{ours}_lengths"] = ids, lengths
         tensors[f"{ours}_labels"] = tags if tags is not None else torch.tensor(labels, dtype=torch.long)
@@ -366,6 +394,7 @@ def _build_cache(
     pretrained: str | None,
     refresh: bool = False,
     oov_vectors: str | None = None,
+    truncation: str = "head",
 ) -> None:
     dsd = load_hub_dataset(hub_id, local)
     if "train" not in dsd:
@@ -387,7 +416,9 @@ def _build_cache(
             train[text_col], kind, vocab_size, not tagging, tagging, min_frequency=1 if oov_vectors else 2
         )
         specials = dict(TRAINED_SPECIALS)
-    tensors = _encode_splits(dsd, tok, specials, kind, tagging, text_col, label_col, max_length, oov_vectors)
+    tensors = _encode_splits(
+        dsd, tok, specials, kind, tagging, text_col, label_col, max_length, oov_vectors, truncation
+    )
     synonyms = build_synonyms(tok) if kind == "word" else None
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     tmp.mkdir(parents=True, exist_ok=True)
@@ -408,6 +439,7 @@ def _build_cache(
         "trained_vocab_size": tok.get_vocab_size() if oov_vectors else None,
         "oov_vectors": oov_vectors,
         "max_length": max_length,
+        "truncation": truncation,
         "truncated_train": float((tensors["train_lengths"] >= max_length).float().mean()),
         "synonyms": synonyms is not None,
         "build_seconds": round(time.perf_counter() - t0, 2),
@@ -455,8 +487,11 @@ def load_text_dataset(
     refresh: bool = False,
     pretrained: str | None = None,
     oov_vectors: str | None = None,
+    truncation: str = "head",
 ) -> TextDataset:
     """Load ``name`` tokenized: padded long ids on the CPU for train / val / test.
+
+    ``truncation``: which ``max_length`` tokens a longer text keeps (``TRUNCATIONS``, ``kept_positions``).
 
     ``oov_vectors`` (word vectors by name; word-level tagging only): words outside the training vocabulary take
     their pretrained vector's id (``TextDataset.trained_vocab_size`` on) instead of ``[UNK]``, and the tokenizer keeps
@@ -467,6 +502,8 @@ def load_text_dataset(
     """
     if tokenizer not in TOKENIZERS:
         raise ValueError(f"unknown tokenizer {tokenizer!r}; choose one of {TOKENIZERS}")
+    if truncation not in TRUNCATIONS:
+        raise ValueError(f"unknown truncation {truncation!r}; choose one of {TRUNCATIONS}")
     if (tokenizer == "pretrained") != (pretrained is not None):
         raise ValueError("tokenizer='pretrained' needs pretrained=<Hub name or folder>, and only it takes one")
     root = default_data_dir(data_dir)
@@ -474,11 +511,14 @@ def load_text_dataset(
     fingerprint = source_fingerprint(hub_id, local)
     settings = [TEXT_CACHE_FORMAT, fingerprint, tokenizer, vocab_size, max_length, pretrained]
     oov = [oov_vectors, OOV_ENCODING] if oov_vectors else []
-    key = hashlib.sha1(json.dumps(settings + oov).encode()).hexdigest()[:16]
+    cut = [] if truncation == "head" else [truncation]  # only where set: the head caches keep their keys
+    key = hashlib.sha1(json.dumps(settings + oov + cut).encode()).hexdigest()[:16]
     label = local.name if local is not None else hub_id.replace("/", "--")
     target = cache_root() / "text" / f"{label}-{tokenizer}-{key}"
     if refresh or not (target / "meta.json").exists():
-        _build_cache(target, hub_id, local, tokenizer, vocab_size, max_length, pretrained, refresh, oov_vectors)
+        _build_cache(
+            target, hub_id, local, tokenizer, vocab_size, max_length, pretrained, refresh, oov_vectors, truncation
+        )
     meta, tensors, synonyms = _read_cache(target)
     tagging = meta["task"] == "tagging"
 

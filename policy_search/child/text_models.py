@@ -6,6 +6,8 @@ for classification, ``[B, L, tags]`` for tagging (positions past a sequence's le
 - ``bilstm``: seed experiment 003 (Keras): embedding 128, bidirectional LSTM 64 units (its final states), dense
   128 ReLU, dropout 0.5, one sigmoid output. The sigmoid output is returned as two-class logits ``[0, z]``, whose
   softmax is ``[1 - sigmoid(z), sigmoid(z)]``: cross-entropy on them is exactly binary cross-entropy on ``z``.
+- ``bilstm-pool``: the same network read by the maximum of each output feature over the real positions instead of
+  its final states (max pooling, the best BiLSTM readout in Conneau et al. 2017's comparison).
 - ``bert-small``: ``transformers.BertForSequenceClassification`` built from a config (2 layers, hidden 128, 2
   heads, intermediate 512), trained from scratch: no weights are downloaded.
 - ``bert-pretrained``: ``AutoModelForSequenceClassification`` from pretrained weights by Hub name
@@ -100,8 +102,12 @@ class BiLSTMClassifier(nn.Module):
         dense: int = 128,
         vectors: torch.Tensor | None = None,
         oov: OOVRows | None = None,
+        pooling: str = "last",
     ):
         super().__init__()
+        if pooling not in ("last", "max"):
+            raise ValueError(f"pooling must be 'last' or 'max', got {pooling!r}")
+        self.pooling = pooling
         self.num_classes = num_classes
         self.embedding = _embedding(vocab_size, embed, vectors, oov)
         embed = self.embedding.embedding_dim
@@ -113,8 +119,13 @@ class BiLSTMClassifier(nn.Module):
     def forward(self, batch: TokenBatch) -> torch.Tensor:
         x = self.embedding(batch.ids)
         packed = pack_padded_sequence(x, batch.lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
-        _, (h, _) = self.lstm(packed)  # h: [2, B, hidden], the last state of each direction
-        z = self.out(self.dropout(torch.relu(self.dense(torch.cat([h[0], h[1]], dim=1)))))
+        out, (h, _) = self.lstm(packed)  # h: [2, B, hidden], the last state of each direction
+        if self.pooling == "max":  # each feature's maximum over the real positions (InferSent's max pooling)
+            out, _ = pad_packed_sequence(out, batch_first=True, padding_value=-torch.inf)
+            feats = out.max(dim=1).values
+        else:
+            feats = torch.cat([h[0], h[1]], dim=1)
+        z = self.out(self.dropout(torch.relu(self.dense(feats))))
         if self.num_classes == 2:  # one sigmoid output, as two-class logits [0, z]
             return torch.cat([torch.zeros_like(z), z], dim=1)
         return z
@@ -229,6 +240,12 @@ TEXT_MODELS: dict[str, Callable[..., nn.Module]] = {
     "bert-pretrained": _pretrained,
     "bilstm": lambda vocab_size, num_classes, max_length, pretrained=None, vectors=None, oov=None: BiLSTMClassifier(
         vocab_size, num_classes, vectors=vectors, oov=oov
+    ),
+    # The seed recipe's BiLSTM read by max pooling over its outputs instead of its last states (Conneau et al. 2017,
+    # InferSent: max pooling was the best BiLSTM readout they measured); a long review's early words then reach
+    # the classifier without passing through 256 steps of one direction's memory.
+    "bilstm-pool": lambda vocab_size, num_classes, max_length, pretrained=None, vectors=None, oov=None: (
+        BiLSTMClassifier(vocab_size, num_classes, vectors=vectors, oov=oov, pooling="max")
     ),
     "bert-small": lambda vocab_size, num_classes, max_length, pretrained=None, vectors=None, oov=None: BertClassifier(
         vocab_size, num_classes, max_length

@@ -36,6 +36,7 @@ def _cached_text(
     seed: int,
     pretrained: str | None,
     oov_vectors: str | None = None,
+    truncation: str = "head",
 ) -> TextDataset:
     return load_text_dataset(
         name,
@@ -47,6 +48,7 @@ def _cached_text(
         seed=seed,
         pretrained=pretrained,
         oov_vectors=oov_vectors,
+        truncation=truncation,
     )
 
 
@@ -192,7 +194,16 @@ class TextChildRun(ChildRun):
         p = self.preset
         oov = p.embeddings if p.oov_vectors else None
         data = dataset or _cached_text(
-            p.dataset, data_dir, p.tokenizer, p.vocab_size, p.max_length, p.val_size, p.data_seed, p.pretrained, oov
+            p.dataset,
+            data_dir,
+            p.tokenizer,
+            p.vocab_size,
+            p.max_length,
+            p.val_size,
+            p.data_seed,
+            p.pretrained,
+            oov,
+            p.truncation,
         )
         train = (
             data.train.subset(p.train_size, seed=p.data_seed)
