@@ -191,3 +191,22 @@ def test_a_compare_rerun_with_another_race_ablate_does_not_reuse_the_finished_se
         run_compare(CompareConfig(**common, max_ops=2))
     with pytest.raises(ValueError, match="--race-reference None -> flip-crop"):
         run_compare(CompareConfig(**common, race_reference="flip-crop"))
+
+
+def test_a_race_run_one_at_a_time_shows_each_runs_own_progress(tmp_path, monkeypatch):
+    """A race of 20-minute children showed nothing between its ticks: one run at a time, each child's own bar of
+    batches shows (not from worker processes, whose bars would interleave)."""
+    asked = []
+
+    def val_accuracy(task, policy, seed, cache, **kw):
+        asked.append(kw["progress_bar"])
+        return 0.5 + 0.01 * (policy is not None)
+
+    monkeypatch.setattr(race, "val_accuracy", val_accuracy)
+    _flip_crop_ra().save(tmp_path / "lead.json")
+    common = {"task": "cifar10-episode", "policies": (str(tmp_path / "lead.json"),), "rounds": (2,)}
+    race.run_race(race.RaceConfig(**common, out=str(tmp_path / "shown")))
+    assert asked == [True] * 4  # the reference and the candidate on 2 seeds
+    asked.clear()
+    race.run_race(race.RaceConfig(**common, progress_bar=False, out=str(tmp_path / "quiet")))
+    assert asked == [False] * 4

@@ -382,11 +382,13 @@ def val_accuracy(
     epochs: float | None = None,
     overrides: dict[str, Any] | None = None,
     device: str = "auto",
+    progress_bar: bool = False,
 ) -> float:
     """Validation score (accuracy; entity F1 for a tagger) of a ``task`` child trained from scratch with ``policy``
     (a file or preset name, or None for no augmentation), the test split locked; cached in ``cache`` (a JSON file)
     and read from there after.
-    ``overrides``: preset fields (``--set``); ``epochs`` wins over an ``epochs`` among them."""
+    ``overrides``: preset fields (``--set``); ``epochs`` wins over an ``epochs`` among them. ``progress_bar``: the
+    run's own bar of batches."""
     if cache.exists():
         return float(json.loads(cache.read_text())["val_accuracy"])
     from policy_search.child.run import run_child
@@ -399,6 +401,7 @@ def val_accuracy(
         data_dir=data_dir,
         policy=load_policy(policy) if policy else None,
         test=False,
+        progress_bar=progress_bar,
         **{**(overrides or {}), **({"epochs": epochs} if epochs else {})},
     )
     cache.parent.mkdir(parents=True, exist_ok=True)
@@ -787,10 +790,12 @@ def _run_rounds(cfg: RaceConfig, out: Path, entries: list[dict[str, Any]], seeds
         total += (field + 1) * len(seeds)
         field = field if r == len(seeds_by_round) - 1 else max(1, math.ceil(field / 2))
 
+    solo = cfg.progress_bar and cfg.workers == 1 and cfg.ray is None  # one run at a time: its own bar shows
+
     def score(name: str, file: str | None, seed: int) -> float:
         return val_accuracy(
             cfg.task, file, seed, evals / f"{name}-seed{seed}.json", data_dir=cfg.data_dir, epochs=cfg.epochs,
-            overrides=child, device=cfg.device,
+            overrides=child, device=cfg.device, progress_bar=solo,
         )  # fmt: skip
 
     with tqdm(total=total, desc=f"race on {cfg.task}", unit="run", disable=not cfg.progress_bar) as bar:
