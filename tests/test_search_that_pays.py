@@ -395,7 +395,9 @@ def _fake_accuracy(quality: dict[str, float]):
     every policy on that seed (the common random numbers the race pairs on)."""
     calls = []
 
-    def val_accuracy(task, policy, seed, cache, *, data_dir=None, epochs=None, overrides=None, device="auto"):
+    def val_accuracy(
+        task, policy, seed, cache, *, data_dir=None, epochs=None, overrides=None, device="auto", progress_bar=False
+    ):
         calls.append((policy, seed))
         name = "none" if policy is None else policy.rsplit("/", 1)[-1].removesuffix(".json")
         return 0.6 + quality.get(name, 0.0) + 0.01 * (seed % 7)
@@ -450,7 +452,9 @@ def test_race_picks_the_steady_winner_by_its_lower_confidence_bound(tmp_path, mo
         RandAugment(num_ops=n, magnitude=5).save(files[name])
     swing = {"steady": [0.010, 0.012, 0.010, 0.012], "risky": [0.05, -0.02, 0.05, -0.02]}  # means 1.1 vs 1.5 points
 
-    def val_accuracy(task, policy, seed, cache, *, data_dir=None, epochs=None, overrides=None, device="auto"):
+    def val_accuracy(
+        task, policy, seed, cache, *, data_dir=None, epochs=None, overrides=None, device="auto", progress_bar=False
+    ):
         name = "none" if policy is None else policy.rsplit("/", 1)[-1].removesuffix(".json")
         return 0.6 + (0.0 if policy is None else swing[name][seed - 3000])
 
@@ -471,7 +475,9 @@ def test_race_passes_preset_overrides_to_every_run_and_keys_its_cache_on_them(tm
     RandAugment(num_ops=1, magnitude=5).save(policy)
     seen = []
 
-    def val_accuracy(task, policy, seed, cache, *, data_dir=None, epochs=None, overrides=None, device="auto"):
+    def val_accuracy(
+        task, policy, seed, cache, *, data_dir=None, epochs=None, overrides=None, device="auto", progress_bar=False
+    ):
         seen.append(overrides)
         return 0.6 + 0.01 * (policy is not None)
 
