@@ -24,6 +24,9 @@ class ModelRow:
     metric: str = "accuracy"  # the headline test metric of its runs ("entity_f1" for taggers)
 
 
+TRUNCATIONS: tuple[str, ...] = ("head", "tail", "head+tail")
+"""What a text longer than ``max_length`` keeps (``child/text_data.py`` ``kept_positions``)."""
+
 # The one model registry (this module stays light to import: the builders live beside the model code).
 MODEL_TABLE: tuple[ModelRow, ...] = (
     ModelRow("lenet5", "image"),
@@ -225,7 +228,7 @@ class TaskPreset:
             )
         if self.tag_decoding not in ("argmax", "iob", "crf"):
             raise ValueError(f"preset field tag_decoding must be argmax, iob or crf, got {self.tag_decoding!r}")
-        if self.truncation not in ("head", "tail", "head+tail"):
+        if self.truncation not in TRUNCATIONS:
             raise ValueError(f"preset field truncation must be head, tail or head+tail, got {self.truncation!r}")
 
     def with_overrides(self, **overrides) -> TaskPreset:

@@ -196,7 +196,7 @@ def _pretrained_tokenizer(name: str):
     return hf.backend_tokenizer, specials
 
 
-TRUNCATIONS = ("head", "tail", "head+tail")
+from policy_search.child.tasks import TRUNCATIONS  # noqa: E402 - the presets' list, kept light to import
 
 
 def kept_positions(n: int, room: int, truncation: str = "head") -> range | list[int]:
