@@ -292,6 +292,19 @@ def test_a_renamed_preset_keeps_its_cached_runs():
     assert benchmark._comparable(converged) != benchmark._comparable(old)  # another recipe is another protocol
 
 
+def test_imdb_bilstm_v1_is_the_seed_recipe_and_imdb_bilstm_differs_from_it_only_by_truncation():
+    """issue 35: the seed-003 recipe's committed baselines read back under imdb-bilstm-v1; the converged imdb-bilstm
+    keeps its model, optimiser and length and reads a long review's head and tail."""
+    from dataclasses import asdict
+
+    from policy_search.child.tasks import get_preset
+
+    v1, converged = asdict(get_preset("imdb-bilstm-v1")), asdict(get_preset("imdb-bilstm"))
+    assert v1["truncation"] == "head" and converged["truncation"] == "head+tail"
+    differs = {k for k in v1 if v1[k] != converged[k]}
+    assert differs == {"name", "description", "truncation"}
+
+
 def test_baselines_given_as_files_are_ranked_with_the_presets(tmp_path, shared_data_dir, capsys):
     """A plan's hand-written baselines (files) are baselines when the config says so: the best baseline is the best
     of them all, the report names them, a rebuild keeps them; by default a file is a policy under test."""
