@@ -871,7 +871,7 @@ def test_imdb_small_long_is_imdb_small_trained_twice_as_long():
 def test_word_vectors_fail_in_one_line(monkeypatch):
     from policy_search.child import word_vectors
 
-    with pytest.raises(ValueError, match="needs tokenizer 'word' and model bilstm"):
+    with pytest.raises(ValueError, match="needs tokenizer 'word' and a model of bilstm, bilstm-pool, bilstm-tagger"):
         get_preset("imdb-bert-small", embeddings="glove-6b-50d")
     with pytest.raises(ValueError, match="embeddings must be one of"):
         get_preset("imdb-small", embeddings="word2vec")

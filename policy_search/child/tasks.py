@@ -22,6 +22,7 @@ class ModelRow:
     name: str
     modality: str  # "image" or "text" (policy_search.policy.modality.MODALITIES)
     metric: str = "accuracy"  # the headline test metric of its runs ("entity_f1" for taggers)
+    word_vectors: bool = False  # its embedding can start from pretrained word vectors (preset field embeddings)
 
 
 TRUNCATIONS: tuple[str, ...] = ("head", "tail", "head+tail")
@@ -34,15 +35,16 @@ MODEL_TABLE: tuple[ModelRow, ...] = (
     ModelRow("resnet18-cifar", "image"),
     ModelRow("fastnet", "image"),
     ModelRow("fastnet-s", "image"),
-    ModelRow("bilstm", "text"),
-    ModelRow("bilstm-pool", "text"),
+    ModelRow("bilstm", "text", word_vectors=True),
+    ModelRow("bilstm-pool", "text", word_vectors=True),
     ModelRow("bert-small", "text"),
     ModelRow("bert-pretrained", "text"),
-    ModelRow("bilstm-tagger", "text", "entity_f1"),
+    ModelRow("bilstm-tagger", "text", "entity_f1", word_vectors=True),
 )
 MODEL_ROWS: dict[str, ModelRow] = {row.name: row for row in MODEL_TABLE}
 TEXT_MODELS: tuple[str, ...] = tuple(row.name for row in MODEL_TABLE if row.modality == "text")
 TAGGING_MODELS: tuple[str, ...] = tuple(row.name for row in MODEL_TABLE if row.metric == "entity_f1")
+VECTOR_MODELS: tuple[str, ...] = tuple(row.name for row in MODEL_TABLE if row.word_vectors)
 
 
 def models_of(modality: str) -> tuple[str, ...]:
@@ -214,10 +216,10 @@ class TaskPreset:
                 raise ValueError(
                     f"preset field embeddings must be one of {sorted(VECTORS)} or None, got {self.embeddings!r}"
                 )
-            if self.tokenizer != "word" or self.model not in ("bilstm", "bilstm-pool", "bilstm-tagger"):
+            if self.tokenizer != "word" or self.model not in VECTOR_MODELS:
                 raise ValueError(
-                    "preset field embeddings (pretrained word vectors) needs tokenizer 'word' and model bilstm, "
-                    f"bilstm-pool or bilstm-tagger, got tokenizer {self.tokenizer!r} and model {self.model!r}"
+                    "preset field embeddings (pretrained word vectors) needs tokenizer 'word' and a model of "
+                    f"{', '.join(VECTOR_MODELS)}, got tokenizer {self.tokenizer!r} and model {self.model!r}"
                 )
         if not isinstance(self.oov_vectors, bool):
             raise ValueError(f"preset field oov_vectors must be true or false, got {self.oov_vectors!r}")
