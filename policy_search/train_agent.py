@@ -99,7 +99,8 @@ class TrainConfig:
     ops: tuple[str, ...] = field(default=(), metadata={"nargs": "+"})
     """Only these ops in the searched action, to say what an expert would (e.g. the affine ones: --ops Identity
     ShearX ShearY TranslateX TranslateY Rotate); compact and families: RandAugment's set (families keep their ops
-    among these), slots: the slot ops, rates: the ops with a head. Empty: the action kind's own set."""
+    among these), slots: the slot ops, rates: the ops with a head, online: the ops the controller draws from (the
+    tagging ops allowed on a tagging task). Empty: the action kind's own set."""
     max_ops: int | None = None
     """Compact and families: the most ops per sample RandAugment's N may choose (None: 3)."""
     magnitude_range: tuple[float, ...] = field(default=(), metadata={"nargs": "+"})

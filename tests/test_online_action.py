@@ -51,12 +51,31 @@ def test_text_heads_set_the_text_fields():
 
 def test_narrowing_the_online_action():
     assert ActionSpec.for_search("online", "image", max_ops=2).nvec[2] == 2
-    with pytest.raises(ValueError, match="controller measures every op itself"):
-        ActionSpec.for_search("online", "image", ops=("Identity", "Rotate"))
-    with pytest.raises(ValueError, match="controller measures every op itself"):
+    narrowed = ActionSpec.for_search("online", "image", ops=("Identity", "Rotate"))
+    assert narrowed.to_policy(np.array([1, 0, 0, 0, 0])).ops == ("Rotate",)
+    assert narrowed.display_ops == ("HorizontalFlip", "PadCrop", "Rotate")
+    assert ActionSpec.from_dict(json.loads(json.dumps(narrowed.to_dict()))) == narrowed
+    assert ActionSpec.for_search("online", "image").to_policy(np.array([1, 0, 0, 0, 0])).ops is None  # the preset's
+    with pytest.raises(ValueError, match="chooses its controller's magnitude cap itself"):
         ActionSpec.for_search("online", "image", magnitude_range=(0.0, 0.5))
     with pytest.raises(ValueError, match="not online"):
         ActionSpec.for_search("online", "image", synthetic=True)
+
+
+def test_the_online_action_on_a_tagger_draws_the_tagging_ops_it_is_given(tmp_path):
+    """issue 35: on a tagging task ``--ops`` may name Dai & Adel's ops, which the controller's text default (EDA's
+    four) leaves out; the policy a choice becomes draws from them only, and other tasks cannot name them."""
+    tagging = ("LabelwiseTokenReplacement", "MentionReplacement")
+    spec = ActionSpec.for_search("online", "text", tagging=True, ops=tagging)
+    policy = spec.to_policy(np.array([1, 2, 0]))
+    assert policy.ops == tagging and policy.text_ops_per_sample == 2 and policy.text_magnitude_max == ONLINE_CAPS[2]
+    assert set(spec.display_ops) == set(tagging)
+    policy.save(tmp_path / "p.json")
+    assert load_policy(str(tmp_path / "p.json")).ops == tagging  # the exported file keeps them
+    with pytest.raises(ValueError, match="not ops of the text online action"):
+        ActionSpec.for_search("online", "text", ops=tagging)  # a classification task has no tags to read
+    with pytest.raises(ValueError, match="unknown text op"):
+        ActionSpec.for_search("online", "text", tagging=True, ops=("Rotate",))
 
 
 @pytest.mark.parametrize(

@@ -485,6 +485,20 @@ def test_train_agent_searches_the_tagging_ops_rates(tiny_text, tmp_path):
     assert changed  # tokens replaced (label-wise replacement swaps outside tokens too), tags where they were
 
 
+def test_train_agent_searches_the_online_controller_over_the_tagging_ops(tiny_text, tmp_path):
+    """--action-kind online --ops on a tagger: each episode's controller draws and levels the tagging ops named, and
+    the exported schedule holds a learner of those ops (its text default, EDA's four, would leave them out)."""
+    tagging = ["LabelwiseTokenReplacement", "MentionReplacement"]
+    _tiny_tagging_search(tiny_text, tmp_path / "run", "online", tagging)
+    spec = load_policy(tmp_path / "run" / "policy.json").spec
+    assert spec.kind == "online" and spec.ops == tuple(tagging)
+    schedule = load_policy(str(tmp_path / "run" / "schedule.json"))
+    assert schedule.observes_batches
+    learners = [p for p in schedule.modules() if hasattr(p, "display_ops") and getattr(p, "ops", None)]
+    assert learners and all(p.ops == tuple(tagging) for p in learners)
+    assert all(set(p.display_ops("text")) == set(tagging) for p in learners)
+
+
 # -- the CLIs on the real data -----------------------------------------------------------------------------------
 @pytest.mark.slow
 @pytest.mark.parametrize(("preset", "metric"), [("imdb-small", "accuracy"), ("conll2003-bilstm", "entity_f1")])

@@ -28,7 +28,9 @@ family. Three (text: six) binary heads more: still small enough for tens of chil
   per-op levels settle at (``ONLINE_TARGETS``). The per-sample decisions stay the controller's; what the preset fixed
   by hand on three tasks' validation seeds (experiments/ab-online) the search sets per dataset. Images
   ``[flip, crop, ops, cap, target]`` (2 x 2 x 3 x 6 x 4), text ``[ops, cap, target]``. One decision per run
-  (``--steps-per-episode 1``): a controller rebuilt mid-run would forget what it learned.
+  (``--steps-per-episode 1``): a controller rebuilt mid-run would forget what it learned. ``--ops`` names the ops the
+  controller draws from (on a tagging task Dai & Adel's tagging ops among them, which its text default leaves out);
+  the file it exports then lists them (``ops``).
 
 - ``kind="rates"`` (issue 35: what an NER expert writes, "label-wise token replacement at 0.4 and mention
   replacement at 0.3"): one magnitude head per op of ``ops``, choice 0 leaving the op off and choice k its k-th
@@ -188,7 +190,9 @@ class ActionSpec:
             spec = cls.online_spec(modality)
         else:
             raise ValueError(f"unknown action kind {action_kind!r}; choose one of {', '.join(SEARCH_KINDS)}")
-        return spec._narrowed(tuple(ops), max_ops, tuple(magnitude_range))
+        table = get_modality(modality)  # what --ops may name for the online controller: the tagging ops too
+        pool = table.search_ops + (table.tagging_ops if tagging else ()) if action_kind == "online" else None
+        return spec._narrowed(tuple(ops), max_ops, tuple(magnitude_range), pool)
 
     @classmethod
     def of_run(cls, fields: Mapping[str, Any], modality: str, tagging: bool = False) -> ActionSpec:
@@ -205,12 +209,20 @@ class ActionSpec:
             magnitude_range=tuple(fields.get("magnitude_range") or ()),
         )
 
-    def _narrowed(self, ops: tuple[str, ...], max_ops: int | None, magnitude_range: tuple[float, ...]) -> ActionSpec:
+    def _narrowed(
+        self,
+        ops: tuple[str, ...],
+        max_ops: int | None,
+        magnitude_range: tuple[float, ...],
+        pool: tuple[str, ...] | None = None,
+    ) -> ActionSpec:
+        """The spec narrowed to an expert's ``ops``, ``max_ops`` and ``magnitude_range``; ``pool``: the ops that
+        ``ops`` may name where that is more than the kind's own set (the online controller's, on a tagging task)."""
         changes: dict = {}
-        if self.kind == "online" and (ops or magnitude_range):
+        if self.kind == "online" and magnitude_range:
             raise ValueError(
-                "--ops and --magnitude-range narrow the compact, families, slots and rates actions; the online action's "
-                "controller measures every op itself (narrow its ops per sample with --max-ops)"
+                "--magnitude-range narrows the compact, families, slots and rates actions; the online action chooses "
+                "its controller's magnitude cap itself (narrow its ops with --ops, its ops per sample with --max-ops)"
             )
         if ops and self.kind == "rates":  # an op left off is the rates action's Identity
             ops = tuple(o for o in ops if o != "Identity") or ops
@@ -219,7 +231,7 @@ class ActionSpec:
             unknown = [o for o in ops if o not in table]
             if unknown:
                 raise ValueError(f"--ops: unknown {self.modality} op(s) {unknown}; valid ops are {list(table)}")
-            outside = [o for o in ops if o not in self.ops]  # narrowing, never widening, the kind's own set
+            outside = [o for o in ops if o not in (pool or self.ops)]  # narrowing, never widening, the kind's set
             if outside:
                 raise ValueError(
                     f"--ops {outside} are not ops of the {self.modality} {self.kind} action, which draws from "
@@ -382,7 +394,8 @@ class ActionSpec:
         if self.kind == "online":
             from policy_search.policy.online import OnlineAugNet
 
-            return OnlineAugNet(bases=None).display_ops(self.modality)  # every base the modality has
+            narrowed = [o for o in self.ops if o != "Identity"] if self.ops != self._modality.search_ops else None
+            return OnlineAugNet(bases=None, ops=narrowed).display_ops(self.modality)  # every base the modality has
         return (("HorizontalFlip", "PadCrop") + self.ops) if self._geometric else self.ops
 
     @property
@@ -542,6 +555,8 @@ class ActionSpec:
         flags, n, cap, target = self._split_online(action)
         cap_field, ops_field = _ONLINE_FIELDS[self.modality]
         settings: dict[str, Any] = {cap_field: cap, ops_field: n, "magnitude_target": target}
+        if self.ops != self._modality.search_ops:  # narrowed by --ops (the tagging ops among them): the file says so
+            settings["ops"] = [o for o in self.ops if o != "Identity"]
         if self._base_heads:
             settings["bases"] = [b for b, on in zip(self._base_heads, flags, strict=True) if on]
         return OnlineAugNet(**settings)
