@@ -485,6 +485,31 @@ def test_train_agent_searches_the_tagging_ops_rates(tiny_text, tmp_path):
     assert changed  # tokens replaced (label-wise replacement swaps outside tokens too), tags where they were
 
 
+def test_online_augnet_can_score_a_taggers_affinity_on_its_entity_tokens(tmp_path):
+    """tag_affinity "entities": a view that keeps every O right and gets half the entity tokens wrong keeps ~90% of
+    the token accuracy (the default's ratio, near 1) but half the entity accuracy, which is what entity F1 reads."""
+    from policy_search.policy.file import PolicyConfigError
+    from policy_search.policy.online import OnlineAugNet
+
+    targets = torch.tensor([[0, 0, 0, 0, 1, 2, 0, 0, 0, 0], [0, 0, 3, 4, 0, 0, 0, 0, 0, 0]])
+    mask = torch.ones_like(targets, dtype=torch.bool)
+    right = torch.nn.functional.one_hot(targets, 5).float()
+    half = targets.clone()
+    half[0, 4], half[1, 2] = 0, 0  # two of the four entity tokens read as O
+    wrong = torch.nn.functional.one_hot(half, 5).float()
+    tokens, entities = OnlineAugNet(), OnlineAugNet(tag_affinity="entities")
+    assert tokens._accuracy(wrong, targets, mask) / tokens._accuracy(right, targets, mask) == pytest.approx(0.9)
+    assert entities._accuracy(wrong, targets, mask) / entities._accuracy(right, targets, mask) == pytest.approx(0.5)
+    assert entities._accuracy(right[:, :2], targets[:, :2], mask[:, :2]) == 1.0  # no entity token: every token
+    classify = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    assert entities._accuracy(classify, torch.tensor([0, 0]), None) == 0.5  # a classifier: its accuracy, unchanged
+    assert "tag_affinity" not in OnlineAugNet().body()  # the preset's file and cached runs' keys read the same
+    entities.save(tmp_path / "e.json")
+    assert load_policy(str(tmp_path / "e.json")).tag_affinity == "entities"
+    with pytest.raises(PolicyConfigError, match="tag_affinity"):
+        OnlineAugNet(tag_affinity="mentions")
+
+
 def test_train_agent_searches_the_online_controller_over_the_tagging_ops(tiny_text, tmp_path):
     """--action-kind online --ops on a tagger: each episode's controller draws and levels the tagging ops named, and
     the exported schedule holds a learner of those ops (its text default, EDA's four, would leave them out)."""

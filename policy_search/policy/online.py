@@ -116,6 +116,10 @@ CREDITS = ("affinity", "cosine", "influence")
 # How a base (flip, crop) follows its affinity a: "linear", its rate rising from 0 at ``affinity_floor`` to its
 # full rate at a = 1; "step", its full rate at a >= ``affinity_floor``, none below (round 4 of experiments/ab-online)
 BASE_GATES = ("linear", "step")
+# What a tagger's affinity is scored on: "tokens", every real token (the majority tag, a tagger's O, dominates it, so a
+# label-preserving op's affinity sits at about 1); "entities", the tokens whose gold tag is not the majority one (a
+# tagger's entity tokens, pooled over the minibatch: what the entity F1 it is scored by reads).
+TAG_AFFINITIES = ("tokens", "entities")
 IMAGE_BASES: tuple[str, ...] = IMAGE.bases  # per-sample bases, gated by affinity
 _MODALITY_INDEX = {name: i for i, name in enumerate(MODALITIES)}  # seeds each modality's actor apart
 LEVELS = 11  # magnitudes are counted on a grid of tenths of magnitude_max
@@ -536,8 +540,9 @@ class OnlineAugNet(_EntropyRule):
     (images, by default) (module docstring; levels need credit ``affinity`` and are ignored with the others). ``ops``:
     the ops it draws, measures and levels (default the modality's own: RandAugment's 14 or EDA's four; a tagger may
     name Dai & Adel's, which the default leaves out). With an actor credit, flip and crop are among its choices only
-    where ``ops`` names them. Caveat on a tagger: affinity is scored by token accuracy, which a label-preserving tagging
-    op barely moves (about 1 on a tiny tagger), so those ops' levels can climb to the top. ``hidden``: the actor's width. ``lr``: its Adam step. ``entropy_coef``: the entropy bonus that keeps
+    where ``ops`` names them. ``tag_affinity`` (``TAG_AFFINITIES``): on a tagger, affinity scored by the accuracy on every
+    token (the default), which a label-preserving tagging op barely moves (about 1 on a tiny tagger), so those ops'
+    levels can climb to the top; or on the entity tokens only (classifiers ignore it). ``hidden``: the actor's width. ``lr``: its Adam step. ``entropy_coef``: the entropy bonus that keeps
     it exploring. ``validation_every`` / ``validation_size``: how often and on how many validation samples the
     validation gradient is refreshed. ``learn``: False freezes the actor (a learned file replayed as it is).
     ``base_gate`` / ``bases``: how flip and crop follow their affinity (``BASE_GATES``) and which of them the policy may
@@ -588,6 +593,7 @@ class OnlineAugNet(_EntropyRule):
         ops_per_sample: int = 3,
         text_ops_per_sample: int = 2,
         ops: Any = None,
+        tag_affinity: str = "tokens",
         affinity: Mapping[str, Any] | None = None,
         levels: Mapping[str, Any] | None = None,
         weights: Mapping[str, Any] | None = None,
@@ -595,6 +601,7 @@ class OnlineAugNet(_EntropyRule):
     ) -> None:
         super().__init__(magnitude_max, text_magnitude_max, ops=ops, image_spec=image_spec)
         self.credit = as_choice(credit, "credit", CREDITS, "credit")
+        self.tag_affinity = as_choice(tag_affinity, "tag_affinity", TAG_AFFINITIES, "tag affinity")
         if self.ops is not None and all(
             o == "Identity" or (credit == "affinity" and o in _ALL_BASES) for o in self.ops
         ):
@@ -866,7 +873,7 @@ class OnlineAugNet(_EntropyRule):
         self._warm(modality)
         with torch.no_grad():
             logits, targets, mask = _unpack(predict(inputs), labels)
-            clean = float(sample_stats(logits, targets, mask)["correct"].mean())
+            clean = self._accuracy(logits, targets, mask)
             chance = 1.0 / max(int(logits.shape[-1]), 2)
             # learning: at twice chance (10 classes: 20%), or a quarter of the way from chance to all correct
             # where twice chance is out of reach or nearly so (2 classes: 62.5%, not 100%)
@@ -886,7 +893,7 @@ class OnlineAugNet(_EntropyRule):
                 level = self._level.get(name, self.level_start) if leveled else frac
                 view = self._single_op(inputs, name, level, g)
                 logits, targets, mask = _unpack(predict(view), labels)
-                ratio = float(sample_stats(logits, targets, mask)["correct"].mean()) / clean
+                ratio = self._accuracy(logits, targets, mask) / clean
                 old = self._affinity.get(name)
                 self._affinity[name] = ratio if old is None else 0.5 * old + 0.5 * ratio
                 if leveled:  # stochastic approximation: the level at which the op keeps the target affinity
@@ -896,6 +903,19 @@ class OnlineAugNet(_EntropyRule):
         levels = {f"level:{k}": v for k, v in self._level.items()}
         self.trace.append({"progress": self._state["progress"], "clean": clean, **dict(self._affinity), **levels})
         return n * (1 + runs)
+
+    def _accuracy(self, logits: Tensor, targets: Tensor, mask: Tensor | None) -> float:
+        """The accuracy an affinity is a ratio of: the mean of the per-sample accuracies, or on a tagger with
+        ``tag_affinity`` "entities" the accuracy pooled over the tokens whose gold tag is not the minibatch's most
+        frequent (O); a minibatch without such tokens falls back to every token."""
+        if self.tag_affinity == "entities" and mask is not None and logits.ndim == 3:
+            scored = mask.bool()
+            tags = targets[scored].long()
+            if tags.numel():
+                entity = scored & (targets.long() != torch.bincount(tags).argmax())
+                if bool(entity.any()):
+                    return float((logits.argmax(-1) == targets)[entity].float().mean())
+        return float(sample_stats(logits, targets, mask)["correct"].mean())
 
     def _single_op(self, inputs: Any, name: str, frac: float, g: torch.Generator) -> Any:
         """``inputs`` with op ``name`` applied to every sample (bases at their fixed strength, others at ``frac`` of
@@ -1036,8 +1056,8 @@ class OnlineAugNet(_EntropyRule):
             "bases", "entropy_magnitudes", "text_entropy_magnitudes", "magnitude_warmup", "batch_confidence",
             "magnitude_floor", "base_start", "base_spread", "measure_spread", "collapse_pause",
             "ops_per_validation", "magnitude_target",
-            "level_start", "level_lr", "ops_per_sample", "text_ops_per_sample", "ops", "affinity", "levels",
-            "weights",
+            "level_start", "level_lr", "ops_per_sample", "text_ops_per_sample", "ops", "tag_affinity", "affinity",
+            "levels", "weights",
         )  # fmt: skip
 
     def body(self) -> dict[str, Any]:
@@ -1073,6 +1093,8 @@ class OnlineAugNet(_EntropyRule):
         }
         if self.ops is not None:  # only where set: the preset's file (and every policy key from it) reads the same
             body["ops"] = list(self.ops)
+        if self.tag_affinity != "tokens":  # likewise
+            body["tag_affinity"] = self.tag_affinity
         body["affinity"] = self.affinity
         body["levels"] = self.levels
         if self.weights is not None:
