@@ -102,7 +102,8 @@ class TrainConfig:
     among these), slots: the slot ops, rates: the ops with a head, online: the ops the controller draws from (the
     tagging ops allowed on a tagging task). Empty: the action kind's own set."""
     max_ops: int | None = None
-    """Compact and families: the most ops per sample RandAugment's N may choose (None: 3)."""
+    """Compact and families: the most ops per sample RandAugment's N may choose; online: the most ops per sample its
+    controller may draw (None: 3)."""
     magnitude_range: tuple[float, ...] = field(default=(), metadata={"nargs": "+"})
     """LOW HIGH: magnitudes only within these fractions of the magnitude space's maximum (e.g. 0 0.5 for mild
     ops): the bins of the grid inside the range. Empty: every magnitude."""

@@ -68,10 +68,19 @@ def test_the_online_action_on_a_tagger_draws_the_tagging_ops_it_is_given(tmp_pat
     tagging = ("LabelwiseTokenReplacement", "MentionReplacement")
     spec = ActionSpec.for_search("online", "text", tagging=True, ops=tagging)
     policy = spec.to_policy(np.array([1, 2, 0]))
-    assert policy.ops == tagging and policy.text_ops_per_sample == 2 and policy.text_magnitude_max == ONLINE_CAPS[2]
+    assert set(policy.ops) == set(tagging) and policy.text_ops_per_sample == 2
+    assert policy.text_magnitude_max == ONLINE_CAPS[2] and policy.tag_affinity == "entities"
     assert set(spec.display_ops) == set(tagging)
+    reordered = ActionSpec.for_search("online", "text", tagging=True, ops=tagging[::-1])
+    assert reordered.to_policy(np.array([1, 2, 0])).body() == policy.body()  # the order named changes nothing
     policy.save(tmp_path / "p.json")
-    assert load_policy(str(tmp_path / "p.json")).ops == tagging  # the exported file keeps them
+    assert load_policy(str(tmp_path / "p.json")).ops == policy.ops  # the exported file keeps them
+    eda = ActionSpec.for_search(
+        "online", "text", ops=("RandomDeletion", "RandomSwap", "RandomInsertion", "SynonymReplacement")
+    )
+    assert eda.to_policy(np.array([0, 0, 0])).ops is None  # the controller's own four, however named: the preset's
+    widened = ActionSpec.for_search("online", "text", ops=("TokenMask", "RandomSwap")).to_policy(np.array([0, 0, 0]))
+    assert set(widened.ops) == {"TokenMask", "RandomSwap"} and widened.tag_affinity == "tokens"
     with pytest.raises(ValueError, match="not ops of the text online action"):
         ActionSpec.for_search("online", "text", ops=tagging)  # a classification task has no tags to read
     with pytest.raises(ValueError, match="unknown text op"):

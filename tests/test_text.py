@@ -500,7 +500,10 @@ def test_online_augnet_can_score_a_taggers_affinity_on_its_entity_tokens(tmp_pat
     tokens, entities = OnlineAugNet(), OnlineAugNet(tag_affinity="entities")
     assert tokens._accuracy(wrong, targets, mask) / tokens._accuracy(right, targets, mask) == pytest.approx(0.9)
     assert entities._accuracy(wrong, targets, mask) / entities._accuracy(right, targets, mask) == pytest.approx(0.5)
-    assert entities._accuracy(right[:, :2], targets[:, :2], mask[:, :2]) == 1.0  # no entity token: every token
+    spurious = targets.clone()
+    spurious[0, 0] = 1  # an O token read as an entity: entity F1's precision, so the accuracy here, pays for it
+    assert entities._accuracy(torch.nn.functional.one_hot(spurious, 5).float(), targets, mask) == pytest.approx(0.8)
+    assert entities._accuracy(right[:, :2], targets[:, :2], mask[:, :2]) is None  # no entity token: no measure
     classify = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
     assert entities._accuracy(classify, torch.tensor([0, 0]), None) == 0.5  # a classifier: its accuracy, unchanged
     assert "tag_affinity" not in OnlineAugNet().body()  # the preset's file and cached runs' keys read the same
@@ -508,6 +511,8 @@ def test_online_augnet_can_score_a_taggers_affinity_on_its_entity_tokens(tmp_pat
     assert load_policy(str(tmp_path / "e.json")).tag_affinity == "entities"
     with pytest.raises(PolicyConfigError, match="tag_affinity"):
         OnlineAugNet(tag_affinity="mentions")
+    with pytest.raises(PolicyConfigError, match="credit 'affinity' only"):
+        OnlineAugNet(tag_affinity="entities", credit="cosine")
 
 
 def test_train_agent_searches_the_online_controller_over_the_tagging_ops(tiny_text, tmp_path):
@@ -520,7 +525,8 @@ def test_train_agent_searches_the_online_controller_over_the_tagging_ops(tiny_te
     schedule = load_policy(str(tmp_path / "run" / "schedule.json"))
     assert schedule.observes_batches
     learners = [p for p in schedule.modules() if hasattr(p, "display_ops") and getattr(p, "ops", None)]
-    assert learners and all(p.ops == tuple(tagging) for p in learners)
+    assert learners and all(p.ops == ("MentionReplacement", "LabelwiseTokenReplacement") for p in learners)
+    assert all(p.tag_affinity == "entities" for p in learners)  # a tagger's affinity read on its entity tokens
     assert all(set(p.display_ops("text")) == set(tagging) for p in learners)
 
 

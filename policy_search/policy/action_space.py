@@ -30,7 +30,8 @@ family. Three (text: six) binary heads more: still small enough for tens of chil
   ``[flip, crop, ops, cap, target]`` (2 x 2 x 3 x 6 x 4), text ``[ops, cap, target]``. One decision per run
   (``--steps-per-episode 1``): a controller rebuilt mid-run would forget what it learned. ``--ops`` names the ops the
   controller draws from (on a tagging task Dai & Adel's tagging ops among them, which its text default leaves out);
-  the file it exports then lists them (``ops``).
+  the file it exports then lists them (``ops``), and with a tagging op among them scores its affinity on the entity
+  tokens (``tag_affinity``: on every token a label-preserving tagging op keeps it at about 1).
 
 - ``kind="rates"`` (issue 35: what an NER expert writes, "label-wise token replacement at 0.4 and mention
   replacement at 0.3"): one magnitude head per op of ``ops``, choice 0 leaving the op off and choice k its k-th
@@ -154,7 +155,7 @@ class ActionSpec:
     @classmethod
     def online_spec(cls, modality: str = "image", **kw) -> ActionSpec:
         """The online spec: the settings of a controller that learns inside the run (module docstring)."""
-        return cls(kind="online", ops=get_modality(modality).search_ops, modality=modality, **kw)
+        return cls(kind="online", ops=get_modality(modality).online_ops, modality=modality, **kw)
 
     @classmethod
     def for_search(
@@ -191,7 +192,8 @@ class ActionSpec:
         else:
             raise ValueError(f"unknown action kind {action_kind!r}; choose one of {', '.join(SEARCH_KINDS)}")
         table = get_modality(modality)  # what --ops may name for the online controller: the tagging ops too
-        pool = table.search_ops + (table.tagging_ops if tagging else ()) if action_kind == "online" else None
+        drawable = table.search_ops + tuple(o for o in table.online_ops if o not in table.search_ops)
+        pool = drawable + (table.tagging_ops if tagging else ()) if action_kind == "online" else None
         return spec._narrowed(tuple(ops), max_ops, tuple(magnitude_range), pool)
 
     @classmethod
@@ -235,7 +237,7 @@ class ActionSpec:
             if outside:
                 raise ValueError(
                     f"--ops {outside} are not ops of the {self.modality} {self.kind} action, which draws from "
-                    f"{list(self.ops)}; narrow it to some of those (or use --action-kind slots for every op)"
+                    f"{list(pool or self.ops)}; narrow it to some of those (or use --action-kind slots for every op)"
                 )
             if len(set(ops)) != len(ops) or not any(o != "Identity" for o in ops):
                 raise ValueError(f"--ops must name each op once and at least one op besides Identity, got {list(ops)}")
@@ -394,8 +396,7 @@ class ActionSpec:
         if self.kind == "online":
             from policy_search.policy.online import OnlineAugNet
 
-            narrowed = [o for o in self.ops if o != "Identity"] if self.ops != self._modality.search_ops else None
-            return OnlineAugNet(bases=None, ops=narrowed).display_ops(self.modality)  # every base the modality has
+            return OnlineAugNet(bases=None, ops=self._online_ops()).display_ops(self.modality)  # every base it has
         return (("HorizontalFlip", "PadCrop") + self.ops) if self._geometric else self.ops
 
     @property
@@ -555,11 +556,22 @@ class ActionSpec:
         flags, n, cap, target = self._split_online(action)
         cap_field, ops_field = _ONLINE_FIELDS[self.modality]
         settings: dict[str, Any] = {cap_field: cap, ops_field: n, "magnitude_target": target}
-        if self.ops != self._modality.search_ops:  # narrowed by --ops (the tagging ops among them): the file says so
-            settings["ops"] = [o for o in self.ops if o != "Identity"]
+        narrowed = self._online_ops()
+        if narrowed is not None:  # --ops (the tagging ops among them): the file says so
+            settings["ops"] = list(narrowed)
+            if set(narrowed) & set(self._modality.tagging_ops):  # a tagger: its ops' affinity read on entity tokens
+                settings["tag_affinity"] = "entities"
         if self._base_heads:
             settings["bases"] = [b for b, on in zip(self._base_heads, flags, strict=True) if on]
         return OnlineAugNet(**settings)
+
+    def _online_ops(self) -> tuple[str, ...] | None:
+        """The ops an online action's controller draws where ``--ops`` chose them (in op-table order, so the order
+        they were named in changes nothing); None where they are the controller's own (``Modality.online_ops``)."""
+        chosen = {o for o in self.ops if o != "Identity"}
+        if chosen == {o for o in self._modality.online_ops if o != "Identity"}:
+            return None
+        return tuple(o for o in self._modality.op_names if o in chosen)
 
     def head_names(self) -> list[str]:
         """A short name per head (Optuna's parameter names for the online action)."""

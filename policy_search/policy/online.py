@@ -626,6 +626,8 @@ class OnlineAugNet(_EntropyRule):
         self.collapse_pause = as_bool(collapse_pause, "collapse_pause")
         if self.collapse_pause and self.measure_spread is None:
             raise PolicyConfigError("collapse_pause", "needs measure_spread (the check that says the model collapsed)")
+        if self.credit != "affinity" and self.tag_affinity != "tokens":
+            raise PolicyConfigError("tag_affinity", "applies to credit 'affinity' only (it scores the affinity)")
         if self.credit != "affinity" and self.measure_spread is not None:
             raise PolicyConfigError("measure_spread", "applies to credit 'affinity' only (it gates its measurements)")
         if self.credit != "affinity" and (self.bases is not None or self.base_gate != "linear"):
@@ -873,7 +875,10 @@ class OnlineAugNet(_EntropyRule):
         self._warm(modality)
         with torch.no_grad():
             logits, targets, mask = _unpack(predict(inputs), labels)
-            clean = self._accuracy(logits, targets, mask)
+            measured_clean = self._accuracy(logits, targets, mask)
+            if measured_clean is None:  # a tagger's minibatch without an entity: nothing to score an op by
+                return n
+            clean = measured_clean  # under tag_affinity "entities", the entity tokens' accuracy (so the trace's)
             chance = 1.0 / max(int(logits.shape[-1]), 2)
             # learning: at twice chance (10 classes: 20%), or a quarter of the way from chance to all correct
             # where twice chance is out of reach or nearly so (2 classes: 62.5%, not 100%)
@@ -893,29 +898,33 @@ class OnlineAugNet(_EntropyRule):
                 level = self._level.get(name, self.level_start) if leveled else frac
                 view = self._single_op(inputs, name, level, g)
                 logits, targets, mask = _unpack(predict(view), labels)
-                ratio = self._accuracy(logits, targets, mask) / clean
+                augmented = self._accuracy(logits, targets, mask)
+                runs += 1
+                if augmented is None:
+                    continue
+                ratio = augmented / clean
                 old = self._affinity.get(name)
                 self._affinity[name] = ratio if old is None else 0.5 * old + 0.5 * ratio
                 if leveled:  # stochastic approximation: the level at which the op keeps the target affinity
                     step = self.level_lr * (ratio - float(self.magnitude_target))
                     self._level[name] = min(max(level + step, 0.05), 1.0)
-                runs += 1
         levels = {f"level:{k}": v for k, v in self._level.items()}
         self.trace.append({"progress": self._state["progress"], "clean": clean, **dict(self._affinity), **levels})
         return n * (1 + runs)
 
-    def _accuracy(self, logits: Tensor, targets: Tensor, mask: Tensor | None) -> float:
+    def _accuracy(self, logits: Tensor, targets: Tensor, mask: Tensor | None) -> float | None:
         """The accuracy an affinity is a ratio of: the mean of the per-sample accuracies, or on a tagger with
-        ``tag_affinity`` "entities" the accuracy pooled over the tokens whose gold tag is not the minibatch's most
-        frequent (O); a minibatch without such tokens falls back to every token."""
-        if self.tag_affinity == "entities" and mask is not None and logits.ndim == 3:
-            scored = mask.bool()
-            tags = targets[scored].long()
-            if tags.numel():
-                entity = scored & (targets.long() != torch.bincount(tags).argmax())
-                if bool(entity.any()):
-                    return float((logits.argmax(-1) == targets)[entity].float().mean())
-        return float(sample_stats(logits, targets, mask)["correct"].mean())
+        ``tag_affinity`` "entities" the accuracy pooled over the tokens that are an entity's by the gold tags or by
+        the predictions (a tag other than the minibatch's most frequent, O: what entity F1 reads, its recall and its
+        precision); None where there is no such token (nothing measured)."""
+        if self.tag_affinity != "entities" or mask is None or logits.ndim != 3:
+            return float(sample_stats(logits, targets, mask)["correct"].mean())
+        scored, pred, gold = mask.bool(), logits.argmax(-1), targets.long()
+        if not bool(scored.any()):
+            return None
+        majority = torch.bincount(gold[scored]).argmax()
+        entity = scored & ((gold != majority) | (pred != majority))
+        return float((pred == gold)[entity].float().mean()) if bool(entity.any()) else None
 
     def _single_op(self, inputs: Any, name: str, frac: float, g: torch.Generator) -> Any:
         """``inputs`` with op ``name`` applied to every sample (bases at their fixed strength, others at ``frac`` of
