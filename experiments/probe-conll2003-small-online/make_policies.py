@@ -21,6 +21,8 @@ def main() -> None:
     out = Path(__file__).resolve().parent / "policies"
     out.mkdir(exist_ok=True)
     OnlineAugNet(ops=OPS).save(out / "online-lwtr-mr.json")  # the preset's settings otherwise (2 ops per text sample)
+    # amendment (thirty-fourth session, before any run): affinity read on the entity tokens, not every token
+    OnlineAugNet(ops=OPS, tag_affinity="entities").save(out / "online-entities-lwtr-mr.json")
     EntropyAdaptive(ops=OPS, ops_per_sample=2).save(out / "entropy-lwtr-mr.json")  # the same draws, no learning
 
 
