@@ -9,7 +9,8 @@ result was read.
     python experiments/final-conll2003-small/primary.py --folder experiments/final-conll2003-small-round3
 
 ``--folder`` reads another final of the same plan (round 3: its PLAN.md's primary is this comparison, over its six
-baselines); primary.json is written into that folder.
+baselines); primary.json is written into that folder. ``--searched`` names the policy under test where it is not a
+search's ``schedule.json`` (a controller that learns inside the run).
 """
 
 from __future__ import annotations
@@ -31,10 +32,16 @@ METRIC = "test_entity_f1"
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folder", type=Path, default=HERE, help="the final's folder (results.json; default: here)")
-    folder = parser.parse_args().folder
+    parser.add_argument(
+        "--searched", default=None, help="the policy under test as results.json names it (default: its schedule.json)"
+    )
+    args = parser.parse_args()
+    folder = args.folder
     results = json.loads((folder / "results.json").read_text())
     names = {p["name"] for p in results["meta"]["policies"]}
-    searched = next(n for n in names if n.endswith("schedule.json") or n == SEARCHED)
+    if args.searched is not None and args.searched not in names:
+        raise SystemExit(f"--searched {args.searched!r} is not a policy of {folder}/results.json: {sorted(names)}")
+    searched = args.searched or next(n for n in names if n.endswith("schedule.json") or n == SEARCHED)
     baselines = sorted(n for n in names if n != searched)
     score = {(r["policy"], r["seed"]): r[METRIC] for r in results["runs"] if r.get(METRIC) is not None}
     seeds = sorted({s for _, s in score})
