@@ -191,9 +191,8 @@ class ActionSpec:
             spec = cls.online_spec(modality)
         else:
             raise ValueError(f"unknown action kind {action_kind!r}; choose one of {', '.join(SEARCH_KINDS)}")
-        table = get_modality(modality)  # what --ops may name for the online controller: the tagging ops too
-        drawable = table.search_ops + tuple(o for o in table.online_ops if o not in table.search_ops)
-        pool = drawable + (table.tagging_ops if tagging else ()) if action_kind == "online" else None
+        # what --ops may name for the online controller: the compact set (the tagging ops too on a tagging task)
+        pool = cls.compact(modality, tagging=tagging).ops if action_kind == "online" else None
         return spec._narrowed(tuple(ops), max_ops, tuple(magnitude_range), pool)
 
     @classmethod

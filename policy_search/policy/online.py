@@ -117,8 +117,8 @@ CREDITS = ("affinity", "cosine", "influence")
 # full rate at a = 1; "step", its full rate at a >= ``affinity_floor``, none below (round 4 of experiments/ab-online)
 BASE_GATES = ("linear", "step")
 # What a tagger's affinity is scored on: "tokens", every real token (the majority tag, a tagger's O, dominates it, so a
-# label-preserving op's affinity sits at about 1); "entities", the tokens whose gold tag is not the majority one (a
-# tagger's entity tokens, pooled over the minibatch: what the entity F1 it is scored by reads).
+# label-preserving op's affinity sits at about 1); "entities", the tokens whose gold or predicted tag is not the
+# majority one (a tagger's entity tokens, pooled over the minibatch: what the entity F1 it is scored by reads).
 TAG_AFFINITIES = ("tokens", "entities")
 IMAGE_BASES: tuple[str, ...] = IMAGE.bases  # per-sample bases, gated by affinity
 _MODALITY_INDEX = {name: i for i, name in enumerate(MODALITIES)}  # seeds each modality's actor apart
@@ -875,10 +875,11 @@ class OnlineAugNet(_EntropyRule):
         self._warm(modality)
         with torch.no_grad():
             logits, targets, mask = _unpack(predict(inputs), labels)
-            measured_clean = self._accuracy(logits, targets, mask)
-            if measured_clean is None:  # a tagger's minibatch without an entity: nothing to score an op by
+            # under tag_affinity "entities", the entity tokens' accuracy (so the trace's); None: a tagger's minibatch
+            # without an entity, nothing to score an op by
+            clean = self._accuracy(logits, targets, mask)
+            if clean is None:
                 return n
-            clean = measured_clean  # under tag_affinity "entities", the entity tokens' accuracy (so the trace's)
             chance = 1.0 / max(int(logits.shape[-1]), 2)
             # learning: at twice chance (10 classes: 20%), or a quarter of the way from chance to all correct
             # where twice chance is out of reach or nearly so (2 classes: 62.5%, not 100%)
